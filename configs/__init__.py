@@ -1,0 +1,1 @@
+"""Hydra configs of social-xlstm, shipped as the package ``social_xlstm.configs`` (see setup.py)."""

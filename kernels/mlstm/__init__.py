@@ -1,0 +1,74 @@
+"""mLSTM: parallel, chunkwise and recurrent forms and the single step, in the tensor convention
+of NX-AI's mlstm-kernels (equations and state conventions: naive.py).
+
+backend: "auto" runs Triton for CUDA tensors and PyTorch otherwise; "triton" forces the kernels
+(on CPU tensors they need TRITON_INTERPRET=1, set before triton is imported); "torch" forces the
+reference. The parallel form is PyTorch only; the recurrent form's Triton path loops the
+forward-only step kernel. Triton is imported only when a kernel runs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .chunk import mlstm_chunkwise_torch
+from .naive import EPS, M_FLOOR, mlstm_parallel_torch, mlstm_recurrent_torch, mlstm_step_torch, run_recurrence
+
+BACKENDS = ("auto", "triton", "torch")
+
+
+def _use_triton(backend: str, x: torch.Tensor) -> bool:
+    if backend not in BACKENDS:
+        raise ValueError(f"mLSTM: backend must be one of {BACKENDS}, got {backend!r}")
+    return backend == "triton" or (backend == "auto" and x.is_cuda)
+
+
+def mlstm_chunkwise(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, chunk_size=64,
+                    return_last_states=False, backend="auto", eps=EPS):
+    """q, k [B, NH, S, DHQK], v [B, NH, S, DHV], i, f [B, NH, S] -> h [B, NH, S, DHV]
+    (and (C [B, NH, DHQK, DHV], n [B, NH, DHQK], m [B, NH, 1]) with return_last_states).
+    Any S; the Triton path needs a power-of-two chunk_size >= 16."""
+    if _use_triton(backend, q):
+        from .triton_chunk import mlstm_chunkwise_triton
+
+        return mlstm_chunkwise_triton(q, k, v, i, f, c_initial, n_initial, m_initial, chunk_size, return_last_states, eps)
+    return mlstm_chunkwise_torch(q, k, v, i, f, c_initial, n_initial, m_initial, chunk_size, return_last_states, eps)
+
+
+def mlstm_parallel(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, chunk_size=None,
+                   return_last_states=False, backend="auto", eps=EPS):
+    """The parallel form (O(S^2) memory); chunk_size is accepted for a common signature and unused."""
+    if _use_triton(backend, q) and backend == "triton":  # "auto" runs PyTorch on every device
+        raise ValueError("mlstm_parallel has no Triton kernel: use mlstm_chunkwise(backend='triton')")
+    return mlstm_parallel_torch(q, k, v, i, f, c_initial, n_initial, m_initial, return_last_states, eps)
+
+
+def mlstm_step(q, k, v, i, f, c, n, m, backend="auto", eps=EPS):
+    """One step: q, k [B, NH, DHQK], v [B, NH, DHV], i, f [B, NH, 1], state (c, n, m)
+    -> (h [B, NH, DHV], (c, n, m)). The Triton step has no backward: with autograd recording
+    and an input that needs a gradient, "auto" takes the PyTorch step."""
+    use_triton = _use_triton(backend, q)
+    if use_triton and torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v, i, f, c, n, m)):
+        if backend == "triton":
+            raise ValueError("mlstm_step(backend='triton') is forward-only; use backend='torch' for gradients")
+        use_triton = False
+    if use_triton:
+        from .step import mlstm_step_triton
+
+        return mlstm_step_triton(q, k, v, i, f, c, n, m, eps)
+    return mlstm_step_torch(q, k, v, i, f, c, n, m, eps)
+
+
+def mlstm_recurrent(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, chunk_size=None,
+                    return_last_states=False, backend="auto", eps=EPS):
+    """The recurrence step by step (the definition); chunk_size is accepted and unused."""
+    if not _use_triton(backend, q):
+        return mlstm_recurrent_torch(q, k, v, i, f, c_initial, n_initial, m_initial, return_last_states, eps)
+
+    def step(*args):
+        return mlstm_step(*args[:-1], backend=backend, eps=args[-1])
+
+    return run_recurrence(step, q, k, v, i, f, c_initial, n_initial, m_initial, return_last_states, eps)
+
+
+__all__ = ["EPS", "M_FLOOR", "mlstm_chunkwise", "mlstm_parallel", "mlstm_recurrent", "mlstm_step"]

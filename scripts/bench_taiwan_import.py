@@ -1,0 +1,76 @@
+"""Throughput and peak memory of the taiwan-vd importer on a generated feed.
+
+Writes N VDs x M one-minute snapshots with the feed writer (the collector's folder layout,
+a VDList copy in every snapshot, as real archives have), then imports them in a fresh child
+process so that its peak RSS (getrusage) is the import's alone (the parent's: parse worker
+processes, started only for large inputs, are not included). Several --minutes values show
+whether memory stays flat as the number of snapshots grows. Prints a markdown table.
+
+  python scripts/bench_taiwan_import.py
+  python scripts/bench_taiwan_import.py --vds 1500 --minutes 60 240 --workers 1 8 --fmt json --pack zip
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _import_and_measure(path: str, interval: str, workers: int | None) -> None:
+    """Child process: import, then print one JSON line of measurements."""
+    from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd
+
+    baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    ds = import_taiwan_vd([Path(path)], interval=interval, workers=workers)
+    seconds = time.perf_counter() - start
+    counts = ds.meta["import_counts"]
+    print(json.dumps({
+        "seconds": seconds,
+        "records": counts["live_records_read"],
+        "snapshots": counts["vdlivelist_files"],
+        "shape": list(ds.values.shape),
+        "baseline_mib": baseline_kib / 1024,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vds", type=int, default=100, help="detectors in the feed")
+    parser.add_argument("--minutes", type=int, nargs="+", default=[30, 120], help="one-minute snapshots (several values: one run each)")
+    parser.add_argument("--fmt", choices=["xml", "json"], default="xml")
+    parser.add_argument("--pack", choices=["none", "zip", "7z"], default="none")
+    parser.add_argument("--interval", default="5min")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="parse processes (several values: one run each)")
+    parser.add_argument("--measure", metavar="PATH", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        _import_and_measure(args.measure, args.interval, args.workers[0])
+        return
+
+    from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, write_feed
+
+    print("| VDs | minutes | format | workers | link records | import s | records/s | snapshots/s | parent peak RSS MiB (baseline) |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    for minutes in args.minutes:
+        spec = FeedSpec(n_vds=args.vds, minutes=minutes, seed=1, sentinel_rate=0.01, duplicate_rate=0.05,
+                        skipped_minute_rate=0.01, pad_live_ids=True, fmt=args.fmt, pack=None if args.pack == "none" else args.pack)
+        with tempfile.TemporaryDirectory(prefix="bench-taiwan-") as tmp:
+            target = write_feed(Path(tmp), spec)
+            for workers in args.workers:
+                child = subprocess.run([sys.executable, __file__, "--measure", str(target), "--interval", args.interval,
+                                        "--workers", str(workers)], capture_output=True, text=True, check=True)
+                m = json.loads(child.stdout.strip().splitlines()[-1])
+                print(f"| {args.vds} | {minutes} | {args.fmt}/{args.pack} | {workers} | {m['records']} | {m['seconds']:.2f} | "
+                      f"{m['records'] / m['seconds']:,.0f} | {m['snapshots'] / m['seconds']:.1f} | {m['peak_mib']:.0f} ({m['baseline_mib']:.0f}) |")
+
+
+if __name__ == "__main__":
+    main()

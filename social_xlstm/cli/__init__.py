@@ -1,0 +1,58 @@
+"""The ``social-xlstm`` command line: argv in, calls into the package, words out. No logic here.
+
+Heavy imports (torch, pandas) happen inside the commands so that ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from social_xlstm.errors import InputError
+
+app = typer.Typer(
+    name="social-xlstm",
+    help="Traffic forecasting for road-sensor networks with Social-xLSTM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+# The arguments of the current invocation, recorded in what a command writes (meta.json).
+invocation: list[str] = []
+
+
+def _register() -> None:
+    from social_xlstm.cli import data, run
+
+    app.add_typer(data.app, name="data")
+    app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run.train)
+    app.command()(run.evaluate)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code.
+
+    Usage mistakes are reported by typer (exit 2); an ``InputError`` from the package becomes
+    one line on stderr and exit code 2, never a traceback.
+    """
+    invocation[:] = sys.argv[1:] if argv is None else list(argv)
+    try:
+        app(args=invocation, prog_name="social-xlstm")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except InputError as exc:
+        # The message quotes user data (cells, ids, paths): escaped, "[...]" in it is text, not markup.
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True, markup=True)
+        return 2
+    return 0
+
+
+def entry_point() -> None:
+    sys.exit(main())

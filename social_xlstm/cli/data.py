@@ -1,0 +1,191 @@
+"""``social-xlstm data ...``: import real feeds, make the demo network, inspect quality."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Import, generate and inspect VD datasets.", no_args_is_help=True)
+import_app = typer.Typer(help="Import a dataset in a published format into a dataset directory.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+console = Console()
+
+OutOption = Annotated[Path, typer.Option("--out", help="Dataset directory to write (replaced atomically).")]
+NameOption = Annotated[Optional[str], typer.Option(help="Dataset name recorded in meta.json (default: the --out folder name).")]
+UnitsOption = Annotated[Optional[str], typer.Option(help="Units of the feature recorded in meta.json, e.g. mph (default: unknown).")]
+
+
+def _write(dataset, out: Path) -> None:
+    """Record how the dataset was made, write it atomically and say what was written."""
+    from social_xlstm.data.dataset import write_dataset
+
+    from social_xlstm.cli import invocation
+
+    dataset.meta["import_command"] = shlex.join(["social-xlstm", *invocation])
+    dataset.meta.setdefault("name", out.name)
+    write_dataset(dataset, out)
+    t, n, f = dataset.values.shape
+    console.print(
+        f"wrote [bold]{out}[/]: {n} sensors x {t} steps x {f} features "
+        f"({', '.join(dataset.features)}), every {dataset.meta['interval']}, "
+        f"{0 if dataset.edges is None else len(dataset.edges)} edges"
+    )
+
+
+@import_app.command("tgcn-csv")
+def import_tgcn_csv(
+    speed_csv: Annotated[Path, typer.Argument(help="Wide CSV: header of sensor ids, one row per time step, no timestamps.")],
+    adjacency: Annotated[Path, typer.Option(help="N x N adjacency CSV without header, same sensor order.")],
+    start: Annotated[str, typer.Option(help="Timestamp of the first row, e.g. 2012-03-01T00:00.")],
+    interval: Annotated[str, typer.Option(help="Step between rows, e.g. 5min.")],
+    out: OutOption,
+    locations: Annotated[Optional[Path], typer.Option(help="CSV of index, sensor_id, latitude, longitude.")] = None,
+    timezone: Annotated[str, typer.Option(help="Time zone of --start (IANA name).")] = "UTC",
+    feature: Annotated[str, typer.Option(help="Name of the measured feature.")] = "speed",
+    units: UnitsOption = None,
+    name: NameOption = None,
+) -> None:
+    """T-GCN style data (e.g. Los-loop, SZ-taxi): wide values CSV + adjacency CSV."""
+    from social_xlstm.data.importers.tgcn_csv import import_tgcn_csv as run
+
+    _write(run(speed_csv, adjacency, locations_csv=locations, start=start, interval=interval,
+               timezone=timezone, feature=feature, units=units, name=name), out)
+
+
+@import_app.command("wide-csv")
+def import_wide_csv(
+    readings_csv: Annotated[Path, typer.Argument(help="CSV: a timestamp column, then one column per sensor id.")],
+    sensors: Annotated[Path, typer.Option(help="CSV with sensor_id, latitude, longitude (more columns are kept).")],
+    out: OutOption,
+    edges: Annotated[Optional[Path], typer.Option(help="CSV with from, to, distance_m (and/or weight).")] = None,
+    missing_value: Annotated[Optional[list[float]], typer.Option("--missing-value", help="A value that means 'no reading' (repeatable).")] = None,
+    feature: Annotated[str, typer.Option(help="Name of the measured feature.")] = "speed",
+    timezone: Annotated[str, typer.Option(help="Time zone for timestamps written without an offset.")] = "UTC",
+    units: UnitsOption = None,
+    name: NameOption = None,
+) -> None:
+    """Your own data: timestamp x sensor CSV plus a sensors CSV with coordinates."""
+    from social_xlstm.data.importers.wide_csv import import_wide_csv as run
+
+    _write(run(readings_csv, sensors, edges_csv=edges, missing_values=tuple(missing_value or ()),
+               feature=feature, timezone=timezone, units=units, name=name), out)
+
+
+@import_app.command("metr-h5")
+def import_metr_h5(
+    h5: Annotated[Path, typer.Argument(help="METR-LA / PEMS-BAY pandas HDF5 file (e.g. metr-la.h5).")],
+    locations: Annotated[Path, typer.Option(help="graph_sensor_locations.csv: index, sensor_id, latitude, longitude.")],
+    out: OutOption,
+    distances: Annotated[Optional[Path], typer.Option(help="distances CSV: from, to, cost (road distance in metres).")] = None,
+    feature: Annotated[str, typer.Option(help="Name of the measured feature.")] = "speed",
+    timezone: Annotated[str, typer.Option(help="Time zone of the stored naive timestamps.")] = "America/Los_Angeles",
+    name: NameOption = None,
+) -> None:
+    """METR-LA / PEMS-BAY (DCRNN release): 0 means missing."""
+    from social_xlstm.data.importers.metr_h5 import import_metr_h5 as run
+
+    _write(run(h5, locations, distances_csv=distances, feature=feature, timezone=timezone, name=name), out)
+
+
+@import_app.command("pems-npz")
+def import_pems_npz(
+    npz: Annotated[Path, typer.Argument(help="PEMS03/04/07/08 .npz with a 'data' array [T, N, C].")],
+    distances: Annotated[Path, typer.Option(help="distance CSV: from, to, cost.")],
+    start: Annotated[str, typer.Option(help="Timestamp of the first step (PEMS04: 2018-01-01T00:00, PEMS08: 2016-07-01T00:00).")],
+    out: OutOption,
+    interval: Annotated[str, typer.Option(help="Step between rows.")] = "5min",
+    features: Annotated[Optional[list[str]], typer.Option("--feature", help="Channel names in order (default: flow, occupancy, speed; flow when C=1).")] = None,
+    sensor_ids: Annotated[Optional[Path], typer.Option(help="Text file of sensor ids in array order (PEMS03 ships one).")] = None,
+    locations: Annotated[Optional[Path], typer.Option(help="Optional CSV of sensor_id, latitude, longitude.")] = None,
+    timezone: Annotated[str, typer.Option(help="Time zone of --start.")] = "America/Los_Angeles",
+    name: NameOption = None,
+) -> None:
+    """PEMS03/04/07/08 (ASTGCN / STSGCN release): flow counts, 0 is a value."""
+    from social_xlstm.data.importers.pems_npz import import_pems_npz as run
+
+    _write(run(npz, distances, start=start, interval=interval, features=tuple(features or ()),
+               sensor_ids_file=sensor_ids, locations_csv=locations, timezone=timezone, name=name), out)
+
+
+@import_app.command("taiwan-vd")
+def import_taiwan_vd(
+    paths: Annotated[list[Path], typer.Argument(help="Snapshot folders, VDList/VDLiveList XML or JSON files, or zip/7z archives of them.")],
+    out: OutOption,
+    interval: Annotated[str, typer.Option(help="Resampling interval.")] = "5min",
+    timezone: Annotated[str, typer.Option(help="Time zone of the output grid.")] = "Asia/Taipei",
+    name: NameOption = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Parse processes for large inputs (default: the CPUs, at most 8).")] = None,
+) -> None:
+    """Taiwan MOTC VD feeds (VDList.xml + VDLiveList.xml snapshots, XML or JSON)."""
+    from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd as run
+
+    _write(run(paths, interval=interval, timezone=timezone, name=name, workers=workers), out)
+
+
+@app.command("demo")
+def demo(
+    out: OutOption,
+    sensors: Annotated[int, typer.Option(help="Number of VDs (both travel directions count).")] = 48,
+    days: Annotated[int, typer.Option(help="Days to simulate, starting on a Monday.")] = 28,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 0,
+    interval: Annotated[str, typer.Option(help="Reading interval, a multiple of 20s, e.g. 5min.")] = "5min",
+) -> None:
+    """The embedded demo network: a freeway corridor simulated with the Cell Transmission Model."""
+    from social_xlstm.data.demo import make_demo
+
+    with console.status(f"simulating {sensors} VDs over {days} days"):
+        dataset = make_demo(sensors=sensors, days=days, seed=seed, interval=interval)
+    _write(dataset, out)
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def _render_quality(report: dict) -> None:
+    from rich.table import Table
+
+    s = report["summary"]
+    console.print(
+        f"[bold]{s['name'] or 'dataset'}[/]: {s['sensors']} sensors x {s['steps']} steps every {s['interval']}, "
+        f"{s['start']} .. {s['end']} ({s['span']}); usable {_percent(s['usable'])}"
+    )
+    summary = Table(title=f"Per feature (runs of >= {s['run_steps']} steps; VDs / steps)")
+    for column in ("feature", "coverage", "no data", "longest gap", "stuck", "zero runs", "0 with flow"):
+        summary.add_column(column, justify="left" if column == "feature" else "right")
+    for name, f in report["features"].items():
+        summary.add_row(name, _percent(f["coverage"]), str(f["sensors_without_data"]), f["longest_gap"],
+                        f"{f['sensors_with_stuck_runs']} / {f['stuck_steps']}",
+                        f"{f['sensors_with_zero_runs']} / {f['zero_steps']}", str(f["zero_conflicts"]))
+    console.print(summary)
+    worst = Table(title=f"Worst {len(report['worst_sensors'])} sensors by usable share (coverage per feature)")
+    for column in ("sensor_id", "usable", *s["features"], "longest gap", "stuck", "zero"):
+        worst.add_column(column, justify="left" if column == "sensor_id" else "right", no_wrap=column == "sensor_id")
+    for row in report["worst_sensors"]:
+        detail = report["sensors"][row["sensor_id"]].values()
+        gap = max((d["longest_gap"] for d in detail), key=lambda g: g["steps"])
+        worst.add_row(row["sensor_id"], _percent(row["usable"]), *(_percent(row[name]) for name in s["features"]),
+                      gap["duration"], str(sum(d["stuck"]["steps"] for d in detail)),
+                      str(sum(d["zero"]["steps"] for d in detail)))
+    console.print(worst)
+
+
+@app.command("inspect")
+def inspect(
+    directory: Annotated[Path, typer.Argument(help="Dataset directory (as written by 'data import' or 'data demo').")],
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Where to write the full report (default: DIRECTORY/quality.json).")] = None,
+    top: Annotated[int, typer.Option(help="How many of the worst sensors to list.")] = 20,
+    run_steps: Annotated[int, typer.Option(help="Steps a repeated or zero value must last to count as stuck / dead.")] = 12,
+) -> None:
+    """Quality report: coverage, gaps, stuck and zero sensors; full detail goes to JSON."""
+    from social_xlstm.data.dataset import read_dataset
+    from social_xlstm.data.quality import quality_report, write_report
+
+    report = quality_report(read_dataset(directory), run_steps=run_steps, top_k=top)
+    _render_quality(report)
+    written = write_report(report, json_path or directory / "quality.json")
+    console.print(f"wrote [bold]{written}[/]")

@@ -1,0 +1,67 @@
+"""``social-xlstm train`` and ``social-xlstm evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _pair(row: dict) -> str:
+    if row["mae"] is None:
+        return "-"
+    return f"{row['mae']:.3f} / {row['rmse']:.3f}"
+
+
+def metrics_table(summary: dict) -> list[Table]:
+    """One table per target: every forecaster's MAE / RMSE at horizons 3, 6, 12 and the mean."""
+    tables = []
+    first = next(iter(summary["models"].values()))
+    for target in first["targets"]:
+        report_keys = list(first["per_target"][target]["report"])
+        table = Table(title=f"{target}: MAE / RMSE on the {summary['split']} split ({summary['windows']} windows, real units)")
+        table.add_column("model", no_wrap=True)
+        for key in report_keys:
+            table.add_column("mean 1..H" if key == "mean" else f"horizon {key[1:]}", justify="right", no_wrap=True)
+        for name, result in summary["models"].items():
+            report = result["per_target"][target]["report"]
+            table.add_row(name, *(_pair(report[key]) for key in report_keys), style="bold" if name == "social_xlstm" else None)
+        tables.append(table)
+    return tables
+
+
+def _show(summary: dict, run_dir: Path) -> None:
+    for table in metrics_table(summary):
+        console.print(table)
+    console.print(f"run directory: [bold]{run_dir}[/] (metrics/, predictions.parquet, plots/)")
+
+
+def train(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Hydra overrides, e.g. data.path=DIR trainer.max_epochs=20 run_dir=runs/x experiment=los_loop")] = None,
+) -> None:
+    """Train Social-xLSTM and its baselines, then evaluate them on the test split."""
+    from social_xlstm.evaluation.evaluate import evaluate_run
+    from social_xlstm.training.config import compose_config
+    from social_xlstm.training.train import train as run_training
+
+    run_dir = run_training(compose_config(overrides or []))
+    _show(evaluate_run(run_dir, "test"), run_dir)
+
+
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `social-xlstm train`.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    data: Annotated[Optional[Path], typer.Option(help="Evaluate on this dataset directory instead of the run's (same sensors).")] = None,
+) -> None:
+    """Evaluate a trained run: metrics, predictions and plots into the run directory."""
+    from social_xlstm.errors import InputError
+    from social_xlstm.evaluation.evaluate import SPLITS, evaluate_run
+
+    if split not in SPLITS:
+        raise InputError("--split", f"expected one of {', '.join(SPLITS)}, got {split!r}")
+    _show(evaluate_run(run_dir, split, data), run_dir)

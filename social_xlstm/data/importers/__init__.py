@@ -1,0 +1,1 @@
+"""Importers: one module per published format, each returning a canonical Dataset."""

@@ -1,0 +1,193 @@
+"""CSV reading shared by the table importers: strict parsing, numeric checks, sensors, edge lists.
+
+Parsing goes through pyarrow's CSV reader because it is fast and strict: a row with too many or
+too few fields is an error, never silently padded. Every failure becomes an ``InputError``
+naming the file, the column and the line (1-based, header included) a person can open.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from social_xlstm.errors import InputError
+
+ID_COLUMN = "sensor_id"
+COORDINATES = ("latitude", "longitude")
+COORDINATE_RANGE = {"latitude": 90.0, "longitude": 180.0}
+
+
+def require_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    return path
+
+
+def read_header(path: Path) -> list[str]:
+    """The first line's fields (BOM and surrounding blanks removed); refuses empty or duplicate names."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as stream:
+            header = next(csv.reader(stream), None)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(path, f"not a UTF-8 CSV file ({exc})") from None
+    if not header or not any(field.strip() for field in header):
+        raise InputError(path, "empty file; expected a CSV header line")
+    names = [field.strip() for field in header]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(path, f"column {name!r} appears twice in the header")
+        seen.add(name)
+    return names
+
+
+def read_table(path: Path, *, column_names: Sequence[str] | None = None, strings: Sequence[str] = ()) -> pa.Table:
+    """Read a whole CSV; ``column_names`` for headerless files, ``strings`` kept as text (ids, times)."""
+    read_options = pacsv.ReadOptions(column_names=list(column_names) if column_names else None)
+    convert_options = pacsv.ConvertOptions(column_types={name: pa.string() for name in strings}, strings_can_be_null=True)
+    try:
+        table = pacsv.read_csv(path, read_options=read_options, convert_options=convert_options)
+    except pa.ArrowInvalid as exc:
+        raise InputError(path, f"malformed CSV: {' '.join(str(exc).split())}") from None
+    # The header may carry blanks around names ("a, b"); callers look columns up by clean names.
+    return table.rename_columns([name.strip() for name in table.column_names])
+
+
+def numeric_column(table: pa.Table, name: str, path: Path, *, header_lines: int = 1) -> np.ndarray:
+    """A column as float64 with NaN for blank cells; a non-number names its line."""
+    column = table.column(name)
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_null(column.type):
+        return column.to_numpy(zero_copy_only=False).astype(np.float64)
+    text = column.to_pandas()
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & text.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(path, f"column {name!r}, line {row + 1 + header_lines}: {text.iloc[row]!r} is not a number")
+    return values.to_numpy(dtype=np.float64)
+
+
+def numeric_matrix(table: pa.Table, names: Sequence[str], path: Path, *, dtype=np.float32) -> np.ndarray:
+    """Columns ``names`` stacked as a [rows, len(names)] array, filled one column at a time."""
+    out = np.empty((table.num_rows, len(names)), dtype=dtype)
+    for j, name in enumerate(names):
+        out[:, j] = numeric_column(table, name, path)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_sensor_table(path: str | Path, sensor_ids: Sequence[str]) -> tuple[pd.DataFrame, int]:
+    """Sensors in ``sensor_ids`` order with coordinates matched by id, and how many had none.
+
+    Accepts a header with ``sensor_id, latitude, longitude`` (extra columns are kept, a leading
+    ``index`` column of the METR-LA file is dropped) or the headerless DCRNN layouts
+    ``sensor_id, latitude, longitude`` (PEMS-BAY) and ``index, sensor_id, latitude, longitude``.
+    Sensors the file does not list get NaN coordinates; an id the data does not have is an error.
+    """
+    path = require_file(path)
+    header = read_header(path)
+    if ID_COLUMN in header:
+        table = read_table(path, strings=[ID_COLUMN])
+        first_data_line = 2
+    elif len(header) in (3, 4) and all(_is_number(field) for field in header):
+        names = [ID_COLUMN, *COORDINATES] if len(header) == 3 else ["index", ID_COLUMN, *COORDINATES]
+        table = read_table(path, column_names=names, strings=[ID_COLUMN])
+        first_data_line = 1
+    else:
+        raise InputError(path, f"expected a header with {ID_COLUMN}, latitude, longitude; got {', '.join(header)}")
+    for column in COORDINATES:
+        if column not in table.column_names:
+            raise InputError(path, f"missing column {column!r}; expected {ID_COLUMN}, latitude, longitude")
+    frame = table.drop_columns(["index"]).to_pandas() if "index" in table.column_names else table.to_pandas()
+    if frame[ID_COLUMN].isna().any():
+        raise InputError(path, f"blank {ID_COLUMN} on line {int(np.flatnonzero(frame[ID_COLUMN].isna())[0]) + first_data_line}")
+    frame[ID_COLUMN] = frame[ID_COLUMN].str.strip()
+    for column in COORDINATES:
+        frame[column] = numeric_column(table, column, path, header_lines=first_data_line - 1)
+        outside = frame[column].abs() > COORDINATE_RANGE[column]
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            raise InputError(path, f"column {column!r}, line {row + first_data_line}: {frame[column].iloc[row]} is outside ±{COORDINATE_RANGE[column]:g}")
+    duplicated = frame[ID_COLUMN].duplicated()
+    if duplicated.any():
+        raise InputError(path, f"{ID_COLUMN} {frame[ID_COLUMN][duplicated].iloc[0]!r} is listed twice")
+    unknown = ~frame[ID_COLUMN].isin(set(sensor_ids))
+    if unknown.any():
+        raise InputError(path, f"{ID_COLUMN} {frame[ID_COLUMN][unknown].iloc[0]!r} (line {int(np.flatnonzero(unknown)[0]) + first_data_line}) is not a sensor of the readings")
+    sensors = frame.set_index(ID_COLUMN).reindex(pd.Index(list(sensor_ids), name=ID_COLUMN)).reset_index()
+    return sensors, int(len(sensor_ids) - len(frame))
+
+
+def sensors_without_coordinates(sensor_ids: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({ID_COLUMN: list(sensor_ids), "latitude": np.nan, "longitude": np.nan})
+
+
+def read_edge_list(path: str | Path, value_names: Sequence[str]) -> pd.DataFrame:
+    """An edge list ``from, to`` plus whichever of ``value_names`` the file has, as text ids and floats.
+
+    A headerless three-column file is read as ``from, to, value_names[0]`` (the DCRNN and
+    ASTGCN releases all have a header, hand-made files often do not).
+    """
+    path = require_file(path)
+    header = read_header(path)
+    if _is_number(header[0]):
+        if len(header) != 3:
+            raise InputError(path, f"expected a header from, to, {value_names[0]} (or three unnamed columns); got {len(header)} fields")
+        table = read_table(path, column_names=["from", "to", value_names[0]], strings=["from", "to"])
+        header_lines = 0
+    else:
+        table = read_table(path, strings=["from", "to"])
+        header_lines = 1
+    present = [name for name in value_names if name in table.column_names]
+    if "from" not in table.column_names or "to" not in table.column_names or not present:
+        raise InputError(path, f"expected columns from, to and {' or '.join(value_names)}; got {', '.join(table.column_names)}")
+    frame = pd.DataFrame({end: table.column(end).to_pandas() for end in ("from", "to")})
+    blank = frame.isna().any(axis=1)
+    if blank.any():
+        raise InputError(path, f"blank sensor id on line {int(np.flatnonzero(blank)[0]) + 1 + header_lines}")
+    frame = frame.apply(lambda ids: ids.str.strip())
+    for name in present:
+        values = numeric_column(table, name, path, header_lines=header_lines)
+        # Weights may be any finite number; everything else here is a distance.
+        invalid = ~np.isfinite(values) if name == "weight" else ~(np.isfinite(values) & (values >= 0))
+        if invalid.any():
+            expected = "a finite number" if name == "weight" else "a distance >= 0"
+            raise InputError(path, f"column {name!r}, line {int(np.flatnonzero(invalid)[0]) + 1 + header_lines}: expected {expected}")
+        frame[name] = values
+    if frame.empty:
+        raise InputError(path, "no edges listed")
+    return frame
+
+
+def first_unknown_id(ids: pd.Series, known: set[str]) -> str | None:
+    unknown = ~ids.isin(known)
+    return str(ids[unknown].iloc[0]) if unknown.any() else None
+
+
+def require_known_ends(edges: pd.DataFrame, known: set[str], path: Path) -> None:
+    """Hand-made edge lists must name only sensors of the readings."""
+    for end in ("from", "to"):
+        unknown = first_unknown_id(edges[end], known)
+        if unknown is not None:
+            raise InputError(path, f"column {end!r} names sensor {unknown!r}, which is not in the readings")
+
+
+def edge_frame(src: Sequence, dst: Sequence, **values: Sequence[float]) -> pd.DataFrame:
+    """The canonical edges table: self-loops dropped, a pair listed twice keeps its last values."""
+    frame = pd.DataFrame({"src": np.asarray(src).astype(str), "dst": np.asarray(dst).astype(str), **values})
+    frame = frame[frame["src"] != frame["dst"]]
+    return frame.drop_duplicates(["src", "dst"], keep="last").reset_index(drop=True)

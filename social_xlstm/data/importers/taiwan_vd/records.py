@@ -1,0 +1,159 @@
+"""Raw records of the two VD feeds, and their conversion from the JSON-shaped form.
+
+Both parsers reduce a ``VD`` or ``VDLive`` to the JSON shape (field names as published, lists
+for repeated children: ``DetectionLinks``, ``LinkFlows``, ``Lanes``, ``Vehicles``), and this
+module turns that into records, so the two forms cannot drift apart. Numbers are kept as
+published (sentinels included): the cleaning rules live in one place, ``quality``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Iterator, Literal
+
+from social_xlstm.errors import InputError
+
+NAMESPACE = "http://traffic.transportdata.tw/standard/traffic/schema/"
+FEED_OFFSET = timezone(timedelta(hours=8))  # the feeds publish Taiwan local time (+08:00)
+
+FeedKind = Literal["VDList", "VDLiveList"]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionLink:
+    link_id: str
+    direction: str
+    lanes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StaticVD:
+    """One detector of a VDList: where it is and which links (directions) it watches."""
+
+    vdid: str
+    links: tuple[DetectionLink, ...]
+    longitude: float
+    latitude: float
+    road_id: str
+    road_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    speed: float
+    occupancy: float
+    volumes: tuple[float, ...]  # one per vehicle type
+
+
+@dataclass(frozen=True, slots=True)
+class LinkReading:
+    """One LinkFlow of one VDLive: a minute of one direction of one detector."""
+
+    vdid: str
+    link_id: str
+    collect_time: int  # epoch seconds
+    lanes: tuple[Lane, ...]
+
+
+@dataclass
+class FeedFile:
+    """A parsed document: a VDList (records materialised, they are few) or a VDLiveList
+    (records streamed, so a large file never sits in memory as objects). ``update_time`` is
+    the document's UpdateTime when known (the snapshot time, for a VDLiveList)."""
+
+    kind: FeedKind
+    update_time: int | None
+    records: Iterable[StaticVD] | Iterable[LinkReading]
+
+
+def to_number(where: str, context: str, field: str, raw: object) -> float:
+    """A numeric field; absent or empty is NaN (missing), anything else non-numeric is bad input."""
+    if raw is None or raw == "":
+        return math.nan
+    if isinstance(raw, bool):
+        raise InputError(where, f"{context}: field {field} is {raw!r}, expected a number")
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise InputError(where, f"{context}: field {field} is {raw!r}, expected a number") from None
+
+
+def to_epoch(where: str, context: str, field: str, raw: object) -> int:
+    """An ISO 8601 time as epoch seconds; a time without offset is taken as the feed's +08:00."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InputError(where, f"{context}: field {field} is missing, expected a time like 2025-03-18T00:46:11+08:00")
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise InputError(where, f"{context}: field {field} is {raw!r}, expected a time like 2025-03-18T00:46:11+08:00") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=FEED_OFFSET)
+    return int(moment.timestamp())
+
+
+def to_text(where: str, context: str, field: str, raw: object, *, required: bool) -> str:
+    text = "" if raw is None else str(raw).strip()
+    if required and not text:
+        raise InputError(where, f"{context}: field {field} is missing or empty")
+    return text
+
+
+def to_lane_count(where: str, context: str, raw: object) -> int | None:
+    value = to_number(where, context, "LaneNum", raw)
+    return None if math.isnan(value) else int(value)
+
+
+def children(where: str, parent: dict, field: str) -> list:
+    """A repeated child field; absent or null is empty, anything but a list of objects is bad input."""
+    value = parent.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise InputError(where, f"field {field} is not a list of objects")
+    return value
+
+
+def static_vd(where: str, vd: dict) -> StaticVD:
+    vdid = to_text(where, "VD", "VDID", vd.get("VDID"), required=True)
+    context = f"VD {vdid}"
+    links = tuple(
+        DetectionLink(
+            link_id=to_text(where, context, "LinkID", link.get("LinkID"), required=True),
+            direction=to_text(where, context, "RoadDirection", link.get("RoadDirection"), required=False).upper(),
+            lanes=to_lane_count(where, context, link.get("LaneNum")),
+        )
+        for link in children(where, vd, "DetectionLinks")
+    )
+    return StaticVD(
+        vdid=vdid,
+        links=links,
+        longitude=to_number(where, context, "PositionLon", vd.get("PositionLon")),
+        latitude=to_number(where, context, "PositionLat", vd.get("PositionLat")),
+        road_id=to_text(where, context, "RoadID", vd.get("RoadID"), required=False),
+        road_name=to_text(where, context, "RoadName", vd.get("RoadName"), required=False),
+    )
+
+
+def link_readings(where: str, live: dict) -> Iterator[LinkReading]:
+    """The LinkFlows of one VDLive, one reading per link (direction)."""
+    vdid = to_text(where, "VDLive", "VDID", live.get("VDID"), required=True)
+    context = f"VDLive {vdid}"
+    collect_time = to_epoch(where, context, "DataCollectTime", live.get("DataCollectTime"))
+    for flow in children(where, live, "LinkFlows"):
+        lanes = tuple(
+            Lane(
+                speed=to_number(where, context, "Speed", lane.get("Speed")),
+                occupancy=to_number(where, context, "Occupancy", lane.get("Occupancy")),
+                volumes=tuple(to_number(where, context, "Volume", v.get("Volume")) for v in children(where, lane, "Vehicles")),
+            )
+            for lane in children(where, flow, "Lanes")
+        )
+        link_id = to_text(where, context, "LinkID", flow.get("LinkID"), required=True)
+        yield LinkReading(vdid, link_id, collect_time, lanes)
+
+
+def update_time(where: str, document: dict) -> int | None:
+    raw = document.get("UpdateTime")
+    return None if raw is None else to_epoch(where, "document", "UpdateTime", raw)

@@ -1,0 +1,181 @@
+"""Time axes for the table importers: options, localisation and the regular grid.
+
+Every dataset lives on a regular grid of absolute instants. Sources give either a start and a
+step (T-GCN, PEMS npz), or one timestamp per row (wide CSV, METR HDF5); rows missing from the
+grid become explicit missing steps, but steps that are not a multiple of the usual step mean
+the file is not a regular series and are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from social_xlstm.errors import InputError
+
+
+def check_timezone(timezone: str) -> str:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError("--timezone", f"{timezone!r} is not an IANA time zone; expected e.g. UTC or America/Los_Angeles") from None
+    return timezone
+
+
+def interval_text(step: pd.Timedelta) -> str:
+    """Pandas' short spelling (5min, 30s, 1h) that ``pd.Timedelta`` reads back."""
+    text = pd.tseries.frequencies.to_offset(step).freqstr
+    return text if text[0].isdigit() else f"1{text}"
+
+
+def parse_interval(interval: str) -> pd.Timedelta:
+    try:
+        step = pd.Timedelta(interval)
+    except ValueError:
+        raise InputError("--interval", f"{interval!r} is not a duration; expected e.g. 5min, 15min, 1h") from None
+    if step <= pd.Timedelta(0) or step % pd.Timedelta("1s"):
+        raise InputError("--interval", f"{interval!r} must be a positive whole number of seconds, e.g. 5min")
+    return step
+
+
+def parse_start(start: str, timezone: str) -> pd.Timestamp:
+    """``--start`` in ``timezone``: an offset in the text wins, a naive time is local to ``timezone``."""
+    try:
+        stamp = pd.Timestamp(start)
+    except ValueError:
+        stamp = pd.NaT
+    if stamp is pd.NaT:
+        raise InputError("--start", f"{start!r} is not a timestamp; expected e.g. 2012-03-01T00:00")
+    if stamp.tz is not None:
+        return stamp.tz_convert(timezone)
+    try:
+        return stamp.tz_localize(timezone, ambiguous="raise", nonexistent="raise")
+    except (ValueError, OverflowError):
+        raise InputError("--start", f"{start!r} does not exist or is ambiguous in {timezone} (a DST change); add an offset, e.g. {start}-08:00") from None
+
+
+def grid_from_start(start: str, interval: str, periods: int, timezone: str) -> pd.DatetimeIndex:
+    """``periods`` instants ``interval`` apart from ``start`` (absolute steps, also across DST)."""
+    return pd.date_range(parse_start(start, check_timezone(timezone)), periods=periods, freq=parse_interval(interval))
+
+
+@dataclass
+class Localised:
+    stamps: pd.DatetimeIndex
+    note: str | None
+
+
+def _standard_offset(zone: str, moment: datetime) -> pd.Timedelta:
+    local = moment.replace(tzinfo=ZoneInfo(zone))
+    return pd.Timedelta(local.utcoffset() - local.dst())
+
+
+def localise(naive: pd.DatetimeIndex, timezone: str, where: str) -> Localised:
+    """Attach ``timezone`` to naive wall-clock times, rows in file order.
+
+    Repeated hours at the end of DST are resolved by order (``ambiguous="infer"``). A series that
+    runs as an unbroken regular grid straight through a DST change cannot be wall-clock time (the
+    DCRNN METR-LA file is such a grid): it was kept on the zone's standard time, and is read so.
+    """
+    try:
+        return Localised(naive.tz_localize(timezone, ambiguous="infer", nonexistent="raise"), None)
+    except (ValueError, OverflowError) as exc:
+        steps = np.diff(naive.asi8)
+        if len(steps) and (steps == steps[0]).all() and steps[0] > 0:
+            offset = _standard_offset(timezone, naive[0].to_pydatetime())
+            stamps = (naive - offset).tz_localize("UTC").tz_convert(timezone)
+            return Localised(stamps, f"the naive timestamps form a regular grid through a DST change, so they were read as {timezone} standard time (UTC{_offset_text(offset)})")
+        raise InputError(where, f"naive timestamps are not valid wall-clock times in {timezone} ({exc}); write them with a UTC offset") from None
+
+
+# A UTC offset (or Z) after a time of day; a bare date such as 2024-01-01 must not look like one.
+_OFFSET_SUFFIX = r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def parse_row_times(text: pd.Series, timezone: str, where: str, *, first_line: int = 2) -> Localised:
+    """ISO 8601 times, one per row: with offsets they are converted, without they are local to ``timezone``."""
+    check_timezone(timezone)
+    text = text.str.strip()
+    blank = text.isna() | (text == "")
+    if blank.any():
+        raise InputError(where, f"line {int(np.flatnonzero(blank)[0]) + first_line}: blank timestamp")
+    has_offset = text.str.contains(_OFFSET_SUFFIX, regex=True)
+    if has_offset.any() and not has_offset.all():
+        row = int(np.flatnonzero(has_offset != has_offset.iloc[0])[0])
+        raise InputError(where, f"line {row + first_line}: {text.iloc[row]!r} mixes timestamps with and without a UTC offset")
+    parsed = pd.to_datetime(text, format="ISO8601", utc=bool(has_offset.iloc[0]), errors="coerce")
+    bad = parsed.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(where, f"line {row + first_line}: {text.iloc[row]!r} is not an ISO 8601 timestamp (e.g. 2024-01-01T00:05:00)")
+    stamps = pd.DatetimeIndex(parsed)
+    if stamps.tz is not None:
+        return Localised(stamps.tz_convert(timezone), None)
+    return localise(stamps, timezone, where)
+
+
+def _offset_text(offset: pd.Timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+@dataclass
+class Grid:
+    """Where each input row lands on the regular grid ``stamps``."""
+
+    stamps: pd.DatetimeIndex
+    rows: np.ndarray
+    step: pd.Timedelta
+
+    @property
+    def inserted(self) -> int:
+        return len(self.stamps) - len(self.rows)
+
+
+def _row_name(row: int, first_line: int | None) -> str:
+    return f"row {row}" if first_line is None else f"line {row + first_line}"
+
+
+def regular_grid(stamps: pd.DatetimeIndex, where: str, *, first_line: int | None = 2) -> Grid:
+    """Place tz-aware ``stamps`` (one per input row, any order) on the regular grid they span.
+
+    The step is the most common gap between consecutive times; gaps that are a multiple of it
+    become missing steps; any other gap, or a repeated time, is an error naming the row's line
+    (``first_line`` is the file line of row 0; None names 0-based rows, for non-text sources).
+    """
+    if len(stamps) < 2:
+        raise InputError(where, f"{len(stamps)} time step(s); need at least two to know the interval")
+    stamps = stamps.as_unit("ns")
+    order = np.argsort(stamps.asi8, kind="stable")
+    sorted_ns = stamps.asi8[order]
+    gaps = np.diff(sorted_ns)
+    repeated = np.flatnonzero(gaps == 0)
+    if len(repeated):
+        row = int(order[repeated[0] + 1])
+        raise InputError(where, f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} appears twice")
+    values, counts = np.unique(gaps, return_counts=True)
+    step = int(values[np.argmax(counts)])
+    irregular = np.flatnonzero(gaps % step)
+    if len(irregular):
+        row = int(order[irregular[0] + 1])
+        raise InputError(
+            where,
+            f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} is off the regular {interval_text(pd.Timedelta(step))} grid "
+            f"(it follows {stamps[int(order[irregular[0]])].isoformat()})",
+        )
+    grid = pd.date_range(stamps[order[0]], periods=int((sorted_ns[-1] - sorted_ns[0]) // step) + 1, freq=pd.Timedelta(step))
+    return Grid(stamps=grid, rows=((stamps.asi8 - sorted_ns[0]) // step).astype(np.int64), step=pd.Timedelta(step))
+
+
+def place_on_grid(values: np.ndarray, grid: Grid) -> np.ndarray:
+    """Rows of ``values`` [rows, ...] moved to their grid positions; grid steps without a row are NaN."""
+    if grid.inserted == 0 and (grid.rows == np.arange(len(grid.rows))).all():
+        return values
+    out = np.full((len(grid.stamps), *values.shape[1:]), np.nan, dtype=values.dtype)
+    out[grid.rows] = values
+    return out

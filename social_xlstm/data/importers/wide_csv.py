@@ -1,0 +1,97 @@
+"""Import a user's own wide CSV: a timestamp column, then one column per sensor id.
+
+Coordinates come from a sensors CSV (``sensor_id, latitude, longitude`` and any other columns,
+which are kept), the road graph optionally from an edges CSV (``from, to`` with ``distance_m``
+and/or ``weight``). Times must lie on a regular grid: absent rows become missing steps, a time
+off the grid is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from social_xlstm.data.dataset import Dataset
+from social_xlstm.data.importers.csv_tables import (
+    edge_frame,
+    numeric_matrix,
+    read_edge_list,
+    read_header,
+    read_sensor_table,
+    read_table,
+    require_file,
+    require_known_ends,
+)
+from social_xlstm.data.importers.provenance import table_meta
+from social_xlstm.data.importers.timeline import parse_row_times, place_on_grid, regular_grid
+from social_xlstm.errors import InputError
+
+__all__ = ["import_wide_csv"]
+
+SOURCE = "wide CSV (wide-csv): user-supplied readings, one column per sensor"
+EDGE_VALUES = ("distance_m", "weight")
+
+
+def _read_edges(path: Path, sensor_ids: list[str]) -> pd.DataFrame:
+    listed = read_edge_list(path, EDGE_VALUES)
+    require_known_ends(listed, set(sensor_ids), path)
+    return edge_frame(listed["from"], listed["to"], **{name: listed[name].to_numpy() for name in EDGE_VALUES if name in listed})
+
+
+def import_wide_csv(
+    readings_csv: str | Path,
+    sensors_csv: str | Path,
+    *,
+    edges_csv: str | Path | None = None,
+    missing_values: Sequence[float] = (),
+    feature: str = "speed",
+    timezone: str = "UTC",
+    units: str | None = None,
+    name: str | None = None,
+) -> Dataset:
+    """Read the readings onto a regular grid; blank cells and ``missing_values`` become NaN.
+
+    Timestamps without an offset are local to ``timezone``; sensors absent from
+    ``sensors_csv`` get NaN coordinates, ids it lists that the readings lack are an error.
+    """
+    readings_csv = require_file(readings_csv)
+    header = read_header(readings_csv)
+    time_column, sensor_ids = header[0], header[1:]
+    if not sensor_ids:
+        raise InputError(readings_csv, "expected a timestamp column, then one column per sensor id")
+    table = read_table(readings_csv, strings=[time_column])
+    if table.num_rows == 0:
+        raise InputError(readings_csv, "no data rows under the header")
+    times = parse_row_times(table.column(time_column).to_pandas(), timezone, str(readings_csv))
+    grid = regular_grid(times.stamps, str(readings_csv))
+    values = numeric_matrix(table, sensor_ids, readings_csv)
+    del table
+    if len(missing_values):
+        values[np.isin(values, np.asarray(missing_values, dtype=np.float32))] = np.nan
+    values = place_on_grid(values, grid)[:, :, None]
+    sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids)
+    edges = None if edges_csv is None else _read_edges(require_file(edges_csv), sensor_ids)
+    meta = table_meta(
+        format_name="wide-csv",
+        source=SOURCE,
+        licence="unknown (user-supplied data)",
+        step=grid.step,
+        units={feature: units or "unknown"},
+        missing_value_convention=(
+            "a blank cell is missing"
+            + (f"; the values {', '.join(f'{v:g}' for v in missing_values)} also mean missing" if len(missing_values) else "")
+            + "; time steps absent from the file are inserted as missing"
+        ),
+        missing_values=missing_values,
+        inputs={"readings": readings_csv, "sensors": sensors_csv, "edges": edges_csv},
+        name=name,
+        steps_inserted_as_missing=grid.inserted,
+        sensors_without_coordinates=unlocated,
+        **({"clock": times.note} if times.note else {}),
+    )
+    dataset = Dataset(values=values, timestamps=grid.stamps, features=[feature], sensors=sensors, edges=edges, meta=meta)
+    dataset.validate(readings_csv)
+    return dataset

@@ -1,0 +1,158 @@
+"""mLSTM layer and block (xLSTM, Beck et al. 2024), on the project's mLSTM kernels.
+
+Sequences run through the chunkwise kernel (Triton on CUDA, PyTorch otherwise); single steps
+through the step kernel. The state is carried between calls (and gradients flow through it), so
+a sequence run whole, in pieces or step by step gives the same output: the streaming mode.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from social_xlstm_kernels import mlstm_chunkwise, mlstm_step
+
+from .common import CausalConv1d, MultiHeadNorm
+
+
+class MLSTMCellState(NamedTuple):
+    """Matrix memory C [B, NH, DH, DH], normaliser n [B, NH, DH], stabiliser m [B, NH, 1]."""
+
+    c: torch.Tensor
+    n: torch.Tensor
+    m: torch.Tensor
+
+
+class MLSTMBlockState(NamedTuple):
+    """The conv input history [B, K-1, inner] and the cell state."""
+
+    conv: torch.Tensor
+    cell: MLSTMCellState
+
+
+class MLSTMGates(nn.Module):
+    """Input and forget gate pre-activations per head: forget bias linspace(3, 6) over heads
+    (long memories from the start), input bias N(0, 0.1), weights zero (xLSTM reference init)."""
+
+    def __init__(self, in_features: int, num_heads: int):
+        super().__init__()
+        self.input_gate = nn.Linear(in_features, num_heads)
+        self.forget_gate = nn.Linear(in_features, num_heads)
+        with torch.no_grad():
+            nn.init.zeros_(self.input_gate.weight)
+            nn.init.normal_(self.input_gate.bias, std=0.1)
+            nn.init.zeros_(self.forget_gate.weight)
+            self.forget_gate.bias.copy_(torch.linspace(3.0, 6.0, num_heads))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.input_gate(x), self.forget_gate(x)
+
+
+class MLSTMCell(nn.Module):
+    """Runs the mLSTM recurrence for projected inputs: q, k, v [B, S, NH * DH], gates i, f
+    [B, S, NH] -> h [B, S, NH, DH] and the new state."""
+
+    def __init__(self, num_heads: int, head_dim: int, chunk_size: int = 64, backend: str = "auto"):
+        super().__init__()
+        self.num_heads, self.head_dim, self.chunk_size, self.backend = num_heads, head_dim, chunk_size, backend
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
+
+    def forward(self, q, k, v, i, f, state: MLSTMCellState | None = None) -> tuple[torch.Tensor, MLSTMCellState]:
+        initial = (None, None, None) if state is None else tuple(state)
+        h, new_state = mlstm_chunkwise(
+            self._heads(q), self._heads(k), self._heads(v), i.transpose(1, 2), f.transpose(1, 2), *initial,
+            chunk_size=self.chunk_size, return_last_states=True, backend=self.backend,
+        )
+        return h.transpose(1, 2), MLSTMCellState(*new_state)
+
+    def step(self, q, k, v, i, f, state: MLSTMCellState | None = None) -> tuple[torch.Tensor, MLSTMCellState]:
+        """One step: q, k, v [B, NH * DH], i, f [B, NH] -> h [B, NH, DH]."""
+        q, k, v = (x.unflatten(-1, (self.num_heads, self.head_dim)) for x in (q, k, v))
+        if state is None:
+            dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
+            batch_heads = (q.shape[0], self.num_heads)
+            state = MLSTMCellState(
+                q.new_zeros(*batch_heads, self.head_dim, self.head_dim, dtype=dtype),
+                q.new_zeros(*batch_heads, self.head_dim, dtype=dtype),
+                q.new_zeros(*batch_heads, 1, dtype=dtype),
+            )
+        h, new_state = mlstm_step(q, k, v, i[..., None], f[..., None], *state, backend=self.backend)
+        return h.to(q.dtype), MLSTMCellState(*new_state)
+
+
+class MLSTMLayer(nn.Module):
+    """Multi-head mLSTM over a sequence: q, k, v and the gates are linear in x, the output is
+    the cell's h with a per-head norm. forward(x [B, S, D_in], state=None) -> (y [B, S, hidden],
+    state); step(x_t [B, D_in], state) -> (y_t [B, hidden], state)."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_heads: int = 4, chunk_size: int = 64, backend: str = "auto"):
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(f"MLSTMLayer: hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
+        head_dim = hidden_size // num_heads
+        self.qkv = nn.Linear(input_size, 3 * hidden_size, bias=False)
+        self.gates = MLSTMGates(input_size, num_heads)
+        self.cell = MLSTMCell(num_heads, head_dim, chunk_size, backend)
+        self.norm = MultiHeadNorm(num_heads, head_dim)
+
+    def forward(self, x: torch.Tensor, state: MLSTMCellState | None = None) -> tuple[torch.Tensor, MLSTMCellState]:
+        h, state = self.cell(*self.qkv(x).chunk(3, dim=-1), *self.gates(x), state)
+        return self.norm(h), state
+
+    def step(self, x_t: torch.Tensor, state: MLSTMCellState | None = None) -> tuple[torch.Tensor, MLSTMCellState]:
+        h, state = self.cell.step(*self.qkv(x_t).chunk(3, dim=-1), *self.gates(x_t), state)
+        return self.norm(h), state
+
+
+class MLSTMBlock(nn.Module):
+    """The paper's pre-up-projection mLSTM block, x + mLSTM(LN(x)):
+    up-projection D -> 2 x inner (x_m, z); causal depthwise conv + SiLU of x_m gives q and k,
+    v comes from x_m; gates linear in [q, k, v]; per-head norm; learnable skip (init 1) from the
+    conv output; output gate SiLU(z); down-projection. q, k, v projections are full linear maps
+    (the reference uses block-diagonal ones with blocks of 4 units).
+    """
+
+    def __init__(self, d_model: int, num_heads: int = 4, projection_factor: float = 2.0, conv_kernel: int = 4,
+                 chunk_size: int = 64, backend: str = "auto"):
+        super().__init__()
+        inner = num_heads * round(projection_factor * d_model / num_heads)
+        self.norm = nn.LayerNorm(d_model)
+        self.up = nn.Linear(d_model, 2 * inner)
+        self.conv = CausalConv1d(inner, conv_kernel)
+        self.q = nn.Linear(inner, inner, bias=False)
+        self.k = nn.Linear(inner, inner, bias=False)
+        self.v = nn.Linear(inner, inner, bias=False)
+        self.gates = MLSTMGates(3 * inner, num_heads)
+        self.cell = MLSTMCell(num_heads, inner // num_heads, chunk_size, backend)
+        self.head_norm = MultiHeadNorm(num_heads, inner // num_heads)
+        self.skip = nn.Parameter(torch.ones(inner))
+        self.down = nn.Linear(inner, d_model)
+
+    def _mix(self, x: torch.Tensor, state: MLSTMBlockState | None, run_cell) -> tuple[torch.Tensor, MLSTMBlockState]:
+        """x [B, S, D] through the block with run_cell(q, k, v, i, f, cell_state) -> (h, state)."""
+        x_m, z = self.up(self.norm(x)).chunk(2, dim=-1)
+        conv_out, conv_state = self.conv(x_m, None if state is None else state.conv)
+        x_c = F.silu(conv_out)
+        q, k, v = self.q(x_c), self.k(x_c), self.v(x_m)
+        h, cell_state = run_cell(q, k, v, *self.gates(torch.cat([q, k, v], dim=-1)), None if state is None else state.cell)
+        mixed = (self.head_norm(h) + self.skip * x_c) * F.silu(z)
+        return x + self.down(mixed), MLSTMBlockState(conv_state, cell_state)
+
+    def forward(self, x: torch.Tensor, state: MLSTMBlockState | None = None) -> tuple[torch.Tensor, MLSTMBlockState]:
+        """x [B, S, D] -> (y [B, S, D], state)."""
+        return self._mix(x, state, self.cell)
+
+    def step(self, x_t: torch.Tensor, state: MLSTMBlockState | None = None) -> tuple[torch.Tensor, MLSTMBlockState]:
+        """x_t [B, D] -> (y_t [B, D], state), through the single-step kernel."""
+
+        def one_step(q, k, v, i, f, cell_state):
+            h, cell_state = self.cell.step(q[:, 0], k[:, 0], v[:, 0], i[:, 0], f[:, 0], cell_state)
+            return h[:, None], cell_state
+
+        y, state = self._mix(x_t[:, None], state, one_step)
+        return y[:, 0], state

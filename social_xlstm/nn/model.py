@@ -1,0 +1,170 @@
+"""Social-xLSTM: per-VD sLSTM encoder -> social pooling over the sensor graph at every step ->
+mLSTM interaction stack -> multi-horizon, multi-target head.
+
+Shapes: readings x [B, T, N, F] (scaled, missing = 0) with their mask, time features
+[B, T, 4]; forecasts [B, H, N, G] in scaled units. The whole model is a recurrence over time,
+so ``step`` consumes one new reading per VD and returns a fresh forecast equal to the
+windowed ``forward`` over the same history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .encoders import from_sequences, make_encoder, to_sequences
+from .mlstm import MLSTMBlock
+from .pooling import make_pooling
+
+
+INTERACTIONS = ("mlstm", "none")
+
+
+@dataclass
+class SocialXLSTMConfig:
+    """Everything that shapes the network; ablations switch parts off by name."""
+
+    num_sensors: int
+    num_features: int
+    num_targets: int
+    horizon: int
+    target_feature_index: tuple[int, ...]  # where each target sits among the input features
+    hidden: int = 64
+    sensor_embedding_dim: int = 8  # 0 = no learned sensor embedding
+    encoder: str = "slstm"  # slstm | lstm
+    encoder_blocks: int = 1
+    encoder_heads: int = 4
+    per_vd: bool = False  # every VD its own encoder weights (batched parameters)
+    pooling: str = "attention"  # none | mean | idw | attention | grid
+    interaction: str = "mlstm"  # mlstm | none
+    interaction_blocks: int = 1
+    interaction_heads: int = 4
+    gradient_checkpointing: bool = False
+    residual_to_last: bool = True  # forecast the change from the last observed value
+
+
+class GraphTensors(NamedTuple):
+    """The sensor graph as the model reads it (torch-geometric edge_index + edge geometry)."""
+
+    edge_index: torch.Tensor  # [2, E] source -> target (target pools from source)
+    distance_m: torch.Tensor  # [E]
+    upstream: torch.Tensor  # [E] +1 source upstream of target, -1 downstream, 0 unknown
+    bearing: torch.Tensor  # [E] degrees, NaN when unknown
+
+
+class ModelState(NamedTuple):
+    """Streaming state: per-block encoder and interaction states, and the last observed
+    (scaled) value of every target so the residual head works step by step."""
+
+    encoder: tuple
+    interaction: tuple
+    last_value: torch.Tensor  # [B, N, G]
+    steps: int
+
+
+class SocialXLSTM(nn.Module):
+    def __init__(self, config: SocialXLSTMConfig):
+        super().__init__()
+        self.config = c = config
+        if c.interaction not in INTERACTIONS:
+            raise ValueError(f"model.interaction.kind must be one of {', '.join(INTERACTIONS)}, got {c.interaction!r}")
+        in_dim = 2 * c.num_features + 4
+        self.input_proj = nn.Linear(in_dim, c.hidden)
+        self.sensor_embedding = nn.Embedding(c.num_sensors, c.sensor_embedding_dim) if c.sensor_embedding_dim else None
+        self.sensor_proj = nn.Linear(c.sensor_embedding_dim, c.hidden, bias=False) if c.sensor_embedding_dim else None
+        self.encoder = make_encoder(
+            c.encoder, c.hidden, num_blocks=c.encoder_blocks, num_heads=c.encoder_heads,
+            per_vd_sensors=c.num_sensors if c.per_vd else 0,
+        )
+        self.pooling = None if c.pooling == "none" else make_pooling(c.pooling, c.hidden)
+        self.social_norm = nn.LayerNorm(c.hidden) if self.pooling is not None else None
+        mix_in = 2 * c.hidden if self.pooling is not None else c.hidden
+        self.mix = nn.Linear(mix_in, c.hidden)
+        self.interaction = nn.ModuleList(
+            MLSTMBlock(c.hidden, num_heads=c.interaction_heads) for _ in range(c.interaction_blocks)
+        ) if c.interaction == "mlstm" else nn.ModuleList()
+        self.out_norm = nn.LayerNorm(c.hidden)
+        self.head = nn.Linear(c.hidden, c.horizon * c.num_targets)
+        self.register_buffer("_targets", torch.tensor(c.target_feature_index, dtype=torch.long), persistent=False)
+
+    # -- pieces shared by the windowed and the streaming paths -------------------------------
+    def _embed(self, x, x_mask, time):
+        """[B, T, N, F] readings + mask, [B, T, 4] time -> [B, T, N, D]."""
+        b, t, n, _ = x.shape
+        time = time[:, :, None, :].expand(b, t, n, 4)
+        z = self.input_proj(torch.cat([x * x_mask, x_mask.to(x.dtype), time], dim=-1))
+        if self.sensor_embedding is not None:
+            z = z + self.sensor_proj(self.sensor_embedding.weight)
+        return z
+
+    def _socialise(self, h, graph):
+        """Own state [..., N, D] + pooled neighbour context -> interaction input [..., N, D]."""
+        if self.pooling is None:
+            return self.mix(h)
+        context = self.pooling(h, graph.edge_index, graph.distance_m, graph.upstream, graph.bearing)
+        return self.mix(torch.cat([h, self.social_norm(context)], dim=-1))
+
+    def _forecast(self, z_last, last_value):
+        """Last interaction output [B, N, D] -> forecasts [B, H, N, G]."""
+        b, n, _ = z_last.shape
+        y = self.head(self.out_norm(z_last)).view(b, n, self.config.horizon, self.config.num_targets)
+        y = y.permute(0, 2, 1, 3)
+        return y + last_value[:, None] if self.config.residual_to_last else y
+
+    def _last_observed(self, x, x_mask, previous=None):
+        """Most recent observed (scaled) value of each target per VD: [B, N, G] (0 if none)."""
+        values = x[..., self._targets]
+        mask = x_mask[..., self._targets]
+        last = previous if previous is not None else values.new_zeros(values[:, 0].shape)
+        for t in range(values.shape[1]):
+            last = torch.where(mask[:, t], values[:, t], last)
+        return last
+
+    # -- windowed ---------------------------------------------------------------------------
+    def forward(self, x, x_mask, time, graph):
+        """x, x_mask [B, T, N, F]; time [B, T(+H), 4]; graph with edge_index, distance_m,
+        upstream -> forecasts [B, H, N, G] (scaled units)."""
+        b, t, n, _ = x.shape
+        z = self._embed(x, x_mask.to(x.dtype), time[:, :t])
+        z = self._run_encoder(z)
+        z = self._socialise(z, graph)
+        z = self._run_interaction(z)
+        return self._forecast(z[:, -1], self._last_observed(x, x_mask.bool()))
+
+    def _maybe_checkpoint(self, fn, *args):
+        if self.config.gradient_checkpointing and self.training:
+            return checkpoint(fn, *args, use_reentrant=False)
+        return fn(*args)
+
+    def _run_encoder(self, z):
+        return self._maybe_checkpoint(lambda inp: self.encoder(inp)[0], z)
+
+    def _run_interaction(self, z):
+        b, _, n, _ = z.shape
+        seq = to_sequences(z)
+        for block in self.interaction:
+            seq = self._maybe_checkpoint(lambda inp, blk=block: blk(inp)[0], seq)
+        return from_sequences(seq, b, n)
+
+    # -- streaming --------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, x_t, x_mask_t, time_t, graph, state: ModelState | None = None):
+        """One new reading per VD: x_t, x_mask_t [B, N, F], time_t [B, 4] -> (forecast
+        [B, H, N, G], state). O(1) in the history length."""
+        b, n, _ = x_t.shape
+        mask = x_mask_t.to(x_t.dtype)
+        z = self._embed(x_t[:, None], mask[:, None], time_t[:, None])[:, 0]
+        z, encoder_state = self.encoder.step(z, None if state is None else state.encoder)
+        z = self._socialise(z, graph).reshape(b * n, -1)
+        interaction_state = []
+        for i, block in enumerate(self.interaction):
+            z, s = block.step(z, None if state is None else state.interaction[i])
+            interaction_state.append(s)
+        last = self._last_observed(x_t[:, None], x_mask_t[:, None].bool(), None if state is None else state.last_value)
+        forecast = self._forecast(z.view(b, n, -1), last)
+        steps = 1 if state is None else state.steps + 1
+        return forecast, ModelState(encoder_state, tuple(interaction_state), last, steps)

@@ -1,0 +1,54 @@
+"""Config -> network. The neural baselines are the same network with parts switched off, so one
+builder serves the model, its baselines and its ablations."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from social_xlstm.errors import InputError
+from social_xlstm.nn.model import SocialXLSTM, SocialXLSTMConfig
+
+# name -> what differs from the configured model (DESIGN.md: "honest baselines").
+NEURAL_BASELINES = {
+    "lstm": {"encoder": "lstm", "pooling": "none", "interaction": "none", "per_vd": False},
+    "no_pooling": {"pooling": "none"},
+}
+
+
+def network_config(model_cfg: DictConfig, *, num_sensors: int, features: list[str], targets: list[str], horizon: int,
+                   variant: str | None = None) -> SocialXLSTMConfig:
+    """The network shape for the configured model, or for one of its neural baselines."""
+    missing = [t for t in targets if t not in features]
+    if missing:
+        raise InputError("data config", f"target '{missing[0]}' must also be an input feature (features: {', '.join(features)})")
+    options = dict(
+        encoder=model_cfg.encoder.kind,
+        per_vd=bool(model_cfg.encoder.per_vd),
+        pooling=model_cfg.pooling.kind,
+        interaction=model_cfg.interaction.kind,
+    )
+    if variant is not None:
+        options.update(NEURAL_BASELINES[variant])
+    return SocialXLSTMConfig(
+        num_sensors=num_sensors,
+        num_features=len(features),
+        num_targets=len(targets),
+        horizon=horizon,
+        target_feature_index=tuple(features.index(t) for t in targets),
+        hidden=int(model_cfg.hidden),
+        sensor_embedding_dim=int(model_cfg.sensor_embedding_dim),
+        encoder_blocks=int(model_cfg.encoder.blocks),
+        encoder_heads=int(model_cfg.encoder.heads),
+        interaction_blocks=int(model_cfg.interaction.blocks),
+        interaction_heads=int(model_cfg.interaction.heads),
+        gradient_checkpointing=bool(model_cfg.gradient_checkpointing),
+        residual_to_last=bool(model_cfg.residual_to_last),
+        **options,
+    )
+
+
+def build_network(config: SocialXLSTMConfig) -> SocialXLSTM:
+    try:
+        return SocialXLSTM(config)
+    except ValueError as exc:  # a bad switch value (e.g. an unknown pooling kind)
+        raise InputError("model config", str(exc)) from None

@@ -1,0 +1,148 @@
+"""``social-xlstm train``: config -> data, graph, network -> Lightning fit -> a run directory.
+
+A run directory holds the resolved config, the graph and scaler it was trained with, the
+checkpoints of the model (``checkpoints/``) and of its neural baselines
+(``baselines/<name>/checkpoints/``), and CSV + TensorBoard logs. Re-running the same command on
+the same ``run_dir`` resumes every model from its ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import lightning
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from omegaconf import DictConfig
+
+from social_xlstm.data.dataset import write_dataset
+from social_xlstm.errors import InputError
+from social_xlstm.graph import SensorGraph, build_graph
+from social_xlstm.training.build import NEURAL_BASELINES, build_network, network_config
+from social_xlstm.training.config import save_config
+from social_xlstm.training.datamodule import TrafficDataModule
+from social_xlstm.training.module import ForecastModule
+
+GRAPH_FILE = "graph.json"
+SCALER_FILE = "scaler.json"
+DATA_INFO_FILE = "data.json"
+
+
+def resolve_run_dir(cfg: DictConfig) -> Path:
+    if cfg.run_dir:
+        return Path(cfg.run_dir)
+    return Path("runs") / f"{cfg.get('name', 'run')}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def ensure_demo_data(cfg: DictConfig) -> None:
+    """The embedded default makes its own data on first use, so `train` runs on a fresh clone."""
+    path = Path(cfg.data.path)
+    demo = cfg.data.get("demo") or {}
+    if path.exists() or not demo.get("generate_if_missing", False):
+        return
+    from social_xlstm.data.demo import make_demo
+
+    options = {key: demo[key] for key in ("sensors", "days") if demo.get(key) is not None}
+    dataset = make_demo(seed=int(demo.get("seed", 0)), **options)
+    dataset.meta["import_command"] = "social-xlstm train (generated the embedded demo on first use)"
+    write_dataset(dataset, path)
+
+
+def make_datamodule(cfg: DictConfig) -> TrafficDataModule:
+    d = cfg.data
+    return TrafficDataModule(
+        d.path, features=list(d.features), targets=list(d.targets), input_len=int(d.input_len), horizon=int(d.horizon),
+        stride=int(d.stride), split=tuple(d.split), batch_size=int(d.batch_size), num_workers=int(d.num_workers),
+    )
+
+
+def make_graph(cfg: DictConfig, datamodule: TrafficDataModule) -> SensorGraph:
+    graph = build_graph(datamodule.dataset, dict(cfg.data.graph))
+    isolated = graph.isolated_sensors()
+    if isolated and cfg.model.pooling.kind != "none":
+        raise InputError(
+            f"{cfg.data.path} graph",
+            f"{len(isolated)} sensors have no neighbour to pool from (e.g. {isolated[0]!r}); "
+            "connect them (data.graph.method=coordinates data.graph.k=...) or use model.pooling.kind=none",
+        )
+    return graph
+
+
+def _precision(setting) -> str:
+    if setting:
+        return str(setting)
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def make_module(cfg: DictConfig, datamodule: TrafficDataModule, graph: SensorGraph, variant: str | None) -> ForecastModule:
+    """The model (or one neural baseline) ready to fit; a bad model config fails here, before any file is written."""
+    t = cfg.trainer
+    if variant is not None and variant not in NEURAL_BASELINES:
+        raise InputError("baselines", f"unknown neural baseline {variant!r}; expected {', '.join(NEURAL_BASELINES)}")
+    network = build_network(network_config(
+        cfg.model, num_sensors=len(datamodule.sensor_ids), features=datamodule.features,
+        targets=datamodule.targets, horizon=int(cfg.data.horizon), variant=variant,
+    ))
+    weights = cfg.model.target_weights or [1.0] * len(datamodule.targets)
+    if len(weights) != len(datamodule.targets):
+        raise InputError("model.target_weights", f"expected {len(datamodule.targets)} weights (one per target), got {len(weights)}")
+    return ForecastModule(network, graph, target_weights=list(weights), lr=float(t.lr),
+                          weight_decay=float(t.weight_decay), max_epochs=int(t.max_epochs))
+
+
+def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path) -> Path:
+    """Train ``module`` into ``out_dir`` (resuming from its last checkpoint); return its best checkpoint."""
+    t = cfg.trainer
+    checkpoints = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min",
+                                  save_last=True, save_top_k=1)
+    trainer = lightning.Trainer(
+        default_root_dir=out_dir, max_epochs=int(t.max_epochs), accelerator=t.accelerator, devices=t.devices,
+        strategy=t.strategy, num_nodes=int(t.num_nodes), precision=_precision(t.precision),
+        gradient_clip_val=t.gradient_clip_val, limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches, log_every_n_steps=int(t.log_every_n_steps),
+        callbacks=[checkpoints, EarlyStopping("val_mae", patience=int(t.early_stopping_patience)), RichProgressBar()],
+        logger=[CSVLogger(out_dir, name="logs", version=0), TensorBoardLogger(out_dir, name="tensorboard", version=0)],
+        enable_model_summary=False, deterministic=False,
+    )
+    last = out_dir / "checkpoints" / "last.ckpt"
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last if cfg.resume and last.exists() else None)
+    return Path(checkpoints.best_model_path) if checkpoints.best_model_path else last
+
+
+def train(cfg: DictConfig) -> Path:
+    """Train the configured model and its neural baselines; return the run directory.
+
+    Data, graph and every network are built before the run directory is touched, so a bad
+    config leaves nothing behind."""
+    run_dir = resolve_run_dir(cfg)
+    ensure_demo_data(cfg)
+    datamodule = make_datamodule(cfg)
+    datamodule.setup()
+    graph = make_graph(cfg, datamodule)
+    plan = [(None, run_dir)] + [(name, run_dir / "baselines" / name) for name in cfg.baselines]
+    modules = []
+    for variant, _ in plan:
+        lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        modules.append(make_module(cfg, datamodule, graph, variant))
+    write_run_files(cfg, run_dir, datamodule, graph)
+    for module, (_, out_dir) in zip(modules, plan):
+        lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        fit_one(cfg, datamodule, module, out_dir)
+    return run_dir
+
+
+def write_run_files(cfg: DictConfig, run_dir: Path, datamodule: TrafficDataModule, graph: SensorGraph) -> None:
+    """What evaluate, predict and export need besides the checkpoints: config, graph, scaler, data info."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir)
+    graph.save(run_dir / GRAPH_FILE)
+    (run_dir / SCALER_FILE).write_text(json.dumps(datamodule.scaler.to_dict(), indent=2))
+    (run_dir / DATA_INFO_FILE).write_text(json.dumps({
+        "sensor_ids": datamodule.sensor_ids, "features": datamodule.features, "targets": datamodule.targets,
+        "interval": datamodule.dataset.meta["interval"], "dataset": datamodule.dataset.meta.get("name"),
+    }, indent=2))

@@ -1,0 +1,132 @@
+"""Social-xLSTM: shapes, ablation switches, streaming == windowed, per-VD weights, pooling reach."""
+
+import pytest
+import torch
+
+from social_xlstm.nn.model import GraphTensors, SocialXLSTM, SocialXLSTMConfig
+
+N, F, G, H, T = 5, 3, 2, 4, 7
+
+
+def ring_graph(n: int = N) -> GraphTensors:
+    """Each VD hears its two ring neighbours, 500 m away, one upstream and one downstream."""
+    src = torch.tensor([(i + d) % n for i in range(n) for d in (-1, 1)])
+    dst = torch.tensor([i for i in range(n) for _ in (-1, 1)])
+    upstream = torch.tensor([1.0, -1.0] * n)
+    return GraphTensors(torch.stack([src, dst]), torch.full((2 * n,), 500.0), upstream, torch.zeros(2 * n))
+
+
+def make_model(**overrides) -> SocialXLSTM:
+    torch.manual_seed(0)
+    options = {"hidden": 16, "sensor_embedding_dim": 4, "encoder_heads": 2, "interaction_heads": 2, **overrides}
+    config = SocialXLSTMConfig(num_sensors=N, num_features=F, num_targets=G, horizon=H, target_feature_index=(0, 1), **options)
+    return SocialXLSTM(config).double().eval()
+
+
+def make_inputs(batch: int = 2, steps: int = T, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, steps, N, F, generator=g, dtype=torch.float64)
+    mask = torch.rand(batch, steps, N, F, generator=g) > 0.2
+    time = torch.randn(batch, steps + H, 4, generator=g, dtype=torch.float64)
+    return x, mask, time
+
+
+SWITCHES = [
+    {},
+    {"encoder": "lstm"},
+    {"per_vd": True},
+    {"pooling": "none"},
+    {"pooling": "mean"},
+    {"pooling": "idw"},
+    {"pooling": "grid"},
+    {"interaction": "none"},
+    {"encoder_blocks": 2, "interaction_blocks": 2},
+    {"residual_to_last": False, "sensor_embedding_dim": 0},
+]
+
+
+@pytest.mark.parametrize("switches", SWITCHES, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "default")
+def test_every_variant_forecasts_and_streams_like_the_window(switches):
+    model = make_model(**switches)
+    x, mask, time = make_inputs()
+    graph = ring_graph()
+    windowed = model(x, mask, time, graph)
+    assert windowed.shape == (2, H, N, G) and torch.isfinite(windowed).all()
+    state = None
+    for t in range(T):
+        streamed, state = model.step(x[:, t], mask[:, t], time[:, t], graph, state)
+    assert state.steps == T
+    torch.testing.assert_close(streamed, windowed, rtol=1e-9, atol=1e-9)
+
+
+def test_residual_head_forecasts_change_from_last_observed_value():
+    model = make_model()
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+    x, mask, time = make_inputs()
+    mask[:] = True
+    mask[:, -1, 2, 0] = False  # VD 2's last reading of target 0 is missing: the one before counts
+    forecast = model(x, mask, time, ring_graph())
+    expected = x[:, -1, :, :G].clone()
+    expected[:, 2, 0] = x[:, -2, 2, 0]
+    torch.testing.assert_close(forecast, expected[:, None].expand(-1, H, -1, -1))
+
+
+def _influence(model, source_vd: int) -> torch.Tensor:
+    """How much each VD's forecast moves when only ``source_vd``'s readings change."""
+    x, mask, time = make_inputs()
+    mask[:] = True
+    base = model(x, mask, time, ring_graph())
+    x2 = x.clone()
+    x2[:, :, source_vd] += 3.0
+    return (model(x2, mask, time, ring_graph()) - base).abs().amax(dim=(0, 1, 3))
+
+
+def test_without_pooling_vds_are_independent_and_with_pooling_neighbours_listen():
+    alone = _influence(make_model(pooling="none"), source_vd=0)
+    assert alone[0] > 0 and torch.all(alone[1:] == 0)
+    social = _influence(make_model(pooling="attention"), source_vd=0)
+    assert social[1] > 1e-6 and social[N - 1] > 1e-6  # VD 0's ring neighbours
+    assert social[2] == 0 and social[3] == 0  # one pooling hop: VDs two hops away do not hear VD 0
+
+
+def test_per_vd_encoder_weights_are_batched_parameters_owned_by_one_vd():
+    model = make_model(per_vd=True)
+    per_vd = [name for name, p in model.named_parameters() if p.shape[:1] == (N,) and "input_weight" in name]
+    assert per_vd, "per-VD input weights must be one batched [N, ...] parameter"
+    x, mask, time = make_inputs()
+    before = model.encoder(model._embed(x, mask.double(), time[:, :T]))[0]
+    with torch.no_grad():
+        weight = model.encoder.cells[0].input_weight
+        weight[3].add_(torch.randn_like(weight[3]))
+    after = model.encoder(model._embed(x, mask.double(), time[:, :T]))[0]
+    changed = (after - before).abs().amax(dim=(0, 1, 3))
+    assert changed[3] > 0 and torch.all(changed[[0, 1, 2, 4]] == 0)
+
+
+def test_per_vd_recurrent_weights_learn_separately():
+    model = make_model(per_vd=True).train()
+    x, mask, time = make_inputs()
+    model(x, mask, time, ring_graph()).sum().backward()
+    grad = model.encoder.cells[0].input_weight.grad
+    assert grad is not None and torch.all(grad.abs().sum(dim=(1, 2)) > 0)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    x, mask, time = make_inputs()
+    grads = []
+    for flag in (False, True):
+        model = make_model(gradient_checkpointing=flag).train()
+        model(x, mask, time, ring_graph()).square().sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_unknown_switch_values_are_refused():
+    with pytest.raises(ValueError, match="encoder"):
+        make_model(encoder="gru")
+    with pytest.raises(ValueError, match="per_vd"):
+        make_model(encoder="lstm", per_vd=True)
+    with pytest.raises(ValueError):
+        make_model(pooling="everything")

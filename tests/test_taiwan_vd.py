@@ -1,0 +1,395 @@
+"""The taiwan-vd importer against hand-computed values, an independent pandas reference, and the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from social_xlstm.cli import main
+from social_xlstm.data.dataset import read_dataset
+from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd
+from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, iter_snapshots, static_vds, write_feed
+from social_xlstm.errors import InputError
+
+NS = "http://traffic.transportdata.tw/standard/traffic/schema/"
+HEAD = f'<?xml version="1.0" encoding="utf-8"?>\n<{{root}} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns="{NS}">\n'
+
+VDLIST_V1 = HEAD.format(root="VDList") + """  <UpdateTime>2025-03-17T00:46:00+08:00</UpdateTime>
+  <UpdateInterval>86400</UpdateInterval>
+  <AuthorityCode>THB</AuthorityCode>
+  <VDs>
+    <VD>
+      <VDID>VD-11-0020-002-01</VDID>
+      <SubAuthorityCode>THB-NE</SubAuthorityCode>
+      <BiDirectional>1</BiDirectional>
+      <DetectionLinks>
+        <DetectionLink>
+          <LinkID>3000200000176F</LinkID>
+          <RoadDirection>E</RoadDirection>
+          <LaneNum>2</LaneNum>
+        </DetectionLink>
+        <DetectionLink>
+          <LinkID>3000200000176T</LinkID>
+          <RoadDirection>W</RoadDirection>
+          <LaneNum>1</LaneNum>
+        </DetectionLink>
+      </DetectionLinks>
+      <PositionLon>121.459501</PositionLon>
+      <PositionLat>25.149709</PositionLat>
+      <RoadID>300020</RoadID>
+      <RoadName>臺2線</RoadName>
+      <RoadClass>3</RoadClass>
+      <LocationMile>17K+900</LocationMile>
+    </VD>
+    <VD>
+      <VDID>VD-11-0020-008-01</VDID>
+      <DetectionLinks>
+        <DetectionLink>
+          <LinkID>3000200000180F</LinkID>
+          <RoadDirection>N</RoadDirection>
+          <LaneNum>1</LaneNum>
+        </DetectionLink>
+      </DetectionLinks>
+      <PositionLon>121.5</PositionLon>
+      <PositionLat>25.0</PositionLat>
+      <RoadID>300020</RoadID>
+      <RoadName>臺2線</RoadName>
+    </VD>
+  </VDs>
+</VDList>
+"""
+
+# A later version: VD 002-01 disappeared, VD 008-01 moved, VD 009-01 appeared (and never reports).
+VDLIST_V2 = HEAD.format(root="VDList") + """  <UpdateTime>2025-03-18T00:10:00+08:00</UpdateTime>
+  <UpdateInterval>86400</UpdateInterval>
+  <AuthorityCode>THB</AuthorityCode>
+  <VDs>
+    <VD>
+      <VDID>VD-11-0020-008-01</VDID>
+      <DetectionLinks>
+        <DetectionLink><LinkID>3000200000180F</LinkID><RoadDirection>N</RoadDirection><LaneNum>1</LaneNum></DetectionLink>
+      </DetectionLinks>
+      <PositionLon>121.6</PositionLon>
+      <PositionLat>25.1</PositionLat>
+      <RoadID>300020</RoadID>
+      <RoadName>臺2線</RoadName>
+    </VD>
+    <VD>
+      <VDID>VD-11-0020-009-01</VDID>
+      <DetectionLinks>
+        <DetectionLink><LinkID>3000200000190F</LinkID><RoadDirection>S</RoadDirection><LaneNum>2</LaneNum></DetectionLink>
+      </DetectionLinks>
+      <PositionLon>121.7</PositionLon>
+      <PositionLat>25.2</PositionLat>
+      <RoadID>300020</RoadID>
+      <RoadName>臺2線</RoadName>
+    </VD>
+  </VDs>
+</VDList>
+"""
+
+
+def lane(speed, occupancy, small, large) -> str:
+    return (
+        f"<Lane><LaneID>0</LaneID><LaneType>1</LaneType><Speed>{speed}</Speed><Occupancy>{occupancy}</Occupancy>"
+        f"<Vehicles><Vehicle><VehicleType>S</VehicleType><Volume>{small}</Volume></Vehicle>"
+        f"<Vehicle><VehicleType>L</VehicleType><Volume>{large}</Volume></Vehicle></Vehicles></Lane>"
+    )
+
+
+def vdlive(vdid: str, minute: int, links: dict[str, list[tuple]]) -> str:
+    flows = "".join(
+        f"<LinkFlow><LinkID>{link}</LinkID><Lanes>{''.join(lane(*l) for l in lanes)}</Lanes></LinkFlow>" for link, lanes in links.items()
+    )
+    return (f"<VDLive><VDID>{vdid}</VDID><LinkFlows>{flows}</LinkFlows><Status>0</Status>"
+            f"<DataCollectTime>2025-03-18T00:{minute:02d}:20+08:00</DataCollectTime></VDLive>")
+
+
+def vdlivelist(minute: int, lives: list[str]) -> str:
+    return (HEAD.format(root="VDLiveList") + f"<UpdateTime>2025-03-18T00:{minute:02d}:40+08:00</UpdateTime>"
+            "<UpdateInterval>60</UpdateInterval><AuthorityCode>THB</AuthorityCode>"
+            f"<VDLives>{''.join(lives)}</VDLives></VDLiveList>\n")
+
+
+# (speed, occupancy, small-car volume, large-vehicle volume) per lane, minute by minute.
+EAST_NORMAL = [(60.0, 10.0, 3, 1), (90.0, 4.0, 2, 0)]
+EAST = {0: EAST_NORMAL, 1: EAST_NORMAL, 2: [(-99, 10.0, 3, 1), (90.0, 4.0, 2, 0)], 3: [(60.0, 255, 3, 1), (90.0, 4.0, 2, 0)],
+        4: EAST_NORMAL, 5: EAST_NORMAL, 6: EAST_NORMAL}
+WEST = {0: [(50.0, 20.0, 5, 0)], 1: [(50.0, 20.0, 5, 0)], 2: [(50.0, 20.0, 5, -99)], 3: [(50.0, 20.0, 5, 0)],
+        4: [(50.0, 20.0, 5, 0)], 5: [(50.0, 20.0, 5, 0)], 6: [(-1, -1, -1, -1)]}
+NORTH = {0: [(0.0, 0.0, 0, 0)], 1: [(0.0, 0.0, 0, 0)], 2: [(70.0, 3.0, 2, 0)], 3: [(70.0, 3.0, 2, 0)], 4: [(70.0, 3.0, 2, 0)],
+         5: [(40.0, 5.0, -99, 0)], 6: [(60.0, 0.0, 0, 0)], 15: [(80.0, 1.0, 1, 0)]}
+
+
+def live_minute(minute: int) -> str:
+    lives = []
+    if minute in EAST:
+        # the live feed pads the last VDID field to 3 digits; the VDList uses 2
+        lives.append(vdlive("VD-11-0020-002-001", minute, {"3000200000176F": EAST[minute], "3000200000176T": WEST[minute]}))
+        # differs in value (2, not 1): another detector, which no VDList knows
+        lives.append(vdlive("VD-11-0020-002-002", minute, {"3000200000176F": [(55.0, 5.0, 1, 0)]}))
+    lives.append(vdlive("VD-11-0020-008-01", minute, {"3000200000180F": NORTH[minute]}))
+    return vdlivelist(minute, lives)
+
+
+@pytest.fixture
+def snapshots(tmp_path: Path) -> Path:
+    root = tmp_path / "feed"
+    for minute in [0, 1, 2, 3, 4, 5, 6, 15]:
+        folder = root / f"2025-03-18_00-{minute:02d}-40"
+        folder.mkdir(parents=True)
+        (folder / "VDList.xml").write_text(VDLIST_V2 if minute == 15 else VDLIST_V1, encoding="utf-8")
+        (folder / "VDLiveList.xml").write_text(live_minute(minute), encoding="utf-8")
+    repeat = root / "2025-03-18_00-00-50"  # a second poll before the detectors updated: all repeats
+    shutil.copytree(root / "2025-03-18_00-00-40", repeat)
+    (repeat / "VDLiveList.xml").write_text(live_minute(0).replace("00:00:40+08:00</UpdateTime>", "00:00:50+08:00</UpdateTime>"), encoding="utf-8")
+    (root / "README.txt").write_text("collected by a cron job\n")
+    return root
+
+
+NAN = math.nan
+# [time, sensor, (flow, speed, occupancy)], worked out by hand from the tables above
+EXPECTED = np.array([
+    # 00:00: east all 5 minutes: flow 5 x 6; speed (4 x (60*4 + 90*2) + 90*2) / (4*6 + 2); occupancy (4 x 14 + 4) / 9
+    #        west: minute 2 has a sentinel volume -> 4 complete minutes of 5 veh, scaled to 25; north: 0+0+2+2+2
+    [[30, 1860 / 26, 60 / 9], [25, 50, 20], [6, 70, 9 / 5]],
+    # 00:05: only 2 of 5 minutes -> flow missing; north: no volume weight -> plain mean of 40 and 60
+    [[NAN, 70, 7], [NAN, 50, 20], [NAN, 50, 2.5]],
+    # 00:10: no snapshots at all
+    [[NAN, NAN, NAN], [NAN, NAN, NAN], [NAN, NAN, NAN]],
+    [[NAN, NAN, NAN], [NAN, NAN, NAN], [NAN, 80, 1]],
+])
+
+
+def test_hand_computed_snapshots(snapshots: Path):
+    ds = import_taiwan_vd([snapshots])
+    assert ds.sensor_ids == ["VD-11-0020-002-01:E", "VD-11-0020-002-01:W", "VD-11-0020-008-01:N"]
+    assert ds.features == ["flow", "speed", "occupancy"]
+    assert list(ds.timestamps) == list(pd.date_range("2025-03-18 00:00", periods=4, freq="5min", tz="Asia/Taipei"))
+    np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
+    sensors = ds.sensors.set_index("sensor_id")
+    # VD 002-01 is gone from the newer VDList but keeps its last known position; 008-01 moved
+    assert sensors.loc["VD-11-0020-002-01:E", ["latitude", "longitude"]].tolist() == [25.149709, 121.459501]
+    assert sensors.loc["VD-11-0020-008-01:N", ["latitude", "longitude"]].tolist() == [25.1, 121.6]
+    assert sensors["lanes"].tolist() == [2, 1, 1]
+    assert sensors["direction"].tolist() == ["E", "W", "N"]
+    assert sensors["link_id"].tolist() == ["3000200000176F", "3000200000176T", "3000200000180F"]
+    assert set(sensors["road_name"]) == {"臺2線"}
+    counts = ds.meta["import_counts"]
+    assert ds.meta["unmatched_live_records"] == 7 and ds.meta["unmatched_vdids"] == ["VD-11-0020-002-002"]
+    assert counts["live_records_read"] == 4 * 7 + 4 + 1
+    assert counts["live_records_deduplicated"] == 4
+    assert counts["live_records_used"] == 7 + 7 + 8
+    assert counts["vdlist_versions"] == 2 and counts["identical_files_skipped"] == 7  # VDList copies
+    assert counts["static_detectors"] == 3 and counts["static_links_without_readings"] == 1
+    assert counts["other_files_skipped"] == 1
+    assert counts["values_missing"] == {"speed_sentinel": 2, "occupancy_sentinel": 2, "volume_sentinel": 4}
+    assert counts["flow_intervals_scaled_for_missing_minutes"] == 1  # west at 00:00
+    assert "Open Government Data License" in ds.meta["licence"]
+
+
+def test_files_in_any_order_give_the_same_dataset(snapshots: Path):
+    files = sorted(snapshots.rglob("*.xml"))
+    forward = import_taiwan_vd(files)
+    backward = import_taiwan_vd(files[::-1])
+    np.testing.assert_array_equal(forward.values, backward.values)
+    pd.testing.assert_frame_equal(forward.sensors, backward.sensors)
+
+
+def test_ten_minute_interval(snapshots: Path):
+    ds = import_taiwan_vd([snapshots], interval="10min")
+    # 00:00-00:10 east: 7 minutes, all volumes complete -> 7 x 6 veh, scaled to 10 minutes
+    assert ds.values[0, 0, 0] == pytest.approx(42 * 10 / 7)
+    assert len(ds.timestamps) == 2
+
+
+def _reference(spec: FeedSpec, minutes_per_interval: int = 5) -> tuple[list[str], np.ndarray]:
+    """The expected dataset computed from the generated records with pandas, not the importer."""
+    static = {vd.vdid: vd for vd in static_vds(spec)}
+    live_to_static = {(f"{vdid[:-3]}-{int(vdid[-2:]):03d}" if spec.pad_live_ids else vdid): vdid for vdid in static}
+    rows = []
+    for snap in iter_snapshots(spec):
+        for r in snap.readings:
+            if r.vdid not in live_to_static:
+                continue
+            vd = static[live_to_static[r.vdid]]
+            direction = next(l.direction for l in vd.links if l.link_id == r.link_id)
+            for k, lane in enumerate(r.lanes):
+                rows.append((f"{vd.vdid}:{direction}", r.collect_time, k, lane.speed, lane.occupancy, *lane.volumes))
+    df = pd.DataFrame(rows, columns=["sensor", "t", "lane", "speed", "occ", "s", "l"]).drop_duplicates(["sensor", "t", "lane"])
+    bad = {-99, -1, 255, 999}
+    for col, high in [("speed", 200), ("occ", 100), ("s", np.inf), ("l", np.inf)]:
+        df[col] = df[col].where(~df[col].isin(bad) & (df[col] >= 0) & (df[col] <= high))
+    df["vol"] = df["s"] + df["l"]
+    df["bucket"] = pd.to_datetime(df["t"], unit="s", utc=True).dt.floor(f"{minutes_per_interval}min")
+    per_minute = df.groupby(["sensor", "bucket", "t"]).agg(vol=("vol", lambda v: v.sum() if v.notna().all() else np.nan))
+    flow = per_minute.groupby(["sensor", "bucket"])["vol"].agg(lambda v: v.mean() * minutes_per_interval if v.notna().sum() >= minutes_per_interval / 2 else np.nan)
+    df["sv"] = df["speed"] * df["vol"]
+    weighted = df.dropna(subset=["speed", "vol"]).groupby(["sensor", "bucket"]).agg(sv=("sv", "sum"), w=("vol", "sum"))
+    plain = df.groupby(["sensor", "bucket"])["speed"].mean()
+    speed = (weighted["sv"] / weighted["w"]).where(weighted["w"] > 0).reindex(plain.index).fillna(plain)
+    occupancy = df.groupby(["sensor", "bucket"])["occ"].mean()
+    table = pd.concat({"flow": flow, "speed": speed, "occupancy": occupancy}, axis=1)
+    sensors = sorted(table.index.get_level_values(0).unique())
+    grid = pd.date_range(table.index.get_level_values(1).min(), table.index.get_level_values(1).max(), freq=f"{minutes_per_interval}min")
+    cube = table.reindex(pd.MultiIndex.from_product([sensors, grid])).to_numpy().reshape(len(sensors), len(grid), 3)
+    return sensors, cube.transpose(1, 0, 2)
+
+
+QUIRKY = FeedSpec(n_vds=6, minutes=23, seed=3, bidirectional_share=0.5, sentinel_rate=0.08, duplicate_rate=0.2,
+                  skipped_minute_rate=0.15, pad_live_ids=True, unmatched_vds=2)
+
+
+def test_matches_independent_reference_on_generated_feed(tmp_path: Path):
+    ds = import_taiwan_vd([write_feed(tmp_path, QUIRKY)])
+    sensors, expected = _reference(QUIRKY)
+    assert ds.sensor_ids == sensors
+    np.testing.assert_allclose(ds.values, expected, rtol=1e-5, atol=1e-4)
+    assert ds.meta["unmatched_live_records"] > 0
+    assert ds.meta["import_counts"]["live_records_deduplicated"] > 0
+
+
+@pytest.mark.parametrize("pack", ["zip", "7z"])
+def test_archives_and_json_equal_xml_folders(tmp_path: Path, pack: str):
+    folders = import_taiwan_vd([write_feed(tmp_path / "xml", QUIRKY)])
+    packed = import_taiwan_vd([write_feed(tmp_path / pack, replace(QUIRKY, fmt="json", pack=pack))])
+    np.testing.assert_array_equal(folders.values, packed.values)
+    pd.testing.assert_frame_equal(folders.sensors, packed.sensors)
+    assert folders.meta["import_counts"] == packed.meta["import_counts"]
+
+
+def test_7z_named_zip_is_recognised_by_its_bytes(tmp_path: Path):
+    archive = write_feed(tmp_path, replace(QUIRKY, pack="7z"))
+    disguised = archive.rename(tmp_path / "batch.zip")
+    assert import_taiwan_vd([disguised]).meta["import_counts"]["vdlivelist_files"] > 0
+
+
+def test_unsupported_archive_is_a_clear_error(tmp_path: Path):
+    bogus = tmp_path / "batch.zip"
+    bogus.write_bytes(gzip.compress(VDLIST_V1.encode()))
+    with pytest.raises(InputError, match=r"batch\.zip: gzip archive is not supported; repack it as zip or 7z"):
+        import_taiwan_vd([bogus])
+
+
+def test_live_without_static_is_a_clear_error(tmp_path: Path):
+    live = tmp_path / "VDLiveList.xml"
+    live.write_text(live_minute(0), encoding="utf-8")
+    with pytest.raises(InputError, match="no VDList"):
+        import_taiwan_vd([live])
+
+
+def test_bad_number_names_file_and_field(snapshots: Path):
+    live = snapshots / "2025-03-18_00-03-40" / "VDLiveList.xml"
+    live.write_text(live.read_text(encoding="utf-8").replace("<Speed>70.0</Speed>", "<Speed>fast</Speed>"), encoding="utf-8")
+    with pytest.raises(InputError, match=r"VDLiveList\.xml: VDLive VD-11-0020-008-01: field Speed is 'fast', expected a number"):
+        import_taiwan_vd([snapshots])
+
+
+def test_cli_imports_and_writes_a_readable_dataset(snapshots: Path, tmp_path: Path):
+    out = tmp_path / "taiwan"
+    assert main(["data", "import", "taiwan-vd", str(snapshots), "--out", str(out), "--name", "thb", "--workers", "1"]) == 0
+    ds = read_dataset(out)
+    np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
+    assert ds.meta["name"] == "thb" and ds.meta["units"]["flow"] == "veh/interval"
+    assert ds.sensors["road_name"].tolist() == ["臺2線"] * 3
+
+
+def test_cli_malformed_xml_exits_2_with_one_line_and_no_output(snapshots: Path, tmp_path: Path, capsys):
+    broken = snapshots / "2025-03-18_00-04-40" / "VDLiveList.xml"
+    broken.write_text(live_minute(4)[:-40], encoding="utf-8")
+    out = tmp_path / "taiwan"
+    assert main(["data", "import", "taiwan-vd", str(snapshots), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "2025-03-18_00-04-40/VDLiveList.xml" in err and "malformed XML" in err
+    assert not out.exists() and not any(p.name.startswith(".taiwan") for p in tmp_path.iterdir())
+
+
+def test_streamed_parsing_of_big_files_equals_whole_file_parsing(snapshots: Path, monkeypatch):
+    whole = import_taiwan_vd([snapshots])
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.WHOLE_FILE_BYTES", 0)
+    streamed = import_taiwan_vd([snapshots])
+    np.testing.assert_array_equal(whole.values, streamed.values)
+    pd.testing.assert_frame_equal(whole.sensors, streamed.sensors)
+    assert streamed.meta["import_counts"]["vdlist_versions"] == 9  # streamed files are not hashed
+
+
+def test_unknown_link_of_known_detector_is_counted_not_mixed_in(snapshots: Path):
+    extra = snapshots / "2025-03-18_00-07-40"
+    extra.mkdir()
+    (extra / "VDLiveList.xml").write_text(vdlivelist(7, [vdlive("VD-11-0020-008-01", 7, {"3000200000999T": [(30.0, 50.0, 9, 9)]})]), encoding="utf-8")
+    ds = import_taiwan_vd([snapshots])
+    assert ds.meta["import_counts"]["live_records_unmatched_link"] == 1
+    np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
+
+
+def test_entity_declarations_are_refused(tmp_path: Path):
+    bomb = tmp_path / "VDList.xml"
+    bomb.write_text('<?xml version="1.0"?><!DOCTYPE VDList [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+                    f'<VDList xmlns="{NS}"><UpdateTime>&b;</UpdateTime></VDList>')
+    with pytest.raises(InputError, match=r"VDList\.xml: malformed XML"):
+        import_taiwan_vd([bomb])
+
+
+def test_foreign_root_is_refused(tmp_path: Path):
+    other = tmp_path / "CCTVList.xml"
+    other.write_text(f'<CCTVList xmlns="{NS}"><CCTVs/></CCTVList>')
+    with pytest.raises(InputError, match="root element is .*CCTVList.*expected VDList or VDLiveList"):
+        import_taiwan_vd([other])
+
+
+@pytest.mark.parametrize("interval", ["90s", "soon", "-5min"])
+def test_interval_must_be_whole_minutes(snapshots: Path, interval: str):
+    with pytest.raises(InputError, match="--interval"):
+        import_taiwan_vd([snapshots], interval=interval)
+
+
+def test_record_with_faulty_clock_is_dropped_not_gridded(snapshots: Path):
+    extra = snapshots / "2025-03-18_00-08-40"
+    extra.mkdir()
+    faulty = vdlive("VD-11-0020-008-01", 8, {"3000200000180F": [(70.0, 3.0, 2, 0)]}).replace("2025-03-18T00:08:20", "1970-01-01T00:00:00")
+    (extra / "VDLiveList.xml").write_text(vdlivelist(8, [faulty]), encoding="utf-8")
+    ds = import_taiwan_vd([snapshots])
+    assert ds.meta["import_counts"]["live_records_implausible_time"] == 1
+    np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
+
+
+def test_worker_processes_give_the_same_dataset(tmp_path: Path, monkeypatch):
+    feed = write_feed(tmp_path, QUIRKY)
+    serial = import_taiwan_vd([feed], workers=1)
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.summaries.PARALLEL_AFTER_DOCUMENTS", 0)
+    pooled = import_taiwan_vd([feed], workers=2)
+    np.testing.assert_array_equal(serial.values, pooled.values)
+    pd.testing.assert_frame_equal(serial.sensors, pooled.sensors)
+    assert serial.meta == pooled.meta
+
+
+def test_worker_errors_arrive_as_input_errors(snapshots: Path, monkeypatch):
+    broken = snapshots / "2025-03-18_00-04-40" / "VDLiveList.xml"
+    broken.write_text(live_minute(4).replace("<DataCollectTime>", "<DataCollectTime>x"), encoding="utf-8")
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.summaries.PARALLEL_AFTER_DOCUMENTS", 0)
+    with pytest.raises(InputError, match=r"00-04-40/VDLiveList\.xml: VDLive .*: field DataCollectTime is 'x2025"):
+        import_taiwan_vd([snapshots], workers=2)
+
+
+@pytest.mark.parametrize("pack", ["zip", "7z"])
+def test_corrupt_archive_is_a_clear_error(tmp_path: Path, pack: str):
+    archive = write_feed(tmp_path, replace(QUIRKY, minutes=3, pack=pack))
+    data = archive.read_bytes()
+    archive.write_bytes(data[:200] + bytes([data[200] ^ 0xFF]) + data[201:])
+    with pytest.raises(InputError, match=rf"feed\.{pack}.*unreadable"):
+        import_taiwan_vd([archive])
+
+
+@pytest.mark.parametrize("buckets_per_block", [1, 2, 3])
+def test_grid_spanning_many_blocks_equals_one_block(snapshots: Path, monkeypatch, buckets_per_block: int):
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.accumulate.BUCKETS_PER_BLOCK", buckets_per_block)
+    ds = import_taiwan_vd([snapshots])
+    np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
+    assert len(ds.timestamps) == 4

@@ -1,0 +1,114 @@
+"""`social-xlstm train` and `evaluate` end to end on a small demo network: the run directory of
+DESIGN.md, predictions checked against the dataset itself, resume, and one-line errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from social_xlstm.cli import main
+from social_xlstm.data.dataset import read_dataset, write_dataset
+from social_xlstm.data.demo import make_demo
+
+MODELS = {"social_xlstm", "lstm", "no_pooling", "persistence", "historical_average"}
+
+
+def small_overrides(data_dir, run_dir, epochs=1):
+    return [
+        f"data.path={data_dir}", f"run_dir={run_dir}", f"trainer.max_epochs={epochs}",
+        "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "data.batch_size=8",
+        "model.hidden=16", "model.encoder.heads=2", "model.interaction.heads=2",
+    ]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "demo"
+    write_dataset(make_demo(sensors=6, days=3, seed=3), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_run(demo_dir, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "small"
+    assert main(["train", *small_overrides(demo_dir, run_dir)]) == 0
+    return run_dir
+
+
+def test_train_writes_the_run_directory(trained_run):
+    for name in ("config.yaml", "graph.json", "scaler.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+                 "baselines/lstm/checkpoints/last.ckpt", "baselines/no_pooling/checkpoints/last.ckpt",
+                 "metrics/summary.json", "metrics/per_sensor.csv", "predictions.parquet", "plots/error_by_horizon_speed.png",
+                 "logs/version_0/metrics.csv"):
+        assert (trained_run / name).is_file(), name
+    summary = json.loads((trained_run / "metrics/summary.json").read_text())
+    assert set(summary["models"]) == MODELS
+    report = summary["models"]["social_xlstm"]["per_target"]["speed"]["report"]
+    assert set(report) == {"h3", "h6", "h12", "mean"}
+    per_sensor = pd.read_csv(trained_run / "metrics/per_sensor.csv")
+    assert {"sensor_id", "target", "horizon", "mae", "rmse", "mape", "n", "model"} <= set(per_sensor.columns)
+    assert set(per_sensor.model) == MODELS
+
+
+def test_predictions_are_in_real_units_against_the_dataset(trained_run, demo_dir):
+    dataset = read_dataset(demo_dir)
+    predictions = pd.read_parquet(trained_run / "predictions.parquet")
+    sample = predictions.sample(200, random_state=0)
+    t = dataset.timestamps.get_indexer(pd.DatetimeIndex(sample.origin)) + sample.horizon.to_numpy()
+    n = pd.Index(dataset.sensor_ids).get_indexer(sample.sensor_id)
+    f = [dataset.features.index(str(target)) for target in sample.target]
+    np.testing.assert_allclose(sample.y_true.to_numpy(), dataset.values[t, n, f], rtol=1e-5, atol=1e-3)
+    # persistence repeats the value at the origin when it was observed
+    at_origin = dataset.values[t - sample.horizon.to_numpy(), n, f]
+    observed = np.isfinite(at_origin)
+    np.testing.assert_allclose(sample.y_pred_persistence.to_numpy()[observed], at_origin[observed], rtol=1e-5, atol=1e-3)
+
+
+def test_summary_metrics_match_the_predictions_table(trained_run):
+    predictions = pd.read_parquet(trained_run / "predictions.parquet")
+    summary = json.loads((trained_run / "metrics/summary.json").read_text())
+    for target, rows in predictions.groupby("target", observed=True):
+        h3 = rows[rows.horizon == 3]
+        expected = (h3.y_pred - h3.y_true).abs().mean()
+        got = summary["models"]["social_xlstm"]["per_target"][str(target)]["report"]["h3"]["mae"]
+        assert got == pytest.approx(expected, rel=1e-4)
+
+
+def test_evaluate_another_split(trained_run):
+    assert main(["evaluate", str(trained_run), "--split", "val"]) == 0
+    assert json.loads((trained_run / "metrics/summary.json").read_text())["split"] == "val"
+
+
+def test_train_resumes_from_the_last_checkpoint(demo_dir, tmp_path):
+    run_dir = tmp_path / "resumed"
+    overrides = small_overrides(demo_dir, run_dir, epochs=1) + ["baselines=[]"]
+    assert main(["train", *overrides]) == 0
+    assert main(["train", *overrides[:2], "trainer.max_epochs=2", *overrides[3:]]) == 0
+    last = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)
+    assert last["epoch"] == 1 and last["global_step"] == 6  # two epochs of 3 batches, the first one not redone
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["no_such_key=1"], "no_such_key"),
+        (["model.pooling.kind=everything"], "pooling"),
+        (["data.targets=[volume]"], "volume"),
+        (["data.graph.method=coordinates"], "radius_m"),  # no radius or k: nothing to build from
+        (["data.graph.method=coordinates", "data.graph.radius_m=1"], "neighbour"),  # every sensor isolated
+    ],
+)
+def test_bad_configs_are_one_line_errors(demo_dir, tmp_path, capsys, overrides, message):
+    code = main(["train", f"data.path={demo_dir}", f"run_dir={tmp_path / 'bad'}", *overrides])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_evaluating_on_another_dataset_is_refused(trained_run, tmp_path, capsys):
+    other = tmp_path / "other"
+    write_dataset(make_demo(sensors=8, days=3, seed=4), other)
+    assert main(["evaluate", str(trained_run), "--data", str(other)]) == 2
+    assert "another dataset" in capsys.readouterr().err

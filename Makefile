@@ -1,5 +1,5 @@
 # Two commands a newcomer needs (see README.md):
-#   make demo   set up .venv, make the embedded demo network and run the main job on it
+#   make demo   set up .venv, then train on the embedded demo network (generated on first use)
 #   make test   set up .venv (with test extras) and run the whole test suite
 # Set-up is idempotent: .venv is rebuilt only when pyproject.toml changes.
 
@@ -19,11 +19,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
+# The dashboard's browser test drives Debian's chromium + chromedriver (never a downloaded
+# browser): installed once when absent, only as root on a machine with apt-get.
 setup: $(VENV)/.installed
+	@if [ ! -x /usr/bin/chromedriver ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
 
 demo: setup
-	$(VENV)/bin/social-xlstm data demo --out data/demo
-	$(VENV)/bin/social-xlstm data inspect data/demo
+	$(VENV)/bin/social-xlstm train
 
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from benchreport import Table, add_doc_option
+
 from social_xlstm.data.demo import make_demo
 from social_xlstm.data.quality import quality_report
 
@@ -21,9 +23,9 @@ def main() -> None:
     parser.add_argument("--sensors", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument("--days", type=int, nargs="+", default=[2])
     parser.add_argument("--interval", default="5min")
+    add_doc_option(parser)
     args = parser.parse_args()
-    print("| sensors | days | steps | make_demo (s) | quality_report (s) |")
-    print("|---:|---:|---:|---:|---:|")
+    table = Table("bench_demo", "Demo network generator", ["sensors", "days", "steps", "make_demo (s)", "quality_report (s)"], right_aligned=5)
     for days in args.days:
         for sensors in args.sensors:
             start = time.perf_counter()
@@ -31,7 +33,9 @@ def main() -> None:
             made = time.perf_counter()
             quality_report(ds)
             done = time.perf_counter()
-            print(f"| {sensors} | {days} | {len(ds.timestamps)} | {made - start:.2f} | {done - made:.2f} |", flush=True)
+            table.add(sensors, days, len(ds.timestamps), f"{made - start:.2f}", f"{done - made:.2f}")
+    if not args.no_doc:
+        table.write()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ mLSTM methods (inputs q, k, v [B*N, heads, T, head_dim], gates [B*N, heads, T]):
   nx-parallel      mlstm-kernels' native parallel form (autograd)
   nx-chunkwise     mlstm-kernels' native chunkwise form (needs T divisible by its chunk size)
   nx-triton        mlstm-kernels' Triton chunkwise kernels, triton_xl_chunk (CUDA; T multiple of 16)
+  torch-lstm       nn.LSTM of the same width (heads x dim) over the same sequences, for scale
 Defaults: on the CPU the PyTorch paths, ours against NX-AI's; on CUDA every method.
 
   python scripts/bench_kernels.py --quick
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from benchreport import Table, add_doc_option
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,19 @@ def mlstm_methods(shape: Shape, args: argparse.Namespace) -> dict[str, Callable]
         nx_chunk = next((c for c in (64, 32, 16, 8, 4) if c <= chunk and shape.seq_len % c == 0), None)
         return None if nx_chunk is None else mlstm_chunkwise__native_autograd(*x, chunk_size=nx_chunk)
 
+    lstm = torch.nn.LSTM(shape.heads * shape.head_dim, shape.heads * shape.head_dim, batch_first=True)
+    lstm = lstm.to(shape.device, shape.dtype)
+
+    def torch_lstm(q, k, v, i, f):
+        b, nh, s, dh = v.shape
+        return lstm(v.permute(0, 2, 1, 3).reshape(b, s, nh * dh))[0]
+
     methods = {
         "ours-chunkwise": ours("torch"),
         "ours-parallel": (lambda *x: mlstm_parallel(*x, backend="torch") if short_enough else None),
         "nx-chunkwise": nx_chunkwise,
         "nx-parallel": (lambda *x: mlstm_parallel__native_autograd(*x) if short_enough else None),
+        "torch-lstm": torch_lstm,
     }
     if shape.device.type == "cuda":
         from mlstm_kernels.torch.chunkwise import mlstm_chunkwise__xl_chunk
@@ -101,10 +111,14 @@ def mlstm_methods(shape: Shape, args: argparse.Namespace) -> dict[str, Callable]
     return methods
 
 
-CASES: list[Case] = [
-    Case("mlstm", mlstm_inputs, mlstm_methods),
-    # sLSTM: register its Case here (inputs + methods), the runner below needs nothing else.
-]
+CASES: list[Case] = [Case("mlstm", mlstm_inputs, mlstm_methods)]  # the fused sLSTM has its own script: bench_slstm.py
+
+MEMORY_NOTE = {
+    "cpu": "Memory: peak resident set size above the level at entry, sampled every millisecond (approximate). "
+           "`torch-lstm` is `nn.LSTM` of the same width (heads x dim) over the same sequences, for scale.",
+    "cuda": "Memory: peak CUDA memory allocated above the level at entry. "
+            "`torch-lstm` is `nn.LSTM` (cuDNN) of the same width (heads x dim) over the same sequences, for scale.",
+}
 
 
 # --------------------------------------------------------------------------------- runner
@@ -193,6 +207,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-parallel-len", type=int, default=512, help="skip O(T^2) parallel forms above this T")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="one small shape, 2 repeats: a smoke run")
+    add_doc_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.sequences, args.seq, args.head_dim, args.repeats = [256], [12, 96], [16], 2
@@ -203,10 +218,10 @@ def main() -> None:
     args = parse_args()
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
-    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'} "
-          f"({torch.get_num_threads()} threads), dtype {args.dtype}, torch {torch.__version__}\n")
-    print("| case | B*N | T | heads x dim | method | fwd ms | fwd MiB | fwd+bwd ms | fwd+bwd MiB |")
-    print("|---|---:|---:|---|---|---:|---:|---:|---:|")
+    table = Table(
+        f"bench_kernels-{device.type}-{args.dtype}", f"Kernels on {device.type.upper()}, {args.dtype}: time and peak memory",
+        ["case", "B*N", "T", "heads x dim", "method", "fwd ms", "fwd MiB", "fwd+bwd ms", "fwd+bwd MiB"], right_aligned=4,
+    )
     for case in (c for c in CASES if c.name in args.cases):
         for sequences, seq_len, head_dim in itertools.product(args.sequences, args.seq, args.head_dim):
             shape = Shape(sequences, seq_len, args.heads, head_dim, dtype, device)
@@ -221,10 +236,11 @@ def main() -> None:
                     ["n/a"] * 4 if result is None else ["OOM"] * 4 if isinstance(result, str)
                     else [f"{result[key]:.1f}" for key in ("fwd_ms", "fwd_mib", "fwdbwd_ms", "fwdbwd_mib")]
                 )
-                print(f"| {case.name} | {sequences} | {seq_len} | {args.heads} x {head_dim} | {name} | " + " | ".join(cells) + " |",
-                      flush=True)
+                table.add(case.name, sequences, seq_len, f"{args.heads} x {head_dim}", name, *cells)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
+    if not (args.quick or args.no_doc):
+        table.write(MEMORY_NOTE[device.type])
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import argparse
 import time
 
 import torch
+from benchreport import Table, add_doc_option
 
 from social_xlstm.nn.pooling import POOLING_KINDS, make_pooling
 
@@ -36,12 +37,13 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_doc_option(parser)
     args = parser.parse_args()
     device = torch.device(args.device)
     edge_index, distance, upstream = (t.to(device) for t in corridor_graph(args.nodes, args.neighbours))
     h = torch.randn(args.batch, args.steps, args.nodes, args.dim, device=device, requires_grad=True)
-    print(f"N={args.nodes} E={edge_index.shape[1]} h={tuple(h.shape)} device={device}")
-    print(f"{'kind':<10} {'fwd+bwd ms':>11} {'peak MiB':>9}")
+    table = Table(f"bench_pooling-{device.type}", f"Social pooling variants on {device.type.upper()}",
+                  ["kind", "N", "E", "h", "fwd+bwd ms", "peak CUDA MiB"], right_aligned=2)
     for kind in POOLING_KINDS:
         module = make_pooling(kind, args.dim).to(device)
 
@@ -61,7 +63,9 @@ def main() -> None:
             torch.cuda.synchronize()
         elapsed_ms = (time.perf_counter() - start) / args.repeats * 1e3
         peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else float("nan")
-        print(f"{kind:<10} {elapsed_ms:>11.1f} {peak:>9.0f}")
+        table.add(kind, args.nodes, edge_index.shape[1], "x".join(map(str, h.shape)), f"{elapsed_ms:.1f}", f"{peak:.0f}" if device.type == "cuda" else "n/a")
+    if not args.no_doc:
+        table.write("Graph: a corridor ring, each node pooling its nearest neighbours on both sides (E = neighbours x N).")
 
 
 if __name__ == "__main__":

@@ -24,11 +24,17 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
+from benchreport import Table, add_doc_option
 
 from social_xlstm_kernels import slstm_sequence
 from social_xlstm_kernels.slstm.naive import initial_state, slstm_cell
 
 METHODS = ("torch", "triton", "compile", "lstm")
+METHODS_NOTE = (
+    "Each method: input projection D -> 4D, then the recurrence over T steps. `torch` is the per-step PyTorch "
+    "reference, `triton` the fused kernel, `compile` the per-step loop with a torch.compile'd cell, `lstm` nn.LSTM "
+    "of the same width. Memory: CUDA allocator peak on GPU; on CPU the resident-set high-water mark of a child process."
+)
 
 
 def _proc_status_bytes(field: str) -> int:
@@ -156,6 +162,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="B*N 1024, T 12, head dim 16, 3 repeats")
+    add_doc_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.batch, args.seq, args.head_dim, args.repeats, args.warmup = [1024], [12], [16], 3, 1
@@ -164,10 +171,11 @@ def main() -> None:
     device = torch.device(args.device)
     methods = args.methods or (["torch", "lstm"] if device.type == "cpu" else ["torch", "triton", "compile", "lstm"])
 
-    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, "
-          f"threads {torch.get_num_threads()}, torch {torch.__version__}\n")
-    print("| method | B*N | T | heads x dim | fwd ms | fwd+bwd ms | fwd+bwd speed-up vs torch | peak fwd MiB | peak fwd+bwd MiB |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+    table = Table(
+        f"bench_slstm-{device.type}", f"Fused sLSTM over time on {device.type.upper()}: time and peak memory",
+        ["method", "B*N", "T", "heads x dim", "fwd ms", "fwd+bwd ms", "fwd+bwd speed-up vs torch", "peak fwd MiB", "peak fwd+bwd MiB"],
+        right_aligned=5,
+    )
     for batch, seq, head_dim in itertools.product(args.batch, args.seq, args.head_dim):
         baseline = None
         for method in methods:
@@ -181,9 +189,10 @@ def main() -> None:
             if method == "torch":
                 baseline = seconds["fwd+bwd"]
             speedup = f"{baseline / seconds['fwd+bwd']:.1f}x" if baseline else "-"
-            print(f"| {method} | {batch} | {seq} | {args.heads} x {head_dim} | {seconds['fwd'] * 1e3:.1f} | "
-                  f"{seconds['fwd+bwd'] * 1e3:.1f} | {speedup} | {memory['fwd'] / 2**20:.0f} | "
-                  f"{memory['fwd+bwd'] / 2**20:.0f} |", flush=True)
+            table.add(method, batch, seq, f"{args.heads} x {head_dim}", f"{seconds['fwd'] * 1e3:.1f}",
+                      f"{seconds['fwd+bwd'] * 1e3:.1f}", speedup, f"{memory['fwd'] / 2**20:.0f}", f"{memory['fwd+bwd'] / 2**20:.0f}")
+    if not (args.quick or args.no_doc):
+        table.write(METHODS_NOTE)
 
 
 if __name__ == "__main__":

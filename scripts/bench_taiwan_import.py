@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchreport import Table, add_doc_option
+
 
 def _import_and_measure(path: str, interval: str, workers: int | None) -> None:
     """Child process: import, then print one JSON line of measurements."""
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--interval", default="5min")
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="parse processes (several values: one run each)")
     parser.add_argument("--measure", metavar="PATH", help=argparse.SUPPRESS)
+    add_doc_option(parser)
     args = parser.parse_args()
     if args.measure:
         _import_and_measure(args.measure, args.interval, args.workers[0])
@@ -57,8 +60,9 @@ def main() -> None:
 
     from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, write_feed
 
-    print("| VDs | minutes | format | workers | link records | import s | records/s | snapshots/s | parent peak RSS MiB (baseline) |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    table = Table("bench_taiwan_import", "Taiwan VD import throughput and memory",
+                  ["VDs", "minutes", "format", "workers", "link records", "import s", "records/s", "snapshots/s",
+                   "parent peak RSS MiB (baseline)"], right_aligned=5)
     for minutes in args.minutes:
         spec = FeedSpec(n_vds=args.vds, minutes=minutes, seed=1, sentinel_rate=0.01, duplicate_rate=0.05,
                         skipped_minute_rate=0.01, pad_live_ids=True, fmt=args.fmt, pack=None if args.pack == "none" else args.pack)
@@ -68,8 +72,12 @@ def main() -> None:
                 child = subprocess.run([sys.executable, __file__, "--measure", str(target), "--interval", args.interval,
                                         "--workers", str(workers)], capture_output=True, text=True, check=True)
                 m = json.loads(child.stdout.strip().splitlines()[-1])
-                print(f"| {args.vds} | {minutes} | {args.fmt}/{args.pack} | {workers} | {m['records']} | {m['seconds']:.2f} | "
-                      f"{m['records'] / m['seconds']:,.0f} | {m['snapshots'] / m['seconds']:.1f} | {m['peak_mib']:.0f} ({m['baseline_mib']:.0f}) |")
+                table.add(args.vds, minutes, f"{args.fmt}/{args.pack}", workers, m["records"], f"{m['seconds']:.2f}",
+                          f"{m['records'] / m['seconds']:,.0f}", f"{m['snapshots'] / m['seconds']:.1f}",
+                          f"{m['peak_mib']:.0f} ({m['baseline_mib']:.0f})")
+    if not args.no_doc:
+        table.write("Peak RSS is the importing child process's own (getrusage), so flat numbers across --minutes mean "
+                    "the import streams.")
 
 
 if __name__ == "__main__":

@@ -210,6 +210,24 @@ def test_build_graph_follows_config():
         build_graph(tiny_dataset(distances), {"method": "adjacency"})
 
 
+def test_isolated_sensors_borrow_their_nearest_neighbours():
+    ids = [f"VD{i:03d}" for i in range(5)]
+    weighted = pd.DataFrame({"src": ids[:3], "dst": ids[1:4], "weight": [1.0, 0.5, 0.25]})
+    dataset = tiny_dataset(weighted)
+    given = build_graph(dataset, {"method": "adjacency"})
+    assert given.isolated_sensors() == ["VD000", "VD004"]
+    connected = build_graph(dataset, {"method": "adjacency", "connect_isolated_k": 2})
+    assert connected.isolated_sensors() == []
+    nearest = brute_force(dataset.sensors, k=2)
+    borrowed = {e: d for e, d in as_dict(connected, "distance_m").items() if e[1] in (0, 4)}
+    assert borrowed == pytest.approx({e: d for e, d in nearest.items() if e[1] in (0, 4)}, rel=1e-5)
+    kept = {e: w for e, w in as_dict(connected, "weight").items() if e[1] not in (0, 4)}
+    assert kept == as_dict(given, "weight")  # the given edges are untouched
+    assert connected.meta["connected_isolated"] == {"k": 2, "sensors": ["VD000", "VD004"]}
+    with pytest.raises(InputError, match="connect_isolated_k"):
+        build_graph(dataset, {"method": "adjacency", "connect_isolated_k": 0})
+
+
 def test_save_load_round_trip(tmp_path):
     sensors = random_sensors(12)
     sensors.loc[3, "latitude"] = np.nan

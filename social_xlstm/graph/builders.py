@@ -245,3 +245,43 @@ def _assemble(source, target, distance, weight, upstream, ids: list[str], sensor
         sensor_ids=ids,
         meta=meta,
     )
+
+
+def connect_isolated(graph: SensorGraph, sensors_df: pd.DataFrame, k: int) -> SensorGraph:
+    """Give each sensor that ``graph`` leaves without a neighbour its ``k`` nearest located sensors.
+
+    Published road graphs can leave a detector unconnected (Los-loop's adjacency leaves one),
+    and a social model learns nothing social there. The borrowed edges are great-circle
+    neighbours weighted by the Gaussian kernel of the graph's own distances; the graph's other
+    edges are kept as they are.
+    """
+    if int(k) != k or k < 1:
+        raise InputError("graph config", f"connect_isolated_k must be a positive integer, got {k!r}")
+    isolated = np.flatnonzero(graph.in_degree().numpy() == 0)
+    if len(isolated) == 0:
+        return graph
+    ids = graph.sensor_ids
+    aligned = sensors_df.assign(sensor_id=sensors_df["sensor_id"].astype(str)).set_index("sensor_id").reindex(ids).reset_index()
+    lat, lon = coordinates(aligned)
+    located = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon))
+    isolated = isolated[np.isin(isolated, located)]
+    if len(isolated) == 0 or len(located) < 2:
+        return graph
+    tree = BallTree(np.radians(np.column_stack([lat[located], lon[located]])), metric="haversine")
+    kk = min(int(k), len(located) - 1)
+    _, ind = tree.query(np.radians(np.column_stack([lat[isolated], lon[isolated]])), k=kk + 1)
+    neighbours = located[ind]
+    is_self = neighbours == isolated[:, None]
+    is_self[~is_self.any(axis=1), -1] = True  # a coincident sensor pushed it out: drop the farthest
+    source, target = neighbours[~is_self], np.repeat(isolated, kk)
+    distance = haversine_m(lat[source], lon[source], lat[target], lon[target])
+    old_source, old_target = graph.edge_index.numpy()
+    old_distance = graph.distance_m.numpy().astype(np.float64)
+    weight = gaussian_weights(distance, kernel_sigma(old_distance[old_source != old_target]))
+    meta = {**graph.meta, "connected_isolated": {"k": kk, "sensors": [ids[i] for i in isolated]}}
+    return _assemble(
+        np.concatenate([old_source, source]), np.concatenate([old_target, target]),
+        np.concatenate([old_distance, distance]), np.concatenate([graph.weight.numpy(), weight]),
+        np.concatenate([graph.upstream.numpy(), np.zeros(len(source), np.int8)]),
+        ids, sensors_df, bool(graph.meta.get("self_loops", False)), meta,
+    )

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 
 from social_xlstm.data.dataset import Dataset
 from social_xlstm.errors import InputError
-from social_xlstm.graph.builders import graph_from_adjacency, graph_from_coordinates, graph_from_distances
+from social_xlstm.graph.builders import connect_isolated, graph_from_adjacency, graph_from_coordinates, graph_from_distances
 from social_xlstm.graph.sensor_graph import SensorGraph
 
 METHODS = ("coordinates", "edges", "adjacency")
@@ -21,7 +21,8 @@ class GraphConfig:
     road graph: its ``weight`` column when present, else the DCRNN kernel of ``distance_m``
     with ``sigma``/``threshold``), or ``adjacency`` (the dataset's ``weight`` column as given).
     ``symmetric``: add missing reverse edges; null = the builder's default (yes for road
-    distances, no for given weights).
+    distances, no for given weights). ``connect_isolated_k``: sensors the graph leaves without
+    a neighbour pool from their k nearest by coordinates (null = leave them isolated).
     """
 
     method: str = "edges"
@@ -31,6 +32,7 @@ class GraphConfig:
     threshold: float = 0.1
     symmetric: bool | None = None
     self_loops: bool = False
+    connect_isolated_k: int | None = None
 
     @classmethod
     def from_mapping(cls, mapping: Mapping | GraphConfig) -> GraphConfig:
@@ -55,6 +57,8 @@ def build_graph(dataset: Dataset, config: Mapping | GraphConfig) -> SensorGraph:
     """
     config = GraphConfig.from_mapping(config)
     graph = _build(dataset, config)
+    if config.connect_isolated_k is not None:
+        graph = connect_isolated(graph, dataset.sensors, config.connect_isolated_k)
     graph.meta["config"] = asdict(config)
     return graph
 

@@ -18,5 +18,5 @@ setup(
     packages=find_packages(include=["social_xlstm", "social_xlstm.*"])
     + [pkg for name, folder in RENAMED.items() for pkg in renamed_packages(name, folder)],
     package_dir=RENAMED,
-    package_data={"social_xlstm.configs": ["*.yaml", "*/*.yaml"]},
+    package_data={"social_xlstm.configs": ["*.yaml", "*/*.yaml"], "social_xlstm.dashboard": ["static/*"]},
 )

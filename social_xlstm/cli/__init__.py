@@ -26,11 +26,14 @@ invocation: list[str] = []
 
 
 def _register() -> None:
-    from social_xlstm.cli import data, run
+    from social_xlstm.cli import data, deploy, run, serve
 
     app.add_typer(data.app, name="data")
     app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run.train)
     app.command()(run.evaluate)
+    app.command()(deploy.predict)
+    app.command()(deploy.export)
+    app.command()(serve.serve)
 
 
 _register()

@@ -1,0 +1,41 @@
+"""``social-xlstm export`` and ``social-xlstm predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `social-xlstm train`.")],
+    out: Annotated[Path, typer.Option("--out", help="Bundle directory to write (model.onnx, model_step.onnx, metadata.json).")],
+    data: Annotated[Optional[Path], typer.Option(help="The run's dataset directory, if it moved (for sensor coordinates and time zone).")] = None,
+) -> None:
+    """Export a trained run to an ONNX bundle that onnxruntime runs without this package."""
+    from social_xlstm.export.export import export_bundle
+
+    with console.status("exporting to ONNX"):
+        bundle = export_bundle(run_dir, out, data)
+    console.print(f"bundle: [bold]{bundle}[/] (model.onnx, model_step.onnx, metadata.json)")
+
+
+def predict(
+    source: Annotated[Path, typer.Argument(help="An export bundle or a run directory.", metavar="RUN_DIR|BUNDLE")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset directory with the latest readings (sensors matched by id; missing readings allowed).")],
+    out: Annotated[Path, typer.Option("--out", help="Output file: .parquet or .csv (one row per sensor, horizon and target: sensor_id, origin, timestamp, horizon, target, forecast, latitude, longitude) or .geojson (one Point per sensor, flat properties <target>_h<horizon>, e.g. speed_h3).")],
+    at: Annotated[str, typer.Option("--at", help="Last input time step: a timestamp (naive = the data's time zone) or 'latest'.")] = "latest",
+) -> None:
+    """Forecast every sensor, horizon and target from the readings ending at --at."""
+    from social_xlstm.export.outputs import check_output, write_forecasts
+    from social_xlstm.export.predict import load_forecaster, predict_frame
+
+    check_output(out)
+    forecaster = load_forecaster(source)
+    frame = predict_frame(forecaster, data, at)
+    write_forecasts(frame, out, forecaster.interval)
+    console.print(f"{len(frame)} forecasts from {frame['origin'].iloc[0]} written to [bold]{out}[/]")

@@ -1,0 +1,31 @@
+"""``social-xlstm serve``: the operators' dashboard over a bundle (or run) and a dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def serve(
+    model: Annotated[Path, typer.Argument(metavar="BUNDLE", help="An export bundle (`social-xlstm export`) or a run directory.")],
+    data: Annotated[Path, typer.Option(help="Dataset directory with the readings to forecast from (the model's sensors and features).")],
+    host: Annotated[str, typer.Option(help="Address to listen on. The dashboard has no authentication: keep 127.0.0.1 unless the network is trusted.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve a web dashboard: sensor map, forecasts per horizon, one sensor's history and forecast."""
+    from social_xlstm.dashboard import check_port, create_app, load_dashboard, run_server
+
+    state = load_dashboard(model, data)
+    app = create_app(state)
+    check_port(host, port)
+    if host not in LOOPBACK:
+        console.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach it can read the forecasts (no authentication)")
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"dashboard of {len(state.sensor_ids)} sensors at [bold]http://{shown}:{port}/[/] (API: /docs); Ctrl-C stops it")
+    run_server(app, host, port)

@@ -1,0 +1,60 @@
+"""metadata.json of an export bundle: its format constants and the checks a loader runs on it
+(json only, so loading a bundle needs neither torch nor this package's training code; what a
+run's bundle records is written by ``describe``).
+
+Everything a consumer needs besides onnxruntime is here, as plain JSON: sensor order and
+coordinates, features, targets, horizons, interval, input length, time zone, the exact meaning of
+every ONNX input and output (names, shapes, dtypes), the streaming state with its initial
+values, and, for provenance and display, the scaler statistics and the sensor graph (both are
+already applied inside the ONNX graphs). ``format_version`` changes whenever any of this changes
+meaning; a loader refuses a version it does not know.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from social_xlstm.errors import InputError
+
+FORMAT = "social-xlstm-bundle"
+FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+MODEL_FILE = "model.onnx"
+STEP_FILE = "model_step.onnx"
+OPSET = 18
+STATE_IN, STATE_OUT = "state_in.", "state_out."
+
+# field -> type, checked on load
+REQUIRED = {
+    "sensors": list, "features": list, "targets": list, "horizons": list, "interval": str, "input_len": int,
+    "timezone": str, "model": dict, "streaming": dict,
+}
+
+
+def read_metadata(bundle: Path) -> dict:
+    """Load and check ``bundle/metadata.json``; any problem is a one-line InputError naming the field."""
+    path = bundle / METADATA_FILE
+    if not path.is_file():
+        raise InputError(path, "not found: is this a bundle written by `social-xlstm export`?")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(path, f"field 'format' must be {FORMAT!r}")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise InputError(path, f"field 'format_version' is {data.get('format_version')!r}; this version of social-xlstm reads {FORMAT_VERSION}")
+    for key, kind in REQUIRED.items():
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            raise InputError(path, f"field '{key}' is missing or not a {kind.__name__}")
+    for i, sensor in enumerate(data["sensors"]):
+        if not isinstance(sensor, dict) or not {"sensor_id", "latitude", "longitude"} <= set(sensor):
+            raise InputError(path, f"field 'sensors[{i}]' needs sensor_id, latitude and longitude")
+    if data["horizons"] != list(range(1, len(data["horizons"]) + 1)):
+        raise InputError(path, "field 'horizons' must be 1..H")
+    for section in ("model", "streaming"):
+        for key in ("file", "inputs", "outputs"):
+            if key not in data[section]:
+                raise InputError(path, f"field '{section}.{key}' is missing")
+    return data

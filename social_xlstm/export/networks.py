@@ -1,0 +1,137 @@
+"""The trained network wrapped so that raw readings go in and real units come out.
+
+Both wrappers take readings in raw units with NaN for a missing reading and local seconds of
+week (``timefeatures``), and do inside themselves, as the training pipeline did outside: the
+z-score with the run's training statistics, missing -> 0 plus a mask, the time features, and the
+inverse scaling of the forecasts (in float64). They are what ``torch.onnx.export`` traces, and
+what a run directory forecasts with, so a run and its bundle compute the same thing.
+
+The sensor graph is a buffer of the trained module and is baked into the ONNX graph as
+constants: the weights were trained on exactly that graph and that sensor order, so exposing it
+as an input would only invite a mismatch (metadata.json still records it for display).
+Batch size is fixed at 1 (one network, one window: what a dashboard runs); a dynamic batch
+axis failed to export through torch-geometric's scatter and is not offered.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from social_xlstm.data.windows import FeatureScaler
+from social_xlstm.nn.model import ModelState
+from social_xlstm_kernels.slstm import NO_HISTORY_M
+
+from .timefeatures import SECONDS_PER_DAY, SECONDS_PER_WEEK
+
+
+def time_features_from_seconds(seconds: torch.Tensor) -> torch.Tensor:
+    """``[...]`` seconds of week -> ``[..., 4]`` float32 time features (exportable to ONNX)."""
+    seconds = seconds.to(torch.float64)
+    tod = (2 * math.pi / SECONDS_PER_DAY) * torch.remainder(seconds, SECONDS_PER_DAY)
+    dow = (2 * math.pi / SECONDS_PER_WEEK) * seconds
+    return torch.stack([torch.sin(tod), torch.cos(tod), torch.sin(dow), torch.cos(dow)], dim=-1).to(torch.float32)
+
+
+class RawUnits(nn.Module):
+    """Raw readings <-> the model's scaled inputs and outputs."""
+
+    def __init__(self, scaler: FeatureScaler, features: list[str], targets: list[str]):
+        super().__init__()
+        index = [scaler.features.index(f) for f in features]
+        target_index = [scaler.features.index(t) for t in targets]
+        self.register_buffer("mean", torch.tensor(scaler.mean[index], dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(scaler.std[index], dtype=torch.float32))
+        self.register_buffer("target_mean", torch.tensor(scaler.mean[target_index], dtype=torch.float64))
+        self.register_buffer("target_std", torch.tensor(scaler.std[target_index], dtype=torch.float64))
+
+    def scale(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[..., F] raw (NaN = missing) -> (scaled with 0 where missing, mask True = observed)."""
+        observed = torch.isfinite(values)
+        scaled = torch.where(observed, (values - self.mean) / self.std, torch.zeros_like(values))
+        return scaled, observed
+
+    def unscale(self, forecast: torch.Tensor) -> torch.Tensor:
+        """[..., G] scaled forecasts -> float64 real units."""
+        return forecast.to(torch.float64) * self.target_std + self.target_mean
+
+
+class WindowNetwork(nn.Module):
+    """values [1, T, N, F] raw + seconds_of_week [1, T] -> forecast [1, H, N, G] real units."""
+
+    def __init__(self, module: nn.Module, units: RawUnits):
+        super().__init__()
+        self.module, self.units = module, units  # module: the trained ForecastModule (network + graph)
+
+    def forward(self, values: torch.Tensor, seconds_of_week: torch.Tensor) -> torch.Tensor:
+        x, mask = self.units.scale(values)
+        forecast = self.module.model(x, mask, time_features_from_seconds(seconds_of_week), self.module.graph)
+        return self.units.unscale(forecast)
+
+
+class StreamState(NamedTuple):
+    """The model's ``ModelState`` without its step counter: what the streaming graph carries."""
+
+    encoder: tuple
+    interaction: tuple
+    last_value: torch.Tensor
+
+
+def flatten_state(tree) -> list[torch.Tensor]:
+    """Nested (named) tuples of tensors -> their leaves, depth first."""
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    return [leaf for item in tree for leaf in flatten_state(item)]
+
+
+def unflatten_state(template, leaves):
+    """Inverse of ``flatten_state``: rebuild ``template``'s structure from an iterator of leaves."""
+    if isinstance(template, torch.Tensor):
+        return next(leaves)
+    items = [unflatten_state(item, leaves) for item in template]
+    return type(template)(*items) if hasattr(template, "_fields") else tuple(items)
+
+
+def state_names(tree, prefix: str = "") -> list[str]:
+    """Dotted path of every leaf (named-tuple fields by name), e.g. ``encoder.0.h``."""
+    if isinstance(tree, torch.Tensor):
+        return [prefix]
+    keys = tree._fields if hasattr(tree, "_fields") else range(len(tree))
+    return [name for key, item in zip(keys, tree) for name in state_names(item, f"{prefix}.{key}" if prefix else str(key))]
+
+
+class StepNetwork(nn.Module):
+    """One reading per VD: reading [1, N, F] raw + seconds_of_week [1] + state leaves ->
+    (forecast [1, H, N, G] real units, new state leaves), leaves in ``state_names()`` order."""
+
+    def __init__(self, module: nn.Module, units: RawUnits):
+        super().__init__()
+        self.module, self.units = module, units
+        config = module.model.config
+        reading = torch.zeros(1, config.num_sensors, config.num_features)
+        _, state = module.model.step(reading, torch.ones_like(reading, dtype=torch.bool), torch.zeros(1, 4), module.graph)
+        self.template = StreamState(state.encoder, state.interaction, state.last_value)
+
+    def state_names(self) -> list[str]:
+        return state_names(self.template)
+
+    def fresh_state(self) -> list[torch.Tensor]:
+        """The state before the first reading: zeros, except each sLSTM block's stabiliser m
+        (its last leaf), which starts at NO_HISTORY_M as the kernels do when given no state."""
+        zero = unflatten_state(self.template, (torch.zeros_like(leaf) for leaf in flatten_state(self.template)))
+        if self.module.model.config.encoder == "slstm":
+            zero = zero._replace(encoder=tuple(
+                unflatten_state(block, iter([*flatten_state(block)[:-1], torch.full_like(block[-1], NO_HISTORY_M)]))
+                for block in zero.encoder
+            ))
+        return flatten_state(zero)
+
+    def forward(self, reading: torch.Tensor, seconds_of_week: torch.Tensor, *state: torch.Tensor):
+        carried = unflatten_state(self.template, iter(state))
+        x, mask = self.units.scale(reading)
+        time = time_features_from_seconds(seconds_of_week)
+        forecast, new = self.module.model.step(x, mask, time, self.module.graph, ModelState(*carried, steps=0))
+        return (self.units.unscale(forecast), *flatten_state(StreamState(new.encoder, new.interaction, new.last_value)))

@@ -1,0 +1,60 @@
+"""Forecast tables to files: Parquet, CSV or GeoJSON, chosen by the suffix, written atomically.
+
+GeoJSON: a FeatureCollection with one Point feature per sensor at its coordinates; properties
+``sensor_id``, ``origin`` (ISO 8601), ``interval`` and one flat number per target and horizon,
+``<target>_h<horizon>`` (e.g. ``speed_h3``), null where the forecast is not a number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from social_xlstm.errors import InputError
+
+from .files import atomic_file
+
+FORMATS = (".parquet", ".csv", ".geojson")
+
+
+def check_output(out: str | Path) -> Path:
+    """The output path, refused early (before any work) when its suffix is not a known format."""
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise InputError("--out", f"{out.name}: the file name must end in {', '.join(FORMATS)}")
+    if out.is_dir():
+        raise InputError("--out", f"{out} is a directory; give a file name")
+    return out
+
+
+def geojson(frame: pd.DataFrame, interval: str) -> dict:
+    """One Point feature per sensor of a ``predict_frame`` table, forecasts as flat properties."""
+    features = []
+    for sensor_id, rows in frame.groupby("sensor_id", sort=False):
+        first = rows.iloc[0]
+        properties = {"sensor_id": str(sensor_id), "origin": first["origin"].isoformat(), "interval": interval}
+        for row in rows.itertuples(index=False):
+            value = float(row.forecast)
+            properties[f"{row.target}_h{int(row.horizon)}"] = value if math.isfinite(value) else None
+        features.append({
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [float(first["longitude"]), float(first["latitude"])]},
+            "properties": properties,
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+def write_forecasts(frame: pd.DataFrame, out: str | Path, interval: str) -> Path:
+    out = check_output(out)
+    suffix = out.suffix.lower()
+    with atomic_file(out) as tmp:
+        if suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        elif suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            tmp.write_text(json.dumps(geojson(frame, interval), allow_nan=False) + "\n")
+    return out

@@ -1,0 +1,89 @@
+"""``social-xlstm predict``: the latest readings of a dataset directory -> forecasts per sensor,
+horizon and target, from a bundle (onnxruntime) or a run directory (torch), same table.
+
+Sensors are matched by id, so the data directory may list them in any order and hold others;
+missing readings are fine (the model masks them); the window is the ``input_len`` steps ending
+at ``at`` (default: the last time step of the data).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from social_xlstm.data.dataset import Dataset, read_dataset
+from social_xlstm.errors import InputError
+
+from .bundle import Bundle
+from .forecaster import Forecaster
+from .metadata import METADATA_FILE
+
+
+def load_forecaster(path: str | Path, data: str | Path | None = None) -> Forecaster:
+    """A bundle directory (onnxruntime) or else a run directory (torch, imported only then, so
+    a bundle needs no training code; ``data``: the run's dataset if it moved)."""
+    path = Path(path)
+    if (path / METADATA_FILE).exists() or any(path.glob("*.onnx")):
+        return Bundle.load(path)
+    from .run_forecaster import RunForecaster
+
+    return RunForecaster.from_run(path, data)
+
+
+def _origin_index(timestamps: pd.DatetimeIndex, at) -> int:
+    if at is None or (isinstance(at, str) and at.strip().lower() == "latest"):
+        return len(timestamps) - 1
+    try:
+        origin = pd.Timestamp(at)
+    except (ValueError, TypeError):
+        raise InputError("--at", f"{at!r} is not a timestamp (e.g. 2024-05-01T08:00+08:00) or 'latest'") from None
+    origin = origin.tz_localize(timestamps.tz) if origin.tz is None else origin.tz_convert(timestamps.tz)
+    index = timestamps.get_indexer([origin])[0]
+    if index < 0:
+        raise InputError("--at", f"{origin} is not a time step of the data ({timestamps[0]} .. {timestamps[-1]})")
+    return int(index)
+
+
+def latest_window(dataset: Dataset, forecaster: Forecaster, at=None) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """The raw window [input_len, N, F] (NaN = missing) ending at ``at`` in the forecaster's
+    sensor and feature order, with its timestamps."""
+    where = dataset.meta.get("name") or "--data"
+    positions = pd.Index(dataset.sensor_ids).get_indexer(forecaster.sensor_ids)
+    if (positions < 0).any():
+        missing = forecaster.sensor_ids[int(np.argmax(positions < 0))]
+        raise InputError(where, f"sensor {missing!r} needed by the model is not in the data")
+    features = [dataset.feature_index(f) for f in forecaster.features]
+    if dataset.interval != forecaster.interval_delta:
+        raise InputError(where, f"interval is {dataset.meta['interval']}, the model forecasts steps of {forecaster.interval}")
+    end = _origin_index(dataset.timestamps, at)
+    start = end - forecaster.input_len + 1
+    if start < 0:
+        raise InputError("--at", f"the model needs {forecaster.input_len} time steps up to {dataset.timestamps[end]}, "
+                                 f"the data has {end + 1} (history too short)")
+    values = dataset.values[start : end + 1][:, positions][:, :, features]
+    return values, dataset.timestamps[start : end + 1]
+
+
+def forecast_frame(forecaster: Forecaster, forecast: np.ndarray, origin: pd.Timestamp) -> pd.DataFrame:
+    """[H, N, G] forecasts -> one row per sensor, horizon and target, sensor-major."""
+    h, n, g = forecast.shape
+    sensor, horizon, target = (a.reshape(-1) for a in np.meshgrid(np.arange(n), np.arange(h), np.arange(g), indexing="ij"))
+    horizons = np.asarray(forecaster.horizons)[horizon]
+    return pd.DataFrame({
+        "sensor_id": np.asarray(forecaster.sensor_ids, dtype=object)[sensor],
+        "origin": origin,
+        "timestamp": origin + horizons * forecaster.interval_delta,
+        "horizon": horizons.astype(np.int16),
+        "target": np.asarray(forecaster.targets, dtype=object)[target],
+        "forecast": forecast[horizon, sensor, target],
+        "latitude": forecaster.sensors["latitude"].to_numpy()[sensor],
+        "longitude": forecaster.sensors["longitude"].to_numpy()[sensor],
+    })
+
+
+def predict_frame(forecaster: Forecaster, data_dir: str | Path, at=None) -> pd.DataFrame:
+    """Forecasts from the readings of ``data_dir`` ending at ``at`` ('latest' or None: the last step)."""
+    values, timestamps = latest_window(read_dataset(data_dir), forecaster, at)
+    return forecast_frame(forecaster, forecaster.forecast(values, timestamps), timestamps[-1])

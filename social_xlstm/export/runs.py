@@ -1,0 +1,97 @@
+"""A run directory's model as the export sees it: the trained module, its scaler, and the
+metadata a bundle records, built without reading the run's readings.
+
+The network comes from ``evaluation.forecasters.load_network`` (checkpoint loaded with
+weights_only); sensor coordinates and the time zone come from the run's dataset directory
+(``sensors.parquet`` and ``meta.json`` only), which ``data`` can point elsewhere if it moved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+from social_xlstm.data.dataset import META_FILE, SENSORS_FILE
+from social_xlstm.data.windows import FeatureScaler
+from social_xlstm.errors import InputError
+from social_xlstm.evaluation.forecasters import load_network
+from social_xlstm.graph import SensorGraph
+from social_xlstm.training.config import load_run_config
+from social_xlstm.training.module import ForecastModule
+from social_xlstm.training.train import DATA_INFO_FILE, GRAPH_FILE, SCALER_FILE
+
+
+class RunData(NamedTuple):
+    """What ``load_network`` reads from a datamodule, taken from the run's data.json instead."""
+
+    sensor_ids: list[str]
+    features: list[str]
+    targets: list[str]
+
+
+@dataclass
+class TrainedRun:
+    run_dir: Path
+    module: ForecastModule
+    graph: SensorGraph
+    scaler: FeatureScaler
+    data: RunData
+    interval: str
+    input_len: int
+    horizon: int
+    timezone: str
+    sensors: pd.DataFrame  # sensor_id, latitude, longitude in model order
+    config: dict  # the resolved run config (provenance)
+
+
+def _json(path: Path) -> dict:
+    if not path.is_file():
+        raise InputError(path, "not found: is this a run directory written by `social-xlstm train`?")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from None
+
+
+def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str]:
+    """Coordinates of the model's sensors (in model order) and the dataset's time zone."""
+    meta_path, sensors_path = path / META_FILE, path / SENSORS_FILE
+    if not meta_path.is_file() or not sensors_path.is_file():
+        raise InputError(path, "the run's dataset directory (for sensor coordinates and time zone) is not there; pass --data DIR")
+    timezone = _json(meta_path).get("timezone")
+    if not timezone:
+        raise InputError(meta_path, "missing field 'timezone'")
+    sensors = pd.read_parquet(sensors_path, columns=["sensor_id", "latitude", "longitude"])
+    sensors["sensor_id"] = sensors["sensor_id"].astype(str)
+    sensors = sensors.set_index("sensor_id")
+    missing = [s for s in sensor_ids if s not in sensors.index]
+    if missing:
+        raise InputError(sensors_path, f"sensor_id {missing[0]!r} of the run is missing")
+    return sensors.loc[sensor_ids].reset_index(), str(timezone)
+
+
+def load_trained_run(run_dir: str | Path, data: str | Path | None = None) -> TrainedRun:
+    """The trained model of ``run_dir`` and everything a bundle records about it."""
+    from omegaconf import OmegaConf
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    info = _json(run_dir / DATA_INFO_FILE)
+    try:
+        run_data = RunData(list(map(str, info["sensor_ids"])), list(info["features"]), list(info["targets"]))
+        interval = str(info["interval"])
+    except KeyError as exc:
+        raise InputError(run_dir / DATA_INFO_FILE, f"missing field {exc}") from None
+    scaler = FeatureScaler.from_dict(_json(run_dir / SCALER_FILE), run_dir / SCALER_FILE)
+    graph = SensorGraph.load(run_dir / GRAPH_FILE)
+    module = load_network(cfg, run_data, graph, run_dir, None)
+    sensors, timezone = _dataset_info(Path(data if data is not None else cfg.data.path), run_data.sensor_ids)
+    return TrainedRun(
+        run_dir=run_dir, module=module, graph=graph, scaler=scaler, data=run_data, interval=interval,
+        input_len=int(cfg.data.input_len), horizon=int(cfg.data.horizon), timezone=timezone, sensors=sensors,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )

@@ -1,0 +1,230 @@
+"""`social-xlstm export` and the bundle loader: the ONNX graphs against the trained torch model
+and the run's own predictions, streaming against windowed, onnxruntime alone in a subprocess,
+and broken bundles refused in one line.
+
+Tolerance: forecasts are compared in real units with atol 1e-3 and rtol 1e-5 (float32 graphs;
+onnxruntime and torch differ by ~1e-4 on flows of hundreds of vehicles, float32 rounding).
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from social_xlstm.cli import main
+from social_xlstm.data.dataset import read_dataset, write_dataset
+from social_xlstm.data.demo import make_demo
+from social_xlstm.data.windows import time_features
+from social_xlstm.errors import InputError
+from social_xlstm.evaluation.forecasters import MODEL_NAME, load_run
+from social_xlstm.export.bundle import Bundle
+from social_xlstm.export.networks import time_features_from_seconds
+from social_xlstm.export.predict import latest_window
+from social_xlstm.export.timefeatures import seconds_of_week
+
+TOL = {"rtol": 1e-5, "atol": 1e-3}
+
+
+def small_overrides(data_dir, run_dir):
+    return [
+        f"data.path={data_dir}", f"run_dir={run_dir}", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=2", "data.batch_size=8", "model.hidden=16", "model.encoder.heads=2",
+        "model.interaction.heads=2", "baselines=[]",
+    ]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "demo"
+    write_dataset(make_demo(sensors=8, days=3, seed=11), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(demo_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "small"
+    assert main(["train", *small_overrides(demo_dir, path)]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(run_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("bundles") / "bundle"
+    assert main(["export", str(run_dir), "--out", str(path)]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir):
+    return Bundle.load(bundle_dir)
+
+
+def with_gaps(values: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A copy with about 15% of the readings missing and one sensor silent at the last step."""
+    values = values.copy()
+    values[np.random.default_rng(seed).random(values.shape) < 0.15] = np.nan
+    values[-1, 2] = np.nan
+    return values
+
+
+def test_bundle_records_what_a_consumer_needs(bundle_dir, run_dir, demo_dir, bundle):
+    assert sorted(p.name for p in bundle_dir.iterdir()) == ["metadata.json", "model.onnx", "model_step.onnx"]
+    meta = json.loads((bundle_dir / "metadata.json").read_text())
+    dataset = read_dataset(demo_dir)
+    assert meta["format_version"] == 1 and meta["versions"]["onnx_opset"] == 18 and meta["versions"]["torch"]
+    assert bundle.sensor_ids == dataset.sensor_ids and bundle.features == ["flow", "speed", "occupancy"]
+    assert bundle.targets == ["flow", "speed"] and bundle.horizons == list(range(1, 13))
+    assert bundle.input_len == 12 and bundle.interval == dataset.meta["interval"] and bundle.timezone == dataset.meta["timezone"]
+    np.testing.assert_allclose(bundle.sensors[["latitude", "longitude"]].to_numpy(), dataset.sensors[["latitude", "longitude"]].to_numpy())
+    scaler = json.loads((run_dir / "scaler.json").read_text())
+    assert meta["scaler"]["mean"] == scaler["mean"] and meta["scaler"]["std"] == scaler["std"]
+    graph = json.loads((run_dir / "graph.json").read_text())
+    assert meta["graph"]["source"] == graph["source"] and meta["graph"]["target"] == graph["target"]
+    assert [s["name"] for s in meta["streaming"]["state"]][-1] == "last_value"
+
+
+def test_time_features_from_seconds_match_training_across_dst():
+    ts = pd.date_range("2024-03-09 22:00", "2024-03-11 03:00", freq="15min", tz="America/Los_Angeles")
+    ours = time_features_from_seconds(torch.from_numpy(seconds_of_week(ts.tz_convert("UTC"), "America/Los_Angeles")))
+    np.testing.assert_allclose(ours.numpy(), time_features(ts), atol=1e-6)
+
+
+def test_onnx_matches_the_torch_model_and_the_runs_predictions(bundle, run_dir):
+    """Independent truth: the trained module on the datamodule's own (scaled, masked) windows."""
+    run = load_run(run_dir)
+    module, scaler, targets = run.forecasters[MODEL_NAME], run.datamodule.scaler, run.datamodule.targets
+    predictions = pd.read_parquet(run_dir / "predictions.parquet")
+    batch = next(iter(run.datamodule.dataloader("test")))
+    with torch.no_grad():
+        expected = scaler.inverse_transform(module(batch).double().numpy(), targets)
+    dataset, stamps = run.datamodule.dataset, run.datamodule.timestamps
+    for w in (0, 3, 7):
+        origin = stamps[int(batch["origin"][w])]
+        values, timestamps = latest_window(dataset, bundle, origin)
+        got = bundle.forecast(values, timestamps)
+        np.testing.assert_allclose(got, expected[w], **TOL)
+        rows = predictions[predictions.origin == origin]
+        n = pd.Index(bundle.sensor_ids).get_indexer(rows.sensor_id)
+        g = [bundle.targets.index(str(t)) for t in rows.target]
+        np.testing.assert_allclose(got[rows.horizon.to_numpy() - 1, n, g], rows.y_pred.to_numpy(), **TOL)
+
+
+def test_streaming_after_input_len_steps_equals_the_window(bundle, demo_dir):
+    values, timestamps = latest_window(read_dataset(demo_dir), bundle, None)
+    values = with_gaps(values)
+    windowed = bundle.forecast(values, timestamps)
+    assert np.isfinite(windowed).all()
+    stream = bundle.stream()
+    for t in range(bundle.input_len):
+        streamed = stream.update(values[t], timestamps[t])
+    assert streamed.shape == (12, 8, 2) and stream.steps == bundle.input_len
+    np.testing.assert_allclose(streamed, windowed, **TOL)
+
+
+def test_a_skipped_step_in_the_stream_is_a_missing_reading(bundle, demo_dir):
+    values, timestamps = latest_window(read_dataset(demo_dir), bundle, None)
+    values[5] = np.nan
+    stream = bundle.stream()
+    for t in [*range(5), *range(6, bundle.input_len)]:
+        streamed = stream.update(values[t], timestamps[t])
+    np.testing.assert_allclose(streamed, bundle.forecast(values, timestamps), **TOL)
+    with pytest.raises(InputError, match="timestamp"):
+        stream.update(values[0], timestamps[0])
+
+
+def test_onnxruntime_alone_forecasts_from_raw_readings(bundle_dir, bundle, demo_dir, tmp_path):
+    """No social_xlstm, no torch, nothing unpickled: only onnxruntime, numpy, json and the stdlib clock."""
+    values, timestamps = latest_window(read_dataset(demo_dir), bundle, None)
+    values = with_gaps(values, seed=1)
+    request = {"values": np.where(np.isnan(values), None, values).tolist(), "timestamps": [t.isoformat() for t in timestamps]}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    script = f"""
+import json, sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+import numpy as np
+import onnxruntime
+bundle = {str(bundle_dir)!r}
+meta = json.load(open(bundle + "/metadata.json"))
+request = json.load(open({str(tmp_path / 'request.json')!r}))
+values = np.array(request["values"], dtype=np.float64).astype(np.float32)  # None -> NaN
+local = [datetime.fromisoformat(t).astimezone(ZoneInfo(meta["timezone"])) for t in request["timestamps"]]
+seconds = np.array([[d.weekday() * 86400 + d.hour * 3600 + d.minute * 60 + d.second for d in local]], dtype=np.float64)
+session = onnxruntime.InferenceSession(bundle + "/" + meta["model"]["file"])
+forecast = session.run(["forecast"], {{"values": values[None], "seconds_of_week": seconds}})[0][0]
+assert not any(m.split(".")[0] in ("social_xlstm", "social_xlstm_kernels", "torch") for m in sys.modules), "project code imported"
+np.save({str(tmp_path / 'forecast.npy')!r}, forecast)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
+    np.testing.assert_allclose(np.load(tmp_path / "forecast.npy"), bundle.forecast(values, timestamps), rtol=0, atol=1e-9)
+
+
+def test_bad_input_shapes_are_one_line_errors(bundle, demo_dir):
+    values, timestamps = latest_window(read_dataset(demo_dir), bundle, None)
+    with pytest.raises(InputError, match="values: expected shape"):
+        bundle.forecast(values[:, :3], timestamps)
+    with pytest.raises(InputError, match="consecutive"):
+        bundle.forecast(values, timestamps[::-1])
+    with pytest.raises(InputError, match="time-zone"):
+        bundle.forecast(values, timestamps.tz_localize(None))
+
+
+def _broken(bundle_dir, tmp_path, how):
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle_dir, broken)
+    meta_path = broken / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    if how == "version":
+        meta["format_version"] = 99
+    elif how == "onnx input":
+        meta["model"]["inputs"][1]["name"] = "time"
+    elif how == "bad json":
+        meta_path.write_text("{not json")
+        return broken
+    elif how == "missing file":
+        (broken / "model_step.onnx").unlink()
+    meta_path.write_text(json.dumps(meta))
+    return broken
+
+
+@pytest.mark.parametrize("how, message", [
+    ("version", "metadata.json: field 'format_version' is 99"),
+    ("onnx input", "model.onnx: ONNX inputs"),
+    ("bad json", "metadata.json: not valid JSON"),
+    ("missing file", "model_step.onnx: not found"),
+])
+def test_broken_bundles_are_refused_in_one_line(bundle_dir, demo_dir, tmp_path, capsys, how, message):
+    broken = _broken(bundle_dir, tmp_path, how)
+    with pytest.raises(InputError, match=message):
+        Bundle.load(broken)
+    out = tmp_path / "forecast.parquet"
+    assert main(["predict", str(broken), "--data", str(demo_dir), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".forecast*"))
+
+
+def test_export_refuses_what_is_not_a_run_or_would_clobber_a_file(run_dir, tmp_path, capsys):
+    target = tmp_path / "notes"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    assert main(["export", str(run_dir), "--out", str(target)]) == 2
+    assert "not a bundle directory" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "b")]) == 2
+    assert "config.yaml" in capsys.readouterr().err
+    assert (target / "keep.txt").read_text() == "mine" and not (tmp_path / "b").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["notes"]
+
+
+def test_export_replaces_an_existing_bundle(run_dir, bundle_dir, tmp_path):
+    out = tmp_path / "again"
+    shutil.copytree(bundle_dir, out)
+    (out / "metadata.json").write_text("{}")
+    assert main(["export", str(run_dir), "--out", str(out)]) == 0
+    Bundle.load(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]

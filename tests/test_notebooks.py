@@ -1,0 +1,130 @@
+"""The notebooks in notebooks/ run top to bottom on a tiny demo dataset, run and export bundle
+(what `make demo`, `social-xlstm train` and `social-xlstm export` give a user), and each one
+ends with a check of its own that the test reads back from the executed notebook."""
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from ipykernel.kernelspec import write_kernel_spec
+from nbclient import NotebookClient
+
+from social_xlstm.cli import main
+from social_xlstm.data.dataset import write_dataset
+from social_xlstm.data.demo import make_demo
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NAMES = ["01_explore_dataset", "02_explore_forecasts", "03_use_export_bundle"]
+CELL_TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A demo dataset, a 1-epoch run with the default baselines, and its export bundle."""
+    root = tmp_path_factory.mktemp("notebook-inputs")
+    data, run, bundle = root / "data", root / "run", root / "bundle"
+    write_dataset(make_demo(sensors=8, days=3, seed=1), data)
+    assert main([
+        "train", f"data.path={data}", f"run_dir={run}", "trainer.max_epochs=1",
+        "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "model.hidden=16",
+    ]) == 0
+    assert main(["export", str(run), "--out", str(bundle)]) == 0
+    return {"SOCIAL_XLSTM_DATA_DIR": str(data), "SOCIAL_XLSTM_RUN_DIR": str(run), "SOCIAL_XLSTM_BUNDLE_DIR": str(bundle)}
+
+
+@pytest.fixture(scope="module")
+def kernel_env(tmp_path_factory):
+    """A `python3` kernelspec that runs this interpreter (the venv's), found before any other.
+
+    JUPYTER_PATH comes first in Jupyter's search path, so a user-level `python3` kernel that
+    points at another Python cannot take over; nothing is installed anywhere.
+    """
+    jupyter_path = tmp_path_factory.mktemp("jupyter")
+    write_kernel_spec(jupyter_path / "kernels" / "python3")
+    return {
+        "JUPYTER_PATH": str(jupyter_path),
+        # Headless, and figures become image outputs the test can count (plain Agg would drop them).
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+
+
+def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(workdir)}}).execute()
+    return nb
+
+
+def outputs(nb: nbformat.NotebookNode, output_type: str | None = None) -> list:
+    return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
+            if output_type is None or o.output_type == output_type]
+
+
+def final_text(nb: nbformat.NotebookNode) -> str:
+    last = [cell for cell in nb.cells if cell.cell_type == "code"][-1]
+    return "".join(o.get("text", "") for o in last.outputs if o.output_type == "stream")
+
+
+def images(nb: nbformat.NotebookNode) -> int:
+    return sum("image/png" in o.get("data", {}) for o in outputs(nb))
+
+
+@pytest.fixture(scope="module")
+def executed(inputs, kernel_env, tmp_path_factory):
+    """Every notebook executed once, with its inputs from the environment as a user would set them."""
+    workdir = tmp_path_factory.mktemp("notebook-cwd")
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in {**inputs, **kernel_env}.items():
+            patch.setenv(key, value)
+        return {name: execute(name, workdir) for name in NAMES}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_notebooks_are_clean_and_parameterised(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code), "commit notebooks without outputs"
+    assert nb.cells[0].cell_type == "markdown", "a notebook opens by saying what it shows"
+    parameters = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
+    assert len(parameters) == 1 and "os.environ" in parameters[0].source
+
+
+def test_explore_dataset(executed):
+    nb = executed["01_explore_dataset"]
+    assert not outputs(nb, "error")
+    assert images(nb) >= 3  # coverage, daily profiles, sensor map
+    assert re.search(r"dataset demo: 8 sensors, 864 steps, .* graph \d+ edges", final_text(nb)), final_text(nb)
+
+
+def test_explore_forecasts(executed):
+    nb = executed["02_explore_forecasts"]
+    assert not outputs(nb, "error")
+    assert images(nb) >= 3  # error by horizon, forecast vs actual, per-sensor MAE map
+    # The notebook recomputes the per-horizon table from predictions.parquet and asserts it equals summary.json.
+    assert "5 forecasters x 2 targets x 12 horizons: predictions.parquet matches metrics/summary.json" in final_text(nb)
+
+
+def test_use_export_bundle(executed):
+    nb = executed["03_use_export_bundle"]
+    assert not outputs(nb, "error")
+    text = "".join(o.get("text", "") for o in outputs(nb, "stream"))
+    assert "no social_xlstm module imported in part 1" in text
+    assert "the streamed forecast matches the windowed one" in text
+    assert "onnxruntime forecast equals Bundle.forecast within rtol 1e-5" in final_text(nb), final_text(nb)
+
+
+def test_part_one_of_the_bundle_notebook_needs_no_project_code():
+    """Only the cell tagged uses-social-xlstm may touch the package; the rest is the deployment recipe."""
+    nb = nbformat.read(NOTEBOOKS / "03_use_export_bundle.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "uses-social-xlstm" not in cell.metadata.get("tags", []):
+            assert not re.search(r"^\s*(from|import)\s+social_xlstm", cell.source, re.MULTILINE), cell.source
+
+
+def test_kernel_is_this_interpreter(kernel_env, monkeypatch):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    monkeypatch.setenv("JUPYTER_PATH", kernel_env["JUPYTER_PATH"])
+    assert KernelSpecManager().get_kernel_spec("python3").argv[0] == sys.executable

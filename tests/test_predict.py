@@ -1,0 +1,161 @@
+"""`social-xlstm predict` from a run directory and from its bundle: the same table, sensors
+matched by id, missing readings masked, GeoJSON for maps, and one-line errors that leave no file.
+
+Tolerance between the torch run and the onnxruntime bundle: atol 1e-3, rtol 1e-5 in real units.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from social_xlstm.cli import main
+from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
+from social_xlstm.data.demo import make_demo
+from social_xlstm.export.predict import load_forecaster, predict_frame
+
+TOL = {"rtol": 1e-5, "atol": 1e-3}
+COLUMNS = ["sensor_id", "origin", "timestamp", "horizon", "target", "forecast", "latitude", "longitude"]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "demo"
+    write_dataset(make_demo(sensors=8, days=3, seed=12), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(demo_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "small"
+    assert main(["train", f"data.path={demo_dir}", f"run_dir={path}", "trainer.max_epochs=1",
+                 "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "data.batch_size=8",
+                 "model.hidden=16", "model.encoder.heads=2", "model.interaction.heads=2", "baselines=[]"]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(run_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("bundles") / "bundle"
+    assert main(["export", str(run_dir), "--out", str(path)]) == 0
+    return path
+
+
+def rewritten(demo_dir, out, change) -> str:
+    """A copy of the demo dataset with ``change(dataset) -> dataset`` applied."""
+    write_dataset(change(read_dataset(demo_dir)), out)
+    return str(out)
+
+
+def shuffled_with_extra_sensor(ds: Dataset) -> Dataset:
+    order = np.random.default_rng(0).permutation(len(ds.sensor_ids))
+    extra = ds.sensors.iloc[[0]].assign(sensor_id="extra-vd")
+    sensors = pd.concat([ds.sensors.iloc[order], extra], ignore_index=True)
+    values = np.concatenate([ds.values[:, order], ds.values[:, :1] * 2], axis=1)
+    return Dataset(values, ds.timestamps, ds.features, sensors, ds.edges, ds.meta)
+
+
+def predict(source, data, out, *extra):
+    return main(["predict", str(source), "--data", str(data), "--out", str(out), *extra])
+
+
+def test_run_and_bundle_predict_the_same_table(run_dir, bundle_dir, demo_dir, tmp_path):
+    assert predict(run_dir, demo_dir, tmp_path / "run.parquet") == 0
+    assert predict(bundle_dir, demo_dir, tmp_path / "bundle.parquet") == 0
+    from_run, from_bundle = pd.read_parquet(tmp_path / "run.parquet"), pd.read_parquet(tmp_path / "bundle.parquet")
+    assert list(from_bundle.columns) == COLUMNS and len(from_bundle) == 8 * 12 * 2
+    pd.testing.assert_frame_equal(from_run.drop(columns="forecast"), from_bundle.drop(columns="forecast"))
+    np.testing.assert_allclose(from_run.forecast, from_bundle.forecast, **TOL)
+    dataset = read_dataset(demo_dir)
+    assert (from_bundle.origin == dataset.timestamps[-1]).all()
+    assert (from_bundle.timestamp == from_bundle.origin + from_bundle.horizon * dataset.interval).all()
+    assert np.isfinite(from_bundle.forecast).all()
+
+
+def test_forecast_at_an_origin_equals_the_runs_predictions(run_dir, bundle_dir, demo_dir):
+    predictions = pd.read_parquet(run_dir / "predictions.parquet")
+    origin = predictions.origin.iloc[len(predictions) // 2]
+    frame = predict_frame(load_forecaster(bundle_dir), demo_dir, origin.tz_convert("UTC").isoformat())
+    merged = predictions[predictions.origin == origin].astype({"target": str}).merge(frame, on=["sensor_id", "horizon", "target"])
+    assert len(merged) == (predictions.origin == origin).sum() > 0
+    np.testing.assert_allclose(merged.forecast, merged.y_pred, **TOL)
+
+
+def test_sensors_in_any_order_and_extra_sensors_give_the_same_forecasts(bundle_dir, demo_dir, tmp_path):
+    other = rewritten(demo_dir, tmp_path / "shuffled", shuffled_with_extra_sensor)
+    assert predict(bundle_dir, demo_dir, tmp_path / "a.parquet") == 0
+    assert predict(bundle_dir, other, tmp_path / "b.parquet") == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet"))
+
+
+def test_missing_readings_are_accepted_and_change_the_forecast(run_dir, bundle_dir, demo_dir, tmp_path):
+    def drop_recent(ds: Dataset) -> Dataset:
+        values = ds.values.copy()
+        values[-4:, :3] = np.nan  # three sensors silent for the last four steps
+        values[-1, :, 1] = np.nan  # and no speed anywhere at the origin
+        return Dataset(values, ds.timestamps, ds.features, ds.sensors, ds.edges, ds.meta)
+
+    gappy = rewritten(demo_dir, tmp_path / "gappy", drop_recent)
+    full = predict_frame(load_forecaster(bundle_dir), demo_dir)
+    from_bundle = predict_frame(load_forecaster(bundle_dir), gappy)
+    from_run = predict_frame(load_forecaster(run_dir), gappy)
+    assert np.isfinite(from_bundle.forecast).all()
+    np.testing.assert_allclose(from_run.forecast, from_bundle.forecast, **TOL)
+    assert not np.allclose(full.forecast, from_bundle.forecast)
+
+
+def test_geojson_has_one_point_per_sensor(bundle_dir, demo_dir, tmp_path):
+    out = tmp_path / "forecast.geojson"
+    assert predict(bundle_dir, demo_dir, out) == 0
+    collection = json.loads(out.read_text())
+    sensors = read_dataset(demo_dir).sensors.set_index("sensor_id")
+    assert collection["type"] == "FeatureCollection" and len(collection["features"]) == 8
+    table = predict_frame(load_forecaster(bundle_dir), demo_dir)
+    for feature in collection["features"]:
+        props = feature["properties"]
+        lon, lat = feature["geometry"]["coordinates"]
+        assert (lat, lon) == pytest.approx((sensors.latitude[props["sensor_id"]], sensors.longitude[props["sensor_id"]]))
+        assert {f"{t}_h{h}" for t in ("flow", "speed") for h in range(1, 13)} <= set(props)
+        row = table[(table.sensor_id == props["sensor_id"]) & (table.target == "speed") & (table.horizon == 3)]
+        assert props["speed_h3"] == pytest.approx(row.forecast.iloc[0])
+
+
+def test_csv_output(bundle_dir, demo_dir, tmp_path):
+    assert predict(bundle_dir, demo_dir, tmp_path / "f.csv", "--at", "latest") == 0
+    assert list(pd.read_csv(tmp_path / "f.csv").columns) == COLUMNS
+
+
+@pytest.mark.parametrize("case, message", [
+    ("lacks a sensor", "needed by the model is not in the data"),
+    ("short history", "history too short"),
+    ("bad --at", "is not a timestamp"),
+    ("--at off the grid", "is not a time step of the data"),
+    ("bad suffix", "must end in"),
+])
+def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path, capsys, case, message):
+    data, out, extra = demo_dir, tmp_path / "forecast.parquet", []
+    dataset = read_dataset(demo_dir)
+    if case == "lacks a sensor":
+        missing = dataset.sensor_ids[3]
+        data = rewritten(demo_dir, tmp_path / "fewer", lambda ds: Dataset(
+            np.delete(ds.values, 3, axis=1), ds.timestamps, ds.features, ds.sensors.drop(index=3).reset_index(drop=True),
+            ds.edges[(ds.edges.src != missing) & (ds.edges.dst != missing)], ds.meta))
+        message = f"sensor '{missing}' {message}"
+    elif case == "short history":
+        extra = ["--at", dataset.timestamps[5].isoformat()]
+    elif case == "bad --at":
+        extra = ["--at", "next tuesday-ish"]
+    elif case == "--at off the grid":
+        extra = ["--at", (dataset.timestamps[-1] + pd.Timedelta("1min")).isoformat()]
+    else:
+        out = tmp_path / "forecast.xlsx"
+    assert predict(bundle_dir, data, out, *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert not out.exists() and not list(tmp_path.glob(".forecast*"))
+
+
+def test_help_says_how_geojson_properties_are_named(capsys):
+    assert main(["predict", "--help"]) == 0
+    assert "speed_h3" in capsys.readouterr().out

@@ -20,3 +20,47 @@ def shared_data() -> pathlib.Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} not present")
     return SHARED_DATA
+
+
+def tiny_train_args(data_dir, run_dir, *extra: str, epochs: int = 1) -> list[str]:
+    """`social-xlstm train` arguments for a model that trains in seconds on a tiny demo network."""
+    return [
+        "train", f"data.path={data_dir}", f"run_dir={run_dir}", f"trainer.max_epochs={epochs}",
+        "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "data.batch_size=8",
+        "model.hidden=16", "model.encoder.heads=2", "model.interaction.heads=2", *extra,
+    ]
+
+
+def make_demo_dir(parent: pathlib.Path, sensors: int = 8, seed: int = 11) -> pathlib.Path:
+    from social_xlstm.data.dataset import write_dataset
+    from social_xlstm.data.demo import make_demo
+
+    path = parent / "demo"
+    write_dataset(make_demo(sensors=sensors, days=3, seed=seed), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> pathlib.Path:
+    """A 3-day demo network of 8 VDs (a module may override this fixture)."""
+    return make_demo_dir(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(demo_dir, tmp_path_factory) -> pathlib.Path:
+    """A 1-epoch run on ``demo_dir``, without neural baselines."""
+    from social_xlstm.cli import main
+
+    path = tmp_path_factory.mktemp("runs") / "small"
+    assert main(tiny_train_args(demo_dir, path, "baselines=[]")) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(run_dir, tmp_path_factory) -> pathlib.Path:
+    """The export bundle of ``run_dir``."""
+    from social_xlstm.cli import main
+
+    path = tmp_path_factory.mktemp("bundles") / "bundle"
+    assert main(["export", str(run_dir), "--out", str(path)]) == 0
+    return path

@@ -16,38 +16,12 @@ import pytest
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset, write_dataset
-from social_xlstm.data.demo import make_demo
 
 pytestmark = pytest.mark.xdist_group("dashboard")  # one trained model for the whole module
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = Path(tempfile.gettempdir()) / "social-xlstm-dashboard.png"
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "demo"
-    write_dataset(make_demo(sensors=8, days=3, seed=1), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def run_dir(demo_dir, tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "small"
-    assert main([
-        "train", f"data.path={demo_dir}", f"run_dir={run}", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
-        "trainer.limit_val_batches=2", "data.batch_size=8", "model.hidden=16", "model.encoder.heads=2",
-        "model.interaction.heads=2", "baselines=[]",
-    ]) == 0
-    return run
-
-
-@pytest.fixture(scope="module")
-def bundle_dir(run_dir, tmp_path_factory):
-    bundle = tmp_path_factory.mktemp("bundles") / "bundle"
-    assert main(["export", str(run_dir), "--out", str(bundle)]) == 0
-    return bundle
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,7 @@ import pytest
 import torch
 
 from social_xlstm.cli import main
-from social_xlstm.data.dataset import read_dataset, write_dataset
-from social_xlstm.data.demo import make_demo
+from social_xlstm.data.dataset import read_dataset
 from social_xlstm.data.windows import time_features
 from social_xlstm.errors import InputError
 from social_xlstm.evaluation.forecasters import MODEL_NAME, load_run
@@ -28,35 +27,6 @@ from social_xlstm.export.predict import latest_window
 from social_xlstm.export.timefeatures import seconds_of_week
 
 TOL = {"rtol": 1e-5, "atol": 1e-3}
-
-
-def small_overrides(data_dir, run_dir):
-    return [
-        f"data.path={data_dir}", f"run_dir={run_dir}", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
-        "trainer.limit_val_batches=2", "data.batch_size=8", "model.hidden=16", "model.encoder.heads=2",
-        "model.interaction.heads=2", "baselines=[]",
-    ]
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "demo"
-    write_dataset(make_demo(sensors=8, days=3, seed=11), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def run_dir(demo_dir, tmp_path_factory):
-    path = tmp_path_factory.mktemp("runs") / "small"
-    assert main(["train", *small_overrides(demo_dir, path)]) == 0
-    return path
-
-
-@pytest.fixture(scope="module")
-def bundle_dir(run_dir, tmp_path_factory):
-    path = tmp_path_factory.mktemp("bundles") / "bundle"
-    assert main(["export", str(run_dir), "--out", str(path)]) == 0
-    return path
 
 
 @pytest.fixture(scope="module")

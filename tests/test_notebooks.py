@@ -11,9 +11,9 @@ import pytest
 from ipykernel.kernelspec import write_kernel_spec
 from nbclient import NotebookClient
 
+from conftest import make_demo_dir, tiny_train_args
+
 from social_xlstm.cli import main
-from social_xlstm.data.dataset import write_dataset
-from social_xlstm.data.demo import make_demo
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = ["01_explore_dataset", "02_explore_forecasts", "03_use_export_bundle"]
@@ -24,12 +24,9 @@ CELL_TIMEOUT_S = 120
 def inputs(tmp_path_factory):
     """A demo dataset, a 1-epoch run with the default baselines, and its export bundle."""
     root = tmp_path_factory.mktemp("notebook-inputs")
-    data, run, bundle = root / "data", root / "run", root / "bundle"
-    write_dataset(make_demo(sensors=8, days=3, seed=1), data)
-    assert main([
-        "train", f"data.path={data}", f"run_dir={run}", "trainer.max_epochs=1",
-        "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "model.hidden=16",
-    ]) == 0
+    run, bundle = root / "run", root / "bundle"
+    data = make_demo_dir(root, seed=1)
+    assert main(tiny_train_args(data, run)) == 0
     assert main(["export", str(run), "--out", str(bundle)]) == 0
     return {"SOCIAL_XLSTM_DATA_DIR": str(data), "SOCIAL_XLSTM_RUN_DIR": str(run), "SOCIAL_XLSTM_BUNDLE_DIR": str(bundle)}
 

@@ -12,34 +12,10 @@ import pytest
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
-from social_xlstm.data.demo import make_demo
 from social_xlstm.export.predict import load_forecaster, predict_frame
 
 TOL = {"rtol": 1e-5, "atol": 1e-3}
 COLUMNS = ["sensor_id", "origin", "timestamp", "horizon", "target", "forecast", "latitude", "longitude"]
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "demo"
-    write_dataset(make_demo(sensors=8, days=3, seed=12), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def run_dir(demo_dir, tmp_path_factory):
-    path = tmp_path_factory.mktemp("runs") / "small"
-    assert main(["train", f"data.path={demo_dir}", f"run_dir={path}", "trainer.max_epochs=1",
-                 "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "data.batch_size=8",
-                 "model.hidden=16", "model.encoder.heads=2", "model.interaction.heads=2", "baselines=[]"]) == 0
-    return path
-
-
-@pytest.fixture(scope="module")
-def bundle_dir(run_dir, tmp_path_factory):
-    path = tmp_path_factory.mktemp("bundles") / "bundle"
-    assert main(["export", str(run_dir), "--out", str(path)]) == 0
-    return path
 
 
 def rewritten(demo_dir, out, change) -> str:

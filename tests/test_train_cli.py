@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import make_demo_dir, tiny_train_args
+
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset, write_dataset
 from social_xlstm.data.demo import make_demo
@@ -15,25 +17,15 @@ from social_xlstm.data.demo import make_demo
 MODELS = {"social_xlstm", "lstm", "no_pooling", "persistence", "historical_average"}
 
 
-def small_overrides(data_dir, run_dir, epochs=1):
-    return [
-        f"data.path={data_dir}", f"run_dir={run_dir}", f"trainer.max_epochs={epochs}",
-        "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "data.batch_size=8",
-        "model.hidden=16", "model.encoder.heads=2", "model.interaction.heads=2",
-    ]
-
-
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "demo"
-    write_dataset(make_demo(sensors=6, days=3, seed=3), path)
-    return path
+    return make_demo_dir(tmp_path_factory.mktemp("data"), sensors=6, seed=3)
 
 
 @pytest.fixture(scope="module")
 def trained_run(demo_dir, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "small"
-    assert main(["train", *small_overrides(demo_dir, run_dir)]) == 0
+    assert main(tiny_train_args(demo_dir, run_dir)) == 0
     return run_dir
 
 
@@ -83,7 +75,7 @@ def test_evaluate_another_split(trained_run):
 
 def test_train_resumes_from_the_last_checkpoint(demo_dir, tmp_path):
     run_dir = tmp_path / "resumed"
-    overrides = small_overrides(demo_dir, run_dir, epochs=1) + ["baselines=[]"]
+    overrides = tiny_train_args(demo_dir, run_dir, "baselines=[]")[1:]
     assert main(["train", *overrides]) == 0
     assert main(["train", *overrides[:2], "trainer.max_epochs=2", *overrides[3:]]) == 0
     last = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)

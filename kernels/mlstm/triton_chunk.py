@@ -330,6 +330,7 @@ class _ChunkwiseFunction(torch.autograd.Function):
         )
 
 
+@torch.compiler.disable  # see kernels/__init__.py: compiled callers run the kernel as it is
 def mlstm_chunkwise_triton(
     q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, chunk_size=64, return_last_states=False, eps=EPS
 ):

@@ -56,6 +56,7 @@ def slstm_step_kernel(
     tl.store(M_N + state, m, mask=mask)
 
 
+@torch.compiler.disable  # see kernels/__init__.py: compiled callers run the kernel as it is
 def slstm_step_triton(wx, r, b, h=None, c=None, n=None, m=None):
     """Triton step; same signature and results as naive.slstm_step_naive."""
     batch, heads, head_dim = check_shapes(wx, r, b, step=True)

@@ -273,6 +273,7 @@ class FusedSLSTM(torch.autograd.Function):
         return (dwx, dr, db, *d_initial)
 
 
+@torch.compiler.disable  # see kernels/__init__.py: compiled callers run the kernel as it is
 def slstm_sequence_triton(wx, r, b, h0=None, c0=None, n0=None, m0=None):
     """Fused Triton sLSTM; same signature and results as naive.slstm_sequence_naive."""
     _, _, head_dim = check_shapes(wx, r, b, step=False)

@@ -14,9 +14,6 @@ because every consumer (windows, metrics, the quality report) wants that shape.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +24,7 @@ import pyarrow.parquet as pq
 
 from social_xlstm import __version__
 from social_xlstm.errors import InputError
+from social_xlstm.files import atomic_dir
 
 READINGS_FILE = "readings.parquet"
 SENSORS_FILE = "sensors.parquet"
@@ -118,9 +116,7 @@ def write_dataset(ds: Dataset, out: str | Path) -> Path:
     ds.validate(out)
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / META_FILE).exists())):
         raise InputError(out, "exists and is not a dataset directory; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         pq.write_table(_readings_table(ds), tmp / READINGS_FILE)
         sensors = ds.sensors.copy()
         sensors["sensor_id"] = sensors["sensor_id"].astype(str)
@@ -144,16 +140,6 @@ def write_dataset(ds: Dataset, out: str | Path) -> Path:
             "readings_present": {name: int(np.isfinite(ds.values[:, :, f]).sum()) for f, name in enumerate(ds.features)},
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str) + "\n")
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, trash / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(trash)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -19,8 +19,6 @@ Computation is vectorised over sensors in column blocks, so 20,000 sensors stay 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.dataset import Dataset
+from social_xlstm.files import atomic_file
 
 RUN_STEPS = 12
 TOP_K = 20
@@ -206,15 +205,6 @@ def quality_report(ds: Dataset, *, run_steps: int = RUN_STEPS, top_k: int = TOP_
 def write_report(report: dict, path: str | Path) -> Path:
     """Write the report as JSON atomically (temporary sibling, then one rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(report, handle, indent=1, ensure_ascii=False)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     return path

@@ -8,7 +8,6 @@ Writes, inside the run directory (each file to a temporary name, then renamed):
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +15,15 @@ import pandas as pd
 import torch
 
 from social_xlstm.evaluation.forecasters import MODEL_NAME, LoadedRun, load_run
+from social_xlstm.files import atomic_file
 from social_xlstm.metrics import ForecastMetrics
 
 SPLITS = ("train", "val", "test")
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        write(tmp)
 
 
 def _real_units(run: LoadedRun, scaled: torch.Tensor) -> np.ndarray:

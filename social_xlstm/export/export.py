@@ -30,7 +30,7 @@ from social_xlstm.errors import InputError
 
 from torch.onnx import symbolic_helper
 
-from .files import atomic_dir
+from social_xlstm.files import atomic_dir
 from .metadata import METADATA_FILE, OPSET
 from .run_forecaster import RunForecaster
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from social_xlstm.errors import InputError
 
-from .files import atomic_file
+from social_xlstm.files import atomic_file
 
 FORMATS = (".parquet", ".csv", ".geojson")
 

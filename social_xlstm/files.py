@@ -1,5 +1,5 @@
-"""Atomic writes: a reader never sees half a bundle or half a forecast file, and a failure
-leaves nothing behind."""
+"""Atomic writes: a reader never sees half a dataset, report, bundle or forecast file, and a
+failure leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def atomic_file(out: Path) -> Iterator[Path]:
     handle, name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
     os.close(handle)
     tmp = Path(name)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; the result is an ordinary readable file
     try:
         yield tmp
         os.replace(tmp, out)

@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 # local CPU wheel pip takes it; elsewhere pip takes the registry build (CUDA on Linux).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test clean
+.PHONY: setup browser demo test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
+setup: $(VENV)/.installed
+
 # The dashboard's browser test drives Debian's chromium + chromedriver (never a downloaded
 # browser): installed once when absent, only as root on a machine with apt-get.
-setup: $(VENV)/.installed
+browser:
 	@if [ ! -x /usr/bin/chromedriver ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
 	fi
@@ -29,7 +31,7 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/social-xlstm train
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 clean:

@@ -26,8 +26,14 @@ Endpoints (the JSON API is described at ``/docs``, rendered locally, and ``/open
 
 Errors are JSON ``{"detail": ...}``: 404 for an unknown sensor, 422 for bad query values (or an
 origin outside the data), 413 for a request body (no endpoint takes one), never a traceback.
+
+Modules: ``state`` (``load_dashboard``: forecaster + dataset, checked, with a forecast cache),
+``schemas`` (the JSON response models), ``app`` (``create_app``: routes, errors, page, ``/docs``),
+``server`` (``check_port``, ``run_server``).
 """
 
-from social_xlstm.dashboard.app import DashboardState, check_port, create_app, load_dashboard, run_server
+from social_xlstm.dashboard.app import create_app
+from social_xlstm.dashboard.server import check_port, run_server
+from social_xlstm.dashboard.state import DashboardState, load_dashboard
 
 __all__ = ["DashboardState", "check_port", "create_app", "load_dashboard", "run_server"]

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from benchreport import Table, add_doc_option
 
+TIMING_FILE = "bench_minutes.txt"
 PROTOCOLS = {
     "project": [],
     "tgcn": ["data.horizon=3", "data.split=[0.75,0.05,0.2]"],
@@ -34,13 +35,18 @@ PROTOCOLS = {
 
 
 def train_seed(experiment: str, protocol: str, seed: int, run_dir: Path, extra: list[str]) -> tuple[dict, float]:
-    """Train one seed (resuming if its run directory exists); return its test summary and minutes."""
+    """Train one seed and return its test summary and training + evaluation minutes.
+
+    The minutes are stored beside the run (``TIMING_FILE``): re-running the script on a finished
+    run only re-evaluates it and reports the time of the invocation that trained it."""
     command = [sys.executable, "-m", "social_xlstm.cli", "train", f"experiment={experiment}", f"seed={seed}",
                f"run_dir={run_dir}", *PROTOCOLS[protocol], *extra]
+    timing = run_dir / TIMING_FILE
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    minutes = (time.perf_counter() - start) / 60
-    return json.loads((run_dir / "metrics" / "summary.json").read_text()), minutes
+    if not timing.exists():
+        timing.write_text(f"{(time.perf_counter() - start) / 60:.2f}\n")
+    return json.loads((run_dir / "metrics" / "summary.json").read_text()), float(timing.read_text())
 
 
 def spread(values: list[float]) -> str:

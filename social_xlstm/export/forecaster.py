@@ -7,6 +7,7 @@ Subclasses only run the network: ``_run_window(values [1, T, N, F], seconds [1, 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from social_xlstm.errors import InputError
 from .timefeatures import seconds_of_week
 
 
-class Forecaster:
+class Forecaster(ABC):
     """Forecasts in real units from raw readings (NaN = missing) in the model's sensor and feature order."""
 
     def __init__(self, path: str | Path, metadata: dict):
@@ -64,11 +65,13 @@ class Forecaster:
             raise InputError(name, f"expected shape {list(shape)} (sensors and features in the model's order), got {list(array.shape)}")
         return array
 
+    @abstractmethod
     def _run_window(self, values: np.ndarray, seconds: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """[1, T, N, F] raw values and [1, T] seconds of week -> [1, H, N, G] real units."""
 
+    @abstractmethod
     def _run_step(self, reading: np.ndarray, seconds: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        raise NotImplementedError
+        """One reading [1, N, F] and its seconds of week [1] with the state -> (forecast, new state)."""
 
 
 class Stream:

@@ -1,0 +1,76 @@
+"""Forecast latency of an export bundle: one window through model.onnx, and one new reading per
+VD through model_step.onnx, with onnxruntime on this machine (p50 / p99 over many calls).
+
+`Bundle.forecast` adds what a caller does around the session (checks, local time of week); the
+`session` rows time the ONNX graph alone. Goal (issue 6): under 20 ms per window for the
+207-sensor Los-loop model.
+
+  python scripts/bench_onnx_latency.py runs/bench/los_loop-project-default-seed0 --data data/los-loop/dataset
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from benchreport import Table, add_doc_option
+
+from social_xlstm.data.dataset import read_dataset
+from social_xlstm.export.bundle import Bundle
+from social_xlstm.export.export import export_bundle
+from social_xlstm.export.predict import latest_window
+from social_xlstm.export.timefeatures import seconds_of_week
+
+
+def percentiles_ms(fn, calls: int, warmup: int = 10) -> tuple[float, float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_or_bundle", type=Path, help="a run directory (exported to a temporary bundle) or a bundle")
+    parser.add_argument("--data", type=Path, required=True, help="dataset directory to take the latest window from")
+    parser.add_argument("--calls", type=int, default=500)
+    add_doc_option(parser)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-onnx-") as tmp:
+        bundle_dir = args.run_or_bundle
+        if not (bundle_dir / "metadata.json").exists():
+            bundle_dir = export_bundle(args.run_or_bundle, Path(tmp) / "bundle")
+        bundle = Bundle.load(bundle_dir)
+        values, timestamps = latest_window(read_dataset(args.data), bundle, None)
+        seconds = seconds_of_week(timestamps, bundle.timezone)
+        stream = bundle.stream()
+        for t in range(len(timestamps) - 1):
+            stream.update(values[t], timestamps[t])
+        state = stream.state
+        reading, step_seconds = values[-1:], seconds[-1:]
+        n, f = values.shape[1:]
+        table = Table(f"bench_onnx_latency-{n}", f"Export bundle latency, {n} sensors x {f} features",
+                      ["call", "sensors", "input_len", "p50 ms", "p99 ms"], right_aligned=2)
+        rows = {
+            "model.onnx session (one window)": lambda: bundle._run_window(values[None], seconds[None]),
+            "Bundle.forecast (one window)": lambda: bundle.forecast(values, timestamps),
+            "model_step.onnx session (one reading)": lambda: bundle._run_step(reading, step_seconds, state),
+        }
+        for name, fn in rows.items():
+            p50, p99 = percentiles_ms(fn, args.calls)
+            table.add(name, n, bundle.input_len, f"{p50:.2f}", f"{p99:.2f}")
+    if not args.no_doc:
+        table.write(f"onnxruntime CPUExecutionProvider, {args.calls} calls after 10 warm-up calls; bundle of "
+                    f"`{args.run_or_bundle}`.")
+
+
+if __name__ == "__main__":
+    main()

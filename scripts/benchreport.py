@@ -8,6 +8,7 @@ the command and compare like with like. The file is rewritten atomically.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import re
@@ -16,6 +17,8 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+import torch
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 PREAMBLE = """# Benchmarks
@@ -34,20 +37,12 @@ def add_doc_option(parser: argparse.ArgumentParser) -> None:
 def machine() -> str:
     """CPU model and cores, and the GPU when one is used: what a reader needs to compare numbers."""
     cpu = platform.processor() or platform.machine()
-    try:
-        names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), flags=re.M)
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    text = f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-    try:
-        import torch
-
-        text += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
-        if torch.cuda.is_available():
-            text += f", GPU {torch.cuda.get_device_name()}"
-    except ImportError:
-        pass
+    with contextlib.suppress(OSError):  # /proc/cpuinfo is Linux only
+        cpu = next(iter(re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), flags=re.M)), cpu)
+    text = (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name()}"
     return text
 
 

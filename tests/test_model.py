@@ -41,6 +41,7 @@ SWITCHES = [
     {"pooling": "grid"},
     {"interaction": "none"},
     {"encoder_blocks": 2, "interaction_blocks": 2},
+    {"interaction_blocks": 3, "pool_every_block": True},
     {"residual_to_last": False, "sensor_embedding_dim": 0},
 ]
 
@@ -89,6 +90,13 @@ def test_without_pooling_vds_are_independent_and_with_pooling_neighbours_listen(
     social = _influence(make_model(pooling="attention"), source_vd=0)
     assert social[1] > 1e-6 and social[N - 1] > 1e-6  # VD 0's ring neighbours
     assert social[2] == 0 and social[3] == 0  # one pooling hop: VDs two hops away do not hear VD 0
+
+
+def test_a_pooling_round_before_every_block_reaches_one_hop_further_per_block():
+    two_hops = _influence(make_model(interaction_blocks=2, pool_every_block=True), source_vd=0)
+    assert two_hops[2] > 1e-6 and two_hops[3] > 1e-6  # two hops round the ring of 5 reach everyone
+    one_hop = _influence(make_model(interaction_blocks=2, pool_every_block=False), source_vd=0)
+    assert one_hop[2] == 0 and one_hop[3] == 0
 
 
 def test_per_vd_encoder_weights_are_batched_parameters_owned_by_one_vd():

@@ -40,6 +40,7 @@ class SocialXLSTMConfig:
     encoder_heads: int = 4
     per_vd: bool = False  # every VD its own encoder weights (batched parameters)
     pooling: str = "attention"  # none | mean | idw | attention | grid
+    pool_every_block: bool = False  # a pooling round before every interaction block (multi-hop)
     interaction: str = "mlstm"  # mlstm | none
     interaction_blocks: int = 1
     interaction_heads: int = 4
@@ -66,6 +67,24 @@ class ModelState(NamedTuple):
     steps: int
 
 
+class SocialRound(nn.Module):
+    """One round of social pooling: own state [..., N, D] + the pooled, normalised neighbour
+    context -> [..., N, D]. Without pooling (the ablation) it is the same mix of the own state
+    alone, so the two differ only by the neighbours."""
+
+    def __init__(self, pooling: str | None, hidden: int):
+        super().__init__()
+        self.pooling = None if pooling is None else make_pooling(pooling, hidden)
+        self.norm = nn.LayerNorm(hidden) if self.pooling is not None else None
+        self.mix = nn.Linear(2 * hidden if self.pooling is not None else hidden, hidden)
+
+    def forward(self, h, graph):
+        if self.pooling is None:
+            return self.mix(h)
+        context = self.pooling(h, graph.edge_index, graph.distance_m, graph.upstream, graph.bearing)
+        return self.mix(torch.cat([h, self.norm(context)], dim=-1))
+
+
 class SocialXLSTM(nn.Module):
     def __init__(self, config: SocialXLSTMConfig):
         super().__init__()
@@ -80,10 +99,9 @@ class SocialXLSTM(nn.Module):
             c.encoder, c.hidden, num_blocks=c.encoder_blocks, num_heads=c.encoder_heads,
             per_vd_sensors=c.num_sensors if c.per_vd else 0,
         )
-        self.pooling = None if c.pooling == "none" else make_pooling(c.pooling, c.hidden)
-        self.social_norm = nn.LayerNorm(c.hidden) if self.pooling is not None else None
-        mix_in = 2 * c.hidden if self.pooling is not None else c.hidden
-        self.mix = nn.Linear(mix_in, c.hidden)
+        rounds = 1 + (c.interaction_blocks - 1 if c.pool_every_block and c.interaction == "mlstm" else 0)
+        pooling = None if c.pooling == "none" else c.pooling
+        self.social = nn.ModuleList(SocialRound(pooling, c.hidden) for _ in range(rounds))
         self.interaction = nn.ModuleList(
             MLSTMBlock(c.hidden, num_heads=c.interaction_heads) for _ in range(c.interaction_blocks)
         ) if c.interaction == "mlstm" else nn.ModuleList()
@@ -100,13 +118,6 @@ class SocialXLSTM(nn.Module):
         if self.sensor_embedding is not None:
             z = z + self.sensor_proj(self.sensor_embedding.weight)
         return z
-
-    def _socialise(self, h, graph):
-        """Own state [..., N, D] + pooled neighbour context -> interaction input [..., N, D]."""
-        if self.pooling is None:
-            return self.mix(h)
-        context = self.pooling(h, graph.edge_index, graph.distance_m, graph.upstream, graph.bearing)
-        return self.mix(torch.cat([h, self.social_norm(context)], dim=-1))
 
     def _forecast(self, z_last, last_value):
         """Last interaction output [B, N, D] -> forecasts [B, H, N, G]."""
@@ -131,8 +142,7 @@ class SocialXLSTM(nn.Module):
         b, t, n, _ = x.shape
         z = self._embed(x, x_mask.to(x.dtype), time[:, :t])
         z = self._run_encoder(z)
-        z = self._socialise(z, graph)
-        z = self._run_interaction(z)
+        z = self._run_interaction(self.social[0](z, graph), graph)
         return self._forecast(z[:, -1], self._last_observed(x, x_mask.bool()))
 
     def _maybe_checkpoint(self, fn, *args):
@@ -143,12 +153,15 @@ class SocialXLSTM(nn.Module):
     def _run_encoder(self, z):
         return self._maybe_checkpoint(lambda inp: self.encoder(inp)[0], z)
 
-    def _run_interaction(self, z):
+    def _run_interaction(self, z, graph):
+        """Interaction blocks over time, each after its pooling round when there is one."""
         b, _, n, _ = z.shape
-        seq = to_sequences(z)
-        for block in self.interaction:
-            seq = self._maybe_checkpoint(lambda inp, blk=block: blk(inp)[0], seq)
-        return from_sequences(seq, b, n)
+        for i, block in enumerate(self.interaction):
+            if 0 < i < len(self.social):
+                z = z + self.social[i](z, graph)
+            seq = self._maybe_checkpoint(lambda inp, blk=block: blk(inp)[0], to_sequences(z))
+            z = from_sequences(seq, b, n)
+        return z
 
     # -- streaming --------------------------------------------------------------------------
     @torch.no_grad()
@@ -159,10 +172,13 @@ class SocialXLSTM(nn.Module):
         mask = x_mask_t.to(x_t.dtype)
         z = self._embed(x_t[:, None], mask[:, None], time_t[:, None])[:, 0]
         z, encoder_state = self.encoder.step(z, None if state is None else state.encoder)
-        z = self._socialise(z, graph).reshape(b * n, -1)
+        z = self.social[0](z, graph)
         interaction_state = []
         for i, block in enumerate(self.interaction):
-            z, s = block.step(z, None if state is None else state.interaction[i])
+            if 0 < i < len(self.social):
+                z = z + self.social[i](z, graph)
+            z, s = block.step(z.reshape(b * n, -1), None if state is None else state.interaction[i])
+            z = z.view(b, n, -1)
             interaction_state.append(s)
         last = self._last_observed(x_t[:, None], x_mask_t[:, None].bool(), None if state is None else state.last_value)
         forecast = self._forecast(z.view(b, n, -1), last)

@@ -25,6 +25,7 @@ def network_config(model_cfg: DictConfig, *, num_sensors: int, features: list[st
         encoder=model_cfg.encoder.kind,
         per_vd=bool(model_cfg.encoder.per_vd),
         pooling=model_cfg.pooling.kind,
+        pool_every_block=bool(model_cfg.pooling.every_block),
         interaction=model_cfg.interaction.kind,
     )
     if variant is not None:

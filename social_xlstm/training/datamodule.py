@@ -109,19 +109,22 @@ class TrafficDataModule(lightning.LightningDataModule):
             raise RuntimeError("TrafficDataModule.setup() has not run yet")
         return self.dataset
 
-    def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
+    def dataloader(self, split: str, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
         """Windows of one split ("train", "val" or "test") in batches."""
         self._ready()
         return DataLoader(
             self.windows[split],
             batch_size=self.batch_size,
             shuffle=shuffle,
+            drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self.dataloader("train", shuffle=True)
+        """Shuffled; the ragged last batch is dropped (a different shuffle each epoch, so no
+        window is lost for good) when a full one exists, so a compiled step sees one shape."""
+        return self.dataloader("train", shuffle=True, drop_last=len(self.windows["train"]) >= self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
         return self.dataloader("val", shuffle=False)

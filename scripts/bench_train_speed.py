@@ -1,0 +1,78 @@
+"""Training throughput: windows per second of Social-xLSTM and of its neural baselines.
+
+Builds every network exactly as `social-xlstm train` does for the given experiment (same
+config, data, graph and width), then times full training steps (forward, masked loss,
+backward, gradient clipping, AdamW) on real shuffled batches, eager and, with --compile, under
+torch.compile (its one-off compile time reported apart). Prints a markdown table.
+
+  python scripts/bench_train_speed.py --experiment los_loop
+  python scripts/bench_train_speed.py --experiment demo --steps 20 -- model.hidden=64
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+
+import torch
+from benchreport import Table, add_doc_option
+
+from social_xlstm.training.config import compose_config
+from social_xlstm.training.train import ensure_demo_data, make_datamodule, make_graph, make_module
+
+VARIANTS = {"social_xlstm": None, "lstm": "lstm", "no_pooling": "no_pooling"}
+
+
+def time_steps(module, batches, steps: int) -> tuple[float, float]:
+    """(seconds of the first step, median seconds of the next ``steps``)."""
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
+    module.train()
+    durations = []
+    for batch in itertools.islice(batches, steps + 1):
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        module._loss(batch).backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+        optimizer.step()
+        durations.append(time.perf_counter() - start)
+    return durations[0], statistics.median(durations[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", default="los_loop")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per network (after one warm-up)")
+    parser.add_argument("--compile", action="store_true", help="also time each network under torch.compile")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, after --")
+    add_doc_option(parser)
+    args = parser.parse_args()
+
+    cfg = compose_config([f"experiment={args.experiment}", *args.overrides])
+    ensure_demo_data(cfg)
+    datamodule = make_datamodule(cfg)
+    datamodule.setup()
+    graph = make_graph(cfg, datamodule)
+    batch_size, sensors = int(cfg.data.batch_size), len(datamodule.sensor_ids)
+    table = Table(
+        "bench_train_speed",
+        f"Training throughput: {args.experiment}, {sensors} sensors, batch {batch_size}, width {cfg.model.hidden}, "
+        f"{cfg.data.input_len} steps in",
+        ["network", "mode", "step (ms)", "windows/s", "VD sequences/s", "first step (s)"], right_aligned=4,
+    )
+    modes = ["eager", "compiled"] if args.compile else ["eager"]
+    for (name, variant), mode in itertools.product(VARIANTS.items(), modes):
+        torch.manual_seed(0)
+        cfg.trainer.compile = mode == "compiled"
+        module = make_module(cfg, datamodule, graph, variant)
+        first, step = time_steps(module, iter(datamodule.train_dataloader()), args.steps)
+        table.add(name, mode, f"{step * 1000:.0f}", f"{batch_size / step:.1f}", f"{batch_size * sensors / step:.0f}",
+                  f"{first:.1f}")
+    if not args.no_doc:
+        table.write("One step = forward, masked loss, backward, clipping and AdamW on one batch of real windows; "
+                    "the median over the timed steps. 'first step' includes compiling.")
+
+
+if __name__ == "__main__":
+    main()

@@ -42,6 +42,7 @@ SWITCHES = [
     {"interaction": "none"},
     {"encoder_blocks": 2, "interaction_blocks": 2},
     {"interaction_blocks": 3, "pool_every_block": True},
+    {"pooling_heads": 4},
     {"residual_to_last": False, "sensor_embedding_dim": 0},
 ]
 
@@ -138,3 +139,9 @@ def test_unknown_switch_values_are_refused():
         make_model(encoder="lstm", per_vd=True)
     with pytest.raises(ValueError):
         make_model(pooling="everything")
+
+
+def test_pooling_heads_reach_the_attention_and_must_split_the_width():
+    assert make_model(pooling_heads=4).social[0].pooling.num_heads == 4
+    with pytest.raises(ValueError, match="num_heads 3"):
+        make_model(pooling_heads=3)

@@ -41,6 +41,7 @@ class SocialXLSTMConfig:
     per_vd: bool = False  # every VD its own encoder weights (batched parameters)
     pooling: str = "attention"  # none | mean | idw | attention | grid
     pool_every_block: bool = False  # a pooling round before every interaction block (multi-hop)
+    pooling_heads: int = 1  # attention heads (attention pooling only): each head picks its own neighbours
     interaction: str = "mlstm"  # mlstm | none
     interaction_blocks: int = 1
     interaction_heads: int = 4
@@ -72,9 +73,10 @@ class SocialRound(nn.Module):
     context -> [..., N, D]. Without pooling (the ablation) it is the same mix of the own state
     alone, so the two differ only by the neighbours."""
 
-    def __init__(self, pooling: str | None, hidden: int):
+    def __init__(self, pooling: str | None, hidden: int, heads: int = 1):
         super().__init__()
-        self.pooling = None if pooling is None else make_pooling(pooling, hidden)
+        options = {"num_heads": heads} if pooling == "attention" else {}
+        self.pooling = None if pooling is None else make_pooling(pooling, hidden, **options)
         self.norm = nn.LayerNorm(hidden) if self.pooling is not None else None
         self.mix = nn.Linear(2 * hidden if self.pooling is not None else hidden, hidden)
 
@@ -101,7 +103,7 @@ class SocialXLSTM(nn.Module):
         )
         rounds = 1 + (c.interaction_blocks - 1 if c.pool_every_block and c.interaction == "mlstm" else 0)
         pooling = None if c.pooling == "none" else c.pooling
-        self.social = nn.ModuleList(SocialRound(pooling, c.hidden) for _ in range(rounds))
+        self.social = nn.ModuleList(SocialRound(pooling, c.hidden, c.pooling_heads) for _ in range(rounds))
         self.interaction = nn.ModuleList(
             MLSTMBlock(c.hidden, num_heads=c.interaction_heads) for _ in range(c.interaction_blocks)
         ) if c.interaction == "mlstm" else nn.ModuleList()

@@ -26,6 +26,7 @@ def network_config(model_cfg: DictConfig, *, num_sensors: int, features: list[st
         per_vd=bool(model_cfg.encoder.per_vd),
         pooling=model_cfg.pooling.kind,
         pool_every_block=bool(model_cfg.pooling.every_block),
+        pooling_heads=int(model_cfg.pooling.heads),
         interaction=model_cfg.interaction.kind,
     )
     if variant is not None:

@@ -2,6 +2,7 @@
 DESIGN.md, predictions checked against the dataset itself, resume, and one-line errors."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,24 @@ def test_bad_configs_are_one_line_errors(demo_dir, tmp_path, capsys, overrides, 
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_run_saved_before_newer_model_switches_still_evaluates(trained_run, tmp_path):
+    """A config.yaml without keys added later (pooling.heads, pooling.every_block) reads them
+    as their defaults: the same network, the same metrics."""
+    new_run, old_run = tmp_path / "new", tmp_path / "old"
+    shutil.copytree(trained_run, new_run)
+    shutil.copytree(trained_run, old_run)
+    config = old_run / "config.yaml"
+    text = config.read_text()
+    for line in ("    heads: 1\n", "    every_block: false\n"):
+        assert line in text
+        text = text.replace(line, "", 1)
+    config.write_text(text)
+    for run in (new_run, old_run):
+        assert main(["evaluate", str(run), "--split", "test"]) == 0
+    summaries = [json.loads((run / "metrics" / "summary.json").read_text()) for run in (new_run, old_run)]
+    assert summaries[0] == summaries[1]
 
 
 def test_evaluating_on_another_dataset_is_refused(trained_run, tmp_path, capsys):

@@ -17,6 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 from social_xlstm.errors import InputError
 
 CONFIG_FILE = "config.yaml"
+MODEL_DEFAULTS_FILE = "social_xlstm.yaml"  # the model group's only option (configs/model/)
 
 
 def config_dir() -> Path:
@@ -43,7 +44,11 @@ def save_config(cfg: DictConfig, run_dir: Path) -> Path:
 
 
 def load_run_config(run_dir: str | Path) -> DictConfig:
-    """The resolved config a run was trained with."""
+    """The resolved config a run was trained with.
+
+    Model keys added to the package after the run was trained take their packaged default
+    (each new switch defaults to the behaviour from before it existed), so older runs still
+    evaluate, predict and export."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise InputError(path, "not found: is this a run directory written by `social-xlstm train`?")
@@ -53,4 +58,5 @@ def load_run_config(run_dir: str | Path) -> DictConfig:
         raise InputError(path, f"not a readable config ({exc})") from None
     if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
         raise InputError(path, "expected a run config with 'data' and 'model' sections")
+    cfg.model = OmegaConf.merge(OmegaConf.load(config_dir() / "model" / MODEL_DEFAULTS_FILE), cfg.model)
     return cfg

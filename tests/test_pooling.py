@@ -105,7 +105,8 @@ def grid_reference(module, h, edge_index, distance, upstream, bearing):
 CASES = {
     "mean": (lambda: make_pooling("mean", D), mean_reference),
     "idw": (lambda: make_pooling("idw", D, d0_m=50.0), idw_reference),
-    "attention": (lambda: make_pooling("attention", D, out_dim=4, num_heads=2, key_dim=3), attention_reference),
+    "attention-sparse": (lambda: make_pooling("attention", D, out_dim=4, num_heads=2, key_dim=3, layout="sparse"), attention_reference),
+    "attention-dense": (lambda: make_pooling("attention", D, out_dim=4, num_heads=2, key_dim=3, layout="dense"), attention_reference),
     "grid-upstream": (lambda: make_pooling("grid", D, out_dim=5), grid_reference),
     "grid-bearing": (lambda: make_pooling("grid", D, out_dim=5, sides="bearing", num_sectors=4), grid_reference),
 }
@@ -149,11 +150,20 @@ def test_empty_graph_gives_zeros():
     for kind in POOLING_KINDS:
         module = make_pooling(kind, D, **({"sides": "none"} if kind == "grid" else {}))
         assert torch.count_nonzero(module(h, empty, torch.zeros(0))) == 0
+    assert torch.count_nonzero(make_pooling("attention", D, layout="dense")(h, empty, torch.zeros(0))) == 0
 
 
-@pytest.mark.parametrize("kind", ["attention", "idw"])
-def test_gradcheck(kind):
-    module = randomised(make_pooling(kind, 3, **({"num_heads": 1} if kind == "attention" else {})))
+GRADIENT_CASES = {
+    "attention-sparse": {"kind": "attention", "num_heads": 1, "layout": "sparse"},
+    "attention-dense": {"kind": "attention", "num_heads": 1, "layout": "dense"},
+    "idw": {"kind": "idw"},
+    "grid": {"kind": "grid"},
+}
+
+
+@pytest.mark.parametrize("case", ["attention-sparse", "attention-dense", "idw"])
+def test_gradcheck(case):
+    module = randomised(make_pooling(dim=3, **GRADIENT_CASES[case]))
     edge_index = torch.tensor([[0, 2, 3, 1, 0], [1, 1, 1, 2, 2]])
     h = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)
     distance = torch.tensor([300.0, 1200.0, 40.0, 800.0, 2500.0], dtype=torch.float64, requires_grad=True)
@@ -161,9 +171,9 @@ def test_gradcheck(kind):
     assert torch.autograd.gradcheck(lambda x, d: module(x, edge_index, d, upstream=upstream), (h, distance))
 
 
-@pytest.mark.parametrize("kind", ["attention", "grid"])
-def test_every_parameter_gets_a_gradient(kind):
-    module = randomised(make_pooling(kind, D))
+@pytest.mark.parametrize("case", ["attention-sparse", "attention-dense", "grid"])
+def test_every_parameter_gets_a_gradient(case):
+    module = randomised(make_pooling(dim=D, **{k: v for k, v in GRADIENT_CASES[case].items() if k != "num_heads"}))
     edge_index, distance, upstream, bearing = random_graph()
     module(torch.randn(2, N, D, dtype=torch.float64), edge_index, distance, upstream=upstream).square().sum().backward()
     for name, p in module.named_parameters():
@@ -182,6 +192,26 @@ def test_relabelling_nodes_permutes_outputs(case):
     out_relabelled = module(h[:, perm], new_label[edge_index][:, shuffle], distance[shuffle],
                             upstream=upstream[shuffle], bearing=bearing[shuffle])
     torch.testing.assert_close(out_relabelled, out[:, perm])
+
+
+def test_auto_layout_is_dense_only_where_pairs_are_few():
+    attention = make_pooling("attention", 32)
+    assert attention.uses_dense(207, 2634)  # Los-loop: 207 VDs, 13 neighbours each
+    assert not make_pooling("attention", 32, num_heads=8).uses_dense(207, 2634)  # 8 N x N score maps
+    assert not attention.uses_dense(1000, 8000)  # the demo corridor at 1,000 sensors
+    assert not attention.uses_dense(20_000, 20_000 ** 2)  # a complete graph, too big for N x N
+    with pytest.raises(ValueError, match="layout"):
+        make_pooling("attention", 32, layout="blocked")
+
+
+def test_dense_layout_reaches_its_isolated_target_with_zeros_and_finite_gradients():
+    module = randomised(make_pooling("attention", D, layout="dense"))
+    edge_index, distance, upstream, _ = random_graph()
+    h = torch.randn(2, N, D, dtype=torch.float64, requires_grad=True)
+    out = module(h, edge_index, distance, upstream=upstream)
+    out.square().sum().backward()
+    assert torch.count_nonzero(out[:, ISOLATED]) == 0
+    assert all(torch.isfinite(p.grad).all() for p in module.parameters()) and torch.isfinite(h.grad).all()
 
 
 def ring_graph(num_nodes: int, spacing_m: float = 500.0):

@@ -3,9 +3,13 @@ in each source's published layout, through the Python API and the CLI."""
 
 from __future__ import annotations
 
+import os
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset
@@ -14,6 +18,7 @@ from social_xlstm.data.importers.pems_npz import import_pems_npz
 from social_xlstm.data.importers.tgcn_csv import import_tgcn_csv
 from social_xlstm.data.importers.wide_csv import import_wide_csv
 from social_xlstm.errors import InputError
+from social_xlstm.graph.config import build_graph
 
 
 def write(path, text: str):
@@ -81,6 +86,59 @@ def test_tgcn_bad_adjacency(tgcn, tmp_path, adjacency_text, problem):
     with pytest.raises(InputError, match=problem) as info:
         import_tgcn_csv(speed, bad, start="2012-03-01", interval="5min")
     assert info.value.where == str(bad)
+
+
+def write_dcrnn_pickle(path, ids, matrix, id_to_index=None):
+    """A pickle laid out as DCRNN writes adj_mx.pkl: [sensor_ids, id_to_index, adj_mx]."""
+    with open(path, "wb") as handle:
+        pickle.dump([ids, id_to_index or {s: i for i, s in enumerate(ids)}, np.asarray(matrix, dtype=np.float32)], handle, protocol=2)
+    return path
+
+
+def test_tgcn_reads_dcrnn_directed_adjacency_by_id(tgcn, tmp_path):
+    speed, _, locations = tgcn
+    # listed in another order than the readings: 773869 -> 767541 one way, 767541 <-> 767542 both ways
+    ids = ["767542", "773869", "767541"]
+    matrix = [[1, 0, 0.75], [0, 1, 0.25], [0.5, 0, 1]]
+    pkl = write_dcrnn_pickle(tmp_path / "adj_mx.pkl", ids, matrix)
+    ds = import_tgcn_csv(speed, pkl, locations_csv=locations, start="2012-03-01", interval="5min")
+    assert edge_set(ds.edges, "weight") == {("773869", "767541"): 0.25, ("767542", "767541"): 0.75, ("767541", "767542"): 0.5}
+    assert "directed" in ds.meta["edge_weight"]
+    graph = build_graph(ds, {"method": "adjacency", "symmetric": True, "travel_direction": True})
+    ids = graph.sensor_ids
+    sign = {(ids[s], ids[t]): int(u) for (s, t), u in zip(graph.edge_index.T.tolist(), graph.upstream)}
+    assert sign == {("773869", "767541"): 1, ("767541", "773869"): -1, ("767542", "767541"): 0, ("767541", "767542"): 0}
+    plain = build_graph(ds, {"method": "adjacency", "symmetric": True})
+    assert torch.equal(plain.edge_index, graph.edge_index) and not plain.upstream.any()
+
+
+class Alarm:
+    """Unpickling this would call ``os.system``: the reader must refuse it without running it."""
+
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (["a"], "expected DCRNN's"),
+        ([["773869", "767541"], {}, np.eye(2)], "sensor '767542' of the readings is not listed"),
+        ([["773869", "767541", "767542", "9"], {}, np.eye(4)], "sensor '9' is not in the readings"),
+        ([["773869", "767541", "767541"], {}, np.eye(3)], "listed twice"),
+        ([["773869", "767541", "767542"], {}, np.eye(2)], "3 x 3 numeric matrix"),
+        ([["773869", "767541", "767542"], {}, -np.eye(3)], "non-negative"),
+        ([["773869", "767541", "767542"], {}, Alarm()], "refers to posix.system"),
+    ],
+)
+def test_tgcn_bad_dcrnn_pickle(tgcn, tmp_path, monkeypatch, content, problem):
+    speed, _, _ = tgcn
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "adj_mx.pkl"
+    bad.write_bytes(pickle.dumps(content, protocol=2))
+    with pytest.raises(InputError, match=problem) as info:
+        import_tgcn_csv(speed, bad, start="2012-03-01", interval="5min")
+    assert info.value.where == str(bad) and not (tmp_path / "pwned").exists()
 
 
 def test_tgcn_bad_inputs(tgcn, tmp_path):
@@ -401,6 +459,22 @@ def test_los_loop_real_data(shared_data, tmp_path):
     got = adjacency[[index[s] for s in ds.edges["src"]], [index[d] for d in ds.edges["dst"]]]
     np.testing.assert_array_equal(got, ds.edges["weight"].to_numpy())
     assert ds.meta["units"] == {"speed": "mph"} and ds.meta["interval"] == "5min"
+
+
+def test_los_loop_dcrnn_pickle_is_the_published_csv_graph_with_directions(shared_data, tmp_path):
+    """T-GCN's symmetric los_adj.csv is DCRNN's directed adj_mx.pkl made symmetric: the same
+    pairs, so reading the pickle adds only which neighbour is upstream."""
+    folder = shared_data / "los-loop"
+    common = dict(start="2012-03-01T00:00", interval="5min", timezone="America/Los_Angeles", units="mph",
+                  locations_csv=folder / "graph_sensor_locations.csv")
+    directed = import_tgcn_csv(folder / "los_speed.csv", folder / "adj_mx.pkl", **common)
+    published = import_tgcn_csv(folder / "los_speed.csv", folder / "los_adj.csv", **common)
+    config = {"method": "adjacency", "symmetric": True, "travel_direction": True, "connect_isolated_k": 4}
+    with_direction, without = build_graph(directed, config), build_graph(published, config)
+    assert torch.equal(with_direction.edge_index, without.edge_index)
+    assert not without.upstream.any()
+    counts = torch.bincount(with_direction.upstream.long() + 1, minlength=3).tolist()
+    assert counts[0] == counts[2] > counts[1] > 0  # as many downstream as upstream edges, few unknown
 
 
 def test_pems_bay_layout_single_key_and_headerless_locations(tmp_path):

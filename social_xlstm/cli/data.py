@@ -39,7 +39,7 @@ def _write(dataset, out: Path) -> None:
 @import_app.command("tgcn-csv")
 def import_tgcn_csv(
     speed_csv: Annotated[Path, typer.Argument(help="Wide CSV: header of sensor ids, one row per time step, no timestamps.")],
-    adjacency: Annotated[Path, typer.Option(help="N x N adjacency CSV without header, same sensor order.")],
+    adjacency: Annotated[Path, typer.Option(help="N x N adjacency CSV without header, same sensor order; or DCRNN's directed adj_mx.pkl.")],
     start: Annotated[str, typer.Option(help="Timestamp of the first row, e.g. 2012-03-01T00:00.")],
     interval: Annotated[str, typer.Option(help="Step between rows, e.g. 5min.")],
     out: OutOption,

@@ -139,6 +139,7 @@ def graph_from_adjacency(
     sensor_ids: Sequence[str],
     *,
     symmetric: bool = False,
+    travel_direction: bool = False,
     self_loops: bool = False,
     sensors: pd.DataFrame | None = None,
 ) -> SensorGraph:
@@ -146,8 +147,10 @@ def graph_from_adjacency(
     0 = no edge) or a DataFrame of src, dst, weight (and optionally distance_m).
 
     The weights are kept as given and stored sparse. ``symmetric`` adds missing reverse edges.
-    Edge direction says nothing about traffic here, so ``upstream`` comes only from the
-    sensors' direction and mileage columns when ``sensors`` is given.
+    By default edge direction says nothing about traffic, so ``upstream`` comes only from the
+    sensors' direction and mileage columns when ``sensors`` is given. ``travel_direction`` says
+    the weights are directed by travel (DCRNN's adj_mx, a kernel of the road distance src ->
+    dst): a pair given one way then has its src upstream, as in ``graph_from_distances``.
     """
     ids = [str(s) for s in sensor_ids]
     if isinstance(matrix_or_edges, pd.DataFrame):
@@ -170,11 +173,13 @@ def graph_from_adjacency(
     if not (np.isfinite(weight) & (weight >= 0)).all():
         raise InputError(where, "weights must be finite and non-negative")
     present = weight > 0
-    source, target, (distance, weight), _ = _with_reverse(
+    source, target, (distance, weight), upstream = _with_reverse(
         source[present].astype(np.int64), target[present].astype(np.int64), [distance[present], weight[present]], len(ids), symmetric
     )
-    meta = {"method": "adjacency", "symmetric": symmetric, "self_loops": self_loops}
-    return _assemble(source, target, distance, weight, np.zeros(len(source), np.int8), ids, sensors, self_loops, meta)
+    if not travel_direction:
+        upstream = np.zeros(len(source), np.int8)
+    meta = {"method": "adjacency", "symmetric": symmetric, "travel_direction": travel_direction, "self_loops": self_loops}
+    return _assemble(source, target, distance, weight, upstream, ids, sensors, self_loops, meta)
 
 
 def _endpoints(edges_df: pd.DataFrame, ids: list[str], where: str) -> tuple[np.ndarray, np.ndarray]:

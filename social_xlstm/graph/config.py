@@ -23,6 +23,8 @@ class GraphConfig:
     ``symmetric``: add missing reverse edges; null = the builder's default (yes for road
     distances, no for given weights). ``connect_isolated_k``: sensors the graph leaves without
     a neighbour pool from their k nearest by coordinates (null = leave them isolated).
+    ``travel_direction`` (adjacency only): the weights are directed by travel, as in DCRNN's
+    adj_mx, so a pair given one way marks its src as upstream (road distances always are).
     """
 
     method: str = "edges"
@@ -31,6 +33,7 @@ class GraphConfig:
     sigma: float | None = None
     threshold: float = 0.1
     symmetric: bool | None = None
+    travel_direction: bool = False
     self_loops: bool = False
     connect_isolated_k: int | None = None
 
@@ -73,5 +76,5 @@ def _build(dataset: Dataset, config: GraphConfig) -> SensorGraph:
     if config.symmetric is not None:
         options["symmetric"] = config.symmetric
     if config.method == "adjacency" or "weight" in edges.columns:
-        return graph_from_adjacency(edges, dataset.sensor_ids, **options)
+        return graph_from_adjacency(edges, dataset.sensor_ids, travel_direction=config.travel_direction, **options)
     return graph_from_distances(edges, dataset.sensor_ids, sigma=config.sigma, threshold=config.threshold, **options)

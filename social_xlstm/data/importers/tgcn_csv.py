@@ -1,9 +1,10 @@
-"""Import T-GCN style data (Los-loop, SZ-taxi): a wide values CSV plus an N x N adjacency CSV.
+"""Import T-GCN style data (Los-loop, SZ-taxi): a wide values CSV plus an N x N adjacency.
 
 The values file has a header row of sensor ids and one row per time step, with no timestamps:
-the time axis comes from ``start`` and ``interval``. The adjacency file has no header and lists
-the sensors in the same order; it is streamed block by block into a sparse edge list, so an
-N x N matrix is never held whole.
+the time axis comes from ``start`` and ``interval``. The adjacency is either T-GCN's CSV (no
+header, the sensors in the same order; streamed block by block into a sparse edge list, so an
+N x N matrix is never held whole; symmetric for Los-loop) or, for a ``.pkl`` file, DCRNN's
+directed ``adj_mx.pkl`` of the same sensors, whose one-way pairs say which sensor is upstream.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from social_xlstm.data.importers.csv_tables import (
     require_file,
     sensors_without_coordinates,
 )
+from social_xlstm.data.importers.dcrnn_pickle import read_dcrnn_adjacency
 from social_xlstm.data.importers.provenance import table_meta
 from social_xlstm.data.importers.timeline import grid_from_start, parse_interval
 from social_xlstm.errors import InputError
@@ -36,6 +38,10 @@ SOURCE = (
     "Traffic Prediction', IEEE T-ITS 2019, arXiv:1811.05320 (github.com/lehaifeng/T-GCN)"
 )
 LICENCE = "unknown (the T-GCN repository states no licence; Los-loop is a subset of METR-LA, whose data licence is unstated)"
+EDGE_WEIGHT = {
+    "csv": "adjacency value as published",
+    "pkl": "DCRNN adj_mx as published: exp(-(d/sigma)^2) of the road distance src -> dst (directed: a pair given one way has src upstream)",
+}
 MISSING_CONVENTION = "a blank cell is missing; every number, 0 included, is kept as published (the Los-loop publishers interpolated gaps before release)"
 ADJACENCY_BLOCK_BYTES = 1 << 22
 
@@ -97,7 +103,8 @@ def import_tgcn_csv(
     values = numeric_matrix(table, sensor_ids, speed_csv)[:, :, None]
     del table
     timestamps = grid_from_start(start, interval, len(values), timezone)
-    edges = read_adjacency_edges(adjacency_csv, sensor_ids)
+    directed = Path(adjacency_csv).suffix.lower() == ".pkl"
+    edges = (read_dcrnn_adjacency if directed else read_adjacency_edges)(adjacency_csv, sensor_ids)
     if locations_csv is None:
         sensors, unlocated = sensors_without_coordinates(sensor_ids), len(sensor_ids)
     else:
@@ -112,7 +119,7 @@ def import_tgcn_csv(
         missing_values=[],
         inputs={"readings": speed_csv, "adjacency": adjacency_csv, "locations": locations_csv},
         name=name,
-        edge_weight="adjacency value as published",
+        edge_weight=EDGE_WEIGHT["pkl" if directed else "csv"],
         sensors_without_coordinates=unlocated,
     )
     dataset = Dataset(values=values, timestamps=timestamps, features=[feature], sensors=sensors, edges=edges, meta=meta)

@@ -40,8 +40,12 @@ def _rss_mib() -> float:
     return float("nan")
 
 
-def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int) -> None:
+def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int, default_malloc: bool) -> None:
     """Child process: one demo network, one batch of windows, timed train steps and forwards."""
+    if not default_malloc:  # as the CLI does (social_xlstm.allocator)
+        from social_xlstm.allocator import reuse_freed_memory
+
+        reuse_freed_memory()
     import torch
     from torch.utils.data import default_collate
 
@@ -79,11 +83,13 @@ def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int) ->
         module.train(name == "train")
         fn()
         samples = []
+        faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         for _ in range(repeats):
             start = time.perf_counter()
             fn()
             samples.append(time.perf_counter() - start)
         timings[name] = statistics.median(samples)
+        timings[f"{name}_faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before) / repeats
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"sensors": config.num_sensors, "edges": int(graph.edge_index.shape[1]), **timings,
                       "rss_before_mib": rss_before, "peak_mib": peak}))
@@ -91,7 +97,7 @@ def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int) ->
 
 def run_point(sensors: int, steps: int, args) -> dict:
     command = [sys.executable, __file__, "--child", str(sensors), str(steps), "--batch", str(args.batch),
-               "--hidden", str(args.hidden), "--repeats", str(args.repeats)]
+               "--hidden", str(args.hidden), "--repeats", str(args.repeats)] + (["--default-malloc"] if args.default_malloc else [])
     result = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -112,7 +118,7 @@ def sweep(table: Table, label: str, points: list[tuple[int, int]], size_of, per:
         r["steps"] = steps
         rows.append(r)
         table.add(label, r["sensors"], r["edges"], steps, f"{r['train'] * 1000:.0f}", f"{r['infer'] * 1000:.0f}",
-                  f"{r['rss_before_mib']:.0f}", f"{r['peak_mib']:.0f}")
+                  f"{r['train_faults']:.0f}", f"{r['rss_before_mib']:.0f}", f"{r['peak_mib']:.0f}")
     sizes = [size_of(r) for r in rows]
     added = [max(r["peak_mib"] - r["rss_before_mib"], 1e-3) for r in rows]
     return [
@@ -130,16 +136,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4, help="windows per step")
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc as it is (the CLI keeps freed memory for reuse: social_xlstm.allocator)")
     parser.add_argument("--child", type=int, nargs=2, metavar=("SENSORS", "STEPS"), help=argparse.SUPPRESS)
     add_doc_option(parser)
     args = parser.parse_args()
     if args.child:
-        _measure(*args.child, batch=args.batch, hidden=args.hidden, repeats=args.repeats)
+        _measure(*args.child, batch=args.batch, hidden=args.hidden, repeats=args.repeats, default_malloc=args.default_malloc)
         return
 
-    table = Table("bench_scale", f"Scale: one training step and one inference pass (batch {args.batch}, width {args.hidden})",
-                  ["sweep", "sensors", "edges", "input steps", "train step (ms)", "inference (ms)",
-                   "RSS before (MiB)", "peak RSS (MiB)"], right_aligned=7)
+    malloc = "glibc default malloc" if args.default_malloc else "freed memory reused, as the CLI does"
+    table = Table("bench_scale" + ("-default-malloc" if args.default_malloc else ""),
+                  f"Scale: one training step and one inference pass (batch {args.batch}, width {args.hidden}, {malloc})",
+                  ["sweep", "sensors", "edges", "input steps", "train step (ms)", "inference (ms)", "page faults / train step",
+                   "RSS before (MiB)", "peak RSS (MiB)"], right_aligned=8)
     notes = sweep(table, "sensors", [(n, 12) for n in args.sensors], lambda r: r["sensors"], "sensor", args)
     notes += sweep(table, "history", [(args.sensors_for_steps, t) for t in args.steps], lambda r: r["steps"], "input step", args)
     print("\n".join(notes))

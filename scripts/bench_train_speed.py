@@ -19,6 +19,7 @@ import time
 import torch
 from benchreport import Table, add_doc_option
 
+from social_xlstm.allocator import reuse_freed_memory
 from social_xlstm.training.config import compose_config
 from social_xlstm.training.train import ensure_demo_data, make_datamodule, make_graph, make_module
 
@@ -45,9 +46,13 @@ def main() -> None:
     parser.add_argument("--experiment", default="los_loop")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per network (after one warm-up)")
     parser.add_argument("--compile", action="store_true", help="also time each network under torch.compile")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc as it is (the CLI keeps freed memory for reuse: social_xlstm.allocator)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, after --")
     add_doc_option(parser)
     args = parser.parse_args()
+    if not args.default_malloc:
+        reuse_freed_memory()  # as `social-xlstm train` does
 
     cfg = compose_config([f"experiment={args.experiment}", *args.overrides])
     ensure_demo_data(cfg)
@@ -56,9 +61,9 @@ def main() -> None:
     graph = make_graph(cfg, datamodule)
     batch_size, sensors = int(cfg.data.batch_size), len(datamodule.sensor_ids)
     table = Table(
-        "bench_train_speed",
+        "bench_train_speed" + ("-default-malloc" if args.default_malloc else ""),
         f"Training throughput: {args.experiment}, {sensors} sensors, batch {batch_size}, width {cfg.model.hidden}, "
-        f"{cfg.data.input_len} steps in",
+        f"{cfg.data.input_len} steps in" + (", glibc default malloc" if args.default_malloc else ""),
         ["network", "mode", "step (ms)", "windows/s", "VD sequences/s", "first step (s)"], right_aligned=4,
     )
     modes = ["eager", "compiled"] if args.compile else ["eager"]

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from social_xlstm.allocator import reuse_freed_memory
 from social_xlstm.errors import InputError
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     one line on stderr and exit code 2, never a traceback.
     """
     invocation[:] = sys.argv[1:] if argv is None else list(argv)
+    reuse_freed_memory()
     try:
         app(args=invocation, prog_name="social-xlstm")
     except SystemExit as exc:

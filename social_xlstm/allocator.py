@@ -1,0 +1,37 @@
+"""Keep glibc from giving big tensors back to the kernel after every use.
+
+glibc serves an allocation above its mmap threshold (32 MiB at most) with a fresh ``mmap`` and
+unmaps it on free. A training step whose activations are tens of MiB each then pays a page
+fault for every 4 KiB page of every such tensor, on every step: at 5,000 demo sensors that was
+2.2 million faults per step, and the step spent as much CPU time in the kernel as in PyTorch
+(docs/benchmarks.md, "Scale"). With mmap off for malloc and a high trim threshold, freed blocks
+stay in the heap and the next step reuses them. The memory is kept until the process ends,
+which suits the CLI's commands: each runs one job and exits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+# mallopt parameters from glibc's <malloc.h>
+M_TRIM_THRESHOLD = -1
+M_MMAP_MAX = -4
+TRIM_THRESHOLD_BYTES = 2**31 - 1  # the largest value mallopt accepts: free memory stays unless over 2 GiB sits at the top
+USER_SETTINGS = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
+
+
+def reuse_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse; True when it took effect.
+
+    Does nothing off glibc (macOS, Windows, musl) or when the user tuned malloc through its
+    environment variables, whose choice wins.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or any(v in os.environ for v in USER_SETTINGS):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))

@@ -1,0 +1,46 @@
+"""reuse_freed_memory: a big tensor freed and allocated again must not fault its pages in anew."""
+
+import subprocess
+import sys
+
+import pytest
+
+from social_xlstm.allocator import reuse_freed_memory
+
+# Child: allocate, touch and free a 64 MiB tensor 20 times, after as many rounds of warm-up (the
+# heap grows for the first few, while small objects settle into the freed space); print the
+# minor page faults of the timed rounds.
+CHILD = """
+import resource, sys, torch
+from social_xlstm.allocator import reuse_freed_memory
+took = reuse_freed_memory() if sys.argv[1] == "reuse" else None
+for _ in range(20):
+    x = torch.ones(16 * 2**20)
+    del x
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    x = torch.ones(16 * 2**20)
+    del x
+print(took, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def faults(mode: str, env: dict | None = None) -> tuple[str, int]:
+    out = subprocess.run([sys.executable, "-c", CHILD, mode], check=True, capture_output=True, text=True, env=env).stdout
+    took, count = out.split()
+    return took, int(count)
+
+
+@pytest.mark.skipif(not reuse_freed_memory(), reason="needs glibc on Linux")
+def test_freed_tensors_are_reused_instead_of_faulted_in_again():
+    pages = 20 * 64 * 2**20 // 4096  # what 20 fresh 64 MiB tensors fault in
+    took, reused = faults("reuse")
+    _, fresh = faults("default")
+    assert took == "True"
+    assert fresh > pages // 2  # glibc's default: every allocation is a new mmap
+    assert reused < pages // 100
+
+
+def test_users_own_malloc_settings_win(monkeypatch):
+    monkeypatch.setenv("MALLOC_MMAP_MAX_", "65536")
+    assert reuse_freed_memory() is False

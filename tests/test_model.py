@@ -145,3 +145,21 @@ def test_pooling_heads_reach_the_attention_and_must_split_the_width():
     assert make_model(pooling_heads=4).social[0].pooling.num_heads == 4
     with pytest.raises(ValueError, match="num_heads 3"):
         make_model(pooling_heads=3)
+
+
+def test_both_attention_layouts_give_the_same_forecast_and_gradients():
+    """Small test graphs take the dense layout on "auto"; the per-edge one must agree in the model too."""
+    x, mask, time = make_inputs()
+    results = []
+    for layout in ("dense", "sparse"):
+        model = make_model(pooling_heads=2, interaction_blocks=2, pool_every_block=True)
+        for round_ in model.social:
+            round_.pooling.layout = layout
+        forecast = model(x, mask, time, ring_graph())
+        forecast.square().sum().backward()
+        results.append((forecast, [p.grad for p in model.parameters()]))
+    (dense, dense_grads), (sparse, sparse_grads) = results
+    assert make_model().social[0].pooling.uses_dense(N, 2 * N)
+    torch.testing.assert_close(dense, sparse, rtol=1e-10, atol=1e-12)
+    for a, b in zip(dense_grads, sparse_grads):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)

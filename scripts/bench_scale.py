@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from benchreport import Table, add_doc_option
+from benchreport import Table, add_doc_option, add_malloc_option
 
 FEATURES, TARGETS, HORIZON = ["flow", "speed", "occupancy"], ["flow", "speed"], 12
 STEPS_PER_DAY = 288  # demo data at 5 minutes
@@ -136,8 +136,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4, help="windows per step")
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--default-malloc", action="store_true",
-                        help="leave glibc's malloc as it is (the CLI keeps freed memory for reuse: social_xlstm.allocator)")
+    add_malloc_option(parser)
     parser.add_argument("--child", type=int, nargs=2, metavar=("SENSORS", "STEPS"), help=argparse.SUPPRESS)
     add_doc_option(parser)
     args = parser.parse_args()

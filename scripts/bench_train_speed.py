@@ -17,7 +17,7 @@ import statistics
 import time
 
 import torch
-from benchreport import Table, add_doc_option
+from benchreport import Table, add_doc_option, add_malloc_option
 
 from social_xlstm.allocator import reuse_freed_memory
 from social_xlstm.training.config import compose_config
@@ -46,8 +46,7 @@ def main() -> None:
     parser.add_argument("--experiment", default="los_loop")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per network (after one warm-up)")
     parser.add_argument("--compile", action="store_true", help="also time each network under torch.compile")
-    parser.add_argument("--default-malloc", action="store_true",
-                        help="leave glibc's malloc as it is (the CLI keeps freed memory for reuse: social_xlstm.allocator)")
+    add_malloc_option(parser)
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, after --")
     add_doc_option(parser)
     args = parser.parse_args()

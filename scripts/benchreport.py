@@ -34,6 +34,12 @@ def add_doc_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-doc", action="store_true", help="print the table only; leave docs/benchmarks.md alone")
 
 
+def add_malloc_option(parser: argparse.ArgumentParser) -> None:
+    """``--default-malloc``: measure with glibc's malloc as it is, not as the CLI sets it up."""
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc as it is (the CLI keeps freed memory for reuse: social_xlstm.allocator)")
+
+
 def machine() -> str:
     """CPU model and cores, and the GPU when one is used: what a reader needs to compare numbers."""
     cpu = platform.processor() or platform.machine()

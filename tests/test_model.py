@@ -43,6 +43,9 @@ SWITCHES = [
     {"encoder_blocks": 2, "interaction_blocks": 2},
     {"interaction_blocks": 3, "pool_every_block": True},
     {"pooling_heads": 4},
+    {"input_hops": 2},
+    {"day_of_week_inputs": False},
+    {"input_hops": 1, "pooling": "none"},
     {"residual_to_last": False, "sensor_embedding_dim": 0},
 ]
 
@@ -105,11 +108,11 @@ def test_per_vd_encoder_weights_are_batched_parameters_owned_by_one_vd():
     per_vd = [name for name, p in model.named_parameters() if p.shape[:1] == (N,) and "input_weight" in name]
     assert per_vd, "per-VD input weights must be one batched [N, ...] parameter"
     x, mask, time = make_inputs()
-    before = model.encoder(model._embed(x, mask.double(), time[:, :T]))[0]
+    before = model.encoder(model._embed(x, mask.double(), time[:, :T], ring_graph()))[0]
     with torch.no_grad():
         weight = model.encoder.cells[0].input_weight
         weight[3].add_(torch.randn_like(weight[3]))
-    after = model.encoder(model._embed(x, mask.double(), time[:, :T]))[0]
+    after = model.encoder(model._embed(x, mask.double(), time[:, :T], ring_graph()))[0]
     changed = (after - before).abs().amax(dim=(0, 1, 3))
     assert changed[3] > 0 and torch.all(changed[[0, 1, 2, 4]] == 0)
 
@@ -163,3 +166,22 @@ def test_both_attention_layouts_give_the_same_forecast_and_gradients():
     torch.testing.assert_close(dense, sparse, rtol=1e-10, atol=1e-12)
     for a, b in zip(dense_grads, sparse_grads):
         torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+
+def test_neighbour_readings_reach_one_hop_further_per_input_hop_without_pooling():
+    one_hop = _influence(make_model(pooling="none", input_hops=1), source_vd=0)
+    assert one_hop[1] > 1e-6 and one_hop[N - 1] > 1e-6
+    assert one_hop[2] == 0 and one_hop[3] == 0
+    two_hops = _influence(make_model(pooling="none", input_hops=2), source_vd=0)
+    assert two_hops[2] > 1e-6 and two_hops[3] > 1e-6
+
+
+def test_without_day_of_week_inputs_the_weekday_changes_nothing():
+    x, mask, time = make_inputs()
+    other_weekday = time.clone()
+    other_weekday[..., 2:] = torch.randn_like(time[..., 2:])
+    graph = ring_graph()
+    model = make_model(day_of_week_inputs=False)
+    torch.testing.assert_close(model(x, mask, other_weekday, graph), model(x, mask, time, graph), rtol=0, atol=0)
+    model = make_model()
+    assert not torch.allclose(model(x, mask, other_weekday, graph), model(x, mask, time, graph))

@@ -18,6 +18,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .encoders import from_sequences, make_encoder, to_sequences
 from .mlstm import MLSTMBlock
+from .neighbour_readings import NeighbourReadings
 from .pooling import make_pooling
 
 
@@ -42,6 +43,8 @@ class SocialXLSTMConfig:
     pooling: str = "attention"  # none | mean | idw | attention | grid
     pool_every_block: bool = False  # a pooling round before every interaction block (multi-hop)
     pooling_heads: int = 1  # attention heads (attention pooling only): each head picks its own neighbours
+    input_hops: int = 0  # neighbours' raw readings over this many hops as extra inputs (0 = off)
+    day_of_week_inputs: bool = True  # False: only the time of day (a week of data cannot teach weekdays)
     interaction: str = "mlstm"  # mlstm | none
     interaction_blocks: int = 1
     interaction_heads: int = 4
@@ -93,7 +96,9 @@ class SocialXLSTM(nn.Module):
         self.config = c = config
         if c.interaction not in INTERACTIONS:
             raise ValueError(f"model.interaction.kind must be one of {', '.join(INTERACTIONS)}, got {c.interaction!r}")
-        in_dim = 2 * c.num_features + 4
+        self.neighbour_readings = NeighbourReadings(c.num_features, c.input_hops) if c.input_hops else None
+        self._time_dims = 4 if c.day_of_week_inputs else 2  # time features: day sin/cos, then week sin/cos
+        in_dim = 2 * c.num_features + self._time_dims + (self.neighbour_readings.out_dim if self.neighbour_readings else 0)
         self.input_proj = nn.Linear(in_dim, c.hidden)
         self.sensor_embedding = nn.Embedding(c.num_sensors, c.sensor_embedding_dim) if c.sensor_embedding_dim else None
         self.sensor_proj = nn.Linear(c.sensor_embedding_dim, c.hidden, bias=False) if c.sensor_embedding_dim else None
@@ -112,11 +117,14 @@ class SocialXLSTM(nn.Module):
         self.register_buffer("_targets", torch.tensor(c.target_feature_index, dtype=torch.long), persistent=False)
 
     # -- pieces shared by the windowed and the streaming paths -------------------------------
-    def _embed(self, x, x_mask, time):
+    def _embed(self, x, x_mask, time, graph):
         """[B, T, N, F] readings + mask, [B, T, 4] time -> [B, T, N, D]."""
         b, t, n, _ = x.shape
-        time = time[:, :, None, :].expand(b, t, n, 4)
-        z = self.input_proj(torch.cat([x * x_mask, x_mask.to(x.dtype), time], dim=-1))
+        time = time[..., : self._time_dims]
+        inputs = [x * x_mask, x_mask, time[:, :, None, :].expand(b, t, n, self._time_dims)]
+        if self.neighbour_readings is not None:
+            inputs.append(self.neighbour_readings(x, x_mask, graph.edge_index, graph.upstream))
+        z = self.input_proj(torch.cat(inputs, dim=-1))
         if self.sensor_embedding is not None:
             z = z + self.sensor_proj(self.sensor_embedding.weight)
         return z
@@ -142,7 +150,7 @@ class SocialXLSTM(nn.Module):
         """x, x_mask [B, T, N, F]; time [B, T(+H), 4]; graph with edge_index, distance_m,
         upstream -> forecasts [B, H, N, G] (scaled units)."""
         b, t, n, _ = x.shape
-        z = self._embed(x, x_mask.to(x.dtype), time[:, :t])
+        z = self._embed(x, x_mask.to(x.dtype), time[:, :t], graph)
         z = self._run_encoder(z)
         z = self._run_interaction(self.social[0](z, graph), graph)
         return self._forecast(z[:, -1], self._last_observed(x, x_mask.bool()))
@@ -172,7 +180,7 @@ class SocialXLSTM(nn.Module):
         [B, H, N, G], state). O(1) in the history length."""
         b, n, _ = x_t.shape
         mask = x_mask_t.to(x_t.dtype)
-        z = self._embed(x_t[:, None], mask[:, None], time_t[:, None])[:, 0]
+        z = self._embed(x_t[:, None], mask[:, None], time_t[:, None], graph)[:, 0]
         z, encoder_state = self.encoder.step(z, None if state is None else state.encoder)
         z = self.social[0](z, graph)
         interaction_state = []

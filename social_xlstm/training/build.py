@@ -27,10 +27,13 @@ def network_config(model_cfg: DictConfig, *, num_sensors: int, features: list[st
         pooling=model_cfg.pooling.kind,
         pool_every_block=bool(model_cfg.pooling.every_block),
         pooling_heads=int(model_cfg.pooling.heads),
+        input_hops=int(model_cfg.pooling.input_hops),
         interaction=model_cfg.interaction.kind,
     )
     if variant is not None:
         options.update(NEURAL_BASELINES[variant])
+    if options["pooling"] == "none":  # pooling off means no neighbour information at all
+        options["input_hops"] = 0
     return SocialXLSTMConfig(
         num_sensors=num_sensors,
         num_features=len(features),
@@ -45,6 +48,7 @@ def network_config(model_cfg: DictConfig, *, num_sensors: int, features: list[st
         interaction_heads=int(model_cfg.interaction.heads),
         gradient_checkpointing=bool(model_cfg.gradient_checkpointing),
         residual_to_last=bool(model_cfg.residual_to_last),
+        day_of_week_inputs=bool(model_cfg.day_of_week_inputs),
         **options,
     )
 

@@ -22,13 +22,18 @@ TRIM_THRESHOLD_BYTES = 2**31 - 1  # the largest value mallopt accepts: free memo
 USER_SETTINGS = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
 
 
-def reuse_freed_memory() -> bool:
-    """Ask glibc to keep freed memory for reuse; True when it took effect.
+def why_not_tunable() -> str | None:
+    """Why this process's malloc is left alone (None when it can be tuned): not glibc, or the
+    user tuned it through glibc's environment variables, whose choice wins."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return "not glibc on Linux"
+    user_set = [v for v in USER_SETTINGS if v in os.environ]
+    return f"{user_set[0]} is set" if user_set else None
 
-    Does nothing off glibc (macOS, Windows, musl) or when the user tuned malloc through its
-    environment variables, whose choice wins.
-    """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or any(v in os.environ for v in USER_SETTINGS):
+
+def reuse_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse; True when it took effect (see why_not_tunable)."""
+    if why_not_tunable() is not None:
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from social_xlstm.allocator import reuse_freed_memory
+from social_xlstm.allocator import reuse_freed_memory, why_not_tunable
 
 # Child: allocate, touch and free a 64 MiB tensor 20 times, after as many rounds of warm-up (the
 # heap grows for the first few, while small objects settle into the freed space); print the
@@ -31,7 +31,7 @@ def faults(mode: str) -> tuple[str, int]:
     return took, int(count)
 
 
-@pytest.mark.skipif(not reuse_freed_memory(), reason="needs glibc on Linux")
+@pytest.mark.skipif(why_not_tunable() is not None, reason=f"malloc left alone: {why_not_tunable()}")
 def test_freed_tensors_are_reused_instead_of_faulted_in_again():
     pages = 20 * 64 * 2**20 // 4096  # what 20 fresh 64 MiB tensors fault in
     took, reused = faults("reuse")
@@ -43,4 +43,5 @@ def test_freed_tensors_are_reused_instead_of_faulted_in_again():
 
 def test_users_own_malloc_settings_win(monkeypatch):
     monkeypatch.setenv("MALLOC_MMAP_MAX_", "65536")
+    assert why_not_tunable() == "MALLOC_MMAP_MAX_ is set"
     assert reuse_freed_memory() is False

@@ -2,12 +2,10 @@
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from social_xlstm.nn.neighbour_readings import GROUPS, NeighbourReadings
 from social_xlstm.training.build import network_config
-
-CONFIGS = "configs/model/social_xlstm.yaml"
+from social_xlstm.training.config import compose_config
 
 
 def small_graph():
@@ -70,8 +68,7 @@ def test_missing_neighbours_are_not_zero_speeds():
 
 
 def test_switching_pooling_off_switches_neighbour_readings_off_too():
-    model_cfg = OmegaConf.load(CONFIGS)
-    model_cfg.pooling.input_hops = 2
+    model_cfg = compose_config(["model.pooling.input_hops=2"]).model
     options = dict(num_sensors=3, features=["speed"], targets=["speed"], horizon=2)
     assert network_config(model_cfg, **options).input_hops == 2
     for variant in ("no_pooling", "lstm"):

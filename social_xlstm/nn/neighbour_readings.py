@@ -51,9 +51,9 @@ class NeighbourReadings(nn.Module):
         share = x_mask[..., None, :].expand_as(value)
         features = []
         for _ in range(self.hops):
-            weighted = (value * share).index_select(-3, src) * member
-            total = scatter(weighted, dst, dim=-3, dim_size=num_nodes, reduce="sum")
-            observed = scatter(share.index_select(-3, src) * member, dst, dim=-3, dim_size=num_nodes, reduce="sum")
+            # one gather and one scatter per hop carry both the weighted values and the weights
+            sent = torch.stack([value * share, share], dim=-1).index_select(-4, src) * member[..., None]
+            total, observed = scatter(sent, dst, dim=-4, dim_size=num_nodes, reduce="sum").unbind(-1)
             value = torch.where(observed > 0, total / observed.clamp_min(1e-6), torch.zeros_like(total))
             share = observed / degree
             features.append(torch.stack([value, share], dim=-1))  # [..., N, groups, F, 2]

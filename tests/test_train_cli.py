@@ -81,6 +81,9 @@ def test_train_resumes_from_the_last_checkpoint(demo_dir, tmp_path):
     assert main(["train", *overrides[:2], "trainer.max_epochs=2", *overrides[3:]]) == 0
     last = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)
     assert last["epoch"] == 1 and last["global_step"] == 6  # two epochs of 3 batches, the first one not redone
+    # each fit keeps its own log: the first epoch in version_0, the resumed second in version_1
+    logged = [pd.read_csv(run_dir / f"logs/version_{v}/metrics.csv").dropna(subset=["val_mae"]) for v in (0, 1)]
+    assert [log.epoch.tolist() for log in logged] == [[0], [1]]
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 A run directory holds the resolved config, the graph and scaler it was trained with, the
 checkpoints of the model (``checkpoints/``) and of its neural baselines
 (``baselines/<name>/checkpoints/``), and CSV + TensorBoard logs. Re-running the same command on
-the same ``run_dir`` resumes every model from its ``last.ckpt``.
+the same ``run_dir`` resumes every model from its ``last.ckpt``, logging to a new
+``logs/version_N`` beside the earlier ones.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
         gradient_clip_val=t.gradient_clip_val, limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches, log_every_n_steps=int(t.log_every_n_steps),
         callbacks=[checkpoints, EarlyStopping("val_mae", patience=int(t.early_stopping_patience)), RichProgressBar()],
-        logger=[CSVLogger(out_dir, name="logs", version=0), TensorBoardLogger(out_dir, name="tensorboard", version=0)],
+        # version=None: a resumed fit logs to the next version_N, so the earlier log is kept
+        logger=[CSVLogger(out_dir, name="logs"), TensorBoardLogger(out_dir, name="tensorboard")],
         enable_model_summary=False, deterministic=False,
     )
     last = out_dir / "checkpoints" / "last.ckpt"

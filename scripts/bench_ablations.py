@@ -3,7 +3,7 @@
 Every variant is the experiment's preset plus one of DESIGN.md's ablation switches, trained by
 `social-xlstm train` in a child process exactly as scripts/bench_accuracy.py does, and into the
 same run folders (``<runs>/<experiment>-<protocol>-<label>[-<variant>]-seed<N>``), so the full
-model's runs made there under ``--label`` are reused (a finished run is only re-evaluated).
+model's runs made there under ``--label`` are reused (a finished run is read, not run again).
 Pooling off and the plain LSTM need no runs of their own: every full-model run trains them as
 its neural baselines. The table gives, for the first target, the test MAE at the last horizon
 and on the mean over horizons (T-GCN protocol: MAE and RMSE pooled over its 3 steps), mean ± sd

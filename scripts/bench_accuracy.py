@@ -37,16 +37,19 @@ PROTOCOLS = {
 def train_seed(experiment: str, protocol: str, seed: int, run_dir: Path, extra: list[str]) -> tuple[dict, float]:
     """Train one seed and return its test summary and training + evaluation minutes.
 
-    The minutes are stored beside the run (``TIMING_FILE``): re-running the script on a finished
-    run only re-evaluates it and reports the time of the invocation that trained it."""
+    The minutes are stored beside the run (``TIMING_FILE``) once it has trained and evaluated: a
+    finished run is read back as it is, not run again (delete its folder to redo it). A run
+    stopped before that resumes from its last checkpoint."""
+    timing, summary = run_dir / TIMING_FILE, run_dir / "metrics" / "summary.json"
+    if timing.exists() and summary.exists():
+        return json.loads(summary.read_text()), float(timing.read_text())
     command = [sys.executable, "-m", "social_xlstm.cli", "train", f"experiment={experiment}", f"seed={seed}",
                f"run_dir={run_dir}", *PROTOCOLS[protocol], *extra]
-    timing = run_dir / TIMING_FILE
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     if not timing.exists():
         timing.write_text(f"{(time.perf_counter() - start) / 60:.2f}\n")
-    return json.loads((run_dir / "metrics" / "summary.json").read_text()), float(timing.read_text())
+    return json.loads(summary.read_text()), float(timing.read_text())
 
 
 def spread(values: list[float]) -> str:

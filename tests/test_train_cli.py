@@ -86,6 +86,20 @@ def test_train_resumes_from_the_last_checkpoint(demo_dir, tmp_path):
     assert [log.epoch.tolist() for log in logged] == [[0], [1]]
 
 
+def test_last_checkpoint_follows_training_past_the_best_epoch(demo_dir, tmp_path):
+    """With lr 0 the network never changes, so validation never improves after epoch 0: best.ckpt
+    stays there while last.ckpt must hold the end of training, and running a finished run again
+    evaluates it without training any further step."""
+    run_dir = tmp_path / "frozen"
+    args = tiny_train_args(demo_dir, run_dir, "baselines=[]", "trainer.lr=0", epochs=3)
+    assert main(args) == 0
+    best, last = (torch.load(run_dir / f"checkpoints/{name}.ckpt", weights_only=True) for name in ("best", "last"))
+    assert (best["epoch"], best["global_step"]) == (0, 3)
+    assert (last["epoch"], last["global_step"]) == (2, 9)
+    assert main(args) == 0
+    assert torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 9
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [

@@ -101,13 +101,17 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
     """Train ``module`` into ``out_dir`` (resuming from its last checkpoint); return its best checkpoint."""
     t = cfg.trainer
     checkpoints = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min",
-                                  save_last=True, save_top_k=1)
+                                  save_top_k=1)
+    # Not save_last: Lightning refreshes that copy only when a new best is saved, so a resumed (or
+    # re-run) fit restarted from the best epoch and trained the later ones again. This one is
+    # rewritten after every epoch.
+    latest = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False)
     trainer = lightning.Trainer(
         default_root_dir=out_dir, max_epochs=int(t.max_epochs), accelerator=t.accelerator, devices=t.devices,
         strategy=t.strategy, num_nodes=int(t.num_nodes), precision=_precision(t.precision),
         gradient_clip_val=t.gradient_clip_val, limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches, log_every_n_steps=int(t.log_every_n_steps),
-        callbacks=[checkpoints, EarlyStopping("val_mae", patience=int(t.early_stopping_patience)), RichProgressBar()],
+        callbacks=[checkpoints, latest, EarlyStopping("val_mae", patience=int(t.early_stopping_patience)), RichProgressBar()],
         # version=None: a resumed fit logs to the next version_N, so the earlier log is kept
         logger=[CSVLogger(out_dir, name="logs"), TensorBoardLogger(out_dir, name="tensorboard")],
         enable_model_summary=False, deterministic=False,

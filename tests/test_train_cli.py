@@ -14,6 +14,7 @@ from conftest import make_demo_dir, tiny_train_args
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset, write_dataset
 from social_xlstm.data.demo import make_demo
+from social_xlstm.training.train import fit_is_over
 
 MODELS = {"social_xlstm", "lstm", "no_pooling", "persistence", "historical_average"}
 
@@ -98,6 +99,15 @@ def test_last_checkpoint_follows_training_past_the_best_epoch(demo_dir, tmp_path
     assert (last["epoch"], last["global_step"]) == (2, 9)
     assert main(args) == 0
     assert torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 9
+    assert not (run_dir / "logs/version_1").exists()  # no second fit was even started
+
+
+@pytest.mark.parametrize("epoch, stopped_epoch, over", [(3, 0, False), (3, 3, True), (9, 0, True)])
+def test_a_fit_is_over_at_its_last_epoch_or_when_early_stopping_fired(tmp_path, epoch, stopped_epoch, over):
+    last = tmp_path / "last.ckpt"
+    early_stopping = "EarlyStopping{'monitor': 'val_mae', 'mode': 'min'}"
+    torch.save({"epoch": epoch, "callbacks": {early_stopping: {"stopped_epoch": stopped_epoch, "wait_count": 0}}}, last)
+    assert fit_is_over(last, max_epochs=10) is over
 
 
 @pytest.mark.parametrize(

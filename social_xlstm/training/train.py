@@ -4,7 +4,7 @@ A run directory holds the resolved config, the graph and scaler it was trained w
 checkpoints of the model (``checkpoints/``) and of its neural baselines
 (``baselines/<name>/checkpoints/``), and CSV + TensorBoard logs. Re-running the same command on
 the same ``run_dir`` resumes every model from its ``last.ckpt``, logging to a new
-``logs/version_N`` beside the earlier ones.
+``logs/version_N`` beside the earlier ones; a model whose fit is over is not touched.
 """
 
 from __future__ import annotations
@@ -97,9 +97,22 @@ def make_module(cfg: DictConfig, datamodule: TrafficDataModule, graph: SensorGra
                           compile=bool(t.compile))
 
 
-def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path) -> Path:
-    """Train ``module`` into ``out_dir`` (resuming from its last checkpoint); return its best checkpoint."""
+def fit_is_over(last: Path, max_epochs: int) -> bool:
+    """Whether the fit that wrote ``last`` ended: its final epoch, or early stopping fired.
+    Resuming such a fit would still validate again, or train one more epoch before stopping."""
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    stopped = any(callback.get("stopped_epoch", 0) > 0 for key, callback in state.get("callbacks", {}).items()
+                  if key.startswith("EarlyStopping"))
+    return stopped or state["epoch"] + 1 >= max_epochs
+
+
+def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path) -> None:
+    """Train ``module`` into ``out_dir``, resuming from its last checkpoint; a fit already over is left as it is."""
     t = cfg.trainer
+    last = out_dir / "checkpoints" / "last.ckpt"
+    resume = bool(cfg.resume) and last.exists()
+    if resume and fit_is_over(last, int(t.max_epochs)):
+        return
     checkpoints = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min",
                                   save_top_k=1)
     # Not save_last: Lightning refreshes that copy only when a new best is saved, so a resumed (or
@@ -116,9 +129,7 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
         logger=[CSVLogger(out_dir, name="logs"), TensorBoardLogger(out_dir, name="tensorboard")],
         enable_model_summary=False, deterministic=False,
     )
-    last = out_dir / "checkpoints" / "last.ckpt"
-    trainer.fit(module, datamodule=datamodule, ckpt_path=last if cfg.resume and last.exists() else None)
-    return Path(checkpoints.best_model_path) if checkpoints.best_model_path else last
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None)
 
 
 def train(cfg: DictConfig) -> Path:

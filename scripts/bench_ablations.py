@@ -94,8 +94,9 @@ def main() -> None:
         table.add(name, switch, *(spread(list(v)) for v in by_column),
                   *(percent(list(v), list(f)) for v, f in zip(by_column, full)), spread(minutes) if minutes else "-")
     note = (f"Test split, real units, mean ± standard deviation over seeds {args.seeds}; 'vs full' compares the means "
-            f"(negative = better than the full model). The full model's minutes include training its two neural "
-            f"baselines. Extra overrides: {' '.join(args.overrides) or 'none'}.")
+            f"(negative = better than the full model). Minutes are those recorded by the invocation that trained "
+            f"each run (for the full model, with its neural baselines when they trained in the same one). "
+            f"Extra overrides: {' '.join(args.overrides) or 'none'}.")
     print("\n" + note)
     if not args.no_doc:
         table.write(note)

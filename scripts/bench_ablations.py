@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from pathlib import Path
 
-from bench_accuracy import PROTOCOLS, spread, train_seed
+from bench_accuracy import add_run_options, run_folder, spread, train_seed
 from benchreport import Table, add_doc_option
 
 # variant -> (its own overrides, or None when the full model's runs already hold it; forecaster)
@@ -53,19 +52,14 @@ def percent(values: list[float], reference: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--experiment", default="los_loop")
-    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="project")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--runs", type=Path, default=Path("runs/bench"), help="parent of the run directories")
-    parser.add_argument("--label", default="default", help="the full model's label (as in bench_accuracy.py)")
+    add_run_options(parser, "the full model's label (as in bench_accuracy.py)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                         help="which variants (the full model is always trained: the others are compared with it)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run, after --")
     add_doc_option(parser)
     args = parser.parse_args()
 
-    prefix = f"{args.experiment}-{args.protocol}-{args.label}"
-    full_runs = [train_seed(args.experiment, args.protocol, seed, args.runs / f"{prefix}-seed{seed}", args.overrides)
+    full_runs = [train_seed(args.experiment, args.protocol, seed, run_folder(args, args.label, seed), args.overrides)
                  for seed in args.seeds]
     rows: dict[str, tuple[list[tuple[float, float]], list[float]]] = {}
     for name in ["full", *(v for v in args.variants if v != "full")]:
@@ -73,7 +67,7 @@ def main() -> None:
         if own is None or name == "full":
             runs = full_runs
         else:
-            runs = [train_seed(args.experiment, args.protocol, seed, args.runs / f"{prefix}-{name}-seed{seed}",
+            runs = [train_seed(args.experiment, args.protocol, seed, run_folder(args, f"{args.label}-{name}", seed),
                                [*args.overrides, *own, "baselines=[]"]) for seed in args.seeds]
         rows[name] = ([headline(summary, forecaster, args.protocol) for summary, _ in runs],
                       [minutes for _, minutes in runs] if own is not None else [])

@@ -34,6 +34,20 @@ PROTOCOLS = {
 }
 
 
+def add_run_options(parser: argparse.ArgumentParser, label_help: str) -> None:
+    """The options that name a set of runs (shared with bench_ablations.py, which reuses them)."""
+    parser.add_argument("--experiment", default="los_loop")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="project")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--runs", type=Path, default=Path("runs/bench"), help="parent of the run directories")
+    parser.add_argument("--label", default="default", help=label_help)
+
+
+def run_folder(args: argparse.Namespace, label: str, seed: int) -> Path:
+    """Where one seed of one labelled configuration is trained: ``<runs>/<experiment>-<protocol>-<label>-seed<N>``."""
+    return args.runs / f"{args.experiment}-{args.protocol}-{label}-seed{seed}"
+
+
 def train_seed(experiment: str, protocol: str, seed: int, run_dir: Path, extra: list[str]) -> tuple[dict, float]:
     """Train one seed and return its test summary and training + evaluation minutes.
 
@@ -60,18 +74,14 @@ def spread(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--experiment", default="los_loop")
-    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="project")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--runs", type=Path, default=Path("runs/bench"), help="parent of the run directories")
-    parser.add_argument("--label", default="default", help="names this configuration (its section and run folders)")
+    add_run_options(parser, "names this configuration (its section and run folders)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, after --")
     add_doc_option(parser)
     args = parser.parse_args()
 
     summaries, minutes = [], []
     for seed in args.seeds:
-        run_dir = args.runs / f"{args.experiment}-{args.protocol}-{args.label}-seed{seed}"
+        run_dir = run_folder(args, args.label, seed)
         summary, took = train_seed(args.experiment, args.protocol, seed, run_dir, args.overrides)
         summaries.append(summary)
         minutes.append(took)

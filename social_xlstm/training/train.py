@@ -100,7 +100,7 @@ def make_module(cfg: DictConfig, datamodule: TrafficDataModule, graph: SensorGra
 def fit_is_over(last: Path, max_epochs: int) -> bool:
     """Whether the fit that wrote ``last`` ended: its final epoch, or early stopping fired.
     Resuming such a fit would still validate again, or train one more epoch before stopping."""
-    state = torch.load(last, map_location="cpu", weights_only=True)
+    state = torch.load(last, map_location="cpu", weights_only=True, mmap=True)  # the weights stay on disk
     stopped = any(callback.get("stopped_epoch", 0) > 0 for key, callback in state.get("callbacks", {}).items()
                   if key.startswith("EarlyStopping"))
     return stopped or state["epoch"] + 1 >= max_epochs

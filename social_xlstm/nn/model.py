@@ -44,6 +44,7 @@ class SocialXLSTMConfig:
     pool_every_block: bool = False  # a pooling round before every interaction block (multi-hop)
     pooling_heads: int = 1  # attention heads (attention pooling only): each head picks its own neighbours
     input_hops: int = 0  # neighbours' raw readings over this many hops as extra inputs (0 = off)
+    forecast_rounds: int = 0  # pooling rounds on the last state only, before the head: one hop each
     day_of_week_inputs: bool = True  # False: only the time of day (a week of data cannot teach weekdays)
     interaction: str = "mlstm"  # mlstm | none
     interaction_blocks: int = 1
@@ -112,6 +113,10 @@ class SocialXLSTM(nn.Module):
         self.interaction = nn.ModuleList(
             MLSTMBlock(c.hidden, num_heads=c.interaction_heads) for _ in range(c.interaction_blocks)
         ) if c.interaction == "mlstm" else nn.ModuleList()
+        # On the last step only: more reach for the forecast at the cost of one step, not T.
+        self.forecast_social = nn.ModuleList(
+            SocialRound(pooling, c.hidden, c.pooling_heads) for _ in range(c.forecast_rounds)
+        )
         self.out_norm = nn.LayerNorm(c.hidden)
         self.head = nn.Linear(c.hidden, c.horizon * c.num_targets)
         self.register_buffer("_targets", torch.tensor(c.target_feature_index, dtype=torch.long), persistent=False)
@@ -129,9 +134,11 @@ class SocialXLSTM(nn.Module):
             z = z + self.sensor_proj(self.sensor_embedding.weight)
         return z
 
-    def _forecast(self, z_last, last_value):
+    def _forecast(self, z_last, last_value, graph):
         """Last interaction output [B, N, D] -> forecasts [B, H, N, G]."""
         b, n, _ = z_last.shape
+        for social in self.forecast_social:
+            z_last = z_last + social(z_last, graph)
         y = self.head(self.out_norm(z_last)).view(b, n, self.config.horizon, self.config.num_targets)
         y = y.permute(0, 2, 1, 3)
         return y + last_value[:, None] if self.config.residual_to_last else y
@@ -153,7 +160,7 @@ class SocialXLSTM(nn.Module):
         z = self._embed(x, x_mask.to(x.dtype), time[:, :t], graph)
         z = self._run_encoder(z)
         z = self._run_interaction(self.social[0](z, graph), graph)
-        return self._forecast(z[:, -1], self._last_observed(x, x_mask.bool()))
+        return self._forecast(z[:, -1], self._last_observed(x, x_mask.bool()), graph)
 
     def _maybe_checkpoint(self, fn, *args):
         if self.config.gradient_checkpointing and self.training:
@@ -191,6 +198,6 @@ class SocialXLSTM(nn.Module):
             z = z.view(b, n, -1)
             interaction_state.append(s)
         last = self._last_observed(x_t[:, None], x_mask_t[:, None].bool(), None if state is None else state.last_value)
-        forecast = self._forecast(z.view(b, n, -1), last)
+        forecast = self._forecast(z.view(b, n, -1), last, graph)
         steps = 1 if state is None else state.steps + 1
         return forecast, ModelState(encoder_state, tuple(interaction_state), last, steps)

@@ -10,7 +10,7 @@ from social_xlstm.nn.model import SocialXLSTM, SocialXLSTMConfig
 
 # name -> what differs from the configured model (DESIGN.md: "honest baselines").
 NEURAL_BASELINES = {
-    "lstm": {"encoder": "lstm", "pooling": "none", "interaction": "none", "per_vd": False},
+    "lstm": {"encoder": "lstm", "pooling": "none", "interaction": "none", "per_vd": False, "forecast_rounds": 0},
     "no_pooling": {"pooling": "none"},
 }
 
@@ -28,6 +28,7 @@ def network_config(model_cfg: DictConfig, *, num_sensors: int, features: list[st
         pool_every_block=bool(model_cfg.pooling.every_block),
         pooling_heads=int(model_cfg.pooling.heads),
         input_hops=int(model_cfg.pooling.input_hops),
+        forecast_rounds=int(model_cfg.pooling.forecast_rounds),
         interaction=model_cfg.interaction.kind,
     )
     if variant is not None:

@@ -107,8 +107,8 @@ def test_a_pooling_round_before_every_block_reaches_one_hop_further_per_block():
 def test_each_forecast_round_reaches_one_hop_further():
     two_hops = _influence(make_model(forecast_rounds=1), source_vd=0)
     assert two_hops[2] > 1e-6 and two_hops[3] > 1e-6  # two hops round the ring of 5 reach everyone
-    one_hop = _influence(make_model(forecast_rounds=1, pooling="none"), source_vd=0)
-    assert torch.all(one_hop[1:] == 0)  # without pooling the rounds are per-VD layers only
+    alone = _influence(make_model(forecast_rounds=1, pooling="none"), source_vd=0)
+    assert torch.all(alone[1:] == 0)  # without pooling the rounds are per-VD layers only
 
 
 def test_per_vd_encoder_weights_are_batched_parameters_owned_by_one_vd():

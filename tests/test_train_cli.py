@@ -2,6 +2,7 @@
 DESIGN.md, predictions checked against the dataset itself, resume, and one-line errors."""
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -73,6 +74,21 @@ def test_summary_metrics_match_the_predictions_table(trained_run):
 def test_evaluate_another_split(trained_run):
     assert main(["evaluate", str(trained_run), "--split", "val"]) == 0
     assert json.loads((trained_run / "metrics/summary.json").read_text())["split"] == "val"
+
+
+def test_train_keeps_lightnings_advert_and_internal_deprecations_out_of_the_terminal(demo_dir, tmp_path, recwarn):
+    shown = []
+    listener = logging.Handler()
+    listener.emit = lambda record: shown.append(record.getMessage())
+    lightning_log = logging.getLogger("lightning.pytorch")
+    lightning_log.addHandler(listener)
+    try:
+        assert main(tiny_train_args(demo_dir, tmp_path / "quiet", "baselines=[]")) == 0
+    finally:
+        lightning_log.removeHandler(listener)
+    assert any("GPU available" in message for message in shown)  # Lightning's own messages still show
+    assert not any("litlogger" in message for message in shown)
+    assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
 
 
 def test_train_resumes_from_the_last_checkpoint(demo_dir, tmp_path):

@@ -26,6 +26,7 @@ from social_xlstm.training.build import NEURAL_BASELINES, build_network, network
 from social_xlstm.training.config import save_config
 from social_xlstm.training.datamodule import TrafficDataModule
 from social_xlstm.training.module import ForecastModule
+from social_xlstm.training.quiet import quiet_lightning
 
 GRAPH_FILE = "graph.json"
 SCALER_FILE = "scaler.json"
@@ -137,6 +138,7 @@ def train(cfg: DictConfig) -> Path:
 
     Data, graph and every network are built before the run directory is touched, so a bad
     config leaves nothing behind."""
+    quiet_lightning()
     run_dir = resolve_run_dir(cfg)
     ensure_demo_data(cfg)
     datamodule = make_datamodule(cfg)

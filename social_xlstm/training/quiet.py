@@ -1,0 +1,25 @@
+"""Lightning output that a user of this CLI cannot act on, kept out of the terminal.
+
+Lightning advertises its cloud logger at every fit, and its pytree helper trips a deprecation
+that torch raises about Lightning's own code: both would print on every ``train``, between the
+messages that matter. Everything else Lightning says still shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+
+class _NoAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("💡 Tip:")
+
+
+_NO_ADVERTS = _NoAdverts()
+
+
+def quiet_lightning() -> None:
+    """Install both filters (idempotent: the same filter object is never added twice)."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NO_ADVERTS)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"lightning\.pytorch\.utilities\._pytree")

@@ -161,10 +161,9 @@ class PeakMemory:
             self.peak_bytes = max(self._peak, self._rss()) - self._base
 
 
-def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> tuple[float, int]:
-    """Median seconds over repeats (after one warm-up run) and the peak memory of one run."""
-    fn()
-    with PeakMemory(device) as memory:
+def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 0) -> float:
+    """Median wall seconds of `repeats` calls after `warmup` untimed ones (CUDA work waited for)."""
+    for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
@@ -175,7 +174,15 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> tuple
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), memory.peak_bytes
+    return statistics.median(times)
+
+
+def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> tuple[float, int]:
+    """Median seconds over repeats (after one warm-up run) and the peak memory of one run."""
+    fn()
+    with PeakMemory(device) as memory:
+        fn()
+    return median_seconds(fn, device, repeats), memory.peak_bytes
 
 
 def measure(case: Case, shape: Shape, method: Callable, repeats: int) -> dict | None:

@@ -19,11 +19,10 @@ import argparse
 import itertools
 import multiprocessing
 import os
-import statistics
-import time
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
+from bench_kernels import median_seconds
 from benchreport import Table, add_doc_option
 
 from social_xlstm_kernels import slstm_sequence
@@ -133,21 +132,6 @@ def make_workloads(method, batch, seq, heads, head_dim, device) -> dict:
         fn(x).square().mean().backward()
 
     return {"fwd": forward, "fwd+bwd": forward_backward}
-
-
-def median_seconds(fn, device: torch.device, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

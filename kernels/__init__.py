@@ -7,7 +7,7 @@ already fused, and dynamo would otherwise trace into the launcher (or, under the
 into numpy). The compiled graph breaks around each kernel call and autograd goes through the
 kernels' own backward; the PyTorch references are traced and compiled like any other code."""
 
-from .mlstm import mlstm_chunkwise, mlstm_parallel, mlstm_recurrent, mlstm_step
+from .mlstm import mlstm_chunkwise, mlstm_last, mlstm_parallel, mlstm_recurrent, mlstm_step
 from .slstm import slstm_sequence, slstm_step
 
-__all__ = ["mlstm_chunkwise", "mlstm_parallel", "mlstm_recurrent", "mlstm_step", "slstm_sequence", "slstm_step"]
+__all__ = ["mlstm_chunkwise", "mlstm_last", "mlstm_parallel", "mlstm_recurrent", "mlstm_step", "slstm_sequence", "slstm_step"]

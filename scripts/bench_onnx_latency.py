@@ -25,22 +25,28 @@ from social_xlstm.export.predict import latest_window
 from social_xlstm.export.timefeatures import seconds_of_week
 
 
-def percentiles_ms(fn, calls: int, warmup: int = 10) -> tuple[float, float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+def interleaved_ms(calls: dict, total: int, rounds: int, warmup: int = 10) -> dict[str, list[float]]:
+    """Milliseconds per call of each function, timed in ``rounds`` alternating blocks, so that a
+    shared VM's speed drifting over the run reaches every row alike."""
+    times = {name: [] for name in calls}
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            for _ in range(max(1, total // rounds)):
+                start = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_or_bundle", type=Path, help="a run directory (exported to a temporary bundle) or a bundle")
     parser.add_argument("--data", type=Path, required=True, help="dataset directory to take the latest window from")
-    parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--calls", type=int, default=500, help="timed calls per row")
+    parser.add_argument("--rounds", type=int, default=5, help="blocks the calls of every row are split into, alternating")
     add_doc_option(parser)
     args = parser.parse_args()
 
@@ -64,12 +70,12 @@ def main() -> None:
             "Bundle.forecast (one window)": lambda: bundle.forecast(values, timestamps),
             "model_step.onnx session (one reading)": lambda: bundle._run_step(reading, step_seconds, state),
         }
-        for name, fn in rows.items():
-            p50, p99 = percentiles_ms(fn, args.calls)
+        for name, times in interleaved_ms(rows, args.calls, args.rounds).items():
+            p50, p99 = np.percentile(times, [50, 99])
             table.add(name, n, bundle.input_len, f"{p50:.2f}", f"{p99:.2f}")
     if not args.no_doc:
-        table.write(f"onnxruntime CPUExecutionProvider, {args.calls} calls after 10 warm-up calls; bundle of "
-                    f"`{args.run_or_bundle}`.")
+        table.write(f"onnxruntime CPUExecutionProvider, {args.calls} calls per row after 10 warm-up calls, in "
+                    f"{args.rounds} alternating blocks; bundle of `{args.run_or_bundle}`.")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 import torch
@@ -25,8 +26,21 @@ from social_xlstm.export.bundle import Bundle
 from social_xlstm.export.networks import time_features_from_seconds
 from social_xlstm.export.predict import latest_window
 from social_xlstm.export.timefeatures import seconds_of_week
+from social_xlstm.nn import neighbour_readings
+
+from conftest import tiny_train_args
 
 TOL = {"rtol": 1e-5, "atol": 1e-3}
+# The Los-loop preset's graph features, so the parity tests cover what that bundle runs:
+# neighbours' raw readings over 2 hops and a pooling round before each of 2 mLSTM blocks.
+PRESET_ARCHITECTURE = ("model.pooling.input_hops=2", "model.interaction.blocks=2", "model.pooling.every_block=true")
+
+
+@pytest.fixture(scope="module")
+def run_dir(demo_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "small"
+    assert main(tiny_train_args(demo_dir, path, "baselines=[]", *PRESET_ARCHITECTURE)) == 0
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +96,22 @@ def test_onnx_matches_the_torch_model_and_the_runs_predictions(bundle, run_dir):
         n = pd.Index(bundle.sensor_ids).get_indexer(rows.sensor_id)
         g = [bundle.targets.index(str(t)) for t in rows.target]
         np.testing.assert_allclose(got[rows.horizon.to_numpy() - 1, n, g], rows.y_pred.to_numpy(), **TOL)
+
+
+def test_both_neighbour_reading_layouts_export_the_same_forecasts(run_dir, bundle, demo_dir, tmp_path, monkeypatch):
+    """The demo graph is small enough for the dense sum; forcing the per-edge one changes the
+    graph (more scatters) and not the forecasts."""
+    monkeypatch.setattr(neighbour_readings, "DENSE_COST_RATIO", 0)
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "sparse")]) == 0
+    sparse = Bundle.load(tmp_path / "sparse")
+
+    def scatters(b):
+        return sum(node.op_type == "ScatterElements" for node in onnx.load(b.path / "model.onnx").graph.node)
+
+    assert scatters(sparse) > scatters(bundle)
+    values, timestamps = latest_window(read_dataset(demo_dir), bundle, None)
+    values = with_gaps(values)
+    np.testing.assert_allclose(sparse.forecast(values, timestamps), bundle.forecast(values, timestamps), **TOL)
 
 
 def test_streaming_after_input_len_steps_equals_the_window(bundle, demo_dir):

@@ -11,8 +11,10 @@ import pytest
 import torch
 from mlstm_kernels.torch.parallel.native import mlstm_parallel__native_autograd
 
-from social_xlstm_kernels import mlstm_chunkwise, mlstm_parallel, mlstm_recurrent, mlstm_step
+from social_xlstm_kernels import mlstm_chunkwise, mlstm_last, mlstm_parallel, mlstm_recurrent, mlstm_step
 
+EXTREME_GATES = [(100.0, 0.0), (-100.0, 0.0), (0.0, 100.0), (0.0, -100.0), (100.0, 100.0), (-100.0, -100.0),
+                 (100.0, -100.0), (-100.0, 100.0)]
 STATE_NAMES = ("c", "n", "m")
 INPUT_NAMES = ("q", "k", "v", "i", "f", "c0", "n0", "m0")
 
@@ -77,6 +79,30 @@ def test_parallel_chunkwise_recurrent_agree(seq, with_state):
         assert_all_close(grad, ref_grad, INPUT_NAMES, 1e-12, "grad")
 
 
+@pytest.mark.parametrize("seq", [1, 7, 33])
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("gate_shift", [(0.0, 0.0), *EXTREME_GATES[:4]])
+def test_last_step_alone_is_the_recurrence_last_output(seq, with_state, gate_shift):
+    """Output and gradients of mlstm_last against the step-by-step definition's h[:, :, -1]."""
+    inputs = make_inputs(seq, head_v=8, with_state=with_state, gate_shift=gate_shift)
+    gen = torch.Generator().manual_seed(5)
+    weight = torch.randn(2, 2, 8, generator=gen, dtype=torch.float64)
+    want = mlstm_recurrent(*inputs, backend="torch")[:, :, -1]
+    got = mlstm_last(*inputs)
+    assert got.shape == want.shape
+    assert_close_rel(got, want, 1e-12, "h last")
+    want_grad = torch.autograd.grad((want * weight).sum(), inputs)
+    got_grad = torch.autograd.grad((got * weight).sum(), inputs)
+    # 1e-9: with one step and no state, f reaches h only through the eps term, a gradient of
+    # size ~eps whose rounding is relatively large
+    assert_all_close(got_grad, want_grad, INPUT_NAMES, 1e-9, "grad")
+
+
+def test_last_step_alone_gradcheck_float64():
+    inputs = make_inputs(seq=5, head_qk=3, head_v=2, batch=1, heads=1, gate_scale=2.0)
+    assert torch.autograd.gradcheck(lambda *xs: mlstm_last(*xs, eps=1e-3), inputs, eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
 def test_recurrence_by_hand_first_step():
     """Step 1 from zeros: m = max(logsig f + 0, i), C = e^{i-m} k v^T, h = q C / (max(|q n|, e^-m) + eps)."""
     q, k, v = torch.tensor([[[[2.0, 0.0]]]]), torch.tensor([[[[1.0, 1.0]]]]), torch.tensor([[[[3.0]]]])
@@ -125,8 +151,6 @@ def test_triton_chunkwise_float32(seq):
     assert_all_close(grad, ref_grad, INPUT_NAMES, 1e-4, "grad")
 
 
-EXTREME_GATES = [(100.0, 0.0), (-100.0, 0.0), (0.0, 100.0), (0.0, -100.0), (100.0, 100.0), (-100.0, -100.0),
-                 (100.0, -100.0), (-100.0, 100.0)]
 
 
 @pytest.mark.triton

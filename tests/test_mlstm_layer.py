@@ -46,6 +46,18 @@ def test_whole_equals_pieces_equals_steps(kind):
         torch.testing.assert_close(got_steps, want, rtol=1e-10, atol=1e-12)
 
 
+def test_block_last_step_alone_equals_the_whole_run():
+    module = make_module("block")
+    x = input_for(module).requires_grad_()
+    whole = module(x)[0][:, -1]
+    last = module.last(x)
+    torch.testing.assert_close(last, whole, rtol=1e-10, atol=1e-12)
+    weight = torch.randn_like(whole)
+    for got, want in zip(torch.autograd.grad((last * weight).sum(), [x, *module.parameters()]),
+                         torch.autograd.grad((whole * weight).sum(), [x, *module.parameters()])):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
 def parameter_grads(module, outputs):
     weights = torch.randn(outputs.shape, dtype=outputs.dtype, generator=torch.Generator().manual_seed(2))
     return torch.autograd.grad((outputs * weights).sum(), list(module.parameters()))

@@ -44,26 +44,28 @@ def reference(x, mask, edge_index, upstream, hops):
     return torch.stack(out, -4).flatten(-4)
 
 
+@pytest.mark.parametrize("layout", ["sparse", "dense"])
 @pytest.mark.parametrize("hops", [1, 2, 3])
-def test_matches_the_per_node_reference(hops):
+def test_matches_the_per_node_reference(hops, layout):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 5, 2, generator=g, dtype=torch.float64)
     mask = (torch.rand(2, 3, 5, 2, generator=g) > 0.3).double()
     edge_index, upstream = small_graph()
-    module = NeighbourReadings(num_features=2, hops=hops)
+    module = NeighbourReadings(num_features=2, hops=hops, layout=layout)
     got = module(x, mask, edge_index, upstream)
     assert got.shape == (2, 3, 5, module.out_dim) and module.out_dim == 2 * 2 * hops * len(GROUPS)
     torch.testing.assert_close(got, reference(x, mask, edge_index, upstream, hops))
 
 
-def test_missing_neighbours_are_not_zero_speeds():
+@pytest.mark.parametrize("layout", ["sparse", "dense"])
+def test_missing_neighbours_are_not_zero_speeds(layout):
     """Node 0 hears nodes 1 (upstream) and 2 (downstream); with 1 unobserved, the upstream mean
     is 0 with share 0 and the all-neighbour mean is node 2's value alone, share 1/2."""
     edge_index = torch.tensor([[1, 2], [0, 0]])
     upstream = torch.tensor([1.0, -1.0])
     x = torch.tensor([[[0.0], [5.0], [7.0]]], dtype=torch.float64)
     mask = torch.tensor([[[1.0], [0.0], [1.0]]], dtype=torch.float64)
-    up, down, every = NeighbourReadings(1, hops=1)(x, mask, edge_index, upstream)[0, 0].view(3, 2)
+    up, down, every = NeighbourReadings(1, hops=1, layout=layout)(x, mask, edge_index, upstream)[0, 0].view(3, 2)
     assert up.tolist() == [0.0, 0.0] and down.tolist() == [7.0, 1.0] and every.tolist() == [7.0, 0.5]
 
 
@@ -80,3 +82,24 @@ def test_switching_pooling_off_switches_neighbour_readings_off_too():
 def test_hops_must_be_positive():
     with pytest.raises(ValueError, match="hops must be >= 1"):
         NeighbourReadings(1, hops=0)
+
+
+def test_a_repeated_edge_counts_twice_in_both_layouts():
+    """Node 0 hears node 1 over two parallel edges and node 2 over one: a 2:1 weighted mean."""
+    edge_index = torch.tensor([[1, 1, 2], [0, 0, 0]])
+    upstream = torch.zeros(3)
+    x = torch.tensor([[0.0], [3.0], [6.0]], dtype=torch.float64)
+    mask = torch.ones_like(x)
+    for layout in ("sparse", "dense"):
+        every = NeighbourReadings(1, hops=1, layout=layout)(x, mask, edge_index, upstream)[0].view(3, 2)[2]
+        assert every.tolist() == [4.0, 1.0]
+
+
+def test_auto_layout_is_dense_only_on_small_dense_graphs():
+    module = NeighbourReadings(1, hops=1)
+    assert module.uses_dense(207, 1515)  # Los-loop
+    assert not module.uses_dense(1000, 2000)  # a sparse road network: the sum over edges wins
+    assert not module.uses_dense(5000, 5000 * 5000)  # the operator would not fit
+    assert NeighbourReadings(1, hops=1, layout="sparse").uses_dense(207, 1515) is False
+    with pytest.raises(ValueError, match="layout"):
+        NeighbourReadings(1, hops=1, layout="grid")

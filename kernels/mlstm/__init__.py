@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .chunk import mlstm_chunkwise_torch
-from .naive import EPS, M_FLOOR, mlstm_parallel_torch, mlstm_recurrent_torch, mlstm_step_torch, run_recurrence
+from .naive import EPS, M_FLOOR, mlstm_last_torch, mlstm_parallel_torch, mlstm_recurrent_torch, mlstm_step_torch, run_recurrence
 
 BACKENDS = ("auto", "triton", "torch")
 
@@ -43,6 +43,13 @@ def mlstm_parallel(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None
     return mlstm_parallel_torch(q, k, v, i, f, c_initial, n_initial, m_initial, return_last_states, eps)
 
 
+def mlstm_last(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, eps=EPS):
+    """h [B, NH, DHV] of the last step alone (what a windowed forecast reads), shapes as in
+    mlstm_chunkwise. PyTorch on every device: it is O(S * DH) per head, a few fused matrix
+    products, and autograd gives its backward."""
+    return mlstm_last_torch(q, k, v, i, f, c_initial, n_initial, m_initial, eps)
+
+
 def mlstm_step(q, k, v, i, f, c, n, m, backend="auto", eps=EPS):
     """One step: q, k [B, NH, DHQK], v [B, NH, DHV], i, f [B, NH, 1], state (c, n, m)
     -> (h [B, NH, DHV], (c, n, m)). The Triton step has no backward: with autograd recording
@@ -71,4 +78,4 @@ def mlstm_recurrent(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=Non
     return run_recurrence(step, q, k, v, i, f, c_initial, n_initial, m_initial, return_last_states, eps)
 
 
-__all__ = ["EPS", "M_FLOOR", "mlstm_chunkwise", "mlstm_parallel", "mlstm_recurrent", "mlstm_step"]
+__all__ = ["EPS", "M_FLOOR", "mlstm_chunkwise", "mlstm_last", "mlstm_parallel", "mlstm_recurrent", "mlstm_step"]

@@ -81,6 +81,26 @@ def end_state(k, v, lf, i, c0, n0, m0):
     return c, n, m
 
 
+def last_output(q, k, v, lf, i, c0, n0, m0, eps: float = EPS):
+    """h of the last step only, from the state before the sequence; all in acc dtype.
+
+    The last row of ``parallel_outputs``: its log weights and stabiliser are those of
+    ``end_state``, so this is the step formula on the end state, computed without C
+    (O(S * DH) instead of O(S * DHQK * DHV)). A forecast from a window reads nothing else.
+    """
+    S, DHQK = q.shape[-2], q.shape[-1]
+    scale_exponent = exclusive_reverse_cumsum(lf) + i  # [..., S]
+    log_init = lf.sum(-1, keepdim=True) + m0  # [..., 1]
+    m = torch.maximum(torch.maximum(log_init, scale_exponent.amax(-1, keepdim=True)), torch.full_like(log_init, M_FLOOR))
+    qs = q[..., S - 1 :, :] * DHQK**-0.5  # [..., 1, DHQK]
+    scores = (qs @ k.transpose(-2, -1)) * torch.exp(scale_exponent - m)[..., None, :]  # [..., 1, S]
+    init_weight = torch.exp(log_init - m)  # [..., 1]
+    num = (scores @ v + init_weight[..., None] * (qs @ c0))[..., 0, :]
+    qn = scores.sum(-1)[..., 0] + init_weight[..., 0] * (qs[..., 0, :] * n0).sum(-1)
+    den = torch.maximum(qn.abs(), torch.exp(-m[..., 0]))
+    return num / (den[..., None] + eps)
+
+
 def parallel_outputs(q, k, v, lf, i, c0, n0, m0, eps: float = EPS):
     """h for every step of a (sub)sequence that starts from state (c0, n0, m0); all in acc dtype.
 
@@ -121,6 +141,14 @@ def mlstm_parallel_torch(q, k, v, i, f, c_initial=None, n_initial=None, m_initia
     if not return_last_states:
         return h
     return h, end_state(ka, va, lf, ia, c0, n0, m0)
+
+
+def mlstm_last_torch(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, eps=EPS):
+    """h [B, NH, DHV] of the last step of the sequence: equal to the other forms' h[:, :, -1]."""
+    _checked(q, k, v, i, f)
+    dt = state_dtype(q)
+    c0, n0, m0 = initial_state(q, v, c_initial, n_initial, m_initial)
+    return last_output(q.to(dt), k.to(dt), v.to(dt), F.logsigmoid(f.to(dt)), i.to(dt), c0, n0, m0, eps).to(q.dtype)
 
 
 def mlstm_step_torch(q, k, v, i, f, c, n, m, eps=EPS):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from social_xlstm_kernels import mlstm_chunkwise, mlstm_step
+from social_xlstm_kernels import mlstm_chunkwise, mlstm_last, mlstm_step
 
 from .common import CausalConv1d, MultiHeadNorm
 
@@ -69,6 +69,10 @@ class MLSTMCell(nn.Module):
             chunk_size=self.chunk_size, return_last_states=True, backend=self.backend,
         )
         return h.transpose(1, 2), MLSTMCellState(*new_state)
+
+    def last(self, q, k, v, i, f) -> torch.Tensor:
+        """h [B, NH, DH] of the last step alone, from a fresh state (inputs as in forward)."""
+        return mlstm_last(self._heads(q), self._heads(k), self._heads(v), i.transpose(1, 2), f.transpose(1, 2))
 
     def step(self, q, k, v, i, f, state: MLSTMCellState | None = None) -> tuple[torch.Tensor, MLSTMCellState]:
         """One step: q, k, v [B, NH * DH], i, f [B, NH] -> h [B, NH, DH]."""
@@ -133,15 +137,30 @@ class MLSTMBlock(nn.Module):
         self.skip = nn.Parameter(torch.ones(inner))
         self.down = nn.Linear(inner, d_model)
 
-    def _mix(self, x: torch.Tensor, state: MLSTMBlockState | None, run_cell) -> tuple[torch.Tensor, MLSTMBlockState]:
-        """x [B, S, D] through the block with run_cell(q, k, v, i, f, cell_state) -> (h, state)."""
+    def _project(self, x: torch.Tensor, state: MLSTMBlockState | None):
+        """x [B, S, D] -> the cell's inputs (q, k, v, i, f), the conv output, the gate branch z
+        and the new conv state."""
         x_m, z = self.up(self.norm(x)).chunk(2, dim=-1)
         conv_out, conv_state = self.conv(x_m, None if state is None else state.conv)
         x_c = F.silu(conv_out)
         q, k, v = self.q(x_c), self.k(x_c), self.v(x_m)
-        h, cell_state = run_cell(q, k, v, *self.gates(torch.cat([q, k, v], dim=-1)), None if state is None else state.cell)
-        mixed = (self.head_norm(h) + self.skip * x_c) * F.silu(z)
-        return x + self.down(mixed), MLSTMBlockState(conv_state, cell_state)
+        return (q, k, v, *self.gates(torch.cat([q, k, v], dim=-1))), x_c, z, conv_state
+
+    def _output(self, x: torch.Tensor, h: torch.Tensor, x_c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return x + self.down((self.head_norm(h) + self.skip * x_c) * F.silu(z))
+
+    def _mix(self, x: torch.Tensor, state: MLSTMBlockState | None, run_cell) -> tuple[torch.Tensor, MLSTMBlockState]:
+        """x [B, S, D] through the block with run_cell(q, k, v, i, f, cell_state) -> (h, state)."""
+        cell_inputs, x_c, z, conv_state = self._project(x, state)
+        h, cell_state = run_cell(*cell_inputs, None if state is None else state.cell)
+        return self._output(x, h, x_c, z), MLSTMBlockState(conv_state, cell_state)
+
+    def last(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, S, D] -> y [B, D] of the last step alone, from a fresh state: equal to
+        ``forward(x)[0][:, -1]``, without the cell's per-step outputs and the per-step
+        down-projection that a forecast from the last step never reads."""
+        cell_inputs, x_c, z, _ = self._project(x, None)
+        return self._output(x[:, -1], self.cell.last(*cell_inputs), x_c[:, -1], z[:, -1])
 
     def forward(self, x: torch.Tensor, state: MLSTMBlockState | None = None) -> tuple[torch.Tensor, MLSTMBlockState]:
         """x [B, S, D] -> (y [B, S, D], state)."""

@@ -159,8 +159,8 @@ class SocialXLSTM(nn.Module):
         b, t, n, _ = x.shape
         z = self._embed(x, x_mask.to(x.dtype), time[:, :t], graph)
         z = self._run_encoder(z)
-        z = self._run_interaction(self.social[0](z, graph), graph)
-        return self._forecast(z[:, -1], self._last_observed(x, x_mask.bool()), graph)
+        z_last = self._run_interaction(self.social[0](z, graph), graph)
+        return self._forecast(z_last, self._last_observed(x, x_mask.bool()), graph)
 
     def _maybe_checkpoint(self, fn, *args):
         if self.config.gradient_checkpointing and self.training:
@@ -171,14 +171,18 @@ class SocialXLSTM(nn.Module):
         return self._maybe_checkpoint(lambda inp: self.encoder(inp)[0], z)
 
     def _run_interaction(self, z, graph):
-        """Interaction blocks over time, each after its pooling round when there is one."""
+        """[B, T, N, D] through the interaction blocks over time, each after its pooling round
+        when there is one -> the last step [B, N, D], all the forecast reads: the last block
+        computes only that step."""
         b, _, n, _ = z.shape
         for i, block in enumerate(self.interaction):
             if 0 < i < len(self.social):
                 z = z + self.social[i](z, graph)
+            if i == len(self.interaction) - 1:
+                return self._maybe_checkpoint(block.last, to_sequences(z)).view(b, n, -1)
             seq = self._maybe_checkpoint(lambda inp, blk=block: blk(inp)[0], to_sequences(z))
             z = from_sequences(seq, b, n)
-        return z
+        return z[:, -1]
 
     # -- streaming --------------------------------------------------------------------------
     @torch.no_grad()

@@ -69,13 +69,18 @@ def segment_sums(lf: torch.Tensor) -> torch.Tensor:
     return (lf[..., :, None] * strict).cumsum(-2)
 
 
-def end_state(k, v, lf, i, c0, n0, m0):
-    """State after a whole (sub)sequence, from the state before it (chunk-level recurrence)."""
+def end_weights(lf, i, m0):
+    """Stabilised weights at the end of a (sub)sequence: of each input j [..., S], of the
+    carried state [..., 1], and the end stabiliser m [..., 1]."""
     scale_exponent = exclusive_reverse_cumsum(lf) + i  # a_j: log weight of input j at the end
     g = lf.sum(-1, keepdim=True)  # log decay of the carried state over the sequence
     m = torch.maximum(torch.maximum(g + m0, scale_exponent.amax(-1, keepdim=True)), torch.full_like(g, M_FLOOR))
-    weights = torch.exp(scale_exponent - m)  # [..., S]
-    carry = torch.exp(g + m0 - m)  # [..., 1]
+    return torch.exp(scale_exponent - m), torch.exp(g + m0 - m), m
+
+
+def end_state(k, v, lf, i, c0, n0, m0):
+    """State after a whole (sub)sequence, from the state before it (chunk-level recurrence)."""
+    weights, carry, m = end_weights(lf, i, m0)
     c = carry[..., None] * c0 + (k * weights[..., None]).transpose(-2, -1) @ v
     n = carry * n0 + (k * weights[..., None]).sum(-2)
     return c, n, m
@@ -85,18 +90,15 @@ def last_output(q, k, v, lf, i, c0, n0, m0, eps: float = EPS):
     """h of the last step only, from the state before the sequence; all in acc dtype.
 
     The last row of ``parallel_outputs``: its log weights and stabiliser are those of
-    ``end_state``, so this is the step formula on the end state, computed without C
-    (O(S * DH) instead of O(S * DHQK * DHV)). A forecast from a window reads nothing else.
+    ``end_state`` (``end_weights``), so this is the step formula on the end state, computed
+    without C (O(S * DH) instead of O(S * DHQK * DHV)). A forecast from a window reads nothing else.
     """
     S, DHQK = q.shape[-2], q.shape[-1]
-    scale_exponent = exclusive_reverse_cumsum(lf) + i  # [..., S]
-    log_init = lf.sum(-1, keepdim=True) + m0  # [..., 1]
-    m = torch.maximum(torch.maximum(log_init, scale_exponent.amax(-1, keepdim=True)), torch.full_like(log_init, M_FLOOR))
+    weights, carry, m = end_weights(lf, i, m0)
     qs = q[..., S - 1 :, :] * DHQK**-0.5  # [..., 1, DHQK]
-    scores = (qs @ k.transpose(-2, -1)) * torch.exp(scale_exponent - m)[..., None, :]  # [..., 1, S]
-    init_weight = torch.exp(log_init - m)  # [..., 1]
-    num = (scores @ v + init_weight[..., None] * (qs @ c0))[..., 0, :]
-    qn = scores.sum(-1)[..., 0] + init_weight[..., 0] * (qs[..., 0, :] * n0).sum(-1)
+    scores = (qs @ k.transpose(-2, -1)) * weights[..., None, :]  # [..., 1, S]
+    num = (scores @ v + carry[..., None] * (qs @ c0))[..., 0, :]
+    qn = scores.sum(-1)[..., 0] + carry[..., 0] * (qs[..., 0, :] * n0).sum(-1)
     den = torch.maximum(qn.abs(), torch.exp(-m[..., 0]))
     return num / (den[..., None] + eps)
 

@@ -18,11 +18,10 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
-from .pooling import SIDE_DOWNSTREAM, SIDE_UPSTREAM, road_side
+from .pooling import LAYOUTS, SIDE_DOWNSTREAM, SIDE_UPSTREAM, road_side
 
 # The neighbour groups whose means a VD receives: upstream, downstream, and every neighbour.
 GROUPS = ("upstream", "downstream", "all")
-LAYOUTS = ("auto", "sparse", "dense")
 # "auto" sums over a dense [groups, N, N] operator when N^2 <= DENSE_COST_RATIO * E. Measured on
 # 2 CPU cores (B 1 and 8 windows of 12 steps): dense is 4-13x faster at Los-loop's ratio of 28,
 # 1.5-1.8x at 125, and 1.3-2.4x slower at 500.
@@ -66,17 +65,17 @@ class NeighbourReadings(nn.Module):
         *lead, num_nodes, num_features = x.shape
         groups = len(GROUPS)
         src, dst = edge_index[0], edge_index[1]
-        member = group_membership(upstream).to(x.dtype).T  # [groups, E]
+        member = group_membership(upstream).to(x.dtype)  # [E, groups]
         if self.uses_dense(num_nodes, src.numel()):
             # edge counts per (target, source) pair and group; a pair given twice counts twice
-            pairs = scatter(member.T, dst * num_nodes + src, dim=0, dim_size=num_nodes * num_nodes, reduce="sum")
+            pairs = scatter(member, dst * num_nodes + src, dim=0, dim_size=num_nodes * num_nodes, reduce="sum")
             operator = pairs.T.reshape(groups, num_nodes, num_nodes)
             degree = operator.sum(-1, keepdim=True)
 
             def neighbour_sum(sent: Tensor) -> Tensor:
                 return operator @ sent
         else:
-            weight = member[:, :, None]
+            weight = member.T[:, :, None]  # [groups, E, 1]
             degree = scatter(weight, dst, dim=1, dim_size=num_nodes, reduce="sum")
 
             def neighbour_sum(sent: Tensor) -> Tensor:

@@ -31,7 +31,8 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter, softmax
 
 POOLING_KINDS = ("none", "mean", "idw", "attention", "grid")
-ATTENTION_LAYOUTS = ("auto", "sparse", "dense")
+# how a sum over a graph is computed, never what (attention here, neighbour_readings too)
+LAYOUTS = ("auto", "sparse", "dense")
 # "auto" takes the dense layout when N^2 * heads <= DENSE_COST_RATIO * E * out_dim. Measured on
 # 2 CPU cores (scripts/bench_pooling.py --layouts), dense / sparse time is 0.3 at a ratio of 0.5,
 # 0.8-1.0 at 2 and 1.9 at 3.9: a dense score costs about half of a per-edge element.
@@ -161,8 +162,8 @@ class AttentionPooling(SocialPooling):
         out_dim = dim if out_dim is None else out_dim
         if num_heads < 1 or out_dim % num_heads:
             raise ValueError(f"AttentionPooling: out_dim {out_dim} must split into num_heads {num_heads}")
-        if layout not in ATTENTION_LAYOUTS:
-            raise ValueError(f"AttentionPooling: layout must be one of {', '.join(ATTENTION_LAYOUTS)}, got {layout!r}")
+        if layout not in LAYOUTS:
+            raise ValueError(f"AttentionPooling: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
         self.out_dim, self.num_heads, self.layout = out_dim, num_heads, layout
         self.key_dim = key_dim or max(out_dim // num_heads, 1)
         self.query = nn.Linear(dim, num_heads * self.key_dim, bias=False)

@@ -27,14 +27,15 @@ from social_xlstm.export.timefeatures import seconds_of_week
 
 def interleaved_ms(calls: dict, total: int, rounds: int, warmup: int = 10) -> dict[str, list[float]]:
     """Milliseconds per call of each function, timed in ``rounds`` alternating blocks, so that a
-    shared VM's speed drifting over the run reaches every row alike."""
+    shared VM's speed drifting over the run reaches every row alike. Each block holds
+    ``total / rounds`` calls, rounded up, so a row gets at least ``total``."""
     times = {name: [] for name in calls}
     for fn in calls.values():
         for _ in range(warmup):
             fn()
     for _ in range(rounds):
         for name, fn in calls.items():
-            for _ in range(max(1, total // rounds)):
+            for _ in range(-(-total // rounds)):
                 start = time.perf_counter()
                 fn()
                 times[name].append((time.perf_counter() - start) * 1e3)
@@ -49,6 +50,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="blocks the calls of every row are split into, alternating")
     add_doc_option(parser)
     args = parser.parse_args()
+    if args.calls < 1 or args.rounds < 1:
+        parser.error(f"--calls and --rounds must be at least 1, got {args.calls} and {args.rounds}")
 
     with tempfile.TemporaryDirectory(prefix="bench-onnx-") as tmp:
         bundle_dir = args.run_or_bundle
@@ -70,11 +73,12 @@ def main() -> None:
             "Bundle.forecast (one window)": lambda: bundle.forecast(values, timestamps),
             "model_step.onnx session (one reading)": lambda: bundle._run_step(reading, step_seconds, state),
         }
-        for name, times in interleaved_ms(rows, args.calls, args.rounds).items():
+        timed = interleaved_ms(rows, args.calls, args.rounds)
+        for name, times in timed.items():
             p50, p99 = np.percentile(times, [50, 99])
             table.add(name, n, bundle.input_len, f"{p50:.2f}", f"{p99:.2f}")
     if not args.no_doc:
-        table.write(f"onnxruntime CPUExecutionProvider, {args.calls} calls per row after 10 warm-up calls, in "
+        table.write(f"onnxruntime CPUExecutionProvider, {len(timed[next(iter(rows))])} calls per row after 10 warm-up calls, in "
                     f"{args.rounds} alternating blocks; bundle of `{args.run_or_bundle}`.")
 
 

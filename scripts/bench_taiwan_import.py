@@ -1,13 +1,16 @@
 """Throughput and peak memory of the taiwan-vd importer on a generated feed.
 
-Writes N VDs x M one-minute snapshots with the feed writer (the collector's folder layout,
+Writes N VDs over M minutes of snapshots with the feed writer (the collector's folder layout,
 a VDList copy in every snapshot, as real archives have), then imports them in a fresh child
 process so that its peak RSS (getrusage) is the import's alone (the parent's: parse worker
 processes, started only for large inputs, are not included). Several --minutes values show
-whether memory stays flat as the number of snapshots grows. Prints a markdown table.
+whether memory stays flat as the number of snapshots grows; --every spaces the snapshots out,
+so a month's span (and its interval grid) is measured without parsing all 43,200 minutes of it.
+Prints a markdown table.
 
   python scripts/bench_taiwan_import.py
   python scripts/bench_taiwan_import.py --vds 1500 --minutes 60 240 --workers 1 8 --fmt json --pack zip
+  python scripts/bench_taiwan_import.py --vds 1500 --minutes 1440 43200 --every 2 60
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ def _import_and_measure(path: str, interval: str, workers: int | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vds", type=int, default=100, help="detectors in the feed")
-    parser.add_argument("--minutes", type=int, nargs="+", default=[30, 120], help="one-minute snapshots (several values: one run each)")
+    parser.add_argument("--minutes", type=int, nargs="+", default=[30, 120], help="minutes the feed spans (several values: one run each)")
+    parser.add_argument("--every", type=int, nargs="+", default=[1],
+                        help="minutes between snapshots, one value for all --minutes or one per value")
     parser.add_argument("--fmt", choices=["xml", "json"], default="xml")
     parser.add_argument("--pack", choices=["none", "zip", "7z"], default="none")
     parser.add_argument("--interval", default="5min")
@@ -54,6 +59,8 @@ def main() -> None:
     parser.add_argument("--measure", metavar="PATH", help=argparse.SUPPRESS)
     add_doc_option(parser)
     args = parser.parse_args()
+    if len(args.every) not in (1, len(args.minutes)) or min(args.every) < 1:
+        parser.error(f"--every takes one value >= 1 or one per --minutes value, got {args.every}")
     if args.measure:
         _import_and_measure(args.measure, args.interval, args.workers[0])
         return
@@ -61,10 +68,11 @@ def main() -> None:
     from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, write_feed
 
     table = Table("bench_taiwan_import", "Taiwan VD import throughput and memory",
-                  ["VDs", "minutes", "format", "workers", "link records", "import s", "records/s", "snapshots/s",
+                  ["VDs", "minutes", "every", "format", "workers", "link records", "import s", "records/s", "snapshots/s",
                    "parent peak RSS MiB (baseline)"], right_aligned=5)
-    for minutes in args.minutes:
-        spec = FeedSpec(n_vds=args.vds, minutes=minutes, seed=1, sentinel_rate=0.01, duplicate_rate=0.05,
+    every = args.every * len(args.minutes) if len(args.every) == 1 else args.every
+    for minutes, step in zip(args.minutes, every):
+        spec = FeedSpec(n_vds=args.vds, minutes=minutes, every=step, seed=1, sentinel_rate=0.01, duplicate_rate=0.05,
                         skipped_minute_rate=0.01, pad_live_ids=True, fmt=args.fmt, pack=None if args.pack == "none" else args.pack)
         with tempfile.TemporaryDirectory(prefix="bench-taiwan-") as tmp:
             target = write_feed(Path(tmp), spec)
@@ -72,7 +80,7 @@ def main() -> None:
                 child = subprocess.run([sys.executable, __file__, "--measure", str(target), "--interval", args.interval,
                                         "--workers", str(workers)], capture_output=True, text=True, check=True)
                 m = json.loads(child.stdout.strip().splitlines()[-1])
-                table.add(args.vds, minutes, f"{args.fmt}/{args.pack}", workers, m["records"], f"{m['seconds']:.2f}",
+                table.add(args.vds, minutes, step, f"{args.fmt}/{args.pack}", workers, m["records"], f"{m['seconds']:.2f}",
                           f"{m['records'] / m['seconds']:,.0f}", f"{m['snapshots'] / m['seconds']:.1f}",
                           f"{m['peak_mib']:.0f} ({m['baseline_mib']:.0f})")
     if not args.no_doc:

@@ -256,6 +256,17 @@ def test_matches_independent_reference_on_generated_feed(tmp_path: Path):
     assert ds.meta["import_counts"]["live_records_deduplicated"] > 0
 
 
+def test_sparse_feed_spans_its_minutes_with_fewer_snapshots(tmp_path: Path):
+    spec = FeedSpec(n_vds=3, minutes=60, every=7, seed=5, sentinel_rate=0.05)
+    polls = [snap.poll_time for snap in iter_snapshots(spec)]
+    assert len(polls) == 9 and set(np.diff(polls)) == {7 * 60}
+    ds = import_taiwan_vd([write_feed(tmp_path, spec)])
+    sensors, expected = _reference(spec)
+    assert ds.sensor_ids == sensors
+    np.testing.assert_allclose(ds.values, expected, rtol=1e-5, atol=1e-4)
+    assert ds.timestamps[-1] - ds.timestamps[0] == pd.Timedelta("55min")
+
+
 @pytest.mark.parametrize("pack", ["zip", "7z"])
 def test_archives_and_json_equal_xml_folders(tmp_path: Path, pack: str):
     folders = import_taiwan_vd([write_feed(tmp_path / "xml", QUIRKY)])

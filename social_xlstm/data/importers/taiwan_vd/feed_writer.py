@@ -44,7 +44,8 @@ _HEAD = (
 @dataclass(frozen=True)
 class FeedSpec:
     n_vds: int = 10
-    minutes: int = 30
+    minutes: int = 30                  # the span the feed covers
+    every: int = 1                     # minutes between snapshots: a sparse feed spans a month in few files
     start: str = "2025-03-18T00:00:00+08:00"
     seed: int = 0
     bidirectional_share: float = 0.3   # detectors that report both directions
@@ -96,7 +97,7 @@ def _live_vdid(vdid: str, pad: bool) -> str:
 
 
 def iter_snapshots(spec: FeedSpec) -> Iterator[Snapshot]:
-    """The snapshots of the feed, minute by minute (skipped minutes yield nothing)."""
+    """The snapshots of the feed, every ``spec.every`` minutes (skipped minutes yield nothing)."""
     rng = np.random.default_rng([spec.seed, 2])
     vds = static_vds(spec)
     live_only = tuple(replace(vd, vdid=f"VD-99-9999-{k:03d}-01") for k, vd in enumerate(static_vds(replace(spec, n_vds=spec.unmatched_vds, seed=spec.seed + 1))))
@@ -104,7 +105,9 @@ def iter_snapshots(spec: FeedSpec) -> Iterator[Snapshot]:
     update_time = start - start % 86400 - 8 * 3600 + 46 * 60  # 00:46 local, as the THB feed does
     second_of = rng.integers(0, 30, size=len(vds) + len(live_only))
     previous: dict[str, tuple[LinkReading, ...]] = {}
-    for minute in range(spec.minutes):
+    if spec.every < 1:
+        raise ValueError(f"FeedSpec.every must be at least 1 minute, got {spec.every}")
+    for minute in range(0, spec.minutes, spec.every):
         minute_start = start + 60 * minute
         fresh = {vd.vdid: _minute_readings(rng, spec, vd, minute_start + int(second_of[k])) for k, vd in enumerate(vds + live_only)}
         if rng.random() < spec.skipped_minute_rate:

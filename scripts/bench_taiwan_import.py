@@ -84,8 +84,9 @@ def main() -> None:
                           f"{m['records'] / m['seconds']:,.0f}", f"{m['snapshots'] / m['seconds']:.1f}",
                           f"{m['peak_mib']:.0f} ({m['baseline_mib']:.0f})")
     if not args.no_doc:
-        table.write("Peak RSS is the importing child process's own (getrusage), so flat numbers across --minutes mean "
-                    "the import streams.")
+        table.write("Peak RSS is the importing child process's own (getrusage). It follows the span of the interval "
+                    "grid (the per-interval sums, the per-minute de-duplication marks and the output), not the number "
+                    "of snapshots read: rows of equal span and different --every show whether the import streams.")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from social_xlstm.cli import main
-from social_xlstm.data.dataset import read_dataset
+from social_xlstm.data.dataset import read_dataset, write_dataset
 from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd
+from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks, resident_blocks
 from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, iter_snapshots, static_vds, write_feed
 from social_xlstm.errors import InputError
 
@@ -169,7 +170,7 @@ EXPECTED = np.array([
 
 
 def test_hand_computed_snapshots(snapshots: Path):
-    ds = import_taiwan_vd([snapshots])
+    ds = import_taiwan_vd([snapshots]).load()
     assert ds.sensor_ids == ["VD-11-0020-002-01:E", "VD-11-0020-002-01:W", "VD-11-0020-008-01:N"]
     assert ds.features == ["flow", "speed", "occupancy"]
     assert list(ds.timestamps) == list(pd.date_range("2025-03-18 00:00", periods=4, freq="5min", tz="Asia/Taipei"))
@@ -197,14 +198,14 @@ def test_hand_computed_snapshots(snapshots: Path):
 
 def test_files_in_any_order_give_the_same_dataset(snapshots: Path):
     files = sorted(snapshots.rglob("*.xml"))
-    forward = import_taiwan_vd(files)
-    backward = import_taiwan_vd(files[::-1])
+    forward = import_taiwan_vd(files).load()
+    backward = import_taiwan_vd(files[::-1]).load()
     np.testing.assert_array_equal(forward.values, backward.values)
     pd.testing.assert_frame_equal(forward.sensors, backward.sensors)
 
 
 def test_ten_minute_interval(snapshots: Path):
-    ds = import_taiwan_vd([snapshots], interval="10min")
+    ds = import_taiwan_vd([snapshots], interval="10min").load()
     # 00:00-00:10 east: 7 minutes, all volumes complete -> 7 x 6 veh, scaled to 10 minutes
     assert ds.values[0, 0, 0] == pytest.approx(42 * 10 / 7)
     assert len(ds.timestamps) == 2
@@ -248,7 +249,7 @@ QUIRKY = FeedSpec(n_vds=6, minutes=23, seed=3, bidirectional_share=0.5, sentinel
 
 
 def test_matches_independent_reference_on_generated_feed(tmp_path: Path):
-    ds = import_taiwan_vd([write_feed(tmp_path, QUIRKY)])
+    ds = import_taiwan_vd([write_feed(tmp_path, QUIRKY)]).load()
     sensors, expected = _reference(QUIRKY)
     assert ds.sensor_ids == sensors
     np.testing.assert_allclose(ds.values, expected, rtol=1e-5, atol=1e-4)
@@ -260,7 +261,7 @@ def test_sparse_feed_spans_its_minutes_with_fewer_snapshots(tmp_path: Path):
     spec = FeedSpec(n_vds=3, minutes=60, every=7, seed=5, sentinel_rate=0.05)
     polls = [snap.poll_time for snap in iter_snapshots(spec)]
     assert len(polls) == 9 and set(np.diff(polls)) == {7 * 60}
-    ds = import_taiwan_vd([write_feed(tmp_path, spec)])
+    ds = import_taiwan_vd([write_feed(tmp_path, spec)]).load()
     sensors, expected = _reference(spec)
     assert ds.sensor_ids == sensors
     np.testing.assert_allclose(ds.values, expected, rtol=1e-5, atol=1e-4)
@@ -269,8 +270,8 @@ def test_sparse_feed_spans_its_minutes_with_fewer_snapshots(tmp_path: Path):
 
 @pytest.mark.parametrize("pack", ["zip", "7z"])
 def test_archives_and_json_equal_xml_folders(tmp_path: Path, pack: str):
-    folders = import_taiwan_vd([write_feed(tmp_path / "xml", QUIRKY)])
-    packed = import_taiwan_vd([write_feed(tmp_path / pack, replace(QUIRKY, fmt="json", pack=pack))])
+    folders = import_taiwan_vd([write_feed(tmp_path / "xml", QUIRKY)]).load()
+    packed = import_taiwan_vd([write_feed(tmp_path / pack, replace(QUIRKY, fmt="json", pack=pack))]).load()
     np.testing.assert_array_equal(folders.values, packed.values)
     pd.testing.assert_frame_equal(folders.sensors, packed.sensors)
     assert folders.meta["import_counts"] == packed.meta["import_counts"]
@@ -323,9 +324,9 @@ def test_cli_malformed_xml_exits_2_with_one_line_and_no_output(snapshots: Path, 
 
 
 def test_streamed_parsing_of_big_files_equals_whole_file_parsing(snapshots: Path, monkeypatch):
-    whole = import_taiwan_vd([snapshots])
+    whole = import_taiwan_vd([snapshots]).load()
     monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.WHOLE_FILE_BYTES", 0)
-    streamed = import_taiwan_vd([snapshots])
+    streamed = import_taiwan_vd([snapshots]).load()
     np.testing.assert_array_equal(whole.values, streamed.values)
     pd.testing.assert_frame_equal(whole.sensors, streamed.sensors)
     assert streamed.meta["import_counts"]["vdlist_versions"] == 9  # streamed files are not hashed
@@ -335,7 +336,7 @@ def test_unknown_link_of_known_detector_is_counted_not_mixed_in(snapshots: Path)
     extra = snapshots / "2025-03-18_00-07-40"
     extra.mkdir()
     (extra / "VDLiveList.xml").write_text(vdlivelist(7, [vdlive("VD-11-0020-008-01", 7, {"3000200000999T": [(30.0, 50.0, 9, 9)]})]), encoding="utf-8")
-    ds = import_taiwan_vd([snapshots])
+    ds = import_taiwan_vd([snapshots]).load()
     assert ds.meta["import_counts"]["live_records_unmatched_link"] == 1
     np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
 
@@ -366,16 +367,16 @@ def test_record_with_faulty_clock_is_dropped_not_gridded(snapshots: Path):
     extra.mkdir()
     faulty = vdlive("VD-11-0020-008-01", 8, {"3000200000180F": [(70.0, 3.0, 2, 0)]}).replace("2025-03-18T00:08:20", "1970-01-01T00:00:00")
     (extra / "VDLiveList.xml").write_text(vdlivelist(8, [faulty]), encoding="utf-8")
-    ds = import_taiwan_vd([snapshots])
+    ds = import_taiwan_vd([snapshots]).load()
     assert ds.meta["import_counts"]["live_records_implausible_time"] == 1
     np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
 
 
 def test_worker_processes_give_the_same_dataset(tmp_path: Path, monkeypatch):
     feed = write_feed(tmp_path, QUIRKY)
-    serial = import_taiwan_vd([feed], workers=1)
+    serial = import_taiwan_vd([feed], workers=1).load()
     monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.summaries.PARALLEL_AFTER_DOCUMENTS", 0)
-    pooled = import_taiwan_vd([feed], workers=2)
+    pooled = import_taiwan_vd([feed], workers=2).load()
     np.testing.assert_array_equal(serial.values, pooled.values)
     pd.testing.assert_frame_equal(serial.sensors, pooled.sensors)
     assert serial.meta == pooled.meta
@@ -401,6 +402,47 @@ def test_corrupt_archive_is_a_clear_error(tmp_path: Path, pack: str):
 @pytest.mark.parametrize("buckets_per_block", [1, 2, 3])
 def test_grid_spanning_many_blocks_equals_one_block(snapshots: Path, monkeypatch, buckets_per_block: int):
     monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.accumulate.BUCKETS_PER_BLOCK", buckets_per_block)
-    ds = import_taiwan_vd([snapshots])
+    ds = import_taiwan_vd([snapshots]).load()
     np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
     assert len(ds.timestamps) == 4
+
+
+@pytest.mark.parametrize("order", ["forward", "backward"])
+def test_blocks_spilled_to_disk_give_the_same_dataset(snapshots: Path, tmp_path: Path, monkeypatch, order: str):
+    """One block in memory, one interval or two minutes per block: nearly every file spills and reloads."""
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.accumulate.BUCKETS_PER_BLOCK", 1)
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.dedup.MINUTES_PER_BLOCK", 2)
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.blocks.MAX_COLLECT_LAG_S", 0)  # resident: 1 block
+    spills = []
+    spill = RowBlocks._spill
+    monkeypatch.setattr(RowBlocks, "_spill", lambda self, key, block: (spills.append(key), spill(self, key, block)))
+    files = sorted(snapshots.rglob("*.xml"))
+    stream = import_taiwan_vd(files if order == "forward" else files[::-1])
+    assert len(spills) >= 5  # 4 interval blocks and 3 or more two-minute blocks, all but the newest of each spilled
+    ds = stream.load()
+    np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
+    assert ds.meta["import_counts"]["live_records_deduplicated"] == 4
+    write_dataset(stream, tmp_path / "out")  # the chunks can be read a second time
+    np.testing.assert_allclose(read_dataset(tmp_path / "out").values, EXPECTED, rtol=1e-6)
+
+
+@pytest.mark.parametrize("block_seconds, resident", [(30720, 4), (153600, 2), (86400, 2), (86401, 2), (86399, 3)])
+def test_resident_blocks_cover_the_longest_lag_behind_the_newest(block_seconds: int, resident: int):
+    """512 one-minute or five-minute intervals, a day of minutes, and either side of a day."""
+    assert resident_blocks(block_seconds) == resident
+
+
+def test_row_blocks_keep_every_update_through_spills_and_growth():
+    """Random updates against one dense array, with rows added while blocks are on disk."""
+    rng = np.random.default_rng(3)
+    blocks = RowBlocks(planes=2, block_len=5, dtype=np.float32, resident=2)
+    dense = np.zeros((2, 300, 40), dtype=np.float32)
+    for step in range(400):
+        row, column = int(rng.integers(0, 40 + step // 2)), int(rng.integers(0, 40))
+        blocks.ensure_rows(row + 1)
+        key, slot = divmod(column, 5)
+        blocks.block(key)[:, row, slot] += step
+        dense[:, row, column] += step
+    assert blocks.rows == 256 and blocks.keys() == list(range(8))
+    for key in blocks.keys():
+        np.testing.assert_array_equal(blocks.read(key), dense[:, :256, key * 5 : key * 5 + 5])

@@ -27,12 +27,10 @@ def _write(dataset, out: Path) -> None:
 
     dataset.meta["import_command"] = shlex.join(["social-xlstm", *invocation])
     dataset.meta.setdefault("name", out.name)
-    write_dataset(dataset, out)
-    t, n, f = dataset.values.shape
+    counts = write_dataset(dataset, out)["counts"]
     console.print(
-        f"wrote [bold]{out}[/]: {n} sensors x {t} steps x {f} features "
-        f"({', '.join(dataset.features)}), every {dataset.meta['interval']}, "
-        f"{0 if dataset.edges is None else len(dataset.edges)} edges"
+        f"wrote [bold]{out}[/]: {counts['sensors']} sensors x {counts['timesteps']} steps x {counts['features']} features "
+        f"({', '.join(dataset.features)}), every {dataset.meta['interval']}, {counts['edges']} edges"
     )
 
 

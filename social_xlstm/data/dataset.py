@@ -13,7 +13,9 @@ because every consumer (windows, metrics, the quality report) wants that shape.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,8 @@ READINGS_FILE = "readings.parquet"
 SENSORS_FILE = "sensors.parquet"
 EDGES_FILE = "edges.parquet"
 META_FILE = "meta.json"
+# rows (steps x sensors) per parquet row group when writing: bounds the memory of the long table
+ROWS_PER_CHUNK = 2**20
 
 
 @dataclass
@@ -63,61 +67,157 @@ class Dataset:
             )
         return self.features.index(name)
 
+    def chunks(self) -> Iterator[tuple[pd.DatetimeIndex, np.ndarray]]:
+        """The readings in time slices of about ``ROWS_PER_CHUNK`` rows (views, no copies)."""
+        steps = max(1, ROWS_PER_CHUNK // max(1, len(self.sensors)))
+        for start in range(0, max(1, len(self.timestamps)), steps):
+            yield self.timestamps[start : start + steps], self.values[start : start + steps]
+
     def validate(self, where: str | Path = "dataset") -> None:
         """Check the invariants every consumer relies on; raise InputError naming the problem."""
-        t, n, f = self.values.shape if self.values.ndim == 3 else (None, None, None)
-        if t is None:
+        if self.values.ndim != 3:
             raise InputError(where, f"readings must be [time, sensor, feature], got shape {self.values.shape}")
-        if t == 0 or n == 0 or f == 0:
-            raise InputError(where, f"empty result: {t} time steps x {n} sensors x {f} features")
-        if len(self.timestamps) != t or len(self.sensors) != n or len(self.features) != f:
-            raise InputError(where, "readings shape does not match timestamps, sensors and features")
-        if self.timestamps.tz is None:
-            raise InputError(where, "timestamps must be time-zone aware")
-        if t > 1:
-            steps = np.diff(self.timestamps.asi8)
-            if not (steps == steps[0]).all() or steps[0] <= 0:
-                raise InputError(where, "timestamps are not a regular, increasing time grid")
-        ids = self.sensors["sensor_id"]
-        if ids.duplicated().any():
-            raise InputError(where, f"duplicate sensor_id {ids[ids.duplicated()].iloc[0]!r}")
-        for column in ("latitude", "longitude"):
-            if column not in self.sensors.columns:
-                raise InputError(where, f"sensors need a '{column}' column")
-        if self.edges is not None and len(self.edges):
-            known = set(ids)
-            for column in ("src", "dst"):
-                unknown = set(self.edges[column]) - known
-                if unknown:
-                    raise InputError(where, f"edges.{column} names unknown sensor {sorted(unknown)[0]!r}")
-        if np.isfinite(self.values).sum() == 0:
-            raise InputError(where, "empty result: every reading is missing")
+        check = ReadingsCheck(where, self.features, self.sensors, self.edges)
+        check.add(self.timestamps, self.values)
+        check.finish()
 
 
-def _readings_table(ds: Dataset) -> pa.Table:
-    t, n, _ = ds.values.shape
+@dataclass
+class StreamedDataset:
+    """A dataset whose readings arrive in time order, chunk by chunk, and are never all in memory.
+
+    What an importer returns when the grid is too large to hold twice (a month of a city's VDs):
+    ``write_dataset`` streams the chunks into readings.parquet. ``chunks`` may be called again
+    (each call reads the readings afresh) and yields at least one chunk, an empty one when there
+    are no readings; ``meta`` is complete before the first chunk is read.
+    """
+
+    features: list[str]
+    sensors: pd.DataFrame
+    chunks: Callable[[], Iterator[tuple[pd.DatetimeIndex, np.ndarray]]]
+    edges: pd.DataFrame | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def sensor_ids(self) -> list[str]:
+        return self.sensors["sensor_id"].tolist()
+
+    def load(self) -> Dataset:
+        """Every chunk joined into one in-memory Dataset (for analysis in a notebook, and tests)."""
+        parts = list(self.chunks())
+        stamps = parts[0][0].append([part[0] for part in parts[1:]]) if len(parts) > 1 else parts[0][0]
+        values = np.concatenate([part[1] for part in parts]) if len(parts) > 1 else parts[0][1]
+        return Dataset(values=values, timestamps=stamps, features=list(self.features), sensors=self.sensors,
+                       edges=self.edges, meta=self.meta)
+
+
+class ReadingsCheck:
+    """The dataset contract, checked chunk by chunk, and the counts meta.json records.
+
+    The header (sensors, edges) is checked at once; each chunk must match it and continue one
+    regular, increasing, time-zone-aware grid; ``finish`` refuses an empty or all-missing result.
+    """
+
+    def __init__(self, where: str | Path, features: list[str], sensors: pd.DataFrame, edges: pd.DataFrame | None):
+        self.where = where
+        self.shape = (len(sensors), len(features))
+        self.features = list(features)
+        _check_tables(where, sensors, edges)
+        self.steps = 0
+        self.first: pd.Timestamp | None = None
+        self.last: pd.Timestamp | None = None
+        self._step_ns: int | None = None
+        self.present = np.zeros(len(features), dtype=np.int64)
+
+    def add(self, stamps: pd.DatetimeIndex, values: np.ndarray) -> None:
+        if values.ndim != 3:
+            raise InputError(self.where, f"readings must be [time, sensor, feature], got shape {values.shape}")
+        if len(stamps) != len(values) or values.shape[1:] != self.shape:
+            raise InputError(self.where, "readings shape does not match timestamps, sensors and features")
+        if not len(stamps):
+            return
+        if stamps.tz is None:
+            raise InputError(self.where, "timestamps must be time-zone aware")
+        ns = stamps.as_unit("ns").asi8
+        steps = np.diff(ns if self.last is None else np.concatenate([[self.last.value], ns]))
+        if self._step_ns is None and len(steps):
+            self._step_ns = int(steps[0])
+        if len(steps) and (self._step_ns <= 0 or not (steps == self._step_ns).all()):
+            raise InputError(self.where, "timestamps are not a regular, increasing time grid")
+        self.first = stamps[0] if self.first is None else self.first
+        self.last = stamps[-1]
+        self.steps += len(stamps)
+        self.present += np.isfinite(values).sum(axis=(0, 1))
+
+    def finish(self) -> None:
+        n, f = self.shape
+        if self.steps == 0 or n == 0 or f == 0:
+            raise InputError(self.where, f"empty result: {self.steps} time steps x {n} sensors x {f} features")
+        if self.present.sum() == 0:
+            raise InputError(self.where, "empty result: every reading is missing")
+
+    def counts(self, edges: pd.DataFrame | None) -> dict:
+        return {
+            "sensors": self.shape[0],
+            "timesteps": self.steps,
+            "features": self.shape[1],
+            "edges": 0 if edges is None else len(edges),
+            "readings_present": {name: int(count) for name, count in zip(self.features, self.present)},
+        }
+
+
+def _check_tables(where: str | Path, sensors: pd.DataFrame, edges: pd.DataFrame | None) -> None:
+    ids = sensors["sensor_id"]
+    if ids.duplicated().any():
+        raise InputError(where, f"duplicate sensor_id {ids[ids.duplicated()].iloc[0]!r}")
+    for column in ("latitude", "longitude"):
+        if column not in sensors.columns:
+            raise InputError(where, f"sensors need a '{column}' column")
+    if edges is not None and len(edges):
+        known = set(ids)
+        for column in ("src", "dst"):
+            unknown = set(edges[column]) - known
+            if unknown:
+                raise InputError(where, f"edges.{column} names unknown sensor {sorted(unknown)[0]!r}")
+
+
+def _readings_table(stamps: pd.DatetimeIndex, values: np.ndarray, sensor_ids: np.ndarray, features: list[str]) -> pa.Table:
+    t, n, _ = values.shape
     columns = {
-        "timestamp": pa.array(np.repeat(ds.timestamps.as_unit("ns").asi8, n), type=pa.timestamp("ns", tz=str(ds.timestamps.tz))),
-        "sensor_id": pa.array(np.tile(np.asarray(ds.sensor_ids, dtype=object), t), type=pa.string()),
+        "timestamp": pa.array(np.repeat(stamps.as_unit("ns").asi8, n), type=pa.timestamp("ns", tz=str(stamps.tz))),
+        "sensor_id": pa.array(np.tile(sensor_ids, t), type=pa.string()),
     }
-    for f, name in enumerate(ds.features):
-        flat = ds.values[:, :, f].reshape(-1)
+    for f, name in enumerate(features):
+        flat = values[:, :, f].reshape(-1)
         columns[name] = pa.array(flat, mask=np.isnan(flat), type=pa.float32())
     return pa.table(columns)
 
 
-def write_dataset(ds: Dataset, out: str | Path) -> Path:
-    """Validate and write ``ds`` to ``out`` atomically: a temporary sibling, then one rename.
+def write_dataset(ds: Dataset | StreamedDataset, out: str | Path) -> dict:
+    """Check and write ``ds`` to ``out`` atomically (a temporary sibling, then one rename);
+    return the meta.json written, whose ``counts`` say what the readings hold.
 
-    An existing dataset directory at ``out`` is replaced; any other existing path is refused,
-    so a typo never clobbers unrelated files.
+    Readings are written chunk by chunk (parquet row groups), so a streamed dataset is never
+    whole in memory. An existing dataset directory at ``out`` is replaced; any other existing
+    path is refused, so a typo never clobbers unrelated files.
     """
     out = Path(out)
-    ds.validate(out)
+    check = ReadingsCheck(out, ds.features, ds.sensors, ds.edges)
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / META_FILE).exists())):
         raise InputError(out, "exists and is not a dataset directory; choose another --out")
+    sensor_ids = np.asarray(ds.sensors["sensor_id"].astype(str), dtype=object)
     with atomic_dir(out) as tmp:
-        pq.write_table(_readings_table(ds), tmp / READINGS_FILE)
+        with contextlib.ExitStack() as stack:
+            writer = None
+            for stamps, values in ds.chunks():
+                check.add(stamps, values)
+                if not len(stamps):
+                    continue
+                table = _readings_table(stamps, values, sensor_ids, ds.features)
+                if writer is None:
+                    writer = stack.enter_context(pq.ParquetWriter(tmp / READINGS_FILE, table.schema))
+                writer.write_table(table)
+        check.finish()
         sensors = ds.sensors.copy()
         sensors["sensor_id"] = sensors["sensor_id"].astype(str)
         sensors.to_parquet(tmp / SENSORS_FILE, index=False)
@@ -129,18 +229,12 @@ def write_dataset(ds: Dataset, out: str | Path) -> Path:
         meta.setdefault("format_version", 1)
         meta.setdefault("social_xlstm_version", __version__)
         meta["features"] = list(ds.features)
-        meta["timezone"] = str(ds.timestamps.tz)
-        meta["start"] = ds.timestamps[0].isoformat()
-        meta["end"] = ds.timestamps[-1].isoformat()
-        meta["counts"] = {
-            "sensors": len(ds.sensors),
-            "timesteps": len(ds.timestamps),
-            "features": len(ds.features),
-            "edges": 0 if ds.edges is None else len(ds.edges),
-            "readings_present": {name: int(np.isfinite(ds.values[:, :, f]).sum()) for f, name in enumerate(ds.features)},
-        }
+        meta["timezone"] = str(check.first.tz)
+        meta["start"] = check.first.isoformat()
+        meta["end"] = check.last.isoformat()
+        meta["counts"] = check.counts(ds.edges)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str) + "\n")
-    return out
+    return meta
 
 
 def _require(path: Path) -> Path:

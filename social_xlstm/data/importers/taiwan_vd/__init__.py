@@ -4,7 +4,9 @@ One pass over the inputs, one document at a time. Byte-identical documents (the 
 into every snapshot folder) are recognised by hash and read once. Documents are summarised
 (``summaries``, in worker processes for large inputs), VDLists feed the static catalogue, and
 live readings are de-duplicated and reduced at once to per-(sensor, interval) sums (``live``,
-``accumulate``), so memory follows sensors x intervals, never the number of records read.
+``accumulate``), so memory follows the sensors, never the number of records read; the sums
+of all but the newest few blocks of time wait on disk (``blocks``), so it does not follow the
+span of time either.
 Live records are matched to detectors at the end, when every VDList version is known.
 
 A sensor is one (VDID, LinkID) pair, i.e. one direction of one detector, named ``VDID:E``
@@ -14,6 +16,7 @@ counted); live records whose detector or link is in no VDList are left out and r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import zipfile
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from social_xlstm.data.dataset import Dataset
+from social_xlstm.data.dataset import StreamedDataset
 from social_xlstm.data.importers.provenance import table_meta
 from social_xlstm.data.importers.taiwan_vd.accumulate import FEATURES, MIN_FLOW_COVERAGE, IntervalSums
 from social_xlstm.data.importers.taiwan_vd.catalogue import StaticCatalogue
@@ -55,8 +58,11 @@ def _default_workers() -> int:
 
 
 def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str = "Asia/Taipei",
-                     name: str | None = None, workers: int | None = None) -> Dataset:
-    """Read VD snapshots (folders, XML/JSON files, zip/7z archives) into a regular-grid Dataset.
+                     name: str | None = None, workers: int | None = None) -> StreamedDataset:
+    """Read VD snapshots (folders, XML/JSON files, zip/7z archives) into a regular-grid dataset.
+
+    The result streams its readings a block of time at a time (``write_dataset`` writes it
+    without ever holding the whole grid; ``.load()`` gives an in-memory Dataset).
 
     Per sensor and interval: flow = sum of lane volumes over vehicle types (veh/interval;
     scaled to the full interval when some minutes are missing, NaN below half coverage, see
@@ -106,7 +112,7 @@ def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str
     return _assemble(paths, catalogue, live, tally, interval, timezone, name)
 
 
-def _assemble(paths, catalogue: StaticCatalogue, live: LiveReadings, tally: Counter, interval: str, timezone: str, name: str | None) -> Dataset:
+def _assemble(paths, catalogue: StaticCatalogue, live: LiveReadings, tally: Counter, interval: str, timezone: str, name: str | None) -> StreamedDataset:
     where = str(paths[0]) if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more inputs)"
     if not catalogue.n_detectors:
         raise InputError(where, "no VDList (detector positions) found; a snapshot folder holds VDList.xml and VDLiveList.xml")
@@ -121,7 +127,7 @@ def _assemble(paths, catalogue: StaticCatalogue, live: LiveReadings, tally: Coun
         raise InputError(where, f"no live record matches a VDList detector; live VDIDs look like {spelled[next(iter(live.rows))[0]]!r}")
     sensors = catalogue.sensors(matched).sort_values("sensor_id", kind="stable").reset_index(drop=True)
     rows = [live.rows[normalise_vdid(vdid), link_id] for vdid, link_id in zip(sensors["vdid"], sensors["link_id"])]
-    values, timestamps = live.sums.reduce(rows)
+    span = live.sums.survey(rows)
     counts = {
         "vdlist_versions": catalogue.n_versions,
         "vdlivelist_files": tally["vdlivelist_files"],
@@ -136,10 +142,11 @@ def _assemble(paths, catalogue: StaticCatalogue, live: LiveReadings, tally: Coun
         "live_records_unmatched_link": sum(live.records_per_row[live.rows[key]] for key in unknown_link),
         "live_records_used": sum(live.records_per_row[live.rows[key]] for key in matched),
         "values_missing": {reason: int(count) for reason, count in zip(MISSING, live.missing) if count},
-        "flow_intervals_scaled_for_missing_minutes": live.sums.flow_scaled,
-        "flow_intervals_missing_for_low_coverage": live.sums.flow_too_sparse,
+        "flow_intervals_scaled_for_missing_minutes": 0 if span is None else span.flow_scaled,
+        "flow_intervals_missing_for_low_coverage": 0 if span is None else span.flow_too_sparse,
     }
-    return Dataset(values=values, timestamps=timestamps, features=list(FEATURES), sensors=sensors, meta=table_meta(
+    chunks = functools.partial(live.sums.chunks, rows, span)
+    return StreamedDataset(features=list(FEATURES), sensors=sensors, chunks=chunks, meta=table_meta(
         format_name="taiwan-vd",
         source=SOURCE,
         licence=LICENCE,

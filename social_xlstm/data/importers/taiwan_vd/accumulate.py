@@ -13,10 +13,13 @@ extrapolation from one or two minutes is a guess, not a count.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks
+from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks, resident_blocks
 from social_xlstm.data.importers.taiwan_vd.quality import STATS
 
 BUCKETS_PER_BLOCK = 512
@@ -26,15 +29,23 @@ GRID_ANCHOR = "2000-01-01"
 _S = {name: i for i, name in enumerate(STATS)}
 
 
+@dataclass(frozen=True)
+class Span:
+    """The interval buckets that hold readings, and counts of flow values scaled up or dropped."""
+
+    first: int
+    last: int
+    flow_scaled: int
+    flow_too_sparse: int
+
+
 class IntervalSums:
     def __init__(self, interval_s: int, timezone: str):
         self.interval_s = interval_s
         self.timezone = timezone
         self.origin_s = pd.Timestamp(GRID_ANCHOR, tz=timezone).value // 10**9
         # float32 halves the memory of a long import; sums of volumes stay exact below 2**24
-        self._sums = RowBlocks(len(STATS), BUCKETS_PER_BLOCK, np.float32)
-        self.flow_scaled = 0
-        self.flow_too_sparse = 0
+        self._sums = RowBlocks(len(STATS), BUCKETS_PER_BLOCK, np.float32, resident_blocks(BUCKETS_PER_BLOCK * interval_s))
 
     def add(self, rows: list[int], epochs: list[int], stats: list[tuple[float, ...]]) -> None:
         """Add a batch of reading contributions (one file's worth at a time, vectorised)."""
@@ -51,45 +62,60 @@ class IntervalSums:
             for plane in range(len(STATS)):
                 np.add.at(block[plane], (rows_a[pick], slots[pick]), values[pick, plane])
 
-    def reduce(self, rows: list[int]) -> tuple[np.ndarray, pd.DatetimeIndex]:
-        """Values ``[T, len(rows), 3]`` (NaN = missing) over the span that these rows cover.
-
-        Block by block into the output, so no second copy of all the sums is ever made.
-        """
+    def survey(self, rows: list[int]) -> Span | None:
+        """Where the readings of ``rows`` lie and how complete their flow is: one pass over the sums."""
         self._sums.ensure_rows(max(rows, default=0) + 1)
-        observed = {key: self._observed(block[:, rows]) for key, block in self._sums.blocks.items()}
-        buckets = [key * BUCKETS_PER_BLOCK + np.flatnonzero(seen) for key, seen in observed.items() if seen.any()]
-        if not buckets:
-            return np.zeros((0, len(rows), len(FEATURES)), dtype=np.float32), pd.DatetimeIndex([], tz=self.timezone)
-        first = min(int(b[0]) for b in buckets)
-        last = max(int(b[-1]) for b in buckets)
-        values = np.full((last - first + 1, len(rows), len(FEATURES)), np.nan, dtype=np.float32)
-        self.flow_scaled = self.flow_too_sparse = 0
-        for key, block in self._sums.blocks.items():
-            lo = max(first, key * BUCKETS_PER_BLOCK)
-            hi = min(last + 1, (key + 1) * BUCKETS_PER_BLOCK)
-            if lo >= hi:
+        first = last = None
+        scaled = too_sparse = 0
+        for key in self._sums.keys():
+            sums = self._sums.read(key)[:, rows]
+            seen = np.flatnonzero(self._observed(sums))
+            if len(seen):
+                first = key * BUCKETS_PER_BLOCK + int(seen[0]) if first is None else first
+                last = key * BUCKETS_PER_BLOCK + int(seen[-1])
+            n = sums[_S["flow_n"]]
+            enough = self._enough_minutes(n)
+            scaled += int((enough & (n != self.interval_s / 60)).sum())
+            too_sparse += int(((n > 0) & ~enough).sum())
+        return None if first is None else Span(first, last, scaled, too_sparse)
+
+    def chunks(self, rows: list[int], span: Span | None) -> Iterator[tuple[pd.DatetimeIndex, np.ndarray]]:
+        """Values ``[steps, len(rows), 3]`` (NaN = missing) over ``span``, a block of time at a time.
+
+        Only one block's sums and values are in memory at once, however long the span.
+        """
+        if span is None:
+            yield pd.DatetimeIndex([], tz=self.timezone), np.zeros((0, len(rows), len(FEATURES)), dtype=np.float32)
+            return
+        touched = set(self._sums.keys())
+        for key in range(span.first // BUCKETS_PER_BLOCK, span.last // BUCKETS_PER_BLOCK + 1):
+            lo = max(span.first, key * BUCKETS_PER_BLOCK)
+            hi = min(span.last + 1, (key + 1) * BUCKETS_PER_BLOCK)
+            if key not in touched:  # a stretch of time no snapshot reached
+                yield self._timestamps(lo, hi), np.full((hi - lo, len(rows), len(FEATURES)), np.nan, dtype=np.float32)
                 continue
-            sums = block[:, rows, lo - key * BUCKETS_PER_BLOCK : hi - key * BUCKETS_PER_BLOCK]
+            sums = self._sums.read(key)[:, rows, lo - key * BUCKETS_PER_BLOCK : hi - key * BUCKETS_PER_BLOCK]
             occupancy = _ratio(sums[_S["occupancy_sum"]], sums[_S["occupancy_n"]])
-            values[lo - first : hi - first] = np.stack([self._flow(sums), self._speed(sums), occupancy], axis=-1).transpose(1, 0, 2)
-        epochs = self.origin_s + np.arange(first, last + 1) * self.interval_s
-        timestamps = pd.DatetimeIndex(pd.to_datetime(epochs, unit="s", utc=True)).tz_convert(self.timezone)
-        return values, timestamps
+            values = np.stack([self._flow(sums), self._speed(sums), occupancy], axis=-1).transpose(1, 0, 2)
+            yield self._timestamps(lo, hi), values
+
+    def _timestamps(self, lo: int, hi: int) -> pd.DatetimeIndex:
+        epochs = self.origin_s + np.arange(lo, hi) * self.interval_s
+        return pd.DatetimeIndex(pd.to_datetime(epochs, unit="s", utc=True)).tz_convert(self.timezone)
 
     @staticmethod
     def _observed(sums: np.ndarray) -> np.ndarray:
         """Buckets where any of the rows has a valid value."""
         return (sums[_S["flow_n"]] + sums[_S["speed_n"]] + sums[_S["occupancy_n"]]).sum(axis=0) > 0
 
+    def _enough_minutes(self, n: np.ndarray) -> np.ndarray:
+        return n >= MIN_FLOW_COVERAGE * (self.interval_s / 60)
+
     def _flow(self, sums: np.ndarray) -> np.ndarray:
-        minutes = self.interval_s / 60
         n = sums[_S["flow_n"]]
-        enough = n >= MIN_FLOW_COVERAGE * minutes
-        self.flow_scaled += int((enough & (n != minutes)).sum())
-        self.flow_too_sparse += int(((n > 0) & ~enough).sum())
+        enough = self._enough_minutes(n)
         flow = np.full(n.shape, np.nan, dtype=n.dtype)
-        flow[enough] = sums[_S["flow_sum"]][enough] * (minutes / n[enough])
+        flow[enough] = sums[_S["flow_sum"]][enough] * ((self.interval_s / 60) / n[enough])
         return flow
 
     @staticmethod

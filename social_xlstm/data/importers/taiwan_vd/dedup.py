@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks
+from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks, resident_blocks
 
 MINUTES_PER_BLOCK = 1440
 
 
 class SeenReadings:
     def __init__(self) -> None:
-        self._first_second = RowBlocks(1, MINUTES_PER_BLOCK, np.uint8)
+        self._first_second = RowBlocks(1, MINUTES_PER_BLOCK, np.uint8, resident_blocks(MINUTES_PER_BLOCK * 60))
         self._more: set[tuple[int, int]] = set()
 
     def first_time(self, row: int, epoch_s: int) -> bool:

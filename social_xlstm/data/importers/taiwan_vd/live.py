@@ -13,12 +13,9 @@ import numpy as np
 from social_xlstm.data.importers.taiwan_vd.accumulate import IntervalSums
 from social_xlstm.data.importers.taiwan_vd.dedup import SeenReadings
 from social_xlstm.data.importers.taiwan_vd.ids import normalise_vdid
-from social_xlstm.data.importers.taiwan_vd.quality import MISSING, STATS
+from social_xlstm.data.importers.taiwan_vd.quality import MAX_COLLECT_LAG_S, MISSING, STATS
 from social_xlstm.data.importers.taiwan_vd.summaries import LiveSummary
 
-# A DataCollectTime more than a day from its snapshot's UpdateTime is a clock fault (e.g. a
-# detector clock reset to 1970); kept, one such record would stretch the grid over decades.
-MAX_COLLECT_LAG_S = 86400
 ROWS_PER_BATCH = 65536
 
 

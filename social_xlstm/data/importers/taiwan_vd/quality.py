@@ -10,6 +10,9 @@ import math
 
 from social_xlstm.data.importers.taiwan_vd.records import LinkReading
 
+# A DataCollectTime more than a day from its snapshot's UpdateTime is a clock fault (e.g. a
+# detector clock reset to 1970); kept, one such record would stretch the grid over decades.
+MAX_COLLECT_LAG_S = 86400
 SENTINELS = frozenset({-99.0, -1.0, 255.0, 999.0})
 VALID_RANGE = {"speed": (0.0, 200.0), "occupancy": (0.0, 100.0), "volume": (0.0, math.inf)}
 SPEED, OCCUPANCY, VOLUME = range(3)

@@ -1,0 +1,116 @@
+"""The dataset directory writer: chunked readings, streamed datasets, and checks that refuse
+bad chunks without leaving anything behind."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from social_xlstm.data.dataset import Dataset, StreamedDataset, read_dataset, write_dataset
+from social_xlstm.errors import InputError
+
+
+def small_dataset(steps: int = 10, sensors: int = 3) -> Dataset:
+    rng = np.random.default_rng(0)
+    values = rng.normal(50, 10, size=(steps, sensors, 2)).astype(np.float32)
+    values[2, 1, 0] = np.nan
+    values[5, :, 1] = np.nan
+    return Dataset(
+        values=values,
+        timestamps=pd.date_range("2025-03-09 01:00", periods=steps, freq="15min", tz="America/Los_Angeles"),
+        features=["flow", "speed"],
+        sensors=pd.DataFrame({"sensor_id": [f"S{i}" for i in range(sensors)], "latitude": 25.0, "longitude": 121.5}),
+        meta={"interval": "15min", "name": "small"},
+    )
+
+
+def streamed(ds: Dataset, cuts: list[int]) -> StreamedDataset:
+    """The same readings handed out in the time slices between ``cuts``."""
+    def chunks():
+        bounds = [0, *cuts, len(ds.timestamps)]
+        for lo, hi in zip(bounds, bounds[1:]):
+            yield ds.timestamps[lo:hi], ds.values[lo:hi].copy()
+    return StreamedDataset(features=ds.features, sensors=ds.sensors, chunks=chunks, meta=dict(ds.meta))
+
+
+def assert_same(a: Dataset, b: Dataset) -> None:
+    np.testing.assert_array_equal(a.values, b.values)
+    assert list(a.timestamps) == list(b.timestamps)
+    assert a.sensor_ids == b.sensor_ids and a.features == b.features
+
+
+def test_readings_are_written_in_row_groups_and_read_back_whole(tmp_path, monkeypatch):
+    ds = small_dataset()  # crosses the DST change of 2025-03-09 in Los Angeles
+    monkeypatch.setattr("social_xlstm.data.dataset.ROWS_PER_CHUNK", 7)  # 2 steps of 3 sensors per chunk
+    meta = write_dataset(ds, tmp_path / "d")
+    assert pq.ParquetFile(tmp_path / "d" / "readings.parquet").num_row_groups == 5
+    assert_same(read_dataset(tmp_path / "d"), ds)
+    assert meta["counts"]["readings_present"] == {"flow": 29, "speed": 27}
+    assert meta["start"] == "2025-03-09T01:00:00-08:00" and meta["end"] == "2025-03-09T04:15:00-07:00"
+    assert json.loads((tmp_path / "d" / "meta.json").read_text())["counts"] == meta["counts"]
+
+
+def test_a_streamed_dataset_writes_what_its_loaded_form_holds(tmp_path):
+    ds = small_dataset()
+    stream = streamed(ds, [1, 4, 4, 9])  # uneven slices, one of them empty
+    assert_same(stream.load(), ds)
+    write_dataset(stream, tmp_path / "streamed")
+    write_dataset(ds, tmp_path / "whole")
+    assert_same(read_dataset(tmp_path / "streamed"), ds)
+    for name in ("readings.parquet", "sensors.parquet"):
+        assert pd.read_parquet(tmp_path / "streamed" / name).equals(pd.read_parquet(tmp_path / "whole" / name))
+
+
+@pytest.mark.parametrize("break_it, problem", [
+    (lambda stamps, values: (stamps[[0, 1, 3]], values[:3]), "not a regular, increasing time grid"),
+    (lambda stamps, values: (stamps, values[:, :2]), "shape does not match"),
+    (lambda stamps, values: (stamps.tz_localize(None), values), "time-zone aware"),
+    (lambda stamps, values: (stamps, np.full_like(values, np.nan)), None),
+])
+def test_a_bad_later_chunk_is_refused_and_nothing_is_left(tmp_path, break_it, problem):
+    ds = small_dataset()
+    good = streamed(ds, [4])
+
+    def chunks():
+        first, second = good.chunks()
+        yield first
+        yield break_it(*second)
+
+    bad = StreamedDataset(features=ds.features, sensors=ds.sensors, chunks=chunks, meta=dict(ds.meta))
+    if problem is None:  # the second chunk is all missing, which is allowed: the first holds readings
+        write_dataset(bad, tmp_path / "out")
+        assert np.isnan(read_dataset(tmp_path / "out").values[4:]).all()
+        return
+    with pytest.raises(InputError, match=problem):
+        write_dataset(bad, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_all_missing_stream_is_an_empty_result(tmp_path):
+    ds = small_dataset()
+    ds.values[:] = np.nan
+    with pytest.raises(InputError, match="empty result: every reading is missing"):
+        write_dataset(streamed(ds, [3, 6]), tmp_path / "out")
+    empty = StreamedDataset(features=ds.features, sensors=ds.sensors, meta=dict(ds.meta),
+                            chunks=lambda: iter([(ds.timestamps[:0], ds.values[:0])]))
+    with pytest.raises(InputError, match="empty result: 0 time steps x 3 sensors x 2 features"):
+        write_dataset(empty, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_replacing_a_dataset_keeps_the_old_one_until_the_new_one_is_whole(tmp_path):
+    write_dataset(small_dataset(), tmp_path / "d")
+    ds = small_dataset()
+
+    def chunks():
+        yield ds.timestamps[:4], ds.values[:4]
+        raise InputError("feed", "broken half way")
+
+    with pytest.raises(InputError, match="broken half way"):
+        write_dataset(StreamedDataset(features=ds.features, sensors=ds.sensors, chunks=chunks, meta=dict(ds.meta)), tmp_path / "d")
+    assert_same(read_dataset(tmp_path / "d"), ds)
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]

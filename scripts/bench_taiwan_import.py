@@ -4,7 +4,7 @@ Writes N VDs over M minutes of snapshots with the feed writer (the collector's f
 a VDList copy in every snapshot, as real archives have), then imports them and writes the
 dataset directory (as the CLI does) in a fresh child process, so that its peak RSS (getrusage)
 is the import's alone (parse worker processes, started only for large inputs, are not
-included). Several --minutes values show whether memory stays flat as the number of snapshots
+included), and reads the dataset back in another (as training does). Several --minutes values show whether memory stays flat as the number of snapshots
 grows; --every spaces the snapshots out, so a month's span (and its interval grid) is measured
 without parsing all 43,200 minutes of it.
 Prints a markdown table.
@@ -28,27 +28,40 @@ from pathlib import Path
 from benchreport import Table, add_doc_option
 
 
-def _import_and_measure(path: str, interval: str, workers: int | None) -> None:
-    """Child process: import and write the dataset directory (what the CLI does), then print one
-    JSON line of measurements."""
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _measure_import(feed: str, out: str, interval: str, workers: int | None) -> dict:
+    """Child process: import the feed and write the dataset directory, as the CLI does."""
     from social_xlstm.data.dataset import write_dataset
     from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd
 
-    baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = _peak_mib()
     start = time.perf_counter()
-    stream = import_taiwan_vd([Path(path)], interval=interval, workers=workers)
-    with tempfile.TemporaryDirectory(prefix="bench-taiwan-out-") as out:
-        written = write_dataset(stream, Path(out) / "dataset")
-    seconds = time.perf_counter() - start
+    stream = import_taiwan_vd([Path(feed)], interval=interval, workers=workers)
+    written = write_dataset(stream, Path(out))
     counts = stream.meta["import_counts"]
-    print(json.dumps({
-        "seconds": seconds,
-        "records": counts["live_records_read"],
-        "snapshots": counts["vdlivelist_files"],
-        "shape": [written["counts"][key] for key in ("timesteps", "sensors", "features")],
-        "baseline_mib": baseline_kib / 1024,
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }))
+    return {"seconds": time.perf_counter() - start, "records": counts["live_records_read"],
+            "snapshots": counts["vdlivelist_files"], "shape": [written["counts"][key] for key in ("timesteps", "sensors")],
+            "baseline_mib": baseline, "peak_mib": _peak_mib()}
+
+
+def _measure_read(out: str) -> dict:
+    """Child process: read the written dataset back into memory, as training does."""
+    from social_xlstm.data.dataset import read_dataset
+
+    baseline = _peak_mib()
+    start = time.perf_counter()
+    values = read_dataset(Path(out)).values
+    return {"seconds": time.perf_counter() - start, "baseline_mib": baseline, "peak_mib": _peak_mib(),
+            "array_mib": values.nbytes / 2**20}
+
+
+def _in_child(*args: str) -> dict:
+    """Run this script's measuring mode in a fresh process, so that its peak RSS is its own."""
+    child = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -61,20 +74,25 @@ def main() -> None:
     parser.add_argument("--pack", choices=["none", "zip", "7z"], default="none")
     parser.add_argument("--interval", default="5min")
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="parse processes (several values: one run each)")
-    parser.add_argument("--measure", metavar="PATH", help=argparse.SUPPRESS)
+    parser.add_argument("--measure", nargs=2, metavar=("FEED", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure-read", metavar="OUT", help=argparse.SUPPRESS)
     add_doc_option(parser)
     args = parser.parse_args()
     if len(args.every) not in (1, len(args.minutes)) or min(args.every) < 1:
         parser.error(f"--every takes one value >= 1 or one per --minutes value, got {args.every}")
     if args.measure:
-        _import_and_measure(args.measure, args.interval, args.workers[0])
+        print(json.dumps(_measure_import(*args.measure, args.interval, args.workers[0])))
+        return
+    if args.measure_read:
+        print(json.dumps(_measure_read(args.measure_read)))
         return
 
     from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, write_feed
 
     table = Table("bench_taiwan_import", "Taiwan VD import throughput and memory",
                   ["VDs", "minutes", "every", "format", "workers", "link records", "grid steps x sensors", "import + write s",
-                   "records/s", "snapshots/s", "parent peak RSS MiB (baseline)"], right_aligned=6)
+                   "records/s", "snapshots/s", "peak RSS MiB (baseline)", "read back s",
+                   "read peak RSS MiB (baseline, array)"], right_aligned=8)
     every = args.every * len(args.minutes) if len(args.every) == 1 else args.every
     for minutes, step in zip(args.minutes, every):
         spec = FeedSpec(n_vds=args.vds, minutes=minutes, every=step, seed=1, sentinel_rate=0.01, duplicate_rate=0.05,
@@ -82,18 +100,20 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-taiwan-") as tmp:
             target = write_feed(Path(tmp), spec)
             for workers in args.workers:
-                child = subprocess.run([sys.executable, __file__, "--measure", str(target), "--interval", args.interval,
-                                        "--workers", str(workers)], capture_output=True, text=True, check=True)
-                m = json.loads(child.stdout.strip().splitlines()[-1])
+                out = str(Path(tmp) / f"dataset-{workers}")
+                m = _in_child("--measure", str(target), out, "--interval", args.interval, "--workers", str(workers))
+                r = _in_child("--measure-read", out)
                 table.add(args.vds, minutes, step, f"{args.fmt}/{args.pack}", workers, m["records"],
                           f"{m['shape'][0]} x {m['shape'][1]}", f"{m['seconds']:.2f}",
                           f"{m['records'] / m['seconds']:,.0f}", f"{m['snapshots'] / m['seconds']:.1f}",
-                          f"{m['peak_mib']:.0f} ({m['baseline_mib']:.0f})")
+                          f"{m['peak_mib']:.0f} ({m['baseline_mib']:.0f})", f"{r['seconds']:.2f}",
+                          f"{r['peak_mib']:.0f} ({r['baseline_mib']:.0f}, array {r['array_mib']:.0f})")
     if not args.no_doc:
-        table.write("Each row imports the feed and writes the dataset directory, as `social-xlstm data import "
-                    "taiwan-vd` does. Peak RSS is that child process's own (getrusage). Rows of equal span and "
-                    "different --every show whether memory follows the files read; rows of different span and "
-                    "the same number of files, whether it follows the span of time.")
+        table.write("Each row imports the feed and writes the dataset directory in one child process, as "
+                    "`social-xlstm data import taiwan-vd` does, then reads it back into the dense array in another, "
+                    "as training does; peak RSS is each child's own (getrusage). Rows of equal span and different "
+                    "--every show whether memory follows the files read; rows of different span and the same "
+                    "number of files, whether it follows the span of time.")
 
 
 if __name__ == "__main__":

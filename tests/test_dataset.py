@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -114,3 +115,44 @@ def test_replacing_a_dataset_keeps_the_old_one_until_the_new_one_is_whole(tmp_pa
         write_dataset(StreamedDataset(features=ds.features, sensors=ds.sensors, chunks=chunks, meta=dict(ds.meta)), tmp_path / "d")
     assert_same(read_dataset(tmp_path / "d"), ds)
     assert [p.name for p in tmp_path.iterdir()] == ["d"]
+
+
+def rewrite_readings(folder, change) -> None:
+    """Replace readings.parquet with ``change(table)``, in small row groups, as another tool might."""
+    table = pq.read_table(folder / "readings.parquet")
+    pq.write_table(change(table), folder / "readings.parquet", row_group_size=4)
+
+
+def test_readings_in_any_row_order_and_many_row_groups_read_back(tmp_path):
+    ds = small_dataset()
+    write_dataset(ds, tmp_path / "d")
+    order = np.random.default_rng(1).permutation(30)
+    rewrite_readings(tmp_path / "d", lambda table: table.take(order))
+    assert_same(read_dataset(tmp_path / "d"), ds)
+
+
+def test_integer_sensor_ids_and_null_readings(tmp_path):
+    ds = small_dataset()
+    ds.sensors["sensor_id"] = ["101", "102", "103"]
+    write_dataset(ds, tmp_path / "d")
+    def as_ints(table):
+        ids = table.column("sensor_id").cast(pa.int64())
+        return table.set_column(table.schema.get_field_index("sensor_id"), "sensor_id", ids)
+    rewrite_readings(tmp_path / "d", as_ints)
+    back = read_dataset(tmp_path / "d")
+    assert_same(back, ds)
+    assert np.isnan(back.values[2, 1, 0]) and np.isnan(back.values[5, :, 1]).all()
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda t: t.drop_columns(["speed"]), "readings.parquet: missing column 'speed'"),
+    (lambda t: t.set_column(0, "timestamp", t.column(0).cast(pa.timestamp("ns"))), "must be time-zone aware"),
+    (lambda t: t.set_column(1, "sensor_id", pa.array(["S0", "S1", "S9"] * 10)), "sensor_id 'S9' is not in sensors.parquet"),
+    (lambda t: t.set_column(1, "sensor_id", pa.array(["S0", None, "S2"] * 10)), "'sensor_id' has a null"),
+    (lambda t: t.set_column(0, "timestamp", pa.array([None] + t.column(0).to_pylist()[1:], type=t.column(0).type)), "'timestamp' has a null"),
+])
+def test_bad_readings_are_one_clear_error(tmp_path, change, problem):
+    write_dataset(small_dataset(), tmp_path / "d")
+    rewrite_readings(tmp_path / "d", change)
+    with pytest.raises(InputError, match=problem):
+        read_dataset(tmp_path / "d")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from social_xlstm import __version__
@@ -243,6 +244,54 @@ def _require(path: Path) -> Path:
     return path
 
 
+def _dense_readings(readings: pq.ParquetFile, where: Path, features: list[str], sensor_pos: pd.Index) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """The long readings table as the dense ``[T, N, F]`` array, a batch at a time.
+
+    Two passes (the time grid first, then the values), so only the dense array and one batch
+    are ever in memory: a month of 2,000 VDs holds 17 M rows, which pandas would need several
+    GiB to read whole.
+    """
+    schema = readings.schema_arrow
+    for column in ("timestamp", "sensor_id", *features):
+        if column not in schema.names:
+            raise InputError(where, f"missing column '{column}'")
+    stamp_type = schema.field("timestamp").type
+    if not pa.types.is_timestamp(stamp_type) or stamp_type.tz is None:
+        raise InputError(where, f"column 'timestamp' must be time-zone aware timestamps, got {stamp_type}")
+    grid = np.unique(np.concatenate([
+        np.unique(_nanoseconds(batch.column(0), where)) for batch in readings.iter_batches(columns=["timestamp"])
+    ] or [np.zeros(0, dtype=np.int64)]))
+    values = np.full((len(grid), len(sensor_pos), len(features)), np.nan, dtype=np.float32)
+    for batch in readings.iter_batches(columns=["timestamp", "sensor_id", *features]):
+        t_idx = np.searchsorted(grid, _nanoseconds(batch.column(0), where))
+        n_idx = _sensor_positions(batch.column(1), sensor_pos, where)
+        for f, name in enumerate(features):
+            values[t_idx, n_idx, f] = batch.column(name).cast(pa.float32()).to_numpy(zero_copy_only=False)
+    timestamps = pd.DatetimeIndex(pd.to_datetime(grid, unit="ns", utc=True)).tz_convert(stamp_type.tz)
+    return values, timestamps
+
+
+def _nanoseconds(stamps: pa.Array, where: Path) -> np.ndarray:
+    if stamps.null_count:
+        raise InputError(where, "column 'timestamp' has a null; every reading needs its time")
+    return stamps.to_numpy().astype("datetime64[ns]").view(np.int64)
+
+
+def _sensor_positions(ids: pa.Array, sensor_pos: pd.Index, where: Path) -> np.ndarray:
+    """Rows of sensors.parquet for a batch of sensor ids (dictionary-encoded: one lookup per id)."""
+    if not pa.types.is_dictionary(ids.type):
+        ids = pc.dictionary_encode(ids)
+    if ids.null_count:
+        raise InputError(where, "column 'sensor_id' has a null; every reading needs its sensor")
+    names = ids.dictionary.cast(pa.string()).to_numpy(zero_copy_only=False)
+    positions = sensor_pos.get_indexer(names)
+    codes = ids.indices.to_numpy()
+    unknown = np.flatnonzero(positions[codes] < 0)
+    if len(unknown):
+        raise InputError(where, f"sensor_id {names[codes[unknown[0]]]!r} is not in sensors.parquet")
+    return positions[codes]
+
+
 def read_dataset(path: str | Path) -> Dataset:
     """Read a canonical dataset directory into the dense in-memory form, checking its contract."""
     path = Path(path)
@@ -259,30 +308,15 @@ def read_dataset(path: str | Path) -> Dataset:
     features = list(meta["features"])
     readings_path = _require(path / READINGS_FILE)
     try:
-        readings = pd.read_parquet(readings_path)
         sensors = pd.read_parquet(_require(path / SENSORS_FILE))
         edges = pd.read_parquet(path / EDGES_FILE) if (path / EDGES_FILE).exists() else None
+        if "sensor_id" not in sensors.columns:
+            raise InputError(path / SENSORS_FILE, "missing column 'sensor_id'")
+        sensors["sensor_id"] = sensors["sensor_id"].astype(str)
+        with pq.ParquetFile(readings_path, read_dictionary=["sensor_id"]) as readings:
+            values, timestamps = _dense_readings(readings, readings_path, features, pd.Index(sensors["sensor_id"]))
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"unreadable parquet file ({exc})") from None
-    for column in ("timestamp", "sensor_id", *features):
-        if column not in readings.columns:
-            raise InputError(readings_path, f"missing column '{column}'")
-    if "sensor_id" not in sensors.columns:
-        raise InputError(path / SENSORS_FILE, "missing column 'sensor_id'")
-    sensors["sensor_id"] = sensors["sensor_id"].astype(str)
-    readings["sensor_id"] = readings["sensor_id"].astype(str)
-    timestamps = pd.DatetimeIndex(readings["timestamp"].unique()).sort_values()
-    if timestamps.tz is None:
-        raise InputError(readings_path, "column 'timestamp' must be time-zone aware")
-    sensor_pos = pd.Index(sensors["sensor_id"])
-    unknown = ~readings["sensor_id"].isin(sensor_pos)
-    if unknown.any():
-        raise InputError(readings_path, f"sensor_id {readings['sensor_id'][unknown].iloc[0]!r} is not in sensors.parquet")
-    t_idx = timestamps.get_indexer(pd.DatetimeIndex(readings["timestamp"]))
-    n_idx = sensor_pos.get_indexer(readings["sensor_id"])
-    values = np.full((len(timestamps), len(sensors), len(features)), np.nan, dtype=np.float32)
-    for f, name in enumerate(features):
-        values[t_idx, n_idx, f] = readings[name].to_numpy(dtype=np.float32, na_value=np.nan)
     if edges is not None:
         edges["src"] = edges["src"].astype(str)
         edges["dst"] = edges["dst"].astype(str)

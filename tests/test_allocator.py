@@ -45,3 +45,13 @@ def test_users_own_malloc_settings_win(monkeypatch):
     monkeypatch.setenv("MALLOC_MMAP_MAX_", "65536")
     assert why_not_tunable() == "MALLOC_MMAP_MAX_ is set"
     assert reuse_freed_memory() is False
+
+
+def test_the_cli_tunes_malloc_for_torch_commands_only(monkeypatch):
+    """Data commands free each big array once; keeping the memory would only raise their peak."""
+    import social_xlstm.cli as cli
+
+    calls = []
+    monkeypatch.setattr(cli, "reuse_freed_memory", lambda: calls.append(True))
+    assert cli.main(["data", "import", "--help"]) == 0 and calls == []
+    assert cli.main(["evaluate", "--help"]) == 0 and calls == [True]

@@ -399,10 +399,17 @@ def test_corrupt_archive_is_a_clear_error(tmp_path: Path, pack: str):
         import_taiwan_vd([archive])
 
 
-@pytest.mark.parametrize("buckets_per_block", [1, 2, 3])
-def test_grid_spanning_many_blocks_equals_one_block(snapshots: Path, monkeypatch, buckets_per_block: int):
+@pytest.mark.parametrize("buckets_per_block, steps_per_chunk, chunk_lengths", [
+    (1, 100, [1, 1, 1, 1]), (2, 100, [2, 2]), (3, 100, [3, 1]), (3, 2, [2, 1, 1]), (512, 1, [1, 1, 1, 1]),
+])
+def test_grid_spanning_many_blocks_equals_one_block(snapshots: Path, monkeypatch, buckets_per_block: int,
+                                                    steps_per_chunk: int, chunk_lengths: list[int]):
+    """Blocks of 1-3 intervals or one of 512, written a block at a time, or in chunks of fewer steps."""
     monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.accumulate.BUCKETS_PER_BLOCK", buckets_per_block)
-    ds = import_taiwan_vd([snapshots]).load()
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.accumulate.CELLS_PER_CHUNK", 3 * steps_per_chunk)  # 3 sensors
+    stream = import_taiwan_vd([snapshots])
+    assert [len(stamps) for stamps, _ in stream.chunks()] == chunk_lengths
+    ds = stream.load()
     np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
     assert len(ds.timestamps) == 4
 

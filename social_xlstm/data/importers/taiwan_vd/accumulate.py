@@ -26,7 +26,10 @@ BUCKETS_PER_BLOCK = 512
 MIN_FLOW_COVERAGE = 0.5
 FEATURES = ("flow", "speed", "occupancy")
 GRID_ANCHOR = "2000-01-01"
+# (interval, sensor) cells per chunk handed to the writer: bounds its temporaries (about 60 MiB)
+CELLS_PER_CHUNK = 2**18
 _S = {name: i for i, name in enumerate(STATS)}
+_COUNTS = [_S["flow_n"], _S["speed_n"], _S["occupancy_n"]]  # a bucket holds readings when any is > 0
 
 
 @dataclass(frozen=True)
@@ -68,45 +71,42 @@ class IntervalSums:
         first = last = None
         scaled = too_sparse = 0
         for key in self._sums.keys():
-            sums = self._sums.read(key)[:, rows]
-            seen = np.flatnonzero(self._observed(sums))
+            flow_n, speed_n, occupancy_n = self._sums.read(key)[_COUNTS][:, rows]
+            seen = np.flatnonzero((flow_n + speed_n + occupancy_n).sum(axis=0) > 0)
             if len(seen):
                 first = key * BUCKETS_PER_BLOCK + int(seen[0]) if first is None else first
                 last = key * BUCKETS_PER_BLOCK + int(seen[-1])
-            n = sums[_S["flow_n"]]
-            enough = self._enough_minutes(n)
-            scaled += int((enough & (n != self.interval_s / 60)).sum())
-            too_sparse += int(((n > 0) & ~enough).sum())
+            enough = self._enough_minutes(flow_n)
+            scaled += int((enough & (flow_n != self.interval_s / 60)).sum())
+            too_sparse += int(((flow_n > 0) & ~enough).sum())
         return None if first is None else Span(first, last, scaled, too_sparse)
 
     def chunks(self, rows: list[int], span: Span | None) -> Iterator[tuple[pd.DatetimeIndex, np.ndarray]]:
-        """Values ``[steps, len(rows), 3]`` (NaN = missing) over ``span``, a block of time at a time.
+        """Values ``[steps, len(rows), 3]`` (NaN = missing) over ``span``, in time order.
 
-        Only one block's sums and values are in memory at once, however long the span.
+        One block of sums is read at a time and handed out in chunks of about
+        ``CELLS_PER_CHUNK`` cells, so memory follows neither the span nor the block length.
         """
         if span is None:
             yield pd.DatetimeIndex([], tz=self.timezone), np.zeros((0, len(rows), len(FEATURES)), dtype=np.float32)
             return
         touched = set(self._sums.keys())
+        steps = max(1, CELLS_PER_CHUNK // max(1, len(rows)))
         for key in range(span.first // BUCKETS_PER_BLOCK, span.last // BUCKETS_PER_BLOCK + 1):
-            lo = max(span.first, key * BUCKETS_PER_BLOCK)
-            hi = min(span.last + 1, (key + 1) * BUCKETS_PER_BLOCK)
-            if key not in touched:  # a stretch of time no snapshot reached
-                yield self._timestamps(lo, hi), np.full((hi - lo, len(rows), len(FEATURES)), np.nan, dtype=np.float32)
-                continue
-            sums = self._sums.read(key)[:, rows, lo - key * BUCKETS_PER_BLOCK : hi - key * BUCKETS_PER_BLOCK]
-            occupancy = _ratio(sums[_S["occupancy_sum"]], sums[_S["occupancy_n"]])
-            values = np.stack([self._flow(sums), self._speed(sums), occupancy], axis=-1).transpose(1, 0, 2)
-            yield self._timestamps(lo, hi), values
+            offset = key * BUCKETS_PER_BLOCK
+            block = self._sums.read(key) if key in touched else None  # None: no snapshot reached it
+            for lo in range(max(span.first, offset), min(span.last + 1, offset + BUCKETS_PER_BLOCK), steps):
+                hi = min(lo + steps, span.last + 1, offset + BUCKETS_PER_BLOCK)
+                if block is None:
+                    yield self._timestamps(lo, hi), np.full((hi - lo, len(rows), len(FEATURES)), np.nan, dtype=np.float32)
+                    continue
+                sums = block[:, rows, lo - offset : hi - offset]
+                occupancy = _ratio(sums[_S["occupancy_sum"]], sums[_S["occupancy_n"]])
+                yield self._timestamps(lo, hi), np.stack([self._flow(sums), self._speed(sums), occupancy], axis=-1).transpose(1, 0, 2)
 
     def _timestamps(self, lo: int, hi: int) -> pd.DatetimeIndex:
         epochs = self.origin_s + np.arange(lo, hi) * self.interval_s
         return pd.DatetimeIndex(pd.to_datetime(epochs, unit="s", utc=True)).tz_convert(self.timezone)
-
-    @staticmethod
-    def _observed(sums: np.ndarray) -> np.ndarray:
-        """Buckets where any of the rows has a valid value."""
-        return (sums[_S["flow_n"]] + sums[_S["speed_n"]] + sums[_S["occupancy_n"]]).sum(axis=0) > 0
 
     def _enough_minutes(self, n: np.ndarray) -> np.ndarray:
         return n >= MIN_FLOW_COVERAGE * (self.interval_s / 60)

@@ -66,8 +66,13 @@ class IntervalSums:
                 np.add.at(block[plane], (rows_a[pick], slots[pick]), values[pick, plane])
 
     def survey(self, rows: list[int]) -> Span | None:
-        """Where the readings of ``rows`` lie and how complete their flow is: one pass over the sums."""
+        """Where the readings of ``rows`` lie and how complete their flow is: one pass over the sums.
+
+        Called once every reading is in: the sums go to disk, and from here on only one block
+        is in memory at a time, however long the span.
+        """
         self._sums.ensure_rows(max(rows, default=0) + 1)
+        self._sums.spill_all()
         first = last = None
         scaled = too_sparse = 0
         for key in self._sums.keys():
@@ -103,6 +108,7 @@ class IntervalSums:
                 sums = block[:, rows, lo - offset : hi - offset]
                 occupancy = _ratio(sums[_S["occupancy_sum"]], sums[_S["occupancy_n"]])
                 yield self._timestamps(lo, hi), np.stack([self._flow(sums), self._speed(sums), occupancy], axis=-1).transpose(1, 0, 2)
+            block = None  # freed before the next one is read
 
     def _timestamps(self, lo: int, hi: int) -> pd.DatetimeIndex:
         epochs = self.origin_s + np.arange(lo, hi) * self.interval_s

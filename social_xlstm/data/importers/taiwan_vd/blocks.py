@@ -69,6 +69,11 @@ class RowBlocks:
             self._spill(*self._blocks.popitem(last=False))
         return block
 
+    def spill_all(self) -> None:
+        """Put every block on disk: once the import is over, blocks are read back one at a time."""
+        while self._blocks:
+            self._spill(*self._blocks.popitem(last=False))
+
     def read(self, key: int) -> np.ndarray:
         """Block ``key`` for reading only: from memory, or loaded from disk without evicting any."""
         block = self._blocks.get(key)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import re
+import resource
 import shlex
+import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -38,6 +41,18 @@ def add_malloc_option(parser: argparse.ArgumentParser) -> None:
     """``--default-malloc``: measure with glibc's malloc as it is, not as the CLI sets it up."""
     parser.add_argument("--default-malloc", action="store_true",
                         help="leave glibc's malloc as it is (the CLI keeps freed memory for reuse: social_xlstm.allocator)")
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (getrusage: KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_in_child(script: str, *args: str) -> dict:
+    """Run ``script`` with ``args`` in a fresh process, so that its peak memory is its own, and
+    return the JSON object it prints last."""
+    child = subprocess.run([sys.executable, script, *args], check=True, capture_output=True, text=True)
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def machine() -> str:

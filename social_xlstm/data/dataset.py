@@ -245,10 +245,10 @@ def _require(path: Path) -> Path:
 
 
 def _dense_readings(readings: pq.ParquetFile, where: Path, features: list[str], sensor_pos: pd.Index) -> tuple[np.ndarray, pd.DatetimeIndex]:
-    """The long readings table as the dense ``[T, N, F]`` array, a batch at a time.
+    """The long readings table as the dense ``[T, N, F]`` array, a row group at a time.
 
-    Two passes (the time grid first, then the values), so only the dense array and one batch
-    are ever in memory: a month of 2,000 VDs holds 17 M rows, which pandas would need several
+    Two passes (the time grid first, then the values), so only the dense array and one row
+    group are ever in memory: a month of 2,000 VDs holds 17 M rows, which pandas would need several
     GiB to read whole.
     """
     schema = readings.schema_arrow
@@ -258,20 +258,22 @@ def _dense_readings(readings: pq.ParquetFile, where: Path, features: list[str], 
     stamp_type = schema.field("timestamp").type
     if not pa.types.is_timestamp(stamp_type) or stamp_type.tz is None:
         raise InputError(where, f"column 'timestamp' must be time-zone aware timestamps, got {stamp_type}")
+    groups = range(readings.num_row_groups)
     grid = np.unique(np.concatenate([
-        np.unique(_nanoseconds(batch.column(0), where)) for batch in readings.iter_batches(columns=["timestamp"])
+        np.unique(_nanoseconds(readings.read_row_group(i, columns=["timestamp"]).column(0), where)) for i in groups
     ] or [np.zeros(0, dtype=np.int64)]))
     values = np.full((len(grid), len(sensor_pos), len(features)), np.nan, dtype=np.float32)
-    for batch in readings.iter_batches(columns=["timestamp", "sensor_id", *features]):
-        t_idx = np.searchsorted(grid, _nanoseconds(batch.column(0), where))
-        n_idx = _sensor_positions(batch.column(1), sensor_pos, where)
-        for f, name in enumerate(features):
-            values[t_idx, n_idx, f] = batch.column(name).cast(pa.float32()).to_numpy(zero_copy_only=False)
+    for i in groups:
+        for batch in readings.read_row_group(i, columns=["timestamp", "sensor_id", *features]).to_batches():
+            t_idx = np.searchsorted(grid, _nanoseconds(batch.column(0), where))
+            n_idx = _sensor_positions(batch.column(1), sensor_pos, where)
+            for f, name in enumerate(features):
+                values[t_idx, n_idx, f] = batch.column(name).cast(pa.float32()).to_numpy(zero_copy_only=False)
     timestamps = pd.DatetimeIndex(pd.to_datetime(grid, unit="ns", utc=True)).tz_convert(stamp_type.tz)
     return values, timestamps
 
 
-def _nanoseconds(stamps: pa.Array, where: Path) -> np.ndarray:
+def _nanoseconds(stamps: pa.Array | pa.ChunkedArray, where: Path) -> np.ndarray:
     if stamps.null_count:
         raise InputError(where, "column 'timestamp' has a null; every reading needs its time")
     return stamps.to_numpy().astype("datetime64[ns]").view(np.int64)

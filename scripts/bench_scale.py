@@ -22,11 +22,9 @@ import json
 import math
 import resource
 import statistics
-import subprocess
-import sys
 import time
 
-from benchreport import Table, add_doc_option, add_malloc_option
+from benchreport import Table, add_doc_option, add_malloc_option, measure_in_child, peak_rss_mib
 
 FEATURES, TARGETS, HORIZON = ["flow", "speed", "occupancy"], ["flow", "speed"], 12
 STEPS_PER_DAY = 288  # demo data at 5 minutes
@@ -90,16 +88,13 @@ def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int, de
             samples.append(time.perf_counter() - start)
         timings[name] = statistics.median(samples)
         timings[f"{name}_faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before) / repeats
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"sensors": config.num_sensors, "edges": int(graph.edge_index.shape[1]), **timings,
-                      "rss_before_mib": rss_before, "peak_mib": peak}))
+                      "rss_before_mib": rss_before, "peak_mib": peak_rss_mib()}))
 
 
 def run_point(sensors: int, steps: int, args) -> dict:
-    command = [sys.executable, __file__, "--child", str(sensors), str(steps), "--batch", str(args.batch),
-               "--hidden", str(args.hidden), "--repeats", str(args.repeats)] + (["--default-malloc"] if args.default_malloc else [])
-    result = subprocess.run(command, check=True, capture_output=True, text=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return measure_in_child(__file__, "--child", str(sensors), str(steps), "--batch", str(args.batch), "--hidden", str(args.hidden),
+                            "--repeats", str(args.repeats), *(["--default-malloc"] if args.default_malloc else []))
 
 
 def fit(sizes: list[float], values: list[float], unit: str, per: str) -> str:

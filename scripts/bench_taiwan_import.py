@@ -18,18 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchreport import Table, add_doc_option
-
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from benchreport import Table, add_doc_option, measure_in_child, peak_rss_mib
 
 
 def _measure_import(feed: str, out: str, interval: str, workers: int | None) -> dict:
@@ -37,31 +30,25 @@ def _measure_import(feed: str, out: str, interval: str, workers: int | None) -> 
     from social_xlstm.data.dataset import write_dataset
     from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd
 
-    baseline = _peak_mib()
+    baseline = peak_rss_mib()
     start = time.perf_counter()
     stream = import_taiwan_vd([Path(feed)], interval=interval, workers=workers)
     written = write_dataset(stream, Path(out))
     counts = stream.meta["import_counts"]
     return {"seconds": time.perf_counter() - start, "records": counts["live_records_read"],
             "snapshots": counts["vdlivelist_files"], "shape": [written["counts"][key] for key in ("timesteps", "sensors")],
-            "baseline_mib": baseline, "peak_mib": _peak_mib()}
+            "baseline_mib": baseline, "peak_mib": peak_rss_mib()}
 
 
 def _measure_read(out: str) -> dict:
     """Child process: read the written dataset back into memory, as training does."""
     from social_xlstm.data.dataset import read_dataset
 
-    baseline = _peak_mib()
+    baseline = peak_rss_mib()
     start = time.perf_counter()
     values = read_dataset(Path(out)).values
-    return {"seconds": time.perf_counter() - start, "baseline_mib": baseline, "peak_mib": _peak_mib(),
+    return {"seconds": time.perf_counter() - start, "baseline_mib": baseline, "peak_mib": peak_rss_mib(),
             "array_mib": values.nbytes / 2**20}
-
-
-def _in_child(*args: str) -> dict:
-    """Run this script's measuring mode in a fresh process, so that its peak RSS is its own."""
-    child = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
-    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -101,8 +88,8 @@ def main() -> None:
             target = write_feed(Path(tmp), spec)
             for workers in args.workers:
                 out = str(Path(tmp) / f"dataset-{workers}")
-                m = _in_child("--measure", str(target), out, "--interval", args.interval, "--workers", str(workers))
-                r = _in_child("--measure-read", out)
+                m = measure_in_child(__file__, "--measure", str(target), out, "--interval", args.interval, "--workers", str(workers))
+                r = measure_in_child(__file__, "--measure-read", out)
                 table.add(args.vds, minutes, step, f"{args.fmt}/{args.pack}", workers, m["records"],
                           f"{m['shape'][0]} x {m['shape'][1]}", f"{m['seconds']:.2f}",
                           f"{m['records'] / m['seconds']:,.0f}", f"{m['snapshots'] / m['seconds']:.1f}",

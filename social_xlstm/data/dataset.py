@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from social_xlstm import __version__
+from social_xlstm.data.readings_table import long_table, read_dense
 from social_xlstm.errors import InputError
 from social_xlstm.files import atomic_dir
 
@@ -182,18 +182,6 @@ def _check_tables(where: str | Path, sensors: pd.DataFrame, edges: pd.DataFrame 
                 raise InputError(where, f"edges.{column} names unknown sensor {sorted(unknown)[0]!r}")
 
 
-def _readings_table(stamps: pd.DatetimeIndex, values: np.ndarray, sensor_ids: np.ndarray, features: list[str]) -> pa.Table:
-    t, n, _ = values.shape
-    columns = {
-        "timestamp": pa.array(np.repeat(stamps.as_unit("ns").asi8, n), type=pa.timestamp("ns", tz=str(stamps.tz))),
-        "sensor_id": pa.array(np.tile(sensor_ids, t), type=pa.string()),
-    }
-    for f, name in enumerate(features):
-        flat = values[:, :, f].reshape(-1)
-        columns[name] = pa.array(flat, mask=np.isnan(flat), type=pa.float32())
-    return pa.table(columns)
-
-
 def write_dataset(ds: Dataset | StreamedDataset, out: str | Path) -> dict:
     """Check and write ``ds`` to ``out`` atomically (a temporary sibling, then one rename);
     return the meta.json written, whose ``counts`` say what the readings hold.
@@ -214,7 +202,7 @@ def write_dataset(ds: Dataset | StreamedDataset, out: str | Path) -> dict:
                 check.add(stamps, values)
                 if not len(stamps):
                     continue
-                table = _readings_table(stamps, values, sensor_ids, ds.features)
+                table = long_table(stamps, values, sensor_ids, ds.features)
                 if writer is None:
                     writer = stack.enter_context(pq.ParquetWriter(tmp / READINGS_FILE, table.schema))
                 writer.write_table(table)
@@ -244,56 +232,6 @@ def _require(path: Path) -> Path:
     return path
 
 
-def _dense_readings(readings: pq.ParquetFile, where: Path, features: list[str], sensor_pos: pd.Index) -> tuple[np.ndarray, pd.DatetimeIndex]:
-    """The long readings table as the dense ``[T, N, F]`` array, a row group at a time.
-
-    Two passes (the time grid first, then the values), so only the dense array and one row
-    group are ever in memory: a month of 2,000 VDs holds 17 M rows, which pandas would need several
-    GiB to read whole.
-    """
-    schema = readings.schema_arrow
-    for column in ("timestamp", "sensor_id", *features):
-        if column not in schema.names:
-            raise InputError(where, f"missing column '{column}'")
-    stamp_type = schema.field("timestamp").type
-    if not pa.types.is_timestamp(stamp_type) or stamp_type.tz is None:
-        raise InputError(where, f"column 'timestamp' must be time-zone aware timestamps, got {stamp_type}")
-    groups = range(readings.num_row_groups)
-    grid = np.unique(np.concatenate([
-        np.unique(_nanoseconds(readings.read_row_group(i, columns=["timestamp"]).column(0), where)) for i in groups
-    ] or [np.zeros(0, dtype=np.int64)]))
-    values = np.full((len(grid), len(sensor_pos), len(features)), np.nan, dtype=np.float32)
-    for i in groups:
-        for batch in readings.read_row_group(i, columns=["timestamp", "sensor_id", *features]).to_batches():
-            t_idx = np.searchsorted(grid, _nanoseconds(batch.column(0), where))
-            n_idx = _sensor_positions(batch.column(1), sensor_pos, where)
-            for f, name in enumerate(features):
-                values[t_idx, n_idx, f] = batch.column(name).cast(pa.float32()).to_numpy(zero_copy_only=False)
-    timestamps = pd.DatetimeIndex(pd.to_datetime(grid, unit="ns", utc=True)).tz_convert(stamp_type.tz)
-    return values, timestamps
-
-
-def _nanoseconds(stamps: pa.Array | pa.ChunkedArray, where: Path) -> np.ndarray:
-    if stamps.null_count:
-        raise InputError(where, "column 'timestamp' has a null; every reading needs its time")
-    return stamps.to_numpy().astype("datetime64[ns]").view(np.int64)
-
-
-def _sensor_positions(ids: pa.Array, sensor_pos: pd.Index, where: Path) -> np.ndarray:
-    """Rows of sensors.parquet for a batch of sensor ids (dictionary-encoded: one lookup per id)."""
-    if not pa.types.is_dictionary(ids.type):
-        ids = pc.dictionary_encode(ids)
-    if ids.null_count:
-        raise InputError(where, "column 'sensor_id' has a null; every reading needs its sensor")
-    names = ids.dictionary.cast(pa.string()).to_numpy(zero_copy_only=False)
-    positions = sensor_pos.get_indexer(names)
-    codes = ids.indices.to_numpy()
-    unknown = np.flatnonzero(positions[codes] < 0)
-    if len(unknown):
-        raise InputError(where, f"sensor_id {names[codes[unknown[0]]]!r} is not in sensors.parquet")
-    return positions[codes]
-
-
 def read_dataset(path: str | Path) -> Dataset:
     """Read a canonical dataset directory into the dense in-memory form, checking its contract."""
     path = Path(path)
@@ -315,8 +253,7 @@ def read_dataset(path: str | Path) -> Dataset:
         if "sensor_id" not in sensors.columns:
             raise InputError(path / SENSORS_FILE, "missing column 'sensor_id'")
         sensors["sensor_id"] = sensors["sensor_id"].astype(str)
-        with pq.ParquetFile(readings_path, read_dictionary=["sensor_id"]) as readings:
-            values, timestamps = _dense_readings(readings, readings_path, features, pd.Index(sensors["sensor_id"]))
+        values, timestamps = read_dense(readings_path, features, pd.Index(sensors["sensor_id"]))
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"unreadable parquet file ({exc})") from None
     if edges is not None:

@@ -439,6 +439,21 @@ def test_resident_blocks_cover_the_longest_lag_behind_the_newest(block_seconds: 
     assert resident_blocks(block_seconds) == resident
 
 
+def test_cli_spills_beside_the_output_and_leaves_nothing_there(snapshots: Path, tmp_path: Path, monkeypatch):
+    """Not in /tmp, which is memory where it is a tmpfs: on the disk that will hold the dataset."""
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.accumulate.BUCKETS_PER_BLOCK", 1)
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.blocks.MAX_COLLECT_LAG_S", 0)
+    folders = set()
+    spill = RowBlocks._spill
+    monkeypatch.setattr(RowBlocks, "_spill", lambda self, key, block: (spill(self, key, block), folders.add(Path(self._spill_dir.name).parent)))
+    out = tmp_path / "datasets" / "taiwan"
+    out.parent.mkdir()
+    assert main(["data", "import", "taiwan-vd", str(snapshots), "--out", str(out)]) == 0
+    assert folders == {out.parent}
+    assert [p.name for p in out.parent.iterdir()] == ["taiwan"]
+    np.testing.assert_allclose(read_dataset(out).values, EXPECTED, rtol=1e-6)
+
+
 def test_row_blocks_keep_every_update_through_spills_and_growth():
     """Random updates against one dense array, with rows added while blocks are on disk."""
     rng = np.random.default_rng(3)

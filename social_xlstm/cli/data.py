@@ -121,7 +121,9 @@ def import_taiwan_vd(
     """Taiwan MOTC VD feeds (VDList.xml + VDLiveList.xml snapshots, XML or JSON)."""
     from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd as run
 
-    _write(run(paths, interval=interval, timezone=timezone, name=name, workers=workers), out)
+    # the sums of past days wait on the disk that will hold the dataset, not in /tmp (often memory)
+    spill_dir = out.absolute().parent if out.absolute().parent.is_dir() else None
+    _write(run(paths, interval=interval, timezone=timezone, name=name, workers=workers, spill_dir=spill_dir), out)
 
 
 @app.command("demo")

@@ -58,7 +58,7 @@ def _default_workers() -> int:
 
 
 def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str = "Asia/Taipei",
-                     name: str | None = None, workers: int | None = None) -> StreamedDataset:
+                     name: str | None = None, workers: int | None = None, spill_dir: Path | None = None) -> StreamedDataset:
     """Read VD snapshots (folders, XML/JSON files, zip/7z archives) into a regular-grid dataset.
 
     The result streams its readings a block of time at a time (``write_dataset`` writes it
@@ -69,7 +69,9 @@ def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str
     ``accumulate``), speed = volume-weighted mean of lane speeds (plain mean when no volume),
     occupancy = mean over lanes and minutes. Sentinels (-99, -1, 255, 999) and out-of-range
     values are missing, never 0. ``workers`` parse processes are used for large inputs
-    (default: the CPUs available, at most 8; 1 = never start a pool).
+    (default: the CPUs available, at most 8; 1 = never start a pool). The sums of older blocks
+    of time wait in a temporary folder inside ``spill_dir`` (default: TMPDIR, which is memory
+    where /tmp is a tmpfs; the CLI puts them beside the output).
     """
     interval_s = _interval_seconds(interval)
     check_timezone(timezone)
@@ -77,7 +79,7 @@ def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str
         raise InputError("taiwan-vd", "no input paths given")
     tally: Counter = Counter()
     catalogue = StaticCatalogue()
-    live = LiveReadings(IntervalSums(interval_s, timezone))
+    live = LiveReadings(IntervalSums(interval_s, timezone, spill_dir), spill_dir)
 
     def take(summary: StaticSummary | LiveSummary) -> None:
         if isinstance(summary, StaticSummary):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,12 +44,12 @@ class Span:
 
 
 class IntervalSums:
-    def __init__(self, interval_s: int, timezone: str):
+    def __init__(self, interval_s: int, timezone: str, spill_dir: Path | None = None):
         self.interval_s = interval_s
         self.timezone = timezone
         self.origin_s = pd.Timestamp(GRID_ANCHOR, tz=timezone).value // 10**9
         # float32 halves the memory of a long import; sums of volumes stay exact below 2**24
-        self._sums = RowBlocks(len(STATS), BUCKETS_PER_BLOCK, np.float32, resident_blocks(BUCKETS_PER_BLOCK * interval_s))
+        self._sums = RowBlocks(len(STATS), BUCKETS_PER_BLOCK, np.float32, resident_blocks(BUCKETS_PER_BLOCK * interval_s), spill_dir)
 
     def add(self, rows: list[int], epochs: list[int], stats: list[tuple[float, ...]]) -> None:
         """Add a batch of reading contributions (one file's worth at a time, vectorised)."""

@@ -27,7 +27,7 @@ def resident_blocks(block_seconds: int) -> int:
 
 
 class RowBlocks:
-    def __init__(self, planes: int, block_len: int, dtype: type, resident: int):
+    def __init__(self, planes: int, block_len: int, dtype: type, resident: int, spill_dir: Path | None = None):
         self.planes = planes
         self.block_len = block_len
         self.dtype = dtype
@@ -35,6 +35,7 @@ class RowBlocks:
         self.resident = resident
         self._blocks: OrderedDict[int, np.ndarray] = OrderedDict()  # least recently used first
         self._spilled: set[int] = set()
+        self._spill_parent = spill_dir  # None: the system's temporary folder (TMPDIR)
         self._spill_dir: tempfile.TemporaryDirectory | None = None
 
     def keys(self) -> list[int]:
@@ -92,7 +93,7 @@ class RowBlocks:
 
     def _spill(self, key: int, block: np.ndarray) -> None:
         if self._spill_dir is None:  # removed with this object, or at exit
-            self._spill_dir = tempfile.TemporaryDirectory(prefix="social-xlstm-import-")
+            self._spill_dir = tempfile.TemporaryDirectory(prefix=".social-xlstm-import-", dir=self._spill_parent)
         np.save(self._path(key), block)
         self._spilled.add(key)
 

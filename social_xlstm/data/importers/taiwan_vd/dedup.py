@@ -8,6 +8,8 @@ jitter) is rare, so those few go to a plain set. The result is exact whatever th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks, resident_blocks
@@ -16,8 +18,8 @@ MINUTES_PER_BLOCK = 1440
 
 
 class SeenReadings:
-    def __init__(self) -> None:
-        self._first_second = RowBlocks(1, MINUTES_PER_BLOCK, np.uint8, resident_blocks(MINUTES_PER_BLOCK * 60))
+    def __init__(self, spill_dir: Path | None = None) -> None:
+        self._first_second = RowBlocks(1, MINUTES_PER_BLOCK, np.uint8, resident_blocks(MINUTES_PER_BLOCK * 60), spill_dir)
         self._more: set[tuple[int, int]] = set()
 
     def first_time(self, row: int, epoch_s: int) -> bool:

@@ -7,6 +7,7 @@ a key matches a detector is known only once every VDList version has been read.
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -22,9 +23,9 @@ ROWS_PER_BATCH = 65536
 class LiveReadings:
     """A row per (normalised VDID, LinkID), the readings kept for it, and why others were not."""
 
-    def __init__(self, sums: IntervalSums):
+    def __init__(self, sums: IntervalSums, spill_dir: Path | None = None):
         self.sums = sums
-        self.seen = SeenReadings()
+        self.seen = SeenReadings(spill_dir)
         self.rows: dict[tuple[str, str], int] = {}
         self.records_per_row: list[int] = []
         self.normalised: dict[str, str] = {}

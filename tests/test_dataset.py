@@ -46,7 +46,7 @@ def assert_same(a: Dataset, b: Dataset) -> None:
 
 def test_readings_are_written_in_row_groups_and_read_back_whole(tmp_path, monkeypatch):
     ds = small_dataset()  # crosses the DST change of 2025-03-09 in Los Angeles
-    monkeypatch.setattr("social_xlstm.data.dataset.ROWS_PER_CHUNK", 7)  # 2 steps of 3 sensors per chunk
+    monkeypatch.setattr("social_xlstm.data.readings_table.ROWS_PER_GROUP", 7)  # 2 steps of 3 sensors per group
     meta = write_dataset(ds, tmp_path / "d")
     assert pq.ParquetFile(tmp_path / "d" / "readings.parquet").num_row_groups == 5
     assert_same(read_dataset(tmp_path / "d"), ds)

@@ -406,7 +406,7 @@ def test_grid_spanning_many_blocks_equals_one_block(snapshots: Path, monkeypatch
                                                     steps_per_chunk: int, chunk_lengths: list[int]):
     """Blocks of 1-3 intervals or one of 512, written a block at a time, or in chunks of fewer steps."""
     monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.accumulate.BUCKETS_PER_BLOCK", buckets_per_block)
-    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.accumulate.CELLS_PER_CHUNK", 3 * steps_per_chunk)  # 3 sensors
+    monkeypatch.setattr("social_xlstm.data.readings_table.ROWS_PER_GROUP", 3 * steps_per_chunk)  # 3 sensors
     stream = import_taiwan_vd([snapshots])
     assert [len(stamps) for stamps, _ in stream.chunks()] == chunk_lengths
     ds = stream.load()

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from social_xlstm import __version__
-from social_xlstm.data.readings_table import long_table, read_dense
+from social_xlstm.data.readings_table import long_table, read_dense, steps_per_group
 from social_xlstm.errors import InputError
 from social_xlstm.files import atomic_dir
 
@@ -33,8 +33,6 @@ READINGS_FILE = "readings.parquet"
 SENSORS_FILE = "sensors.parquet"
 EDGES_FILE = "edges.parquet"
 META_FILE = "meta.json"
-# rows (steps x sensors) per parquet row group when writing: bounds the memory of the long table
-ROWS_PER_CHUNK = 2**20
 
 
 @dataclass
@@ -69,8 +67,8 @@ class Dataset:
         return self.features.index(name)
 
     def chunks(self) -> Iterator[tuple[pd.DatetimeIndex, np.ndarray]]:
-        """The readings in time slices of about ``ROWS_PER_CHUNK`` rows (views, no copies)."""
-        steps = max(1, ROWS_PER_CHUNK // max(1, len(self.sensors)))
+        """The readings in time slices of one parquet row group each (views, no copies)."""
+        steps = steps_per_group(len(self.sensors))
         for start in range(0, max(1, len(self.timestamps)), steps):
             yield self.timestamps[start : start + steps], self.values[start : start + steps]
 

@@ -17,6 +17,14 @@ import pyarrow.parquet as pq
 
 from social_xlstm.errors import InputError
 
+# rows per parquet row group written: bounds the writer's temporaries (about 60 MiB)
+ROWS_PER_GROUP = 2**18
+
+
+def steps_per_group(sensors: int) -> int:
+    """Time steps per slice handed to the writer, so that a row group holds about ROWS_PER_GROUP rows."""
+    return max(1, ROWS_PER_GROUP // max(1, sensors))
+
 
 def long_table(stamps: pd.DatetimeIndex, values: np.ndarray, sensor_ids: np.ndarray, features: list[str]) -> pa.Table:
     """Rows of (timestamp, sensor_id, one column per feature) for a slice of the dense array; NaN -> null."""

@@ -21,14 +21,13 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks, resident_blocks
+from social_xlstm.data.readings_table import steps_per_group
 from social_xlstm.data.importers.taiwan_vd.quality import STATS
 
 BUCKETS_PER_BLOCK = 512
 MIN_FLOW_COVERAGE = 0.5
 FEATURES = ("flow", "speed", "occupancy")
 GRID_ANCHOR = "2000-01-01"
-# (interval, sensor) cells per chunk handed to the writer: bounds its temporaries (about 60 MiB)
-CELLS_PER_CHUNK = 2**18
 _S = {name: i for i, name in enumerate(STATS)}
 _COUNTS = [_S["flow_n"], _S["speed_n"], _S["occupancy_n"]]  # a bucket holds readings when any is > 0
 
@@ -90,14 +89,14 @@ class IntervalSums:
     def chunks(self, rows: list[int], span: Span | None) -> Iterator[tuple[pd.DatetimeIndex, np.ndarray]]:
         """Values ``[steps, len(rows), 3]`` (NaN = missing) over ``span``, in time order.
 
-        One block of sums is read at a time and handed out in chunks of about
-        ``CELLS_PER_CHUNK`` cells, so memory follows neither the span nor the block length.
+        One block of sums is read at a time and handed out a parquet row group at a time, so
+        memory follows neither the span nor the block length.
         """
         if span is None:
             yield pd.DatetimeIndex([], tz=self.timezone), np.zeros((0, len(rows), len(FEATURES)), dtype=np.float32)
             return
         touched = set(self._sums.keys())
-        steps = max(1, CELLS_PER_CHUNK // max(1, len(rows)))
+        steps = steps_per_group(len(rows))
         for key in range(span.first // BUCKETS_PER_BLOCK, span.last // BUCKETS_PER_BLOCK + 1):
             offset = key * BUCKETS_PER_BLOCK
             block = self._sums.read(key) if key in touched else None  # None: no snapshot reached it

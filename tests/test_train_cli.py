@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -69,6 +70,18 @@ def test_summary_metrics_match_the_predictions_table(trained_run):
         expected = (h3.y_pred - h3.y_true).abs().mean()
         got = summary["models"]["social_xlstm"]["per_target"][str(target)]["report"]["h3"]["mae"]
         assert got == pytest.approx(expected, rel=1e-4)
+
+
+def test_predictions_written_in_many_row_groups_are_the_same_table(trained_run, monkeypatch):
+    """Evaluation streams: predictions are appended a few batches at a time, metrics are sums."""
+    assert main(["evaluate", str(trained_run)]) == 0
+    whole = pd.read_parquet(trained_run / "predictions.parquet")
+    summary = json.loads((trained_run / "metrics/summary.json").read_text())
+    monkeypatch.setattr("social_xlstm.evaluation.predictions.ROWS_PER_GROUP", 1000)
+    assert main(["evaluate", str(trained_run)]) == 0
+    assert pq.ParquetFile(trained_run / "predictions.parquet").num_row_groups > 5
+    pd.testing.assert_frame_equal(pd.read_parquet(trained_run / "predictions.parquet"), whole)
+    assert json.loads((trained_run / "metrics/summary.json").read_text()) == summary
 
 
 def test_evaluate_another_split(trained_run):

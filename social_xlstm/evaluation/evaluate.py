@@ -8,6 +8,7 @@ Writes, inside the run directory (each file to a temporary name, then renamed):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,12 @@ import pandas as pd
 import torch
 
 from social_xlstm.evaluation.forecasters import MODEL_NAME, LoadedRun, load_run
+from social_xlstm.evaluation.predictions import PredictionsWriter
 from social_xlstm.files import atomic_file
 from social_xlstm.metrics import ForecastMetrics
 
 SPLITS = ("train", "val", "test")
+PLOTTED = (MODEL_NAME, "persistence")  # the forecasters drawn against the truth in plots/
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -31,77 +34,49 @@ def _real_units(run: LoadedRun, scaled: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def collect_forecasts(run: LoadedRun, split: str) -> dict:
-    """Forecasts of every forecaster and the truth over a split, in real units: arrays [W, H, N, G]."""
-    loader = run.datamodule.dataloader(split)
-    outputs = {name: [] for name in run.forecasters}
-    truth, mask, origins = [], [], []
-    for batch in loader:
-        for name, forecaster in run.forecasters.items():
-            outputs[name].append(_real_units(run, forecaster(batch)))
-        truth.append(_real_units(run, batch["y"]))
-        mask.append(batch["y_mask"].numpy())
-        origins.append(batch["origin"].numpy())
-    return {
-        "forecasts": {name: np.concatenate(chunks) for name, chunks in outputs.items()},
-        "y_true": np.concatenate(truth),
-        "mask": np.concatenate(mask),
-        "origin": np.concatenate(origins),
-    }
-
-
-def _metrics(run: LoadedRun, collected: dict) -> dict[str, ForecastMetrics]:
-    horizon, targets = collected["y_true"].shape[1], run.datamodule.targets
-    result = {}
-    for name, forecast in collected["forecasts"].items():
-        metrics = ForecastMetrics(horizon, targets, len(run.datamodule.sensor_ids))
-        metrics.update(forecast, collected["y_true"], collected["mask"])
-        result[name] = metrics
-    return result
-
-
-def predictions_frame(run: LoadedRun, collected: dict) -> pd.DataFrame:
-    """Long table: origin timestamp, sensor_id, horizon, target, y_true, y_pred (+ one column
-    per baseline); only cells whose truth was observed."""
-    w, h, n, g = collected["y_true"].shape
-    origin_ts = run.datamodule.timestamps[collected["origin"]]
-    index = np.indices((w, h, n, g)).reshape(4, -1)
-    keep = collected["mask"].reshape(-1)
-    frame = pd.DataFrame({
-        "origin": origin_ts[index[0][keep]],
-        "sensor_id": np.asarray(run.datamodule.sensor_ids, dtype=object)[index[2][keep]],
-        "horizon": (index[1][keep] + 1).astype(np.int16),
-        "target": pd.Categorical.from_codes(index[3][keep], categories=run.datamodule.targets),
-        "y_true": collected["y_true"].reshape(-1)[keep].astype(np.float32),
-        "y_pred": collected["forecasts"][MODEL_NAME].reshape(-1)[keep].astype(np.float32),
-    })
-    for name, forecast in collected["forecasts"].items():
-        if name != MODEL_NAME:
-            frame[f"y_pred_{name}"] = forecast.reshape(-1)[keep].astype(np.float32)
-    return frame
+def forecast_batches(run: LoadedRun, split: str) -> Iterator[dict]:
+    """Per batch of windows: every forecaster's forecast and the truth in real units, ``[B, H, N, G]``."""
+    for batch in run.datamodule.dataloader(split):
+        yield {
+            "forecasts": {name: _real_units(run, forecaster(batch)) for name, forecaster in run.forecasters.items()},
+            "y_true": _real_units(run, batch["y"]),
+            "mask": batch["y_mask"].numpy(),
+            "origin": batch["origin"].numpy(),
+        }
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data_path: str | Path | None = None) -> dict:
     """Evaluate every forecaster of the run on ``split``; write the run's metrics, predictions
-    and plots; return the summary."""
-    from social_xlstm.evaluation.plots import write_plots
+    and plots; return the summary.
+
+    One pass over the split, a batch at a time: metrics are sums, predictions.parquet is
+    appended, and the plots keep one horizon of the few forecasters they draw, so memory does
+    not grow with the split (a month of 2,000 VDs would otherwise need more than 10 GiB).
+    """
+    from social_xlstm.evaluation.plots import HorizonSlice, write_plots
 
     run = load_run(run_dir, data_path)
-    collected = collect_forecasts(run, split)
-    metrics = _metrics(run, collected)
+    dm = run.datamodule
+    metrics = {name: ForecastMetrics(dm.horizon, dm.targets, len(dm.sensor_ids)) for name in run.forecasters}
+    plotted = HorizonSlice(min(3, dm.horizon), [name for name in PLOTTED if name in run.forecasters])
+    windows = 0
+    with atomic_file(run.run_dir / "predictions.parquet") as tmp, \
+            PredictionsWriter(tmp, dm.timestamps, dm.sensor_ids, dm.targets, list(run.forecasters)) as predictions:
+        for batch in forecast_batches(run, split):
+            for name, forecast in batch["forecasts"].items():
+                metrics[name].update(forecast, batch["y_true"], batch["mask"])
+            predictions.add(batch)
+            plotted.add(batch)
+            windows += len(batch["origin"])
     summary = {
         "split": split,
-        "windows": int(collected["y_true"].shape[0]),
-        "interval": run.datamodule.dataset.meta["interval"],
+        "windows": windows,
+        "interval": dm.dataset.meta["interval"],
         "models": {name: m.compute() for name, m in metrics.items()},
     }
-    per_sensor = pd.concat(
-        [m.per_sensor(run.datamodule.sensor_ids).assign(model=name) for name, m in metrics.items()], ignore_index=True
-    )
+    per_sensor = pd.concat([m.per_sensor(dm.sensor_ids).assign(model=name) for name, m in metrics.items()], ignore_index=True)
     metrics_dir = run.run_dir / "metrics"
     _atomic_write(metrics_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
     _atomic_write(metrics_dir / "per_sensor.csv", lambda p: per_sensor.to_csv(p, index=False))
-    frame = predictions_frame(run, collected)
-    _atomic_write(run.run_dir / "predictions.parquet", lambda p: frame.to_parquet(p, index=False))
-    write_plots(run, summary, per_sensor, collected)
+    write_plots(run, summary, per_sensor, plotted)
     return summary

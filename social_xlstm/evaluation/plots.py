@@ -37,18 +37,46 @@ def error_by_horizon(summary: dict, target: str, path: Path) -> None:
     _save(fig, path)
 
 
-def forecast_vs_actual(collected: dict, sensor: int, sensor_id: str, target: int, target_name: str,
-                       timestamps: pd.DatetimeIndex, horizon: int, path: Path) -> None:
-    """One sensor over the split: the truth and the forecast made ``horizon`` steps earlier."""
-    h = horizon - 1
-    at = timestamps[collected["origin"] + horizon]
-    truth = np.where(collected["mask"][:, h, sensor, target], collected["y_true"][:, h, sensor, target], np.nan)
+class HorizonSlice:
+    """What the forecast-vs-actual plots draw, kept over a whole split: one horizon of the truth
+    and of a few forecasters, for every sensor (the plots choose their sensors only once the
+    metrics are known). About 1/H of the forecasts of one forecaster each."""
+
+    def __init__(self, horizon: int, forecasters: list[str]):
+        self.horizon = horizon
+        self._parts: dict[str, list[np.ndarray]] = {key: [] for key in ("origin", "y_true", "mask", *forecasters)}
+
+    def add(self, batch: dict) -> None:
+        h = self.horizon - 1
+        for key, parts in self._parts.items():
+            if key == "origin":
+                parts.append(batch["origin"])
+            else:
+                source = batch[key] if key in ("y_true", "mask") else batch["forecasts"][key]
+                parts.append(source[:, h] if key == "mask" else source[:, h].astype(np.float32))
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        """``origin`` [W], or ``y_true``, ``mask`` or a forecaster's name: [W, N, G]."""
+        parts = self._parts[key]
+        if len(parts) != 1:  # joined once, on first use
+            self._parts[key] = parts = [np.concatenate(parts)]
+        return parts[0]
+
+    @property
+    def forecasters(self) -> list[str]:
+        return [key for key in self._parts if key not in ("origin", "y_true", "mask")]
+
+
+def forecast_vs_actual(series: HorizonSlice, sensor: int, sensor_id: str, target: int, target_name: str,
+                       timestamps: pd.DatetimeIndex, path: Path) -> None:
+    """One sensor over the split: the truth and the forecast made ``series.horizon`` steps earlier."""
+    at = timestamps[series["origin"] + series.horizon]
+    truth = np.where(series["mask"][:, sensor, target], series["y_true"][:, sensor, target], np.nan)
     fig, ax = plt.subplots(figsize=(9, 3.2))
     ax.plot(at, truth, color="black", lw=1, label="actual")
-    for name in (MODEL_NAME, "persistence"):
-        if name in collected["forecasts"]:
-            ax.plot(at, collected["forecasts"][name][:, h, sensor, target], lw=1, label=f"{name} (+{horizon})")
-    ax.set(title=f"{sensor_id}: {target_name}, forecast {horizon} steps ahead", ylabel=target_name)
+    for name in series.forecasters:
+        ax.plot(at, series[name][:, sensor, target], lw=1, label=f"{name} (+{series.horizon})")
+    ax.set(title=f"{sensor_id}: {target_name}, forecast {series.horizon} steps ahead", ylabel=target_name)
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
     _save(fig, path)
@@ -66,7 +94,7 @@ def error_map(sensors: pd.DataFrame, per_sensor: pd.DataFrame, target: str, path
     _save(fig, path)
 
 
-def write_plots(run, summary: dict, per_sensor: pd.DataFrame, collected: dict) -> None:
+def write_plots(run, summary: dict, per_sensor: pd.DataFrame, series: HorizonSlice) -> None:
     plots = run.run_dir / "plots"
     dm = run.datamodule
     chosen = [str(s) for s in run.cfg.get("plot_sensors") or []]
@@ -82,5 +110,5 @@ def write_plots(run, summary: dict, per_sensor: pd.DataFrame, collected: dict) -
             error_map(dm.sensors, per_sensor, target, plots / f"error_map_{target}.png")
         for sensor_id in chosen:
             n = dm.sensor_ids.index(str(sensor_id))
-            forecast_vs_actual(collected, n, str(sensor_id), g, target, dm.timestamps, min(3, collected["y_true"].shape[1]),
+            forecast_vs_actual(series, n, str(sensor_id), g, target, dm.timestamps,
                                plots / f"forecast_{target}_{str(sensor_id).replace('/', '_')}.png")

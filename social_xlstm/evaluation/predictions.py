@@ -23,9 +23,9 @@ class PredictionsWriter:
     ``y_pred_<name>`` column per baseline, in the order the windows come."""
 
     def __init__(self, path: Path, timestamps: pd.DatetimeIndex, sensor_ids: list[str], targets: list[str], forecasters: list[str]):
-        self.timestamps = timestamps
-        self.sensor_ids = np.asarray(sensor_ids, dtype=object)
-        self.targets = list(targets)
+        self.timestamps = timestamps.as_unit("ns")
+        self._ids = pa.array(list(sensor_ids), type=pa.string())
+        self._targets = pa.array(list(targets), type=pa.string())
         self.baselines = [name for name in forecasters if name != MODEL_NAME]
         self.schema = pa.schema([
             ("origin", pa.timestamp("ns", tz=str(timestamps.tz))),
@@ -41,21 +41,23 @@ class PredictionsWriter:
         self._pending_rows = 0
 
     def add(self, batch: dict) -> None:
-        """One batch of windows: ``y_true``, ``mask`` and each forecast ``[B, H, N, G]``, ``origin`` [B]."""
-        b, h, n, g = batch["y_true"].shape
-        index = np.indices((b, h, n, g)).reshape(4, -1)
+        """One batch of windows: ``y_true``, ``mask`` and each forecast ``[B, H, N, G]``, ``origin`` [B].
+
+        Built in arrow from index arrays (no pandas frame, no Python string per row).
+        """
+        window, horizon, sensor, target = np.nonzero(batch["mask"])  # C order: the cells' order in the arrays
         keep = batch["mask"].reshape(-1)
-        frame = pd.DataFrame({
-            "origin": self.timestamps[batch["origin"][index[0][keep]]],
-            "sensor_id": self.sensor_ids[index[2][keep]],
-            "horizon": (index[1][keep] + 1).astype(np.int16),
-            "target": pd.Categorical.from_codes(index[3][keep], categories=self.targets),
-            "y_true": batch["y_true"].reshape(-1)[keep].astype(np.float32),
-            "y_pred": batch["forecasts"][MODEL_NAME].reshape(-1)[keep].astype(np.float32),
-            **{f"y_pred_{name}": batch["forecasts"][name].reshape(-1)[keep].astype(np.float32) for name in self.baselines},
-        })
-        self._pending.append(pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False))
-        self._pending_rows += len(frame)
+        columns = [
+            pa.array(self.timestamps.asi8[batch["origin"][window]], type=self.schema.field("origin").type),
+            self._ids.take(pa.array(sensor)),
+            pa.array((horizon + 1).astype(np.int16)),
+            pa.DictionaryArray.from_arrays(pa.array(target.astype(np.int8)), self._targets),
+            pa.array(batch["y_true"].reshape(-1)[keep].astype(np.float32)),
+            pa.array(batch["forecasts"][MODEL_NAME].reshape(-1)[keep].astype(np.float32)),
+            *[pa.array(batch["forecasts"][name].reshape(-1)[keep].astype(np.float32)) for name in self.baselines],
+        ]
+        self._pending.append(pa.Table.from_arrays(columns, schema=self.schema))
+        self._pending_rows += len(window)
         if self._pending_rows >= ROWS_PER_GROUP:
             self._flush()
 

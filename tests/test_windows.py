@@ -139,6 +139,16 @@ def test_window_items_exact():
         windows[len(windows)]
 
 
+def test_targets_equal_to_the_inputs_share_one_copy_and_read_the_same():
+    ds = make_dataset()
+    scaler = FeatureScaler.fit(ds.values[:28], FEATURES)
+    shared = WindowArrays.from_dataset(ds, scaler, ["speed"], ["speed"])
+    apart = WindowArrays.from_dataset(ds, scaler, ["speed"], ["speed", "flow"])
+    assert shared.y is shared.x and shared.y_mask is shared.x_mask
+    torch.testing.assert_close(shared.y, apart.y[..., :1])
+    torch.testing.assert_close(shared.y_mask, apart.y_mask[..., :1])
+
+
 def test_missing_targets_are_masked_and_zero():
     ds = make_dataset()
     scaler = FeatureScaler.fit(ds.values[:28], FEATURES)

@@ -132,7 +132,8 @@ class WindowArrays:
             return torch.from_numpy(values), torch.from_numpy(observed)
 
         x, x_mask = scaled(features)
-        y, y_mask = scaled(targets)
+        # read-only tensors: when the targets are the inputs (Los-loop's speed), one copy serves both
+        y, y_mask = (x, x_mask) if list(targets) == list(features) else scaled(targets)
         return cls(x=x, x_mask=x_mask, y=y, y_mask=y_mask, time=torch.from_numpy(time_features(dataset.timestamps)))
 
 

@@ -47,12 +47,14 @@ def _measure_write(out: str, steps: int, sensors: int) -> dict:
 
 
 def _measure_read(out: str) -> dict:
+    """Child process: read a dataset directory into memory, as training does (bench_taiwan_import uses it too)."""
     from social_xlstm.data.dataset import read_dataset
 
     baseline = peak_rss_mib()
     start = time.perf_counter()
-    read_dataset(Path(out))
-    return {"seconds": time.perf_counter() - start, "baseline_mib": baseline, "peak_mib": peak_rss_mib()}
+    values = read_dataset(Path(out)).values
+    return {"seconds": time.perf_counter() - start, "baseline_mib": baseline, "peak_mib": peak_rss_mib(),
+            "array_mib": values.nbytes / 2**20}
 
 
 def main() -> None:

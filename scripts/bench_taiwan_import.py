@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_dataset_io
 from benchreport import Table, add_doc_option, measure_in_child, peak_rss_mib
 
 
@@ -40,17 +41,6 @@ def _measure_import(feed: str, out: str, interval: str, workers: int | None) -> 
             "baseline_mib": baseline, "peak_mib": peak_rss_mib()}
 
 
-def _measure_read(out: str) -> dict:
-    """Child process: read the written dataset back into memory, as training does."""
-    from social_xlstm.data.dataset import read_dataset
-
-    baseline = peak_rss_mib()
-    start = time.perf_counter()
-    values = read_dataset(Path(out)).values
-    return {"seconds": time.perf_counter() - start, "baseline_mib": baseline, "peak_mib": peak_rss_mib(),
-            "array_mib": values.nbytes / 2**20}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vds", type=int, default=100, help="detectors in the feed")
@@ -62,16 +52,12 @@ def main() -> None:
     parser.add_argument("--interval", default="5min")
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="parse processes (several values: one run each)")
     parser.add_argument("--measure", nargs=2, metavar=("FEED", "OUT"), help=argparse.SUPPRESS)
-    parser.add_argument("--measure-read", metavar="OUT", help=argparse.SUPPRESS)
     add_doc_option(parser)
     args = parser.parse_args()
     if len(args.every) not in (1, len(args.minutes)) or min(args.every) < 1:
         parser.error(f"--every takes one value >= 1 or one per --minutes value, got {args.every}")
     if args.measure:
         print(json.dumps(_measure_import(*args.measure, args.interval, args.workers[0])))
-        return
-    if args.measure_read:
-        print(json.dumps(_measure_read(args.measure_read)))
         return
 
     from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, write_feed
@@ -89,7 +75,7 @@ def main() -> None:
             for workers in args.workers:
                 out = str(Path(tmp) / f"dataset-{workers}")
                 m = measure_in_child(__file__, "--measure", str(target), out, "--interval", args.interval, "--workers", str(workers))
-                r = measure_in_child(__file__, "--measure-read", out)
+                r = measure_in_child(bench_dataset_io.__file__, "--measure-read", out)
                 table.add(args.vds, minutes, step, f"{args.fmt}/{args.pack}", workers, m["records"],
                           f"{m['shape'][0]} x {m['shape'][1]}", f"{m['seconds']:.2f}",
                           f"{m['records'] / m['seconds']:,.0f}", f"{m['snapshots'] / m['seconds']:.1f}",

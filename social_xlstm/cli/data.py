@@ -122,7 +122,8 @@ def import_taiwan_vd(
     from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd as run
 
     # the sums of past days wait on the disk that will hold the dataset, not in /tmp (often memory)
-    spill_dir = out.absolute().parent if out.absolute().parent.is_dir() else None
+    parent = out.absolute().parent
+    spill_dir = parent if parent.is_dir() else None
     _write(run(paths, interval=interval, timezone=timezone, name=name, workers=workers, spill_dir=spill_dir), out)
 
 

@@ -97,17 +97,11 @@ class StreamedDataset:
     edges: pd.DataFrame | None = None
     meta: dict = field(default_factory=dict)
 
-    @property
-    def sensor_ids(self) -> list[str]:
-        return self.sensors["sensor_id"].tolist()
-
     def load(self) -> Dataset:
         """Every chunk joined into one in-memory Dataset (for analysis in a notebook, and tests)."""
-        parts = list(self.chunks())
-        stamps = parts[0][0].append([part[0] for part in parts[1:]]) if len(parts) > 1 else parts[0][0]
-        values = np.concatenate([part[1] for part in parts]) if len(parts) > 1 else parts[0][1]
-        return Dataset(values=values, timestamps=stamps, features=list(self.features), sensors=self.sensors,
-                       edges=self.edges, meta=self.meta)
+        stamps, values = zip(*self.chunks())
+        return Dataset(values=np.concatenate(values), timestamps=stamps[0].append(list(stamps[1:])),
+                       features=list(self.features), sensors=self.sensors, edges=self.edges, meta=self.meta)
 
 
 class ReadingsCheck:

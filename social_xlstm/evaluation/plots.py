@@ -44,16 +44,19 @@ class HorizonSlice:
 
     def __init__(self, horizon: int, forecasters: list[str]):
         self.horizon = horizon
+        self.forecasters = list(forecasters)
         self._parts: dict[str, list[np.ndarray]] = {key: [] for key in ("origin", "y_true", "mask", *forecasters)}
 
     def add(self, batch: dict) -> None:
         h = self.horizon - 1
-        for key, parts in self._parts.items():
-            if key == "origin":
-                parts.append(batch["origin"])
-            else:
-                source = batch[key] if key in ("y_true", "mask") else batch["forecasts"][key]
-                parts.append(source[:, h] if key == "mask" else source[:, h].astype(np.float32))
+        picked = {
+            "origin": batch["origin"],
+            "y_true": batch["y_true"][:, h].astype(np.float32),
+            "mask": batch["mask"][:, h],
+            **{name: batch["forecasts"][name][:, h].astype(np.float32) for name in self.forecasters},
+        }
+        for key, part in picked.items():
+            self._parts[key].append(part)
 
     def __getitem__(self, key: str) -> np.ndarray:
         """``origin`` [W], or ``y_true``, ``mask`` or a forecaster's name: [W, N, G]."""
@@ -61,10 +64,6 @@ class HorizonSlice:
         if len(parts) != 1:  # joined once, on first use
             self._parts[key] = parts = [np.concatenate(parts)]
         return parts[0]
-
-    @property
-    def forecasters(self) -> list[str]:
-        return [key for key in self._parts if key not in ("origin", "y_true", "mask")]
 
 
 def forecast_vs_actual(series: HorizonSlice, sensor: int, sensor_id: str, target: int, target_name: str,

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks, resident_blocks
-from social_xlstm.data.readings_table import steps_per_group
 from social_xlstm.data.importers.taiwan_vd.quality import STATS
+from social_xlstm.data.readings_table import steps_per_group
 
 BUCKETS_PER_BLOCK = 512
 MIN_FLOW_COVERAGE = 0.5
@@ -45,6 +45,7 @@ class Span:
 class IntervalSums:
     def __init__(self, interval_s: int, timezone: str, spill_dir: Path | None = None):
         self.interval_s = interval_s
+        self.minutes = interval_s / 60  # readings an interval should hold: the feed reports every minute
         self.timezone = timezone
         self.origin_s = pd.Timestamp(GRID_ANCHOR, tz=timezone).value // 10**9
         # float32 halves the memory of a long import; sums of volumes stay exact below 2**24
@@ -82,7 +83,7 @@ class IntervalSums:
                 first = key * BUCKETS_PER_BLOCK + int(seen[0]) if first is None else first
                 last = key * BUCKETS_PER_BLOCK + int(seen[-1])
             enough = self._enough_minutes(flow_n)
-            scaled += int((enough & (flow_n != self.interval_s / 60)).sum())
+            scaled += int((enough & (flow_n != self.minutes)).sum())
             too_sparse += int(((flow_n > 0) & ~enough).sum())
         return None if first is None else Span(first, last, scaled, too_sparse)
 
@@ -115,13 +116,13 @@ class IntervalSums:
         return pd.DatetimeIndex(pd.to_datetime(epochs, unit="s", utc=True)).tz_convert(self.timezone)
 
     def _enough_minutes(self, n: np.ndarray) -> np.ndarray:
-        return n >= MIN_FLOW_COVERAGE * (self.interval_s / 60)
+        return n >= MIN_FLOW_COVERAGE * self.minutes
 
     def _flow(self, sums: np.ndarray) -> np.ndarray:
         n = sums[_S["flow_n"]]
         enough = self._enough_minutes(n)
         flow = np.full(n.shape, np.nan, dtype=n.dtype)
-        flow[enough] = sums[_S["flow_sum"]][enough] * ((self.interval_s / 60) / n[enough])
+        flow[enough] = sums[_S["flow_sum"]][enough] * (self.minutes / n[enough])
         return flow
 
     @staticmethod

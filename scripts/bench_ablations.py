@@ -4,21 +4,26 @@ Every variant is the experiment's preset plus one of DESIGN.md's ablation switch
 `social-xlstm train` in a child process exactly as scripts/bench_accuracy.py does, and into the
 same run folders (``<runs>/<experiment>-<protocol>-<label>[-<variant>]-seed<N>``), so the full
 model's runs made there under ``--label`` are reused (a finished run is read, not run again).
-Pooling off and the plain LSTM need no runs of their own: every full-model run trains them as
-its neural baselines. The table gives, for the first target, the test MAE at the last horizon
-and on the mean over horizons (T-GCN protocol: MAE and RMSE pooled over its 3 steps), mean ± sd
-over seeds, each against the full model in percent, and the training minutes per seed.
+Pooling off and the plain LSTM need no runs of their own: the full model's runs train them as
+their neural baselines, and train none when neither is asked for. Every training is queued at
+once, a seed at a time (a stopped benchmark has whole seeds to report), so ``--jobs 2`` keeps
+two running side by side until all are done. The table gives, for the first target, the test
+MAE at the last horizon and on the mean over horizons (T-GCN protocol: MAE and RMSE pooled over
+its 3 steps), mean ± sd over seeds, each against the full model in percent, and the training
+minutes per seed.
 
   python scripts/bench_ablations.py --seeds 0 1 2 --label bs8 -- data.path=data/los-loop/directed trainer.compile=true
   python scripts/bench_ablations.py --seeds 0 --variants full lstm-encoder no-mlstm -- data.path=DIR
+  python scripts/bench_ablations.py --jobs 2 --label bs8-pooling --variants pool-mean pool-idw pool-grid -- data.path=DIR
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+from pathlib import Path
 
-from bench_accuracy import add_run_options, run_folder, spread, train_seed
+from bench_accuracy import Training, add_run_options, run_folder, spread, train_all
 from benchreport import Table, add_doc_option
 
 # variant -> (its own overrides, or None when the full model's runs already hold it; forecaster)
@@ -34,9 +39,12 @@ VARIANTS = {
 }
 
 
-def headline(summary: dict, forecaster: str, protocol: str) -> tuple[float, float]:
+def headline(summary: dict, forecaster: str, protocol: str, run_dir: Path) -> tuple[float, float]:
     """The two numbers of the table for the first target: MAE at the last horizon and on the mean
     over horizons (project protocol), or MAE and RMSE pooled over the predicted steps (T-GCN)."""
+    if forecaster not in summary["models"]:
+        raise SystemExit(f"{run_dir / 'metrics' / 'summary.json'}: no '{forecaster}' forecaster (this run trained "
+                         f"{', '.join(summary['models'])}); use another --label, or delete the run to retrain it")
     per_target = summary["models"][forecaster]["per_target"]
     block = per_target[next(iter(per_target))]
     if protocol == "tgcn":
@@ -59,22 +67,27 @@ def main() -> None:
     add_doc_option(parser)
     args = parser.parse_args()
 
-    full_runs = [train_seed(args.experiment, args.protocol, seed, run_folder(args, args.label, seed), args.overrides)
-                 for seed in args.seeds]
+    names = ["full", *(v for v in args.variants if v != "full")]
+    wants_baselines = any(VARIANTS[name][0] is None for name in names)
+    own_folder = {name: args.label if name == "full" else f"{args.label}-{name}"
+                  for name in names if VARIANTS[name][0] is not None}
+    switches = {name: [*VARIANTS[name][0], *([] if name == "full" and wants_baselines else ["baselines=[]"])]
+                for name in own_folder}
+    trainings = {(name, seed): Training(args.experiment, args.protocol, seed, run_folder(args, folder, seed),
+                                        (*args.overrides, *switches[name]))
+                 for seed in args.seeds for name, folder in own_folder.items()}
+    results = dict(zip(trainings, train_all(list(trainings.values()), args.jobs)))
+
     rows: dict[str, tuple[list[tuple[float, float]], list[float]]] = {}
-    for name in ["full", *(v for v in args.variants if v != "full")]:
+    for name in names:
         own, forecaster = VARIANTS[name]
-        if own is None or name == "full":
-            runs = full_runs
-        else:
-            runs = [train_seed(args.experiment, args.protocol, seed, run_folder(args, f"{args.label}-{name}", seed),
-                               [*args.overrides, *own, "baselines=[]"]) for seed in args.seeds]
-        rows[name] = ([headline(summary, forecaster, args.protocol) for summary, _ in runs],
-                      [minutes for _, minutes in runs] if own is not None else [])
-        print(f"{name}: done", flush=True)
+        trained = "full" if own is None else name
+        runs = [(results[trained, seed], trainings[trained, seed].run_dir) for seed in args.seeds]
+        rows[name] = ([headline(summary, forecaster, args.protocol, run_dir) for (summary, _), run_dir in runs],
+                      [minutes for (_, minutes), _ in runs] if own is not None else [])
 
     columns = ["MAE pooled", "RMSE pooled"] if args.protocol == "tgcn" else ["MAE last horizon", "MAE mean"]
-    target = next(iter(full_runs[0][0]["models"]["social_xlstm"]["per_target"]))
+    target = next(iter(results["full", args.seeds[0]][0]["models"]["social_xlstm"]["per_target"]))
     table = Table(
         f"bench_ablations-{args.experiment}-{args.protocol}-{args.label}",
         f"Ablations: {args.experiment} {target}, {args.protocol} protocol, {args.label} ({len(args.seeds)} seeds)",
@@ -87,9 +100,11 @@ def main() -> None:
         by_column = list(zip(*numbers))
         table.add(name, switch, *(spread(list(v)) for v in by_column),
                   *(percent(list(v), list(f)) for v, f in zip(by_column, full)), spread(minutes) if minutes else "-")
+    full_minutes = ("the full model with its neural baselines, when they trained in the same one" if wants_baselines
+                    else "the full model alone, baselines=[]")
     note = (f"Test split, real units, mean ± standard deviation over seeds {args.seeds}; 'vs full' compares the means "
             f"(negative = better than the full model). Minutes are those recorded by the invocation that trained "
-            f"each run (for the full model, with its neural baselines when they trained in the same one). "
+            f"each run ({full_minutes}). "
             f"Extra overrides: {' '.join(args.overrides) or 'none'}.")
     print("\n" + note)
     if not args.no_doc:

@@ -16,6 +16,7 @@ from conftest import make_demo_dir, tiny_train_args
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset, write_dataset
 from social_xlstm.data.demo import make_demo
+from social_xlstm.evaluation.forecasters import load_run
 from social_xlstm.training.train import fit_is_over
 
 MODELS = {"social_xlstm", "lstm", "no_pooling", "persistence", "historical_average"}
@@ -82,6 +83,22 @@ def test_predictions_written_in_many_row_groups_are_the_same_table(trained_run, 
     assert pq.ParquetFile(trained_run / "predictions.parquet").num_row_groups > 5
     pd.testing.assert_frame_equal(pd.read_parquet(trained_run / "predictions.parquet"), whole)
     assert json.loads((trained_run / "metrics/summary.json").read_text()) == summary
+
+
+def test_a_smaller_evaluation_batch_gives_the_same_results(trained_run, tmp_path, capsys):
+    """--batch-size only changes how many windows go through at once (memory), not the numbers."""
+    assert main(["evaluate", str(trained_run)]) == 0
+    whole = pd.read_parquet(trained_run / "predictions.parquet")
+    summary = json.loads((trained_run / "metrics/summary.json").read_text())
+    assert next(iter(load_run(trained_run, batch_size=3).datamodule.dataloader("test")))["y"].shape[0] == 3
+    assert main(["evaluate", str(trained_run), "--batch-size", "3"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(trained_run / "predictions.parquet"), whole, rtol=1e-5)
+    by_three = json.loads((trained_run / "metrics/summary.json").read_text())
+    for name, model in summary["models"].items():
+        assert by_three["models"][name]["overall"] == pytest.approx(model["overall"], rel=1e-5)
+    assert main(["evaluate", str(trained_run), "--batch-size", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--batch-size" in err[0] and "positive" in err[0]
 
 
 def test_evaluate_another_split(trained_run):

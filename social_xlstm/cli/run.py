@@ -57,6 +57,7 @@ def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `social-xlstm train`.")],
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     data: Annotated[Optional[Path], typer.Option(help="Evaluate on this dataset directory instead of the run's (same sensors).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Windows per batch (default: the training's); smaller needs less memory on large networks, same results.")] = None,
 ) -> None:
     """Evaluate a trained run: metrics, predictions and plots into the run directory."""
     from social_xlstm.errors import InputError
@@ -64,4 +65,6 @@ def evaluate(
 
     if split not in SPLITS:
         raise InputError("--split", f"expected one of {', '.join(SPLITS)}, got {split!r}")
-    _show(evaluate_run(run_dir, split, data), run_dir)
+    if batch_size is not None and batch_size < 1:
+        raise InputError("--batch-size", f"expected a positive number of windows, got {batch_size}")
+    _show(evaluate_run(run_dir, split, data, batch_size), run_dir)

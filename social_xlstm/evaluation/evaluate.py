@@ -45,17 +45,20 @@ def forecast_batches(run: LoadedRun, split: str) -> Iterator[dict]:
         }
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", data_path: str | Path | None = None) -> dict:
+def evaluate_run(run_dir: str | Path, split: str = "test", data_path: str | Path | None = None,
+                 batch_size: int | None = None) -> dict:
     """Evaluate every forecaster of the run on ``split``; write the run's metrics, predictions
     and plots; return the summary.
 
     One pass over the split, a batch at a time: metrics are sums, predictions.parquet is
     appended, and the plots keep one horizon of the few forecasters they draw, so memory does
-    not grow with the split (a month of 2,000 VDs would otherwise need more than 10 GiB).
+    not grow with the split (a month of 2,000 VDs would otherwise need more than 10 GiB). What
+    remains grows with the batch (windows x sensors), hence ``batch_size`` (default: the
+    training's); it changes neither the metrics nor the predictions.
     """
     from social_xlstm.evaluation.plots import HorizonSlice, write_plots
 
-    run = load_run(run_dir, data_path)
+    run = load_run(run_dir, data_path, batch_size)
     dm = run.datamodule
     metrics = {name: ForecastMetrics(dm.horizon, dm.targets, len(dm.sensor_ids)) for name in run.forecasters}
     plotted = HorizonSlice(min(3, dm.horizon), [name for name in PLOTTED if name in run.forecasters])

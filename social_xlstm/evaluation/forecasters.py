@@ -90,12 +90,15 @@ def fit_classical_baselines(datamodule: TrafficDataModule) -> dict:
     }
 
 
-def load_run(run_dir: str | Path, data_path: str | Path | None = None) -> LoadedRun:
-    """Rebuild a run's data, graph and every forecaster from its directory."""
+def load_run(run_dir: str | Path, data_path: str | Path | None = None, batch_size: int | None = None) -> LoadedRun:
+    """Rebuild a run's data, graph and every forecaster from its directory (optionally on another
+    dataset of the same sensors, or in batches of another size than the training's)."""
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     if data_path is not None:
         cfg.data.path = str(data_path)
+    if batch_size is not None:
+        cfg.data.batch_size = batch_size
     datamodule = make_datamodule(cfg)
     datamodule.setup()
     _check_same_data(run_dir, datamodule)

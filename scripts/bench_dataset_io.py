@@ -87,9 +87,12 @@ def main() -> None:
                       f"{w['seconds']:.2f}", f"{w['peak_mib']:.0f} ({w['baseline_mib']:.0f})",
                       f"{r['seconds']:.2f}", f"{r['peak_mib']:.0f} ({r['baseline_mib']:.0f})")
     if not args.no_doc:
+        from social_xlstm.data.readings_table import ROWS_PER_GROUP
+
         table.write("Each write and each read runs in a fresh process; 'before' is its peak RSS just before the "
                     "call (for the write, with the dense array already made). The readings are written in row groups "
-                    "of about 2^20 rows and read back a batch at a time, so neither side holds the whole long table.")
+                    f"of about {ROWS_PER_GROUP:,} rows (readings_table.ROWS_PER_GROUP) and read back a row group at a "
+                    "time, so neither side holds the whole long table.")
 
 
 if __name__ == "__main__":

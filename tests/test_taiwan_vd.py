@@ -332,6 +332,27 @@ def test_streamed_parsing_of_big_files_equals_whole_file_parsing(snapshots: Path
     assert streamed.meta["import_counts"]["vdlist_versions"] == 9  # streamed files are not hashed
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 7, 1000])
+def test_chunk_boundaries_anywhere_give_the_same_dataset(snapshots: Path, monkeypatch, chunk_bytes: int):
+    default = import_taiwan_vd([snapshots]).load()
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.xml_records.CHUNK_BYTES", chunk_bytes)
+    chunked = import_taiwan_vd([snapshots]).load()
+    np.testing.assert_array_equal(default.values, chunked.values)
+    assert default.meta["import_counts"] == chunked.meta["import_counts"]
+
+
+def test_documents_without_the_namespace_read_the_same_and_foreign_elements_are_ignored(snapshots: Path):
+    standard = import_taiwan_vd([snapshots]).load()
+    for file in snapshots.rglob("*.xml"):
+        text = file.read_text(encoding="utf-8").replace(f' xmlns="{NS}"', "")
+        # a vendor's extra element that happens to share a field's local name
+        text = text.replace("<Speed>", '<x:Speed xmlns:x="urn:vendor">999</x:Speed><Speed>')
+        file.write_text(text, encoding="utf-8")
+    stripped = import_taiwan_vd([snapshots]).load()
+    np.testing.assert_array_equal(standard.values, stripped.values)
+    pd.testing.assert_frame_equal(standard.sensors, stripped.sensors)
+
+
 def test_unknown_link_of_known_detector_is_counted_not_mixed_in(snapshots: Path):
     extra = snapshots / "2025-03-18_00-07-40"
     extra.mkdir()
@@ -341,11 +362,19 @@ def test_unknown_link_of_known_detector_is_counted_not_mixed_in(snapshots: Path)
     np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
 
 
-def test_entity_declarations_are_refused(tmp_path: Path):
+BILLION_LAUGHS = '<!DOCTYPE VDList [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+EXTERNAL_ENTITY = '<!DOCTYPE VDList [<!ENTITY secret SYSTEM "file:///etc/hostname">]>'
+EXTERNAL_DTD = '<!DOCTYPE VDList SYSTEM "http://example.org/vd.dtd">'
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 65536])
+@pytest.mark.parametrize("doctype", [BILLION_LAUGHS, EXTERNAL_ENTITY, EXTERNAL_DTD], ids=["billion-laughs", "external-entity", "external-dtd"])
+def test_document_type_declarations_are_refused(tmp_path: Path, monkeypatch, doctype: str, chunk_bytes: int):
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.xml_records.CHUNK_BYTES", chunk_bytes)
+    entity = "&b;" if "ENTITY b" in doctype else "&secret;" if "secret" in doctype else ""
     bomb = tmp_path / "VDList.xml"
-    bomb.write_text('<?xml version="1.0"?><!DOCTYPE VDList [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-                    f'<VDList xmlns="{NS}"><UpdateTime>&b;</UpdateTime></VDList>')
-    with pytest.raises(InputError, match=r"VDList\.xml: malformed XML"):
+    bomb.write_text(f'<?xml version="1.0"?>{doctype}<VDList xmlns="{NS}"><UpdateTime>{entity}</UpdateTime></VDList>')
+    with pytest.raises(InputError, match=r"VDList\.xml: has a DOCTYPE declaration, expected none"):
         import_taiwan_vd([bomb])
 
 

@@ -9,10 +9,30 @@ One snapshot is a few megabytes at most, so the document is loaded whole.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from social_xlstm.data.importers.taiwan_vd.records import FeedFile, LinkReading, children, link_readings, static_vd, update_time
+from social_xlstm.data.importers.taiwan_vd.records import FeedFile, LinkReading, link_readings, static_vd, update_time
 from social_xlstm.errors import InputError
+
+
+@dataclass(frozen=True)
+class JsonFields:
+    """``records.Fields`` of JSON objects: a repeated child is a list under the wrapper's name."""
+
+    where: str
+
+    def value(self, node: dict, name: str) -> object:
+        return node.get(name)
+
+    def items(self, node: dict, wrapper: str, item: str) -> list:
+        """Absent or null is empty; anything but a list of objects is bad input."""
+        value = node.get(wrapper)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+            raise InputError(self.where, f"field {wrapper} is not a list of objects")
+        return value
 
 
 def read_json(where: str, source: bytes | BinaryIO) -> FeedFile:
@@ -22,14 +42,16 @@ def read_json(where: str, source: bytes | BinaryIO) -> FeedFile:
         raise InputError(where, f"malformed JSON ({exc.msg} at line {exc.lineno}); expected a VDList or VDLiveList document") from None
     except UnicodeDecodeError:
         raise InputError(where, "not UTF-8 text; expected a VDList or VDLiveList JSON document") from None
+    fields = JsonFields(where)
     if isinstance(document, dict) and "VDs" in document:
-        vds = tuple(static_vd(where, vd) for vd in children(where, document, "VDs"))
-        return FeedFile("VDList", update_time(where, document), vds)
+        vds = tuple(static_vd(where, fields, vd) for vd in fields.items(document, "VDs", "VD"))
+        return FeedFile("VDList", update_time(where, fields, document), vds)
     if isinstance(document, dict) and "VDLives" in document:
-        return FeedFile("VDLiveList", update_time(where, document), _iter_readings(where, children(where, document, "VDLives")))
+        lives = fields.items(document, "VDLives", "VDLive")
+        return FeedFile("VDLiveList", update_time(where, fields, document), _iter_readings(where, fields, lives))
     raise InputError(where, "JSON document has neither 'VDs' nor 'VDLives'; expected a VDList or VDLiveList")
 
 
-def _iter_readings(where: str, lives: list) -> Iterator[LinkReading]:
+def _iter_readings(where: str, fields: JsonFields, lives: list) -> Iterator[LinkReading]:
     for live in lives:
-        yield from link_readings(where, live)
+        yield from link_readings(where, fields, live)

@@ -1,9 +1,10 @@
-"""Raw records of the two VD feeds, and their conversion from the JSON-shaped form.
+"""Raw records of the two VD feeds, and their conversion from either form.
 
-Both parsers reduce a ``VD`` or ``VDLive`` to the JSON shape (field names as published, lists
-for repeated children: ``DetectionLinks``, ``LinkFlows``, ``Lanes``, ``Vehicles``), and this
-module turns that into records, so the two forms cannot drift apart. Numbers are kept as
-published (sentinels included): the cleaning rules live in one place, ``quality``.
+Both forms name their fields alike (``VDID``, ``LinkFlows`` of ``LinkFlow``, ``Speed``...); a
+parser hands this module its records with a ``Fields`` reader for its form (JSON objects or
+XML elements), and one conversion turns them into records, so the two forms cannot drift
+apart. Numbers are kept as published (sentinels included): the cleaning rules live in one
+place, ``quality``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Iterator, Literal
+from typing import Any, Iterable, Iterator, Literal, Protocol
 
 from social_xlstm.errors import InputError
 
@@ -19,6 +20,16 @@ NAMESPACE = "http://traffic.transportdata.tw/standard/traffic/schema/"
 FEED_OFFSET = timezone(timedelta(hours=8))  # the feeds publish Taiwan local time (+08:00)
 
 FeedKind = Literal["VDList", "VDLiveList"]
+
+
+class Fields(Protocol):
+    """Reads a parsed record of one form by the published field names."""
+
+    def value(self, node: Any, name: str) -> object:
+        """The raw value of a leaf field; None when absent."""
+
+    def items(self, node: Any, wrapper: str, item: str) -> Iterable[Any]:
+        """The repeated children (``item``, e.g. LinkFlow) listed under ``wrapper`` (LinkFlows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,55 +116,46 @@ def to_lane_count(where: str, context: str, raw: object) -> int | None:
     return None if math.isnan(value) else int(value)
 
 
-def children(where: str, parent: dict, field: str) -> list:
-    """A repeated child field; absent or null is empty, anything but a list of objects is bad input."""
-    value = parent.get(field)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise InputError(where, f"field {field} is not a list of objects")
-    return value
-
-
-def static_vd(where: str, vd: dict) -> StaticVD:
-    vdid = to_text(where, "VD", "VDID", vd.get("VDID"), required=True)
+def static_vd(where: str, fields: Fields, vd: Any) -> StaticVD:
+    vdid = to_text(where, "VD", "VDID", fields.value(vd, "VDID"), required=True)
     context = f"VD {vdid}"
     links = tuple(
         DetectionLink(
-            link_id=to_text(where, context, "LinkID", link.get("LinkID"), required=True),
-            direction=to_text(where, context, "RoadDirection", link.get("RoadDirection"), required=False).upper(),
-            lanes=to_lane_count(where, context, link.get("LaneNum")),
+            link_id=to_text(where, context, "LinkID", fields.value(link, "LinkID"), required=True),
+            direction=to_text(where, context, "RoadDirection", fields.value(link, "RoadDirection"), required=False).upper(),
+            lanes=to_lane_count(where, context, fields.value(link, "LaneNum")),
         )
-        for link in children(where, vd, "DetectionLinks")
+        for link in fields.items(vd, "DetectionLinks", "DetectionLink")
     )
     return StaticVD(
         vdid=vdid,
         links=links,
-        longitude=to_number(where, context, "PositionLon", vd.get("PositionLon")),
-        latitude=to_number(where, context, "PositionLat", vd.get("PositionLat")),
-        road_id=to_text(where, context, "RoadID", vd.get("RoadID"), required=False),
-        road_name=to_text(where, context, "RoadName", vd.get("RoadName"), required=False),
+        longitude=to_number(where, context, "PositionLon", fields.value(vd, "PositionLon")),
+        latitude=to_number(where, context, "PositionLat", fields.value(vd, "PositionLat")),
+        road_id=to_text(where, context, "RoadID", fields.value(vd, "RoadID"), required=False),
+        road_name=to_text(where, context, "RoadName", fields.value(vd, "RoadName"), required=False),
     )
 
 
-def link_readings(where: str, live: dict) -> Iterator[LinkReading]:
+def link_readings(where: str, fields: Fields, live: Any) -> Iterator[LinkReading]:
     """The LinkFlows of one VDLive, one reading per link (direction)."""
-    vdid = to_text(where, "VDLive", "VDID", live.get("VDID"), required=True)
+    vdid = to_text(where, "VDLive", "VDID", fields.value(live, "VDID"), required=True)
     context = f"VDLive {vdid}"
-    collect_time = to_epoch(where, context, "DataCollectTime", live.get("DataCollectTime"))
-    for flow in children(where, live, "LinkFlows"):
+    collect_time = to_epoch(where, context, "DataCollectTime", fields.value(live, "DataCollectTime"))
+    for flow in fields.items(live, "LinkFlows", "LinkFlow"):
         lanes = tuple(
             Lane(
-                speed=to_number(where, context, "Speed", lane.get("Speed")),
-                occupancy=to_number(where, context, "Occupancy", lane.get("Occupancy")),
-                volumes=tuple(to_number(where, context, "Volume", v.get("Volume")) for v in children(where, lane, "Vehicles")),
+                speed=to_number(where, context, "Speed", fields.value(lane, "Speed")),
+                occupancy=to_number(where, context, "Occupancy", fields.value(lane, "Occupancy")),
+                volumes=tuple(to_number(where, context, "Volume", fields.value(vehicle, "Volume"))
+                              for vehicle in fields.items(lane, "Vehicles", "Vehicle")),
             )
-            for lane in children(where, flow, "Lanes")
+            for lane in fields.items(flow, "Lanes", "Lane")
         )
-        link_id = to_text(where, context, "LinkID", flow.get("LinkID"), required=True)
+        link_id = to_text(where, context, "LinkID", fields.value(flow, "LinkID"), required=True)
         yield LinkReading(vdid, link_id, collect_time, lanes)
 
 
-def update_time(where: str, document: dict) -> int | None:
-    raw = document.get("UpdateTime")
+def update_time(where: str, fields: Fields, document: Any) -> int | None:
+    raw = fields.value(document, "UpdateTime")
     return None if raw is None else to_epoch(where, "document", "UpdateTime", raw)

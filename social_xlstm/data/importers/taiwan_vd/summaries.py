@@ -1,7 +1,7 @@
 """Documents reduced to what the importer keeps, in worker processes when there are many.
 
-Parsing dominates an import (defusedxml's parser calls Python for every element) and snapshot
-files are independent, so a large import parses in a process pool. A worker turns one
+Parsing dominates an import (Python touches every lane of every detector) and snapshot files
+are independent, so a large import parses in a process pool. A worker turns one
 document's bytes into a compact summary: a VDList's detectors, or per live reading its VDID,
 LinkID, DataCollectTime and ``quality.reading_stats``. The parent takes results in input order,
 at most a few documents ahead, so memory stays flat however many files there are; small
@@ -10,6 +10,8 @@ imports (tests, a day of data) never start a pool.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -63,12 +65,27 @@ def _live_rows(readings: Iterable[LinkReading]) -> Iterator[LiveRow]:
         yield r.vdid, r.link_id, r.collect_time, reading_stats(r)
 
 
+@contextlib.contextmanager
+def _cyclic_gc_paused():
+    """A snapshot makes some 10^5 short-lived objects and no reference cycles; the cyclic
+    collector would sweep them (and the rest of the heap) hundreds of times per document for
+    nothing: pausing it halves the time a snapshot takes."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _summarise_bytes(name: str, fmt: str, data: bytes) -> StaticSummary | LiveSummary | _Failure:
     """Worker entry point: everything materialised, so the summary can travel back."""
     try:
-        summary = summarise(parse(name, fmt, data))
-        if isinstance(summary, LiveSummary):
-            summary = LiveSummary(summary.update_time, list(summary.rows))
+        with _cyclic_gc_paused():
+            summary = summarise(parse(name, fmt, data))
+            if isinstance(summary, LiveSummary):
+                summary = LiveSummary(summary.update_time, list(summary.rows))
         return summary
     except InputError as exc:
         return _Failure(exc.where, exc.problem)

@@ -1,30 +1,105 @@
-"""The XML form of the feeds (MOTC traffic-data standard), parsed with defusedxml.
+"""The XML form of the feeds (MOTC traffic-data standard), read by the standard library's C parser.
 
-A snapshot file (a few MB) is parsed whole: the C tree builder is much faster than events.
-A file too big to hold is streamed with ``iterparse``, each ``VD`` / ``VDLive`` cleared once
-converted. Either way each such element is rebuilt as the JSON-shaped dict that ``records``
-converts, so the XML and JSON forms share one conversion. Elements count only in the root's
-namespace: the standard one, or none at all (some collectors strip it); others are ignored.
+A document is fed to an ``XMLPullParser`` a chunk at a time, and each ``VD`` / ``VDLive`` is
+converted once its end tag is read, then cleared: a file of any size is read in bounded
+memory, and a small one takes the same path. Fields are read by C lookups (``XmlFields``).
+Elements count only in the root's namespace: the standard one, or none at all (some
+collectors strip it); others are ignored.
+
+The feeds never carry a DTD, and without one no entity can be declared, so a document with a
+DOCTYPE is refused before the tree parser reads its bytes (``_DoctypeGuard``): no entity
+expansion bomb, no external entity, whatever the expat version. defusedxml, used before,
+protects through the pure-Python parser, which made a snapshot twice as slow to read.
 """
 
 from __future__ import annotations
 
+import io
+import itertools
+from dataclasses import dataclass
 from typing import BinaryIO, Iterator
-from xml.etree.ElementTree import Element
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError, fromstring, iterparse
+from xml.etree.ElementTree import Element, ParseError, XMLPullParser
+from xml.parsers import expat
 
 from social_xlstm.data.importers.taiwan_vd.records import NAMESPACE, FeedFile, LinkReading, link_readings, static_vd, update_time
 from social_xlstm.errors import InputError
 
-ROOTS = {"VDList": "VD", "VDLiveList": "VDLive"}  # root -> its repeated top-level record
-# repeated elements -> the list they form in their parent (the JSON field name)
-REPEATED = {"DetectionLink": "DetectionLinks", "LinkFlow": "LinkFlows", "Lane": "Lanes", "Vehicle": "Vehicles"}
+ROOTS = {"VDList": "VD", "VDLiveList": "VDLive"}  # root -> its repeated record
+CHUNK_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class XmlFields:
+    """``records.Fields`` of elements in one namespace: a repeated child sits in a wrapper element."""
+
+    prefix: str  # "{namespace}", or "" for a document without one
+
+    def value(self, node: Element, name: str) -> str | None:
+        return node.findtext(self.prefix + name)
+
+    def items(self, node: Element, wrapper: str, item: str) -> list[Element]:
+        outer = node.find(self.prefix + wrapper)
+        return [] if outer is None else outer.findall(self.prefix + item)
 
 
 def _malformed(where: str, exc: Exception) -> InputError:
     return InputError(where, f"malformed XML ({exc}); expected a VDList or VDLiveList document")
+
+
+class _RootStarted(Exception):
+    """The prolog is over: no DOCTYPE can follow."""
+
+
+class _DoctypeGuard:
+    """Reads each chunk before the tree parser does, until the root element starts, and refuses a DOCTYPE."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.done = False
+        self._expat = expat.ParserCreate(namespace_separator="}")
+        self._expat.StartDoctypeDeclHandler = self._refuse
+        self._expat.StartElementHandler = self._root_started
+
+    def _refuse(self, *_) -> None:
+        raise InputError(self.where, "has a DOCTYPE declaration, expected none: the VD feeds declare no DTD, and "
+                                     "a document that could declare entities is refused")
+
+    @staticmethod
+    def _root_started(*_) -> None:
+        raise _RootStarted
+
+    def check(self, chunk: bytes) -> None:
+        if self.done:
+            return
+        try:
+            self._expat.Parse(chunk, False)
+        except _RootStarted:
+            self.done = True
+        except expat.ExpatError as exc:
+            raise _malformed(self.where, exc) from None
+
+
+def _events(where: str, stream: BinaryIO) -> Iterator[tuple[str, Element]]:
+    """("start" | "end", element) in document order, read a chunk at a time."""
+    guard = _DoctypeGuard(where)
+    parser = XMLPullParser(events=("start", "end"))
+    try:
+        while chunk := stream.read(CHUNK_BYTES):
+            guard.check(chunk)
+            parser.feed(chunk)
+            yield from parser.read_events()
+        parser.close()
+        yield from parser.read_events()
+    except ParseError as exc:
+        raise _malformed(where, exc) from None
+
+
+def _records(events: Iterator[tuple[str, Element]], tag: str) -> Iterator[Element]:
+    """Each complete record element, cleared once the consumer moves on."""
+    for event, element in events:
+        if event == "end" and element.tag == tag:
+            yield element
+            element.clear()
 
 
 def _prefix(where: str, root: Element) -> str:
@@ -35,66 +110,26 @@ def _prefix(where: str, root: Element) -> str:
     return f"{{{namespace}}}" if namespace else ""
 
 
-def _as_dict(element: Element, prefix: str, into: dict | None = None) -> dict:
-    """The JSON shape of an element: leaves become fields, repeated children lists, wrappers vanish."""
-    shape = {} if into is None else into
-    for child in element:
-        if not child.tag.startswith(prefix):
-            continue
-        local = child.tag[len(prefix):]
-        if local in REPEATED:
-            shape.setdefault(REPEATED[local], []).append(_as_dict(child, prefix))
-        elif len(child):
-            _as_dict(child, prefix, shape)  # a wrapper such as <LinkFlows>
-        else:
-            shape[local] = child.text
-    return shape
-
-
-def _whole(where: str, data: bytes) -> Iterator[Element]:
-    """The root, then each top-level record element of a document held in memory."""
-    try:
-        root = fromstring(data)
-    except (ParseError, DefusedXmlException) as exc:
-        raise _malformed(where, exc) from None
-    yield root
-    prefix = _prefix(where, root)
-    record = ROOTS[root.tag[len(prefix):]]
-    yield from root.iterfind(f"{prefix}{record}s/{prefix}{record}")
-
-
-def _streamed(where: str, stream: BinaryIO) -> Iterator[Element]:
-    """The root (children not yet read), then each top-level record element, cleared after use."""
-    events = iterparse(stream, events=("start", "end"))
-    try:
-        _, root = next(events)
-        yield root
-        prefix = _prefix(where, root)
-        record_tag = prefix + ROOTS[root.tag[len(prefix):]]
-        for event, element in events:
-            if event == "end" and element.tag == record_tag:
-                yield element
-                element.clear()
-    except (ParseError, DefusedXmlException) as exc:
-        raise _malformed(where, exc) from None
-
-
 def read_xml(where: str, source: bytes | BinaryIO) -> FeedFile:
-    """Parse a document given as bytes (whole) or as a binary stream (streamed).
+    """Parse a document given as bytes or as a binary stream.
 
     A VDLiveList's readings are produced lazily; a VDList (a few thousand detectors) at once.
+    The UpdateTime is the one that precedes the first VDLive (as published), else unknown (None).
     """
-    elements = _whole(where, source) if isinstance(source, bytes) else _streamed(where, source)
-    root = next(elements)
+    events = _events(where, io.BytesIO(source) if isinstance(source, bytes) else source)
+    _, root = next(events)
     prefix = _prefix(where, root)
-    if root.tag == prefix + "VDList":
-        vds = tuple(static_vd(where, _as_dict(vd, prefix)) for vd in elements)
-        return FeedFile("VDList", update_time(where, {"UpdateTime": root.findtext(prefix + "UpdateTime")}), vds)
-    # a streamed root may not have read its UpdateTime yet: the time is then unknown (None)
-    live_update_time = update_time(where, {"UpdateTime": root.findtext(prefix + "UpdateTime")})
-    return FeedFile("VDLiveList", live_update_time, _readings(where, elements, prefix))
+    fields = XmlFields(prefix)
+    kind = root.tag[len(prefix):]
+    records = _records(events, prefix + ROOTS[kind])
+    if kind == "VDList":
+        vds = tuple(static_vd(where, fields, vd) for vd in records)
+        return FeedFile("VDList", update_time(where, fields, root), vds)
+    first = next(records, None)  # reading up to the first VDLive reads the UpdateTime before it
+    lives = records if first is None else itertools.chain([first], records)
+    return FeedFile("VDLiveList", update_time(where, fields, root), _readings(where, fields, lives))
 
 
-def _readings(where: str, elements: Iterator[Element], prefix: str) -> Iterator[LinkReading]:
-    for live in elements:
-        yield from link_readings(where, _as_dict(live, prefix))
+def _readings(where: str, fields: XmlFields, lives: Iterator[Element]) -> Iterator[LinkReading]:
+    for live in lives:
+        yield from link_readings(where, fields, live)

@@ -313,6 +313,18 @@ def test_cli_imports_and_writes_a_readable_dataset(snapshots: Path, tmp_path: Pa
     assert ds.sensors["road_name"].tolist() == ["臺2線"] * 3
 
 
+def test_progress_is_reported_after_every_file_with_the_counts_so_far(snapshots: Path):
+    calls = []
+    ds = import_taiwan_vd([snapshots], workers=1, progress=lambda name, tally: calls.append(
+        (name, tally["live_records_read"], tally["identical_files_skipped"])))
+    files = [f"{snapshots}/{path.relative_to(snapshots).as_posix()}" for path in sorted(snapshots.rglob("*.xml"))]
+    assert [name for name, _, _ in calls] == files  # the README is skipped, not reported
+    records = [read for _, read, _ in calls]
+    assert records == sorted(records) and records[0] == 0 and records[1] > 0  # a VDList, then its live readings
+    counts = ds.meta["import_counts"]
+    assert calls[-1][1:] == (counts["live_records_read"], counts["identical_files_skipped"])
+
+
 def test_cli_malformed_xml_exits_2_with_one_line_and_no_output(snapshots: Path, tmp_path: Path, capsys):
     broken = snapshots / "2025-03-18_00-04-40" / "VDLiveList.xml"
     broken.write_text(live_minute(4)[:-40], encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -124,7 +125,26 @@ def import_taiwan_vd(
     # the sums of past days wait on the disk that will hold the dataset, not in /tmp (often memory)
     parent = out.absolute().parent
     spill_dir = parent if parent.is_dir() else None
-    _write(run(paths, interval=interval, timezone=timezone, name=name, workers=workers, spill_dir=spill_dir), out)
+    with console.status("reading the feed") as status:
+        dataset = run(paths, interval=interval, timezone=timezone, name=name, workers=workers, spill_dir=spill_dir,
+                      progress=_feed_progress(status))
+        status.update(f"writing {out}")
+        _write(dataset, out)
+
+
+def _feed_progress(status):
+    """Shows how far a feed import is (a month of snapshots takes a while): files, records, rate, the file."""
+    started, files = time.monotonic(), 0
+
+    def show(name: str, tally) -> None:
+        nonlocal files
+        files += 1
+        records = tally["live_records_read"]
+        rate = records / max(time.monotonic() - started, 1e-6)
+        where = name if len(name) <= 36 else "..." + name[-33:]  # the snapshot folder and file, on one line
+        status.update(f"{files:,} files, {records:,} link records ({rate:,.0f}/s) {where}")
+
+    return show
 
 
 @app.command("demo")

@@ -16,6 +16,7 @@ counted); live records whose detector or link is in no VDList are left out and r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -23,6 +24,7 @@ import zipfile
 import zlib
 from collections import Counter
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pandas as pd
 
@@ -34,7 +36,7 @@ from social_xlstm.data.importers.taiwan_vd.ids import normalise_vdid
 from social_xlstm.data.importers.taiwan_vd.live import LiveReadings
 from social_xlstm.data.importers.taiwan_vd.quality import MISSING, SENTINELS, VALID_RANGE
 from social_xlstm.data.importers.taiwan_vd.sources import iter_sources
-from social_xlstm.data.importers.taiwan_vd.summaries import DocumentPool, LiveSummary, StaticSummary, parse, summarise
+from social_xlstm.data.importers.taiwan_vd.summaries import DocumentPool, LiveSummary, StaticSummary, cyclic_gc_paused, parse, summarise
 from social_xlstm.data.importers.timeline import check_timezone, parse_interval
 from social_xlstm.errors import InputError
 
@@ -53,12 +55,22 @@ def _interval_seconds(interval: str) -> int:
     return seconds
 
 
+@contextlib.contextmanager
+def _readable(name: str) -> Iterator[None]:
+    """A file that cannot be read (a corrupt archive member, a vanished file) is bad input."""
+    try:
+        yield
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise InputError(name, f"unreadable ({exc})") from None
+
+
 def _default_workers() -> int:
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
 
 
 def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str = "Asia/Taipei",
-                     name: str | None = None, workers: int | None = None, spill_dir: Path | None = None) -> StreamedDataset:
+                     name: str | None = None, workers: int | None = None, spill_dir: Path | None = None,
+                     progress: Callable[[str, Counter], None] | None = None) -> StreamedDataset:
     """Read VD snapshots (folders, XML/JSON files, zip/7z archives) into a regular-grid dataset.
 
     The result streams its readings a block of time at a time (``write_dataset`` writes it
@@ -71,7 +83,8 @@ def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str
     values are missing, never 0. ``workers`` parse processes are used for large inputs
     (default: the CPUs available, at most 8; 1 = never start a pool). The sums of older blocks
     of time wait in a temporary folder inside ``spill_dir`` (default: TMPDIR, which is memory
-    where /tmp is a tmpfs; the CLI puts them beside the output).
+    where /tmp is a tmpfs; the CLI puts them beside the output). ``progress`` is called after
+    each input file with its name and the counts so far, so a long import can show where it is.
     """
     interval_s = _interval_seconds(interval)
     check_timezone(timezone)
@@ -91,24 +104,21 @@ def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str
     digests: set[bytes] = set()
     with DocumentPool(workers or _default_workers()) as pool:
         for source in iter_sources(list(paths), tally):
-            try:
-                with source.open() as stream:
-                    data = stream.read(WHOLE_FILE_BYTES + 1)
-                if len(data) > WHOLE_FILE_BYTES:  # too big to hold: parse here, as a stream
-                    for summary in pool.drain():
-                        take(summary)
-                    with source.open() as stream:
-                        take(summarise(parse(source.name, source.fmt, stream)))
-                    continue
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-                raise InputError(source.name, f"unreadable ({exc})") from None
-            digest = hashlib.sha1(data).digest()
-            if digest in digests:  # a VDList copied into every snapshot, or a file archived twice
-                tally["identical_files_skipped"] += 1
-                continue
-            digests.add(digest)
-            for summary in pool.submit(source.name, source.fmt, data):
-                take(summary)
+            with _readable(source.name), source.open() as stream:
+                data = stream.read(WHOLE_FILE_BYTES + 1)
+            if len(data) > WHOLE_FILE_BYTES:  # too big to hold: parse here, as a stream
+                for summary in pool.drain():
+                    take(summary)
+                with _readable(source.name), source.open() as stream, cyclic_gc_paused():
+                    take(summarise(parse(source.name, source.fmt, stream)))
+            elif (digest := hashlib.sha1(data).digest()) in digests:
+                tally["identical_files_skipped"] += 1  # a VDList copied into every snapshot, or a file archived twice
+            else:
+                digests.add(digest)
+                for summary in pool.submit(source.name, source.fmt, data):
+                    take(summary)
+            if progress is not None:
+                progress(source.name, tally)
         for summary in pool.drain():
             take(summary)
     return _assemble(paths, catalogue, live, tally, interval, timezone, name)

@@ -66,7 +66,7 @@ def _live_rows(readings: Iterable[LinkReading]) -> Iterator[LiveRow]:
 
 
 @contextlib.contextmanager
-def _cyclic_gc_paused():
+def cyclic_gc_paused():
     """A snapshot makes some 10^5 short-lived objects and no reference cycles; the cyclic
     collector would sweep them (and the rest of the heap) hundreds of times per document for
     nothing: pausing it halves the time a snapshot takes."""
@@ -82,7 +82,7 @@ def _cyclic_gc_paused():
 def _summarise_bytes(name: str, fmt: str, data: bytes) -> StaticSummary | LiveSummary | _Failure:
     """Worker entry point: everything materialised, so the summary can travel back."""
     try:
-        with _cyclic_gc_paused():
+        with cyclic_gc_paused():
             summary = summarise(parse(name, fmt, data))
             if isinstance(summary, LiveSummary):
                 summary = LiveSummary(summary.update_time, list(summary.rows))

@@ -69,7 +69,8 @@ def _live_rows(readings: Iterable[LinkReading]) -> Iterator[LiveRow]:
 def cyclic_gc_paused():
     """A snapshot makes some 10^5 short-lived objects and no reference cycles; the cyclic
     collector would sweep them (and the rest of the heap) hundreds of times per document for
-    nothing: pausing it halves the time a snapshot takes."""
+    nothing: pausing it takes a third off the time a snapshot takes (measured: 5.3 s -> 3.4 s
+    for 30 snapshots of 1,500 VDs)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -143,3 +143,22 @@ def test_bad_training_data_is_refused():
         Persistence.fit(np.full((4, 2, 1), nan), target_channels=[0])
     with pytest.raises(ValueError, match="timestamps"):
         HistoricalAverage.fit(train, stamps[:-1], pd.Timedelta("12h"))
+
+
+def test_fitting_a_few_steps_at_a_time_gives_the_same_statistics(monkeypatch):
+    rng = np.random.default_rng(0)
+    train = rng.normal(50, 10, size=(300, 4, 2))
+    train[rng.random(train.shape) < 0.2] = nan
+    train[:, 3, 1] = nan  # one sensor never observes target 1: falls back to the target's mean
+    stamps = pd.date_range("2024-03-04", periods=300, freq="1h", tz="Asia/Taipei")
+    monkeypatch.setattr("social_xlstm.nn.baselines.STEPS_PER_CHUNK", 1000)
+    whole = HistoricalAverage.fit(train, stamps, pd.Timedelta("1h")), Persistence.fit(train, target_channels=[0, 1])
+    monkeypatch.setattr("social_xlstm.nn.baselines.STEPS_PER_CHUNK", 7)
+    chunked = HistoricalAverage.fit(train, stamps, pd.Timedelta("1h")), Persistence.fit(train, target_channels=[0, 1])
+    torch.testing.assert_close(chunked[0].table, whole[0].table)
+    torch.testing.assert_close(chunked[1].fallback, whole[1].fallback)
+    # the fallback is the plain NaN-aware mean, computed here by numpy
+    observed = ~np.isnan(train)
+    sums, counts = np.where(observed, train, 0.0).sum(0), observed.sum(0)
+    expected = np.where(counts > 0, sums / np.maximum(counts, 1), sums[:, 1].sum() / counts[:, 1].sum())
+    torch.testing.assert_close(chunked[1].fallback, torch.tensor(expected, dtype=torch.float32))

@@ -98,6 +98,9 @@ def test_inverse_scaling_round_trip_and_json_state():
     back = scaler.inverse_transform(as_tensor, ["flow", "speed"])
     assert isinstance(back, torch.Tensor) and back.dtype == torch.float32
     np.testing.assert_allclose(back.numpy(), real, rtol=1e-5)
+    owned = real.copy()
+    assert scaler.transform(owned, ["flow", "speed"], in_place=True) is owned  # no second array of the data's size
+    np.testing.assert_array_equal(owned, scaled)
     restored = FeatureScaler.from_dict(scaler.to_dict())
     assert restored.features == FEATURES
     np.testing.assert_array_equal(restored.mean, scaler.mean)

@@ -72,9 +72,17 @@ class FeatureScaler:
             return torch.as_tensor(mean, dtype=like.dtype, device=like.device), torch.as_tensor(std, dtype=like.dtype, device=like.device)
         return mean.astype(like.dtype, copy=False), std.astype(like.dtype, copy=False)
 
-    def transform(self, values: ArrayLike, features: list[str] | None = None) -> ArrayLike:
-        """Real units -> z-scores; the last axis holds ``features`` (default: all fitted ones, in order)."""
+    def transform(self, values: ArrayLike, features: list[str] | None = None, *, in_place: bool = False) -> ArrayLike:
+        """Real units -> z-scores; the last axis holds ``features`` (default: all fitted ones, in order).
+
+        ``in_place`` overwrites ``values`` (a copy the caller owns): a month of 2,000 VDs then
+        needs no second and third array of its size.
+        """
         mean, std = self._stats(features, values)
+        if in_place:
+            values -= mean
+            values /= std
+            return values
         return (values - mean) / std
 
     def inverse_transform(self, values: ArrayLike, features: list[str] | None = None) -> ArrayLike:
@@ -124,10 +132,9 @@ class WindowArrays:
     @classmethod
     def from_dataset(cls, dataset: Dataset, scaler: FeatureScaler, features: list[str], targets: list[str]) -> WindowArrays:
         def scaled(names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-            raw = dataset.values[:, :, [dataset.feature_index(f) for f in names]]
-            observed = np.isfinite(raw)
-            values = scaler.transform(raw, names).astype(np.float32, copy=False)
-            del raw
+            values = dataset.values[:, :, [dataset.feature_index(f) for f in names]].astype(np.float32, copy=False)  # a copy (fancy index)
+            observed = np.isfinite(values)
+            scaler.transform(values, names, in_place=True)
             values[~observed] = 0.0
             return torch.from_numpy(values), torch.from_numpy(observed)
 

@@ -81,8 +81,8 @@ def fit_classical_baselines(datamodule: TrafficDataModule) -> dict:
     scaler is affine and both baselines commute with it)."""
     dataset = datamodule.dataset
     begin, end = datamodule.split_bounds["train"]
-    raw = dataset.values[begin:end][:, :, [dataset.feature_index(t) for t in datamodule.targets]]
-    scaled = datamodule.scaler.transform(raw, datamodule.targets)
+    raw = dataset.values[begin:end][:, :, [dataset.feature_index(t) for t in datamodule.targets]]  # a copy
+    scaled = datamodule.scaler.transform(raw, datamodule.targets, in_place=True)
     channels = [datamodule.features.index(t) for t in datamodule.targets]
     return {
         "persistence": Persistence.fit(scaled, channels).eval(),

@@ -33,12 +33,29 @@ SECONDS_PER_DAY = 86_400
 DAY_KINDS = {"week": 7, "weekend": 2}  # day of week (Mon = 0), or weekday = 0 / weekend = 1
 
 
-def _training_array(values, name: str = "train_targets") -> Tensor:
-    """A [T, N, G] float64 tensor with NaN for missing readings."""
-    array = torch.as_tensor(np.asarray(values, dtype=np.float64))
-    if array.dim() != 3:
+STEPS_PER_CHUNK = 256
+
+
+def _training_array(values, name: str = "train_targets") -> np.ndarray:
+    """The [T, N, G] training targets as given (NaN for missing readings), not copied."""
+    array = np.asarray(values)
+    if array.ndim != 3:
         raise ValueError(f"{name} must be [T, N, G], got shape {tuple(array.shape)}")
     return array
+
+
+def _observed_sums(values: np.ndarray, cell_of_step: Tensor, cells: int) -> tuple[Tensor, Tensor]:
+    """Sums and counts ``[cells, N, G]`` of the observed values, step t going to cell
+    ``cell_of_step[t]``. A few hundred steps at a time in float64: exact sums without a float64
+    copy of the whole split (190 MiB for a month of 2,000 VDs)."""
+    total, count = (torch.zeros(cells, *values.shape[1:], dtype=torch.float64) for _ in range(2))
+    for start in range(0, values.shape[0], STEPS_PER_CHUNK):
+        chunk = torch.as_tensor(np.asarray(values[start:start + STEPS_PER_CHUNK], dtype=np.float64))
+        observed = torch.isfinite(chunk)
+        where = cell_of_step[start:start + len(chunk)]
+        total.index_add_(0, where, torch.where(observed, chunk, 0.0))
+        count.index_add_(0, where, observed.double())
+    return total, count
 
 
 def _masked_mean(total: Tensor, count: Tensor) -> Tensor:
@@ -46,10 +63,9 @@ def _masked_mean(total: Tensor, count: Tensor) -> Tensor:
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, math.nan))
 
 
-def sensor_means(values: Tensor) -> Tensor:
-    """Training mean per (sensor, target) [N, G]; a sensor never observed gets the target's mean."""
-    observed = torch.isfinite(values)
-    total, count = torch.where(observed, values, 0.0).sum(0), observed.sum(0)
+def _sensor_means(total: Tensor, count: Tensor) -> Tensor:
+    """Training mean per (sensor, target) [N, G] from sums over time; a sensor never observed
+    gets the target's mean."""
     overall = _masked_mean(total.sum(0), count.sum(0))
     empty = torch.nonzero(torch.isnan(overall)).flatten().tolist()
     if empty:
@@ -82,7 +98,9 @@ class Persistence(nn.Module):
     @classmethod
     def fit(cls, train_targets, target_channels: Sequence[int]) -> Persistence:
         """From the training targets ``[T, N, G]`` (NaN = missing) and where the targets sit in x's F axis."""
-        return cls(target_channels, sensor_means(_training_array(train_targets)))
+        values = _training_array(train_targets)
+        total, count = _observed_sums(values, torch.zeros(len(values), dtype=torch.long), cells=1)
+        return cls(target_channels, _sensor_means(total[0], count[0]))
 
     def forward(self, batch: Mapping[str, Tensor]) -> Tensor:
         x = batch["x"].index_select(-1, self.target_channels)
@@ -148,16 +166,13 @@ class HistoricalAverage(nn.Module):
             raise ValueError(f"HistoricalAverage: days must be one of {', '.join(DAY_KINDS)}, got {days!r}")
         num_days, num_slots = DAY_KINDS[days], SECONDS_PER_DAY // step
         day, slot = calendar_of_timestamps(timestamps, pd.Timedelta(interval), days)
-        observed = torch.isfinite(values)
-        cell = day * num_slots + slot
-        cells = values.new_zeros(num_days * num_slots, *values.shape[1:])
         shape = (num_days, num_slots, *values.shape[1:])
-        total = cells.index_add(0, cell, torch.where(observed, values, 0.0)).view(shape)
-        count = cells.index_add(0, cell, observed.double()).view(shape)
+        total, count = _observed_sums(values, day * num_slots + slot, cells=num_days * num_slots)
+        total, count = total.view(shape), count.view(shape)
         table = _masked_mean(total, count)
         table = torch.where(count > 0, table, _masked_mean(total.sum(0), count.sum(0)))
-        table = torch.where(torch.isnan(table), sensor_means(values), table)
-        return cls(table, days)
+        sensor_means = _sensor_means(total.sum((0, 1)), count.sum((0, 1)))
+        return cls(torch.where(torch.isnan(table), sensor_means, table), days)
 
     def forward(self, batch: Mapping[str, Tensor]) -> Tensor:
         future = batch["time"][:, -_forecast_steps(batch):]

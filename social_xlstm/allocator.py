@@ -40,3 +40,21 @@ def reuse_freed_memory() -> bool:
     except OSError:
         return False
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+
+
+def give_back_freed_memory() -> bool:
+    """Hand the heap's free pages back to the kernel now (glibc's ``malloc_trim``); True when done.
+
+    For a loop whose big temporaries are freed and reallocated at shifting places in a heap
+    that keeps freed memory (evaluation batches): without it, the kept heap grows with the
+    number of iterations (an evaluation of a month of 1,950 VDs grew by about 2.5 MiB a
+    batch). Other C libraries: nothing to do.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    libc.malloc_trim(0)
+    return True

@@ -1,11 +1,12 @@
-"""reuse_freed_memory: a big tensor freed and allocated again must not fault its pages in anew."""
+"""reuse_freed_memory: a big tensor freed and allocated again must not fault its pages in anew;
+give_back_freed_memory: what such a heap keeps goes back to the kernel on request."""
 
 import subprocess
 import sys
 
 import pytest
 
-from social_xlstm.allocator import reuse_freed_memory, why_not_tunable
+from social_xlstm.allocator import give_back_freed_memory, reuse_freed_memory, why_not_tunable
 
 # Child: allocate, touch and free a 64 MiB tensor 20 times, after as many rounds of warm-up (the
 # heap grows for the first few, while small objects settle into the freed space); print the
@@ -55,3 +56,26 @@ def test_the_cli_tunes_malloc_for_torch_commands_only(monkeypatch):
     monkeypatch.setattr(cli, "reuse_freed_memory", lambda: calls.append(True))
     assert cli.main(["data", "import", "--help"]) == 0 and calls == []
     assert cli.main(["evaluate", "--help"]) == 0 and calls == [True]
+
+
+# Child: in a heap that keeps freed memory, free 256 MiB of small-ish tensors (each below glibc's
+# largest mmap threshold, so they live in the heap in any mode), then give the memory back;
+# print the resident MiB after freeing and after giving back.
+GIVE_BACK = """
+import sys, torch
+from social_xlstm.allocator import give_back_freed_memory, reuse_freed_memory
+def resident_mib():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+reuse_freed_memory()
+keep = [torch.ones(2**18) for _ in range(256)]  # 256 x 1 MiB
+del keep
+freed = resident_mib()
+print(give_back_freed_memory(), freed - resident_mib())
+"""
+
+
+@pytest.mark.skipif(why_not_tunable() is not None, reason=f"malloc left alone: {why_not_tunable()}")
+def test_freed_memory_is_given_back_on_request():
+    out = subprocess.run([sys.executable, "-c", GIVE_BACK], check=True, capture_output=True, text=True).stdout
+    done, released_mib = out.split()
+    assert done == "True" and float(released_mib) > 200

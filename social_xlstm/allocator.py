@@ -12,6 +12,7 @@ which suits the CLI's commands: each runs one job and exits.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 
@@ -22,10 +23,21 @@ TRIM_THRESHOLD_BYTES = 2**31 - 1  # the largest value mallopt accepts: free memo
 USER_SETTINGS = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
 
 
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc on Linux (the only malloc these settings speak to), else None."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 def why_not_tunable() -> str | None:
     """Why this process's malloc is left alone (None when it can be tuned): not glibc, or the
     user tuned it through glibc's environment variables, whose choice wins."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if _glibc() is None:
         return "not glibc on Linux"
     user_set = [v for v in USER_SETTINGS if v in os.environ]
     return f"{user_set[0]} is set" if user_set else None
@@ -35,10 +47,7 @@ def reuse_freed_memory() -> bool:
     """Ask glibc to keep freed memory for reuse; True when it took effect (see why_not_tunable)."""
     if why_not_tunable() is not None:
         return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
+    libc = _glibc()
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
 
 
@@ -50,11 +59,8 @@ def give_back_freed_memory() -> bool:
     number of iterations (an evaluation of a month of 1,950 VDs grew by about 2.5 MiB a
     batch). Other C libraries: nothing to do.
     """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+    libc = _glibc()
+    if libc is None:
         return False
     libc.malloc_trim(0)
     return True

@@ -18,12 +18,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import bench_dataset_io
 from benchreport import Table, add_doc_option, measure_in_child, peak_rss_mib
+
+MINUTES_PER_DAY = 1440
 
 
 def _measure_import(feed: str, out: str, interval: str, workers: int | None) -> dict:
@@ -39,6 +46,23 @@ def _measure_import(feed: str, out: str, interval: str, workers: int | None) -> 
     return {"seconds": time.perf_counter() - start, "records": counts["live_records_read"],
             "snapshots": counts["vdlivelist_files"], "shape": [written["counts"][key] for key in ("timesteps", "sensors")],
             "baseline_mib": baseline, "peak_mib": peak_rss_mib()}
+
+
+def _write_feed(root: Path, spec) -> Path:
+    """The feed to import. An archived feed longer than a day is written as one archive per day,
+    as collectors batch them (a month of minutes would not fit on disk unpacked), the days in
+    parallel."""
+    from social_xlstm.data.importers.taiwan_vd.feed_writer import write_feed
+
+    if spec.pack is None or spec.minutes <= MINUTES_PER_DAY:
+        return write_feed(root, spec)
+    first = datetime.fromisoformat(spec.start)
+    days = [replace(spec, start=(first + timedelta(days=day)).isoformat(), seed=spec.seed + day,
+                    minutes=min(MINUTES_PER_DAY, spec.minutes - day * MINUTES_PER_DAY))
+            for day in range(math.ceil(spec.minutes / MINUTES_PER_DAY))]
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(write_feed, [root / f"day-{day:03d}" for day in range(len(days))], days))
+    return root
 
 
 def main() -> None:
@@ -60,7 +84,7 @@ def main() -> None:
         print(json.dumps(_measure_import(*args.measure, args.interval, args.workers[0])))
         return
 
-    from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, write_feed
+    from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec
 
     table = Table("bench_taiwan_import", "Taiwan VD import throughput and memory",
                   ["VDs", "minutes", "every", "format", "workers", "link records", "grid steps x sensors", "import + write s",
@@ -71,7 +95,7 @@ def main() -> None:
         spec = FeedSpec(n_vds=args.vds, minutes=minutes, every=step, seed=1, sentinel_rate=0.01, duplicate_rate=0.05,
                         skipped_minute_rate=0.01, pad_live_ids=True, fmt=args.fmt, pack=None if args.pack == "none" else args.pack)
         with tempfile.TemporaryDirectory(prefix="bench-taiwan-") as tmp:
-            target = write_feed(Path(tmp), spec)
+            target = _write_feed(Path(tmp) / "feed", spec)
             for workers in args.workers:
                 out = str(Path(tmp) / f"dataset-{workers}")
                 m = measure_in_child(__file__, "--measure", str(target), out, "--interval", args.interval, "--workers", str(workers))

@@ -107,9 +107,12 @@ def iter_snapshots(spec: FeedSpec) -> Iterator[Snapshot]:
     previous: dict[str, tuple[LinkReading, ...]] = {}
     if spec.every < 1:
         raise ValueError(f"FeedSpec.every must be at least 1 minute, got {spec.every}")
+    reporting = vds + live_only
+    n_lanes = sum(link.lanes for vd in reporting for link in vd.links)
     for minute in range(0, spec.minutes, spec.every):
         minute_start = start + 60 * minute
-        fresh = {vd.vdid: _minute_readings(rng, spec, vd, minute_start + int(second_of[k])) for k, vd in enumerate(vds + live_only)}
+        lanes = iter(_minute_lanes(rng, spec.sentinel_rate, n_lanes))
+        fresh = {vd.vdid: _vd_readings(spec, vd, minute_start + int(second_of[k]), lanes) for k, vd in enumerate(reporting)}
         if rng.random() < spec.skipped_minute_rate:
             previous = fresh
             continue
@@ -124,23 +127,22 @@ def iter_snapshots(spec: FeedSpec) -> Iterator[Snapshot]:
         yield Snapshot(datetime.fromtimestamp(poll, FEED_OFFSET).strftime("%Y-%m-%d_%H-%M-%S"), poll, update_time, vds, tuple(readings))
 
 
-def _minute_readings(rng: np.random.Generator, spec: FeedSpec, vd: StaticVD, collect_time: int) -> tuple[LinkReading, ...]:
+def _minute_lanes(rng: np.random.Generator, sentinel_rate: float, n_lanes: int) -> list[Lane]:
+    """A minute of every lane of the feed, drawn at once (drawing per lane made the generator slower than the importer)."""
+    small, large = rng.poisson(6, n_lanes), rng.poisson(1, n_lanes)
+    total = small + large
+    speed = np.where(total == 0, 0.0, np.round(np.clip(rng.normal(88 - 1.5 * total, 6), 5, 130), 1))
+    occupancy = np.where(total == 0, 0.0, np.round(np.minimum(100.0, 1.6 * total + rng.uniform(0, 2, n_lanes)), 1))
+    values = np.column_stack([speed, occupancy, small, large]).astype(float)
+    hits = rng.random(values.shape) < sentinel_rate
+    values[hits] = rng.choice(_SENTINEL_CHOICES, size=int(hits.sum()))
+    return [Lane(speed=s, occupancy=o, volumes=(v_small, v_large)) for s, o, v_small, v_large in values.tolist()]
+
+
+def _vd_readings(spec: FeedSpec, vd: StaticVD, collect_time: int, lanes: Iterator[Lane]) -> tuple[LinkReading, ...]:
+    """The detector's LinkFlows, taking its lanes' values in order from the minute's draw."""
     vdid = vd.vdid if vd.vdid.startswith("VD-99") else _live_vdid(vd.vdid, spec.pad_live_ids)
-    readings = []
-    for link in vd.links:
-        lanes = []
-        for _ in range(link.lanes):
-            small, large = int(rng.poisson(6)), int(rng.poisson(1))
-            total = small + large
-            speed = 0.0 if total == 0 else round(float(np.clip(rng.normal(88 - 1.5 * total, 6), 5, 130)), 1)
-            occupancy = 0.0 if total == 0 else round(float(min(100.0, 1.6 * total + rng.uniform(0, 2))), 1)
-            values = [speed, occupancy, float(small), float(large)]
-            hits = rng.random(4) < spec.sentinel_rate
-            for k in np.flatnonzero(hits):
-                values[k] = float(rng.choice(_SENTINEL_CHOICES))
-            lanes.append(Lane(speed=values[0], occupancy=values[1], volumes=(values[2], values[3])))
-        readings.append(LinkReading(vdid, link.link_id, collect_time, tuple(lanes)))
-    return tuple(readings)
+    return tuple(LinkReading(vdid, link.link_id, collect_time, tuple(itertools.islice(lanes, link.lanes))) for link in vd.links)
 
 
 def _number(value: float, decimals: int) -> str:

@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 # local CPU wheel pip takes it; elsewhere pip takes the registry build (CUDA on Linux).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup browser demo test clean
+.PHONY: setup browser demo test gpu-wheels clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +34,14 @@ demo: setup
 test: setup browser
 	$(PY) -m pytest -n 2 --dist loadgroup
 
+# The pure-Python packages the GPU machine's image lacks (it reaches no registry), at the
+# versions this venv runs, for scripts/gpu_checks.sh: the device tool carries the folder
+# (pip freeze spells some names with "_": "-" matches either).
+GPU_WHEELS := hydra-core omegaconf antlr4-python3-runtime mlstm-kernels
+gpu-wheels: setup
+	rm -rf .gpu-wheels
+	$(PY) -m pip wheel --quiet --no-deps -w .gpu-wheels \
+		$$($(PY) -m pip freeze | grep -iE '^($(shell echo $(GPU_WHEELS) | tr ' -' '|.'))==')
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info .gpu-wheels

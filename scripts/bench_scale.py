@@ -6,13 +6,15 @@ that point alone; the child also reports its resident memory before the model ex
 table shows what the step itself adds. A training step is forward + masked loss + backward +
 AdamW update of the default Social-xLSTM (sLSTM encoder, attention pooling, mLSTM stack) on a
 batch of real demo windows; inference is the forward pass under ``torch.no_grad``. Times are
-the median of ``--repeats`` after one warm-up.
+the median of ``--repeats`` after one warm-up. With ``--device cuda`` the model runs on the GPU
+(the Triton kernels) and the table adds the peak CUDA memory of the step.
 
 Linear growth shows as a log-log slope near 1 (time ~ size^slope); the least-squares line
 time = a + b * size gives the cost per extra sensor or step.
 
   python scripts/bench_scale.py
   python scripts/bench_scale.py --sensors 100 1000 5000 20000 --steps 12 96 288 1008 2016
+  python scripts/bench_scale.py --device cuda --sensors 1000 20000 100000 --steps 12 288 2016 --sensors-for-steps 1000
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def _rss_mib() -> float:
     return float("nan")
 
 
-def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int, default_malloc: bool) -> None:
+def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int, default_malloc: bool, device: str) -> None:
     """Child process: one demo network, one batch of windows, timed train steps and forwards."""
     if not default_malloc:  # as the CLI does (social_xlstm.allocator)
         from social_xlstm.allocator import reuse_freed_memory
@@ -62,9 +64,11 @@ def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int, de
     graph = build_graph(dataset, {"method": "edges"})
     config = SocialXLSTMConfig(num_sensors=len(dataset.sensor_ids), num_features=len(FEATURES), num_targets=len(TARGETS),
                                horizon=HORIZON, target_feature_index=(0, 1), hidden=hidden)
-    module = ForecastModule(SocialXLSTM(config), graph, target_weights=[1.0, 1.0])
+    module = ForecastModule(SocialXLSTM(config), graph, target_weights=[1.0, 1.0]).to(device)
+    batch_data = {key: value.to(device) for key, value in batch_data.items()}
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
     del dataset, windows
+    on_gpu = device == "cuda"
     rss_before = _rss_mib()
 
     def train_step():
@@ -85,16 +89,20 @@ def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int, de
         for _ in range(repeats):
             start = time.perf_counter()
             fn()
+            if on_gpu:
+                torch.cuda.synchronize()  # the step is done when the GPU is, not when its launches are queued
             samples.append(time.perf_counter() - start)
         timings[name] = statistics.median(samples)
         timings[f"{name}_faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before) / repeats
+    cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if on_gpu else None
     print(json.dumps({"sensors": config.num_sensors, "edges": int(graph.edge_index.shape[1]), **timings,
-                      "rss_before_mib": rss_before, "peak_mib": peak_rss_mib()}))
+                      "rss_before_mib": rss_before, "peak_mib": peak_rss_mib(), "cuda_peak_mib": cuda_peak}))
 
 
 def run_point(sensors: int, steps: int, args) -> dict:
     return measure_in_child(__file__, "--child", str(sensors), str(steps), "--batch", str(args.batch), "--hidden", str(args.hidden),
-                            "--repeats", str(args.repeats), *(["--default-malloc"] if args.default_malloc else []))
+                            "--repeats", str(args.repeats), "--device", args.device,
+                            *(["--default-malloc"] if args.default_malloc else []))
 
 
 def fit(sizes: list[float], values: list[float], unit: str, per: str) -> str:
@@ -112,14 +120,18 @@ def sweep(table: Table, label: str, points: list[tuple[int, int]], size_of, per:
         r = run_point(sensors, steps, args)
         r["steps"] = steps
         rows.append(r)
-        table.add(label, r["sensors"], r["edges"], steps, f"{r['train'] * 1000:.0f}", f"{r['infer'] * 1000:.0f}",
-                  f"{r['train_faults']:.0f}", f"{r['rss_before_mib']:.0f}", f"{r['peak_mib']:.0f}")
+        table.add(label, r["sensors"], r["edges"], steps, f"{r['train'] * 1000:.1f}", f"{r['infer'] * 1000:.1f}",
+                  f"{r['train_faults']:.0f}", f"{r['rss_before_mib']:.0f}", f"{r['peak_mib']:.0f}",
+                  *([f"{r['cuda_peak_mib']:.0f}"] if args.device == "cuda" else []))
     sizes = [size_of(r) for r in rows]
-    added = [max(r["peak_mib"] - r["rss_before_mib"], 1e-3) for r in rows]
+    if args.device == "cuda":
+        memory, what = [r["cuda_peak_mib"] for r in rows], "peak CUDA memory"
+    else:
+        memory, what = [max(r["peak_mib"] - r["rss_before_mib"], 1e-3) for r in rows], "peak memory above the pre-step resident set"
     return [
         f"- {label}: train step {fit(sizes, [r['train'] * 1000 for r in rows], 'ms', per)}",
         f"- {label}: inference {fit(sizes, [r['infer'] * 1000 for r in rows], 'ms', per)}",
-        f"- {label}: peak memory above the pre-step resident set {fit(sizes, added, 'MiB', per)}",
+        f"- {label}: {what} {fit(sizes, memory, 'MiB', per)}",
     ]
 
 
@@ -131,19 +143,22 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4, help="windows per step")
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     add_malloc_option(parser)
     parser.add_argument("--child", type=int, nargs=2, metavar=("SENSORS", "STEPS"), help=argparse.SUPPRESS)
     add_doc_option(parser)
     args = parser.parse_args()
     if args.child:
-        _measure(*args.child, batch=args.batch, hidden=args.hidden, repeats=args.repeats, default_malloc=args.default_malloc)
+        _measure(*args.child, batch=args.batch, hidden=args.hidden, repeats=args.repeats, default_malloc=args.default_malloc,
+                 device=args.device)
         return
 
     malloc = "glibc default malloc" if args.default_malloc else "freed memory reused, as the CLI does"
-    table = Table("bench_scale" + ("-default-malloc" if args.default_malloc else ""),
-                  f"Scale: one training step and one inference pass (batch {args.batch}, width {args.hidden}, {malloc})",
+    on_gpu = args.device == "cuda"
+    table = Table("bench_scale" + ("-cuda" if on_gpu else "") + ("-default-malloc" if args.default_malloc else ""),
+                  f"Scale{' on CUDA' if on_gpu else ''}: one training step and one inference pass (batch {args.batch}, width {args.hidden}, {malloc})",
                   ["sweep", "sensors", "edges", "input steps", "train step (ms)", "inference (ms)", "page faults / train step",
-                   "RSS before (MiB)", "peak RSS (MiB)"], right_aligned=8)
+                   "RSS before (MiB)", "peak RSS (MiB)", *(["peak CUDA (MiB)"] if on_gpu else [])], right_aligned=8 + on_gpu)
     notes = sweep(table, "sensors", [(n, 12) for n in args.sensors], lambda r: r["sensors"], "sensor", args)
     notes += sweep(table, "history", [(args.sensors_for_steps, t) for t in args.steps], lambda r: r["steps"], "input step", args)
     print("\n".join(notes))

@@ -164,12 +164,18 @@ def main() -> None:
         baseline = None
         for method in methods:
             case = dict(method=method, batch=batch, seq=seq, heads=args.heads, head_dim=head_dim)
-            workloads = make_workloads(**case, device=device)
-            seconds = {name: median_seconds(fn, device, args.repeats, args.warmup) for name, fn in workloads.items()}
-            if device.type == "cuda":
-                memory = {name: peak_bytes(fn, device) for name, fn in workloads.items()}
-            else:
-                memory = {name: cpu_peak_bytes_in_child(case, name, args.threads) for name in workloads}
+            try:
+                workloads = make_workloads(**case, device=device)
+                seconds = {name: median_seconds(fn, device, args.repeats, args.warmup) for name, fn in workloads.items()}
+                if device.type == "cuda":
+                    memory = {name: peak_bytes(fn, device) for name, fn in workloads.items()}
+                else:
+                    memory = {name: cpu_peak_bytes_in_child(case, name, args.threads) for name in workloads}
+            except torch.OutOfMemoryError:  # the largest shapes need more than a GPU holds: say so, go on
+                table.add(method, batch, seq, f"{args.heads} x {head_dim}", *["OOM"] * 5)
+                workloads = None  # the shape's tensors go before the cache is handed back
+                torch.cuda.empty_cache()
+                continue
             if method == "torch":
                 baseline = seconds["fwd+bwd"]
             speedup = f"{baseline / seconds['fwd+bwd']:.1f}x" if baseline else "-"

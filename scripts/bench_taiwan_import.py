@@ -51,14 +51,14 @@ def _measure_import(feed: str, out: str, interval: str, workers: int | None) -> 
 def _write_feed(root: Path, spec) -> Path:
     """The feed to import. An archived feed longer than a day is written as one archive per day,
     as collectors batch them (a month of minutes would not fit on disk unpacked), the days in
-    parallel."""
+    parallel. Every day has the same seed, so the same detectors and links (a VDList version a
+    day, as the THB feed publishes) and the same draws of readings at that day's times."""
     from social_xlstm.data.importers.taiwan_vd.feed_writer import write_feed
 
     if spec.pack is None or spec.minutes <= MINUTES_PER_DAY:
         return write_feed(root, spec)
     first = datetime.fromisoformat(spec.start)
-    days = [replace(spec, start=(first + timedelta(days=day)).isoformat(), seed=spec.seed + day,
-                    minutes=min(MINUTES_PER_DAY, spec.minutes - day * MINUTES_PER_DAY))
+    days = [replace(spec, start=(first + timedelta(days=day)).isoformat(), minutes=min(MINUTES_PER_DAY, spec.minutes - day * MINUTES_PER_DAY))
             for day in range(math.ceil(spec.minutes / MINUTES_PER_DAY))]
     with ProcessPoolExecutor(os.cpu_count()) as pool:
         list(pool.map(write_feed, [root / f"day-{day:03d}" for day in range(len(days))], days))

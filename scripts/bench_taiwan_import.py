@@ -12,6 +12,7 @@ Prints a markdown table.
   python scripts/bench_taiwan_import.py
   python scripts/bench_taiwan_import.py --vds 1500 --minutes 60 240 --workers 1 8 --fmt json --pack zip
   python scripts/bench_taiwan_import.py --vds 1500 --minutes 1440 43200 --every 2 60
+  python scripts/bench_taiwan_import.py --vds 1500 --minutes 43200 --every 1 --workers 2 --pack zip --no-doc
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ def _minute_lanes(rng: np.random.Generator, sentinel_rate: float, n_lanes: int) 
     total = small + large
     speed = np.where(total == 0, 0.0, np.round(np.clip(rng.normal(88 - 1.5 * total, 6), 5, 130), 1))
     occupancy = np.where(total == 0, 0.0, np.round(np.minimum(100.0, 1.6 * total + rng.uniform(0, 2, n_lanes)), 1))
-    values = np.column_stack([speed, occupancy, small, large]).astype(float)
+    values = np.column_stack([speed, occupancy, small, large])  # float64: the int counts are promoted
     hits = rng.random(values.shape) < sentinel_rate
     values[hits] = rng.choice(_SENTINEL_CHOICES, size=int(hits.sum()))
     return [Lane(speed=s, occupancy=o, volumes=(v_small, v_large)) for s, o, v_small, v_large in values.tolist()]

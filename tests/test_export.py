@@ -85,7 +85,7 @@ def test_onnx_matches_the_torch_model_and_the_runs_predictions(bundle, run_dir):
     predictions = pd.read_parquet(run_dir / "predictions.parquet")
     batch = next(iter(run.datamodule.dataloader("test")))
     with torch.no_grad():
-        expected = scaler.inverse_transform(module(batch).double().numpy(), targets)
+        expected = scaler.forecast_to_real(module(batch).double().numpy(), targets)
     dataset, stamps = run.datamodule.dataset, run.datamodule.timestamps
     for w in (0, 3, 7):
         origin = stamps[int(batch["origin"][w])]
@@ -112,6 +112,28 @@ def test_both_neighbour_reading_layouts_export_the_same_forecasts(run_dir, bundl
     values, timestamps = latest_window(read_dataset(demo_dir), bundle, None)
     values = with_gaps(values)
     np.testing.assert_allclose(sparse.forecast(values, timestamps), bundle.forecast(values, timestamps), **TOL)
+
+
+def test_bundles_floor_forecasts_of_non_negative_targets_at_zero(run_dir, bundle, demo_dir, tmp_path):
+    """A run whose flow mean is shifted far down forecasts negative flow; its bundle must give
+    max(unfloored, 0) for flow, where the same run with the floor switched off gives the
+    unfloored values, and leave speed alone."""
+    values, timestamps = latest_window(read_dataset(demo_dir), bundle, None)
+    forecasts = {}
+    for floored in (True, False):
+        shifted = tmp_path / f"run-{floored}"
+        shutil.copytree(run_dir, shifted)
+        scaler = json.loads((shifted / "scaler.json").read_text())
+        flow = scaler["features"].index("flow")
+        scaler["mean"][flow] -= 10 * scaler["std"][flow]
+        scaler["non_negative"][flow] = floored
+        (shifted / "scaler.json").write_text(json.dumps(scaler))
+        assert main(["export", str(shifted), "--out", str(tmp_path / f"bundle-{floored}")]) == 0
+        forecasts[floored] = Bundle.load(tmp_path / f"bundle-{floored}").forecast(values, timestamps)
+    flow, speed = bundle.targets.index("flow"), bundle.targets.index("speed")
+    assert (forecasts[False][..., flow] < 0).any() and (forecasts[False][..., flow] > 0).any()
+    np.testing.assert_allclose(forecasts[True][..., flow], np.maximum(forecasts[False][..., flow], 0), **TOL)
+    np.testing.assert_array_equal(forecasts[True][..., speed], forecasts[False][..., speed])
 
 
 def test_streaming_after_input_len_steps_equals_the_window(bundle, demo_dir):

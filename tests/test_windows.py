@@ -113,6 +113,26 @@ def test_inverse_scaling_round_trip_and_json_state():
         scaler.inverse_transform(scaled, ["volume", "speed"])
 
 
+def test_forecasts_of_features_never_negative_in_training_are_floored_at_zero():
+    values = np.array([[[0.0, -2.0], [4.0, 6.0]], [[np.nan, 2.0], [2.0, 0.0]]], np.float32)  # [T=2, N=2, F=2]
+    scaler = FeatureScaler.fit(values, ["flow", "delta"])
+    assert scaler.non_negative.tolist() == [True, False]
+    # flow: mean 2, std sqrt(8/3); delta: mean 1.5, std sqrt(8.75). Hand-computed real values:
+    # flow -2 -> 2 - 2 * 1.633 = -1.266 -> floored to 0; flow 1 -> 3.633; delta -2 -> 1.5 - 2 * 2.958 = -4.416, kept.
+    scaled = np.array([[-2.0, -2.0], [1.0, 1.0], [np.nan, 0.0]])
+    expected = np.array([[0.0, 1.5 - 2 * np.sqrt(8.75)], [2 + np.sqrt(8 / 3), 1.5 + np.sqrt(8.75)], [np.nan, 1.5]])
+    np.testing.assert_allclose(scaler.forecast_to_real(scaled, ["flow", "delta"]), expected, rtol=1e-12)
+    np.testing.assert_allclose(scaler.forecast_to_real(scaled[:, ::-1], ["delta", "flow"]), expected[:, ::-1], rtol=1e-12)
+    assert scaler.inverse_transform(scaled, ["flow", "delta"])[0, 0] < 0  # the truth is never floored
+    restored = FeatureScaler.from_dict(scaler.to_dict())
+    assert restored.non_negative.tolist() == [True, False]
+    older_run = FeatureScaler.from_dict({"features": ["flow"], "mean": [2.0], "std": [1.0]})
+    assert older_run.non_negative.tolist() == [False]
+    assert older_run.forecast_to_real(np.array([-3.0]), ["flow"]).tolist() == [-1.0]
+    with pytest.raises(InputError, match="one per feature"):
+        FeatureScaler.from_dict({"features": ["a"], "mean": [1.0], "std": [1.0], "non_negative": [True, False]})
+
+
 def test_window_items_exact():
     ds = make_dataset()
     scaler = FeatureScaler.fit(ds.values[:28], FEATURES)

@@ -38,11 +38,21 @@ def chronological_splits(num_steps: int, fractions: tuple[float, float, float] =
 
 @dataclass
 class FeatureScaler:
-    """Per-feature z-score with statistics from the training split; JSON-able for runs and bundles."""
+    """Per-feature z-score with statistics from the training split; JSON-able for runs and bundles.
+
+    ``non_negative`` marks the features never below zero in the training split (flow, speed,
+    occupancy): their forecasts are floored at zero, so an affine head cannot report negative
+    traffic. Runs written before it existed load with no floor.
+    """
 
     features: list[str]
     mean: np.ndarray
     std: np.ndarray
+    non_negative: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.non_negative is None:
+            self.non_negative = np.zeros(len(self.features), dtype=bool)
 
     @classmethod
     def fit(cls, values: np.ndarray, features: list[str], where: str = "training split") -> FeatureScaler:
@@ -52,6 +62,7 @@ class FeatureScaler:
         copy of the whole training split.
         """
         mean, std = np.zeros(len(features)), np.ones(len(features))
+        non_negative = np.zeros(len(features), dtype=bool)
         for f, name in enumerate(features):
             column = values[..., f]
             observed = column[np.isfinite(column)]
@@ -59,7 +70,8 @@ class FeatureScaler:
                 raise InputError(where, f"feature '{name}' has no reading to fit the scaler on")
             mean[f] = observed.mean(dtype=np.float64)
             std[f] = observed.std(dtype=np.float64) or 1.0
-        return cls(features=list(features), mean=mean, std=std)
+            non_negative[f] = observed.min() >= 0
+        return cls(features=list(features), mean=mean, std=std, non_negative=non_negative)
 
     def _stats(self, features: list[str] | None, like: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
         names = self.features if features is None else list(features)
@@ -90,8 +102,15 @@ class FeatureScaler:
         mean, std = self._stats(features, values)
         return values * std + mean
 
+    def forecast_to_real(self, values: np.ndarray, features: list[str]) -> np.ndarray:
+        """Scaled forecasts -> real units, floored at zero for the ``non_negative`` features."""
+        real = self.inverse_transform(values, features)
+        floored = self.non_negative[[self.features.index(f) for f in features]]
+        return np.where(floored & (real < 0), 0.0, real).astype(real.dtype, copy=False)
+
     def to_dict(self) -> dict:
-        return {"features": list(self.features), "mean": self.mean.tolist(), "std": self.std.tolist()}
+        return {"features": list(self.features), "mean": self.mean.tolist(), "std": self.std.tolist(),
+                "non_negative": self.non_negative.tolist()}
 
     @classmethod
     def from_dict(cls, data: dict, where: str | Path = "scaler") -> FeatureScaler:
@@ -99,13 +118,14 @@ class FeatureScaler:
             features = [str(f) for f in data["features"]]
             mean = np.asarray(data["mean"], dtype=np.float64)
             std = np.asarray(data["std"], dtype=np.float64)
+            non_negative = np.asarray(data.get("non_negative", [False] * len(features)), dtype=bool)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(where, f"scaler needs 'features', 'mean' and 'std' lists of numbers ({exc})") from None
-        if mean.shape != (len(features),) or std.shape != (len(features),):
-            raise InputError(where, f"scaler 'mean' and 'std' must each hold {len(features)} numbers, one per feature")
+        if any(array.shape != (len(features),) for array in (mean, std, non_negative)):
+            raise InputError(where, f"scaler 'mean', 'std' and 'non_negative' must each hold {len(features)} values, one per feature")
         if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
             raise InputError(where, "scaler 'mean' must be finite and 'std' finite and positive")
-        return cls(features=features, mean=mean, std=std)
+        return cls(features=features, mean=mean, std=std, non_negative=non_negative)
 
 
 def time_features(timestamps: pd.DatetimeIndex) -> np.ndarray:

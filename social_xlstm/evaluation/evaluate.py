@@ -34,7 +34,11 @@ def _atomic_write(path: Path, write) -> None:
         write(tmp)
 
 
-def _real_units(run: LoadedRun, scaled: torch.Tensor) -> np.ndarray:
+def _forecast_to_real(run: LoadedRun, scaled: torch.Tensor) -> np.ndarray:
+    return run.datamodule.scaler.forecast_to_real(scaled.double().numpy(), run.datamodule.targets)
+
+
+def _truth_to_real(run: LoadedRun, scaled: torch.Tensor) -> np.ndarray:
     return run.datamodule.scaler.inverse_transform(scaled.double().numpy(), run.datamodule.targets)
 
 
@@ -43,8 +47,8 @@ def forecast_batches(run: LoadedRun, split: str) -> Iterator[dict]:
     """Per batch of windows: every forecaster's forecast and the truth in real units, ``[B, H, N, G]``."""
     for batch in run.datamodule.dataloader(split):
         yield {
-            "forecasts": {name: _real_units(run, forecaster(batch)) for name, forecaster in run.forecasters.items()},
-            "y_true": _real_units(run, batch["y"]),
+            "forecasts": {name: _forecast_to_real(run, forecaster(batch)) for name, forecaster in run.forecasters.items()},
+            "y_true": _truth_to_real(run, batch["y"]),
             "mask": batch["y_mask"].numpy(),
             "origin": batch["origin"].numpy(),
         }

@@ -48,7 +48,8 @@ def build_metadata(run: TrainedRun, state_names: list[str], fresh_state: list[to
         "missing": MISSING,
         "time_features": TIME_FEATURES,
         "scaler": {**run.scaler.to_dict(), "applied_in_graph": True,
-                   "formula": "scaled = (raw - mean) / std per feature; forecast = scaled * std + mean per target"},
+                   "formula": "scaled = (raw - mean) / std per feature; forecast = scaled * std + mean per target, "
+                              "then max(forecast, 0) where the target is non_negative"},
         "graph": {**run.graph.to_dict(), "applied_in_graph": True},
         "model": {
             "file": MODEL_FILE,

@@ -47,6 +47,8 @@ class RawUnits(nn.Module):
         self.register_buffer("std", torch.tensor(scaler.std[index], dtype=torch.float32))
         self.register_buffer("target_mean", torch.tensor(scaler.mean[target_index], dtype=torch.float64))
         self.register_buffer("target_std", torch.tensor(scaler.std[target_index], dtype=torch.float64))
+        floor = [0.0 if non_negative else -math.inf for non_negative in scaler.non_negative[target_index]]
+        self.register_buffer("target_floor", torch.tensor(floor, dtype=torch.float64))
 
     def scale(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[..., F] raw (NaN = missing) -> (scaled with 0 where missing, mask True = observed)."""
@@ -55,8 +57,8 @@ class RawUnits(nn.Module):
         return scaled, observed
 
     def unscale(self, forecast: torch.Tensor) -> torch.Tensor:
-        """[..., G] scaled forecasts -> float64 real units."""
-        return forecast.to(torch.float64) * self.target_std + self.target_mean
+        """[..., G] scaled forecasts -> float64 real units (``FeatureScaler.forecast_to_real``)."""
+        return torch.maximum(forecast.to(torch.float64) * self.target_std + self.target_mean, self.target_floor)
 
 
 class WindowNetwork(nn.Module):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..gates import log_sigmoid
+
 from .naive import EPS, _checked, end_state, initial_state, parallel_outputs, state_dtype
 
 PAD_INPUT_GATE = -1e30
@@ -35,7 +37,7 @@ def mlstm_chunkwise_torch(
     dt = state_dtype(q)
     chunk_size = max(1, min(chunk_size, S))  # a short sequence is one chunk, unpadded
     c, n, m = initial_state(q, v, c_initial, n_initial, m_initial)
-    lf = F.logsigmoid(f.to(dt))
+    lf = log_sigmoid(f.to(dt))
     qp, kp, vp, lfp, ip = pad_to_chunks(q.to(dt), k.to(dt), v.to(dt), lf, i.to(dt), chunk_size)
     K = qp.shape[2] // chunk_size
 

@@ -20,7 +20,8 @@ Two choices make all forms agree exactly (not only up to eps):
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from ..gates import log_sigmoid
 
 EPS = 1e-6
 M_FLOOR = -30.0
@@ -138,7 +139,7 @@ def mlstm_parallel_torch(q, k, v, i, f, c_initial=None, n_initial=None, m_initia
     dt = state_dtype(q)
     c0, n0, m0 = initial_state(q, v, c_initial, n_initial, m_initial)
     qa, ka, va, ia = q.to(dt), k.to(dt), v.to(dt), i.to(dt)
-    lf = F.logsigmoid(f.to(dt))
+    lf = log_sigmoid(f.to(dt))
     h = parallel_outputs(qa, ka, va, lf, ia, c0, n0, m0, eps).to(q.dtype)
     if not return_last_states:
         return h
@@ -150,7 +151,7 @@ def mlstm_last_torch(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=No
     _checked(q, k, v, i, f)
     dt = state_dtype(q)
     c0, n0, m0 = initial_state(q, v, c_initial, n_initial, m_initial)
-    return last_output(q.to(dt), k.to(dt), v.to(dt), F.logsigmoid(f.to(dt)), i.to(dt), c0, n0, m0, eps).to(q.dtype)
+    return last_output(q.to(dt), k.to(dt), v.to(dt), log_sigmoid(f.to(dt)), i.to(dt), c0, n0, m0, eps).to(q.dtype)
 
 
 def mlstm_step_torch(q, k, v, i, f, c, n, m, eps=EPS):
@@ -158,7 +159,7 @@ def mlstm_step_torch(q, k, v, i, f, c, n, m, eps=EPS):
     dt = state_dtype(q)
     qa, ka, va, ia = q.to(dt), k.to(dt), v.to(dt), i.to(dt)
     c, n, m = c.to(dt), n.to(dt), m.to(dt)
-    lf = F.logsigmoid(f.to(dt))
+    lf = log_sigmoid(f.to(dt))
     m_new = torch.maximum(torch.maximum(lf + m, ia), torch.full_like(m, M_FLOOR))
     forget = torch.exp(lf + m - m_new)
     inp = torch.exp(ia - m_new)

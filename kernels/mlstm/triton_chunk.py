@@ -27,6 +27,8 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
+from ..gates import log_sigmoid
+
 from .chunk import pad_to_chunks
 from .naive import EPS, M_FLOOR, _checked, initial_state, state_dtype
 
@@ -251,7 +253,7 @@ class _ChunkwiseFunction(torch.autograd.Function):
         B, NH, S, DK = q.shape
         DV = v.shape[-1]
         acc = state_dtype(q)
-        lf = F.logsigmoid(f.to(acc))
+        lf = log_sigmoid(f.to(acc))
         qp, kp, vp, lfp, ip = pad_to_chunks(q, k, v, lf, i.to(acc), chunk_size)
         qp, kp, vp, lfp, ip = (x.contiguous() for x in (qp, kp, vp, lfp, ip))
         Sp, BH = qp.shape[2], B * NH

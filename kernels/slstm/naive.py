@@ -20,7 +20,8 @@ for -inf: then m_1 = i~_1 and f'_1 = 0 exactly, with finite gradients everywhere
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from ..gates import log_sigmoid
 
 NO_HISTORY_M = -1e30
 GATES = 4
@@ -86,7 +87,7 @@ def slstm_cell(
     dtype = h.dtype
     recurrent = torch.einsum("bhk,hkgj->bhgj", h, r.to(dtype))
     pre_i, pre_f, pre_z, pre_o = (wx_t.to(dtype) + recurrent + b.to(dtype)).unbind(dim=2)
-    log_forget = F.logsigmoid(pre_f) + m
+    log_forget = log_sigmoid(pre_f) + m
     m_new = torch.maximum(log_forget, pre_i)
     input_gate = torch.exp(pre_i - m_new)
     forget_gate = torch.exp(log_forget - m_new)

@@ -25,6 +25,7 @@ from social_xlstm.evaluation.forecasters import MODEL_NAME, load_run
 from social_xlstm.export.bundle import Bundle
 from social_xlstm.export.networks import time_features_from_seconds
 from social_xlstm.export.predict import latest_window
+from social_xlstm.export.run_forecaster import RunForecaster
 from social_xlstm.export.timefeatures import seconds_of_week
 from social_xlstm.nn import neighbour_readings
 
@@ -69,7 +70,7 @@ def test_bundle_records_what_a_consumer_needs(bundle_dir, run_dir, demo_dir, bun
     assert meta["scaler"]["mean"] == scaler["mean"] and meta["scaler"]["std"] == scaler["std"]
     graph = json.loads((run_dir / "graph.json").read_text())
     assert meta["graph"]["source"] == graph["source"] and meta["graph"]["target"] == graph["target"]
-    assert [s["name"] for s in meta["streaming"]["state"]][-1] == "last_value"
+    assert [s["name"] for s in meta["streaming"]["state"]][-2:] == ["last_value", "phase"]
 
 
 def test_time_features_from_seconds_match_training_across_dst():
@@ -146,6 +147,26 @@ def test_streaming_after_input_len_steps_equals_the_window(bundle, demo_dir):
         streamed = stream.update(values[t], timestamps[t])
     assert streamed.shape == (12, 8, 2) and stream.steps == bundle.input_len
     np.testing.assert_allclose(streamed, windowed, **TOL)
+
+
+def test_a_long_stream_forecasts_from_a_bounded_history(run_dir, bundle, demo_dir):
+    """After k >= input_len readings the stream's forecast is the windowed model's over the last
+    input_len + (k mod input_len) readings (two staggered streams restart in turn), checked
+    against the torch model run on exactly those readings: never the whole stream."""
+    length = bundle.input_len
+    dataset = read_dataset(demo_dir)
+    values, timestamps = with_gaps(dataset.values[-4 * length:]), dataset.timestamps[-4 * length:]
+    window = RunForecaster.from_run(run_dir).window
+    stream = bundle.stream()
+    for k in range(1, len(values) + 1):
+        streamed = stream.update(values[k - 1], timestamps[k - 1])
+        if k < length:
+            continue
+        seen = length + k % length
+        with torch.no_grad():
+            expected = window(torch.from_numpy(values[None, k - seen:k]),
+                              torch.from_numpy(seconds_of_week(timestamps[k - seen:k], bundle.timezone)[None]))[0]
+        np.testing.assert_allclose(streamed, expected.numpy(), **TOL, err_msg=f"after {k} readings")
 
 
 def test_a_skipped_step_in_the_stream_is_a_missing_reading(bundle, demo_dir):

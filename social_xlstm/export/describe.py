@@ -64,7 +64,8 @@ def build_metadata(run: TrainedRun, state_names: list[str], fresh_state: list[to
             "outputs": [forecast, *(_io(STATE_OUT + s["name"], s["shape"], "float32") for s in state)],
             "state": state,
             "meaning": "one reading per VD and the carried state -> fresh forecasts and the new state; start from "
-                       "each state's 'initial' value; after input_len steps it equals the windowed model",
+                       "each state's 'initial' value; after k >= input_len steps it equals the windowed model "
+                       "over the last input_len + k % input_len readings (two staggered states restart in turn)",
         },
         "model_config": dataclasses.asdict(run.module.model.config),
     }

@@ -79,8 +79,9 @@ class Stream:
 
     Timestamps must advance on the ``interval`` grid; a skipped step is fed as a reading with
     every value missing, so a gap in the feed is a gap the model sees. After ``input_len``
-    updates from a fresh stream the forecast equals the windowed one over the same readings;
-    later ones carry a longer history than the model was trained on windows of.
+    updates from a fresh stream the forecast equals the windowed one over the same readings; after
+    ``k`` updates it is the windowed one over the last ``input_len + k % input_len`` readings
+    (``networks.StepNetwork``).
     """
 
     def __init__(self, forecaster: Forecaster):

@@ -24,7 +24,7 @@ class RunForecaster(Forecaster):
         """``data``: the run's dataset directory, if it is no longer where the run's config says."""
         run = load_trained_run(run_dir, data)
         units = RawUnits(run.scaler, run.data.features, run.data.targets)
-        window, step = WindowNetwork(run.module, units).eval(), StepNetwork(run.module, units).eval()
+        window, step = WindowNetwork(run.module, units).eval(), StepNetwork(run.module, units, run.input_len).eval()
         return cls(Path(run_dir), build_metadata(run, step.state_names(), step.fresh_state()), window, step)
 
     @torch.no_grad()

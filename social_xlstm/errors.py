@@ -1,7 +1,9 @@
-"""The one exception type for bad user input.
+"""The package's own exception types, each shown by the CLI as one line on stderr.
 
-The CLI turns an ``InputError`` into a single line on stderr and exit code 2, so its message
-must stand on its own: name the file (or option), the field, and what was expected.
+``InputError`` (exit code 2): bad user input; the message must stand on its own: name the
+file (or option), the field, and what was expected. ``SelfCheckError`` (exit code 1): an output
+of ours failed its own check before it was written, e.g. an exported graph that disagrees with
+the trained model; not the user's doing, but as clear, and nothing is left behind.
 """
 
 from __future__ import annotations
@@ -16,3 +18,7 @@ class InputError(Exception):
         self.where = str(where)
         self.problem = problem
         super().__init__(f"{self.where}: {problem}")
+
+
+class SelfCheckError(Exception):
+    """Something we were about to write failed its own check; nothing was written."""

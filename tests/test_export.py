@@ -23,7 +23,7 @@ from social_xlstm.data.windows import time_features
 from social_xlstm.errors import InputError
 from social_xlstm.evaluation.forecasters import MODEL_NAME, load_run
 from social_xlstm.export.bundle import Bundle
-from social_xlstm.export.networks import time_features_from_seconds
+from social_xlstm.export.networks import RawUnits, time_features_from_seconds
 from social_xlstm.export.predict import latest_window
 from social_xlstm.export.run_forecaster import RunForecaster
 from social_xlstm.export.timefeatures import seconds_of_week
@@ -262,6 +262,34 @@ def test_export_refuses_what_is_not_a_run_or_would_clobber_a_file(run_dir, tmp_p
     assert "config.yaml" in capsys.readouterr().err
     assert (target / "keep.txt").read_text() == "mine" and not (tmp_path / "b").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["notes"]
+
+
+def _off_by_one_under_export(unscale):
+    """``RawUnits.unscale`` that adds 1 only while torch traces it to ONNX: an exporter whose
+    numerics differ from eager torch, as Log(Sigmoid(x)) did for logsigmoid."""
+    def patched(self, forecast):
+        return unscale(self, forecast) + (1.0 if torch.onnx.is_in_onnx_export() else 0.0)
+    return patched
+
+
+@pytest.mark.parametrize("graph", ["model.onnx", "model_step.onnx"])
+def test_export_refuses_a_bundle_that_disagrees_with_the_run(run_dir, tmp_path, capsys, monkeypatch, graph):
+    if graph == "model.onnx":
+        monkeypatch.setattr(RawUnits, "unscale", _off_by_one_under_export(RawUnits.unscale))
+    else:  # the window graph is right; the step graph's forecasts are shifted as onnxruntime returns them
+        run_step = Bundle._run_step
+
+        def shifted_step(self, *args):
+            forecast, state = run_step(self, *args)
+            return forecast + 1.0, state
+
+        monkeypatch.setattr(Bundle, "_run_step", shifted_step)
+    out = tmp_path / "bundle"
+    assert main(["export", str(run_dir), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert f"export: {graph} (" in err and "no bundle was written" in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_export_replaces_an_existing_bundle(run_dir, bundle_dir, tmp_path):

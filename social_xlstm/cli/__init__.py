@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from social_xlstm.allocator import reuse_freed_memory
-from social_xlstm.errors import InputError
+from social_xlstm.errors import InputError, SelfCheckError
 
 app = typer.Typer(
     name="social-xlstm",
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code.
 
     Usage mistakes are reported by typer (exit 2); an ``InputError`` from the package becomes
-    one line on stderr and exit code 2, never a traceback.
+    one line on stderr and exit code 2, a ``SelfCheckError`` one line and exit code 1, never a
+    traceback.
     """
     invocation[:] = sys.argv[1:] if argv is None else list(argv)
     if invocation[:1] != ["data"]:
@@ -55,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         app(args=invocation, prog_name="social-xlstm")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except InputError as exc:
+    except (InputError, SelfCheckError) as exc:
         # The message quotes user data (cells, ids, paths): escaped, "[...]" in it is text, not markup.
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True, markup=True)
-        return 2
+        return 2 if isinstance(exc, InputError) else 1
     return 0
 
 

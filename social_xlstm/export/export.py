@@ -25,14 +25,17 @@ import warnings
 from pathlib import Path
 
 import torch
-
-from social_xlstm.errors import InputError
-
 from torch.onnx import symbolic_helper
 
+from social_xlstm.data.dataset import read_dataset
+from social_xlstm.errors import InputError
 from social_xlstm.files import atomic_dir
+
+from .bundle import Bundle
 from .metadata import METADATA_FILE, OPSET
 from .run_forecaster import RunForecaster
+from .runs import run_dataset_dir
+from .verify import verify_bundle
 
 
 @symbolic_helper.parse_args("v", "i", "v", "v", "s", "b")
@@ -56,7 +59,8 @@ def _to_onnx(network: torch.nn.Module, example: tuple, path: Path, spec: dict) -
 @torch.no_grad()
 def export_bundle(run_dir: str | Path, out: str | Path, data: str | Path | None = None) -> Path:
     """Export the model of ``run_dir`` to the bundle directory ``out`` (written atomically; an
-    existing bundle there is replaced). ``data``: the run's dataset, if it moved."""
+    existing bundle there is replaced) once its graphs forecast what the run does on the run's
+    dataset (``verify``). ``data``: the run's dataset, if it moved."""
     out = Path(out)
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / METADATA_FILE).exists())):
         raise InputError(out, "exists and is not a bundle directory; choose another --out")
@@ -68,4 +72,5 @@ def export_bundle(run_dir: str | Path, out: str | Path, data: str | Path | None 
         _to_onnx(run.step_network, (torch.zeros(1, n, f), torch.zeros(1, dtype=torch.float64), *map(torch.from_numpy, run.fresh_state())),
                  tmp / metadata["streaming"]["file"], metadata["streaming"])
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, allow_nan=False) + "\n")
+        verify_bundle(run, Bundle.load(tmp), read_dataset(run_dataset_dir(run_dir, data)))
     return out

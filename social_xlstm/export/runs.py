@@ -74,6 +74,11 @@ def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str]
     return sensors.loc[sensor_ids].reset_index(), str(timezone)
 
 
+def run_dataset_dir(run_dir: str | Path, data: str | Path | None = None) -> Path:
+    """The run's dataset directory: ``data`` if given (the dataset moved), else the run config's."""
+    return Path(data if data is not None else load_run_config(Path(run_dir)).data.path)
+
+
 def load_trained_run(run_dir: str | Path, data: str | Path | None = None) -> TrainedRun:
     """The trained model of ``run_dir`` and everything a bundle records about it."""
     from omegaconf import OmegaConf
@@ -89,7 +94,7 @@ def load_trained_run(run_dir: str | Path, data: str | Path | None = None) -> Tra
     scaler = FeatureScaler.from_dict(_json(run_dir / SCALER_FILE), run_dir / SCALER_FILE)
     graph = SensorGraph.load(run_dir / GRAPH_FILE)
     module = load_network(cfg, run_data, graph, run_dir, None)
-    sensors, timezone = _dataset_info(Path(data if data is not None else cfg.data.path), run_data.sensor_ids)
+    sensors, timezone = _dataset_info(run_dataset_dir(run_dir, data), run_data.sensor_ids)
     return TrainedRun(
         run_dir=run_dir, module=module, graph=graph, scaler=scaler, data=run_data, interval=interval,
         input_len=int(cfg.data.input_len), horizon=int(cfg.data.horizon), timezone=timezone, sensors=sensors,

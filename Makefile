@@ -36,12 +36,14 @@ test: setup browser
 
 # The pure-Python packages the GPU machine's image lacks (it reaches no registry), at the
 # versions this venv runs, for scripts/gpu_checks.sh: the device tool carries the folder
-# (pip freeze spells some names with "_": "-" matches either).
+# (pip freeze spells some names with "_": "-" matches either), and setuptools >= 77, which
+# reads pyproject's licence string (an image with an older one could not install the project).
 GPU_WHEELS := hydra-core omegaconf antlr4-python3-runtime mlstm-kernels
 gpu-wheels: setup
 	rm -rf .gpu-wheels
 	$(PY) -m pip wheel --quiet --no-deps -w .gpu-wheels \
 		$$($(PY) -m pip freeze | grep -iE '^($(shell echo $(GPU_WHEELS) | tr ' -' '|.'))==')
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: -d .gpu-wheels "setuptools>=77"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .gpu-wheels

@@ -18,6 +18,7 @@ from social_xlstm.graph import (
     graph_from_coordinates,
     graph_from_distances,
 )
+from social_xlstm.graph.config import AUTO_K
 
 R = 6_371_008.8
 
@@ -208,6 +209,19 @@ def test_build_graph_follows_config():
         build_graph(tiny_dataset(None), {"method": "coordinates", "radius": 3})
     with pytest.raises(InputError, match="column 'weight'"):
         build_graph(tiny_dataset(distances), {"method": "adjacency"})
+
+
+def test_auto_graph_is_the_road_graph_when_there_is_one_else_the_nearest_sensors():
+    ids = [f"VD{i:03d}" for i in range(5)]
+    distances = pd.DataFrame({"src": ids[:4], "dst": ids[1:], "distance_m": [100.0, 200.0, 300.0, 400.0]})
+    road = build_graph(tiny_dataset(distances), {"method": "auto", "threshold": 0.0})
+    same = build_graph(tiny_dataset(distances), {"method": "edges", "threshold": 0.0})
+    assert torch.equal(road.edge_index, same.edge_index) and road.meta["config"]["method"] == "edges"
+    nearest = build_graph(tiny_dataset(None), {})  # "auto" is the default
+    assert nearest.meta["config"]["method"] == "coordinates" and nearest.meta["config"]["k"] == AUTO_K
+    assert nearest.num_edges == 5 * 4  # AUTO_K is capped at the 4 other sensors: every ordered pair
+    within = build_graph(tiny_dataset(None), {"method": "auto", "radius_m": 1.0})  # a given radius is kept, k stays unset
+    assert within.meta["config"]["k"] is None and within.num_edges == 0
 
 
 def test_isolated_sensors_borrow_their_nearest_neighbours():

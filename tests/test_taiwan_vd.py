@@ -211,7 +211,7 @@ def test_ten_minute_interval(snapshots: Path):
     assert len(ds.timestamps) == 2
 
 
-def _reference(spec: FeedSpec, minutes_per_interval: int = 5) -> tuple[list[str], np.ndarray]:
+def _reference(spec: FeedSpec, minutes_per_interval: int = 5, min_coverage: float = 0.5) -> tuple[list[str], np.ndarray]:
     """The expected dataset computed from the generated records with pandas, not the importer."""
     static = {vd.vdid: vd for vd in static_vds(spec)}
     live_to_static = {(f"{vdid[:-3]}-{int(vdid[-2:]):03d}" if spec.pad_live_ids else vdid): vdid for vdid in static}
@@ -231,7 +231,7 @@ def _reference(spec: FeedSpec, minutes_per_interval: int = 5) -> tuple[list[str]
     df["vol"] = df["s"] + df["l"]
     df["bucket"] = pd.to_datetime(df["t"], unit="s", utc=True).dt.floor(f"{minutes_per_interval}min")
     per_minute = df.groupby(["sensor", "bucket", "t"]).agg(vol=("vol", lambda v: v.sum() if v.notna().all() else np.nan))
-    flow = per_minute.groupby(["sensor", "bucket"])["vol"].agg(lambda v: v.mean() * minutes_per_interval if v.notna().sum() >= minutes_per_interval / 2 else np.nan)
+    flow = per_minute.groupby(["sensor", "bucket"])["vol"].agg(lambda v: v.mean() * minutes_per_interval if v.notna().sum() >= min_coverage * minutes_per_interval else np.nan)
     df["sv"] = df["speed"] * df["vol"]
     weighted = df.dropna(subset=["speed", "vol"]).groupby(["sensor", "bucket"]).agg(sv=("sv", "sum"), w=("vol", "sum"))
     plain = df.groupby(["sensor", "bucket"])["speed"].mean()
@@ -266,6 +266,26 @@ def test_sparse_feed_spans_its_minutes_with_fewer_snapshots(tmp_path: Path):
     assert ds.sensor_ids == sensors
     np.testing.assert_allclose(ds.values, expected, rtol=1e-5, atol=1e-4)
     assert ds.timestamps[-1] - ds.timestamps[0] == pd.Timedelta("55min")
+
+
+def test_a_feed_polled_every_five_minutes_has_flow_only_below_the_default_coverage(tmp_path: Path, capsys):
+    spec = FeedSpec(n_vds=3, minutes=60, every=5, seed=6, sentinel_rate=0.05)
+    feed = write_feed(tmp_path / "feed", spec)
+    out, sparse_out = tmp_path / "default", tmp_path / "sparse"
+    assert main(["data", "import", "taiwan-vd", str(feed), "--out", str(out), "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "feature 'flow' has no reading" in err and "data.features=[speed,occupancy]" in err
+    assert "flow values are missing because their interval held a volume in fewer than 50% of its minutes" in err
+    assert np.isnan(read_dataset(out).values[..., 0]).all()
+    assert main(["data", "import", "taiwan-vd", str(feed), "--out", str(sparse_out), "--workers", "1", "--min-flow-coverage", "0.2"]) == 0
+    assert capsys.readouterr().err == ""
+    sparse = read_dataset(sparse_out)
+    sensors, expected = _reference(spec, min_coverage=0.2)  # one minute's volume x 5
+    assert sparse.sensor_ids == sensors and np.isfinite(sparse.values[..., 0]).mean() > 0.5
+    np.testing.assert_allclose(sparse.values, expected, rtol=1e-5, atol=1e-4)
+    assert "NaN below 20% of the minutes" in sparse.meta["aggregation"]["flow"]
+    assert main(["data", "import", "taiwan-vd", str(feed), "--out", str(tmp_path / "x"), "--min-flow-coverage", "0"]) == 2
+    assert "--min-flow-coverage: must be a share of the minutes in (0, 1], got 0.0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("pack", ["zip", "7z"])

@@ -9,19 +9,22 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(help="Import, generate and inspect VD datasets.", no_args_is_help=True)
 import_app = typer.Typer(help="Import a dataset in a published format into a dataset directory.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 console = Console()
+err_console = Console(stderr=True)  # warnings: stdout stays the summary
 
 OutOption = Annotated[Path, typer.Option("--out", help="Dataset directory to write (replaced atomically).")]
 NameOption = Annotated[Optional[str], typer.Option(help="Dataset name recorded in meta.json (default: the --out folder name).")]
 UnitsOption = Annotated[Optional[str], typer.Option(help="Units of the feature recorded in meta.json, e.g. mph (default: unknown).")]
 
 
-def _write(dataset, out: Path) -> None:
-    """Record how the dataset was made, write it atomically and say what was written."""
+def _write(dataset, out: Path) -> dict:
+    """Record how the dataset was made, write it atomically, say what was written (and which
+    features hold no reading at all: training on them fails) and return its counts."""
     from social_xlstm.data.dataset import write_dataset
 
     from social_xlstm.cli import invocation
@@ -33,6 +36,13 @@ def _write(dataset, out: Path) -> None:
         f"wrote [bold]{out}[/]: {counts['sensors']} sensors x {counts['timesteps']} steps x {counts['features']} features "
         f"({', '.join(dataset.features)}), every {dataset.meta['interval']}, {counts['edges']} edges"
     )
+    present = counts["readings_present"]
+    for feature in [f for f in dataset.features if not present[f]]:
+        kept = [f for f in dataset.features if present[f]]
+        hint = escape(f"data.features=[{','.join(kept)}] data.targets=[{','.join(kept)}]")
+        err_console.print(f"[yellow]warning:[/] feature '{feature}' has no reading; train without it, e.g. {hint}",
+                          highlight=False, soft_wrap=True)
+    return counts
 
 
 @import_app.command("tgcn-csv")
@@ -118,6 +128,9 @@ def import_taiwan_vd(
     timezone: Annotated[str, typer.Option(help="Time zone of the output grid.")] = "Asia/Taipei",
     name: NameOption = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Parse processes for large inputs (default: the CPUs, at most 8).")] = None,
+    min_flow_coverage: Annotated[float, typer.Option(
+        help="Least share of an interval's minutes that must hold a volume for its flow (scaled up to the whole interval); "
+             "below it flow is missing. A feed polled every 5 minutes holds 1 minute in 5: 0.2 accepts that guess.")] = 0.5,
 ) -> None:
     """Taiwan MOTC VD feeds (VDList.xml + VDLiveList.xml snapshots, XML or JSON)."""
     from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd as run
@@ -127,9 +140,14 @@ def import_taiwan_vd(
     spill_dir = parent if parent.is_dir() else None
     with console.status("reading the feed") as status:
         dataset = run(paths, interval=interval, timezone=timezone, name=name, workers=workers, spill_dir=spill_dir,
-                      progress=_feed_progress(status))
+                      progress=_feed_progress(status), min_flow_coverage=min_flow_coverage)
         status.update(f"writing {out}")
-        _write(dataset, out)
+        counts = _write(dataset, out)
+    dropped = dataset.meta["import_counts"]["flow_intervals_missing_for_low_coverage"]
+    if dropped > counts["readings_present"]["flow"]:
+        err_console.print(f"[yellow]note:[/] {dropped:,} flow values are missing because their interval held a volume in fewer than "
+                          f"{min_flow_coverage:.0%} of its minutes (the feed skips minutes, or was polled less often than every "
+                          f"minute); --min-flow-coverage lowers that share", highlight=False, soft_wrap=True)
 
 
 def _feed_progress(status):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from social_xlstm.data.dataset import Dataset
 from social_xlstm.errors import InputError
 from social_xlstm.graph.builders import connect_isolated, graph_from_adjacency, graph_from_coordinates, graph_from_distances
 from social_xlstm.graph.sensor_graph import SensorGraph
 
-METHODS = ("coordinates", "edges", "adjacency")
+METHODS = ("auto", "coordinates", "edges", "adjacency")
+AUTO_K = 8  # neighbours per sensor when "auto" finds no road graph: about 4 up- and downstream on a corridor
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,9 @@ class GraphConfig:
 
     method: ``coordinates`` (haversine radius_m and/or k nearest), ``edges`` (the dataset's
     road graph: its ``weight`` column when present, else the DCRNN kernel of ``distance_m``
-    with ``sigma``/``threshold``), or ``adjacency`` (the dataset's ``weight`` column as given).
+    with ``sigma``/``threshold``), ``adjacency`` (the dataset's ``weight`` column as given), or
+    ``auto`` (the default): ``edges`` when the dataset has a road graph, else ``coordinates``
+    with k = ``AUTO_K`` unless radius_m or k is set (a Taiwan VD import has no road graph).
     ``symmetric``: add missing reverse edges; null = the builder's default (yes for road
     distances, no for given weights). ``connect_isolated_k``: sensors the graph leaves without
     a neighbour pool from their k nearest by coordinates (null = leave them isolated).
@@ -27,7 +30,7 @@ class GraphConfig:
     adj_mx, so a pair given one way marks its src as upstream (road distances always are).
     """
 
-    method: str = "edges"
+    method: str = "auto"
     radius_m: float | None = None
     k: int | None = None
     sigma: float | None = None
@@ -58,7 +61,7 @@ def build_graph(dataset: Dataset, config: Mapping | GraphConfig) -> SensorGraph:
     The resolved config is recorded in ``graph.meta["config"]`` so a run's graph file says how
     it was made.
     """
-    config = GraphConfig.from_mapping(config)
+    config = _resolved(dataset, GraphConfig.from_mapping(config))
     graph = _build(dataset, config)
     if config.connect_isolated_k is not None:
         graph = connect_isolated(graph, dataset.sensors, config.connect_isolated_k)
@@ -66,12 +69,22 @@ def build_graph(dataset: Dataset, config: Mapping | GraphConfig) -> SensorGraph:
     return graph
 
 
+def _resolved(dataset: Dataset, config: GraphConfig) -> GraphConfig:
+    """``auto`` made concrete (and recorded so): the road graph if the dataset has one, else the nearest sensors."""
+    if config.method != "auto":
+        return config
+    if dataset.edges is not None and len(dataset.edges):
+        return replace(config, method="edges")
+    return replace(config, method="coordinates", k=AUTO_K if config.k is None and config.radius_m is None else config.k)
+
+
 def _build(dataset: Dataset, config: GraphConfig) -> SensorGraph:
     sensors, edges = dataset.sensors, dataset.edges
     if config.method == "coordinates":
         return graph_from_coordinates(sensors, radius_m=config.radius_m, k=config.k, self_loops=config.self_loops)
     if edges is None or len(edges) == 0:
-        raise InputError(dataset.meta.get("name", "dataset"), f"graph method '{config.method}' needs edges.parquet; use method 'coordinates' instead")
+        raise InputError(dataset.meta.get("name", "dataset"), f"graph method '{config.method}' needs edges.parquet, and the dataset has no edges; "
+                         f"use data.graph.method=auto (or coordinates, with data.graph.k or data.graph.radius_m)")
     options = {"self_loops": config.self_loops, "sensors": sensors}
     if config.symmetric is not None:
         options["symmetric"] = config.symmetric

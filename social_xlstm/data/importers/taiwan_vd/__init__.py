@@ -70,15 +70,16 @@ def _default_workers() -> int:
 
 def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str = "Asia/Taipei",
                      name: str | None = None, workers: int | None = None, spill_dir: Path | None = None,
-                     progress: Callable[[str, Counter], None] | None = None) -> StreamedDataset:
+                     progress: Callable[[str, Counter], None] | None = None,
+                     min_flow_coverage: float = MIN_FLOW_COVERAGE) -> StreamedDataset:
     """Read VD snapshots (folders, XML/JSON files, zip/7z archives) into a regular-grid dataset.
 
     The result streams its readings a block of time at a time (``write_dataset`` writes it
     without ever holding the whole grid; ``.load()`` gives an in-memory Dataset).
 
     Per sensor and interval: flow = sum of lane volumes over vehicle types (veh/interval;
-    scaled to the full interval when some minutes are missing, NaN below half coverage, see
-    ``accumulate``), speed = volume-weighted mean of lane speeds (plain mean when no volume),
+    scaled to the full interval when some minutes are missing, NaN when fewer than
+    ``min_flow_coverage`` of them hold a reading, see ``accumulate``), speed = volume-weighted mean of lane speeds (plain mean when no volume),
     occupancy = mean over lanes and minutes. Sentinels (-99, -1, 255, 999) and out-of-range
     values are missing, never 0. ``workers`` parse processes are used for large inputs
     (default: the CPUs available, at most 8; 1 = never start a pool). The sums of older blocks
@@ -88,11 +89,13 @@ def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str
     """
     interval_s = _interval_seconds(interval)
     check_timezone(timezone)
+    if not 0 < min_flow_coverage <= 1:
+        raise InputError("--min-flow-coverage", f"must be a share of the minutes in (0, 1], got {min_flow_coverage}")
     if not paths:
         raise InputError("taiwan-vd", "no input paths given")
     tally: Counter = Counter()
     catalogue = StaticCatalogue()
-    live = LiveReadings(IntervalSums(interval_s, timezone, spill_dir), spill_dir)
+    live = LiveReadings(IntervalSums(interval_s, timezone, spill_dir, min_flow_coverage), spill_dir)
 
     def take(summary: StaticSummary | LiveSummary) -> None:
         if isinstance(summary, StaticSummary):
@@ -175,7 +178,7 @@ def _assemble(paths, catalogue: StaticCatalogue, live: LiveReadings, tally: Coun
         ),
         aggregation={
             "label": "interval start; a reading belongs to the interval holding its DataCollectTime",
-            "flow": f"sum of lane volumes over vehicle types per interval; with missing minutes, the mean per-minute volume of complete readings x minutes per interval, NaN below {MIN_FLOW_COVERAGE:.0%} of the minutes",
+            "flow": f"sum of lane volumes over vehicle types per interval; with missing minutes, the mean per-minute volume of complete readings x minutes per interval, NaN below {live.sums.min_flow_coverage:.0%} of the minutes",
             "speed": "volume-weighted mean of lane speeds; plain mean of lane speeds when every volume is 0 or missing",
             "occupancy": "mean of lane occupancies over lanes and minutes",
         },

@@ -7,8 +7,10 @@ fall on round local times. A reading belongs to the interval holding its DataCol
 Flow and missing minutes: the feed reports one reading per minute, so an interval of m minutes
 should hold m readings. Flow is the mean per-minute volume of the readings whose volumes are all
 valid, times m: exactly the observed sum when all m are there, scaled up when some are missing,
-and missing (NaN) when fewer than ``MIN_FLOW_COVERAGE`` of the m minutes are valid, because an
-extrapolation from one or two minutes is a guess, not a count.
+and missing (NaN) when fewer than ``min_flow_coverage`` (default ``MIN_FLOW_COVERAGE``) of the
+m minutes are valid, because an extrapolation from one or two minutes is a guess, not a count.
+A feed polled every 5 minutes holds 1 minute in 5 and has no flow at all by default; a user who
+accepts that guess lowers the share (0.2: the minute's volume times 5).
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ class Span:
 
 
 class IntervalSums:
-    def __init__(self, interval_s: int, timezone: str, spill_dir: Path | None = None):
+    def __init__(self, interval_s: int, timezone: str, spill_dir: Path | None = None,
+                 min_flow_coverage: float = MIN_FLOW_COVERAGE):
         self.interval_s = interval_s
         self.minutes = interval_s / 60  # readings an interval should hold: the feed reports every minute
+        self.min_flow_coverage = min_flow_coverage
         self.timezone = timezone
         self.origin_s = pd.Timestamp(GRID_ANCHOR, tz=timezone).value // 10**9
         # float32 halves the memory of a long import; sums of volumes stay exact below 2**24
@@ -116,7 +120,7 @@ class IntervalSums:
         return pd.DatetimeIndex(pd.to_datetime(epochs, unit="s", utc=True)).tz_convert(self.timezone)
 
     def _enough_minutes(self, n: np.ndarray) -> np.ndarray:
-        return n >= MIN_FLOW_COVERAGE * self.minutes
+        return n >= self.min_flow_coverage * self.minutes
 
     def _flow(self, sums: np.ndarray) -> np.ndarray:
         n = sums[_S["flow_n"]]

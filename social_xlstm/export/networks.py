@@ -112,8 +112,8 @@ class StepNetwork(nn.Module):
     (forecast [1, H, N, G] real units, new state leaves), leaves in ``state_names()`` order.
 
     The model was trained on windows of input_len readings, and a recurrent state that keeps
-    every reading since the start forecasts worse the longer it runs (Los-loop: +10% MAE after
-    96 readings; docs/benchmarks.md, bench_streaming). So two streams run side by side as a
+    every reading since the start forecasts worse the longer it runs (Los-loop: +12.6% MAE
+    over the test week; docs/benchmarks.md, "Streaming accuracy"). So two streams run side by side as a
     batch of 2 and restart from the fresh state in turn, stream 0 when the phase is 0 and
     stream 1 when it is input_len, the phase counting readings modulo 2 * input_len. The
     forecast comes from the stream that has seen between input_len and 2 * input_len - 1
@@ -151,14 +151,15 @@ class StepNetwork(nn.Module):
                 for leaf, fresh in zip(leaves, self.fresh_state()[:-1])]
 
     def forward(self, reading: torch.Tensor, seconds_of_week: torch.Tensor, *state: torch.Tensor):
-        phase = state[-1]
+        *model_leaves, phase = state
         length = self.input_len
-        carried = unflatten_state(self.template, iter(self._restarted(list(state[:-1]), torch.cat([phase == 0, phase == length])) + [phase]))
+        restart = torch.cat([phase == 0, phase == length])  # stream 0 restarts at phase 0, stream 1 at input_len
+        carried = unflatten_state(self.template, iter([*self._restarted(model_leaves, restart), phase]))
         x, mask = self.units.scale(reading.expand(self.STREAMS, -1, -1))
         time = time_features_from_seconds(seconds_of_week.expand(self.STREAMS))
         model_state = ModelState(carried.encoder, carried.interaction, carried.last_value, steps=0)
         forecast, new = self.module.model.step(x, mask, time, self.module.graph, model_state)
-        first_is_older = (phase >= length - 1) & (phase <= 2 * length - 2)
-        served = torch.where(first_is_older, forecast[:1], forecast[1:])
+        first_has_seen_enough = (phase >= length - 1) & (phase <= 2 * length - 2)  # input_len .. 2 * input_len - 1 readings
+        served = torch.where(first_has_seen_enough, forecast[:1], forecast[1:])
         next_phase = torch.where(phase + 1 >= 2 * length, torch.zeros_like(phase), phase + 1)
         return (self.units.unscale(served), *flatten_state(StreamState(new.encoder, new.interaction, new.last_value, next_phase)))

@@ -14,8 +14,8 @@ TorchScript exporter (``dynamo=False``): the recurrences over the fixed input le
 torch's ONNX symbolic for ``scatter_reduce`` (torch-geometric's scatter-max inside the attention
 softmax) wraps its ScatterElements in two If nodes for a rank-0 input, and onnxruntime cannot
 infer the rank behind them; ``_scatter_reduce`` emits the plain ScatterElements instead (opset
-18 has max/min reductions). Under ONNX export torch-geometric shifts each softmax group by
-max(0, group max) instead of the group max: the same softmax, to rounding.
+18 has max/min reductions). Under ONNX export torch-geometric's own group max starts from 0,
+which is why attention pooling takes its maxima from ``pooling.group_max`` instead.
 """
 
 from __future__ import annotations
@@ -46,14 +46,17 @@ def _scatter_reduce(g, self, dim, index, src, reduce, include_self):
     return g.op("ScatterElements", self, index, src, axis_i=dim, reduction_s=modes[reduce])
 
 
-def _to_onnx(network: torch.nn.Module, example: tuple, path: Path, spec: dict) -> None:
+def to_onnx(network: torch.nn.Module, example: tuple, path: Path, input_names: list[str], output_names: list[str]) -> None:
+    """Trace ``network`` on ``example`` into the ONNX file ``path``, as every bundle graph is."""
     torch.onnx.register_custom_op_symbolic("aten::scatter_reduce", _scatter_reduce, OPSET)
     with warnings.catch_warnings():  # tracer notes about the unrolled loops: expected, not news
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            network, example, str(path), dynamo=False, opset_version=OPSET,
-            input_names=[io["name"] for io in spec["inputs"]], output_names=[io["name"] for io in spec["outputs"]],
-        )
+        torch.onnx.export(network, example, str(path), dynamo=False, opset_version=OPSET,
+                          input_names=input_names, output_names=output_names)
+
+
+def _to_onnx(network: torch.nn.Module, example: tuple, path: Path, spec: dict) -> None:
+    to_onnx(network, example, path, [io["name"] for io in spec["inputs"]], [io["name"] for io in spec["outputs"]])
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ target, -1 downstream, 0 unknown or another carriageway) and ``bearing [E]``
 (degrees clockwise from north, from the target towards its neighbour).
 
 Neighbour states are gathered per edge and reduced per target with torch-geometric's
-``scatter`` / ``softmax`` along the node axis: O(E) time and memory, never a Python loop over
+``scatter`` and our ``group_softmax`` (exact under ONNX export too) along the node axis: O(E) time and memory, never a Python loop over
 nodes or edges. A node without incoming edges gets zeros. The one exception is attention on a
 small, dense graph (Los-loop: 207 VDs, 13 neighbours each), where a masked N x N attention in
 fused matrix products beats per-edge gathers; it gives the same result (see AttentionPooling).
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.utils import scatter, softmax
+from torch_geometric.utils import scatter
 
 POOLING_KINDS = ("none", "mean", "idw", "attention", "grid")
 # how a sum over a graph is computed, never what (attention here, neighbour_readings too)
@@ -42,6 +42,26 @@ DENSE_MAX_NODES = 4096  # beyond this the N x N scores outgrow memory whatever t
 # Relative position of a neighbour along the road, read from the upstream sign of its edge.
 SIDE_UPSTREAM, SIDE_DOWNSTREAM, SIDE_OTHER = 0, 1, 2
 NUM_ROAD_SIDES = 3
+
+
+def group_max(src: Tensor, index: Tensor, num_groups: int, dim: int = 0) -> Tensor:
+    """Max of ``src`` over the entries of each group along ``dim``; -inf for a group without any.
+
+    torch-geometric's max starts every group at 0 under ONNX export (``include_self=False`` has
+    no ONNX form), so a group whose entries all lay far below zero exported a max of 0, and a
+    softmax shifted by it underflowed to 0 / 0. Starting from -inf is right in both.
+    """
+    dim = dim % src.dim()
+    shape = [num_groups if d == dim else size for d, size in enumerate(src.shape)]
+    index = index.view([-1 if d == dim else 1 for d in range(src.dim())]).expand_as(src)
+    return src.new_full(shape, -math.inf).scatter_reduce(dim, index, src, "amax", include_self=True)
+
+
+def group_softmax(src: Tensor, index: Tensor, num_groups: int, dim: int = 0) -> Tensor:
+    """Softmax of ``src`` over the entries of each group along ``dim`` (torch-geometric's
+    ``softmax``, shifted by ``group_max`` so that it exports exactly)."""
+    shifted = (src - group_max(src.detach(), index, num_groups, dim).index_select(dim, index)).exp()
+    return shifted / scatter(shifted, index, dim=dim, dim_size=num_groups, reduce="sum").index_select(dim, index)
 
 
 def road_side(upstream: Tensor) -> Tensor:
@@ -192,7 +212,7 @@ class AttentionPooling(SocialPooling):
             return self._dense(q, k, v, bias, src, dst, num_nodes)
         q, k, v = q.index_select(-3, dst), k.index_select(-3, src), v.index_select(-3, src)
         score = (q * k).sum(-1) / math.sqrt(key_dim) + bias  # [..., E, heads]
-        alpha = softmax(score, dst, num_nodes=num_nodes, dim=-2)
+        alpha = group_softmax(score, dst, num_nodes, dim=-2)
         out = scatter(alpha[..., None] * v, dst, dim=-3, dim_size=num_nodes, reduce="sum")
         return out.flatten(-2)
 
@@ -205,10 +225,10 @@ class AttentionPooling(SocialPooling):
         edges gets a zero row in the mask (no -inf-only softmax) and a zero output.
         """
         heads = bias.shape[-1]
-        shift = scatter(bias.detach(), dst, dim=0, dim_size=num_nodes, reduce="max").index_select(0, dst)
+        shift = group_max(bias.detach(), dst, num_nodes).index_select(0, dst)
         pair = dst * num_nodes + src  # row = target, column = source
         pair_weight = scatter((bias - shift).exp(), pair, dim=0, dim_size=num_nodes * num_nodes, reduce="sum")
-        pair_shift = scatter(shift, pair, dim=0, dim_size=num_nodes * num_nodes, reduce="max")
+        pair_shift = group_max(shift, pair, num_nodes * num_nodes)  # -inf off the graph, masked below
         is_edge = pair_weight > 0  # the best edge of each target has weight exp(0) = 1
         log_weight = pair_weight.clamp_min(torch.finfo(pair_weight.dtype).tiny).log() + pair_shift
         is_edge, log_weight = (x.T.reshape(heads, num_nodes, num_nodes) for x in (is_edge, log_weight))

@@ -1,12 +1,13 @@
-"""The PyTorch references as the export bundle runs them: traced to ONNX and run by onnxruntime,
-with forget gates far outside float32's sigmoid range, against the same functions in torch.
+"""What the export bundle runs, traced to ONNX and run by onnxruntime at the edges of float32,
+against the same functions in torch: the kernels' PyTorch references with forget gates far
+outside the sigmoid's range, and attention pooling with every score of a target far below zero.
 
 The exporter writes ``F.logsigmoid`` as Log(Sigmoid(x)), which is -inf below x ~ -88 and made
-the Los-loop bundle forecast NaN for some windows; ``gates.log_sigmoid`` is the fix.
+the Los-loop bundle forecast NaN for some windows (``gates.log_sigmoid`` is the fix); and
+torch-geometric's group max starts from 0 under export, so a softmax over scores all below
+about -88 underflowed to 0/0 (``pooling.group_max`` is the fix).
 Tolerance: float32 graphs, 1e-5 relative to each output's largest magnitude.
 """
-
-import warnings
 
 import numpy as np
 import onnxruntime as ort
@@ -14,20 +15,25 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from social_xlstm_kernels import mlstm_last, mlstm_parallel, mlstm_step, slstm_sequence
-from social_xlstm_kernels import gates
+from social_xlstm.export.export import to_onnx
+from social_xlstm.nn.pooling import AttentionPooling
+from social_xlstm_kernels import gates, mlstm_last, mlstm_parallel, mlstm_step, slstm_sequence
 
 FORGET_PREACTIVATIONS = (-150.0, -95.0, 0.0, 95.0, 150.0)
 
 
-def onnx_outputs(fn, inputs: tuple[torch.Tensor, ...], path) -> list[np.ndarray]:
+def onnx_outputs(fn, inputs: tuple[torch.Tensor, ...], path, owner: torch.nn.Module | None = None) -> list[np.ndarray]:
+    """``fn(*inputs)`` traced to ONNX and run by onnxruntime; ``owner``: the module whose
+    parameters ``fn`` uses (they enter the graph as its weights)."""
     class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.owner = owner
+
         def forward(self, *args):
             return fn(*args)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(Wrapped(), inputs, str(path), dynamo=False, opset_version=18)
+    to_onnx(Wrapped(), inputs, path, [f"input_{i}" for i in range(len(inputs))], ["output"])
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)})
 
@@ -78,3 +84,23 @@ def test_slstm_reference_exports_exactly_with_extreme_forget_gates(forget, tmp_p
     h_all, state = slstm_sequence(wx, r, b, backend="torch")
     for out, expected in zip(got, (h_all, *state)):
         assert_same(out, expected)
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+@pytest.mark.parametrize("bias", [0.0, -200.0])
+def test_attention_pooling_exports_exactly_with_scores_far_below_zero(layout, bias, tmp_path):
+    torch.manual_seed(0)
+    pooling = AttentionPooling(8, num_heads=2, layout=layout).eval()
+    with torch.no_grad():
+        pooling.distance_bias.mlp[2].bias.fill_(bias)  # every edge's score shifted by `bias`
+    source, target = torch.tensor([1, 2, 3, 0, 2, 4, 4]), torch.tensor([0, 0, 0, 1, 1, 2, 3])  # node 4 pools from no one
+    edge_index, distance = torch.stack([source, target]), torch.rand(7) * 5000
+    h = torch.randn(2, 5, 8)
+
+    def pool(states):
+        return pooling(states, edge_index, distance, upstream=torch.tensor([1, -1, 0, 1, 1, -1, 0]))
+
+    (got,) = onnx_outputs(pool, (h,), tmp_path / "pooling.onnx", owner=pooling)
+    expected = pool(h)
+    assert expected[:, :4].abs().min() > 0 and expected[:, 4].abs().max() == 0
+    assert_same(got, expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import shutil
 from dataclasses import replace
@@ -18,6 +19,8 @@ from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd
 from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks, resident_blocks
 from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, iter_snapshots, static_vds, write_feed
 from social_xlstm.errors import InputError
+
+from conftest import tiny_train_args
 
 NS = "http://traffic.transportdata.tw/standard/traffic/schema/"
 HEAD = f'<?xml version="1.0" encoding="utf-8"?>\n<{{root}} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns="{NS}">\n'
@@ -286,6 +289,23 @@ def test_a_feed_polled_every_five_minutes_has_flow_only_below_the_default_covera
     assert "NaN below 20% of the minutes" in sparse.meta["aggregation"]["flow"]
     assert main(["data", "import", "taiwan-vd", str(feed), "--out", str(tmp_path / "x"), "--min-flow-coverage", "0"]) == 2
     assert "--min-flow-coverage: must be a share of the minutes in (0, 1], got 0.0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_feed_polled_every_five_minutes_trains_exports_and_forecasts_from_the_cli(tmp_path: Path):
+    """What a user of the Taiwan feed runs, with no graph or feature overrides: the import has
+    no road graph (the graph is each VD's nearest), and flow comes from one minute in five."""
+    feed = write_feed(tmp_path / "feed", FeedSpec(n_vds=6, minutes=2 * 1440, every=5, seed=8, sentinel_rate=0.01, pack="zip"))
+    data, run, bundle, forecast = (tmp_path / name for name in ("data", "run", "bundle", "forecast.csv"))
+    assert main(["data", "import", "taiwan-vd", str(feed), "--out", str(data), "--min-flow-coverage", "0.2", "--workers", "1"]) == 0
+    assert read_dataset(data).edges is None
+    assert main(tiny_train_args(data, run)) == 0
+    assert json.loads((run / "graph.json").read_text())["meta"]["config"]["method"] == "coordinates"
+    assert main(["export", str(run), "--out", str(bundle)]) == 0  # checks its graphs against the run first
+    assert main(["predict", str(bundle), "--data", str(data), "--out", str(forecast)]) == 0
+    table = pd.read_csv(forecast)
+    assert set(table.target) == {"flow", "speed"} and np.isfinite(table.forecast).all() and (table.forecast >= 0).all()
+    assert len(table) == len(read_dataset(data).sensor_ids) * 12 * 2
 
 
 @pytest.mark.parametrize("pack", ["zip", "7z"])

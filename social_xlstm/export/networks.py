@@ -113,9 +113,9 @@ class StepNetwork(nn.Module):
 
     The model was trained on windows of input_len readings, and a recurrent state that keeps
     every reading since the start forecasts worse the longer it runs (Los-loop: +12.6% MAE
-    over the test week; docs/benchmarks.md, "Streaming accuracy"). So two streams run side by side as a
-    batch of 2 and restart from the fresh state in turn, stream 0 when the phase is 0 and
-    stream 1 when it is input_len, the phase counting readings modulo 2 * input_len. The
+    over the test days; docs/benchmarks.md, "Streaming accuracy"). So two streams run side by
+    side as a batch of 2 and restart from the fresh state in turn, stream 0 when the phase is 0
+    and stream 1 when it is input_len, the phase counting readings modulo 2 * input_len. The
     forecast comes from the stream that has seen between input_len and 2 * input_len - 1
     readings: exactly the windowed forecast twice a period, and a few readings more between.
     """

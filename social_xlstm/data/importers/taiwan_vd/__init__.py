@@ -79,8 +79,8 @@ def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str
 
     Per sensor and interval: flow = sum of lane volumes over vehicle types (veh/interval;
     scaled to the full interval when some minutes are missing, NaN when fewer than
-    ``min_flow_coverage`` of them hold a reading, see ``accumulate``), speed = volume-weighted mean of lane speeds (plain mean when no volume),
-    occupancy = mean over lanes and minutes. Sentinels (-99, -1, 255, 999) and out-of-range
+    ``min_flow_coverage`` of them hold a reading, see ``accumulate``), speed = volume-weighted
+    mean of lane speeds (plain mean when no volume), occupancy = mean over lanes and minutes. Sentinels (-99, -1, 255, 999) and out-of-range
     values are missing, never 0. ``workers`` parse processes are used for large inputs
     (default: the CPUs available, at most 8; 1 = never start a pool). The sums of older blocks
     of time wait in a temporary folder inside ``spill_dir`` (default: TMPDIR, which is memory

@@ -71,6 +71,8 @@ def test_bundle_records_what_a_consumer_needs(bundle_dir, run_dir, demo_dir, bun
     graph = json.loads((run_dir / "graph.json").read_text())
     assert meta["graph"]["source"] == graph["source"] and meta["graph"]["target"] == graph["target"]
     assert [s["name"] for s in meta["streaming"]["state"]][-2:] == ["last_value", "phase"]
+    checked = meta["checked_against_run"]
+    assert checked["windows"] == 16 and checked["streamed_readings"] == 3 * 12 and 0 < checked["largest_difference"] < 1e-3
 
 
 def test_time_features_from_seconds_match_training_across_dst():

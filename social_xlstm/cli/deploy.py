@@ -18,10 +18,14 @@ def export(
 ) -> None:
     """Export a trained run to an ONNX bundle that onnxruntime runs without this package."""
     from social_xlstm.export.export import export_bundle
+    from social_xlstm.export.metadata import read_metadata
 
-    with console.status("exporting to ONNX"):
+    with console.status("exporting to ONNX and checking it against the run"):
         bundle = export_bundle(run_dir, out, data)
-    console.print(f"bundle: [bold]{bundle}[/] (model.onnx, model_step.onnx, metadata.json)")
+    checked = read_metadata(bundle)["checked_against_run"]
+    console.print(f"bundle: [bold]{bundle}[/] (model.onnx, model_step.onnx, metadata.json); checked against the run on "
+                  f"{checked['windows']} windows and {checked['streamed_readings']} streamed readings: largest difference "
+                  f"{checked['largest_difference']:.2g}")
 
 
 def predict(

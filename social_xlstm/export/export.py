@@ -4,7 +4,8 @@
 <bundle>/
   model.onnx        values [1, T, N, F] raw (NaN = missing) + seconds_of_week [1, T] -> forecast [1, H, N, G]
   model_step.onnx   reading [1, N, F] + seconds_of_week [1] + state -> forecast + new state (streaming)
-  metadata.json     sensors, features, targets, horizons, interval, input length, time zone, I/O, state, scaler, graph
+  metadata.json     sensors, features, targets, horizons, interval, input length, time zone, I/O, state, scaler, graph,
+                    and what the check against the run found (``verify``)
 ```
 Scaling, the missing-value mask, the time features (from local seconds of week) and the inverse
 scaling are inside both graphs, and the sensor graph is baked in as constants (see
@@ -75,5 +76,6 @@ def export_bundle(run_dir: str | Path, out: str | Path, data: str | Path | None 
         _to_onnx(run.step_network, (torch.zeros(1, n, f), torch.zeros(1, dtype=torch.float64), *map(torch.from_numpy, run.fresh_state())),
                  tmp / metadata["streaming"]["file"], metadata["streaming"])
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, allow_nan=False) + "\n")
-        verify_bundle(run, Bundle.load(tmp), read_dataset(run_dataset_dir(run_dir, data)))
+        checked = verify_bundle(run, Bundle.load(tmp), read_dataset(run_dataset_dir(run_dir, data)))
+        (tmp / METADATA_FILE).write_text(json.dumps({**metadata, "checked_against_run": checked}, indent=2, allow_nan=False) + "\n")
     return out

@@ -6,7 +6,8 @@ Everything a consumer needs besides onnxruntime is here, as plain JSON: sensor o
 coordinates, features, targets, horizons, interval, input length, time zone, the exact meaning of
 every ONNX input and output (names, shapes, dtypes), the streaming state with its initial
 values, and, for provenance and display, the scaler statistics and the sensor graph (both are
-already applied inside the ONNX graphs). ``format_version`` changes whenever any of this changes
+already applied inside the ONNX graphs) and what the export's check against the run found
+(``checked_against_run``). ``format_version`` changes whenever any of this changes
 meaning; a loader refuses a version it does not know.
 """
 

@@ -26,7 +26,8 @@ WINDOWS = 16
 RTOL, ATOL = 1e-3, 1e-2
 
 
-def _check(trained: Forecaster, expected: np.ndarray, got: np.ndarray, what: str) -> None:
+def _check(trained: Forecaster, expected: np.ndarray, got: np.ndarray, what: str) -> float:
+    """The largest difference between ``got`` and ``expected``, or ``SelfCheckError`` beyond tolerance."""
     wrong = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL, equal_nan=True)
     if wrong.any():
         h, n, g = (int(i) for i in np.argwhere(wrong)[0])
@@ -35,19 +36,27 @@ def _check(trained: Forecaster, expected: np.ndarray, got: np.ndarray, what: str
             f"{trained.sensor_ids[n]!r} where the trained model forecasts {expected[h, n, g]:.6g} ({int(wrong.sum())} of "
             f"{wrong.size} values differ beyond rtol {RTOL}, atol {ATOL}); no bundle was written. This is a bug in the "
             f"export: please report it")
+    return float(np.nanmax(np.abs(got - expected), initial=0.0))
 
 
-def verify_bundle(trained: Forecaster, bundle: Forecaster, dataset: Dataset) -> None:
+def verify_bundle(trained: Forecaster, bundle: Forecaster, dataset: Dataset) -> dict:
     """Raise ``SelfCheckError`` unless ``bundle`` forecasts what ``trained`` does: ``WINDOWS``
     windows of ``dataset``, and a stream over its last 3 x input_len readings (both staggered
-    states restart in it)."""
+    states restart in it). Returns what was checked, for metadata.json."""
     stamps, length = dataset.timestamps, trained.input_len
     ends = np.arange(length - 1, len(stamps))
-    for end in np.sort(np.random.default_rng(0).choice(ends, size=min(WINDOWS, len(ends)), replace=False)):
+    ends = np.sort(np.random.default_rng(0).choice(ends, size=min(WINDOWS, len(ends)), replace=False))
+    largest = 0.0
+    for end in ends:
         values, window = latest_window(dataset, trained, stamps[end])
-        _check(trained, trained.forecast(values, window), bundle.forecast(values, window), f"model.onnx (window ending {window[-1]})")
-    ours, theirs = trained.stream(), bundle.stream()
+        largest = max(largest, _check(trained, trained.forecast(values, window), bundle.forecast(values, window),
+                                      f"model.onnx (window ending {window[-1]})"))
+    ours, theirs, streamed = trained.stream(), bundle.stream(), 0
     for end in [len(stamps) - 1 - k * length for k in reversed(range(min(3, len(stamps) // length)))]:
         values, window = latest_window(dataset, trained, stamps[end])
         for reading, stamp in zip(values, window):
-            _check(trained, ours.update(reading, stamp), theirs.update(reading, stamp), f"model_step.onnx (reading at {stamp})")
+            largest = max(largest, _check(trained, ours.update(reading, stamp), theirs.update(reading, stamp),
+                                          f"model_step.onnx (reading at {stamp})"))
+            streamed += 1
+    return {"windows": len(ends), "streamed_readings": streamed, "largest_difference": largest,
+            "tolerance": {"rtol": RTOL, "atol": ATOL}, "units": "the targets' real units"}

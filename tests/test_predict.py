@@ -102,6 +102,30 @@ def test_csv_output(bundle_dir, demo_dir, tmp_path):
     assert list(pd.read_csv(tmp_path / "f.csv").columns) == COLUMNS
 
 
+def without_sensor(ds: Dataset, index: int) -> Dataset:
+    missing = ds.sensor_ids[index]
+    return Dataset(np.delete(ds.values, index, axis=1), ds.timestamps, ds.features,
+                   ds.sensors.drop(index=index).reset_index(drop=True),
+                   ds.edges[(ds.edges.src != missing) & (ds.edges.dst != missing)], ds.meta)
+
+
+def test_a_sensor_removed_since_training_is_read_as_missing_when_allowed(bundle_dir, demo_dir, tmp_path, capsys):
+    """Independent truth: the bundle on the full window with that sensor's readings set to NaN."""
+    bundle, dataset = load_forecaster(bundle_dir), read_dataset(demo_dir)
+    gone = dataset.sensor_ids[3]
+    fewer = rewritten(demo_dir, tmp_path / "fewer", lambda ds: without_sensor(ds, 3))
+    assert predict(bundle_dir, fewer, tmp_path / "f.parquet", "--allow-absent-sensors") == 0
+    assert f"1 of the model's 8 sensors are not in {fewer}: read as missing" in capsys.readouterr().err
+    table = pd.read_parquet(tmp_path / "f.parquet")
+    assert gone not in set(table.sensor_id) and len(table) == 7 * 12 * 2
+    window = dataset.values[-bundle.input_len:].copy()
+    window[:, 3] = np.nan
+    expected = bundle.forecast(window, dataset.timestamps[-bundle.input_len:])
+    n = pd.Index(bundle.sensor_ids).get_indexer(table.sensor_id)
+    g = [bundle.targets.index(t) for t in table.target]
+    np.testing.assert_allclose(table.forecast, expected[table.horizon.to_numpy() - 1, n, g], **TOL)
+
+
 @pytest.mark.parametrize("case, message", [
     ("lacks a sensor", "needed by the model is not in the data"),
     ("short history", "history too short"),
@@ -113,11 +137,8 @@ def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path
     data, out, extra = demo_dir, tmp_path / "forecast.parquet", []
     dataset = read_dataset(demo_dir)
     if case == "lacks a sensor":
-        missing = dataset.sensor_ids[3]
-        data = rewritten(demo_dir, tmp_path / "fewer", lambda ds: Dataset(
-            np.delete(ds.values, 3, axis=1), ds.timestamps, ds.features, ds.sensors.drop(index=3).reset_index(drop=True),
-            ds.edges[(ds.edges.src != missing) & (ds.edges.dst != missing)], ds.meta))
-        message = f"sensor '{missing}' {message}"
+        data = rewritten(demo_dir, tmp_path / "fewer", lambda ds: without_sensor(ds, 3))
+        message = f"sensor '{dataset.sensor_ids[3]}' {message} (1 of the model's 8 are not); --allow-absent-sensors forecasts the others"
     elif case == "short history":
         extra = ["--at", dataset.timestamps[5].isoformat()]
     elif case == "bad --at":

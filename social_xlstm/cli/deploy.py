@@ -7,8 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
+err_console = Console(stderr=True)  # notes: stdout stays the summary
 
 
 def export(
@@ -33,6 +35,9 @@ def predict(
     data: Annotated[Path, typer.Option("--data", help="Dataset directory with the latest readings (sensors matched by id; missing readings allowed).")],
     out: Annotated[Path, typer.Option("--out", help="Output file: .parquet or .csv (one row per sensor, horizon and target: sensor_id, origin, timestamp, horizon, target, forecast, latitude, longitude) or .geojson (one Point per sensor, flat properties <target>_h<horizon>, e.g. speed_h3).")],
     at: Annotated[str, typer.Option("--at", help="Last input time step: a timestamp (naive = the data's time zone) or 'latest'.")] = "latest",
+    allow_absent_sensors: Annotated[bool, typer.Option(
+        help="Forecast even when some of the model's sensors are not in the data (e.g. a detector removed since training): "
+             "they are read as missing and left out of the output.")] = False,
 ) -> None:
     """Forecast every sensor, horizon and target from the readings ending at --at."""
     from social_xlstm.export.outputs import check_output, write_forecasts
@@ -40,6 +45,10 @@ def predict(
 
     check_output(out)
     forecaster = load_forecaster(source)
-    frame = predict_frame(forecaster, data, at)
+    frame = predict_frame(forecaster, data, at, allow_absent_sensors)
     write_forecasts(frame, out, forecaster.interval)
     console.print(f"{len(frame)} forecasts from {frame['origin'].iloc[0]} written to [bold]{out}[/]")
+    left_out = len(forecaster.sensor_ids) - frame["sensor_id"].nunique()
+    if left_out:
+        err_console.print(f"[yellow]note:[/] {left_out} of the model's {len(forecaster.sensor_ids)} sensors are not in "
+                          f"{escape(str(data))}: read as missing, left out of the output", highlight=False, soft_wrap=True)

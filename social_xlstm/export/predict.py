@@ -2,8 +2,9 @@
 horizon and target, from a bundle (onnxruntime) or a run directory (torch), same table.
 
 Sensors are matched by id, so the data directory may list them in any order and hold others;
-missing readings are fine (the model masks them); the window is the ``input_len`` steps ending
-at ``at`` (default: the last time step of the data).
+missing readings are fine (the model masks them), and so, when asked, are missing sensors (a
+detector removed since training); the window is the ``input_len`` steps ending at ``at``
+(default: the last time step of the data).
 """
 
 from __future__ import annotations
@@ -46,14 +47,23 @@ def _origin_index(timestamps: pd.DatetimeIndex, at) -> int:
     return int(index)
 
 
-def latest_window(dataset: Dataset, forecaster: Forecaster, at=None) -> tuple[np.ndarray, pd.DatetimeIndex]:
+def absent_sensors(dataset: Dataset, forecaster: Forecaster) -> list[str]:
+    """The model's sensors that ``dataset`` does not list (a detector removed since training)."""
+    known = set(dataset.sensor_ids)
+    return [sensor for sensor in forecaster.sensor_ids if sensor not in known]
+
+
+def latest_window(dataset: Dataset, forecaster: Forecaster, at=None, allow_absent: bool = False) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """The raw window [input_len, N, F] (NaN = missing) ending at ``at`` in the forecaster's
-    sensor and feature order, with its timestamps."""
+    sensor and feature order, with its timestamps. A model sensor the data does not list is an
+    error, or with ``allow_absent`` a sensor whose every reading is missing."""
     where = dataset.meta.get("name") or "--data"
     positions = pd.Index(dataset.sensor_ids).get_indexer(forecaster.sensor_ids)
-    if (positions < 0).any():
-        missing = forecaster.sensor_ids[int(np.argmax(positions < 0))]
-        raise InputError(where, f"sensor {missing!r} needed by the model is not in the data")
+    absent = positions < 0
+    if absent.any() and not allow_absent:
+        missing = forecaster.sensor_ids[int(np.argmax(absent))]
+        raise InputError(where, f"sensor {missing!r} needed by the model is not in the data ({int(absent.sum())} of the "
+                                f"model's {len(absent)} are not); --allow-absent-sensors forecasts the others")
     features = [dataset.feature_index(f) for f in forecaster.features]
     if dataset.interval != forecaster.interval_delta:
         raise InputError(where, f"interval is {dataset.meta['interval']}, the model forecasts steps of {forecaster.interval}")
@@ -63,6 +73,7 @@ def latest_window(dataset: Dataset, forecaster: Forecaster, at=None) -> tuple[np
         raise InputError("--at", f"the model needs {forecaster.input_len} time steps up to {dataset.timestamps[end]}, "
                                  f"the data has {end + 1} (history too short)")
     values = dataset.values[start : end + 1][:, positions][:, :, features]
+    values[:, absent] = np.nan
     return values, dataset.timestamps[start : end + 1]
 
 
@@ -83,7 +94,11 @@ def forecast_frame(forecaster: Forecaster, forecast: np.ndarray, origin: pd.Time
     })
 
 
-def predict_frame(forecaster: Forecaster, data_dir: str | Path, at=None) -> pd.DataFrame:
-    """Forecasts from the readings of ``data_dir`` ending at ``at`` ('latest' or None: the last step)."""
-    values, timestamps = latest_window(read_dataset(data_dir), forecaster, at)
-    return forecast_frame(forecaster, forecaster.forecast(values, timestamps), timestamps[-1])
+def predict_frame(forecaster: Forecaster, data_dir: str | Path, at=None, allow_absent: bool = False) -> pd.DataFrame:
+    """Forecasts from the readings of ``data_dir`` ending at ``at`` ('latest' or None: the last
+    step). With ``allow_absent``, model sensors the data does not list are read as missing and
+    left out of the table: their neighbours are still forecast, they themselves would be a guess."""
+    dataset = read_dataset(data_dir)
+    values, timestamps = latest_window(dataset, forecaster, at, allow_absent)
+    frame = forecast_frame(forecaster, forecaster.forecast(values, timestamps), timestamps[-1])
+    return frame[~frame["sensor_id"].isin(absent_sensors(dataset, forecaster))].reset_index(drop=True)

@@ -27,7 +27,7 @@ def export(
     checked = read_metadata(bundle)["checked_against_run"]
     console.print(f"bundle: [bold]{bundle}[/] (model.onnx, model_step.onnx, metadata.json); checked against the run on "
                   f"{checked['windows']} windows and {checked['streamed_readings']} streamed readings: largest difference "
-                  f"{checked['largest_difference']:.2g}")
+                  f"{checked['largest_difference']:.2g}", soft_wrap=True)
 
 
 def predict(

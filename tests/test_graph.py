@@ -161,6 +161,32 @@ def test_upstream_from_direction_and_mileage_in_either_convention():
     assert all(v == 0 for (s, t), v in sign.items() if "X" in s + t)  # direction unknown
 
 
+def test_upstream_from_road_order_where_there_is_no_mileage():
+    # Taiwan-feed style, with road ids and no mileage: road A heads north-east with VDs reporting
+    # both carriageways at one point (E and W); road B is labelled E but bends north for a while,
+    # where a step between neighbours says nothing about "east"; road C crosses northbound.
+    rows = []
+    for i in range(4):
+        lat, lon = 25.0 + 0.004 * i, 121.4 + 0.005 * i
+        rows += [{"sensor_id": f"A{i}:{d}", "road_id": "A", "direction": d, "latitude": lat, "longitude": lon} for d in "EW"]
+    bend = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 3), (2, 4)]  # (north, east) steps of 0.005 degrees
+    rows += [{"sensor_id": f"B{i}:E", "road_id": "B", "direction": "E", "latitude": 24.9 + 0.005 * n, "longitude": 121.5 + 0.005 * e}
+             for i, (n, e) in enumerate(bend)]
+    rows += [{"sensor_id": f"C{i}:N", "road_id": "C", "direction": "N", "latitude": 25.002 + 0.004 * i, "longitude": 121.41}
+             for i in range(2)]
+    graph = graph_from_coordinates(pd.DataFrame(rows), k=9)
+    ids, upstream = graph.sensor_ids, as_dict(graph, "upstream")
+    sign = {(ids[s], ids[t]): v for (s, t), v in upstream.items()}
+    assert sign[("A0:E", "A1:E")] == 1 and sign[("A2:E", "A1:E")] == -1   # eastbound passes the west end first
+    assert sign[("A1:W", "A0:W")] == 1 and sign[("A0:W", "A1:W")] == -1   # westbound, the other way round
+    assert sign[("B2:E", "B3:E")] == 1 and sign[("B4:E", "B3:E")] == -1   # on the northward stretch of an E road
+    assert sign[("C0:N", "C1:N")] == 1 and sign[("C1:N", "C0:N")] == -1
+    assert sign[("A0:E", "A0:W")] == 0 and sign[("A1:E", "A2:W")] == 0    # other carriageway
+    assert sign[("C0:N", "A1:E")] == 0 and sign[("A1:E", "C0:N")] == 0    # other road
+    without_direction = graph_from_coordinates(pd.DataFrame(rows).drop(columns="direction"), k=9)
+    assert (without_direction.upstream == 0).all()
+
+
 def test_adjacency_matrix_and_edge_list_agree():
     ids = ["a", "b", "c", "d"]
     matrix = np.array([[0, 0.5, 0, 0], [0.5, 0, 0.2, 0], [0, 0, 0, 0], [0.9, 0, 0, 0]])

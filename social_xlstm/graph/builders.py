@@ -14,7 +14,14 @@ import torch
 from sklearn.neighbors import BallTree
 
 from social_xlstm.errors import InputError
-from social_xlstm.graph.geometry import EARTH_RADIUS_M, bearing_deg, coordinates, haversine_m, upstream_from_mileage
+from social_xlstm.graph.geometry import (
+    EARTH_RADIUS_M,
+    bearing_deg,
+    coordinates,
+    haversine_m,
+    upstream_from_mileage,
+    upstream_from_road_order,
+)
 from social_xlstm.graph.sensor_graph import SensorGraph
 
 
@@ -233,7 +240,8 @@ def _assemble(source, target, distance, weight, upstream, ids: list[str], sensor
         bearing = bearing_deg(lat[target], lon[target], lat[source], lon[source])
         distance = np.where(np.isnan(distance), haversine_m(lat[source], lon[source], lat[target], lon[target]), distance)
         by_mileage = upstream_from_mileage(aligned, source, target)
-        upstream = np.where(by_mileage != 0, by_mileage, upstream)
+        upstream = np.where(by_mileage != 0, by_mileage, upstream)  # mileage first, then a one-way road graph,
+        upstream = np.where(upstream != 0, upstream, upstream_from_road_order(aligned, source, target))  # then coordinates
     if self_loops:
         loops = np.arange(n)
         source, target = np.concatenate([source, loops]), np.concatenate([target, loops])

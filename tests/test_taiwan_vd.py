@@ -294,13 +294,16 @@ def test_a_feed_polled_every_five_minutes_has_flow_only_below_the_default_covera
 @pytest.mark.slow
 def test_a_feed_polled_every_five_minutes_trains_exports_and_forecasts_from_the_cli(tmp_path: Path):
     """What a user of the Taiwan feed runs, with no graph or feature overrides: the import has
-    no road graph (the graph is each VD's nearest), and flow comes from one minute in five."""
+    no road graph and no mileage (the graph is each VD's nearest, upstream from the road
+    order), and flow comes from one minute in five."""
     feed = write_feed(tmp_path / "feed", FeedSpec(n_vds=6, minutes=2 * 1440, every=5, seed=8, sentinel_rate=0.01, pack="zip"))
     data, run, bundle, forecast = (tmp_path / name for name in ("data", "run", "bundle", "forecast.csv"))
     assert main(["data", "import", "taiwan-vd", str(feed), "--out", str(data), "--min-flow-coverage", "0.2", "--workers", "1"]) == 0
     assert read_dataset(data).edges is None
     assert main(tiny_train_args(data, run)) == 0
-    assert json.loads((run / "graph.json").read_text())["meta"]["config"]["method"] == "coordinates"
+    graph = json.loads((run / "graph.json").read_text())
+    assert graph["meta"]["config"]["method"] == "coordinates"
+    assert {1, -1} <= set(graph["upstream"])  # road order gives each carriageway's up- and downstream
     assert main(["export", str(run), "--out", str(bundle)]) == 0  # checks its graphs against the run first
     assert main(["predict", str(bundle), "--data", str(data), "--out", str(forecast)]) == 0
     table = pd.read_csv(forecast)

@@ -239,9 +239,10 @@ def _assemble(source, target, distance, weight, upstream, ids: list[str], sensor
         lat, lon = coordinates(aligned)
         bearing = bearing_deg(lat[target], lon[target], lat[source], lon[source])
         distance = np.where(np.isnan(distance), haversine_m(lat[source], lon[source], lat[target], lon[target]), distance)
+        # which neighbour is upstream: from mileage first, then a one-way road graph, then the road order of coordinates
         by_mileage = upstream_from_mileage(aligned, source, target)
-        upstream = np.where(by_mileage != 0, by_mileage, upstream)  # mileage first, then a one-way road graph,
-        upstream = np.where(upstream != 0, upstream, upstream_from_road_order(aligned, source, target))  # then coordinates
+        upstream = np.where(by_mileage != 0, by_mileage, upstream)
+        upstream = np.where(upstream != 0, upstream, upstream_from_road_order(aligned, source, target))
     if self_loops:
         loops = np.arange(n)
         source, target = np.concatenate([source, loops]), np.concatenate([target, loops])

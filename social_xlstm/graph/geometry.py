@@ -80,11 +80,11 @@ def positions_along_road(table: pd.DataFrame) -> np.ndarray:
     lat, lon = coordinates(table)
     km = np.full(len(table), np.nan)
     located = np.isfinite(lat) & np.isfinite(lon)
-    for members in pd.Series(np.arange(len(table))[located]).groupby(_carriageways(table)[located]):
-        index = members[1].to_numpy()
+    for _, members in pd.Series(np.arange(len(table))[located]).groupby(_carriageways(table)[located]):
+        index = members.to_numpy()
         if not 2 <= len(index) <= MAX_ROAD_SENSORS:
             continue
-        # 1 m more between every pair: sensors at one spot (both lanes groups of a VD) stay linked
+        # 1 m more between every pair: to the tree a zero distance is no link, and sensors at one spot must stay linked
         distance = haversine_m(lat[index, None], lon[index, None], lat[None, index], lon[None, index]) + 1.0
         np.fill_diagonal(distance, 0.0)
         tree = minimum_spanning_tree(distance)

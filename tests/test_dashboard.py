@@ -237,17 +237,47 @@ def test_serve_refuses_a_broken_bundle_before_starting(bundle_dir, demo_dir, tmp
     assert "error:" in one_line_error(capsys) and not no_server
 
 
-def test_serve_refuses_data_without_the_models_sensors(bundle_dir, demo_dir, tmp_path, no_server, capsys):
+def without_sensors(demo_dir, out: Path, dropped: tuple[int, ...]) -> list[str]:
+    """Write the demo dataset without the sensors at ``dropped``; return their ids."""
     dataset = read_dataset(demo_dir)
-    keep = [n for n in range(len(dataset.sensor_ids)) if n not in (2, 5)]
+    keep = [n for n in range(len(dataset.sensor_ids)) if n not in dropped]
+    gone = [dataset.sensor_ids[n] for n in dropped]
     dataset.values = dataset.values[:, keep]
-    gone = [dataset.sensor_ids[2], dataset.sensor_ids[5]]
     dataset.sensors = dataset.sensors.iloc[keep].reset_index(drop=True)
     dataset.edges = None
-    write_dataset(dataset, tmp_path / "fewer")
+    write_dataset(dataset, out)
+    return gone
+
+
+def test_serve_refuses_data_without_the_models_sensors(bundle_dir, demo_dir, tmp_path, no_server, capsys):
+    gone = without_sensors(demo_dir, tmp_path / "fewer", (2, 5))
     assert main(["serve", str(bundle_dir), "--data", str(tmp_path / "fewer")]) == 2
     err = one_line_error(capsys)
-    assert gone[0] in err and not no_server
+    assert gone[0] in err and "--allow-absent-sensors shows the others" in err and not no_server
+
+
+def test_sensors_removed_since_training_show_no_readings_and_no_forecast_when_allowed(bundle_dir, demo_dir, tmp_path, direct):
+    """Independent truth: the bundle on the full window with the removed sensors' readings set to NaN."""
+    from fastapi.testclient import TestClient
+
+    from social_xlstm.dashboard import create_app, load_dashboard
+
+    bundle, dataset, _ = direct
+    gone = without_sensors(demo_dir, tmp_path / "fewer", (2, 5))
+    client = TestClient(create_app(load_dashboard(bundle_dir, tmp_path / "fewer", allow_absent=True)))
+    window = dataset.values[-bundle.input_len:].copy()
+    window[:, [2, 5]] = np.nan
+    expected = bundle.forecast(window, dataset.timestamps[-bundle.input_len:])
+    expected[:, [2, 5]] = np.nan
+    body = client.get("/api/forecast").json()
+    assert body["sensor_ids"] == list(bundle.sensor_ids)
+    for i, target in enumerate(bundle.targets):
+        np.testing.assert_allclose(as_array(body["forecast"][target]), expected[:, :, i], rtol=1e-6, atol=1e-6)
+    sensors = {s["sensor_id"]: s for s in client.get("/api/sensors").json()["sensors"]}
+    assert all(v is None for v in sensors[gone[0]]["current"].values())
+    detail = client.get(f"/api/sensors/{gone[1]}", params={"history": 5}).json()
+    assert all(v is None for values in detail["history"]["values"].values() for v in values)
+    assert all(v is None for values in detail["forecast"]["values"].values() for v in values)
 
 
 def test_serve_refuses_a_port_in_use(bundle_dir, demo_dir, no_server, capsys):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections import OrderedDict
@@ -41,11 +42,14 @@ class DashboardState:
     ``forecaster`` follows the export contract (``sensor_ids``, ``features``, ``targets``,
     ``horizons``, ``input_len``, ``interval``, ``sensors``, ``forecast(values, timestamps)``);
     ``window(dataset, forecaster, origin)`` returns the input window ending at ``origin``.
+    With ``allow_absent``, model sensors the dataset lacks (a detector removed since training)
+    are read as missing, and shown with no readings and no forecast.
     """
 
-    def __init__(self, forecaster, dataset: Dataset, window, *, model_source: str = "model", data_source: str = "data"):
+    def __init__(self, forecaster, dataset: Dataset, window, *, model_source: str = "model", data_source: str = "data",
+                 allow_absent: bool = False):
         self.forecaster, self.dataset, self._window = forecaster, dataset, window
-        self.model_source, self.data_source = model_source, data_source
+        self.model_source, self.data_source, self.allow_absent = model_source, data_source, allow_absent
         self.sensor_ids = [str(s) for s in forecaster.sensor_ids]
         self.targets = list(forecaster.targets)
         self.features = list(dataset.features)
@@ -55,7 +59,8 @@ class DashboardState:
         self._check(data_source)
         self.minutes = [h * self.step.total_seconds() / 60 for h in self.horizons]
         positions = pd.Index(dataset.sensor_ids).get_indexer(self.sensor_ids)
-        self.columns = positions  # dataset sensor column of each model sensor
+        self.columns = positions  # dataset sensor column of each model sensor, -1 where absent
+        self.absent = positions < 0
         self.position = {sid: i for i, sid in enumerate(self.sensor_ids)}
         self.sensors = self._sensor_table()
         self.tz = dataset.timestamps.tz
@@ -65,9 +70,10 @@ class DashboardState:
     def _check(self, where: str) -> None:
         ds = self.dataset
         missing = [s for s in self.sensor_ids if s not in set(ds.sensor_ids)]
-        if missing:
+        if missing and (not self.allow_absent or len(missing) == len(self.sensor_ids)):
             shown = ", ".join(repr(s) for s in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-            raise InputError(where, f"{len(missing)} of the model's {len(self.sensor_ids)} sensors are not in the dataset: {shown}")
+            hint = "" if self.allow_absent else "; --allow-absent-sensors shows the others"
+            raise InputError(where, f"{len(missing)} of the model's {len(self.sensor_ids)} sensors are not in the dataset: {shown}{hint}")
         for kind, names in (("features", self.forecaster.features), ("targets", self.targets)):
             absent = [f for f in names if f not in ds.features]
             if absent:
@@ -130,6 +136,7 @@ class DashboardState:
             expected = (len(self.horizons), len(self.sensor_ids), len(self.targets))
             if result.shape != expected:
                 raise RuntimeError(f"forecaster returned shape {result.shape}, expected {expected}")
+            result[:, self.absent] = np.nan  # a guess from no readings is not shown
             self._cache[origin] = result
             while len(self._cache) > FORECAST_CACHE_SIZE:
                 self._cache.popitem(last=False)
@@ -138,7 +145,9 @@ class DashboardState:
     def readings(self, end: int, count: int) -> np.ndarray:
         """[count', N, F] readings of the model's sensors for the ``count`` steps ending at ``end``."""
         begin = max(0, end - count + 1)
-        return self.dataset.values[begin:end + 1][:, self.columns, :]
+        values = self.dataset.values[begin:end + 1][:, self.columns, :]
+        values[:, self.absent] = np.nan
+        return values
 
     def time_index(self, origin: pd.Timestamp) -> int:
         return int(self.dataset.timestamps.get_loc(origin))
@@ -146,7 +155,7 @@ class DashboardState:
     def colour_ranges(self) -> dict[str, list[float]]:
         ranges = {}
         for target in self.targets:
-            series = self.dataset.values[:, self.columns, self.features.index(target)]
+            series = self.dataset.values[:, self.columns[~self.absent], self.features.index(target)]
             finite = series[np.isfinite(series)]
             low, high = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
             ranges[target] = [float(low), float(high if high > low else low + 1.0)]
@@ -157,8 +166,9 @@ class DashboardState:
         return {c: _plain(row[c]) for c in SENSOR_ATTRIBUTES if c in self.sensors.columns}
 
 
-def load_dashboard(model: str | Path, data: str | Path) -> DashboardState:
-    """Load a bundle or run directory and a dataset directory; InputError for anything wrong.
+def load_dashboard(model: str | Path, data: str | Path, allow_absent: bool = False) -> DashboardState:
+    """Load a bundle or run directory and a dataset directory; InputError for anything wrong
+    (``allow_absent``: see ``DashboardState``).
 
     Also computes the latest forecast once, so a dataset the model cannot read fails here,
     before a server starts, rather than on the first request.
@@ -168,6 +178,7 @@ def load_dashboard(model: str | Path, data: str | Path) -> DashboardState:
 
     forecaster = load_forecaster(model)
     dataset = read_dataset(data)
-    state = DashboardState(forecaster, dataset, latest_window, model_source=str(model), data_source=str(data))
+    window = functools.partial(latest_window, allow_absent=allow_absent)
+    state = DashboardState(forecaster, dataset, window, model_source=str(model), data_source=str(data), allow_absent=allow_absent)
     state.forecast(state.latest_origin)
     return state

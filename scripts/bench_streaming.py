@@ -82,7 +82,8 @@ def main() -> None:
             "model_step.onnx, fed from the first reading": (
                 f"{length}-{2 * length - 1}", streamed(bundle, values, stamps, origins)),
             "one state since the first reading (before)": (
-                f"{origins.start + 1}-{origins.stop}", streamed(unbounded_stream_forecaster(args.run_dir, args.data, origins.stop), values, stamps, origins)),
+                f"{origins.start + 1}-{origins.stop}",
+                streamed(unbounded_stream_forecaster(args.run_dir, args.data, origins.stop), values, stamps, origins)),
         }
     scores = {name: score(forecasts, truth, horizon, bundle.targets) for name, (_, forecasts) in rows.items()}
     windowed = scores[next(iter(rows))]

@@ -83,7 +83,8 @@ def _build(dataset: Dataset, config: GraphConfig) -> SensorGraph:
     if config.method == "coordinates":
         return graph_from_coordinates(sensors, radius_m=config.radius_m, k=config.k, self_loops=config.self_loops)
     if edges is None or len(edges) == 0:
-        raise InputError(dataset.meta.get("name", "dataset"), f"graph method '{config.method}' needs edges.parquet, and the dataset has no edges; "
+        raise InputError(dataset.meta.get("name", "dataset"),
+                         f"graph method '{config.method}' needs edges.parquet, and the dataset has no edges; "
                          f"use data.graph.method=auto (or coordinates, with data.graph.k or data.graph.radius_m)")
     options = {"self_loops": config.self_loops, "sensors": sensors}
     if config.symmetric is not None:

@@ -56,11 +56,10 @@ class DashboardState:
         self.horizons = [int(h) for h in forecaster.horizons]
         self.input_len = int(forecaster.input_len)
         self.step = pd.Timedelta(forecaster.interval)
+        self.columns = pd.Index(dataset.sensor_ids).get_indexer(self.sensor_ids)  # dataset column of each model sensor, -1 where absent
+        self.absent = self.columns < 0
         self._check(data_source)
         self.minutes = [h * self.step.total_seconds() / 60 for h in self.horizons]
-        positions = pd.Index(dataset.sensor_ids).get_indexer(self.sensor_ids)
-        self.columns = positions  # dataset sensor column of each model sensor, -1 where absent
-        self.absent = positions < 0
         self.position = {sid: i for i, sid in enumerate(self.sensor_ids)}
         self.sensors = self._sensor_table()
         self.tz = dataset.timestamps.tz
@@ -69,7 +68,7 @@ class DashboardState:
 
     def _check(self, where: str) -> None:
         ds = self.dataset
-        missing = [s for s in self.sensor_ids if s not in set(ds.sensor_ids)]
+        missing = [s for s, gone in zip(self.sensor_ids, self.absent) if gone]
         if missing and (not self.allow_absent or len(missing) == len(self.sensor_ids)):
             shown = ", ".join(repr(s) for s in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
             hint = "" if self.allow_absent else "; --allow-absent-sensors shows the others"

@@ -129,6 +129,7 @@ class StepNetwork(nn.Module):
         reading = torch.zeros(self.STREAMS, config.num_sensors, config.num_features)
         _, state = module.model.step(reading, torch.ones_like(reading, dtype=torch.bool), torch.zeros(self.STREAMS, 4), module.graph)
         self.template = StreamState(state.encoder, state.interaction, state.last_value, torch.zeros(1))
+        self._fresh_model_leaves = self.fresh_state()[:-1]  # what a restart sets a stream's leaves back to
 
     def state_names(self) -> list[str]:
         return state_names(self.template)
@@ -148,7 +149,7 @@ class StepNetwork(nn.Module):
         """Each model-state leaf with the streams flagged in ``restart`` [2] set back to fresh
         (a leaf's leading axis is stream-major: 2 or 2 x N rows)."""
         return [torch.where(restart[:, None], fresh.reshape(self.STREAMS, -1), leaf.reshape(self.STREAMS, -1)).reshape(leaf.shape)
-                for leaf, fresh in zip(leaves, self.fresh_state()[:-1])]
+                for leaf, fresh in zip(leaves, self._fresh_model_leaves)]
 
     def forward(self, reading: torch.Tensor, seconds_of_week: torch.Tensor, *state: torch.Tensor):
         *model_leaves, phase = state

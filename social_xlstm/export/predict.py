@@ -47,12 +47,6 @@ def _origin_index(timestamps: pd.DatetimeIndex, at) -> int:
     return int(index)
 
 
-def absent_sensors(dataset: Dataset, forecaster: Forecaster) -> list[str]:
-    """The model's sensors that ``dataset`` does not list (a detector removed since training)."""
-    known = set(dataset.sensor_ids)
-    return [sensor for sensor in forecaster.sensor_ids if sensor not in known]
-
-
 def latest_window(dataset: Dataset, forecaster: Forecaster, at=None, allow_absent: bool = False) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """The raw window [input_len, N, F] (NaN = missing) ending at ``at`` in the forecaster's
     sensor and feature order, with its timestamps. A model sensor the data does not list is an
@@ -101,4 +95,4 @@ def predict_frame(forecaster: Forecaster, data_dir: str | Path, at=None, allow_a
     dataset = read_dataset(data_dir)
     values, timestamps = latest_window(dataset, forecaster, at, allow_absent)
     frame = forecast_frame(forecaster, forecaster.forecast(values, timestamps), timestamps[-1])
-    return frame[~frame["sensor_id"].isin(absent_sensors(dataset, forecaster))].reset_index(drop=True)
+    return frame[frame["sensor_id"].isin(dataset.sensor_ids)].reset_index(drop=True)

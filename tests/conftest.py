@@ -40,6 +40,19 @@ def make_demo_dir(parent: pathlib.Path, sensors: int = 8, seed: int = 11) -> pat
     return path
 
 
+def write_without_sensors(demo_dir: pathlib.Path, out: pathlib.Path, dropped: tuple[int, ...]) -> list[str]:
+    """Write the dataset of ``demo_dir`` to ``out`` without the sensors at ``dropped`` (their
+    edges too), as after detectors were removed since training; return their ids."""
+    from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
+
+    ds = read_dataset(demo_dir)
+    keep = [n for n in range(len(ds.sensor_ids)) if n not in dropped]
+    gone = [ds.sensor_ids[n] for n in dropped]
+    edges = ds.edges[~ds.edges.src.isin(gone) & ~ds.edges.dst.isin(gone)]
+    write_dataset(Dataset(ds.values[:, keep], ds.timestamps, ds.features, ds.sensors.iloc[keep].reset_index(drop=True), edges, ds.meta), out)
+    return gone
+
+
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> pathlib.Path:
     """A 3-day demo network of 8 VDs (a module may override this fixture)."""

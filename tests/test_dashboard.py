@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 
 from social_xlstm.cli import main
-from social_xlstm.data.dataset import read_dataset, write_dataset
+from social_xlstm.data.dataset import read_dataset
+
+from conftest import write_without_sensors
 
 pytestmark = pytest.mark.xdist_group("dashboard")  # one trained model for the whole module
 
@@ -237,20 +239,8 @@ def test_serve_refuses_a_broken_bundle_before_starting(bundle_dir, demo_dir, tmp
     assert "error:" in one_line_error(capsys) and not no_server
 
 
-def without_sensors(demo_dir, out: Path, dropped: tuple[int, ...]) -> list[str]:
-    """Write the demo dataset without the sensors at ``dropped``; return their ids."""
-    dataset = read_dataset(demo_dir)
-    keep = [n for n in range(len(dataset.sensor_ids)) if n not in dropped]
-    gone = [dataset.sensor_ids[n] for n in dropped]
-    dataset.values = dataset.values[:, keep]
-    dataset.sensors = dataset.sensors.iloc[keep].reset_index(drop=True)
-    dataset.edges = None
-    write_dataset(dataset, out)
-    return gone
-
-
 def test_serve_refuses_data_without_the_models_sensors(bundle_dir, demo_dir, tmp_path, no_server, capsys):
-    gone = without_sensors(demo_dir, tmp_path / "fewer", (2, 5))
+    gone = write_without_sensors(demo_dir, tmp_path / "fewer", (2, 5))
     assert main(["serve", str(bundle_dir), "--data", str(tmp_path / "fewer")]) == 2
     err = one_line_error(capsys)
     assert gone[0] in err and "--allow-absent-sensors shows the others" in err and not no_server
@@ -263,7 +253,7 @@ def test_sensors_removed_since_training_show_no_readings_and_no_forecast_when_al
     from social_xlstm.dashboard import create_app, load_dashboard
 
     bundle, dataset, _ = direct
-    gone = without_sensors(demo_dir, tmp_path / "fewer", (2, 5))
+    gone = write_without_sensors(demo_dir, tmp_path / "fewer", (2, 5))
     client = TestClient(create_app(load_dashboard(bundle_dir, tmp_path / "fewer", allow_absent=True)))
     window = dataset.values[-bundle.input_len:].copy()
     window[:, [2, 5]] = np.nan

@@ -14,6 +14,8 @@ from social_xlstm.cli import main
 from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
 from social_xlstm.export.predict import load_forecaster, predict_frame
 
+from conftest import write_without_sensors
+
 TOL = {"rtol": 1e-5, "atol": 1e-3}
 COLUMNS = ["sensor_id", "origin", "timestamp", "horizon", "target", "forecast", "latitude", "longitude"]
 
@@ -102,18 +104,12 @@ def test_csv_output(bundle_dir, demo_dir, tmp_path):
     assert list(pd.read_csv(tmp_path / "f.csv").columns) == COLUMNS
 
 
-def without_sensor(ds: Dataset, index: int) -> Dataset:
-    missing = ds.sensor_ids[index]
-    return Dataset(np.delete(ds.values, index, axis=1), ds.timestamps, ds.features,
-                   ds.sensors.drop(index=index).reset_index(drop=True),
-                   ds.edges[(ds.edges.src != missing) & (ds.edges.dst != missing)], ds.meta)
-
-
 def test_a_sensor_removed_since_training_is_read_as_missing_when_allowed(bundle_dir, demo_dir, tmp_path, capsys):
     """Independent truth: the bundle on the full window with that sensor's readings set to NaN."""
     bundle, dataset = load_forecaster(bundle_dir), read_dataset(demo_dir)
     gone = dataset.sensor_ids[3]
-    fewer = rewritten(demo_dir, tmp_path / "fewer", lambda ds: without_sensor(ds, 3))
+    fewer = tmp_path / "fewer"
+    write_without_sensors(demo_dir, fewer, (3,))
     assert predict(bundle_dir, fewer, tmp_path / "f.parquet", "--allow-absent-sensors") == 0
     assert f"1 of the model's 8 sensors are not in {fewer}: read as missing" in capsys.readouterr().err
     table = pd.read_parquet(tmp_path / "f.parquet")
@@ -137,7 +133,8 @@ def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path
     data, out, extra = demo_dir, tmp_path / "forecast.parquet", []
     dataset = read_dataset(demo_dir)
     if case == "lacks a sensor":
-        data = rewritten(demo_dir, tmp_path / "fewer", lambda ds: without_sensor(ds, 3))
+        data = tmp_path / "fewer"
+        write_without_sensors(demo_dir, data, (3,))
         message = f"sensor '{dataset.sensor_ids[3]}' {message} (1 of the model's 8 are not); --allow-absent-sensors forecasts the others"
     elif case == "short history":
         extra = ["--at", dataset.timestamps[5].isoformat()]

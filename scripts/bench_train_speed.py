@@ -21,7 +21,7 @@ from benchreport import Table, add_doc_option, add_malloc_option
 
 from social_xlstm.allocator import reuse_freed_memory
 from social_xlstm.training.config import compose_config
-from social_xlstm.training.train import ensure_demo_data, make_datamodule, make_graph, make_module
+from social_xlstm.training.train import ensure_demo_data, make_datamodule, make_graph, make_module, run_info
 
 VARIANTS = {"social_xlstm": None, "lstm": "lstm", "no_pooling": "no_pooling"}
 
@@ -69,7 +69,7 @@ def main() -> None:
     for (name, variant), mode in itertools.product(VARIANTS.items(), modes):
         torch.manual_seed(0)
         cfg.trainer.compile = mode == "compiled"
-        module = make_module(cfg, datamodule, graph, variant)
+        module = make_module(cfg, run_info(datamodule), graph, variant)
         first, step = time_steps(module, iter(datamodule.train_dataloader()), args.steps)
         table.add(name, mode, f"{step * 1000:.0f}", f"{batch_size / step:.1f}", f"{batch_size * sensors / step:.0f}",
                   f"{first:.1f}")

@@ -48,6 +48,8 @@ SWITCHES = [
     {"day_of_week_inputs": False},
     {"input_hops": 1, "pooling": "none"},
     {"residual_to_last": False, "sensor_embedding_dim": 0},
+    {"time_harmonics": 6, "head_layers": 2, "head_width": 16},
+    {"time_harmonics": 3, "head_layers": 1, "head_width": 8, "sensor_embedding_dim": 0, "day_of_week_inputs": False},
 ]
 
 
@@ -68,8 +70,8 @@ def test_every_variant_forecasts_and_streams_like_the_window(switches):
 def test_residual_head_forecasts_change_from_last_observed_value():
     model = make_model()
     with torch.no_grad():
-        model.head.weight.zero_()
-        model.head.bias.zero_()
+        model.head.out.weight.zero_()
+        model.head.out.bias.zero_()
     x, mask, time = make_inputs()
     mask[:] = True
     mask[:, -1, 2, 0] = False  # VD 2's last reading of target 0 is missing: the one before counts

@@ -196,3 +196,45 @@ def test_evaluating_on_another_dataset_is_refused(trained_run, tmp_path, capsys)
     write_dataset(make_demo(sensors=8, days=3, seed=4), other)
     assert main(["evaluate", str(trained_run), "--data", str(other)]) == 2
     assert "another dataset" in capsys.readouterr().err
+
+
+def _snapshot(directory):
+    return {p.relative_to(directory): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "change, refused",
+    [
+        (["model.hidden=32"], "another network"),
+        (["data.input_len=8"], "other data or another graph"),
+        (["data.graph.method=coordinates", "data.graph.k=2"], "other data or another graph"),
+    ],
+)
+def test_a_refused_rerun_leaves_the_run_byte_for_byte(trained_run, tmp_path, capsys, change, refused):
+    """Re-running a finished run with another network, data or graph must not rewrite its files
+    (issue 27: config.yaml was rewritten, then export and evaluate refused the good run)."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    before = _snapshot(run_dir)
+    code = main([*tiny_train_args(_dataset_path(run_dir), run_dir), *change])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and refused in err and len(err.splitlines()) == 1
+    assert _snapshot(run_dir) == before
+    assert main(["evaluate", str(run_dir)]) == 0
+
+
+def test_a_corrupt_last_checkpoint_is_refused_before_the_run_changes(trained_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    (run_dir / "baselines/lstm/checkpoints/last.ckpt").write_bytes(b"not a checkpoint")
+    before = _snapshot(run_dir)
+    assert main(tiny_train_args(_dataset_path(run_dir), run_dir)) == 2
+    err = capsys.readouterr().err
+    assert "last.ckpt" in err and "not a readable checkpoint" in err
+    assert _snapshot(run_dir) == before
+
+
+def _dataset_path(run_dir):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.load(run_dir / "config.yaml").data.path

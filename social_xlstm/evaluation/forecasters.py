@@ -3,21 +3,18 @@ baselines (checkpoints), and the non-neural baselines (fitted on the run's train
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig
 
 from social_xlstm.errors import InputError
 from social_xlstm.graph import SensorGraph
 from social_xlstm.nn.baselines import HistoricalAverage, Persistence
-from social_xlstm.training.build import build_network, network_config
+from social_xlstm.run_directory import RunInfo, load_network, read_graph, read_run_info
 from social_xlstm.training.config import load_run_config
 from social_xlstm.training.datamodule import TrafficDataModule
-from social_xlstm.training.module import ForecastModule
-from social_xlstm.training.train import DATA_INFO_FILE, GRAPH_FILE, make_datamodule
+from social_xlstm.training.train import make_datamodule
 
 MODEL_NAME = "social_xlstm"
 
@@ -31,49 +28,14 @@ class LoadedRun:
     forecasters: dict  # name -> callable(batch) -> [B, H, N, G] scaled
 
 
-def _check_same_data(run_dir: Path, datamodule: TrafficDataModule) -> None:
+def _check_same_data(run_dir: Path, info: RunInfo, datamodule: TrafficDataModule) -> None:
     """A checkpoint only makes sense on the sensors, features and targets it was trained on."""
-    info_path = run_dir / DATA_INFO_FILE
-    if not info_path.is_file():
-        raise InputError(info_path, "not found: is this a run directory written by `social-xlstm train`?")
-    info = json.loads(info_path.read_text())
     for key, now in (("sensor_ids", datamodule.sensor_ids), ("features", datamodule.features), ("targets", datamodule.targets)):
-        if list(info[key]) != list(now):
+        if list(getattr(info, key)) != list(now):
             raise InputError(
                 datamodule.source,
                 f"{key} differ from those the run was trained on ({run_dir}): the checkpoint belongs to another dataset",
             )
-
-
-def load_checkpoint_state(path: Path) -> dict:
-    """The module weights of a Lightning checkpoint, loaded without unpickling code."""
-    if not path.is_file():
-        raise InputError(path, "checkpoint not found (did training finish? re-run `social-xlstm train` with the same run_dir)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file
-        raise InputError(path, f"not a readable checkpoint ({type(exc).__name__})") from None
-    return checkpoint["state_dict"]
-
-
-def _checkpoint(directory: Path) -> Path:
-    best = directory / "checkpoints" / "best.ckpt"
-    return best if best.is_file() else directory / "checkpoints" / "last.ckpt"
-
-
-def load_network(cfg: DictConfig, datamodule: TrafficDataModule, graph: SensorGraph, directory: Path, variant: str | None) -> ForecastModule:
-    network = build_network(network_config(
-        cfg.model, num_sensors=len(datamodule.sensor_ids), features=datamodule.features,
-        targets=datamodule.targets, horizon=int(cfg.data.horizon), variant=variant,
-    ))
-    module = ForecastModule(network, graph, target_weights=[1.0] * len(datamodule.targets))
-    path = _checkpoint(directory)
-    state = load_checkpoint_state(path)
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        raise InputError(path, f"weights do not fit the configured model ({str(exc).splitlines()[0]})") from None
-    return module.eval()
 
 
 def fit_classical_baselines(datamodule: TrafficDataModule) -> dict:
@@ -101,10 +63,11 @@ def load_run(run_dir: str | Path, data_path: str | Path | None = None, batch_siz
         cfg.data.batch_size = batch_size
     datamodule = make_datamodule(cfg)
     datamodule.setup()
-    _check_same_data(run_dir, datamodule)
-    graph = SensorGraph.load(run_dir / GRAPH_FILE)
-    forecasters = {MODEL_NAME: load_network(cfg, datamodule, graph, run_dir, None)}
+    info = read_run_info(run_dir)
+    _check_same_data(run_dir, info, datamodule)
+    graph = read_graph(run_dir)
+    forecasters = {MODEL_NAME: load_network(cfg, info, graph, run_dir, None)}
     for name in cfg.baselines:
-        forecasters[name] = load_network(cfg, datamodule, graph, run_dir / "baselines" / name, name)
+        forecasters[name] = load_network(cfg, info, graph, run_dir, name)
     forecasters.update(fit_classical_baselines(datamodule))
     return LoadedRun(run_dir, cfg, datamodule, graph, forecasters)

@@ -1,8 +1,7 @@
 """A run directory's model as the export sees it: the trained module, its scaler, and the
 metadata a bundle records, built without reading the run's readings.
 
-The network comes from ``evaluation.forecasters.load_network`` (checkpoint loaded with
-weights_only); sensor coordinates and the time zone come from the run's dataset directory
+The network comes from ``run_directory.load_network`` (checkpoint loaded with weights_only); sensor coordinates and the time zone come from the run's dataset directory
 (``sensors.parquet`` and ``meta.json`` only), which ``data`` can point elsewhere if it moved.
 """
 
@@ -11,26 +10,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import pandas as pd
 
 from social_xlstm.data.dataset import META_FILE, SENSORS_FILE
 from social_xlstm.data.windows import FeatureScaler
 from social_xlstm.errors import InputError
-from social_xlstm.evaluation.forecasters import load_network
 from social_xlstm.graph import SensorGraph
+from social_xlstm.run_directory import SCALER_FILE, RunInfo, load_network, read_graph, read_run_info
 from social_xlstm.training.config import load_run_config
 from social_xlstm.training.module import ForecastModule
-from social_xlstm.training.train import DATA_INFO_FILE, GRAPH_FILE, SCALER_FILE
-
-
-class RunData(NamedTuple):
-    """What ``load_network`` reads from a datamodule, taken from the run's data.json instead."""
-
-    sensor_ids: list[str]
-    features: list[str]
-    targets: list[str]
 
 
 @dataclass
@@ -39,7 +28,7 @@ class TrainedRun:
     module: ForecastModule
     graph: SensorGraph
     scaler: FeatureScaler
-    data: RunData
+    data: RunInfo
     interval: str
     input_len: int
     horizon: int
@@ -85,18 +74,13 @@ def load_trained_run(run_dir: str | Path, data: str | Path | None = None) -> Tra
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    info = _json(run_dir / DATA_INFO_FILE)
-    try:
-        run_data = RunData(list(map(str, info["sensor_ids"])), list(info["features"]), list(info["targets"]))
-        interval = str(info["interval"])
-    except KeyError as exc:
-        raise InputError(run_dir / DATA_INFO_FILE, f"missing field {exc}") from None
+    run_data = read_run_info(run_dir)
     scaler = FeatureScaler.from_dict(_json(run_dir / SCALER_FILE), run_dir / SCALER_FILE)
-    graph = SensorGraph.load(run_dir / GRAPH_FILE)
+    graph = read_graph(run_dir)
     module = load_network(cfg, run_data, graph, run_dir, None)
     sensors, timezone = _dataset_info(run_dataset_dir(run_dir, data), run_data.sensor_ids)
     return TrainedRun(
-        run_dir=run_dir, module=module, graph=graph, scaler=scaler, data=run_data, interval=interval,
+        run_dir=run_dir, module=module, graph=graph, scaler=scaler, data=run_data, interval=run_data.interval,
         input_len=int(cfg.data.input_len), horizon=int(cfg.data.horizon), timezone=timezone, sensors=sensors,
         config=OmegaConf.to_container(cfg, resolve=True),
     )

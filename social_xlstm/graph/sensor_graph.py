@@ -110,12 +110,15 @@ class SensorGraph:
             raise InputError(where, "field 'meta' must be an object")
         return cls(edge_index=edge_index, upstream=upstream, num_nodes=num_nodes, sensor_ids=ids, meta=meta, **attrs)
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), allow_nan=False) + "\n"
+
     def save(self, path: str | Path) -> Path:
         """Write the JSON form atomically (temporary sibling, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), allow_nan=False) + "\n")
+        tmp.write_text(self.to_json())
         tmp.replace(path)
         return path
 

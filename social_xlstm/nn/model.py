@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .encoders import from_sequences, make_encoder, to_sequences
+from .identity import ForecastHead, time_input_dims, time_inputs
 from .mlstm import MLSTMBlock
 from .neighbour_readings import NeighbourReadings
 from .pooling import make_pooling
@@ -46,6 +47,10 @@ class SocialXLSTMConfig:
     input_hops: int = 0  # neighbours' raw readings over this many hops as extra inputs (0 = off)
     forecast_rounds: int = 0  # pooling rounds on the last state only, before the head: one hop each
     day_of_week_inputs: bool = True  # False: only the time of day (a week of data cannot teach weekdays)
+    time_harmonics: int = 1  # daily harmonics of the time of day: a learned, smooth vector per time of day
+    head_layers: int = 0  # 0 = linear head on the last state; else an MLP that also reads sensor and time of day
+    head_width: int = 128
+    head_dropout: float = 0.0
     interaction: str = "mlstm"  # mlstm | none
     interaction_blocks: int = 1
     interaction_heads: int = 4
@@ -91,6 +96,13 @@ class SocialRound(nn.Module):
         return self.mix(torch.cat([h, self.norm(context)], dim=-1))
 
 
+def _rename_linear_head(state_dict, prefix, *_):
+    """Runs trained before ``ForecastHead`` saved its two parts as ``out_norm`` and ``head``."""
+    for old, new in (("out_norm.", "head.norm."), ("head.weight", "head.out.weight"), ("head.bias", "head.out.bias")):
+        for key in [k for k in state_dict if k.startswith(prefix + old)]:
+            state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
+
+
 class SocialXLSTM(nn.Module):
     def __init__(self, config: SocialXLSTMConfig):
         super().__init__()
@@ -98,8 +110,8 @@ class SocialXLSTM(nn.Module):
         if c.interaction not in INTERACTIONS:
             raise ValueError(f"model.interaction.kind must be one of {', '.join(INTERACTIONS)}, got {c.interaction!r}")
         self.neighbour_readings = NeighbourReadings(c.num_features, c.input_hops) if c.input_hops else None
-        self._time_dims = 4 if c.day_of_week_inputs else 2  # time features: day sin/cos, then week sin/cos
-        in_dim = 2 * c.num_features + self._time_dims + (self.neighbour_readings.out_dim if self.neighbour_readings else 0)
+        time_dims = time_input_dims(c.time_harmonics, c.day_of_week_inputs)
+        in_dim = 2 * c.num_features + time_dims + (self.neighbour_readings.out_dim if self.neighbour_readings else 0)
         self.input_proj = nn.Linear(in_dim, c.hidden)
         self.sensor_embedding = nn.Embedding(c.num_sensors, c.sensor_embedding_dim) if c.sensor_embedding_dim else None
         self.sensor_proj = nn.Linear(c.sensor_embedding_dim, c.hidden, bias=False) if c.sensor_embedding_dim else None
@@ -117,16 +129,19 @@ class SocialXLSTM(nn.Module):
         self.forecast_social = nn.ModuleList(
             SocialRound(pooling, c.hidden, c.pooling_heads) for _ in range(c.forecast_rounds)
         )
-        self.out_norm = nn.LayerNorm(c.hidden)
-        self.head = nn.Linear(c.hidden, c.horizon * c.num_targets)
+        self.head = ForecastHead(
+            c.hidden, c.horizon * c.num_targets, layers=c.head_layers, width=c.head_width,
+            identity_dims=time_dims + c.sensor_embedding_dim, dropout=c.head_dropout,
+        )
         self.register_buffer("_targets", torch.tensor(c.target_feature_index, dtype=torch.long), persistent=False)
+        self._register_load_state_dict_pre_hook(_rename_linear_head)
 
     # -- pieces shared by the windowed and the streaming paths -------------------------------
     def _embed(self, x, x_mask, time, graph):
         """[B, T, N, F] readings + mask, [B, T, 4] time -> [B, T, N, D]."""
         b, t, n, _ = x.shape
-        time = time[..., : self._time_dims]
-        inputs = [x * x_mask, x_mask, time[:, :, None, :].expand(b, t, n, self._time_dims)]
+        time = self._time_inputs(time)
+        inputs = [x * x_mask, x_mask, time[:, :, None, :].expand(b, t, n, time.shape[-1])]
         if self.neighbour_readings is not None:
             inputs.append(self.neighbour_readings(x, x_mask, graph.edge_index, graph.upstream))
         z = self.input_proj(torch.cat(inputs, dim=-1))
@@ -134,12 +149,17 @@ class SocialXLSTM(nn.Module):
             z = z + self.sensor_proj(self.sensor_embedding.weight)
         return z
 
-    def _forecast(self, z_last, last_value, graph):
-        """Last interaction output [B, N, D] -> forecasts [B, H, N, G]."""
+    def _time_inputs(self, time):
+        return time_inputs(time, self.config.time_harmonics, self.config.day_of_week_inputs)
+
+    def _forecast(self, z_last, last_value, time_last, graph):
+        """Last interaction output [B, N, D], time features [B, 4] of the last reading ->
+        forecasts [B, H, N, G]."""
         b, n, _ = z_last.shape
         for social in self.forecast_social:
             z_last = z_last + social(z_last, graph)
-        y = self.head(self.out_norm(z_last)).view(b, n, self.config.horizon, self.config.num_targets)
+        sensor = self.sensor_embedding.weight if self.sensor_embedding is not None else None
+        y = self.head(z_last, sensor, self._time_inputs(time_last)).view(b, n, self.config.horizon, self.config.num_targets)
         y = y.permute(0, 2, 1, 3)
         return y + last_value[:, None] if self.config.residual_to_last else y
 
@@ -160,7 +180,7 @@ class SocialXLSTM(nn.Module):
         z = self._embed(x, x_mask.to(x.dtype), time[:, :t], graph)
         z = self._run_encoder(z)
         z_last = self._run_interaction(self.social[0](z, graph), graph)
-        return self._forecast(z_last, self._last_observed(x, x_mask.bool()), graph)
+        return self._forecast(z_last, self._last_observed(x, x_mask.bool()), time[:, t - 1], graph)
 
     def _maybe_checkpoint(self, fn, *args):
         if self.config.gradient_checkpointing and self.training:
@@ -202,6 +222,6 @@ class SocialXLSTM(nn.Module):
             z = z.view(b, n, -1)
             interaction_state.append(s)
         last = self._last_observed(x_t[:, None], x_mask_t[:, None].bool(), None if state is None else state.last_value)
-        forecast = self._forecast(z.view(b, n, -1), last, graph)
+        forecast = self._forecast(z.view(b, n, -1), last, time_t, graph)
         steps = 1 if state is None else state.steps + 1
         return forecast, ModelState(encoder_state, tuple(interaction_state), last, steps)

@@ -50,6 +50,10 @@ def network_config(model_cfg: DictConfig, *, num_sensors: int, features: list[st
         gradient_checkpointing=bool(model_cfg.gradient_checkpointing),
         residual_to_last=bool(model_cfg.residual_to_last),
         day_of_week_inputs=bool(model_cfg.day_of_week_inputs),
+        time_harmonics=int(model_cfg.time_harmonics),
+        head_layers=int(model_cfg.head.layers),
+        head_width=int(model_cfg.head.width),
+        head_dropout=float(model_cfg.head.dropout),
         **options,
     )
 

@@ -37,12 +37,6 @@ def compose_config(overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def save_config(cfg: DictConfig, run_dir: Path) -> Path:
-    path = run_dir / CONFIG_FILE
-    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    return path
-
-
 def load_run_config(run_dir: str | Path) -> DictConfig:
     """The resolved config a run was trained with.
 

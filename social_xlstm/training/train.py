@@ -9,7 +9,6 @@ the same ``run_dir`` resumes every model from its ``last.ckpt``, logging to a ne
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -22,15 +21,13 @@ from omegaconf import DictConfig
 from social_xlstm.data.dataset import write_dataset
 from social_xlstm.errors import InputError
 from social_xlstm.graph import SensorGraph, build_graph
-from social_xlstm.training.build import NEURAL_BASELINES, build_network, network_config
-from social_xlstm.training.config import save_config
+from social_xlstm.run_directory import (
+    RunInfo, build_module, check_resumable, last_checkpoint, model_dir, run_files, write_run_files,
+)
+from social_xlstm.training.build import NEURAL_BASELINES
 from social_xlstm.training.datamodule import TrafficDataModule
 from social_xlstm.training.module import ForecastModule
 from social_xlstm.training.quiet import quiet_lightning
-
-GRAPH_FILE = "graph.json"
-SCALER_FILE = "scaler.json"
-DATA_INFO_FILE = "data.json"
 
 
 def resolve_run_dir(cfg: DictConfig) -> Path:
@@ -81,21 +78,22 @@ def _precision(setting) -> str:
     return "32-true"
 
 
-def make_module(cfg: DictConfig, datamodule: TrafficDataModule, graph: SensorGraph, variant: str | None) -> ForecastModule:
+def run_info(datamodule: TrafficDataModule) -> RunInfo:
+    return RunInfo(datamodule.sensor_ids, datamodule.features, datamodule.targets,
+                   datamodule.dataset.meta["interval"], datamodule.dataset.meta.get("name"),
+                   datamodule.input_len, datamodule.horizon)
+
+
+def make_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: str | None) -> ForecastModule:
     """The model (or one neural baseline) ready to fit; a bad model config fails here, before any file is written."""
     t = cfg.trainer
     if variant is not None and variant not in NEURAL_BASELINES:
         raise InputError("baselines", f"unknown neural baseline {variant!r}; expected {', '.join(NEURAL_BASELINES)}")
-    network = build_network(network_config(
-        cfg.model, num_sensors=len(datamodule.sensor_ids), features=datamodule.features,
-        targets=datamodule.targets, horizon=int(cfg.data.horizon), variant=variant,
-    ))
-    weights = cfg.model.target_weights or [1.0] * len(datamodule.targets)
-    if len(weights) != len(datamodule.targets):
-        raise InputError("model.target_weights", f"expected {len(datamodule.targets)} weights (one per target), got {len(weights)}")
-    return ForecastModule(network, graph, target_weights=list(weights), lr=float(t.lr),
-                          weight_decay=float(t.weight_decay), max_epochs=int(t.max_epochs),
-                          compile=bool(t.compile))
+    weights = cfg.model.target_weights or [1.0] * len(info.targets)
+    if len(weights) != len(info.targets):
+        raise InputError("model.target_weights", f"expected {len(info.targets)} weights (one per target), got {len(weights)}")
+    return build_module(cfg, info, graph, variant, target_weights=list(weights), lr=float(t.lr),
+                        weight_decay=float(t.weight_decay), max_epochs=int(t.max_epochs), compile=bool(t.compile))
 
 
 def fit_is_over(last: Path, max_epochs: int) -> bool:
@@ -110,7 +108,7 @@ def fit_is_over(last: Path, max_epochs: int) -> bool:
 def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path) -> None:
     """Train ``module`` into ``out_dir``, resuming from its last checkpoint; a fit already over is left as it is."""
     t = cfg.trainer
-    last = out_dir / "checkpoints" / "last.ckpt"
+    last = last_checkpoint(out_dir)
     resume = bool(cfg.resume) and last.exists()
     if resume and fit_is_over(last, int(t.max_epochs)):
         return
@@ -136,33 +134,24 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
 def train(cfg: DictConfig) -> Path:
     """Train the configured model and its neural baselines; return the run directory.
 
-    Data, graph and every network are built before the run directory is touched, so a bad
-    config leaves nothing behind."""
+    Data, graph and every network are built, and a run to resume is checked against them,
+    before the run directory is touched, so a refused command leaves it as it was."""
     quiet_lightning()
     run_dir = resolve_run_dir(cfg)
     ensure_demo_data(cfg)
     datamodule = make_datamodule(cfg)
     datamodule.setup()
     graph = make_graph(cfg, datamodule)
-    plan = [(None, run_dir)] + [(name, run_dir / "baselines" / name) for name in cfg.baselines]
-    modules = []
-    for variant, _ in plan:
+    info = run_info(datamodule)
+    modules = {}
+    for variant in [None, *cfg.baselines]:
         lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        modules.append(make_module(cfg, datamodule, graph, variant))
-    write_run_files(cfg, run_dir, datamodule, graph)
-    for module, (_, out_dir) in zip(modules, plan):
+        modules[variant] = make_module(cfg, info, graph, variant)
+    files = run_files(cfg, info, graph, datamodule.scaler.to_dict())
+    if cfg.resume:
+        check_resumable(run_dir, files, modules)
+    write_run_files(run_dir, files)
+    for variant, module in modules.items():
         lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        fit_one(cfg, datamodule, module, out_dir)
+        fit_one(cfg, datamodule, module, model_dir(run_dir, variant))
     return run_dir
-
-
-def write_run_files(cfg: DictConfig, run_dir: Path, datamodule: TrafficDataModule, graph: SensorGraph) -> None:
-    """What evaluate, predict and export need besides the checkpoints: config, graph, scaler, data info."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir)
-    graph.save(run_dir / GRAPH_FILE)
-    (run_dir / SCALER_FILE).write_text(json.dumps(datamodule.scaler.to_dict(), indent=2))
-    (run_dir / DATA_INFO_FILE).write_text(json.dumps({
-        "sensor_ids": datamodule.sensor_ids, "features": datamodule.features, "targets": datamodule.targets,
-        "interval": datamodule.dataset.meta["interval"], "dataset": datamodule.dataset.meta.get("name"),
-    }, indent=2))

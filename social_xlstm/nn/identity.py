@@ -1,0 +1,72 @@
+"""Identity inputs: where a reading sits in the day, and which VD it comes from.
+
+Traffic repeats daily and every VD has its own level, so a forecaster gains a lot from knowing
+the time of day and the sensor (STID, Shao et al. 2022, is little more than that). The time of
+day is given to the model as sin/cos of one daily cycle; ``daily_harmonics`` widens that to K
+harmonics, so a linear layer on them is a learned, smooth vector per time of day (a Fourier
+series, which needs no table of slots and so serves any sampling interval). The harmonics are
+built by angle addition from the one given, with products only: they trace into ONNX as they are.
+``ForecastHead`` reads the model's last state beside the sensor embedding and the time of day
+at the forecast origin, so the forecast need not carry both through the recurrence.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def daily_harmonics(time: torch.Tensor, harmonics: int) -> torch.Tensor:
+    """time [..., 4] (sin, cos of the time of day, then of the day of week) -> [..., 2K]:
+    sin(k a), cos(k a) for k = 1..K, a the angle of the time of day."""
+    sin1, cos1 = time[..., 0:1], time[..., 1:2]
+    sines, cosines = [sin1], [cos1]
+    for _ in range(harmonics - 1):
+        s, c = sines[-1], cosines[-1]
+        sines.append(s * cos1 + c * sin1)
+        cosines.append(c * cos1 - s * sin1)
+    return torch.cat(sines + cosines, dim=-1)
+
+
+def time_inputs(time: torch.Tensor, harmonics: int, day_of_week: bool) -> torch.Tensor:
+    """The time inputs a network reads: the daily harmonics (at least the first) and, when asked,
+    the day of week's sin/cos."""
+    daily = daily_harmonics(time, max(harmonics, 1))
+    return torch.cat([daily, time[..., 2:4]], dim=-1) if day_of_week else daily
+
+
+def time_input_dims(harmonics: int, day_of_week: bool) -> int:
+    return 2 * max(harmonics, 1) + (2 if day_of_week else 0)
+
+
+class ForecastHead(nn.Module):
+    """state [B, N, D] -> [B, N, outputs].
+
+    With ``layers`` = 0 a linear map of the normalised state. Otherwise the state, the sensor
+    embedding [N, E] and the time inputs at the forecast origin [B, C] are projected to ``width``
+    and go through ``layers`` residual ReLU blocks, then a linear map to the outputs."""
+
+    def __init__(self, hidden: int, outputs: int, *, layers: int = 0, width: int = 128, identity_dims: int = 0,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden)
+        self.layers = layers
+        if layers:
+            self.project = nn.Linear(hidden + identity_dims, width)
+            self.blocks = nn.ModuleList(
+                nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Dropout(dropout), nn.Linear(width, width))
+                for _ in range(layers)
+            )
+        self.out = nn.Linear(width if layers else hidden, outputs)
+
+    def forward(self, state: torch.Tensor, sensor: torch.Tensor | None, time: torch.Tensor) -> torch.Tensor:
+        z = self.norm(state)
+        if self.layers:
+            b, n, _ = z.shape
+            inputs = [z, time[:, None, :].expand(b, n, time.shape[-1])]
+            if sensor is not None:
+                inputs.append(sensor.expand(b, *sensor.shape))
+            z = self.project(torch.cat(inputs, dim=-1))
+            for block in self.blocks:
+                z = z + block(z)
+        return self.out(z)

@@ -1,0 +1,153 @@
+"""The run directory: the one place that knows its files. ``train`` writes it; ``evaluate``,
+``predict`` and ``export`` read it (docs/architecture.md, "Run directory").
+
+  config.yaml   the resolved config          graph.json   the sensor graph trained on
+  scaler.json   the training split's scaler  data.json    sensors, features, targets, interval
+  checkpoints/{best,last}.ckpt               baselines/<name>/checkpoints/...
+
+A re-run of ``train`` on the same directory resumes it only when the data, graph and networks
+are those it was trained with; otherwise it is refused before a byte of the run changes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from social_xlstm.errors import InputError
+from social_xlstm.graph import SensorGraph
+from social_xlstm.training.build import build_network, network_config
+from social_xlstm.training.config import CONFIG_FILE
+from social_xlstm.training.module import ForecastModule
+
+GRAPH_FILE = "graph.json"
+SCALER_FILE = "scaler.json"
+DATA_INFO_FILE = "data.json"
+# What must match for a re-run to continue a run: written from the data, not from the command.
+DATA_FILES = (DATA_INFO_FILE, GRAPH_FILE, SCALER_FILE)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """data.json: what the networks' shapes and the forecasts' labels depend on (runs written
+    before the window lengths were recorded read them as None)."""
+
+    sensor_ids: list[str]
+    features: list[str]
+    targets: list[str]
+    interval: str
+    dataset: str | None = None
+    input_len: int | None = None
+    horizon: int | None = None
+
+
+def model_dir(run_dir: Path, variant: str | None) -> Path:
+    """Where the model (``variant`` None) or one neural baseline keeps its checkpoints and logs."""
+    return run_dir if variant is None else run_dir / "baselines" / variant
+
+
+def last_checkpoint(directory: Path) -> Path:
+    return directory / "checkpoints" / "last.ckpt"
+
+
+def run_files(cfg: DictConfig, info: RunInfo, graph: SensorGraph, scaler: dict) -> dict[str, str]:
+    """Every file of a run but its checkpoints, as the text ``write_run_files`` writes."""
+    return {
+        CONFIG_FILE: OmegaConf.to_yaml(cfg, resolve=True),
+        GRAPH_FILE: graph.to_json(),
+        SCALER_FILE: json.dumps(scaler, indent=2),
+        DATA_INFO_FILE: json.dumps(info.__dict__, indent=2),
+    }
+
+
+def write_run_files(run_dir: Path, files: dict[str, str]) -> None:
+    """Each file written to a temporary sibling, then renamed over the old one."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        tmp = run_dir / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(run_dir / name)
+
+
+def _read_state(path: Path) -> dict:
+    """A Lightning checkpoint read without unpickling code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise InputError(path, f"not a readable checkpoint ({type(exc).__name__})") from None
+
+
+def check_resumable(run_dir: Path, files: dict[str, str], modules: dict[str | None, ForecastModule]) -> None:
+    """Refuse to continue a run that was trained on other data, another graph or other networks
+    (the files would be rewritten under checkpoints that no longer fit them)."""
+    retrain = "use another run_dir, or resume=false to train this one again from scratch"
+    for name in DATA_FILES:
+        existing = run_dir / name
+        if existing.is_file() and existing.read_text() != files[name]:
+            raise InputError(existing, f"this run was trained on other data or another graph than the command's; {retrain}")
+    for variant, module in modules.items():
+        path = last_checkpoint(model_dir(run_dir, variant))
+        if not path.is_file():
+            continue
+        state = _read_state(path)
+        if not isinstance(state, dict) or "state_dict" not in state:
+            raise InputError(path, f"not a Lightning checkpoint (no 'state_dict'); delete it or {retrain}")
+        try:
+            module.load_state_dict(state["state_dict"])
+        except RuntimeError as exc:
+            raise InputError(path, f"trained with another network than the command's ({str(exc).splitlines()[0]}); {retrain}") from None
+
+
+def read_run_info(run_dir: Path) -> RunInfo:
+    path = run_dir / DATA_INFO_FILE
+    if not path.is_file():
+        raise InputError(path, "not found: is this a run directory written by `social-xlstm train`?")
+    try:
+        info = json.loads(path.read_text())
+        return RunInfo(list(map(str, info["sensor_ids"])), list(info["features"]), list(info["targets"]),
+                       str(info["interval"]), info.get("dataset"), info.get("input_len"), info.get("horizon"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from None
+    except (KeyError, TypeError) as exc:
+        raise InputError(path, f"missing field {exc}") from None
+
+
+def read_graph(run_dir: Path) -> SensorGraph:
+    return SensorGraph.load(run_dir / GRAPH_FILE)
+
+
+def load_checkpoint_state(path: Path) -> dict:
+    """The module weights of a Lightning checkpoint, loaded without unpickling code."""
+    if not path.is_file():
+        raise InputError(path, "checkpoint not found (did training finish? re-run `social-xlstm train` with the same run_dir)")
+    state = _read_state(path)
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise InputError(path, "not a Lightning checkpoint (no 'state_dict')")
+    return state["state_dict"]
+
+
+def build_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: str | None, **training) -> ForecastModule:
+    """The model (``variant`` None) or one neural baseline, untrained, as the config shapes it."""
+    network = build_network(network_config(
+        cfg.model, num_sensors=len(info.sensor_ids), features=info.features, targets=info.targets,
+        horizon=int(cfg.data.horizon), variant=variant,
+    ))
+    return ForecastModule(network, graph, **training)
+
+
+def load_network(cfg: DictConfig, info: RunInfo, graph: SensorGraph, run_dir: Path, variant: str | None) -> ForecastModule:
+    """The trained model or neural baseline: its best checkpoint (else its last), in eval mode."""
+    module = build_module(cfg, info, graph, variant, target_weights=[1.0] * len(info.targets))
+    directory = model_dir(run_dir, variant)
+    best = directory / "checkpoints" / "best.ckpt"
+    path = best if best.is_file() else last_checkpoint(directory)
+    state = load_checkpoint_state(path)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise InputError(path, f"weights do not fit the configured model ({str(exc).splitlines()[0]})") from None
+    return module.eval()

@@ -3,7 +3,8 @@
 ``InputError`` (exit code 2): bad user input; the message must stand on its own: name the
 file (or option), the field, and what was expected. ``SelfCheckError`` (exit code 1): an output
 of ours failed its own check before it was written, e.g. an exported graph that disagrees with
-the trained model; not the user's doing, but as clear, and nothing is left behind.
+the trained model; not the user's doing, but as clear, and nothing is left behind. ``Interrupted`` (exit code 143): stopped
+by a signal, with where it stopped and how to resume.
 """
 
 from __future__ import annotations
@@ -22,3 +23,10 @@ class InputError(Exception):
 
 class SelfCheckError(Exception):
     """Something we were about to write failed its own check; nothing was written."""
+
+
+class Interrupted(Exception):
+    """The command was stopped from outside (SIGTERM) before it finished: exit code 143, as a
+    shell reports a process ended by SIGTERM, with a line that says how to continue."""
+
+    exit_code = 128 + 15

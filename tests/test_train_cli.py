@@ -238,3 +238,35 @@ def _dataset_path(run_dir):
     from omegaconf import OmegaConf
 
     return OmegaConf.load(run_dir / "config.yaml").data.path
+
+
+def test_a_mistyped_data_path_is_an_error_not_a_simulated_corridor(tmp_path, capsys):
+    """Only the demo's own path is generated on first use (issue 27: data/nope trained on the demo)."""
+    missing = tmp_path / "nope"
+    assert main(["train", f"data.path={missing}", f"run_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "dataset directory not found" in err
+    assert not missing.exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_training_stopped_by_sigterm_exits_143_and_says_how_to_resume(demo_dir, tmp_path):
+    """Lightning turns SIGTERM into a SystemExit without a code: the command used to exit 0."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "killed"
+    args = tiny_train_args(demo_dir, run_dir, "baselines=[]", epochs=10_000)
+    process = subprocess.Popen([sys.executable, "-m", "social_xlstm.cli", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "stopped by SIGTERM" in err and f"resumes from {last}" in err
+    assert not (run_dir / "metrics").exists()  # nothing evaluated as if training had finished

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from social_xlstm.allocator import reuse_freed_memory
-from social_xlstm.errors import InputError, SelfCheckError
+from social_xlstm.errors import InputError, Interrupted, SelfCheckError
 
 app = typer.Typer(
     name="social-xlstm",
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Usage mistakes are reported by typer (exit 2); an ``InputError`` from the package becomes
     one line on stderr and exit code 2, a ``SelfCheckError`` one line and exit code 1, never a
-    traceback.
+    traceback; a training stopped by SIGTERM says where and exits 143, never 0.
     """
     invocation[:] = sys.argv[1:] if argv is None else list(argv)
     if invocation[:1] != ["data"]:
@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         # The message quotes user data (cells, ids, paths): escaped, "[...]" in it is text, not markup.
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True, markup=True)
         return 2 if isinstance(exc, InputError) else 1
+    except Interrupted as exc:
+        err_console.print(f"[bold red]stopped:[/] {escape(str(exc))}", highlight=False, soft_wrap=True, markup=True)
+        return Interrupted.exit_code
     return 0
 
 

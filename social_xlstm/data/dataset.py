@@ -228,7 +228,7 @@ def read_dataset(path: str | Path) -> Dataset:
     """Read a canonical dataset directory into the dense in-memory form, checking its contract."""
     path = Path(path)
     if not path.is_dir():
-        raise InputError(path, "dataset directory not found")
+        raise InputError(path, "dataset directory not found (make one with `social-xlstm data import ...` or `social-xlstm data demo --out DIR`)")
     meta_path = _require(path / META_FILE)
     try:
         meta = json.loads(meta_path.read_text())

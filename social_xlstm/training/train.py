@@ -16,15 +16,17 @@ import lightning
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from omegaconf import DictConfig
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf
 
 from social_xlstm.data.dataset import write_dataset
-from social_xlstm.errors import InputError
+from social_xlstm.errors import InputError, Interrupted
 from social_xlstm.graph import SensorGraph, build_graph
 from social_xlstm.run_directory import (
     RunInfo, build_module, check_resumable, last_checkpoint, model_dir, run_files, write_run_files,
 )
 from social_xlstm.training.build import NEURAL_BASELINES
+from social_xlstm.training.config import config_dir
 from social_xlstm.training.datamodule import TrafficDataModule
 from social_xlstm.training.module import ForecastModule
 from social_xlstm.training.quiet import quiet_lightning
@@ -37,10 +39,11 @@ def resolve_run_dir(cfg: DictConfig) -> Path:
 
 
 def ensure_demo_data(cfg: DictConfig) -> None:
-    """The embedded default makes its own data on first use, so `train` runs on a fresh clone."""
+    """The embedded default makes its own data on first use, so `train` runs on a fresh clone;
+    only at its own path: a mistyped data.path must be an error, not a simulated corridor."""
     path = Path(cfg.data.path)
     demo = cfg.data.get("demo") or {}
-    if path.exists() or not demo.get("generate_if_missing", False):
+    if path.exists() or not demo.get("generate_if_missing", False) or not _is_demo_path(path):
         return
     from social_xlstm.data.demo import make_demo
 
@@ -48,6 +51,11 @@ def ensure_demo_data(cfg: DictConfig) -> None:
     dataset = make_demo(seed=int(demo.get("seed", 0)), **options)
     dataset.meta["import_command"] = "social-xlstm train (generated the embedded demo on first use)"
     write_dataset(dataset, path)
+
+
+def _is_demo_path(path: Path) -> bool:
+    packaged = OmegaConf.load(config_dir() / "data" / "demo.yaml").path
+    return path.resolve() == Path(packaged).resolve()
 
 
 def make_datamodule(cfg: DictConfig) -> TrafficDataModule:
@@ -128,7 +136,11 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
         logger=[CSVLogger(out_dir, name="logs"), TensorBoardLogger(out_dir, name="tensorboard")],
         enable_model_summary=False, deterministic=False,
     )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None)
+    except SIGTERMException:  # a SystemExit with no code: left alone it would end the command with 0
+        saved = f"the same command resumes from {last}" if last.exists() else "no epoch had finished"
+        raise Interrupted(f"{out_dir}: training stopped by SIGTERM in epoch {trainer.current_epoch + 1}; {saved}") from None
 
 
 def train(cfg: DictConfig) -> Path:

@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 # local CPU wheel pip takes it; elsewhere pip takes the registry build (CUDA on Linux).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup browser demo test gpu-wheels clean
+.PHONY: setup browser demo test bench gpu-wheels clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ demo: setup
 
 test: setup browser
 	$(PY) -m pytest -n 2 --dist loadgroup
+
+# The field's forecasters for scripts/bench_peers.py. basicts goes in without its dependencies:
+# it pins setuptools 59.5, tensorboard 2.18, tqdm and transformers 4.40, none of which its
+# models use, and would downgrade this environment's.
+bench: setup
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) -m pip install --quiet --no-deps basicts==1.1.0 easy-torch==1.3.3
 
 # The pure-Python packages the GPU machine's image lacks (it reaches no registry), at the
 # versions this venv runs, for scripts/gpu_checks.sh: the device tool carries the folder

@@ -1,0 +1,193 @@
+"""The field's forecasters beside Social-xLSTM, on exactly its windows, splits, scaler, masks and
+metrics: one scoring path for every forecaster, the one ``evaluate`` uses.
+
+Each peer (scripts/peers.py: the package's network and its published METR-LA recipe) trains in
+this process with Lightning on the experiment's data module, with early stopping on the
+validation split and the best validation checkpoint kept, then is scored on the test split by
+``evaluation.evaluate.forecast_batches`` and ``metrics.ForecastMetrics``. A finished seed is
+read back from ``<runs>/peers/<experiment>-<protocol>-<peer>-seed<N>/result.json``. Social-xLSTM's
+rows come from scripts/bench_accuracy.py's run folders (``--model-label``), trained with the
+command in README.md, so the table is side by side. Needs `make bench`.
+
+  python scripts/bench_peers.py --experiment los_loop --seeds 0 1 2 --model-label bs8 -- data.path=data/los-loop/dataset
+  python scripts/bench_peers.py --experiment demo --seeds 0 --peers stid
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import lightning
+import torch
+from bench_accuracy import PROTOCOLS, add_run_options, run_folder, spread
+from benchreport import Table, add_doc_option
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from peers import PEERS, Peer, build_peer
+
+from social_xlstm.evaluation.evaluate import forecast_batches
+from social_xlstm.evaluation.forecasters import LoadedRun
+from social_xlstm.metrics import ForecastMetrics
+from social_xlstm.training.config import compose_config
+from social_xlstm.training.module import ForecastModule
+from social_xlstm.training.quiet import quiet_lightning
+from social_xlstm.training.train import ensure_demo_data, make_datamodule, make_graph
+
+RESULT_FILE = "result.json"
+MODEL = "social_xlstm"
+
+
+class PeerModule(ForecastModule):
+    """The shared masked loss and validation metric, with the peer's own optimizer and schedule."""
+
+    def __init__(self, network, graph, peer: Peer, targets: int):
+        super().__init__(network, graph, target_weights=[1.0] * targets, lr=peer.lr, weight_decay=peer.weight_decay,
+                         max_epochs=peer.max_epochs)
+        self.peer = peer
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.peer.lr, weight_decay=self.peer.weight_decay)
+        if not self.peer.milestones:
+            return optimizer
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(self.peer.milestones), gamma=self.peer.gamma)
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
+
+
+def slots_per_day(interval: str) -> int:
+    import pandas as pd
+
+    return int(pd.Timedelta(86_400, unit="s") / pd.Timedelta(interval))
+
+
+def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_epochs: int | None = None) -> dict:
+    """Train one peer for one seed and score it on the test split; the result is kept in out_dir."""
+    result_path = out_dir / RESULT_FILE
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    peer = PEERS[name]
+    if max_epochs is not None:
+        peer = dataclasses.replace(peer, max_epochs=max_epochs)
+    cfg = compose_config([*overrides, f"seed={seed}", f"data.batch_size={peer.batch_size}"])
+    lightning.seed_everything(seed, workers=True, verbose=False)
+    ensure_demo_data(cfg)
+    datamodule = make_datamodule(cfg)
+    datamodule.setup()
+    graph = make_graph(cfg, datamodule)
+    channels = [datamodule.features.index(t) for t in datamodule.targets]
+    network = build_peer(name, num_sensors=len(datamodule.sensor_ids), input_len=datamodule.input_len,
+                         horizon=datamodule.horizon, slots=slots_per_day(datamodule.dataset.meta["interval"]),
+                         graph=_graph_tensors(graph), channels=channels)
+    module = PeerModule(network, graph, peer, targets=len(channels))
+    best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min", save_top_k=1)
+    trainer = lightning.Trainer(
+        default_root_dir=out_dir, max_epochs=peer.max_epochs, accelerator="cpu", logger=False,
+        gradient_clip_val=peer.gradient_clip_val, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[best, EarlyStopping("val_mae", patience=peer.patience)],
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    minutes = (time.perf_counter() - start) / 60
+    state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    run = LoadedRun(out_dir, cfg, datamodule, graph, {name: module.eval()})
+    metrics = ForecastMetrics(datamodule.horizon, datamodule.targets, len(datamodule.sensor_ids))
+    for batch in forecast_batches(run, "test"):
+        metrics.update(batch["forecasts"][name], batch["y_true"], batch["mask"])
+    result = {
+        "peer": name, "seed": seed, "summary": metrics.compute(), "minutes": minutes,
+        "epochs": trainer.current_epoch, "best_epoch": int(torch.load(best.best_model_path, weights_only=True)["epoch"]) + 1,
+        "parameters": sum(p.numel() for p in network.parameters()), "source": peer.source,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result_path.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _graph_tensors(graph):
+    from social_xlstm.nn.model import GraphTensors
+
+    return GraphTensors(graph.edge_index.long(), torch.nan_to_num(graph.distance_m.float(), nan=0.0),
+                        graph.upstream.float(), graph.bearing.float())
+
+
+def model_results(args, seeds: list[int]) -> list[dict]:
+    """Social-xLSTM's test summaries and minutes from scripts/bench_accuracy.py's run folders."""
+    results = []
+    for seed in seeds:
+        run_dir = run_folder(args, args.model_label, seed)
+        summary_path = run_dir / "metrics" / "summary.json"
+        if not summary_path.exists():
+            raise SystemExit(f"{summary_path}: not there; train it first with scripts/bench_accuracy.py "
+                             f"--experiment {args.experiment} --protocol {args.protocol} --label {args.model_label}")
+        summary = json.loads(summary_path.read_text())["models"][MODEL]
+        minutes = float((run_dir / "bench_minutes.txt").read_text()) if (run_dir / "bench_minutes.txt").exists() else None
+        results.append({"summary": summary, "minutes": minutes})
+    return results
+
+
+def row_cells(results: list[dict], keys: list[str], target: str) -> list[str]:
+    blocks = [r["summary"]["per_target"][target] for r in results]
+    if keys == ["overall"]:
+        return [spread([b["overall"][m] for b in blocks]) for m in ("mae", "rmse")]
+    return [spread([b["report"][k][m] for b in blocks]) for m in ("mae", "rmse") for k in keys]
+
+
+def _counts(values: list[int]) -> str:
+    return "/".join(str(v) for v in values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(parser, "unused here (see --model-label)")
+    parser.add_argument("--peers", nargs="+", choices=sorted(PEERS), default=sorted(PEERS))
+    parser.add_argument("--model-label", default=None,
+                        help="bench_accuracy.py label of Social-xLSTM's runs to show beside the peers (none: peers only)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="instead of each peer's published number (smoke runs)")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, after --")
+    add_doc_option(parser)
+    args = parser.parse_args()
+    quiet_lightning()
+    overrides = [f"experiment={args.experiment}", *PROTOCOLS[args.protocol], *args.overrides]
+
+    rows = {}
+    for name in args.peers:
+        results = []
+        for seed in args.seeds:
+            out_dir = args.runs / "peers" / f"{args.experiment}-{args.protocol}-{name}-seed{seed}"
+            print(f"training {name} seed {seed} into {out_dir}", flush=True)
+            results.append(train_peer(name, seed, overrides, out_dir, args.max_epochs))
+        rows[name] = results
+    if args.model_label:
+        rows[f"Social-xLSTM ({args.model_label})"] = model_results(args, args.seeds)
+
+    first = next(iter(rows.values()))[0]["summary"]
+    targets = first["targets"]
+    keys = ["overall"] if args.protocol == "tgcn" else list(first["per_target"][targets[0]]["report"])
+    columns = (["MAE", "RMSE"] if keys == ["overall"] else [f"MAE {k}" for k in keys] + [f"RMSE {k}" for k in keys])
+    table = Table(f"bench_peers-{args.experiment}-{args.protocol}",
+                  f"Peers: {args.experiment}, {args.protocol} protocol ({len(args.seeds)} seeds)",
+                  ["target", "forecaster", "parameters", "epochs (best)", "min per seed", *columns],
+                  right_aligned=3 + len(columns))
+    for target in targets:
+        for name, results in rows.items():
+            params = results[0].get("parameters")
+            epochs = (f"{_counts([r['epochs'] for r in results])} ({_counts([r['best_epoch'] for r in results])})"
+                      if "epochs" in results[0] else "-")
+            minutes = [r["minutes"] for r in results if r["minutes"] is not None]
+            table.add(target, name, f"{params:,}" if params else "-", epochs, spread(minutes) if minutes else "-",
+                      *row_cells(results, keys, target))
+    notes = [f"Test split, real units, mean ± sd over seeds {args.seeds}; every forecaster trained on "
+             f"the same windows and scored by the same code. Overrides: {' '.join(overrides)}."]
+    notes += [f"- {name}: {PEERS[name].source}. Adapted: {'; '.join(PEERS[name].adapted) or 'nothing'}."
+              for name in args.peers]
+    note = "\n".join(notes)
+    print(table.markdown(note))
+    if not args.no_doc:
+        table.write(note)
+
+
+if __name__ == "__main__":
+    main()

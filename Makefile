@@ -1,5 +1,5 @@
 # Two commands a newcomer needs (see README.md):
-#   make demo   set up .venv, then train on the embedded demo network (generated on first use)
+#   make demo   set up .venv, then train the demo preset on the embedded demo network (generated on first use)
 #   make test   set up .venv (with test extras) and run the whole test suite
 # Set-up is idempotent: .venv is rebuilt only when pyproject.toml changes.
 
@@ -29,7 +29,7 @@ browser:
 	fi
 
 demo: setup
-	$(VENV)/bin/social-xlstm train
+	$(VENV)/bin/social-xlstm train experiment=demo
 
 test: setup browser
 	$(PY) -m pytest -n 2 --dist loadgroup

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -38,6 +39,8 @@ def metrics_table(summary: dict) -> list[Table]:
 def _show(summary: dict, run_dir: Path) -> None:
     for table in metrics_table(summary):
         console.print(table)
+    for warning in summary.get("warnings", []):
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"run directory: [bold]{run_dir}[/] (metrics/, predictions.parquet, plots/)")
 
 

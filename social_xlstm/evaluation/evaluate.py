@@ -17,6 +17,7 @@ import torch
 
 from social_xlstm.allocator import give_back_freed_memory
 from social_xlstm.evaluation.forecasters import MODEL_NAME, LoadedRun, load_run
+from social_xlstm.evaluation.naive_check import shortfalls, validation_means
 from social_xlstm.evaluation.predictions import PredictionsWriter
 from social_xlstm.files import atomic_file
 from social_xlstm.metrics import ForecastMetrics
@@ -27,6 +28,11 @@ PLOTTED = (MODEL_NAME, "persistence")  # the forecasters drawn against the truth
 # batch's working set (a month of 1,950 VDs: ~500 MiB at 4 windows a batch) and re-faulting it
 # costs a few percent of the time.
 TRIM_EVERY_BATCHES = 10
+
+
+def _units(meta: dict) -> dict[str, str]:
+    units = meta.get("units")
+    return {str(k): str(v) for k, v in units.items()} if isinstance(units, dict) else {}
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -57,7 +63,8 @@ def forecast_batches(run: LoadedRun, split: str) -> Iterator[dict]:
 def evaluate_run(run_dir: str | Path, split: str = "test", data_path: str | Path | None = None,
                  batch_size: int | None = None) -> dict:
     """Evaluate every forecaster of the run on ``split``; write the run's metrics, predictions
-    and plots; return the summary.
+    and plots; return the summary, with the model against the naive forecasters on the
+    validation split (``warnings`` names each target where one of them is better).
 
     One pass over the split, a batch at a time: metrics are sums, predictions.parquet is
     appended, and the plots keep one horizon of the few forecasters they draw, so memory does
@@ -83,11 +90,14 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data_path: str | Path
             windows += len(batch["origin"])
             if count % TRIM_EVERY_BATCHES == 0:
                 give_back_freed_memory()
+    validation = validation_means(run, forecast_batches)
     summary = {
         "split": split,
         "windows": windows,
         "interval": dm.dataset.meta["interval"],
         "models": {name: m.compute() for name, m in metrics.items()},
+        "validation_mean_mae": validation,
+        "warnings": shortfalls(validation, _units(dm.dataset.meta)),
     }
     per_sensor = pd.concat([m.per_sensor(dm.sensor_ids).assign(model=name) for name, m in metrics.items()], ignore_index=True)
     metrics_dir = run.run_dir / "metrics"

@@ -25,6 +25,7 @@ from social_xlstm.graph import SensorGraph, build_graph
 from social_xlstm.run_directory import (
     RunInfo, build_module, check_resumable, last_checkpoint, model_dir, run_files, write_run_files,
 )
+from social_xlstm.training.budget import resolve_budget
 from social_xlstm.training.build import NEURAL_BASELINES
 from social_xlstm.training.config import config_dir
 from social_xlstm.training.datamodule import TrafficDataModule
@@ -56,6 +57,23 @@ def ensure_demo_data(cfg: DictConfig) -> None:
 def _is_demo_path(path: Path) -> bool:
     packaged = OmegaConf.load(config_dir() / "data" / "demo.yaml").path
     return path.resolve() == Path(packaged).resolve()
+
+
+WHOLE_NUMBERS = ("data.batch_size", "data.input_len", "data.horizon", "data.stride", "model.hidden",
+                 "model.encoder.blocks", "model.encoder.heads", "model.interaction.blocks", "model.interaction.heads")
+NON_NEGATIVE_NUMBERS = ("trainer.lr", "trainer.weight_decay")
+
+
+def check_numbers(cfg: DictConfig) -> None:
+    """The numbers a mistyped override would otherwise turn into a traceback deep in torch."""
+    for key in WHOLE_NUMBERS:
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InputError(key, f"expected a positive whole number, got {value!r}")
+    for key in NON_NEGATIVE_NUMBERS:
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise InputError(key, f"expected a number >= 0, got {value!r}")
 
 
 def make_datamodule(cfg: DictConfig) -> TrafficDataModule:
@@ -149,10 +167,14 @@ def train(cfg: DictConfig) -> Path:
     Data, graph and every network are built, and a run to resume is checked against them,
     before the run directory is touched, so a refused command leaves it as it was."""
     quiet_lightning()
+    check_numbers(cfg)
     run_dir = resolve_run_dir(cfg)
     ensure_demo_data(cfg)
     datamodule = make_datamodule(cfg)
     datamodule.setup()
+    budget = resolve_budget(cfg.trainer, len(datamodule.windows["train"]), int(cfg.data.batch_size))
+    if budget:
+        print(budget, flush=True)
     graph = make_graph(cfg, datamodule)
     info = run_info(datamodule)
     modules = {}

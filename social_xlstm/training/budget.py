@@ -1,0 +1,50 @@
+"""How long to train when the config says ``auto``: a number of updates that suits the data,
+not a preset's count of epochs.
+
+A fixed number of epochs means very different training on different data: 6 epochs are 600
+updates on the demo but 90 on a month of hourly counts, where the model stayed worse than the
+historical average. ``auto`` aims at ``TARGET_UPDATES`` optimizer steps (within ``EPOCHS``), and
+stops early once validation has not improved for about a tenth of them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from omegaconf import DictConfig
+
+from social_xlstm.errors import InputError
+
+AUTO = "auto"
+TARGET_UPDATES = 3000
+EPOCHS = (10, 300)  # at least enough for the cosine schedule to mean something; at most a long night
+PATIENCE_UPDATES = 300
+MIN_PATIENCE = 5
+
+
+def batches_per_epoch(train_windows: int, batch_size: int, limit_train_batches) -> int:
+    """Updates in one epoch, as Lightning counts them (the ragged last batch is dropped)."""
+    batches = max(1, train_windows // batch_size)
+    if isinstance(limit_train_batches, int) and limit_train_batches > 0:
+        return min(batches, limit_train_batches)
+    if isinstance(limit_train_batches, float) and 0 < limit_train_batches <= 1:
+        return max(1, int(batches * limit_train_batches))
+    return batches
+
+
+def resolve_budget(trainer: DictConfig, train_windows: int, batch_size: int) -> str | None:
+    """Replace ``auto`` in trainer.max_epochs and trainer.early_stopping_patience by numbers
+    chosen from the data; return a line that says what was chosen (None when nothing was auto)."""
+    per_epoch = batches_per_epoch(train_windows, batch_size, trainer.limit_train_batches)
+    chosen = []
+    if trainer.max_epochs == AUTO:
+        trainer.max_epochs = min(max(math.ceil(TARGET_UPDATES / per_epoch), EPOCHS[0]), EPOCHS[1])
+        chosen.append(f"{trainer.max_epochs} epochs of {per_epoch} batches ({trainer.max_epochs * per_epoch:,} updates)")
+    if trainer.early_stopping_patience == AUTO:
+        trainer.early_stopping_patience = max(MIN_PATIENCE, math.ceil(PATIENCE_UPDATES / per_epoch))
+        chosen.append(f"early stopping after {trainer.early_stopping_patience} epochs without a better validation error")
+    for key in ("max_epochs", "early_stopping_patience"):
+        value = trainer[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InputError(f"trainer.{key}", f"expected a positive whole number or 'auto', got {value!r}")
+    return f"training budget (auto, from {train_windows:,} training windows): {', '.join(chosen)}" if chosen else None

@@ -47,8 +47,15 @@ def kernel_env(tmp_path_factory):
     }
 
 
+# Inserted after the bundle notebook's forecast table: the test compares it with `predict`.
+TABLE_PROBE = 'print("TABLE_JSON " + table.to_json(orient="split"))'
+
+
 def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    at = next((i for i, cell in enumerate(nb.cells) if "table = pd.DataFrame(" in cell.source), None)
+    if at is not None:
+        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(TABLE_PROBE))
     NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(workdir)}}).execute()
     return nb
 
@@ -68,11 +75,16 @@ def images(nb: nbformat.NotebookNode) -> int:
 
 
 @pytest.fixture(scope="module")
-def executed(inputs, kernel_env, tmp_path_factory):
-    """Every notebook executed once, with its inputs from the environment as a user would set them."""
-    workdir = tmp_path_factory.mktemp("notebook-cwd")
+def executed(inputs, kernel_env):
+    """Every notebook executed once from a notebooks/ folder (where Jupyter starts its kernels),
+    with its inputs given as paths relative to the folder above, as a user at the repository root
+    would set them."""
+    root = Path(inputs["SOCIAL_XLSTM_DATA_DIR"]).parent
+    workdir = root / "notebooks"
+    workdir.mkdir(exist_ok=True)
+    relative = {key: str(Path(value).relative_to(root)) for key, value in inputs.items()}
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in {**inputs, **kernel_env}.items():
+        for key, value in {**relative, **kernel_env}.items():
             patch.setenv(key, value)
         return {name: execute(name, workdir) for name in NAMES}
 
@@ -110,6 +122,27 @@ def test_use_export_bundle(executed):
     assert "no social_xlstm module imported in part 1" in text
     assert "the streamed forecast matches the windowed one" in text
     assert "onnxruntime forecast equals Bundle.forecast within rtol 1e-5" in final_text(nb), final_text(nb)
+
+
+def test_the_bundle_notebooks_forecast_table_is_predicts_forecast(executed, inputs, tmp_path):
+    """Each column holds the target and horizon its label says (it once showed speed under flow)."""
+    import json
+
+    import pandas as pd
+
+    text = "".join(o.get("text", "") for o in outputs(executed["03_use_export_bundle"], "stream"))
+    table = json.loads(text.split("TABLE_JSON ", 1)[1].splitlines()[0])
+    out = tmp_path / "forecast.csv"
+    assert main(["predict", inputs["SOCIAL_XLSTM_BUNDLE_DIR"], "--data", inputs["SOCIAL_XLSTM_DATA_DIR"], "--out", str(out)]) == 0
+    predicted = pd.read_csv(out, dtype={"sensor_id": str}).set_index(["sensor_id", "target", "horizon"])["forecast"]
+    interval_minutes = 5
+    checked = 0
+    for sensor, row in zip(table["index"], table["data"]):
+        for (target, label), value in zip(table["columns"], row):
+            horizon = int(float(label.strip("+ min")) / interval_minutes)
+            assert value == pytest.approx(predicted[(str(sensor), target, horizon)], rel=1e-4, abs=1e-3), (sensor, target, label)
+            checked += 1
+    assert checked == 8 * 2 * 12
 
 
 def test_part_one_of_the_bundle_notebook_needs_no_project_code():

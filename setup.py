@@ -16,7 +16,7 @@ RENAMED = {"social_xlstm_kernels": "kernels", "social_xlstm.configs": "configs"}
 def packages_under(folder: str, name: str | None = None) -> list[str]:
     """``folder`` and every folder below it as package names, ``folder`` renamed to ``name``."""
     found = find_namespace_packages(include=[folder, f"{folder}.*"], exclude=["*.__pycache__"])
-    return [(name or folder) + package[len(folder):] for package in found]
+    return [(name or folder) + package[len(folder) :] for package in found]
 
 
 CONFIG_PACKAGES = packages_under("configs", "social_xlstm.configs")

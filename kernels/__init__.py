@@ -10,4 +10,12 @@ kernels' own backward; the PyTorch references are traced and compiled like any o
 from .mlstm import mlstm_chunkwise, mlstm_last, mlstm_parallel, mlstm_recurrent, mlstm_step
 from .slstm import slstm_sequence, slstm_step
 
-__all__ = ["mlstm_chunkwise", "mlstm_last", "mlstm_parallel", "mlstm_recurrent", "mlstm_step", "slstm_sequence", "slstm_step"]
+__all__ = [
+    "mlstm_chunkwise",
+    "mlstm_last",
+    "mlstm_parallel",
+    "mlstm_recurrent",
+    "mlstm_step",
+    "slstm_sequence",
+    "slstm_step",
+]

@@ -43,8 +43,10 @@ def headline(summary: dict, forecaster: str, protocol: str, run_dir: Path) -> tu
     """The two numbers of the table for the first target: MAE at the last horizon and on the mean
     over horizons (project protocol), or MAE and RMSE pooled over the predicted steps (T-GCN)."""
     if forecaster not in summary["models"]:
-        raise SystemExit(f"{run_dir / 'metrics' / 'summary.json'}: no '{forecaster}' forecaster (this run trained "
-                         f"{', '.join(summary['models'])}); use another --label, or delete the run to retrain it")
+        raise SystemExit(
+            f"{run_dir / 'metrics' / 'summary.json'}: no '{forecaster}' forecaster (this run trained "
+            f"{', '.join(summary['models'])}); use another --label, or delete the run to retrain it"
+        )
     per_target = summary["models"][forecaster]["per_target"]
     block = per_target[next(iter(per_target))]
     if protocol == "tgcn":
@@ -61,21 +63,35 @@ def percent(values: list[float], reference: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(parser, "the full model's label (as in bench_accuracy.py)")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
-                        help="which variants (the full model is always trained: the others are compared with it)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
+        help="which variants (the full model is always trained: the others are compared with it)",
+    )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run, after --")
     add_doc_option(parser)
     args = parser.parse_args()
 
     names = ["full", *(v for v in args.variants if v != "full")]
     wants_baselines = any(VARIANTS[name][0] is None for name in names)
-    own_folder = {name: args.label if name == "full" else f"{args.label}-{name}"
-                  for name in names if VARIANTS[name][0] is not None}
-    switches = {name: [*VARIANTS[name][0], *([] if name == "full" and wants_baselines else ["baselines=[]"])]
-                for name in own_folder}
-    trainings = {(name, seed): Training(args.experiment, args.protocol, seed, run_folder(args, folder, seed),
-                                        (*args.overrides, *switches[name]))
-                 for seed in args.seeds for name, folder in own_folder.items()}
+    own_folder = {
+        name: args.label if name == "full" else f"{args.label}-{name}"
+        for name in names
+        if VARIANTS[name][0] is not None
+    }
+    switches = {
+        name: [*VARIANTS[name][0], *([] if name == "full" and wants_baselines else ["baselines=[]"])]
+        for name in own_folder
+    }
+    trainings = {
+        (name, seed): Training(
+            args.experiment, args.protocol, seed, run_folder(args, folder, seed), (*args.overrides, *switches[name])
+        )
+        for seed in args.seeds
+        for name, folder in own_folder.items()
+    }
     results = dict(zip(trainings, train_all(list(trainings.values()), args.jobs)))
 
     rows: dict[str, tuple[list[tuple[float, float]], list[float]]] = {}
@@ -83,29 +99,42 @@ def main() -> None:
         own, forecaster = VARIANTS[name]
         trained = "full" if own is None else name
         runs = [(results[trained, seed], trainings[trained, seed].run_dir) for seed in args.seeds]
-        rows[name] = ([headline(summary, forecaster, args.protocol, run_dir) for (summary, _), run_dir in runs],
-                      [minutes for (_, minutes), _ in runs] if own is not None else [])
+        rows[name] = (
+            [headline(summary, forecaster, args.protocol, run_dir) for (summary, _), run_dir in runs],
+            [minutes for (_, minutes), _ in runs] if own is not None else [],
+        )
 
     columns = ["MAE pooled", "RMSE pooled"] if args.protocol == "tgcn" else ["MAE last horizon", "MAE mean"]
     target = next(iter(results["full", args.seeds[0]][0]["models"]["social_xlstm"]["per_target"]))
     table = Table(
         f"bench_ablations-{args.experiment}-{args.protocol}-{args.label}",
         f"Ablations: {args.experiment} {target}, {args.protocol} protocol, {args.label} ({len(args.seeds)} seeds)",
-        ["variant", "switch", *columns, *(f"vs full: {c}" for c in columns), "train min"], right_aligned=5,
+        ["variant", "switch", *columns, *(f"vs full: {c}" for c in columns), "train min"],
+        right_aligned=5,
     )
     full = list(zip(*rows["full"][0]))
     for name, (numbers, minutes) in rows.items():
         own = VARIANTS[name][0]
         switch = " ".join(own) if own else ("a baseline of the full runs" if own is None else "the preset")
         by_column = list(zip(*numbers))
-        table.add(name, switch, *(spread(list(v)) for v in by_column),
-                  *(percent(list(v), list(f)) for v, f in zip(by_column, full)), spread(minutes) if minutes else "-")
-    full_minutes = ("the full model with its neural baselines, when they trained in the same one" if wants_baselines
-                    else "the full model alone, baselines=[]")
-    note = (f"Test split, real units, mean ± standard deviation over seeds {args.seeds}; 'vs full' compares the means "
-            f"(negative = better than the full model). Minutes are those recorded by the invocation that trained "
-            f"each run ({full_minutes}). "
-            f"Extra overrides: {' '.join(args.overrides) or 'none'}.")
+        table.add(
+            name,
+            switch,
+            *(spread(list(v)) for v in by_column),
+            *(percent(list(v), list(f)) for v, f in zip(by_column, full)),
+            spread(minutes) if minutes else "-",
+        )
+    full_minutes = (
+        "the full model with its neural baselines, when they trained in the same one"
+        if wants_baselines
+        else "the full model alone, baselines=[]"
+    )
+    note = (
+        f"Test split, real units, mean ± standard deviation over seeds {args.seeds}; 'vs full' compares the means "
+        f"(negative = better than the full model). Minutes are those recorded by the invocation that trained "
+        f"each run ({full_minutes}). "
+        f"Extra overrides: {' '.join(args.overrides) or 'none'}."
+    )
     print("\n" + note)
     if not args.no_doc:
         table.write(note)

@@ -45,9 +45,13 @@ def add_run_options(parser: argparse.ArgumentParser, label_help: str) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--runs", type=Path, default=Path("runs/bench"), help="parent of the run directories")
     parser.add_argument("--label", default="default", help=label_help)
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="trainings at once, the cores split between them (2 on 2 cores gives about 1.5x the "
-                             "throughput; the minutes are then not speed figures)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="trainings at once, the cores split between them (2 on 2 cores gives about 1.5x the "
+        "throughput; the minutes are then not speed figures)",
+    )
 
 
 def run_folder(args: argparse.Namespace, label: str, seed: int) -> Path:
@@ -77,8 +81,17 @@ def train_seed(training: Training, threads: int | None = None) -> tuple[dict, fl
     timing, summary = run_dir / TIMING_FILE, run_dir / "metrics" / "summary.json"
     if timing.exists() and summary.exists():
         return json.loads(summary.read_text()), float(timing.read_text())
-    command = [sys.executable, "-m", "social_xlstm.cli", "train", f"experiment={training.experiment}",
-               f"seed={training.seed}", f"run_dir={run_dir}", *PROTOCOLS[training.protocol], *training.extra]
+    command = [
+        sys.executable,
+        "-m",
+        "social_xlstm.cli",
+        "train",
+        f"experiment={training.experiment}",
+        f"seed={training.seed}",
+        f"run_dir={run_dir}",
+        *PROTOCOLS[training.protocol],
+        *training.extra,
+    ]
     env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / LOG_FILE
@@ -116,8 +129,10 @@ def main() -> None:
     add_doc_option(parser)
     args = parser.parse_args()
 
-    trainings = [Training(args.experiment, args.protocol, seed, run_folder(args, args.label, seed),
-                          tuple(args.overrides)) for seed in args.seeds]
+    trainings = [
+        Training(args.experiment, args.protocol, seed, run_folder(args, args.label, seed), tuple(args.overrides))
+        for seed in args.seeds
+    ]
     summaries, minutes = map(list, zip(*train_all(trainings, args.jobs)))
     for training, took in zip(trainings, minutes):
         print(f"seed {training.seed}: {took:.1f} min ({training.run_dir})", flush=True)
@@ -132,7 +147,8 @@ def main() -> None:
     table = Table(
         f"bench_accuracy-{args.experiment}-{args.protocol}-{args.label}",
         f"Accuracy: {args.experiment}, {args.protocol} protocol, {args.label} ({len(args.seeds)} seeds)",
-        ["target", "forecaster", *columns], right_aligned=len(columns),
+        ["target", "forecaster", *columns],
+        right_aligned=len(columns),
     )
     for target in targets:
         for model in models:
@@ -142,9 +158,11 @@ def main() -> None:
             else:
                 cells = [spread([b["report"][k][m] for b in blocks]) for m in ("mae", "rmse") for k in keys]
             table.add(target, model, *cells)
-    note = (f"Test split, real units, mean ± standard deviation over seeds {args.seeds}. "
-            f"Training + evaluation time per seed (model and neural baselines): {spread(minutes)} min. "
-            f"Extra overrides: {' '.join(args.overrides) or 'none'}.")
+    note = (
+        f"Test split, real units, mean ± standard deviation over seeds {args.seeds}. "
+        f"Training + evaluation time per seed (model and neural baselines): {spread(minutes)} min. "
+        f"Extra overrides: {' '.join(args.overrides) or 'none'}."
+    )
     print("\n" + note)
     if not args.no_doc:
         table.write(note)

@@ -25,7 +25,12 @@ def main() -> None:
     parser.add_argument("--interval", default="5min")
     add_doc_option(parser)
     args = parser.parse_args()
-    table = Table("bench_demo", "Demo network generator", ["sensors", "days", "steps", "make_demo (s)", "quality_report (s)"], right_aligned=5)
+    table = Table(
+        "bench_demo",
+        "Demo network generator",
+        ["sensors", "days", "steps", "make_demo (s)", "quality_report (s)"],
+        right_aligned=5,
+    )
     for days in args.days:
         for sensors in args.sensors:
             start = time.perf_counter()

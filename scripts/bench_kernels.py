@@ -64,7 +64,13 @@ def mlstm_inputs(shape: Shape, requires_grad: bool) -> tuple[torch.Tensor, ...]:
         x = torch.randn(*dims, generator=gen, device=shape.device, dtype=torch.float32) * scale + shift
         return x.to(shape.dtype).requires_grad_(requires_grad)
 
-    return rand(B, NH, S, DH), rand(B, NH, S, DH), rand(B, NH, S, DH), rand(B, NH, S), rand(B, NH, S, scale=2.0, shift=3.0)
+    return (
+        rand(B, NH, S, DH),
+        rand(B, NH, S, DH),
+        rand(B, NH, S, DH),
+        rand(B, NH, S),
+        rand(B, NH, S, scale=2.0, shift=3.0),
+    )
 
 
 def mlstm_methods(shape: Shape, args: argparse.Namespace) -> dict[str, Callable]:
@@ -104,9 +110,10 @@ def mlstm_methods(shape: Shape, args: argparse.Namespace) -> dict[str, Callable]
         compiled = torch.compile(ours("torch"), dynamic=False)
         methods["ours-triton"] = ours("triton")
         methods["ours-compile"] = compiled
-        methods["nx-triton"] = (
-            lambda *x: mlstm_chunkwise__xl_chunk(*x, chunk_size=max(16, min(128, shape.seq_len // 16 * 16)))
-            if shape.seq_len % 16 == 0 else None
+        methods["nx-triton"] = lambda *x: (
+            mlstm_chunkwise__xl_chunk(*x, chunk_size=max(16, min(128, shape.seq_len // 16 * 16)))
+            if shape.seq_len % 16 == 0
+            else None
         )
     return methods
 
@@ -115,9 +122,9 @@ CASES: list[Case] = [Case("mlstm", mlstm_inputs, mlstm_methods)]  # the fused sL
 
 MEMORY_NOTE = {
     "cpu": "Memory: peak resident set size above the level at entry, sampled every millisecond (approximate). "
-           "`torch-lstm` is `nn.LSTM` of the same width (heads x dim) over the same sequences, for scale.",
+    "`torch-lstm` is `nn.LSTM` of the same width (heads x dim) over the same sequences, for scale.",
     "cuda": "Memory: peak CUDA memory allocated above the level at entry. "
-            "`torch-lstm` is `nn.LSTM` (cuDNN) of the same width (heads x dim) over the same sequences, for scale.",
+    "`torch-lstm` is `nn.LSTM` (cuDNN) of the same width (heads x dim) over the same sequences, for scale.",
 }
 
 
@@ -197,7 +204,9 @@ def measure(case: Case, shape: Shape, method: Callable, repeats: int) -> dict | 
         method(*grad_inputs).float().sum().backward()
 
     backward_s, backward_mem = timed(forward_backward, shape.device, repeats)
-    return dict(fwd_ms=forward_s * 1e3, fwd_mib=forward_mem / 2**20, fwdbwd_ms=backward_s * 1e3, fwdbwd_mib=backward_mem / 2**20)
+    return dict(
+        fwd_ms=forward_s * 1e3, fwd_mib=forward_mem / 2**20, fwdbwd_ms=backward_s * 1e3, fwdbwd_mib=backward_mem / 2**20
+    )
 
 
 def parse_args() -> argparse.Namespace:
@@ -226,8 +235,10 @@ def main() -> None:
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
     table = Table(
-        f"bench_kernels-{device.type}-{args.dtype}", f"Kernels on {device.type.upper()}, {args.dtype}: time and peak memory",
-        ["case", "B*N", "T", "heads x dim", "method", "fwd ms", "fwd MiB", "fwd+bwd ms", "fwd+bwd MiB"], right_aligned=4,
+        f"bench_kernels-{device.type}-{args.dtype}",
+        f"Kernels on {device.type.upper()}, {args.dtype}: time and peak memory",
+        ["case", "B*N", "T", "heads x dim", "method", "fwd ms", "fwd MiB", "fwd+bwd ms", "fwd+bwd MiB"],
+        right_aligned=4,
     )
     for case in (c for c in CASES if c.name in args.cases):
         for sequences, seq_len, head_dim in itertools.product(args.sequences, args.seq, args.head_dim):
@@ -240,7 +251,10 @@ def main() -> None:
                 except torch.OutOfMemoryError:
                     result = "out of memory"
                 cells = (
-                    ["n/a"] * 4 if result is None else ["OOM"] * 4 if isinstance(result, str)
+                    ["n/a"] * 4
+                    if result is None
+                    else ["OOM"] * 4
+                    if isinstance(result, str)
                     else [f"{result[key]:.1f}" for key in ("fwd_ms", "fwd_mib", "fwdbwd_ms", "fwdbwd_mib")]
                 )
                 table.add(case.name, sequences, seq_len, f"{args.heads} x {head_dim}", name, *cells)

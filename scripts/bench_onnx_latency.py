@@ -47,7 +47,9 @@ def main() -> None:
     parser.add_argument("run_or_bundle", type=Path, help="a run directory (exported to a temporary bundle) or a bundle")
     parser.add_argument("--data", type=Path, required=True, help="dataset directory to take the latest window from")
     parser.add_argument("--calls", type=int, default=500, help="timed calls per row")
-    parser.add_argument("--rounds", type=int, default=5, help="blocks the calls of every row are split into, alternating")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="blocks the calls of every row are split into, alternating"
+    )
     add_doc_option(parser)
     args = parser.parse_args()
     if args.calls < 1 or args.rounds < 1:
@@ -66,8 +68,12 @@ def main() -> None:
         state = stream.state
         reading, step_seconds = values[-1:], seconds[-1:]
         n, f = values.shape[1:]
-        table = Table(f"bench_onnx_latency-{n}", f"Export bundle latency, {n} sensors x {f} features",
-                      ["call", "sensors", "input_len", "p50 ms", "p99 ms"], right_aligned=2)
+        table = Table(
+            f"bench_onnx_latency-{n}",
+            f"Export bundle latency, {n} sensors x {f} features",
+            ["call", "sensors", "input_len", "p50 ms", "p99 ms"],
+            right_aligned=2,
+        )
         rows = {
             "model.onnx session (one window)": lambda: bundle._run_window(values[None], seconds[None]),
             "Bundle.forecast (one window)": lambda: bundle.forecast(values, timestamps),
@@ -78,8 +84,10 @@ def main() -> None:
             p50, p99 = np.percentile(times, [50, 99])
             table.add(name, n, bundle.input_len, f"{p50:.2f}", f"{p99:.2f}")
     if not args.no_doc:
-        table.write(f"onnxruntime CPUExecutionProvider, {len(timed[next(iter(rows))])} calls per row after 10 warm-up calls, in "
-                    f"{args.rounds} alternating blocks; bundle of `{args.run_or_bundle}`.")
+        table.write(
+            f"onnxruntime CPUExecutionProvider, {len(timed[next(iter(rows))])} calls per row after 10 warm-up calls, in "
+            f"{args.rounds} alternating blocks; bundle of `{args.run_or_bundle}`."
+        )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,14 @@ class PeerModule(ForecastModule):
     """The shared masked loss and validation metric, with the peer's own optimizer and schedule."""
 
     def __init__(self, network, graph, peer: Peer, targets: int):
-        super().__init__(network, graph, target_weights=[1.0] * targets, lr=peer.lr, weight_decay=peer.weight_decay,
-                         max_epochs=peer.max_epochs)
+        super().__init__(
+            network,
+            graph,
+            target_weights=[1.0] * targets,
+            lr=peer.lr,
+            weight_decay=peer.weight_decay,
+            max_epochs=peer.max_epochs,
+        )
         self.peer = peer
 
     def configure_optimizers(self):
@@ -77,14 +83,27 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
     datamodule.setup()
     graph = make_graph(cfg, datamodule)
     channels = [datamodule.features.index(t) for t in datamodule.targets]
-    network = build_peer(name, num_sensors=len(datamodule.sensor_ids), input_len=datamodule.input_len,
-                         horizon=datamodule.horizon, slots=slots_per_day(datamodule.dataset.meta["interval"]),
-                         graph=_graph_tensors(graph), channels=channels)
+    network = build_peer(
+        name,
+        num_sensors=len(datamodule.sensor_ids),
+        input_len=datamodule.input_len,
+        horizon=datamodule.horizon,
+        slots=slots_per_day(datamodule.dataset.meta["interval"]),
+        graph=_graph_tensors(graph),
+        channels=channels,
+    )
     module = PeerModule(network, graph, peer, targets=len(channels))
-    best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min", save_top_k=1)
+    best = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min", save_top_k=1
+    )
     trainer = lightning.Trainer(
-        default_root_dir=out_dir, max_epochs=peer.max_epochs, accelerator="cpu", logger=False,
-        gradient_clip_val=peer.gradient_clip_val, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=out_dir,
+        max_epochs=peer.max_epochs,
+        accelerator="cpu",
+        logger=False,
+        gradient_clip_val=peer.gradient_clip_val,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         callbacks=[best, EarlyStopping("val_mae", patience=peer.patience)],
     )
     start = time.perf_counter()
@@ -97,9 +116,14 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
     for batch in forecast_batches(run, "test"):
         metrics.update(batch["forecasts"][name], batch["y_true"], batch["mask"])
     result = {
-        "peer": name, "seed": seed, "summary": metrics.compute(), "minutes": minutes,
-        "epochs": trainer.current_epoch, "best_epoch": int(torch.load(best.best_model_path, weights_only=True)["epoch"]) + 1,
-        "parameters": sum(p.numel() for p in network.parameters()), "source": peer.source,
+        "peer": name,
+        "seed": seed,
+        "summary": metrics.compute(),
+        "minutes": minutes,
+        "epochs": trainer.current_epoch,
+        "best_epoch": int(torch.load(best.best_model_path, weights_only=True)["epoch"]) + 1,
+        "parameters": sum(p.numel() for p in network.parameters()),
+        "source": peer.source,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     result_path.write_text(json.dumps(result, indent=2))
@@ -109,8 +133,12 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
 def _graph_tensors(graph):
     from social_xlstm.nn.model import GraphTensors
 
-    return GraphTensors(graph.edge_index.long(), torch.nan_to_num(graph.distance_m.float(), nan=0.0),
-                        graph.upstream.float(), graph.bearing.float())
+    return GraphTensors(
+        graph.edge_index.long(),
+        torch.nan_to_num(graph.distance_m.float(), nan=0.0),
+        graph.upstream.float(),
+        graph.bearing.float(),
+    )
 
 
 def model_results(args, seeds: list[int]) -> list[dict]:
@@ -120,10 +148,14 @@ def model_results(args, seeds: list[int]) -> list[dict]:
         run_dir = run_folder(args, args.model_label, seed)
         summary_path = run_dir / "metrics" / "summary.json"
         if not summary_path.exists():
-            raise SystemExit(f"{summary_path}: not there; train it first with scripts/bench_accuracy.py "
-                             f"--experiment {args.experiment} --protocol {args.protocol} --label {args.model_label}")
+            raise SystemExit(
+                f"{summary_path}: not there; train it first with scripts/bench_accuracy.py "
+                f"--experiment {args.experiment} --protocol {args.protocol} --label {args.model_label}"
+            )
         summary = json.loads(summary_path.read_text())["models"][MODEL]
-        minutes = float((run_dir / "bench_minutes.txt").read_text()) if (run_dir / "bench_minutes.txt").exists() else None
+        minutes = (
+            float((run_dir / "bench_minutes.txt").read_text()) if (run_dir / "bench_minutes.txt").exists() else None
+        )
         results.append({"summary": summary, "minutes": minutes})
     return results
 
@@ -143,9 +175,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(parser, "unused here (see --model-label)")
     parser.add_argument("--peers", nargs="+", choices=sorted(PEERS), default=sorted(PEERS))
-    parser.add_argument("--model-label", default=None,
-                        help="bench_accuracy.py label of Social-xLSTM's runs to show beside the peers (none: peers only)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="instead of each peer's published number (smoke runs)")
+    parser.add_argument(
+        "--model-label",
+        default=None,
+        help="bench_accuracy.py label of Social-xLSTM's runs to show beside the peers (none: peers only)",
+    )
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help="instead of each peer's published number (smoke runs)"
+    )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, after --")
     add_doc_option(parser)
     args = parser.parse_args()
@@ -166,23 +203,38 @@ def main() -> None:
     first = next(iter(rows.values()))[0]["summary"]
     targets = first["targets"]
     keys = ["overall"] if args.protocol == "tgcn" else list(first["per_target"][targets[0]]["report"])
-    columns = (["MAE", "RMSE"] if keys == ["overall"] else [f"MAE {k}" for k in keys] + [f"RMSE {k}" for k in keys])
-    table = Table(f"bench_peers-{args.experiment}-{args.protocol}",
-                  f"Peers: {args.experiment}, {args.protocol} protocol ({len(args.seeds)} seeds)",
-                  ["target", "forecaster", "parameters", "epochs (best)", "min per seed", *columns],
-                  right_aligned=3 + len(columns))
+    columns = ["MAE", "RMSE"] if keys == ["overall"] else [f"MAE {k}" for k in keys] + [f"RMSE {k}" for k in keys]
+    table = Table(
+        f"bench_peers-{args.experiment}-{args.protocol}",
+        f"Peers: {args.experiment}, {args.protocol} protocol ({len(args.seeds)} seeds)",
+        ["target", "forecaster", "parameters", "epochs (best)", "min per seed", *columns],
+        right_aligned=3 + len(columns),
+    )
     for target in targets:
         for name, results in rows.items():
             params = results[0].get("parameters")
-            epochs = (f"{_counts([r['epochs'] for r in results])} ({_counts([r['best_epoch'] for r in results])})"
-                      if "epochs" in results[0] else "-")
+            epochs = (
+                f"{_counts([r['epochs'] for r in results])} ({_counts([r['best_epoch'] for r in results])})"
+                if "epochs" in results[0]
+                else "-"
+            )
             minutes = [r["minutes"] for r in results if r["minutes"] is not None]
-            table.add(target, name, f"{params:,}" if params else "-", epochs, spread(minutes) if minutes else "-",
-                      *row_cells(results, keys, target))
-    notes = [f"Test split, real units, mean ± sd over seeds {args.seeds}; every forecaster trained on "
-             f"the same windows and scored by the same code. Overrides: {' '.join(overrides)}."]
-    notes += [f"- {name}: {PEERS[name].source}. Adapted: {'; '.join(PEERS[name].adapted) or 'nothing'}."
-              for name in args.peers]
+            table.add(
+                target,
+                name,
+                f"{params:,}" if params else "-",
+                epochs,
+                spread(minutes) if minutes else "-",
+                *row_cells(results, keys, target),
+            )
+    notes = [
+        f"Test split, real units, mean ± sd over seeds {args.seeds}; every forecaster trained on "
+        f"the same windows and scored by the same code. Overrides: {' '.join(overrides)}."
+    ]
+    notes += [
+        f"- {name}: {PEERS[name].source}. Adapted: {'; '.join(PEERS[name].adapted) or 'nothing'}."
+        for name in args.peers
+    ]
     note = "\n".join(notes)
     print(table.markdown(note))
     if not args.no_doc:

@@ -23,7 +23,14 @@ from social_xlstm.nn.pooling import DENSE_COST_RATIO, POOLING_KINDS, make_poolin
 
 # (nodes, neighbours per node, windows x steps, heads): Los-loop (207 VDs, 12.7 neighbours, a
 # batch of 32 x 12 steps) with 1 and 4 heads, then sparser and bigger graphs.
-LAYOUT_CASES = [(207, 12.7, 384, 1), (207, 12.7, 384, 4), (207, 4.8, 384, 1), (500, 8, 96, 1), (1000, 8, 48, 1), (1000, 30, 48, 1)]
+LAYOUT_CASES = [
+    (207, 12.7, 384, 1),
+    (207, 12.7, 384, 4),
+    (207, 4.8, 384, 1),
+    (500, 8, 96, 1),
+    (1000, 8, 48, 1),
+    (1000, 30, 48, 1),
+]
 
 
 def corridor_graph(num_nodes: int, neighbours: int, spacing_m: float = 500.0):
@@ -58,9 +65,22 @@ def fwd_bwd_ms(module, h, edge_index, distance, upstream, repeats: int, device) 
 
 def compare_layouts(args, device) -> None:
     """Attention pooling, per-edge vs dense, on random graphs of LAYOUT_CASES."""
-    table = Table(f"bench_pooling_layouts-{device.type}", f"Attention pooling layouts on {device.type.upper()}",
-                  ["N", "E", "windows x steps", "heads", "N^2 heads / (E width)", "auto picks", "sparse ms", "dense ms", "dense / sparse"],
-                  right_aligned=4)
+    table = Table(
+        f"bench_pooling_layouts-{device.type}",
+        f"Attention pooling layouts on {device.type.upper()}",
+        [
+            "N",
+            "E",
+            "windows x steps",
+            "heads",
+            "N^2 heads / (E width)",
+            "auto picks",
+            "sparse ms",
+            "dense ms",
+            "dense / sparse",
+        ],
+        right_aligned=4,
+    )
     generator = torch.Generator().manual_seed(0)
     for nodes, neighbours, rows, heads in LAYOUT_CASES:
         num_edges = round(nodes * neighbours)
@@ -72,13 +92,26 @@ def compare_layouts(args, device) -> None:
         for layout in ("sparse", "dense"):
             module = make_pooling("attention", args.dim, num_heads=heads, layout=layout).to(device)
             ms[layout] = fwd_bwd_ms(module, h, edge_index, distance, upstream, args.repeats, device)
-        auto = "dense" if make_pooling("attention", args.dim, num_heads=heads).uses_dense(nodes, num_edges) else "sparse"
+        auto = (
+            "dense" if make_pooling("attention", args.dim, num_heads=heads).uses_dense(nodes, num_edges) else "sparse"
+        )
         ratio = nodes * nodes * heads / (num_edges * args.dim)
-        table.add(nodes, num_edges, rows, heads, f"{ratio:.2f}", auto, f"{ms['sparse']:.0f}", f"{ms['dense']:.0f}",
-                  f"{ms['dense'] / ms['sparse']:.2f}")
+        table.add(
+            nodes,
+            num_edges,
+            rows,
+            heads,
+            f"{ratio:.2f}",
+            auto,
+            f"{ms['sparse']:.0f}",
+            f"{ms['dense']:.0f}",
+            f"{ms['dense'] / ms['sparse']:.2f}",
+        )
     if not args.no_doc:
-        table.write(f"Random graphs, width {args.dim}, forward + backward. \"auto\" takes the dense layout when the "
-                    f"ratio is at most DENSE_COST_RATIO = {DENSE_COST_RATIO}.")
+        table.write(
+            f'Random graphs, width {args.dim}, forward + backward. "auto" takes the dense layout when the '
+            f"ratio is at most DENSE_COST_RATIO = {DENSE_COST_RATIO}."
+        )
 
 
 def main() -> None:
@@ -99,15 +132,28 @@ def main() -> None:
         return
     edge_index, distance, upstream = (t.to(device) for t in corridor_graph(args.nodes, args.neighbours))
     h = torch.randn(args.batch, args.steps, args.nodes, args.dim, device=device, requires_grad=True)
-    table = Table(f"bench_pooling-{device.type}", f"Social pooling variants on {device.type.upper()}",
-                  ["kind", "N", "E", "h", "fwd+bwd ms", "peak CUDA MiB"], right_aligned=2)
+    table = Table(
+        f"bench_pooling-{device.type}",
+        f"Social pooling variants on {device.type.upper()}",
+        ["kind", "N", "E", "h", "fwd+bwd ms", "peak CUDA MiB"],
+        right_aligned=2,
+    )
     for kind in POOLING_KINDS:
         module = make_pooling(kind, args.dim).to(device)
         elapsed_ms = fwd_bwd_ms(module, h, edge_index, distance, upstream, args.repeats, device)
         peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else float("nan")
-        table.add(kind, args.nodes, edge_index.shape[1], "x".join(map(str, h.shape)), f"{elapsed_ms:.1f}", f"{peak:.0f}" if device.type == "cuda" else "n/a")
+        table.add(
+            kind,
+            args.nodes,
+            edge_index.shape[1],
+            "x".join(map(str, h.shape)),
+            f"{elapsed_ms:.1f}",
+            f"{peak:.0f}" if device.type == "cuda" else "n/a",
+        )
     if not args.no_doc:
-        table.write("Graph: a corridor ring, each node pooling its nearest neighbours on both sides (E = neighbours x N).")
+        table.write(
+            "Graph: a corridor ring, each node pooling its nearest neighbours on both sides (E = neighbours x N)."
+        )
 
 
 if __name__ == "__main__":

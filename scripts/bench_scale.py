@@ -40,7 +40,9 @@ def _rss_mib() -> float:
     return float("nan")
 
 
-def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int, default_malloc: bool, device: str) -> None:
+def _measure(
+    sensors: int, steps: int, batch: int, hidden: int, repeats: int, default_malloc: bool, device: str
+) -> None:
     """Child process: one demo network, one batch of windows, timed train steps and forwards."""
     if not default_malloc:  # as the CLI does (social_xlstm.allocator)
         from social_xlstm.allocator import reuse_freed_memory
@@ -58,12 +60,23 @@ def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int, de
     torch.manual_seed(0)
     dataset = make_demo(sensors=sensors, days=max(1, math.ceil((steps + HORIZON + batch) / STEPS_PER_DAY)))
     scaler = FeatureScaler.fit(dataset.values, dataset.features)
-    windows = WindowDataset(WindowArrays.from_dataset(dataset, scaler, FEATURES, TARGETS), 0, len(dataset.timestamps),
-                            input_len=steps, horizon=HORIZON)
+    windows = WindowDataset(
+        WindowArrays.from_dataset(dataset, scaler, FEATURES, TARGETS),
+        0,
+        len(dataset.timestamps),
+        input_len=steps,
+        horizon=HORIZON,
+    )
     batch_data = default_collate([windows[i] for i in range(batch)])
     graph = build_graph(dataset, {"method": "edges"})
-    config = SocialXLSTMConfig(num_sensors=len(dataset.sensor_ids), num_features=len(FEATURES), num_targets=len(TARGETS),
-                               horizon=HORIZON, target_feature_index=(0, 1), hidden=hidden)
+    config = SocialXLSTMConfig(
+        num_sensors=len(dataset.sensor_ids),
+        num_features=len(FEATURES),
+        num_targets=len(TARGETS),
+        horizon=HORIZON,
+        target_feature_index=(0, 1),
+        hidden=hidden,
+    )
     module = ForecastModule(SocialXLSTM(config), graph, target_weights=[1.0, 1.0]).to(device)
     batch_data = {key: value.to(device) for key, value in batch_data.items()}
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
@@ -95,14 +108,36 @@ def _measure(sensors: int, steps: int, batch: int, hidden: int, repeats: int, de
         timings[name] = statistics.median(samples)
         timings[f"{name}_faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before) / repeats
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if on_gpu else None
-    print(json.dumps({"sensors": config.num_sensors, "edges": int(graph.edge_index.shape[1]), **timings,
-                      "rss_before_mib": rss_before, "peak_mib": peak_rss_mib(), "cuda_peak_mib": cuda_peak}))
+    print(
+        json.dumps(
+            {
+                "sensors": config.num_sensors,
+                "edges": int(graph.edge_index.shape[1]),
+                **timings,
+                "rss_before_mib": rss_before,
+                "peak_mib": peak_rss_mib(),
+                "cuda_peak_mib": cuda_peak,
+            }
+        )
+    )
 
 
 def run_point(sensors: int, steps: int, args) -> dict:
-    return measure_in_child(__file__, "--child", str(sensors), str(steps), "--batch", str(args.batch), "--hidden", str(args.hidden),
-                            "--repeats", str(args.repeats), "--device", args.device,
-                            *(["--default-malloc"] if args.default_malloc else []))
+    return measure_in_child(
+        __file__,
+        "--child",
+        str(sensors),
+        str(steps),
+        "--batch",
+        str(args.batch),
+        "--hidden",
+        str(args.hidden),
+        "--repeats",
+        str(args.repeats),
+        "--device",
+        args.device,
+        *(["--default-malloc"] if args.default_malloc else []),
+    )
 
 
 def fit(sizes: list[float], values: list[float], unit: str, per: str) -> str:
@@ -120,14 +155,26 @@ def sweep(table: Table, label: str, points: list[tuple[int, int]], size_of, per:
         r = run_point(sensors, steps, args)
         r["steps"] = steps
         rows.append(r)
-        table.add(label, r["sensors"], r["edges"], steps, f"{r['train'] * 1000:.1f}", f"{r['infer'] * 1000:.1f}",
-                  f"{r['train_faults']:.0f}", f"{r['rss_before_mib']:.0f}", f"{r['peak_mib']:.0f}",
-                  *([f"{r['cuda_peak_mib']:.0f}"] if args.device == "cuda" else []))
+        table.add(
+            label,
+            r["sensors"],
+            r["edges"],
+            steps,
+            f"{r['train'] * 1000:.1f}",
+            f"{r['infer'] * 1000:.1f}",
+            f"{r['train_faults']:.0f}",
+            f"{r['rss_before_mib']:.0f}",
+            f"{r['peak_mib']:.0f}",
+            *([f"{r['cuda_peak_mib']:.0f}"] if args.device == "cuda" else []),
+        )
     sizes = [size_of(r) for r in rows]
     if args.device == "cuda":
         memory, what = [r["cuda_peak_mib"] for r in rows], "peak CUDA memory"
     else:
-        memory, what = [max(r["peak_mib"] - r["rss_before_mib"], 1e-3) for r in rows], "peak memory above the pre-step resident set"
+        memory, what = (
+            [max(r["peak_mib"] - r["rss_before_mib"], 1e-3) for r in rows],
+            "peak memory above the pre-step resident set",
+        )
     return [
         f"- {label}: train step {fit(sizes, [r['train'] * 1000 for r in rows], 'ms', per)}",
         f"- {label}: inference {fit(sizes, [r['infer'] * 1000 for r in rows], 'ms', per)}",
@@ -149,18 +196,39 @@ def main() -> None:
     add_doc_option(parser)
     args = parser.parse_args()
     if args.child:
-        _measure(*args.child, batch=args.batch, hidden=args.hidden, repeats=args.repeats, default_malloc=args.default_malloc,
-                 device=args.device)
+        _measure(
+            *args.child,
+            batch=args.batch,
+            hidden=args.hidden,
+            repeats=args.repeats,
+            default_malloc=args.default_malloc,
+            device=args.device,
+        )
         return
 
     malloc = "glibc default malloc" if args.default_malloc else "freed memory reused, as the CLI does"
     on_gpu = args.device == "cuda"
-    table = Table("bench_scale" + ("-cuda" if on_gpu else "") + ("-default-malloc" if args.default_malloc else ""),
-                  f"Scale{' on CUDA' if on_gpu else ''}: one training step and one inference pass (batch {args.batch}, width {args.hidden}, {malloc})",
-                  ["sweep", "sensors", "edges", "input steps", "train step (ms)", "inference (ms)", "page faults / train step",
-                   "RSS before (MiB)", "peak RSS (MiB)", *(["peak CUDA (MiB)"] if on_gpu else [])], right_aligned=8 + on_gpu)
+    table = Table(
+        "bench_scale" + ("-cuda" if on_gpu else "") + ("-default-malloc" if args.default_malloc else ""),
+        f"Scale{' on CUDA' if on_gpu else ''}: one training step and one inference pass (batch {args.batch}, width {args.hidden}, {malloc})",
+        [
+            "sweep",
+            "sensors",
+            "edges",
+            "input steps",
+            "train step (ms)",
+            "inference (ms)",
+            "page faults / train step",
+            "RSS before (MiB)",
+            "peak RSS (MiB)",
+            *(["peak CUDA (MiB)"] if on_gpu else []),
+        ],
+        right_aligned=8 + on_gpu,
+    )
     notes = sweep(table, "sensors", [(n, 12) for n in args.sensors], lambda r: r["sensors"], "sensor", args)
-    notes += sweep(table, "history", [(args.sensors_for_steps, t) for t in args.steps], lambda r: r["steps"], "input step", args)
+    notes += sweep(
+        table, "history", [(args.sensors_for_steps, t) for t in args.steps], lambda r: r["steps"], "input step", args
+    )
     print("\n".join(notes))
     if not args.no_doc:
         table.write("\n".join(notes))

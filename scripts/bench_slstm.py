@@ -156,8 +156,19 @@ def main() -> None:
     methods = args.methods or (["torch", "lstm"] if device.type == "cpu" else ["torch", "triton", "compile", "lstm"])
 
     table = Table(
-        f"bench_slstm-{device.type}", f"Fused sLSTM over time on {device.type.upper()}: time and peak memory",
-        ["method", "B*N", "T", "heads x dim", "fwd ms", "fwd+bwd ms", "fwd+bwd speed-up vs torch", "peak fwd MiB", "peak fwd+bwd MiB"],
+        f"bench_slstm-{device.type}",
+        f"Fused sLSTM over time on {device.type.upper()}: time and peak memory",
+        [
+            "method",
+            "B*N",
+            "T",
+            "heads x dim",
+            "fwd ms",
+            "fwd+bwd ms",
+            "fwd+bwd speed-up vs torch",
+            "peak fwd MiB",
+            "peak fwd+bwd MiB",
+        ],
         right_aligned=5,
     )
     for batch, seq, head_dim in itertools.product(args.batch, args.seq, args.head_dim):
@@ -166,7 +177,9 @@ def main() -> None:
             case = dict(method=method, batch=batch, seq=seq, heads=args.heads, head_dim=head_dim)
             try:
                 workloads = make_workloads(**case, device=device)
-                seconds = {name: median_seconds(fn, device, args.repeats, args.warmup) for name, fn in workloads.items()}
+                seconds = {
+                    name: median_seconds(fn, device, args.repeats, args.warmup) for name, fn in workloads.items()
+                }
                 if device.type == "cuda":
                     memory = {name: peak_bytes(fn, device) for name, fn in workloads.items()}
                 else:
@@ -179,8 +192,17 @@ def main() -> None:
             if method == "torch":
                 baseline = seconds["fwd+bwd"]
             speedup = f"{baseline / seconds['fwd+bwd']:.1f}x" if baseline else "-"
-            table.add(method, batch, seq, f"{args.heads} x {head_dim}", f"{seconds['fwd'] * 1e3:.1f}",
-                      f"{seconds['fwd+bwd'] * 1e3:.1f}", speedup, f"{memory['fwd'] / 2**20:.0f}", f"{memory['fwd+bwd'] / 2**20:.0f}")
+            table.add(
+                method,
+                batch,
+                seq,
+                f"{args.heads} x {head_dim}",
+                f"{seconds['fwd'] * 1e3:.1f}",
+                f"{seconds['fwd+bwd'] * 1e3:.1f}",
+                speedup,
+                f"{memory['fwd'] / 2**20:.0f}",
+                f"{memory['fwd+bwd'] / 2**20:.0f}",
+            )
     if not (args.quick or args.no_doc):
         table.write(METHODS_NOTE)
 

@@ -39,7 +39,9 @@ def unbounded_stream_forecaster(run_dir: Path, data: Path, feed_length: int) -> 
     return RunForecaster(run.path, run.metadata, run.window, step)
 
 
-def score(forecasts: dict[int, np.ndarray], truth: np.ndarray, horizon: int, targets: list[str]) -> dict[str, dict[str, float]]:
+def score(
+    forecasts: dict[int, np.ndarray], truth: np.ndarray, horizon: int, targets: list[str]
+) -> dict[str, dict[str, float]]:
     """Per target: MAE at the reported horizons and the mean over 1..H, over every origin and observed reading."""
     metrics = ForecastMetrics(horizon, targets, truth.shape[1])
     for origin, forecast in forecasts.items():
@@ -78,25 +80,41 @@ def main() -> None:
         origins = range(max(begin + length - 1, length - 1), end - horizon)
         rows = {
             "model.onnx, each origin's window": (
-                f"{length}", {o: bundle.forecast(values[o - length + 1 : o + 1], stamps[o - length + 1 : o + 1]) for o in origins}),
+                f"{length}",
+                {o: bundle.forecast(values[o - length + 1 : o + 1], stamps[o - length + 1 : o + 1]) for o in origins},
+            ),
             "model_step.onnx, fed from the first reading": (
-                f"{length}-{2 * length - 1}", streamed(bundle, values, stamps, origins)),
+                f"{length}-{2 * length - 1}",
+                streamed(bundle, values, stamps, origins),
+            ),
             "one state since the first reading (before)": (
                 f"{origins.start + 1}-{origins.stop}",
-                streamed(unbounded_stream_forecaster(args.run_dir, args.data, origins.stop), values, stamps, origins)),
+                streamed(unbounded_stream_forecaster(args.run_dir, args.data, origins.stop), values, stamps, origins),
+            ),
         }
     scores = {name: score(forecasts, truth, horizon, bundle.targets) for name, (_, forecasts) in rows.items()}
     windowed = scores[next(iter(rows))]
     columns = list(windowed[bundle.targets[0]])
-    table = Table(f"bench_streaming-{len(bundle.sensor_ids)}", f"Streaming accuracy, {len(bundle.sensor_ids)} sensors, {args.split} split",
-                  ["forecasts from", "readings behind a forecast", "target", *(f"MAE {c}" for c in columns), "mean vs window"],
-                  right_aligned=len(columns) + 1)
+    table = Table(
+        f"bench_streaming-{len(bundle.sensor_ids)}",
+        f"Streaming accuracy, {len(bundle.sensor_ids)} sensors, {args.split} split",
+        ["forecasts from", "readings behind a forecast", "target", *(f"MAE {c}" for c in columns), "mean vs window"],
+        right_aligned=len(columns) + 1,
+    )
     for name, (history, _) in rows.items():
         for target, mae in scores[name].items():
-            table.add(name, history, target, *(f"{mae[c]:.3f}" for c in columns), f"{mae['mean'] / windowed[target]['mean'] - 1:+.1%}")
+            table.add(
+                name,
+                history,
+                target,
+                *(f"{mae[c]:.3f}" for c in columns),
+                f"{mae['mean'] / windowed[target]['mean'] - 1:+.1%}",
+            )
     if not args.no_doc:
-        table.write(f"{len(origins)} origins of the {args.split} split, {horizon} horizons, MAE in the dataset's units over the "
-                    f"observed readings; every stream is fed all {origins.stop} readings from the first. Bundle of `{args.run_dir}`.")
+        table.write(
+            f"{len(origins)} origins of the {args.split} split, {horizon} horizons, MAE in the dataset's units over the "
+            f"observed readings; every stream is fed all {origins.stop} readings from the first. Bundle of `{args.run_dir}`."
+        )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,14 @@ def _measure_import(feed: str, out: str, interval: str, workers: int | None) -> 
     stream = import_taiwan_vd([Path(feed)], interval=interval, workers=workers)
     written = write_dataset(stream, Path(out))
     counts = stream.meta["import_counts"]
-    return {"seconds": time.perf_counter() - start, "records": counts["live_records_read"],
-            "snapshots": counts["vdlivelist_files"], "shape": [written["counts"][key] for key in ("timesteps", "sensors")],
-            "baseline_mib": baseline, "peak_mib": peak_rss_mib()}
+    return {
+        "seconds": time.perf_counter() - start,
+        "records": counts["live_records_read"],
+        "snapshots": counts["vdlivelist_files"],
+        "shape": [written["counts"][key] for key in ("timesteps", "sensors")],
+        "baseline_mib": baseline,
+        "peak_mib": peak_rss_mib(),
+    }
 
 
 def _write_feed(root: Path, spec) -> Path:
@@ -59,8 +64,14 @@ def _write_feed(root: Path, spec) -> Path:
     if spec.pack is None or spec.minutes <= MINUTES_PER_DAY:
         return write_feed(root, spec)
     first = datetime.fromisoformat(spec.start)
-    days = [replace(spec, start=(first + timedelta(days=day)).isoformat(), minutes=min(MINUTES_PER_DAY, spec.minutes - day * MINUTES_PER_DAY))
-            for day in range(math.ceil(spec.minutes / MINUTES_PER_DAY))]
+    days = [
+        replace(
+            spec,
+            start=(first + timedelta(days=day)).isoformat(),
+            minutes=min(MINUTES_PER_DAY, spec.minutes - day * MINUTES_PER_DAY),
+        )
+        for day in range(math.ceil(spec.minutes / MINUTES_PER_DAY))
+    ]
     with ProcessPoolExecutor(os.cpu_count()) as pool:
         list(pool.map(write_feed, [root / f"day-{day:03d}" for day in range(len(days))], days))
     return root
@@ -69,13 +80,26 @@ def _write_feed(root: Path, spec) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vds", type=int, default=100, help="detectors in the feed")
-    parser.add_argument("--minutes", type=int, nargs="+", default=[30, 120], help="minutes the feed spans (several values: one run each)")
-    parser.add_argument("--every", type=int, nargs="+", default=[1],
-                        help="minutes between snapshots, one value for all --minutes or one per value")
+    parser.add_argument(
+        "--minutes",
+        type=int,
+        nargs="+",
+        default=[30, 120],
+        help="minutes the feed spans (several values: one run each)",
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="minutes between snapshots, one value for all --minutes or one per value",
+    )
     parser.add_argument("--fmt", choices=["xml", "json"], default="xml")
     parser.add_argument("--pack", choices=["none", "zip", "7z"], default="none")
     parser.add_argument("--interval", default="5min")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="parse processes (several values: one run each)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="parse processes (several values: one run each)"
+    )
     parser.add_argument("--measure", nargs=2, metavar=("FEED", "OUT"), help=argparse.SUPPRESS)
     add_doc_option(parser)
     args = parser.parse_args()
@@ -87,31 +111,71 @@ def main() -> None:
 
     from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec
 
-    table = Table("bench_taiwan_import", "Taiwan VD import throughput and memory",
-                  ["VDs", "minutes", "every", "format", "workers", "link records", "grid steps x sensors", "import + write s",
-                   "records/s", "snapshots/s", "peak RSS MiB (baseline)", "read back s",
-                   "read peak RSS MiB (baseline, array)"], right_aligned=8)
+    table = Table(
+        "bench_taiwan_import",
+        "Taiwan VD import throughput and memory",
+        [
+            "VDs",
+            "minutes",
+            "every",
+            "format",
+            "workers",
+            "link records",
+            "grid steps x sensors",
+            "import + write s",
+            "records/s",
+            "snapshots/s",
+            "peak RSS MiB (baseline)",
+            "read back s",
+            "read peak RSS MiB (baseline, array)",
+        ],
+        right_aligned=8,
+    )
     every = args.every * len(args.minutes) if len(args.every) == 1 else args.every
     for minutes, step in zip(args.minutes, every):
-        spec = FeedSpec(n_vds=args.vds, minutes=minutes, every=step, seed=1, sentinel_rate=0.01, duplicate_rate=0.05,
-                        skipped_minute_rate=0.01, pad_live_ids=True, fmt=args.fmt, pack=None if args.pack == "none" else args.pack)
+        spec = FeedSpec(
+            n_vds=args.vds,
+            minutes=minutes,
+            every=step,
+            seed=1,
+            sentinel_rate=0.01,
+            duplicate_rate=0.05,
+            skipped_minute_rate=0.01,
+            pad_live_ids=True,
+            fmt=args.fmt,
+            pack=None if args.pack == "none" else args.pack,
+        )
         with tempfile.TemporaryDirectory(prefix="bench-taiwan-") as tmp:
             target = _write_feed(Path(tmp) / "feed", spec)
             for workers in args.workers:
                 out = str(Path(tmp) / f"dataset-{workers}")
-                m = measure_in_child(__file__, "--measure", str(target), out, "--interval", args.interval, "--workers", str(workers))
+                m = measure_in_child(
+                    __file__, "--measure", str(target), out, "--interval", args.interval, "--workers", str(workers)
+                )
                 r = measure_in_child(bench_dataset_io.__file__, "--measure-read", out)
-                table.add(args.vds, minutes, step, f"{args.fmt}/{args.pack}", workers, m["records"],
-                          f"{m['shape'][0]} x {m['shape'][1]}", f"{m['seconds']:.2f}",
-                          f"{m['records'] / m['seconds']:,.0f}", f"{m['snapshots'] / m['seconds']:.1f}",
-                          f"{m['peak_mib']:.0f} ({m['baseline_mib']:.0f})", f"{r['seconds']:.2f}",
-                          f"{r['peak_mib']:.0f} ({r['baseline_mib']:.0f}, array {r['array_mib']:.0f})")
+                table.add(
+                    args.vds,
+                    minutes,
+                    step,
+                    f"{args.fmt}/{args.pack}",
+                    workers,
+                    m["records"],
+                    f"{m['shape'][0]} x {m['shape'][1]}",
+                    f"{m['seconds']:.2f}",
+                    f"{m['records'] / m['seconds']:,.0f}",
+                    f"{m['snapshots'] / m['seconds']:.1f}",
+                    f"{m['peak_mib']:.0f} ({m['baseline_mib']:.0f})",
+                    f"{r['seconds']:.2f}",
+                    f"{r['peak_mib']:.0f} ({r['baseline_mib']:.0f}, array {r['array_mib']:.0f})",
+                )
     if not args.no_doc:
-        table.write("Each row imports the feed and writes the dataset directory in one child process, as "
-                    "`social-xlstm data import taiwan-vd` does, then reads it back into the dense array in another, "
-                    "as training does; peak RSS is each child's own (getrusage). Rows of equal span and different "
-                    "--every show whether memory follows the files read; rows of different span and the same "
-                    "number of files, whether it follows the span of time.")
+        table.write(
+            "Each row imports the feed and writes the dataset directory in one child process, as "
+            "`social-xlstm data import taiwan-vd` does, then reads it back into the dense array in another, "
+            "as training does; peak RSS is each child's own (getrusage). Rows of equal span and different "
+            "--every show whether memory follows the files read; rows of different span and the same "
+            "number of files, whether it follows the span of time."
+        )
 
 
 if __name__ == "__main__":

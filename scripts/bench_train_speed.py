@@ -63,7 +63,8 @@ def main() -> None:
         "bench_train_speed" + ("-default-malloc" if args.default_malloc else ""),
         f"Training throughput: {args.experiment}, {sensors} sensors, batch {batch_size}, width {cfg.model.hidden}, "
         f"{cfg.data.input_len} steps in" + (", glibc default malloc" if args.default_malloc else ""),
-        ["network", "mode", "step (ms)", "windows/s", "VD sequences/s", "first step (s)"], right_aligned=4,
+        ["network", "mode", "step (ms)", "windows/s", "VD sequences/s", "first step (s)"],
+        right_aligned=4,
     )
     modes = ["eager", "compiled"] if args.compile else ["eager"]
     for (name, variant), mode in itertools.product(VARIANTS.items(), modes):
@@ -71,11 +72,19 @@ def main() -> None:
         cfg.trainer.compile = mode == "compiled"
         module = make_module(cfg, run_info(datamodule), graph, variant)
         first, step = time_steps(module, iter(datamodule.train_dataloader()), args.steps)
-        table.add(name, mode, f"{step * 1000:.0f}", f"{batch_size / step:.1f}", f"{batch_size * sensors / step:.0f}",
-                  f"{first:.1f}")
+        table.add(
+            name,
+            mode,
+            f"{step * 1000:.0f}",
+            f"{batch_size / step:.1f}",
+            f"{batch_size * sensors / step:.0f}",
+            f"{first:.1f}",
+        )
     if not args.no_doc:
-        table.write("One step = forward, masked loss, backward, clipping and AdamW on one batch of real windows; "
-                    "the median over the timed steps. 'first step' includes compiling.")
+        table.write(
+            "One step = forward, masked loss, backward, clipping and AdamW on one batch of real windows; "
+            "the median over the timed steps. 'first step' includes compiling."
+        )
 
 
 if __name__ == "__main__":

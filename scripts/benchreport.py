@@ -39,8 +39,11 @@ def add_doc_option(parser: argparse.ArgumentParser) -> None:
 
 def add_malloc_option(parser: argparse.ArgumentParser) -> None:
     """``--default-malloc``: measure with glibc's malloc as it is, not as the CLI sets it up."""
-    parser.add_argument("--default-malloc", action="store_true",
-                        help="leave glibc's malloc as it is (the CLI keeps freed memory for reuse: social_xlstm.allocator)")
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="leave glibc's malloc as it is (the CLI keeps freed memory for reuse: social_xlstm.allocator)",
+    )
 
 
 def peak_rss_mib() -> float:
@@ -60,8 +63,10 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):  # /proc/cpuinfo is Linux only
         cpu = next(iter(re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), flags=re.M)), cpu)
-    text = (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    text = (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
     if torch.cuda.is_available():
         text += f", GPU {torch.cuda.get_device_name()}"
     return text

@@ -58,15 +58,25 @@ class TargetsAdapter(nn.Module):
         return self.call(self.network, series, slot, graph)
 
 
-def _stid(num_sensors: int, num_targets: int, input_len: int, horizon: int, slots: int, graph: GraphTensors) -> tuple[nn.Module, Callable]:
+def _stid(
+    num_sensors: int, num_targets: int, input_len: int, horizon: int, slots: int, graph: GraphTensors
+) -> tuple[nn.Module, Callable]:
     """STID forecasts each series on its own: every (sensor, target) pair is one, with its own embedding."""
     from basicts.models.STID import STID
     from basicts.models.STID.config.stid_config import STIDConfig
 
     config = STIDConfig(
-        input_len=input_len, output_len=horizon, num_features=num_sensors * num_targets, input_hidden_size=32,
-        num_layers=3, if_spatial=True, spatial_hidden_size=32, if_time_in_day=True, num_time_in_day=slots,
-        tid_hidden_size=32, if_day_in_week=False,
+        input_len=input_len,
+        output_len=horizon,
+        num_features=num_sensors * num_targets,
+        input_hidden_size=32,
+        num_layers=3,
+        if_spatial=True,
+        spatial_hidden_size=32,
+        if_time_in_day=True,
+        num_time_in_day=slots,
+        tid_hidden_size=32,
+        if_day_in_week=False,
     )
 
     def call(network, series, slot, _graph):
@@ -100,17 +110,25 @@ PEERS = {
     "stid": Peer(
         build=_stid,
         source="basicts 1.1 STID (Shao et al., CIKM 2022), the published METR-LA settings: 3 MLP layers, "
-               "32-wide series, node and time-of-day embeddings, 288 slots; Adam lr 0.002, weight decay 1e-4, "
-               "lr x0.5 at epochs 1, 50, 80, batch 32, 100 epochs",
-        lr=0.002, weight_decay=1e-4, batch_size=32, max_epochs=100, milestones=(1, 50, 80), gamma=0.5,
-        adapted=("no day-of-week embedding (one week: the test weekdays are not in training)",
-                 "basicts 1.1 embeds the series alone, where the release before 1.0 also fed the time stamps of "
-                 "every input step to the series embedding"),
+        "32-wide series, node and time-of-day embeddings, 288 slots; Adam lr 0.002, weight decay 1e-4, "
+        "lr x0.5 at epochs 1, 50, 80, batch 32, 100 epochs",
+        lr=0.002,
+        weight_decay=1e-4,
+        batch_size=32,
+        max_epochs=100,
+        milestones=(1, 50, 80),
+        gamma=0.5,
+        adapted=(
+            "no day-of-week embedding (one week: the test weekdays are not in training)",
+            "basicts 1.1 embeds the series alone, where the release before 1.0 also fed the time stamps of "
+            "every input step to the series embedding",
+        ),
     ),
 }
 
 
-def build_peer(name: str, *, num_sensors: int, input_len: int, horizon: int, slots: int, graph: GraphTensors,
-               channels: list[int]) -> nn.Module:
+def build_peer(
+    name: str, *, num_sensors: int, input_len: int, horizon: int, slots: int, graph: GraphTensors, channels: list[int]
+) -> nn.Module:
     network, call = PEERS[name].build(num_sensors, len(channels), input_len, horizon, slots, graph)
     return TargetsAdapter(network, call, slots, channels)

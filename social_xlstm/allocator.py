@@ -19,7 +19,9 @@ import platform
 # mallopt parameters from glibc's <malloc.h>
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
-TRIM_THRESHOLD_BYTES = 2**31 - 1  # the largest value mallopt accepts: free memory stays unless over 2 GiB sits at the top
+TRIM_THRESHOLD_BYTES = (
+    2**31 - 1
+)  # the largest value mallopt accepts: free memory stays unless over 2 GiB sits at the top
 USER_SETTINGS = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
 
 

@@ -31,8 +31,10 @@ def _as_array(value, name: str) -> np.ndarray:
 
 def _json_row(metrics: dict[str, np.ndarray], index=()) -> dict:
     """One entry of ``_metrics`` as plain Python numbers, None where a metric is undefined."""
-    return {name: int(value[index]) if name.startswith("n") else
-            (None if np.isnan(value[index]) else float(value[index])) for name, value in metrics.items()}
+    return {
+        name: int(value[index]) if name.startswith("n") else (None if np.isnan(value[index]) else float(value[index]))
+        for name, value in metrics.items()
+    }
 
 
 def _mean_over_defined(values: np.ndarray) -> float | None:
@@ -67,8 +69,9 @@ class ForecastMetrics:
         expected = (self.horizons, self.num_sensors, len(self.targets))
         for name, array in (("y_pred", y_pred), ("y_true", y_true), ("mask", mask)):
             if array.ndim != 4 or array.shape[1:] != expected or array.shape[0] != y_true.shape[0]:
-                raise ValueError(f"ForecastMetrics.update: {name} must be [B, {', '.join(map(str, expected))}], "
-                                 f"got {array.shape}")
+                raise ValueError(
+                    f"ForecastMetrics.update: {name} must be [B, {', '.join(map(str, expected))}], got {array.shape}"
+                )
         if mask.dtype != np.bool_:
             raise ValueError(f"ForecastMetrics.update: mask must be boolean, got {mask.dtype}")
         if not (np.isfinite(y_pred[mask]).all() and np.isfinite(y_true[mask]).all()):
@@ -84,6 +87,7 @@ class ForecastMetrics:
 
     def _metrics(self, axes: tuple[int, ...], targets: slice = slice(None)) -> dict[str, np.ndarray]:
         """mae, rmse, mape (percent), n and n_mape of the selected targets, summed over ``axes``."""
+
         def total(array):
             return array[..., targets].sum(axis=axes)
 
@@ -134,9 +138,11 @@ class ForecastMetrics:
         sensor = np.repeat(np.arange(self.num_sensors), num_targets * self.horizons)
         target = np.tile(np.repeat(np.arange(num_targets), self.horizons), self.num_sensors)
         horizon = np.tile(np.arange(self.horizons), self.num_sensors * num_targets)
-        return pd.DataFrame({
-            "sensor_id": np.asarray(ids, dtype=object)[sensor],
-            "target": np.asarray(self.targets, dtype=object)[target],
-            "horizon": horizon + 1,
-            **{name: cells[name][horizon, sensor, target] for name in ("mae", "rmse", "mape", "n")},
-        })
+        return pd.DataFrame(
+            {
+                "sensor_id": np.asarray(ids, dtype=object)[sensor],
+                "target": np.asarray(self.targets, dtype=object)[target],
+                "horizon": horizon + 1,
+                **{name: cells[name][horizon, sensor, target] for name in ("mae", "rmse", "mape", "n")},
+            }
+        )

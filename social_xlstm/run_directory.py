@@ -88,7 +88,9 @@ def check_resumable(run_dir: Path, files: dict[str, str], modules: dict[str | No
     for name in DATA_FILES:
         existing = run_dir / name
         if existing.is_file() and existing.read_text() != files[name]:
-            raise InputError(existing, f"this run was trained on other data or another graph than the command's; {retrain}")
+            raise InputError(
+                existing, f"this run was trained on other data or another graph than the command's; {retrain}"
+            )
     for variant, module in modules.items():
         path = last_checkpoint(model_dir(run_dir, variant))
         if not path.is_file():
@@ -99,7 +101,9 @@ def check_resumable(run_dir: Path, files: dict[str, str], modules: dict[str | No
         try:
             module.load_state_dict(state["state_dict"])
         except RuntimeError as exc:
-            raise InputError(path, f"trained with another network than the command's ({str(exc).splitlines()[0]}); {retrain}") from None
+            raise InputError(
+                path, f"trained with another network than the command's ({str(exc).splitlines()[0]}); {retrain}"
+            ) from None
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
@@ -108,8 +112,15 @@ def read_run_info(run_dir: Path) -> RunInfo:
         raise InputError(path, "not found: is this a run directory written by `social-xlstm train`?")
     try:
         info = json.loads(path.read_text())
-        return RunInfo(list(map(str, info["sensor_ids"])), list(info["features"]), list(info["targets"]),
-                       str(info["interval"]), info.get("dataset"), info.get("input_len"), info.get("horizon"))
+        return RunInfo(
+            list(map(str, info["sensor_ids"])),
+            list(info["features"]),
+            list(info["targets"]),
+            str(info["interval"]),
+            info.get("dataset"),
+            info.get("input_len"),
+            info.get("horizon"),
+        )
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not valid JSON ({exc})") from None
     except (KeyError, TypeError) as exc:
@@ -123,7 +134,9 @@ def read_graph(run_dir: Path) -> SensorGraph:
 def load_checkpoint_state(path: Path) -> dict:
     """The module weights of a Lightning checkpoint, loaded without unpickling code."""
     if not path.is_file():
-        raise InputError(path, "checkpoint not found (did training finish? re-run `social-xlstm train` with the same run_dir)")
+        raise InputError(
+            path, "checkpoint not found (did training finish? re-run `social-xlstm train` with the same run_dir)"
+        )
     state = _read_state(path)
     if not isinstance(state, dict) or "state_dict" not in state:
         raise InputError(path, "not a Lightning checkpoint (no 'state_dict')")
@@ -132,14 +145,22 @@ def load_checkpoint_state(path: Path) -> dict:
 
 def build_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: str | None, **training) -> ForecastModule:
     """The model (``variant`` None) or one neural baseline, untrained, as the config shapes it."""
-    network = build_network(network_config(
-        cfg.model, num_sensors=len(info.sensor_ids), features=info.features, targets=info.targets,
-        horizon=int(cfg.data.horizon), variant=variant,
-    ))
+    network = build_network(
+        network_config(
+            cfg.model,
+            num_sensors=len(info.sensor_ids),
+            features=info.features,
+            targets=info.targets,
+            horizon=int(cfg.data.horizon),
+            variant=variant,
+        )
+    )
     return ForecastModule(network, graph, **training)
 
 
-def load_network(cfg: DictConfig, info: RunInfo, graph: SensorGraph, run_dir: Path, variant: str | None) -> ForecastModule:
+def load_network(
+    cfg: DictConfig, info: RunInfo, graph: SensorGraph, run_dir: Path, variant: str | None
+) -> ForecastModule:
     """The trained model or neural baseline: its best checkpoint (else its last), in eval mode."""
     module = build_module(cfg, info, graph, variant, target_weights=[1.0] * len(info.targets))
     directory = model_dir(run_dir, variant)

@@ -25,9 +25,17 @@ def shared_data() -> pathlib.Path:
 def tiny_train_args(data_dir, run_dir, *extra: str, epochs: int = 1) -> list[str]:
     """`social-xlstm train` arguments for a model that trains in seconds on a tiny demo network."""
     return [
-        "train", f"data.path={data_dir}", f"run_dir={run_dir}", f"trainer.max_epochs={epochs}",
-        "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "data.batch_size=8",
-        "model.hidden=16", "model.encoder.heads=2", "model.interaction.heads=2", *extra,
+        "train",
+        f"data.path={data_dir}",
+        f"run_dir={run_dir}",
+        f"trainer.max_epochs={epochs}",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=2",
+        "data.batch_size=8",
+        "model.hidden=16",
+        "model.encoder.heads=2",
+        "model.interaction.heads=2",
+        *extra,
     ]
 
 
@@ -49,7 +57,12 @@ def write_without_sensors(demo_dir: pathlib.Path, out: pathlib.Path, dropped: tu
     keep = [n for n in range(len(ds.sensor_ids)) if n not in dropped]
     gone = [ds.sensor_ids[n] for n in dropped]
     edges = ds.edges[~ds.edges.src.isin(gone) & ~ds.edges.dst.isin(gone)]
-    write_dataset(Dataset(ds.values[:, keep], ds.timestamps, ds.features, ds.sensors.iloc[keep].reset_index(drop=True), edges, ds.meta), out)
+    write_dataset(
+        Dataset(
+            ds.values[:, keep], ds.timestamps, ds.features, ds.sensors.iloc[keep].reset_index(drop=True), edges, ds.meta
+        ),
+        out,
+    )
     return gone
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from social_xlstm.allocator import give_back_freed_memory, reuse_freed_memory, why_not_tunable
+from social_xlstm.allocator import reuse_freed_memory, why_not_tunable
 
 # Child: allocate, touch and free a 64 MiB tensor 20 times, after as many rounds of warm-up (the
 # heap grows for the first few, while small objects settle into the freed space); print the

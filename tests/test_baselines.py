@@ -24,8 +24,9 @@ def time_features(timestamps: pd.DatetimeIndex, running_week: bool = False) -> t
     day_fraction = (timestamps.hour * 3600 + timestamps.minute * 60 + timestamps.second).to_numpy() / 86400
     week = timestamps.day_of_week.to_numpy() + (day_fraction if running_week else 0.0)
     angles = [2 * np.pi * day_fraction, 2 * np.pi * week / 7]
-    return torch.tensor(np.stack([np.sin(angles[0]), np.cos(angles[0]), np.sin(angles[1]), np.cos(angles[1])], -1),
-                        dtype=torch.float32)
+    return torch.tensor(
+        np.stack([np.sin(angles[0]), np.cos(angles[0]), np.sin(angles[1]), np.cos(angles[1])], -1), dtype=torch.float32
+    )
 
 
 def batch_at(x, x_mask, timestamps):
@@ -35,13 +36,16 @@ def batch_at(x, x_mask, timestamps):
 
 # ----- Persistence -----
 
+
 def test_persistence_last_value_then_window_then_training_mean():
     # training targets [T=3, N=3, G=2]; target 0 is x channel 2, target 1 is x channel 0
-    train = np.array([
-        [[1.0, 10.0], [4.0, nan], [nan, 100.0]],
-        [[3.0, 20.0], [nan, nan], [nan, nan]],
-        [[nan, 30.0], [8.0, nan], [nan, 200.0]],
-    ])
+    train = np.array(
+        [
+            [[1.0, 10.0], [4.0, nan], [nan, 100.0]],
+            [[3.0, 20.0], [nan, nan], [nan, nan]],
+            [[nan, 30.0], [8.0, nan], [nan, 200.0]],
+        ]
+    )
     baseline = Persistence.fit(train, target_channels=[2, 0])
     # sensor means; sensor 2's target 0 was never observed -> target 0's mean (1+3+4+8)/4 = 4,
     # sensor 1's target 1 was never observed -> target 1's mean (10+20+30+100+200)/5 = 72
@@ -74,6 +78,7 @@ def test_persistence_checkpoints_with_weights_only():
 
 # ----- calendar decoding -----
 
+
 @pytest.mark.parametrize("tz", ["Asia/Taipei", "America/Los_Angeles"])
 @pytest.mark.parametrize("running_week", [False, True])
 @pytest.mark.parametrize("days", ["week", "weekend"])
@@ -87,6 +92,7 @@ def test_time_features_decode_to_the_timestamps_calendar(tz, running_week, days)
 
 
 # ----- HistoricalAverage -----
+
 
 def test_historical_average_by_day_of_week():
     stamps = pd.date_range("2024-01-01", periods=8, freq="D", tz="Europe/Berlin")  # Monday .. next Monday
@@ -111,12 +117,14 @@ def test_historical_average_fallbacks():
     train, stamps = weekend_example()
     baseline = HistoricalAverage.fit(train, stamps, pd.Timedelta("12h"), days="weekend")
     global_mean = (1 + 2 + 3 + 5 + 7 + 8 + 10 + 30 + 20) / 9
-    expected = torch.tensor([  # [day kind, slot, sensor]
-        # weekday: sensor 0 slot means; sensor 1 slot 1 -> sensor mean 20; sensor 2 -> global mean
-        [[4.0, 15.0, global_mean], [5.0, 20.0, global_mean]],
-        # weekend: sensor 0 slot 1 never seen on a weekend -> slot 1 over all days (2+8)/2
-        [[4.0, 30.0, global_mean], [5.0, 20.0, global_mean]],
-    ])
+    expected = torch.tensor(
+        [  # [day kind, slot, sensor]
+            # weekday: sensor 0 slot means; sensor 1 slot 1 -> sensor mean 20; sensor 2 -> global mean
+            [[4.0, 15.0, global_mean], [5.0, 20.0, global_mean]],
+            # weekend: sensor 0 slot 1 never seen on a weekend -> slot 1 over all days (2+8)/2
+            [[4.0, 30.0, global_mean], [5.0, 20.0, global_mean]],
+        ]
+    )
     torch.testing.assert_close(baseline.table[..., 0], expected)
 
     # origin at Saturday 00:00 a month later: inputs Fri 12:00, Sat 00:00; forecasts Sat 12:00, Sun 00:00, Sun 12:00

@@ -8,7 +8,9 @@ from social_xlstm.training.budget import batches_per_epoch, resolve_budget
 
 
 def trainer(**values):
-    return OmegaConf.create({"max_epochs": "auto", "early_stopping_patience": "auto", "limit_train_batches": None, **values})
+    return OmegaConf.create(
+        {"max_epochs": "auto", "early_stopping_patience": "auto", "limit_train_batches": None, **values}
+    )
 
 
 def test_auto_aims_at_3000_updates_and_a_tenth_of_them_of_patience():

@@ -30,7 +30,9 @@ def _compare(fn, inputs):
 def test_compiled_mlstm_chunkwise_matches_eager(backend):
     gen = torch.Generator().manual_seed(0)
     b, nh, s, d = 2, 2, 20, 16
-    inputs = [torch.randn(b, nh, s, d, generator=gen) for _ in range(3)] + [torch.randn(b, nh, s, generator=gen) for _ in range(2)]
+    inputs = [torch.randn(b, nh, s, d, generator=gen) for _ in range(3)] + [
+        torch.randn(b, nh, s, generator=gen) for _ in range(2)
+    ]
     _compare(lambda *x: mlstm_chunkwise(*x, chunk_size=16, backend=backend), inputs)
 
 
@@ -47,8 +49,16 @@ def test_compiled_model_matches_eager():
     from social_xlstm.nn.model import GraphTensors, SocialXLSTM, SocialXLSTMConfig
 
     torch.manual_seed(0)
-    config = SocialXLSTMConfig(num_sensors=4, num_features=2, num_targets=1, horizon=3, target_feature_index=(1,), hidden=16,
-                               encoder_heads=2, interaction_heads=2)
+    config = SocialXLSTMConfig(
+        num_sensors=4,
+        num_features=2,
+        num_targets=1,
+        horizon=3,
+        target_feature_index=(1,),
+        hidden=16,
+        encoder_heads=2,
+        interaction_heads=2,
+    )
     model = SocialXLSTM(config)
     edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
     graph = GraphTensors(edge_index, torch.full((6,), 500.0), torch.tensor([1.0, -1, 1, -1, 1, -1]), torch.zeros(6))

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_without_sensors
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset
-
-from conftest import write_without_sensors
 
 pytestmark = pytest.mark.xdist_group("dashboard")  # one trained model for the whole module
 
@@ -57,8 +56,12 @@ def direct(bundle_dir, demo_dir):
 
 
 def as_array(nested):
-    return np.array([[np.nan if v is None else v for v in row] for row in nested] if isinstance(nested[0], list)
-                    else [np.nan if v is None else v for v in nested], dtype=np.float64)
+    return np.array(
+        [[np.nan if v is None else v for v in row] for row in nested]
+        if isinstance(nested[0], list)
+        else [np.nan if v is None else v for v in nested],
+        dtype=np.float64,
+    )
 
 
 # --- the JSON API ----------------------------------------------------------------------------
@@ -126,10 +129,12 @@ def test_sensor_detail_has_its_history_and_its_forecast(client, direct):
     body = response.json()
     assert body["sensor_id"] == sensor_id and body["origin"] == origin.isoformat()
     end = dataset.timestamps.get_loc(origin)
-    assert body["history"]["timestamps"] == [t.isoformat() for t in dataset.timestamps[end - 29:end + 1]]
+    assert body["history"]["timestamps"] == [t.isoformat() for t in dataset.timestamps[end - 29 : end + 1]]
     n_data = dataset.sensor_ids.index(sensor_id)
     for f, feature in enumerate(dataset.features):
-        np.testing.assert_allclose(as_array(body["history"]["values"][feature]), dataset.values[end - 29:end + 1, n_data, f])
+        np.testing.assert_allclose(
+            as_array(body["history"]["values"][feature]), dataset.values[end - 29 : end + 1, n_data, f]
+        )
     expected = forecast(origin)[:, bundle.sensor_ids.index(sensor_id)]  # [H, G]
     assert body["forecast"]["horizons"] == list(bundle.horizons)
     for i, target in enumerate(bundle.targets):
@@ -147,16 +152,19 @@ def test_unknown_sensor_is_404_with_a_message(client):
     assert "unknown sensor 'VD-no-such-sensor'" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("url, words", [
-    ("/api/sensors/{id}?history=0", "history"),
-    ("/api/sensors/{id}?history=2017", "less than or equal to 2016"),
-    ("/api/sensors/{id}?history=ten", "history"),
-    ("/api/forecast?at=yesterday-ish", "expected 'latest' or an ISO-8601 time"),
-    ("/api/forecast?at=1999-01-01T00:00", "outside the forecastable range"),
-    ("/api/forecast?at=2999-01-01T00:00", "outside the forecastable range"),
-    ("/api/forecast?at=" + "9" * 41, "at most 40 characters"),
-    ("/api/sensors/{id}?at=2024-13-45", "expected 'latest' or an ISO-8601 time"),
-])
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("/api/sensors/{id}?history=0", "history"),
+        ("/api/sensors/{id}?history=2017", "less than or equal to 2016"),
+        ("/api/sensors/{id}?history=ten", "history"),
+        ("/api/forecast?at=yesterday-ish", "expected 'latest' or an ISO-8601 time"),
+        ("/api/forecast?at=1999-01-01T00:00", "outside the forecastable range"),
+        ("/api/forecast?at=2999-01-01T00:00", "outside the forecastable range"),
+        ("/api/forecast?at=" + "9" * 41, "at most 40 characters"),
+        ("/api/sensors/{id}?at=2024-13-45", "expected 'latest' or an ISO-8601 time"),
+    ],
+)
 def test_bad_query_values_are_422_with_a_message(client, direct, url, words):
     response = client.get(url.format(id=direct[0].sensor_ids[0]))
     assert response.status_code == 422, response.text
@@ -170,10 +178,22 @@ def test_limits_and_never_a_500(client, direct):
     assert client.post("/api/forecast").status_code == 405
     long_id = client.get("/api/sensors/" + "x" * 500)
     assert long_id.status_code == 422
-    for url in ["/api/sensors/%00", "/api/sensors/a%2Fb", "/api/sensors/" + sensor_id + "?history=-1", "/api/forecast?at=",
-                "/api/forecast?at=NaT", "/api/forecast?at=%00", "/api/forecast?at=latest&at=now", "/api/forecast?at=1e400",
-                "/api/sensors/" + sensor_id + "?history=1e9", "/api/sensors/" + sensor_id + "?at=-99999-01-01",
-                "/api/forecast?at=2024-03-10T02:30", "/nope", "/static/../pyproject.toml", "/api/meta?x=" + "y" * 4000]:
+    for url in [
+        "/api/sensors/%00",
+        "/api/sensors/a%2Fb",
+        "/api/sensors/" + sensor_id + "?history=-1",
+        "/api/forecast?at=",
+        "/api/forecast?at=NaT",
+        "/api/forecast?at=%00",
+        "/api/forecast?at=latest&at=now",
+        "/api/forecast?at=1e400",
+        "/api/sensors/" + sensor_id + "?history=1e9",
+        "/api/sensors/" + sensor_id + "?at=-99999-01-01",
+        "/api/forecast?at=2024-03-10T02:30",
+        "/nope",
+        "/static/../pyproject.toml",
+        "/api/meta?x=" + "y" * 4000,
+    ]:
         response = client.get(url)
         assert response.status_code < 500, (url, response.text)
         assert "Traceback" not in response.text, url
@@ -201,7 +221,9 @@ def test_a_run_directory_serves_the_same_forecasts(run_dir, demo_dir, state):
 
     from_run = load_dashboard(run_dir, demo_dir)
     assert from_run.sensor_ids == state.sensor_ids
-    np.testing.assert_allclose(from_run.forecast(from_run.latest_origin), state.forecast(state.latest_origin), rtol=1e-3, atol=1e-2)
+    np.testing.assert_allclose(
+        from_run.forecast(from_run.latest_origin), state.forecast(state.latest_origin), rtol=1e-3, atol=1e-2
+    )
 
 
 # --- the command -----------------------------------------------------------------------------
@@ -219,7 +241,7 @@ def no_server(monkeypatch):
 
 def test_serve_starts_the_server_on_loopback_by_default(bundle_dir, demo_dir, no_server, capsys):
     assert main(["serve", str(bundle_dir), "--data", str(demo_dir), "--port", str(free_port())]) == 0
-    (app, host, port), = no_server
+    ((app, host, port),) = no_server
     assert host == "127.0.0.1" and "http://127.0.0.1:" in capsys.readouterr().out
 
 
@@ -246,7 +268,9 @@ def test_serve_refuses_data_without_the_models_sensors(bundle_dir, demo_dir, tmp
     assert gone[0] in err and "--allow-absent-sensors shows the others" in err and not no_server
 
 
-def test_sensors_removed_since_training_show_no_readings_and_no_forecast_when_allowed(bundle_dir, demo_dir, tmp_path, direct):
+def test_sensors_removed_since_training_show_no_readings_and_no_forecast_when_allowed(
+    bundle_dir, demo_dir, tmp_path, direct
+):
     """Independent truth: the bundle on the full window with the removed sensors' readings set to NaN."""
     from fastapi.testclient import TestClient
 
@@ -255,9 +279,9 @@ def test_sensors_removed_since_training_show_no_readings_and_no_forecast_when_al
     bundle, dataset, _ = direct
     gone = write_without_sensors(demo_dir, tmp_path / "fewer", (2, 5))
     client = TestClient(create_app(load_dashboard(bundle_dir, tmp_path / "fewer", allow_absent=True)))
-    window = dataset.values[-bundle.input_len:].copy()
+    window = dataset.values[-bundle.input_len :].copy()
     window[:, [2, 5]] = np.nan
-    expected = bundle.forecast(window, dataset.timestamps[-bundle.input_len:])
+    expected = bundle.forecast(window, dataset.timestamps[-bundle.input_len :])
     expected[:, [2, 5]] = np.nan
     body = client.get("/api/forecast").json()
     assert body["sensor_ids"] == list(bundle.sensor_ids)
@@ -328,9 +352,18 @@ def browser(tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1400,900"):
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1400,900",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
@@ -364,7 +397,8 @@ def test_page_click_on_a_sensor_shows_its_forecast_chart(live_server, browser, d
     assert browser.find_element(By.ID, "sensor-title").text == f"sensor {clicked}"
 
     chart = browser.execute_script(
-        "return document.getElementById('sensor-chart').data.map(t => ({name: t.name, x: t.x, y: t.y}))")
+        "return document.getElementById('sensor-chart').data.map(t => ({name: t.name, x: t.x, y: t.y}))"
+    )
     expected = forecast(bundle_origin(browser))[:, bundle.sensor_ids.index(clicked)]
     for i, target in enumerate(bundle.targets):
         trace = next(t for t in chart if t["name"] == f"{target} forecast")
@@ -372,7 +406,8 @@ def test_page_click_on_a_sensor_shows_its_forecast_chart(live_server, browser, d
         np.testing.assert_allclose(np.array(trace["y"], dtype=float), expected[:, i], rtol=1e-5, atol=1e-5)
     drawn = browser.execute_script(
         "return Array.from(document.querySelectorAll('#sensor-chart .scatterlayer .trace'))"
-        ".map(t => t.querySelectorAll('path.point').length)")
+        ".map(t => t.querySelectorAll('path.point').length)"
+    )
     assert drawn.count(h) >= len(bundle.targets)  # the H forecast points are drawn, per target
 
     # the horizon selector re-colours the map with the forecast at that horizon

@@ -31,10 +31,12 @@ def small_dataset(steps: int = 10, sensors: int = 3) -> Dataset:
 
 def streamed(ds: Dataset, cuts: list[int]) -> StreamedDataset:
     """The same readings handed out in the time slices between ``cuts``."""
+
     def chunks():
         bounds = [0, *cuts, len(ds.timestamps)]
         for lo, hi in zip(bounds, bounds[1:]):
             yield ds.timestamps[lo:hi], ds.values[lo:hi].copy()
+
     return StreamedDataset(features=ds.features, sensors=ds.sensors, chunks=chunks, meta=dict(ds.meta))
 
 
@@ -66,12 +68,15 @@ def test_a_streamed_dataset_writes_what_its_loaded_form_holds(tmp_path):
         assert pd.read_parquet(tmp_path / "streamed" / name).equals(pd.read_parquet(tmp_path / "whole" / name))
 
 
-@pytest.mark.parametrize("break_it, problem", [
-    (lambda stamps, values: (stamps[[0, 1, 3]], values[:3]), "not a regular, increasing time grid"),
-    (lambda stamps, values: (stamps, values[:, :2]), "shape does not match"),
-    (lambda stamps, values: (stamps.tz_localize(None), values), "time-zone aware"),
-    (lambda stamps, values: (stamps, np.full_like(values, np.nan)), None),
-])
+@pytest.mark.parametrize(
+    "break_it, problem",
+    [
+        (lambda stamps, values: (stamps[[0, 1, 3]], values[:3]), "not a regular, increasing time grid"),
+        (lambda stamps, values: (stamps, values[:, :2]), "shape does not match"),
+        (lambda stamps, values: (stamps.tz_localize(None), values), "time-zone aware"),
+        (lambda stamps, values: (stamps, np.full_like(values, np.nan)), None),
+    ],
+)
 def test_a_bad_later_chunk_is_refused_and_nothing_is_left(tmp_path, break_it, problem):
     ds = small_dataset()
     good = streamed(ds, [4])
@@ -96,8 +101,12 @@ def test_an_all_missing_stream_is_an_empty_result(tmp_path):
     ds.values[:] = np.nan
     with pytest.raises(InputError, match="empty result: every reading is missing"):
         write_dataset(streamed(ds, [3, 6]), tmp_path / "out")
-    empty = StreamedDataset(features=ds.features, sensors=ds.sensors, meta=dict(ds.meta),
-                            chunks=lambda: iter([(ds.timestamps[:0], ds.values[:0])]))
+    empty = StreamedDataset(
+        features=ds.features,
+        sensors=ds.sensors,
+        meta=dict(ds.meta),
+        chunks=lambda: iter([(ds.timestamps[:0], ds.values[:0])]),
+    )
     with pytest.raises(InputError, match="empty result: 0 time steps x 3 sensors x 2 features"):
         write_dataset(empty, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
@@ -112,7 +121,9 @@ def test_replacing_a_dataset_keeps_the_old_one_until_the_new_one_is_whole(tmp_pa
         raise InputError("feed", "broken half way")
 
     with pytest.raises(InputError, match="broken half way"):
-        write_dataset(StreamedDataset(features=ds.features, sensors=ds.sensors, chunks=chunks, meta=dict(ds.meta)), tmp_path / "d")
+        write_dataset(
+            StreamedDataset(features=ds.features, sensors=ds.sensors, chunks=chunks, meta=dict(ds.meta)), tmp_path / "d"
+        )
     assert_same(read_dataset(tmp_path / "d"), ds)
     assert [p.name for p in tmp_path.iterdir()] == ["d"]
 
@@ -135,22 +146,35 @@ def test_integer_sensor_ids_and_null_readings(tmp_path):
     ds = small_dataset()
     ds.sensors["sensor_id"] = ["101", "102", "103"]
     write_dataset(ds, tmp_path / "d")
+
     def as_ints(table):
         ids = table.column("sensor_id").cast(pa.int64())
         return table.set_column(table.schema.get_field_index("sensor_id"), "sensor_id", ids)
+
     rewrite_readings(tmp_path / "d", as_ints)
     back = read_dataset(tmp_path / "d")
     assert_same(back, ds)
     assert np.isnan(back.values[2, 1, 0]) and np.isnan(back.values[5, :, 1]).all()
 
 
-@pytest.mark.parametrize("change, problem", [
-    (lambda t: t.drop_columns(["speed"]), "readings.parquet: missing column 'speed'"),
-    (lambda t: t.set_column(0, "timestamp", t.column(0).cast(pa.timestamp("ns"))), "must be time-zone aware"),
-    (lambda t: t.set_column(1, "sensor_id", pa.array(["S0", "S1", "S9"] * 10)), "sensor_id 'S9' is not in sensors.parquet"),
-    (lambda t: t.set_column(1, "sensor_id", pa.array(["S0", None, "S2"] * 10)), "'sensor_id' has a null"),
-    (lambda t: t.set_column(0, "timestamp", pa.array([None] + t.column(0).to_pylist()[1:], type=t.column(0).type)), "'timestamp' has a null"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (lambda t: t.drop_columns(["speed"]), "readings.parquet: missing column 'speed'"),
+        (lambda t: t.set_column(0, "timestamp", t.column(0).cast(pa.timestamp("ns"))), "must be time-zone aware"),
+        (
+            lambda t: t.set_column(1, "sensor_id", pa.array(["S0", "S1", "S9"] * 10)),
+            "sensor_id 'S9' is not in sensors.parquet",
+        ),
+        (lambda t: t.set_column(1, "sensor_id", pa.array(["S0", None, "S2"] * 10)), "'sensor_id' has a null"),
+        (
+            lambda t: t.set_column(
+                0, "timestamp", pa.array([None] + t.column(0).to_pylist()[1:], type=t.column(0).type)
+            ),
+            "'timestamp' has a null",
+        ),
+    ],
+)
 def test_bad_readings_are_one_clear_error(tmp_path, change, problem):
     write_dataset(small_dataset(), tmp_path / "d")
     rewrite_readings(tmp_path / "d", change)

@@ -51,9 +51,11 @@ def test_ctm_conserves_vehicles_and_respects_capacity():
         before_cells, before_all = state.vehicles.sum(), state.total()
         flows = model.step(state, rng.uniform(0, 2.0, size=2) * cap[:, 0], rng.uniform(0, 0.5, size=2) * cap[:, 5])
         assert state.vehicles.sum() - before_cells == pytest.approx(
-            flows.into.sum() + flows.ramp_in.sum() - flows.out.sum(), abs=1e-9)
+            flows.into.sum() + flows.ramp_in.sum() - flows.out.sum(), abs=1e-9
+        )
         assert state.total() - before_all == pytest.approx(
-            flows.entered - flows.exits.sum() - flows.out[:, -1].sum(), abs=1e-9)
+            flows.entered - flows.exits.sum() - flows.out[:, -1].sum(), abs=1e-9
+        )
         # What leaves a cell and does not exit enters the next one.
         np.testing.assert_allclose(flows.out[:, :-1] - flows.exits[:, :-1], flows.into[:, 1:], atol=1e-12)
         assert (flows.out <= model.capacity + 1e-12).all()
@@ -64,8 +66,13 @@ def test_ctm_conserves_vehicles_and_respects_capacity():
 
 def test_incident_queue_travels_upstream():
     cells = 40
-    net = CellNetwork(lanes=np.full((1, cells), 3), free_speed_kmh=100.0, dt_s=20.0,
-                      onramp=np.zeros((1, cells), dtype=bool), exit_share=np.zeros((1, cells)))
+    net = CellNetwork(
+        lanes=np.full((1, cells), 3),
+        free_speed_kmh=100.0,
+        dt_s=20.0,
+        onramp=np.zeros((1, cells), dtype=bool),
+        exit_share=np.zeros((1, cells)),
+    )
     intervals = 48
     sensors = np.array([28, 24, 20, 16, 12])  # from just behind the incident to far upstream
     schedule = capacity_schedule([Incident(line=0, cell=30, start=12, end=30, remaining_capacity=0.3)], 1, cells)
@@ -85,7 +92,15 @@ def test_ranges_timestamps_and_metadata(week):
     assert np.nanmax(occupancy) > 20  # queues reach high occupancy
     assert str(week.timestamps.tz) == "Asia/Taipei" and week.timestamps[0].day_name() == "Monday"
     assert week.timestamps[0].hour == 0 and len(week.timestamps) == 7 * 288
-    assert list(week.sensors.columns) == ["sensor_id", "latitude", "longitude", "lanes", "road", "direction", "position_km"]
+    assert list(week.sensors.columns) == [
+        "sensor_id",
+        "latitude",
+        "longitude",
+        "lanes",
+        "road",
+        "direction",
+        "position_km",
+    ]
     assert set(week.sensors["direction"]) == {"N", "S"}
     assert week.sensors["latitude"].between(24.5, 25.5).all() and week.sensors["longitude"].between(121, 122).all()
     week.validate()
@@ -118,8 +133,10 @@ def test_outages_are_missing_readings(week):
     missing = np.isnan(week.values)
     assert 0.002 < missing[:, :, 0].mean() < 0.1
     np.testing.assert_array_equal(missing[:, :, 0], missing[:, :, 2])  # a dark VD reports nothing
-    longest = max(max((len(run) for run in "".join("1" if m else "0" for m in col).split("0")), default=0)
-                  for col in missing[:, :, 0].T)
+    longest = max(
+        max((len(run) for run in "".join("1" if m else "0" for m in col).split("0")), default=0)
+        for col in missing[:, :, 0].T
+    )
     assert longest >= 6  # outages last, they are not only scattered drops
 
 
@@ -132,12 +149,21 @@ def test_neighbours_are_more_alike_than_distant_sensors(week):
         ids, km = line["sensor_id"].tolist(), line["position_km"].to_numpy()
         for i in range(len(ids)):
             for j in range(i + 1, len(ids)):
-                (near if abs(km[i] - km[j]) < 1.2 else far if abs(km[i] - km[j]) > 6 else []).append(corr.loc[ids[i], ids[j]])
+                (near if abs(km[i] - km[j]) < 1.2 else far if abs(km[i] - km[j]) > 6 else []).append(
+                    corr.loc[ids[i], ids[j]]
+                )
     assert np.nanmean(near) > np.nanmean(far) + 0.1
 
 
-@pytest.mark.parametrize("kwargs, where", [({"sensors": 1}, "--sensors"), ({"days": 0}, "--days"),
-                                           ({"interval": "7s"}, "--interval"), ({"interval": "soon"}, "--interval")])
+@pytest.mark.parametrize(
+    "kwargs, where",
+    [
+        ({"sensors": 1}, "--sensors"),
+        ({"days": 0}, "--days"),
+        ({"interval": "7s"}, "--interval"),
+        ({"interval": "soon"}, "--interval"),
+    ],
+)
 def test_bad_arguments_raise_input_error(kwargs, where):
     with pytest.raises(InputError) as error:
         make_demo(**kwargs)

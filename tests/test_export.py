@@ -16,6 +16,7 @@ import onnx
 import pandas as pd
 import pytest
 import torch
+from conftest import tiny_train_args
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset
@@ -28,8 +29,6 @@ from social_xlstm.export.predict import latest_window
 from social_xlstm.export.run_forecaster import RunForecaster
 from social_xlstm.export.timefeatures import seconds_of_week
 from social_xlstm.nn import neighbour_readings
-
-from conftest import tiny_train_args
 
 TOL = {"rtol": 1e-5, "atol": 1e-3}
 # The Los-loop preset's graph features, so the parity tests cover what that bundle runs:
@@ -64,15 +63,23 @@ def test_bundle_records_what_a_consumer_needs(bundle_dir, run_dir, demo_dir, bun
     assert meta["format_version"] == 1 and meta["versions"]["onnx_opset"] == 18 and meta["versions"]["torch"]
     assert bundle.sensor_ids == dataset.sensor_ids and bundle.features == ["flow", "speed", "occupancy"]
     assert bundle.targets == ["flow", "speed"] and bundle.horizons == list(range(1, 13))
-    assert bundle.input_len == 12 and bundle.interval == dataset.meta["interval"] and bundle.timezone == dataset.meta["timezone"]
-    np.testing.assert_allclose(bundle.sensors[["latitude", "longitude"]].to_numpy(), dataset.sensors[["latitude", "longitude"]].to_numpy())
+    assert (
+        bundle.input_len == 12
+        and bundle.interval == dataset.meta["interval"]
+        and bundle.timezone == dataset.meta["timezone"]
+    )
+    np.testing.assert_allclose(
+        bundle.sensors[["latitude", "longitude"]].to_numpy(), dataset.sensors[["latitude", "longitude"]].to_numpy()
+    )
     scaler = json.loads((run_dir / "scaler.json").read_text())
     assert meta["scaler"]["mean"] == scaler["mean"] and meta["scaler"]["std"] == scaler["std"]
     graph = json.loads((run_dir / "graph.json").read_text())
     assert meta["graph"]["source"] == graph["source"] and meta["graph"]["target"] == graph["target"]
     assert [s["name"] for s in meta["streaming"]["state"]][-2:] == ["last_value", "phase"]
     checked = meta["checked_against_run"]
-    assert checked["windows"] == 16 and checked["streamed_readings"] == 3 * 12 and 0 < checked["largest_difference"] < 1e-3
+    assert (
+        checked["windows"] == 16 and checked["streamed_readings"] == 3 * 12 and 0 < checked["largest_difference"] < 1e-3
+    )
 
 
 def test_time_features_from_seconds_match_training_across_dst():
@@ -157,7 +164,7 @@ def test_a_long_stream_forecasts_from_a_bounded_history(run_dir, bundle, demo_di
     against the torch model run on exactly those readings: never the whole stream."""
     length = bundle.input_len
     dataset = read_dataset(demo_dir)
-    values, timestamps = with_gaps(dataset.values[-4 * length:]), dataset.timestamps[-4 * length:]
+    values, timestamps = with_gaps(dataset.values[-4 * length :]), dataset.timestamps[-4 * length :]
     window = RunForecaster.from_run(run_dir).window
     stream = bundle.stream()
     for k in range(1, len(values) + 1):
@@ -166,8 +173,10 @@ def test_a_long_stream_forecasts_from_a_bounded_history(run_dir, bundle, demo_di
             continue
         seen = length + k % length
         with torch.no_grad():
-            expected = window(torch.from_numpy(values[None, k - seen:k]),
-                              torch.from_numpy(seconds_of_week(timestamps[k - seen:k], bundle.timezone)[None]))[0]
+            expected = window(
+                torch.from_numpy(values[None, k - seen : k]),
+                torch.from_numpy(seconds_of_week(timestamps[k - seen : k], bundle.timezone)[None]),
+            )[0]
         np.testing.assert_allclose(streamed, expected.numpy(), **TOL, err_msg=f"after {k} readings")
 
 
@@ -186,7 +195,10 @@ def test_onnxruntime_alone_forecasts_from_raw_readings(bundle_dir, bundle, demo_
     """No social_xlstm, no torch, nothing unpickled: only onnxruntime, numpy, json and the stdlib clock."""
     values, timestamps = latest_window(read_dataset(demo_dir), bundle, None)
     values = with_gaps(values, seed=1)
-    request = {"values": np.where(np.isnan(values), None, values).tolist(), "timestamps": [t.isoformat() for t in timestamps]}
+    request = {
+        "values": np.where(np.isnan(values), None, values).tolist(),
+        "timestamps": [t.isoformat() for t in timestamps],
+    }
     (tmp_path / "request.json").write_text(json.dumps(request))
     script = f"""
 import json, sys
@@ -196,17 +208,19 @@ import numpy as np
 import onnxruntime
 bundle = {str(bundle_dir)!r}
 meta = json.load(open(bundle + "/metadata.json"))
-request = json.load(open({str(tmp_path / 'request.json')!r}))
+request = json.load(open({str(tmp_path / "request.json")!r}))
 values = np.array(request["values"], dtype=np.float64).astype(np.float32)  # None -> NaN
 local = [datetime.fromisoformat(t).astimezone(ZoneInfo(meta["timezone"])) for t in request["timestamps"]]
 seconds = np.array([[d.weekday() * 86400 + d.hour * 3600 + d.minute * 60 + d.second for d in local]], dtype=np.float64)
 session = onnxruntime.InferenceSession(bundle + "/" + meta["model"]["file"])
 forecast = session.run(["forecast"], {{"values": values[None], "seconds_of_week": seconds}})[0][0]
 assert not any(m.split(".")[0] in ("social_xlstm", "social_xlstm_kernels", "torch") for m in sys.modules), "project code imported"
-np.save({str(tmp_path / 'forecast.npy')!r}, forecast)
+np.save({str(tmp_path / "forecast.npy")!r}, forecast)
 """
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
-    np.testing.assert_allclose(np.load(tmp_path / "forecast.npy"), bundle.forecast(values, timestamps), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "forecast.npy"), bundle.forecast(values, timestamps), rtol=0, atol=1e-9
+    )
 
 
 def test_bad_input_shapes_are_one_line_errors(bundle, demo_dir):
@@ -237,12 +251,15 @@ def _broken(bundle_dir, tmp_path, how):
     return broken
 
 
-@pytest.mark.parametrize("how, message", [
-    ("version", "metadata.json: field 'format_version' is 99"),
-    ("onnx input", "model.onnx: ONNX inputs"),
-    ("bad json", "metadata.json: not valid JSON"),
-    ("missing file", "model_step.onnx: not found"),
-])
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("version", "metadata.json: field 'format_version' is 99"),
+        ("onnx input", "model.onnx: ONNX inputs"),
+        ("bad json", "metadata.json: not valid JSON"),
+        ("missing file", "model_step.onnx: not found"),
+    ],
+)
 def test_broken_bundles_are_refused_in_one_line(bundle_dir, demo_dir, tmp_path, capsys, how, message):
     broken = _broken(bundle_dir, tmp_path, how)
     with pytest.raises(InputError, match=message):
@@ -269,8 +286,10 @@ def test_export_refuses_what_is_not_a_run_or_would_clobber_a_file(run_dir, tmp_p
 def _off_by_one_under_export(unscale):
     """``RawUnits.unscale`` that adds 1 only while torch traces it to ONNX: an exporter whose
     numerics differ from eager torch, as Log(Sigmoid(x)) did for logsigmoid."""
+
     def patched(self, forecast):
         return unscale(self, forecast) + (1.0 if torch.onnx.is_in_onnx_export() else 0.0)
+
     return patched
 
 

@@ -31,11 +31,13 @@ def hand_haversine(lat1, lon1, lat2, lon2):
 
 def random_sensors(n, seed=0, spread=0.05):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "sensor_id": [f"VD{i:03d}" for i in range(n)],
-        "latitude": 25.0 + rng.uniform(-spread, spread, n),
-        "longitude": 121.5 + rng.uniform(-spread, spread, n),
-    })
+    return pd.DataFrame(
+        {
+            "sensor_id": [f"VD{i:03d}" for i in range(n)],
+            "latitude": 25.0 + rng.uniform(-spread, spread, n),
+            "longitude": 121.5 + rng.uniform(-spread, spread, n),
+        }
+    )
 
 
 def brute_force(sensors, radius_m=None, k=None):
@@ -79,11 +81,11 @@ def test_bearing_points_from_target_to_source():
     sensors = pd.DataFrame({"sensor_id": ["c", "n", "e"], "latitude": [0.0, 0.01, 0.0], "longitude": [0.0, 0.0, 0.01]})
     graph = graph_from_coordinates(sensors, k=2)
     bearing = as_dict(graph, "bearing")
-    assert bearing[(1, 0)] == pytest.approx(0.0, abs=1e-4)     # "n" lies due north of "c"
-    assert bearing[(2, 0)] == pytest.approx(90.0, abs=1e-4)    # "e" lies due east of "c"
+    assert bearing[(1, 0)] == pytest.approx(0.0, abs=1e-4)  # "n" lies due north of "c"
+    assert bearing[(2, 0)] == pytest.approx(90.0, abs=1e-4)  # "e" lies due east of "c"
     assert bearing[(0, 1)] == pytest.approx(180.0, abs=1e-4)
     assert bearing[(0, 2)] == pytest.approx(270.0, abs=1e-4)
-    assert bearing[(1, 2)] == pytest.approx(315.0, abs=0.01)   # "n" seen from "e": north-west
+    assert bearing[(1, 2)] == pytest.approx(315.0, abs=0.01)  # "n" seen from "e": north-west
 
 
 def test_missing_coordinates_make_isolated_sensors_and_self_loops_are_optional():
@@ -95,7 +97,7 @@ def test_missing_coordinates_make_isolated_sensors_and_self_loops_are_optional()
     looped = graph_from_coordinates(sensors, k=2, self_loops=True)
     loops = looped.edge_index[0] == looped.edge_index[1]
     assert int(loops.sum()) == 6 and (looped.weight[loops] == 1).all() and (looped.distance_m[loops] == 0).all()
-    assert looped.isolated_sensors() == ["VD002"]   # a self-loop is not a neighbour
+    assert looped.isolated_sensors() == ["VD002"]  # a self-loop is not a neighbour
 
 
 def test_coordinate_graph_rejects_bad_options():
@@ -114,7 +116,7 @@ def test_large_knn_graph_is_sparse():
     tracemalloc.stop()
     assert graph.num_edges == n * k
     assert (graph.in_degree() == k).all()
-    assert peak < n * n // 8   # a dense N x N array of even one byte per pair would be 400 MB
+    assert peak < n * n // 8  # a dense N x N array of even one byte per pair would be 400 MB
 
 
 def test_dcrnn_kernel_by_hand():
@@ -126,7 +128,9 @@ def test_dcrnn_kernel_by_hand():
     default = graph_from_distances(edges, ["a", "b", "c"], symmetric=False)
     assert as_dict(default, "weight") == pytest.approx({(0, 1): math.exp(-1.5)})
     fixed = graph_from_distances(edges, ["a", "b", "c"], sigma=2000.0, threshold=0.0, symmetric=False)
-    assert as_dict(fixed, "weight") == pytest.approx({(0, 1): math.exp(-0.25), (1, 2): math.exp(-1.0), (2, 0): math.exp(-2.25)})
+    assert as_dict(fixed, "weight") == pytest.approx(
+        {(0, 1): math.exp(-0.25), (1, 2): math.exp(-1.0), (2, 0): math.exp(-2.25)}
+    )
 
 
 def test_one_way_road_distances_give_upstream_and_reverse_edges():
@@ -146,18 +150,35 @@ def test_upstream_from_direction_and_mileage_in_either_convention():
     for road, lat_step in (("T", -0.01), ("C", 0.01)):
         for direction in ("S", "N"):
             for km in (0.0, 1.0, 2.0):
-                rows.append({"sensor_id": f"{road}{direction}{km:.0f}", "road": road, "direction": direction,
-                             "position_km": km, "latitude": 25.0 + lat_step * km, "longitude": 121.0})
+                rows.append(
+                    {
+                        "sensor_id": f"{road}{direction}{km:.0f}",
+                        "road": road,
+                        "direction": direction,
+                        "position_km": km,
+                        "latitude": 25.0 + lat_step * km,
+                        "longitude": 121.0,
+                    }
+                )
     for km in (0.5, 1.5):
-        rows.append({"sensor_id": f"X{km}", "road": "T", "direction": None, "position_km": km, "latitude": 25.0 - 0.01 * km, "longitude": 121.0})
+        rows.append(
+            {
+                "sensor_id": f"X{km}",
+                "road": "T",
+                "direction": None,
+                "position_km": km,
+                "latitude": 25.0 - 0.01 * km,
+                "longitude": 121.0,
+            }
+        )
     sensors = pd.DataFrame(rows)
     graph = graph_from_coordinates(sensors, k=13)
     ids, upstream = graph.sensor_ids, as_dict(graph, "upstream")
     sign = {(ids[s], ids[t]): v for (s, t), v in upstream.items()}
-    assert sign[("TS0", "TS1")] == 1 and sign[("TS2", "TS1")] == -1    # southbound passes km 0 first
-    assert sign[("TN2", "TN1")] == 1 and sign[("TN0", "TN1")] == -1    # northbound passes km 2 first
-    assert sign[("CN0", "CN1")] == 1 and sign[("CS2", "CS1")] == 1     # mileage grows northwards here
-    assert sign[("TS0", "TN1")] == 0 and sign[("TS0", "CS0")] == 0     # other carriageway, other road
+    assert sign[("TS0", "TS1")] == 1 and sign[("TS2", "TS1")] == -1  # southbound passes km 0 first
+    assert sign[("TN2", "TN1")] == 1 and sign[("TN0", "TN1")] == -1  # northbound passes km 2 first
+    assert sign[("CN0", "CN1")] == 1 and sign[("CS2", "CS1")] == 1  # mileage grows northwards here
+    assert sign[("TS0", "TN1")] == 0 and sign[("TS0", "CS0")] == 0  # other carriageway, other road
     assert all(v == 0 for (s, t), v in sign.items() if "X" in s + t)  # direction unknown
 
 
@@ -168,21 +189,33 @@ def test_upstream_from_road_order_where_there_is_no_mileage():
     rows = []
     for i in range(4):
         lat, lon = 25.0 + 0.004 * i, 121.4 + 0.005 * i
-        rows += [{"sensor_id": f"A{i}:{d}", "road_id": "A", "direction": d, "latitude": lat, "longitude": lon} for d in "EW"]
+        rows += [
+            {"sensor_id": f"A{i}:{d}", "road_id": "A", "direction": d, "latitude": lat, "longitude": lon} for d in "EW"
+        ]
     bend = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 3), (2, 4)]  # (north, east) steps of 0.005 degrees
-    rows += [{"sensor_id": f"B{i}:E", "road_id": "B", "direction": "E", "latitude": 24.9 + 0.005 * n, "longitude": 121.5 + 0.005 * e}
-             for i, (n, e) in enumerate(bend)]
-    rows += [{"sensor_id": f"C{i}:N", "road_id": "C", "direction": "N", "latitude": 25.002 + 0.004 * i, "longitude": 121.41}
-             for i in range(2)]
+    rows += [
+        {
+            "sensor_id": f"B{i}:E",
+            "road_id": "B",
+            "direction": "E",
+            "latitude": 24.9 + 0.005 * n,
+            "longitude": 121.5 + 0.005 * e,
+        }
+        for i, (n, e) in enumerate(bend)
+    ]
+    rows += [
+        {"sensor_id": f"C{i}:N", "road_id": "C", "direction": "N", "latitude": 25.002 + 0.004 * i, "longitude": 121.41}
+        for i in range(2)
+    ]
     graph = graph_from_coordinates(pd.DataFrame(rows), k=9)
     ids, upstream = graph.sensor_ids, as_dict(graph, "upstream")
     sign = {(ids[s], ids[t]): v for (s, t), v in upstream.items()}
-    assert sign[("A0:E", "A1:E")] == 1 and sign[("A2:E", "A1:E")] == -1   # eastbound passes the west end first
-    assert sign[("A1:W", "A0:W")] == 1 and sign[("A0:W", "A1:W")] == -1   # westbound, the other way round
-    assert sign[("B2:E", "B3:E")] == 1 and sign[("B4:E", "B3:E")] == -1   # on the northward stretch of an E road
+    assert sign[("A0:E", "A1:E")] == 1 and sign[("A2:E", "A1:E")] == -1  # eastbound passes the west end first
+    assert sign[("A1:W", "A0:W")] == 1 and sign[("A0:W", "A1:W")] == -1  # westbound, the other way round
+    assert sign[("B2:E", "B3:E")] == 1 and sign[("B4:E", "B3:E")] == -1  # on the northward stretch of an E road
     assert sign[("C0:N", "C1:N")] == 1 and sign[("C1:N", "C0:N")] == -1
-    assert sign[("A0:E", "A0:W")] == 0 and sign[("A1:E", "A2:W")] == 0    # other carriageway
-    assert sign[("C0:N", "A1:E")] == 0 and sign[("A1:E", "C0:N")] == 0    # other road
+    assert sign[("A0:E", "A0:W")] == 0 and sign[("A1:E", "A2:W")] == 0  # other carriageway
+    assert sign[("C0:N", "A1:E")] == 0 and sign[("A1:E", "C0:N")] == 0  # other road
     without_direction = graph_from_coordinates(pd.DataFrame(rows).drop(columns="direction"), k=9)
     assert (without_direction.upstream == 0).all()
 
@@ -212,7 +245,10 @@ def tiny_dataset(edges):
     return Dataset(
         values=np.ones((4, 5, 1), np.float32),
         timestamps=pd.date_range("2024-01-01", periods=4, freq="5min", tz="UTC"),
-        features=["speed"], sensors=sensors, edges=edges, meta={"name": "tiny", "interval": "5min"},
+        features=["speed"],
+        sensors=sensors,
+        edges=edges,
+        meta={"name": "tiny", "interval": "5min"},
     )
 
 
@@ -221,7 +257,7 @@ def test_build_graph_follows_config():
     distances = pd.DataFrame({"src": ids[:4], "dst": ids[1:], "distance_m": [100.0, 200.0, 300.0, 400.0]})
     by_distance = build_graph(tiny_dataset(distances), {"method": "edges", "threshold": 0.0})
     assert by_distance.meta["method"] == "edges" and by_distance.num_edges == 8
-    assert not torch.isnan(by_distance.bearing).any()   # coordinates known, so bearings are filled in
+    assert not torch.isnan(by_distance.bearing).any()  # coordinates known, so bearings are filled in
     weighted = distances.assign(weight=[1.0, 0.5, 0.25, 0.125])
     given = build_graph(tiny_dataset(weighted), {"method": "edges"})
     assert given.meta["method"] == "adjacency" and sorted(given.weight.tolist()) == [0.125, 0.25, 0.5, 1.0]
@@ -246,7 +282,9 @@ def test_auto_graph_is_the_road_graph_when_there_is_one_else_the_nearest_sensors
     nearest = build_graph(tiny_dataset(None), {})  # "auto" is the default
     assert nearest.meta["config"]["method"] == "coordinates" and nearest.meta["config"]["k"] == AUTO_K
     assert nearest.num_edges == 5 * 4  # AUTO_K is capped at the 4 other sensors: every ordered pair
-    within = build_graph(tiny_dataset(None), {"method": "auto", "radius_m": 1.0})  # a given radius is kept, k stays unset
+    within = build_graph(
+        tiny_dataset(None), {"method": "auto", "radius_m": 1.0}
+    )  # a given radius is kept, k stays unset
     assert within.meta["config"]["k"] is None and within.num_edges == 0
 
 
@@ -279,16 +317,19 @@ def test_save_load_round_trip(tmp_path):
     assert loaded.sensor_ids == graph.sensor_ids and loaded.num_nodes == 12 and loaded.meta == graph.meta
 
 
-@pytest.mark.parametrize("corrupt,message", [
-    (lambda d: d.pop("weight"), "missing field 'weight'"),
-    (lambda d: d["target"].__setitem__(0, 99), r"node indices in \[0, 5\)"),
-    (lambda d: d["upstream"].__setitem__(0, 2), "-1, 0 or 1"),
-    (lambda d: d["source"].__setitem__(0, 1.5), "'source' must hold integers"),
-    (lambda d: d["weight"].__setitem__(0, "heavy"), "must hold numbers or null"),
-    (lambda d: d["weight"].__setitem__(0, None), "'weight' must be finite"),
-    (lambda d: d["bearing"].pop(), "as long as 'source'"),
-    (lambda d: d["sensor_ids"].__setitem__(1, d["sensor_ids"][0]), "duplicates"),
-])
+@pytest.mark.parametrize(
+    "corrupt,message",
+    [
+        (lambda d: d.pop("weight"), "missing field 'weight'"),
+        (lambda d: d["target"].__setitem__(0, 99), r"node indices in \[0, 5\)"),
+        (lambda d: d["upstream"].__setitem__(0, 2), "-1, 0 or 1"),
+        (lambda d: d["source"].__setitem__(0, 1.5), "'source' must hold integers"),
+        (lambda d: d["weight"].__setitem__(0, "heavy"), "must hold numbers or null"),
+        (lambda d: d["weight"].__setitem__(0, None), "'weight' must be finite"),
+        (lambda d: d["bearing"].pop(), "as long as 'source'"),
+        (lambda d: d["sensor_ids"].__setitem__(1, d["sensor_ids"][0]), "duplicates"),
+    ],
+)
 def test_load_rejects_bad_files(tmp_path, corrupt, message):
     data = graph_from_coordinates(random_sensors(5), k=2).to_dict()
     corrupt(data)

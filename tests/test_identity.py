@@ -25,11 +25,21 @@ def test_time_inputs_keep_the_day_of_week_only_when_asked():
 
 
 def test_a_run_saved_with_the_linear_head_loads_into_the_new_head():
-    config = SocialXLSTMConfig(num_sensors=3, num_features=1, num_targets=1, horizon=2, target_feature_index=(0,),
-                               hidden=8, encoder_heads=2, interaction_heads=2)
+    config = SocialXLSTMConfig(
+        num_sensors=3,
+        num_features=1,
+        num_targets=1,
+        horizon=2,
+        target_feature_index=(0,),
+        hidden=8,
+        encoder_heads=2,
+        interaction_heads=2,
+    )
     model = SocialXLSTM(config)
     state = model.state_dict()
-    legacy = {key.replace("head.norm.", "out_norm.").replace("head.out.", "head."): value for key, value in state.items()}
+    legacy = {
+        key.replace("head.norm.", "out_norm.").replace("head.out.", "head."): value for key, value in state.items()
+    }
     assert "out_norm.weight" in legacy and "head.weight" in legacy
     fresh = SocialXLSTM(config)
     fresh.load_state_dict(legacy)

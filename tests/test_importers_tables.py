@@ -32,6 +32,7 @@ def edge_set(edges: pd.DataFrame, column: str) -> dict:
 
 # ---------------------------------------------------------------- tgcn-csv
 
+
 @pytest.fixture
 def tgcn(tmp_path):
     speed = write(tmp_path / "speed.csv", "773869,767541,767542\n64.375,67.625,67.125\n61.5,,66.875\n0,60.25,59.5\n")
@@ -46,17 +47,29 @@ def tgcn(tmp_path):
 
 def test_tgcn_values_edges_coordinates_and_time(tgcn):
     speed, adjacency, locations = tgcn
-    ds = import_tgcn_csv(speed, adjacency, locations_csv=locations, start="2012-03-01T00:00", interval="5min",
-                         timezone="America/Los_Angeles", units="mph", name="los")
+    ds = import_tgcn_csv(
+        speed,
+        adjacency,
+        locations_csv=locations,
+        start="2012-03-01T00:00",
+        interval="5min",
+        timezone="America/Los_Angeles",
+        units="mph",
+        name="los",
+    )
     assert ds.sensor_ids == ["773869", "767541", "767542"]
     expected = np.array([[64.375, 67.625, 67.125], [61.5, np.nan, 66.875], [0, 60.25, 59.5]], dtype=np.float32)
     np.testing.assert_array_equal(ds.values[:, :, 0], expected)
-    assert list(ds.timestamps) == list(pd.date_range("2012-03-01 00:00", periods=3, freq="5min", tz="America/Los_Angeles"))
+    assert list(ds.timestamps) == list(
+        pd.date_range("2012-03-01 00:00", periods=3, freq="5min", tz="America/Los_Angeles")
+    )
     assert ds.sensors.set_index("sensor_id").loc["773869", "latitude"] == 34.15497
     assert ds.sensors.set_index("sensor_id").loc["767542", "longitude"] == -118.23819
     assert edge_set(ds.edges, "weight") == {
-        ("773869", "767542"): 0.25, ("767541", "767542"): 0.5,
-        ("767542", "773869"): 0.25, ("767542", "767541"): 0.75,
+        ("773869", "767542"): 0.25,
+        ("767541", "767542"): 0.5,
+        ("767542", "773869"): 0.25,
+        ("767542", "767541"): 0.75,
     }
     assert ds.meta["units"] == {"speed": "mph"} and ds.meta["interval"] == "5min" and ds.meta["name"] == "los"
     assert ds.meta["missing_values"] == [] and ds.meta["importer"]["format"] == "tgcn-csv"
@@ -91,7 +104,11 @@ def test_tgcn_bad_adjacency(tgcn, tmp_path, adjacency_text, problem):
 def write_dcrnn_pickle(path, ids, matrix, id_to_index=None):
     """A pickle laid out as DCRNN writes adj_mx.pkl: [sensor_ids, id_to_index, adj_mx]."""
     with open(path, "wb") as handle:
-        pickle.dump([ids, id_to_index or {s: i for i, s in enumerate(ids)}, np.asarray(matrix, dtype=np.float32)], handle, protocol=2)
+        pickle.dump(
+            [ids, id_to_index or {s: i for i, s in enumerate(ids)}, np.asarray(matrix, dtype=np.float32)],
+            handle,
+            protocol=2,
+        )
     return path
 
 
@@ -102,7 +119,11 @@ def test_tgcn_reads_dcrnn_directed_adjacency_by_id(tgcn, tmp_path):
     matrix = [[1, 0, 0.75], [0, 1, 0.25], [0.5, 0, 1]]
     pkl = write_dcrnn_pickle(tmp_path / "adj_mx.pkl", ids, matrix)
     ds = import_tgcn_csv(speed, pkl, locations_csv=locations, start="2012-03-01", interval="5min")
-    assert edge_set(ds.edges, "weight") == {("773869", "767541"): 0.25, ("767542", "767541"): 0.75, ("767541", "767542"): 0.5}
+    assert edge_set(ds.edges, "weight") == {
+        ("773869", "767541"): 0.25,
+        ("767542", "767541"): 0.75,
+        ("767541", "767542"): 0.5,
+    }
     assert "directed" in ds.meta["edge_weight"]
     graph = build_graph(ds, {"method": "adjacency", "symmetric": True, "travel_direction": True})
     ids = graph.sensor_ids
@@ -162,6 +183,7 @@ def test_tgcn_bad_inputs(tgcn, tmp_path):
 
 # ---------------------------------------------------------------- wide-csv
 
+
 @pytest.fixture
 def wide(tmp_path):
     readings = write(
@@ -196,8 +218,10 @@ def test_wide_csv_offsets_are_converted(tmp_path, wide):
 @pytest.mark.parametrize(
     "text, problem",
     [
-        ("t,A,B\n2024-01-01 00:00,1,2\n2024-01-01 00:05,1,2\n2024-01-01 00:10,1,2\n2024-01-01 00:12,1,2\n2024-01-01 00:15,1,2\n",
-         "line 5: time 2024-01-01T00:12.* off the regular 5min grid"),
+        (
+            "t,A,B\n2024-01-01 00:00,1,2\n2024-01-01 00:05,1,2\n2024-01-01 00:10,1,2\n2024-01-01 00:12,1,2\n2024-01-01 00:15,1,2\n",
+            "line 5: time 2024-01-01T00:12.* off the regular 5min grid",
+        ),
         ("t,A,B\n2024-01-01 00:00,1,2\n2024-01-01 00:00,1,2\n", "line 3: .* appears twice"),
         ("t,A,B\n2024-01-01 00:00,1,2\nyesterday,1,2\n", "line 3: 'yesterday' is not an ISO 8601"),
         ("t,A,B\n2024-01-01 00:00,1,2\n2024-01-01T00:05Z,1,2\n", "line 3: .* mixes"),
@@ -216,8 +240,11 @@ def test_wide_csv_bad_readings(tmp_path, wide, text, problem):
 
 def test_wide_csv_bad_edges(tmp_path, wide):
     readings, sensors, _ = wide
-    for text, problem in [("from,to,distance_m\nA,Z,10\n", "'Z'"), ("from,to,speed\nA,B,10\n", "distance_m or weight"),
-                          ("from,to,distance_m\nA,B,-3\n", "line 2: expected a distance >= 0")]:
+    for text, problem in [
+        ("from,to,distance_m\nA,Z,10\n", "'Z'"),
+        ("from,to,speed\nA,B,10\n", "distance_m or weight"),
+        ("from,to,distance_m\nA,B,-3\n", "line 2: expected a distance >= 0"),
+    ]:
         edges = write(tmp_path / "e.csv", text)
         with pytest.raises(InputError, match=problem):
             import_wide_csv(readings, sensors, edges_csv=edges)
@@ -258,11 +285,22 @@ def metr(tmp_path):
     frame = pd.DataFrame(values, index=index, columns=[int(s) for s in METR_IDS])
     h5 = tmp_path / "metr-la.h5"
     frame.to_hdf(h5, key="df")
-    locations = write(tmp_path / "graph_sensor_locations.csv",
-                      "index,sensor_id,latitude,longitude\n" + "".join(f"{i},{s},34.{i}1,-118.{i}2\n" for i, s in enumerate(METR_IDS)))
+    locations = write(
+        tmp_path / "graph_sensor_locations.csv",
+        "index,sensor_id,latitude,longitude\n"
+        + "".join(f"{i},{s},34.{i}1,-118.{i}2\n" for i, s in enumerate(METR_IDS)),
+    )
     distances = pd.DataFrame(
-        [(773869, 773869, 0.0), (773869, 767541, 1200.5), (767541, 767542, 3000.0), (767542, 717447, 9000.0),
-         (717447, 773869, 400.0), (767541, 773869, 1300.0), (773869, 999999, 10.0), (767542, 767542, 0.0)],
+        [
+            (773869, 773869, 0.0),
+            (773869, 767541, 1200.5),
+            (767541, 767542, 3000.0),
+            (767542, 717447, 9000.0),
+            (717447, 773869, 400.0),
+            (767541, 773869, 1300.0),
+            (773869, 999999, 10.0),
+            (767542, 767542, 0.0),
+        ],
         columns=["from", "to", "cost"],
     )
     distances_csv = tmp_path / "distances_la_2012.csv"
@@ -309,7 +347,9 @@ def test_metr_h5_missing_rows_inserted_and_bad_inputs(tmp_path, metr):
     ds = import_metr_h5(gapped, locations)
     assert len(ds.timestamps) == 12 and np.isnan(ds.values[4:6]).all() and ds.meta["steps_inserted_as_missing"] == 2
     irregular = tmp_path / "irregular.h5"
-    frame.set_axis(frame.index.insert(12, pd.Timestamp("2012-03-01 01:02")).drop(frame.index[0])).to_hdf(irregular, key="df")
+    frame.set_axis(frame.index.insert(12, pd.Timestamp("2012-03-01 01:02")).drop(frame.index[0])).to_hdf(
+        irregular, key="df"
+    )
     with pytest.raises(InputError, match="row 11: .* off the regular 5min grid"):
         import_metr_h5(irregular, locations)
     not_h5 = write(tmp_path / "not.h5", "hello")
@@ -322,10 +362,13 @@ def test_metr_h5_missing_rows_inserted_and_bad_inputs(tmp_path, metr):
 
 # ---------------------------------------------------------------- pems-npz
 
+
 @pytest.fixture
 def pems(tmp_path):
     rng = np.random.default_rng(1)
-    data = np.stack([rng.integers(0, 400, (10, 5)), rng.uniform(0, 0.2, (10, 5)), rng.uniform(30, 70, (10, 5))], axis=-1)
+    data = np.stack(
+        [rng.integers(0, 400, (10, 5)), rng.uniform(0, 0.2, (10, 5)), rng.uniform(30, 70, (10, 5))], axis=-1
+    )
     data[2, 3, 0] = 0
     npz = tmp_path / "PEMS04.npz"
     np.savez_compressed(npz, data=data)
@@ -341,7 +384,11 @@ def test_pems_npz_zero_is_a_value(pems):
     assert ds.sensor_ids == ["0", "1", "2", "3", "4"] and ds.sensors["latitude"].isna().all()
     assert edge_set(ds.edges, "cost") == {("0", "1"): 352.6, ("1", "2"): 347.2, ("3", "4"): 392.9}
     assert (ds.edges["weight"] == 1).all()
-    assert ds.meta["units"]["flow"] == "veh/5min" and ds.meta["units"]["speed"] == "mph" and ds.meta["missing_values"] == []
+    assert (
+        ds.meta["units"]["flow"] == "veh/5min"
+        and ds.meta["units"]["speed"] == "mph"
+        and ds.meta["missing_values"] == []
+    )
     assert ds.timestamps[-1] == pd.Timestamp("2018-01-01 00:45", tz="America/Los_Angeles")
 
 
@@ -388,14 +435,27 @@ def test_pems_npz_bad_inputs(tmp_path, pems):
 
 # ---------------------------------------------------------------- CLI end to end
 
+
 def test_cli_imports_each_format(tmp_path, tgcn, wide, metr, pems):
     speed, adjacency, locations = tgcn
     readings, sensors, edges = wide
     h5, metr_locations, distances_csv, _, _ = metr
     npz, pems_distances, _ = pems
     commands = {
-        "tgcn": ["tgcn-csv", str(speed), "--adjacency", str(adjacency), "--locations", str(locations),
-                 "--start", "2012-03-01T00:00", "--interval", "5min", "--units", "mph"],
+        "tgcn": [
+            "tgcn-csv",
+            str(speed),
+            "--adjacency",
+            str(adjacency),
+            "--locations",
+            str(locations),
+            "--start",
+            "2012-03-01T00:00",
+            "--interval",
+            "5min",
+            "--units",
+            "mph",
+        ],
         "wide": ["wide-csv", str(readings), "--sensors", str(sensors), "--edges", str(edges), "--missing-value", "-1"],
         "metr": ["metr-h5", str(h5), "--locations", str(metr_locations), "--distances", str(distances_csv)],
         "pems": ["pems-npz", str(npz), "--distances", str(pems_distances), "--start", "2018-01-01T00:00"],
@@ -424,8 +484,24 @@ def test_cli_bad_input_is_one_line_and_leaves_nothing(tmp_path, tgcn, capsys, ca
     files = {"speed": speed, "adjacency": adjacency, "locations": locations}
     files[{"missing file": "speed", "bad adjacency": "adjacency", "unknown location": "locations"}[case]] = culprit
     out = tmp_path / "ds"
-    code = main(["data", "import", "tgcn-csv", str(files["speed"]), "--adjacency", str(files["adjacency"]),
-                 "--locations", str(files["locations"]), "--start", "2012-03-01", "--interval", "5min", "--out", str(out)])
+    code = main(
+        [
+            "data",
+            "import",
+            "tgcn-csv",
+            str(files["speed"]),
+            "--adjacency",
+            str(files["adjacency"]),
+            "--locations",
+            str(files["locations"]),
+            "--start",
+            "2012-03-01",
+            "--interval",
+            "5min",
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and str(culprit) in err
@@ -434,12 +510,32 @@ def test_cli_bad_input_is_one_line_and_leaves_nothing(tmp_path, tgcn, capsys, ca
 
 # ---------------------------------------------------------------- real data
 
+
 def test_los_loop_real_data(shared_data, tmp_path):
     folder = shared_data / "los-loop"
     out = tmp_path / "los-loop"
-    code = main(["data", "import", "tgcn-csv", str(folder / "los_speed.csv"), "--adjacency", str(folder / "los_adj.csv"),
-                 "--locations", str(folder / "graph_sensor_locations.csv"), "--start", "2012-03-01T00:00",
-                 "--interval", "5min", "--timezone", "America/Los_Angeles", "--units", "mph", "--out", str(out)])
+    code = main(
+        [
+            "data",
+            "import",
+            "tgcn-csv",
+            str(folder / "los_speed.csv"),
+            "--adjacency",
+            str(folder / "los_adj.csv"),
+            "--locations",
+            str(folder / "graph_sensor_locations.csv"),
+            "--start",
+            "2012-03-01T00:00",
+            "--interval",
+            "5min",
+            "--timezone",
+            "America/Los_Angeles",
+            "--units",
+            "mph",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     ds = read_dataset(out)
     csv = pd.read_csv(folder / "los_speed.csv")
@@ -465,8 +561,13 @@ def test_los_loop_dcrnn_pickle_is_the_published_csv_graph_with_directions(shared
     """T-GCN's symmetric los_adj.csv is DCRNN's directed adj_mx.pkl made symmetric: the same
     pairs, so reading the pickle adds only which neighbour is upstream."""
     folder = shared_data / "los-loop"
-    common = dict(start="2012-03-01T00:00", interval="5min", timezone="America/Los_Angeles", units="mph",
-                  locations_csv=folder / "graph_sensor_locations.csv")
+    common = dict(
+        start="2012-03-01T00:00",
+        interval="5min",
+        timezone="America/Los_Angeles",
+        units="mph",
+        locations_csv=folder / "graph_sensor_locations.csv",
+    )
     directed = import_tgcn_csv(folder / "los_speed.csv", folder / "adj_mx.pkl", **common)
     published = import_tgcn_csv(folder / "los_speed.csv", folder / "los_adj.csv", **common)
     config = {"method": "adjacency", "symmetric": True, "travel_direction": True, "connect_isolated_k": 4}
@@ -479,11 +580,17 @@ def test_los_loop_dcrnn_pickle_is_the_published_csv_graph_with_directions(shared
 
 def test_pems_bay_layout_single_key_and_headerless_locations(tmp_path):
     ids = ["400001", "400017", "400030"]
-    frame = pd.DataFrame([[65.0, 0.0, 70.1], [64.5, 66.0, 0.0]], index=pd.date_range("2017-01-01", periods=2, freq="5min"),
-                         columns=[int(s) for s in ids])
+    frame = pd.DataFrame(
+        [[65.0, 0.0, 70.1], [64.5, 66.0, 0.0]],
+        index=pd.date_range("2017-01-01", periods=2, freq="5min"),
+        columns=[int(s) for s in ids],
+    )
     h5 = tmp_path / "pems-bay.h5"
     frame.to_hdf(h5, key="speed")
-    locations = write(tmp_path / "graph_sensor_locations_bay.csv", "400030,37.36,-121.90\n400001,37.25,-121.94\n400017,37.31,-121.89\n")
+    locations = write(
+        tmp_path / "graph_sensor_locations_bay.csv",
+        "400030,37.36,-121.90\n400001,37.25,-121.94\n400017,37.31,-121.89\n",
+    )
     ds = import_metr_h5(h5, locations)
     assert ds.sensor_ids == ids and ds.sensors["latitude"].tolist() == [37.25, 37.31, 37.36]
     assert np.isnan(ds.values[0, 1, 0]) and np.isnan(ds.values[1, 2, 0]) and ds.values[1, 1, 0] == 66.0
@@ -492,6 +599,20 @@ def test_pems_bay_layout_single_key_and_headerless_locations(tmp_path):
 def test_cli_error_quotes_user_text_verbatim(tmp_path, tgcn, capsys):
     _, adjacency, _ = tgcn
     speed = write(tmp_path / "speed.csv", "a,b,c\n1,2,[bold]3\n")
-    code = main(["data", "import", "tgcn-csv", str(speed), "--adjacency", str(adjacency), "--start", "2012-03-01",
-                 "--interval", "5min", "--out", str(tmp_path / "ds")])
+    code = main(
+        [
+            "data",
+            "import",
+            "tgcn-csv",
+            str(speed),
+            "--adjacency",
+            str(adjacency),
+            "--start",
+            "2012-03-01",
+            "--interval",
+            "5min",
+            "--out",
+            str(tmp_path / "ds"),
+        ]
+    )
     assert code == 2 and "'[bold]3' is not a number" in capsys.readouterr().err

@@ -34,8 +34,12 @@ def by_hand(y_pred, y_true, mask):
     t = y_true[mask]
     keep = np.abs(t) > MAPE_MIN
     nan = float("nan")
-    return (np.abs(e).mean() if e.size else nan, np.sqrt((e**2).mean()) if e.size else nan,
-            100 * np.mean(np.abs(e[keep]) / np.abs(t[keep])) if keep.any() else nan, e.size)
+    return (
+        np.abs(e).mean() if e.size else nan,
+        np.sqrt((e**2).mean()) if e.size else nan,
+        100 * np.mean(np.abs(e[keep]) / np.abs(t[keep])) if keep.any() else nan,
+        e.size,
+    )
 
 
 def as_dict_values(row):
@@ -46,7 +50,11 @@ def accumulate(batches, as_tensors=False):
     metrics = ForecastMetrics(H, TARGETS, N, mape_min=MAPE_MIN)
     for y_pred, y_true, mask in batches:
         if as_tensors:
-            y_pred, y_true, mask = torch.from_numpy(y_pred).float(), torch.from_numpy(y_true).float(), torch.from_numpy(mask)
+            y_pred, y_true, mask = (
+                torch.from_numpy(y_pred).float(),
+                torch.from_numpy(y_true).float(),
+                torch.from_numpy(mask),
+            )
         metrics.update(y_pred, y_true, mask)
     return metrics
 
@@ -88,7 +96,9 @@ def test_batches_accumulate_to_the_same_as_all_at_once():
     in_batches, at_once = flatten(accumulate(batches).compute()), flatten(accumulate(whole).compute())
     assert in_batches.keys() == at_once.keys()
     for key, value in at_once.items():
-        assert in_batches[key] == (value if value is None or isinstance(value, (str, list)) else pytest.approx(value)), key
+        assert in_batches[key] == (
+            value if value is None or isinstance(value, (str, list)) else pytest.approx(value)
+        ), key
     in_float32 = accumulate(batches, as_tensors=True).compute()
     assert in_float32["overall"]["mae"] == pytest.approx(accumulate(whole).compute()["overall"]["mae"], rel=1e-5)
 

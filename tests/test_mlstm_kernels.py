@@ -13,14 +13,32 @@ from mlstm_kernels.torch.parallel.native import mlstm_parallel__native_autograd
 
 from social_xlstm_kernels import mlstm_chunkwise, mlstm_last, mlstm_parallel, mlstm_recurrent, mlstm_step
 
-EXTREME_GATES = [(100.0, 0.0), (-100.0, 0.0), (0.0, 100.0), (0.0, -100.0), (100.0, 100.0), (-100.0, -100.0),
-                 (100.0, -100.0), (-100.0, 100.0)]
+EXTREME_GATES = [
+    (100.0, 0.0),
+    (-100.0, 0.0),
+    (0.0, 100.0),
+    (0.0, -100.0),
+    (100.0, 100.0),
+    (-100.0, -100.0),
+    (100.0, -100.0),
+    (-100.0, 100.0),
+]
 STATE_NAMES = ("c", "n", "m")
 INPUT_NAMES = ("q", "k", "v", "i", "f", "c0", "n0", "m0")
 
 
-def make_inputs(seq, head_qk=16, head_v=16, batch=2, heads=2, dtype=torch.float64, gate_shift=(0.0, 0.0),
-                gate_scale=3.0, with_state=True, seed=0):
+def make_inputs(
+    seq,
+    head_qk=16,
+    head_v=16,
+    batch=2,
+    heads=2,
+    dtype=torch.float64,
+    gate_shift=(0.0, 0.0),
+    gate_scale=3.0,
+    with_state=True,
+    seed=0,
+):
     gen = torch.Generator().manual_seed(seed)
 
     def rand(*shape):
@@ -56,8 +74,11 @@ def assert_all_close(got, want, names, rtol, label):
         assert_close_rel(a, b, rtol, f"{label} {name}")
 
 
-@pytest.mark.parametrize("fn", [mlstm_parallel, mlstm_recurrent, lambda *a, **k: mlstm_chunkwise(*a, chunk_size=4, **k)],
-                         ids=["parallel", "recurrent", "chunkwise"])
+@pytest.mark.parametrize(
+    "fn",
+    [mlstm_parallel, mlstm_recurrent, lambda *a, **k: mlstm_chunkwise(*a, chunk_size=4, **k)],
+    ids=["parallel", "recurrent", "chunkwise"],
+)
 def test_reference_gradcheck_float64(fn):
     inputs = make_inputs(seq=5, head_qk=3, head_v=2, batch=1, heads=1, gate_scale=2.0)
 
@@ -116,7 +137,9 @@ def test_recurrence_by_hand_first_step():
 
 
 @pytest.mark.triton
-@pytest.mark.parametrize("seq,head_qk,head_v,with_state", [(1, 16, 16, False), (7, 16, 32, True), (16, 32, 16, False), (33, 16, 16, True)])
+@pytest.mark.parametrize(
+    "seq,head_qk,head_v,with_state", [(1, 16, 16, False), (7, 16, 32, True), (16, 32, 16, False), (33, 16, 16, True)]
+)
 @pytest.mark.parametrize("eps", [1e-6, 1e-2])
 def test_triton_chunkwise_float64_is_the_exact_gradient(seq, head_qk, head_v, with_state, eps):
     # eps = 1e-2 makes the stabiliser (m) paths of the gradient visible: a detached-normaliser
@@ -151,15 +174,15 @@ def test_triton_chunkwise_float32(seq):
     assert_all_close(grad, ref_grad, INPUT_NAMES, 1e-4, "grad")
 
 
-
-
 @pytest.mark.triton
 @pytest.mark.parametrize("gate_shift", EXTREME_GATES)
 def test_extreme_gates_finite_float32(gate_shift):
     """|i|, |f| ~ 100 in float32: outputs and gradients stay finite in every form, and forwards
     agree. (Gradients are not compared in float32 here: with saturated gates the true gradient
     is an eps-sized difference that float32 cannot resolve; float64 checks exactness below.)"""
-    inputs = [x.detach().float().requires_grad_() for x in make_inputs(33, batch=1, gate_shift=gate_shift, gate_scale=1.0)]
+    inputs = [
+        x.detach().float().requires_grad_() for x in make_inputs(33, batch=1, gate_shift=gate_shift, gate_scale=1.0)
+    ]
     ref_out, _ = outputs_and_grads(mlstm_parallel, inputs)
     forms = {
         "parallel": mlstm_parallel,

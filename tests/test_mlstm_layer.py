@@ -53,8 +53,10 @@ def test_block_last_step_alone_equals_the_whole_run():
     last = module.last(x)
     torch.testing.assert_close(last, whole, rtol=1e-10, atol=1e-12)
     weight = torch.randn_like(whole)
-    for got, want in zip(torch.autograd.grad((last * weight).sum(), [x, *module.parameters()]),
-                         torch.autograd.grad((whole * weight).sum(), [x, *module.parameters()])):
+    for got, want in zip(
+        torch.autograd.grad((last * weight).sum(), [x, *module.parameters()]),
+        torch.autograd.grad((whole * weight).sum(), [x, *module.parameters()]),
+    ):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
 
 

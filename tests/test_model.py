@@ -19,7 +19,9 @@ def ring_graph(n: int = N) -> GraphTensors:
 def make_model(**overrides) -> SocialXLSTM:
     torch.manual_seed(0)
     options = {"hidden": 16, "sensor_embedding_dim": 4, "encoder_heads": 2, "interaction_heads": 2, **overrides}
-    config = SocialXLSTMConfig(num_sensors=N, num_features=F, num_targets=G, horizon=H, target_feature_index=(0, 1), **options)
+    config = SocialXLSTMConfig(
+        num_sensors=N, num_features=F, num_targets=G, horizon=H, target_feature_index=(0, 1), **options
+    )
     return SocialXLSTM(config).double().eval()
 
 

@@ -9,9 +9,11 @@ from social_xlstm.evaluation.naive_check import shortfalls
 
 
 def test_a_shortfall_is_named_per_target_with_units():
-    means = {"social_xlstm": {"flow": 20.0, "speed": 3.0},
-             "persistence": {"flow": 25.0, "speed": 2.5},
-             "historical_average": {"flow": 19.0, "speed": 4.0}}
+    means = {
+        "social_xlstm": {"flow": 20.0, "speed": 3.0},
+        "persistence": {"flow": 25.0, "speed": 2.5},
+        "historical_average": {"flow": 19.0, "speed": 4.0},
+    }
     lines = shortfalls(means, {"flow": "veh/5min"})
     assert len(lines) == 2
     assert "worse than historical_average on flow" in lines[0] and "20.000 veh/5min against 19.000 veh/5min" in lines[0]

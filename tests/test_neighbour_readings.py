@@ -20,7 +20,11 @@ def reference(x, mask, edge_index, upstream, hops):
     """Loops over nodes, groups and hops: the mean of the previous hop's means over a group's
     neighbours, weighted by their observed shares; the share is the observed weight / degree."""
     n, f = x.shape[-2:]
-    in_group = {"upstream": upstream > 0, "downstream": upstream < 0, "all": torch.ones_like(upstream, dtype=torch.bool)}
+    in_group = {
+        "upstream": upstream > 0,
+        "downstream": upstream < 0,
+        "all": torch.ones_like(upstream, dtype=torch.bool),
+    }
     out = []
     value = {g: x * mask for g in GROUPS}
     share = {g: mask.to(x.dtype) for g in GROUPS}

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import make_demo_dir, tiny_train_args
 from ipykernel.kernelspec import write_kernel_spec
 from nbclient import NotebookClient
-
-from conftest import make_demo_dir, tiny_train_args
 
 from social_xlstm.cli import main
 
@@ -28,7 +27,11 @@ def inputs(tmp_path_factory):
     data = make_demo_dir(root, seed=1)
     assert main(tiny_train_args(data, run)) == 0
     assert main(["export", str(run), "--out", str(bundle)]) == 0
-    return {"SOCIAL_XLSTM_DATA_DIR": str(data), "SOCIAL_XLSTM_RUN_DIR": str(run), "SOCIAL_XLSTM_BUNDLE_DIR": str(bundle)}
+    return {
+        "SOCIAL_XLSTM_DATA_DIR": str(data),
+        "SOCIAL_XLSTM_RUN_DIR": str(run),
+        "SOCIAL_XLSTM_BUNDLE_DIR": str(bundle),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +59,20 @@ def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
     at = next((i for i, cell in enumerate(nb.cells) if "table = pd.DataFrame(" in cell.source), None)
     if at is not None:
         nb.cells.insert(at + 1, nbformat.v4.new_code_cell(TABLE_PROBE))
-    NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(workdir)}}).execute()
+    NotebookClient(
+        nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(workdir)}}
+    ).execute()
     return nb
 
 
 def outputs(nb: nbformat.NotebookNode, output_type: str | None = None) -> list:
-    return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
-            if output_type is None or o.output_type == output_type]
+    return [
+        o
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for o in cell.get("outputs", [])
+        if output_type is None or o.output_type == output_type
+    ]
 
 
 def final_text(nb: nbformat.NotebookNode) -> str:
@@ -133,14 +143,23 @@ def test_the_bundle_notebooks_forecast_table_is_predicts_forecast(executed, inpu
     text = "".join(o.get("text", "") for o in outputs(executed["03_use_export_bundle"], "stream"))
     table = json.loads(text.split("TABLE_JSON ", 1)[1].splitlines()[0])
     out = tmp_path / "forecast.csv"
-    assert main(["predict", inputs["SOCIAL_XLSTM_BUNDLE_DIR"], "--data", inputs["SOCIAL_XLSTM_DATA_DIR"], "--out", str(out)]) == 0
+    assert (
+        main(
+            ["predict", inputs["SOCIAL_XLSTM_BUNDLE_DIR"], "--data", inputs["SOCIAL_XLSTM_DATA_DIR"], "--out", str(out)]
+        )
+        == 0
+    )
     predicted = pd.read_csv(out, dtype={"sensor_id": str}).set_index(["sensor_id", "target", "horizon"])["forecast"]
     interval_minutes = 5
     checked = 0
     for sensor, row in zip(table["index"], table["data"]):
         for (target, label), value in zip(table["columns"], row):
             horizon = int(float(label.strip("+ min")) / interval_minutes)
-            assert value == pytest.approx(predicted[(str(sensor), target, horizon)], rel=1e-4, abs=1e-3), (sensor, target, label)
+            assert value == pytest.approx(predicted[(str(sensor), target, horizon)], rel=1e-4, abs=1e-3), (
+                sensor,
+                target,
+                label,
+            )
             checked += 1
     assert checked == 8 * 2 * 12
 

@@ -25,6 +25,7 @@ FORGET_PREACTIVATIONS = (-150.0, -95.0, 0.0, 95.0, 150.0)
 def onnx_outputs(fn, inputs: tuple[torch.Tensor, ...], path, owner: torch.nn.Module | None = None) -> list[np.ndarray]:
     """``fn(*inputs)`` traced to ONNX and run by onnxruntime; ``owner``: the module whose
     parameters ``fn`` uses (they enter the graph as its weights)."""
+
     class Wrapped(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -52,7 +53,9 @@ def test_log_sigmoid_under_export_is_logsigmoid_with_its_gradient(monkeypatch):
     torch.testing.assert_close(exported_form, expected, rtol=1e-12, atol=1e-15)
     (grad,) = torch.autograd.grad(exported_form.sum(), x)
     torch.testing.assert_close(grad, torch.sigmoid(-x.detach()), rtol=1e-12, atol=1e-15)  # d/dx log sigmoid(x)
-    assert torch.autograd.gradcheck(gates.log_sigmoid, torch.linspace(-30, 30, 13, dtype=torch.float64, requires_grad=True))
+    assert torch.autograd.gradcheck(
+        gates.log_sigmoid, torch.linspace(-30, 30, 13, dtype=torch.float64, requires_grad=True)
+    )
 
 
 @pytest.mark.parametrize("forget", FORGET_PREACTIVATIONS)
@@ -62,7 +65,9 @@ def test_mlstm_references_export_exactly_with_extreme_forget_gates(forget, tmp_p
     i = torch.randn(2, 2, 6, generator=gen)
     f = torch.full((2, 2, 6), forget)
     f[..., 2] = 1.0  # one ordinary step among the extreme ones
-    (parallel,) = onnx_outputs(lambda *a: mlstm_parallel(*a, backend="torch"), (q, k, v, i, f), tmp_path / "parallel.onnx")
+    (parallel,) = onnx_outputs(
+        lambda *a: mlstm_parallel(*a, backend="torch"), (q, k, v, i, f), tmp_path / "parallel.onnx"
+    )
     assert_same(parallel, mlstm_parallel(q, k, v, i, f, backend="torch"))
     (last,) = onnx_outputs(mlstm_last, (q, k, v, i, f), tmp_path / "last.onnx")
     assert_same(last, mlstm_last(q, k, v, i, f))
@@ -93,7 +98,10 @@ def test_attention_pooling_exports_exactly_with_scores_far_below_zero(layout, bi
     pooling = AttentionPooling(8, num_heads=2, layout=layout).eval()
     with torch.no_grad():
         pooling.distance_bias.mlp[2].bias.fill_(bias)  # every edge's score shifted by `bias`
-    source, target = torch.tensor([1, 2, 3, 0, 2, 4, 4]), torch.tensor([0, 0, 0, 1, 1, 2, 3])  # node 4 pools from no one
+    source, target = (
+        torch.tensor([1, 2, 3, 0, 2, 4, 4]),
+        torch.tensor([0, 0, 0, 1, 1, 2, 3]),
+    )  # node 4 pools from no one
     edge_index, distance = torch.stack([source, target]), torch.rand(7) * 5000
     h = torch.randn(2, 5, 8)
 

@@ -16,7 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_wheel_ships_package_kernels_and_console_script(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
         check=True,
         capture_output=True,
     )
@@ -27,8 +38,12 @@ def test_wheel_ships_package_kernels_and_console_script(tmp_path):
     for source in kernel_sources:
         assert f"social_xlstm_kernels/{source}" in names
     assert "social_xlstm/cli/__init__.py" in names
-    shipped_data = {f"social_xlstm/configs/{p.relative_to(ROOT / 'configs').as_posix()}" for p in (ROOT / "configs").rglob("*.yaml")}
-    shipped_data |= {f"social_xlstm/dashboard/static/{p.name}" for p in (ROOT / "social_xlstm/dashboard/static").iterdir()}
+    shipped_data = {
+        f"social_xlstm/configs/{p.relative_to(ROOT / 'configs').as_posix()}" for p in (ROOT / "configs").rglob("*.yaml")
+    }
+    shipped_data |= {
+        f"social_xlstm/dashboard/static/{p.name}" for p in (ROOT / "social_xlstm/dashboard/static").iterdir()
+    }
     assert len(shipped_data) > 8 and shipped_data <= set(names), sorted(shipped_data - set(names))
     assert not any(name.startswith("kernels/") for name in names), "kernels must ship under its specific name"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -36,6 +36,7 @@ def randomised(module):
 
 # ----- brute-force references: one target node at a time, one edge at a time -----
 
+
 def incoming(edge_index, node):
     return [e for e in range(edge_index.shape[1]) if int(edge_index[1, e]) == node]
 
@@ -68,7 +69,7 @@ def attention_reference(module, h, edge_index, distance, upstream, bearing):
     for i in range(N):
         edges = incoming(edge_index, i)
         for head in range(heads):
-            q = wq[head * dk:(head + 1) * dk] @ h[i]
+            q = wq[head * dk : (head + 1) * dk] @ h[i]
             scores, values = [], []
             for e in edges:
                 j = int(edge_index[0, e])
@@ -77,11 +78,11 @@ def attention_reference(module, h, edge_index, distance, upstream, bearing):
                 bias = module.distance_bias.slope[head] * x + mlp_out.weight[head] @ hidden + mlp_out.bias[head]
                 side = {1: 0, -1: 1, 0: 2}[int(upstream[e])]
                 bias = bias + module.side_bias[side, head]
-                scores.append((q @ (wk[head * dk:(head + 1) * dk] @ h[j])) / math.sqrt(dk) + bias)
-                values.append(wv[head * dv:(head + 1) * dv] @ h[j])
+                scores.append((q @ (wk[head * dk : (head + 1) * dk] @ h[j])) / math.sqrt(dk) + bias)
+                values.append(wv[head * dv : (head + 1) * dv] @ h[j])
             if edges:
                 alpha = torch.softmax(torch.stack(scores), 0)
-                out[i, head * dv:(head + 1) * dv] = sum(a * v for a, v in zip(alpha, values))
+                out[i, head * dv : (head + 1) * dv] = sum(a * v for a, v in zip(alpha, values))
     return out
 
 
@@ -105,8 +106,14 @@ def grid_reference(module, h, edge_index, distance, upstream, bearing):
 CASES = {
     "mean": (lambda: make_pooling("mean", D), mean_reference),
     "idw": (lambda: make_pooling("idw", D, d0_m=50.0), idw_reference),
-    "attention-sparse": (lambda: make_pooling("attention", D, out_dim=4, num_heads=2, key_dim=3, layout="sparse"), attention_reference),
-    "attention-dense": (lambda: make_pooling("attention", D, out_dim=4, num_heads=2, key_dim=3, layout="dense"), attention_reference),
+    "attention-sparse": (
+        lambda: make_pooling("attention", D, out_dim=4, num_heads=2, key_dim=3, layout="sparse"),
+        attention_reference,
+    ),
+    "attention-dense": (
+        lambda: make_pooling("attention", D, out_dim=4, num_heads=2, key_dim=3, layout="dense"),
+        attention_reference,
+    ),
     "grid-upstream": (lambda: make_pooling("grid", D, out_dim=5), grid_reference),
     "grid-bearing": (lambda: make_pooling("grid", D, out_dim=5, sides="bearing", num_sectors=4), grid_reference),
 }
@@ -189,8 +196,13 @@ def test_relabelling_nodes_permutes_outputs(case):
     new_label = torch.argsort(perm)
     shuffle = torch.randperm(edge_index.shape[1])  # edge order must not matter either
     out = module(h, edge_index, distance, upstream=upstream, bearing=bearing)
-    out_relabelled = module(h[:, perm], new_label[edge_index][:, shuffle], distance[shuffle],
-                            upstream=upstream[shuffle], bearing=bearing[shuffle])
+    out_relabelled = module(
+        h[:, perm],
+        new_label[edge_index][:, shuffle],
+        distance[shuffle],
+        upstream=upstream[shuffle],
+        bearing=bearing[shuffle],
+    )
     torch.testing.assert_close(out_relabelled, out[:, perm])
 
 
@@ -199,7 +211,7 @@ def test_auto_layout_is_dense_only_where_pairs_are_few():
     assert attention.uses_dense(207, 2634)  # Los-loop: 207 VDs, 13 neighbours each
     assert not make_pooling("attention", 32, num_heads=8).uses_dense(207, 2634)  # 8 N x N score maps
     assert not attention.uses_dense(1000, 8000)  # the demo corridor at 1,000 sensors
-    assert not attention.uses_dense(20_000, 20_000 ** 2)  # a complete graph, too big for N x N
+    assert not attention.uses_dense(20_000, 20_000**2)  # a complete graph, too big for N x N
     with pytest.raises(ValueError, match="layout"):
         make_pooling("attention", 32, layout="blocked")
 
@@ -231,8 +243,19 @@ def test_twenty_thousand_node_ring_is_sparse():
     torch.testing.assert_close(mean, (h.roll(1, dims=-2) + h.roll(-1, dims=-2)) / 2)
     # the grid keeps upstream and downstream apart: its bins are exactly the two rolled states
     grid = make_pooling("grid", 8, out_dim=8)
-    expected = torch.cat([h.roll(1, dims=-2), torch.zeros_like(h), torch.zeros_like(h),
-                          h.roll(-1, dims=-2), torch.zeros_like(h).repeat(1, 1, 1, 5)], dim=-1) @ grid.mix.weight.T
+    expected = (
+        torch.cat(
+            [
+                h.roll(1, dims=-2),
+                torch.zeros_like(h),
+                torch.zeros_like(h),
+                h.roll(-1, dims=-2),
+                torch.zeros_like(h).repeat(1, 1, 1, 5),
+            ],
+            dim=-1,
+        )
+        @ grid.mix.weight.T
+    )
     torch.testing.assert_close(grid(h, edge_index, distance, upstream=upstream), expected)
     with torch.profiler.profile(profile_memory=True) as prof:
         attention = make_pooling("attention", 8, num_heads=2)(h, edge_index, distance, upstream=upstream)

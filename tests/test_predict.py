@@ -9,12 +9,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_without_sensors
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
 from social_xlstm.export.predict import load_forecaster, predict_frame
-
-from conftest import write_without_sensors
 
 TOL = {"rtol": 1e-5, "atol": 1e-3}
 COLUMNS = ["sensor_id", "origin", "timestamp", "horizon", "target", "forecast", "latitude", "longitude"]
@@ -55,7 +54,11 @@ def test_forecast_at_an_origin_equals_the_runs_predictions(run_dir, bundle_dir, 
     predictions = pd.read_parquet(run_dir / "predictions.parquet")
     origin = predictions.origin.iloc[len(predictions) // 2]
     frame = predict_frame(load_forecaster(bundle_dir), demo_dir, origin.tz_convert("UTC").isoformat())
-    merged = predictions[predictions.origin == origin].astype({"target": str}).merge(frame, on=["sensor_id", "horizon", "target"])
+    merged = (
+        predictions[predictions.origin == origin]
+        .astype({"target": str})
+        .merge(frame, on=["sensor_id", "horizon", "target"])
+    )
     assert len(merged) == (predictions.origin == origin).sum() > 0
     np.testing.assert_allclose(merged.forecast, merged.y_pred, **TOL)
 
@@ -93,7 +96,9 @@ def test_geojson_has_one_point_per_sensor(bundle_dir, demo_dir, tmp_path):
     for feature in collection["features"]:
         props = feature["properties"]
         lon, lat = feature["geometry"]["coordinates"]
-        assert (lat, lon) == pytest.approx((sensors.latitude[props["sensor_id"]], sensors.longitude[props["sensor_id"]]))
+        assert (lat, lon) == pytest.approx(
+            (sensors.latitude[props["sensor_id"]], sensors.longitude[props["sensor_id"]])
+        )
         assert {f"{t}_h{h}" for t in ("flow", "speed") for h in range(1, 13)} <= set(props)
         row = table[(table.sensor_id == props["sensor_id"]) & (table.target == "speed") & (table.horizon == 3)]
         assert props["speed_h3"] == pytest.approx(row.forecast.iloc[0])
@@ -114,21 +119,24 @@ def test_a_sensor_removed_since_training_is_read_as_missing_when_allowed(bundle_
     assert f"1 of the model's 8 sensors are not in {fewer}: read as missing" in capsys.readouterr().err
     table = pd.read_parquet(tmp_path / "f.parquet")
     assert gone not in set(table.sensor_id) and len(table) == 7 * 12 * 2
-    window = dataset.values[-bundle.input_len:].copy()
+    window = dataset.values[-bundle.input_len :].copy()
     window[:, 3] = np.nan
-    expected = bundle.forecast(window, dataset.timestamps[-bundle.input_len:])
+    expected = bundle.forecast(window, dataset.timestamps[-bundle.input_len :])
     n = pd.Index(bundle.sensor_ids).get_indexer(table.sensor_id)
     g = [bundle.targets.index(t) for t in table.target]
     np.testing.assert_allclose(table.forecast, expected[table.horizon.to_numpy() - 1, n, g], **TOL)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("lacks a sensor", "needed by the model is not in the data"),
-    ("short history", "history too short"),
-    ("bad --at", "is not a timestamp"),
-    ("--at off the grid", "is not a time step of the data"),
-    ("bad suffix", "must end in"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("lacks a sensor", "needed by the model is not in the data"),
+        ("short history", "history too short"),
+        ("bad --at", "is not a timestamp"),
+        ("--at off the grid", "is not a time step of the data"),
+        ("bad suffix", "must end in"),
+    ],
+)
 def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path, capsys, case, message):
     data, out, extra = demo_dir, tmp_path / "forecast.parquet", []
     dataset = read_dataset(demo_dir)

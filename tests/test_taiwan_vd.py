@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_train_args
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset, write_dataset
@@ -20,12 +21,12 @@ from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks, resident_blo
 from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, iter_snapshots, static_vds, write_feed
 from social_xlstm.errors import InputError
 
-from conftest import tiny_train_args
-
 NS = "http://traffic.transportdata.tw/standard/traffic/schema/"
 HEAD = f'<?xml version="1.0" encoding="utf-8"?>\n<{{root}} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns="{NS}">\n'
 
-VDLIST_V1 = HEAD.format(root="VDList") + """  <UpdateTime>2025-03-17T00:46:00+08:00</UpdateTime>
+VDLIST_V1 = (
+    HEAD.format(root="VDList")
+    + """  <UpdateTime>2025-03-17T00:46:00+08:00</UpdateTime>
   <UpdateInterval>86400</UpdateInterval>
   <AuthorityCode>THB</AuthorityCode>
   <VDs>
@@ -69,9 +70,12 @@ VDLIST_V1 = HEAD.format(root="VDList") + """  <UpdateTime>2025-03-17T00:46:00+08
   </VDs>
 </VDList>
 """
+)
 
 # A later version: VD 002-01 disappeared, VD 008-01 moved, VD 009-01 appeared (and never reports).
-VDLIST_V2 = HEAD.format(root="VDList") + """  <UpdateTime>2025-03-18T00:10:00+08:00</UpdateTime>
+VDLIST_V2 = (
+    HEAD.format(root="VDList")
+    + """  <UpdateTime>2025-03-18T00:10:00+08:00</UpdateTime>
   <UpdateInterval>86400</UpdateInterval>
   <AuthorityCode>THB</AuthorityCode>
   <VDs>
@@ -98,6 +102,7 @@ VDLIST_V2 = HEAD.format(root="VDList") + """  <UpdateTime>2025-03-18T00:10:00+08
   </VDs>
 </VDList>
 """
+)
 
 
 def lane(speed, occupancy, small, large) -> str:
@@ -110,33 +115,62 @@ def lane(speed, occupancy, small, large) -> str:
 
 def vdlive(vdid: str, minute: int, links: dict[str, list[tuple]]) -> str:
     flows = "".join(
-        f"<LinkFlow><LinkID>{link}</LinkID><Lanes>{''.join(lane(*l) for l in lanes)}</Lanes></LinkFlow>" for link, lanes in links.items()
+        f"<LinkFlow><LinkID>{link}</LinkID><Lanes>{''.join(lane(*l) for l in lanes)}</Lanes></LinkFlow>"
+        for link, lanes in links.items()
     )
-    return (f"<VDLive><VDID>{vdid}</VDID><LinkFlows>{flows}</LinkFlows><Status>0</Status>"
-            f"<DataCollectTime>2025-03-18T00:{minute:02d}:20+08:00</DataCollectTime></VDLive>")
+    return (
+        f"<VDLive><VDID>{vdid}</VDID><LinkFlows>{flows}</LinkFlows><Status>0</Status>"
+        f"<DataCollectTime>2025-03-18T00:{minute:02d}:20+08:00</DataCollectTime></VDLive>"
+    )
 
 
 def vdlivelist(minute: int, lives: list[str]) -> str:
-    return (HEAD.format(root="VDLiveList") + f"<UpdateTime>2025-03-18T00:{minute:02d}:40+08:00</UpdateTime>"
-            "<UpdateInterval>60</UpdateInterval><AuthorityCode>THB</AuthorityCode>"
-            f"<VDLives>{''.join(lives)}</VDLives></VDLiveList>\n")
+    return (
+        HEAD.format(root="VDLiveList") + f"<UpdateTime>2025-03-18T00:{minute:02d}:40+08:00</UpdateTime>"
+        "<UpdateInterval>60</UpdateInterval><AuthorityCode>THB</AuthorityCode>"
+        f"<VDLives>{''.join(lives)}</VDLives></VDLiveList>\n"
+    )
 
 
 # (speed, occupancy, small-car volume, large-vehicle volume) per lane, minute by minute.
 EAST_NORMAL = [(60.0, 10.0, 3, 1), (90.0, 4.0, 2, 0)]
-EAST = {0: EAST_NORMAL, 1: EAST_NORMAL, 2: [(-99, 10.0, 3, 1), (90.0, 4.0, 2, 0)], 3: [(60.0, 255, 3, 1), (90.0, 4.0, 2, 0)],
-        4: EAST_NORMAL, 5: EAST_NORMAL, 6: EAST_NORMAL}
-WEST = {0: [(50.0, 20.0, 5, 0)], 1: [(50.0, 20.0, 5, 0)], 2: [(50.0, 20.0, 5, -99)], 3: [(50.0, 20.0, 5, 0)],
-        4: [(50.0, 20.0, 5, 0)], 5: [(50.0, 20.0, 5, 0)], 6: [(-1, -1, -1, -1)]}
-NORTH = {0: [(0.0, 0.0, 0, 0)], 1: [(0.0, 0.0, 0, 0)], 2: [(70.0, 3.0, 2, 0)], 3: [(70.0, 3.0, 2, 0)], 4: [(70.0, 3.0, 2, 0)],
-         5: [(40.0, 5.0, -99, 0)], 6: [(60.0, 0.0, 0, 0)], 15: [(80.0, 1.0, 1, 0)]}
+EAST = {
+    0: EAST_NORMAL,
+    1: EAST_NORMAL,
+    2: [(-99, 10.0, 3, 1), (90.0, 4.0, 2, 0)],
+    3: [(60.0, 255, 3, 1), (90.0, 4.0, 2, 0)],
+    4: EAST_NORMAL,
+    5: EAST_NORMAL,
+    6: EAST_NORMAL,
+}
+WEST = {
+    0: [(50.0, 20.0, 5, 0)],
+    1: [(50.0, 20.0, 5, 0)],
+    2: [(50.0, 20.0, 5, -99)],
+    3: [(50.0, 20.0, 5, 0)],
+    4: [(50.0, 20.0, 5, 0)],
+    5: [(50.0, 20.0, 5, 0)],
+    6: [(-1, -1, -1, -1)],
+}
+NORTH = {
+    0: [(0.0, 0.0, 0, 0)],
+    1: [(0.0, 0.0, 0, 0)],
+    2: [(70.0, 3.0, 2, 0)],
+    3: [(70.0, 3.0, 2, 0)],
+    4: [(70.0, 3.0, 2, 0)],
+    5: [(40.0, 5.0, -99, 0)],
+    6: [(60.0, 0.0, 0, 0)],
+    15: [(80.0, 1.0, 1, 0)],
+}
 
 
 def live_minute(minute: int) -> str:
     lives = []
     if minute in EAST:
         # the live feed pads the last VDID field to 3 digits; the VDList uses 2
-        lives.append(vdlive("VD-11-0020-002-001", minute, {"3000200000176F": EAST[minute], "3000200000176T": WEST[minute]}))
+        lives.append(
+            vdlive("VD-11-0020-002-001", minute, {"3000200000176F": EAST[minute], "3000200000176T": WEST[minute]})
+        )
         # differs in value (2, not 1): another detector, which no VDList knows
         lives.append(vdlive("VD-11-0020-002-002", minute, {"3000200000176F": [(55.0, 5.0, 1, 0)]}))
     lives.append(vdlive("VD-11-0020-008-01", minute, {"3000200000180F": NORTH[minute]}))
@@ -153,23 +187,27 @@ def snapshots(tmp_path: Path) -> Path:
         (folder / "VDLiveList.xml").write_text(live_minute(minute), encoding="utf-8")
     repeat = root / "2025-03-18_00-00-50"  # a second poll before the detectors updated: all repeats
     shutil.copytree(root / "2025-03-18_00-00-40", repeat)
-    (repeat / "VDLiveList.xml").write_text(live_minute(0).replace("00:00:40+08:00</UpdateTime>", "00:00:50+08:00</UpdateTime>"), encoding="utf-8")
+    (repeat / "VDLiveList.xml").write_text(
+        live_minute(0).replace("00:00:40+08:00</UpdateTime>", "00:00:50+08:00</UpdateTime>"), encoding="utf-8"
+    )
     (root / "README.txt").write_text("collected by a cron job\n")
     return root
 
 
 NAN = math.nan
 # [time, sensor, (flow, speed, occupancy)], worked out by hand from the tables above
-EXPECTED = np.array([
-    # 00:00: east all 5 minutes: flow 5 x 6; speed (4 x (60*4 + 90*2) + 90*2) / (4*6 + 2); occupancy (4 x 14 + 4) / 9
-    #        west: minute 2 has a sentinel volume -> 4 complete minutes of 5 veh, scaled to 25; north: 0+0+2+2+2
-    [[30, 1860 / 26, 60 / 9], [25, 50, 20], [6, 70, 9 / 5]],
-    # 00:05: only 2 of 5 minutes -> flow missing; north: no volume weight -> plain mean of 40 and 60
-    [[NAN, 70, 7], [NAN, 50, 20], [NAN, 50, 2.5]],
-    # 00:10: no snapshots at all
-    [[NAN, NAN, NAN], [NAN, NAN, NAN], [NAN, NAN, NAN]],
-    [[NAN, NAN, NAN], [NAN, NAN, NAN], [NAN, 80, 1]],
-])
+EXPECTED = np.array(
+    [
+        # 00:00: east all 5 minutes: flow 5 x 6; speed (4 x (60*4 + 90*2) + 90*2) / (4*6 + 2); occupancy (4 x 14 + 4) / 9
+        #        west: minute 2 has a sentinel volume -> 4 complete minutes of 5 veh, scaled to 25; north: 0+0+2+2+2
+        [[30, 1860 / 26, 60 / 9], [25, 50, 20], [6, 70, 9 / 5]],
+        # 00:05: only 2 of 5 minutes -> flow missing; north: no volume weight -> plain mean of 40 and 60
+        [[NAN, 70, 7], [NAN, 50, 20], [NAN, 50, 2.5]],
+        # 00:10: no snapshots at all
+        [[NAN, NAN, NAN], [NAN, NAN, NAN], [NAN, NAN, NAN]],
+        [[NAN, NAN, NAN], [NAN, NAN, NAN], [NAN, 80, 1]],
+    ]
+)
 
 
 def test_hand_computed_snapshots(snapshots: Path):
@@ -214,7 +252,9 @@ def test_ten_minute_interval(snapshots: Path):
     assert len(ds.timestamps) == 2
 
 
-def _reference(spec: FeedSpec, minutes_per_interval: int = 5, min_coverage: float = 0.5) -> tuple[list[str], np.ndarray]:
+def _reference(
+    spec: FeedSpec, minutes_per_interval: int = 5, min_coverage: float = 0.5
+) -> tuple[list[str], np.ndarray]:
     """The expected dataset computed from the generated records with pandas, not the importer."""
     static = {vd.vdid: vd for vd in static_vds(spec)}
     live_to_static = {(f"{vdid[:-3]}-{int(vdid[-2:]):03d}" if spec.pad_live_ids else vdid): vdid for vdid in static}
@@ -227,14 +267,20 @@ def _reference(spec: FeedSpec, minutes_per_interval: int = 5, min_coverage: floa
             direction = next(l.direction for l in vd.links if l.link_id == r.link_id)
             for k, lane in enumerate(r.lanes):
                 rows.append((f"{vd.vdid}:{direction}", r.collect_time, k, lane.speed, lane.occupancy, *lane.volumes))
-    df = pd.DataFrame(rows, columns=["sensor", "t", "lane", "speed", "occ", "s", "l"]).drop_duplicates(["sensor", "t", "lane"])
+    df = pd.DataFrame(rows, columns=["sensor", "t", "lane", "speed", "occ", "s", "l"]).drop_duplicates(
+        ["sensor", "t", "lane"]
+    )
     bad = {-99, -1, 255, 999}
     for col, high in [("speed", 200), ("occ", 100), ("s", np.inf), ("l", np.inf)]:
         df[col] = df[col].where(~df[col].isin(bad) & (df[col] >= 0) & (df[col] <= high))
     df["vol"] = df["s"] + df["l"]
     df["bucket"] = pd.to_datetime(df["t"], unit="s", utc=True).dt.floor(f"{minutes_per_interval}min")
-    per_minute = df.groupby(["sensor", "bucket", "t"]).agg(vol=("vol", lambda v: v.sum() if v.notna().all() else np.nan))
-    flow = per_minute.groupby(["sensor", "bucket"])["vol"].agg(lambda v: v.mean() * minutes_per_interval if v.notna().sum() >= min_coverage * minutes_per_interval else np.nan)
+    per_minute = df.groupby(["sensor", "bucket", "t"]).agg(
+        vol=("vol", lambda v: v.sum() if v.notna().all() else np.nan)
+    )
+    flow = per_minute.groupby(["sensor", "bucket"])["vol"].agg(
+        lambda v: v.mean() * minutes_per_interval if v.notna().sum() >= min_coverage * minutes_per_interval else np.nan
+    )
     df["sv"] = df["speed"] * df["vol"]
     weighted = df.dropna(subset=["speed", "vol"]).groupby(["sensor", "bucket"]).agg(sv=("sv", "sum"), w=("vol", "sum"))
     plain = df.groupby(["sensor", "bucket"])["speed"].mean()
@@ -242,13 +288,24 @@ def _reference(spec: FeedSpec, minutes_per_interval: int = 5, min_coverage: floa
     occupancy = df.groupby(["sensor", "bucket"])["occ"].mean()
     table = pd.concat({"flow": flow, "speed": speed, "occupancy": occupancy}, axis=1)
     sensors = sorted(table.index.get_level_values(0).unique())
-    grid = pd.date_range(table.index.get_level_values(1).min(), table.index.get_level_values(1).max(), freq=f"{minutes_per_interval}min")
+    grid = pd.date_range(
+        table.index.get_level_values(1).min(), table.index.get_level_values(1).max(), freq=f"{minutes_per_interval}min"
+    )
     cube = table.reindex(pd.MultiIndex.from_product([sensors, grid])).to_numpy().reshape(len(sensors), len(grid), 3)
     return sensors, cube.transpose(1, 0, 2)
 
 
-QUIRKY = FeedSpec(n_vds=6, minutes=23, seed=3, bidirectional_share=0.5, sentinel_rate=0.08, duplicate_rate=0.2,
-                  skipped_minute_rate=0.15, pad_live_ids=True, unmatched_vds=2)
+QUIRKY = FeedSpec(
+    n_vds=6,
+    minutes=23,
+    seed=3,
+    bidirectional_share=0.5,
+    sentinel_rate=0.08,
+    duplicate_rate=0.2,
+    skipped_minute_rate=0.15,
+    pad_live_ids=True,
+    unmatched_vds=2,
+)
 
 
 def test_matches_independent_reference_on_generated_feed(tmp_path: Path):
@@ -280,14 +337,32 @@ def test_a_feed_polled_every_five_minutes_has_flow_only_below_the_default_covera
     assert "feature 'flow' has no reading" in err and "data.features=[speed,occupancy]" in err
     assert "flow values are missing because their interval held a volume in fewer than 50% of its minutes" in err
     assert np.isnan(read_dataset(out).values[..., 0]).all()
-    assert main(["data", "import", "taiwan-vd", str(feed), "--out", str(sparse_out), "--workers", "1", "--min-flow-coverage", "0.2"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "import",
+                "taiwan-vd",
+                str(feed),
+                "--out",
+                str(sparse_out),
+                "--workers",
+                "1",
+                "--min-flow-coverage",
+                "0.2",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().err == ""
     sparse = read_dataset(sparse_out)
     sensors, expected = _reference(spec, min_coverage=0.2)  # one minute's volume x 5
     assert sparse.sensor_ids == sensors and np.isfinite(sparse.values[..., 0]).mean() > 0.5
     np.testing.assert_allclose(sparse.values, expected, rtol=1e-5, atol=1e-4)
     assert "NaN below 20% of the minutes" in sparse.meta["aggregation"]["flow"]
-    assert main(["data", "import", "taiwan-vd", str(feed), "--out", str(tmp_path / "x"), "--min-flow-coverage", "0"]) == 2
+    assert (
+        main(["data", "import", "taiwan-vd", str(feed), "--out", str(tmp_path / "x"), "--min-flow-coverage", "0"]) == 2
+    )
     assert "--min-flow-coverage: must be a share of the minutes in (0, 1], got 0.0" in capsys.readouterr().err
 
 
@@ -296,9 +371,27 @@ def test_a_feed_polled_every_five_minutes_trains_exports_and_forecasts_from_the_
     """What a user of the Taiwan feed runs, with no graph or feature overrides: the import has
     no road graph and no mileage (the graph is each VD's nearest, upstream from the road
     order), and flow comes from one minute in five."""
-    feed = write_feed(tmp_path / "feed", FeedSpec(n_vds=6, minutes=2 * 1440, every=5, seed=8, sentinel_rate=0.01, pack="zip"))
+    feed = write_feed(
+        tmp_path / "feed", FeedSpec(n_vds=6, minutes=2 * 1440, every=5, seed=8, sentinel_rate=0.01, pack="zip")
+    )
     data, run, bundle, forecast = (tmp_path / name for name in ("data", "run", "bundle", "forecast.csv"))
-    assert main(["data", "import", "taiwan-vd", str(feed), "--out", str(data), "--min-flow-coverage", "0.2", "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "import",
+                "taiwan-vd",
+                str(feed),
+                "--out",
+                str(data),
+                "--min-flow-coverage",
+                "0.2",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert read_dataset(data).edges is None
     assert main(tiny_train_args(data, run)) == 0
     graph = json.loads((run / "graph.json").read_text())
@@ -342,14 +435,20 @@ def test_live_without_static_is_a_clear_error(tmp_path: Path):
 
 def test_bad_number_names_file_and_field(snapshots: Path):
     live = snapshots / "2025-03-18_00-03-40" / "VDLiveList.xml"
-    live.write_text(live.read_text(encoding="utf-8").replace("<Speed>70.0</Speed>", "<Speed>fast</Speed>"), encoding="utf-8")
-    with pytest.raises(InputError, match=r"VDLiveList\.xml: VDLive VD-11-0020-008-01: field Speed is 'fast', expected a number"):
+    live.write_text(
+        live.read_text(encoding="utf-8").replace("<Speed>70.0</Speed>", "<Speed>fast</Speed>"), encoding="utf-8"
+    )
+    with pytest.raises(
+        InputError, match=r"VDLiveList\.xml: VDLive VD-11-0020-008-01: field Speed is 'fast', expected a number"
+    ):
         import_taiwan_vd([snapshots])
 
 
 def test_cli_imports_and_writes_a_readable_dataset(snapshots: Path, tmp_path: Path):
     out = tmp_path / "taiwan"
-    assert main(["data", "import", "taiwan-vd", str(snapshots), "--out", str(out), "--name", "thb", "--workers", "1"]) == 0
+    assert (
+        main(["data", "import", "taiwan-vd", str(snapshots), "--out", str(out), "--name", "thb", "--workers", "1"]) == 0
+    )
     ds = read_dataset(out)
     np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
     assert ds.meta["name"] == "thb" and ds.meta["units"]["flow"] == "veh/interval"
@@ -358,8 +457,11 @@ def test_cli_imports_and_writes_a_readable_dataset(snapshots: Path, tmp_path: Pa
 
 def test_progress_is_reported_after_every_file_with_the_counts_so_far(snapshots: Path):
     calls = []
-    ds = import_taiwan_vd([snapshots], workers=1, progress=lambda name, tally: calls.append(
-        (name, tally["live_records_read"], tally["identical_files_skipped"])))
+    ds = import_taiwan_vd(
+        [snapshots],
+        workers=1,
+        progress=lambda name, tally: calls.append((name, tally["live_records_read"], tally["identical_files_skipped"])),
+    )
     files = [f"{snapshots}/{path.relative_to(snapshots).as_posix()}" for path in sorted(snapshots.rglob("*.xml"))]
     assert [name for name, _, _ in calls] == files  # the README is skipped, not reported
     records = [read for _, read, _ in calls]
@@ -411,7 +513,9 @@ def test_documents_without_the_namespace_read_the_same_and_foreign_elements_are_
 def test_unknown_link_of_known_detector_is_counted_not_mixed_in(snapshots: Path):
     extra = snapshots / "2025-03-18_00-07-40"
     extra.mkdir()
-    (extra / "VDLiveList.xml").write_text(vdlivelist(7, [vdlive("VD-11-0020-008-01", 7, {"3000200000999T": [(30.0, 50.0, 9, 9)]})]), encoding="utf-8")
+    (extra / "VDLiveList.xml").write_text(
+        vdlivelist(7, [vdlive("VD-11-0020-008-01", 7, {"3000200000999T": [(30.0, 50.0, 9, 9)]})]), encoding="utf-8"
+    )
     ds = import_taiwan_vd([snapshots]).load()
     assert ds.meta["import_counts"]["live_records_unmatched_link"] == 1
     np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
@@ -423,7 +527,11 @@ EXTERNAL_DTD = '<!DOCTYPE VDList SYSTEM "http://example.org/vd.dtd">'
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 65536])
-@pytest.mark.parametrize("doctype", [BILLION_LAUGHS, EXTERNAL_ENTITY, EXTERNAL_DTD], ids=["billion-laughs", "external-entity", "external-dtd"])
+@pytest.mark.parametrize(
+    "doctype",
+    [BILLION_LAUGHS, EXTERNAL_ENTITY, EXTERNAL_DTD],
+    ids=["billion-laughs", "external-entity", "external-dtd"],
+)
 def test_document_type_declarations_are_refused(tmp_path: Path, monkeypatch, doctype: str, chunk_bytes: int):
     monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.xml_records.CHUNK_BYTES", chunk_bytes)
     entity = "&b;" if "ENTITY b" in doctype else "&secret;" if "secret" in doctype else ""
@@ -449,7 +557,9 @@ def test_interval_must_be_whole_minutes(snapshots: Path, interval: str):
 def test_record_with_faulty_clock_is_dropped_not_gridded(snapshots: Path):
     extra = snapshots / "2025-03-18_00-08-40"
     extra.mkdir()
-    faulty = vdlive("VD-11-0020-008-01", 8, {"3000200000180F": [(70.0, 3.0, 2, 0)]}).replace("2025-03-18T00:08:20", "1970-01-01T00:00:00")
+    faulty = vdlive("VD-11-0020-008-01", 8, {"3000200000180F": [(70.0, 3.0, 2, 0)]}).replace(
+        "2025-03-18T00:08:20", "1970-01-01T00:00:00"
+    )
     (extra / "VDLiveList.xml").write_text(vdlivelist(8, [faulty]), encoding="utf-8")
     ds = import_taiwan_vd([snapshots]).load()
     assert ds.meta["import_counts"]["live_records_implausible_time"] == 1
@@ -483,11 +593,19 @@ def test_corrupt_archive_is_a_clear_error(tmp_path: Path, pack: str):
         import_taiwan_vd([archive])
 
 
-@pytest.mark.parametrize("buckets_per_block, steps_per_chunk, chunk_lengths", [
-    (1, 100, [1, 1, 1, 1]), (2, 100, [2, 2]), (3, 100, [3, 1]), (3, 2, [2, 1, 1]), (512, 1, [1, 1, 1, 1]),
-])
-def test_grid_spanning_many_blocks_equals_one_block(snapshots: Path, monkeypatch, buckets_per_block: int,
-                                                    steps_per_chunk: int, chunk_lengths: list[int]):
+@pytest.mark.parametrize(
+    "buckets_per_block, steps_per_chunk, chunk_lengths",
+    [
+        (1, 100, [1, 1, 1, 1]),
+        (2, 100, [2, 2]),
+        (3, 100, [3, 1]),
+        (3, 2, [2, 1, 1]),
+        (512, 1, [1, 1, 1, 1]),
+    ],
+)
+def test_grid_spanning_many_blocks_equals_one_block(
+    snapshots: Path, monkeypatch, buckets_per_block: int, steps_per_chunk: int, chunk_lengths: list[int]
+):
     """Blocks of 1-3 intervals or one of 512, written a block at a time, or in chunks of fewer steps."""
     monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.accumulate.BUCKETS_PER_BLOCK", buckets_per_block)
     monkeypatch.setattr("social_xlstm.data.readings_table.ROWS_PER_GROUP", 3 * steps_per_chunk)  # 3 sensors
@@ -529,7 +647,11 @@ def test_cli_spills_beside_the_output_and_leaves_nothing_there(snapshots: Path, 
     monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.blocks.MAX_COLLECT_LAG_S", 0)
     folders = set()
     spill = RowBlocks._spill
-    monkeypatch.setattr(RowBlocks, "_spill", lambda self, key, block: (spill(self, key, block), folders.add(Path(self._spill_dir.name).parent)))
+    monkeypatch.setattr(
+        RowBlocks,
+        "_spill",
+        lambda self, key, block: (spill(self, key, block), folders.add(Path(self._spill_dir.name).parent)),
+    )
     out = tmp_path / "datasets" / "taiwan"
     out.parent.mkdir()
     assert main(["data", "import", "taiwan-vd", str(snapshots), "--out", str(out)]) == 0

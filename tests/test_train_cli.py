@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
-
 from conftest import make_demo_dir, tiny_train_args
 
 from social_xlstm.cli import main
@@ -35,10 +34,20 @@ def trained_run(demo_dir, tmp_path_factory):
 
 
 def test_train_writes_the_run_directory(trained_run):
-    for name in ("config.yaml", "graph.json", "scaler.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
-                 "baselines/lstm/checkpoints/last.ckpt", "baselines/no_pooling/checkpoints/last.ckpt",
-                 "metrics/summary.json", "metrics/per_sensor.csv", "predictions.parquet", "plots/error_by_horizon_speed.png",
-                 "logs/version_0/metrics.csv"):
+    for name in (
+        "config.yaml",
+        "graph.json",
+        "scaler.json",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "baselines/lstm/checkpoints/last.ckpt",
+        "baselines/no_pooling/checkpoints/last.ckpt",
+        "metrics/summary.json",
+        "metrics/per_sensor.csv",
+        "predictions.parquet",
+        "plots/error_by_horizon_speed.png",
+        "logs/version_0/metrics.csv",
+    ):
         assert (trained_run / name).is_file(), name
     summary = json.loads((trained_run / "metrics/summary.json").read_text())
     assert set(summary["models"]) == MODELS
@@ -60,7 +69,9 @@ def test_predictions_are_in_real_units_against_the_dataset(trained_run, demo_dir
     # persistence repeats the value at the origin when it was observed
     at_origin = dataset.values[t - sample.horizon.to_numpy(), n, f]
     observed = np.isfinite(at_origin)
-    np.testing.assert_allclose(sample.y_pred_persistence.to_numpy()[observed], at_origin[observed], rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(
+        sample.y_pred_persistence.to_numpy()[observed], at_origin[observed], rtol=1e-5, atol=1e-3
+    )
 
 
 def test_summary_metrics_match_the_predictions_table(trained_run):
@@ -264,8 +275,9 @@ def test_a_training_stopped_by_sigterm_exits_143_and_says_how_to_resume(demo_dir
 
     run_dir = tmp_path / "killed"
     args = tiny_train_args(demo_dir, run_dir, "baselines=[]", epochs=10_000)
-    process = subprocess.Popen([sys.executable, "-m", "social_xlstm.cli", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "social_xlstm.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 240
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:

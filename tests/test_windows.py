@@ -26,7 +26,9 @@ def make_dataset(steps=40, sensors=3, seed=0, interval="6h") -> Dataset:
     rng = np.random.default_rng(seed)
     t = np.arange(steps)[:, None]
     n = np.arange(sensors)[None, :]
-    values = np.stack([10.0 * t + n, 100.0 - t - n / 2, rng.uniform(0, 0.3, (steps, sensors))], axis=-1).astype(np.float32)
+    values = np.stack([10.0 * t + n, 100.0 - t - n / 2, rng.uniform(0, 0.3, (steps, sensors))], axis=-1).astype(
+        np.float32
+    )
     values[3, 1, 0] = np.nan
     values[5, 0, :] = np.nan
     values[33, 2, 1] = np.nan
@@ -34,8 +36,13 @@ def make_dataset(steps=40, sensors=3, seed=0, interval="6h") -> Dataset:
         values=values,
         timestamps=pd.date_range("2024-01-01 00:00", periods=steps, freq=interval, tz="Asia/Taipei"),
         features=list(FEATURES),
-        sensors=pd.DataFrame({"sensor_id": [f"VD{i}" for i in range(sensors)],
-                              "latitude": 25.0 + 0.01 * np.arange(sensors), "longitude": np.full(sensors, 121.5)}),
+        sensors=pd.DataFrame(
+            {
+                "sensor_id": [f"VD{i}" for i in range(sensors)],
+                "latitude": 25.0 + 0.01 * np.arange(sensors),
+                "longitude": np.full(sensors, 121.5),
+            }
+        ),
         meta={"name": "tiny", "interval": interval},
     )
 
@@ -49,12 +56,16 @@ def test_chronological_splits():
 
 
 def test_time_features_by_hand():
-    stamps = pd.DatetimeIndex(["2024-01-01 00:00", "2024-01-01 06:00", "2024-01-03 18:00", "2024-01-07 12:00"]).tz_localize("Asia/Taipei")
+    stamps = pd.DatetimeIndex(
+        ["2024-01-01 00:00", "2024-01-01 06:00", "2024-01-03 18:00", "2024-01-07 12:00"]
+    ).tz_localize("Asia/Taipei")
     feats = time_features(stamps)
     # Monday 00:00, Monday 06:00, Wednesday 18:00, Sunday 12:00 (local time).
     tod = np.array([0.0, 0.25, 0.75, 0.5])
     dow = (np.array([0, 0, 2, 6]) + tod) / 7
-    expected = np.stack([np.sin(2 * np.pi * tod), np.cos(2 * np.pi * tod), np.sin(2 * np.pi * dow), np.cos(2 * np.pi * dow)], axis=1)
+    expected = np.stack(
+        [np.sin(2 * np.pi * tod), np.cos(2 * np.pi * tod), np.sin(2 * np.pi * dow), np.cos(2 * np.pi * dow)], axis=1
+    )
     np.testing.assert_allclose(feats, expected, atol=1e-6)
     assert feats.dtype == np.float32
     # Local wall-clock time: across the spring DST change one hour later reads 03:00, not 02:00.
@@ -122,7 +133,9 @@ def test_forecasts_of_features_never_negative_in_training_are_floored_at_zero():
     scaled = np.array([[-2.0, -2.0], [1.0, 1.0], [np.nan, 0.0]])
     expected = np.array([[0.0, 1.5 - 2 * np.sqrt(8.75)], [2 + np.sqrt(8 / 3), 1.5 + np.sqrt(8.75)], [np.nan, 1.5]])
     np.testing.assert_allclose(scaler.forecast_to_real(scaled, ["flow", "delta"]), expected, rtol=1e-12)
-    np.testing.assert_allclose(scaler.forecast_to_real(scaled[:, ::-1], ["delta", "flow"]), expected[:, ::-1], rtol=1e-12)
+    np.testing.assert_allclose(
+        scaler.forecast_to_real(scaled[:, ::-1], ["delta", "flow"]), expected[:, ::-1], rtol=1e-12
+    )
     assert scaler.inverse_transform(scaled, ["flow", "delta"])[0, 0] < 0  # the truth is never floored
     restored = FeatureScaler.from_dict(scaler.to_dict())
     assert restored.non_negative.tolist() == [True, False]
@@ -139,7 +152,7 @@ def test_window_items_exact():
     arrays = WindowArrays.from_dataset(ds, scaler, ["flow", "speed", "occupancy"], ["flow", "speed"])
     windows = WindowDataset(arrays, 0, 28, input_len=4, horizon=3, stride=2)
     assert len(windows) == (28 - 7) // 2 + 1
-    item = windows[1]   # inputs steps 2..5, targets 6..8
+    item = windows[1]  # inputs steps 2..5, targets 6..8
     assert item["origin"].item() == 5 and item["origin"].dtype == torch.int64
     mean, std = scaler.mean, scaler.std
     raw_x = ds.values[2:6].astype(np.float64)
@@ -147,7 +160,7 @@ def test_window_items_exact():
     np.testing.assert_allclose(item["x"].numpy(), expected_x, rtol=1e-6, atol=1e-6)
     assert item["x"].dtype == torch.float32 and item["x"].shape == (4, 3, 3)
     np.testing.assert_array_equal(item["x_mask"].numpy(), ~np.isnan(raw_x))
-    assert not item["x_mask"][1, 1, 0] and not item["x_mask"][3, 0].any()   # the gaps at t=3 and t=5
+    assert not item["x_mask"][1, 1, 0] and not item["x_mask"][3, 0].any()  # the gaps at t=3 and t=5
     # Flow of sensor n at step t is 10 t + n, so the targets are known in closed form.
     flow = 10.0 * np.arange(6, 9)[:, None] + np.arange(3)[None, :]
     np.testing.assert_allclose(item["y"][..., 0].numpy(), (flow - mean[0]) / std[0], rtol=1e-6)
@@ -157,7 +170,7 @@ def test_window_items_exact():
     # Every 6 hours from Monday 00:00: step s is at (s mod 4) quarters of a day.
     expected_time = time_features(ds.timestamps[2:9])
     np.testing.assert_array_equal(item["time"].numpy(), expected_time)
-    assert item["time"][0, 0].item() == pytest.approx(math.sin(math.pi), abs=1e-6)   # step 2 = 12:00
+    assert item["time"][0, 0].item() == pytest.approx(math.sin(math.pi), abs=1e-6)  # step 2 = 12:00
     with pytest.raises(IndexError):
         windows[len(windows)]
 
@@ -176,7 +189,7 @@ def test_missing_targets_are_masked_and_zero():
     ds = make_dataset()
     scaler = FeatureScaler.fit(ds.values[:28], FEATURES)
     arrays = WindowArrays.from_dataset(ds, scaler, FEATURES, ["flow", "speed"])
-    item = WindowDataset(arrays, 28, 40, input_len=2, horizon=3)[3]   # targets 33..35
+    item = WindowDataset(arrays, 28, 40, input_len=2, horizon=3)[3]  # targets 33..35
     assert item["y"][0, 2, 1] == 0 and not item["y_mask"][0, 2, 1]
     assert int((~item["y_mask"]).sum()) == 1
 
@@ -204,8 +217,15 @@ def test_no_window_crosses_a_split_boundary(input_len, horizon, stride):
 
 def test_datamodule_batches_from_dataset_directory(tmp_path):
     write_dataset(make_dataset(steps=60, interval="5min"), tmp_path / "tiny")
-    dm = TrafficDataModule(tmp_path / "tiny", features=["flow", "speed", "occupancy"], targets=["flow", "speed"],
-                           input_len=4, horizon=3, batch_size=5, split=(0.6, 0.2, 0.2))
+    dm = TrafficDataModule(
+        tmp_path / "tiny",
+        features=["flow", "speed", "occupancy"],
+        targets=["flow", "speed"],
+        input_len=4,
+        horizon=3,
+        batch_size=5,
+        split=(0.6, 0.2, 0.2),
+    )
     dm.setup("fit")
     assert dm.split_bounds == {"train": (0, 36), "val": (36, 48), "test": (48, 60)}
     assert dm.sensor_ids == ["VD0", "VD1", "VD2"] and dm.scaler.features == ["flow", "speed", "occupancy"]

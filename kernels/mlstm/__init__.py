@@ -12,7 +12,15 @@ from __future__ import annotations
 import torch
 
 from .chunk import mlstm_chunkwise_torch
-from .naive import EPS, M_FLOOR, mlstm_last_torch, mlstm_parallel_torch, mlstm_recurrent_torch, mlstm_step_torch, run_recurrence
+from .naive import (
+    EPS,
+    M_FLOOR,
+    mlstm_last_torch,
+    mlstm_parallel_torch,
+    mlstm_recurrent_torch,
+    mlstm_step_torch,
+    run_recurrence,
+)
 
 BACKENDS = ("auto", "triton", "torch")
 
@@ -23,20 +31,46 @@ def _use_triton(backend: str, x: torch.Tensor) -> bool:
     return backend == "triton" or (backend == "auto" and x.is_cuda)
 
 
-def mlstm_chunkwise(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, chunk_size=64,
-                    return_last_states=False, backend="auto", eps=EPS):
+def mlstm_chunkwise(
+    q,
+    k,
+    v,
+    i,
+    f,
+    c_initial=None,
+    n_initial=None,
+    m_initial=None,
+    chunk_size=64,
+    return_last_states=False,
+    backend="auto",
+    eps=EPS,
+):
     """q, k [B, NH, S, DHQK], v [B, NH, S, DHV], i, f [B, NH, S] -> h [B, NH, S, DHV]
     (and (C [B, NH, DHQK, DHV], n [B, NH, DHQK], m [B, NH, 1]) with return_last_states).
     Any S; the Triton path needs a power-of-two chunk_size >= 16."""
     if _use_triton(backend, q):
         from .triton_chunk import mlstm_chunkwise_triton
 
-        return mlstm_chunkwise_triton(q, k, v, i, f, c_initial, n_initial, m_initial, chunk_size, return_last_states, eps)
+        return mlstm_chunkwise_triton(
+            q, k, v, i, f, c_initial, n_initial, m_initial, chunk_size, return_last_states, eps
+        )
     return mlstm_chunkwise_torch(q, k, v, i, f, c_initial, n_initial, m_initial, chunk_size, return_last_states, eps)
 
 
-def mlstm_parallel(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, chunk_size=None,
-                   return_last_states=False, backend="auto", eps=EPS):
+def mlstm_parallel(
+    q,
+    k,
+    v,
+    i,
+    f,
+    c_initial=None,
+    n_initial=None,
+    m_initial=None,
+    chunk_size=None,
+    return_last_states=False,
+    backend="auto",
+    eps=EPS,
+):
     """The parallel form (O(S^2) memory); chunk_size is accepted for a common signature and unused."""
     if _use_triton(backend, q) and backend == "triton":  # "auto" runs PyTorch on every device
         raise ValueError("mlstm_parallel has no Triton kernel: use mlstm_chunkwise(backend='triton')")
@@ -66,8 +100,20 @@ def mlstm_step(q, k, v, i, f, c, n, m, backend="auto", eps=EPS):
     return mlstm_step_torch(q, k, v, i, f, c, n, m, eps)
 
 
-def mlstm_recurrent(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, chunk_size=None,
-                    return_last_states=False, backend="auto", eps=EPS):
+def mlstm_recurrent(
+    q,
+    k,
+    v,
+    i,
+    f,
+    c_initial=None,
+    n_initial=None,
+    m_initial=None,
+    chunk_size=None,
+    return_last_states=False,
+    backend="auto",
+    eps=EPS,
+):
     """The recurrence step by step (the definition); chunk_size is accepted and unused."""
     if not _use_triton(backend, q):
         return mlstm_recurrent_torch(q, k, v, i, f, c_initial, n_initial, m_initial, return_last_states, eps)

@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 
 from ..gates import log_sigmoid
-
 from .naive import EPS, _checked, end_state, initial_state, parallel_outputs, state_dtype
 
 PAD_INPUT_GATE = -1e30

@@ -133,7 +133,9 @@ def _checked(q, k, v, i, f):
         )
 
 
-def mlstm_parallel_torch(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, return_last_states=False, eps=EPS):
+def mlstm_parallel_torch(
+    q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, return_last_states=False, eps=EPS
+):
     """Parallel form over the whole sequence: O(S^2) memory, the clearest statement of the forward."""
     _checked(q, k, v, i, f)
     dt = state_dtype(q)
@@ -185,6 +187,8 @@ def run_recurrence(step, q, k, v, i, f, c_initial, n_initial, m_initial, return_
     return (h, (c, n, m)) if return_last_states else h
 
 
-def mlstm_recurrent_torch(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, return_last_states=False, eps=EPS):
+def mlstm_recurrent_torch(
+    q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, return_last_states=False, eps=EPS
+):
     """The recurrence, one step at a time: the definition the other forms are checked against."""
     return run_recurrence(mlstm_step_torch, q, k, v, i, f, c_initial, n_initial, m_initial, return_last_states, eps)

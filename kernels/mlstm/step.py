@@ -14,8 +14,27 @@ from .naive import EPS, M_FLOOR, state_dtype
 
 
 @triton.jit
-def _step_kernel(q_ptr, k_ptr, v_ptr, i_ptr, f_ptr, c_ptr, n_ptr, m_ptr, h_ptr, c_out, n_out, m_out,
-                 DK, DV, scale, eps, FLOOR: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr):
+def _step_kernel(
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    i_ptr,
+    f_ptr,
+    c_ptr,
+    n_ptr,
+    m_ptr,
+    h_ptr,
+    c_out,
+    n_out,
+    m_out,
+    DK,
+    DV,
+    scale,
+    eps,
+    FLOOR: tl.constexpr,
+    BK: tl.constexpr,
+    BV: tl.constexpr,
+):
     bh = tl.program_id(0).to(tl.int64)
     acc = c_ptr.dtype.element_ty
     ck, cv = tl.arange(0, BK), tl.arange(0, BV)
@@ -54,8 +73,26 @@ def mlstm_step_triton(q, k, v, i, f, c, n, m, eps=EPS):
     h = torch.empty_like(v)
     c_new, n_new, m_new = torch.empty_like(c), torch.empty_like(n), torch.empty_like(m)
     blocks = dict(BK=max(16, triton.next_power_of_2(DK)), BV=max(16, triton.next_power_of_2(DV)))
-    _step_kernel[(B * NH,)](q.contiguous(), k.contiguous(), v.contiguous(), i.contiguous(), f.contiguous(),
-                            c, n, m, h, c_new, n_new, m_new, DK, DV, DK**-0.5, eps, FLOOR=M_FLOOR, **blocks)
+    _step_kernel[(B * NH,)](
+        q.contiguous(),
+        k.contiguous(),
+        v.contiguous(),
+        i.contiguous(),
+        f.contiguous(),
+        c,
+        n,
+        m,
+        h,
+        c_new,
+        n_new,
+        m_new,
+        DK,
+        DV,
+        DK**-0.5,
+        eps,
+        FLOOR=M_FLOOR,
+        **blocks,
+    )
     return h, (c_new, n_new, m_new)
 
 

@@ -28,7 +28,6 @@ import triton
 import triton.language as tl
 
 from ..gates import log_sigmoid
-
 from .chunk import pad_to_chunks
 from .naive import EPS, M_FLOOR, _checked, initial_state, state_dtype
 
@@ -63,12 +62,30 @@ def _load_rows(ptr, base, rows, cols, ncols, acc):
 
 @triton.jit
 def _store_rows(ptr, base, rows, cols, ncols, x):
-    tl.store(ptr + (base + rows)[:, None] * ncols + cols[None, :], x.to(ptr.dtype.element_ty), mask=cols[None, :] < ncols)
+    tl.store(
+        ptr + (base + rows)[:, None] * ncols + cols[None, :], x.to(ptr.dtype.element_ty), mask=cols[None, :] < ncols
+    )
 
 
 @triton.jit
-def _states_fwd(k_ptr, v_ptr, lf_ptr, i_ptr, c_ptr, n_ptr, m_ptr, S, NC, DK, DV,
-                FLOOR: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr):
+def _states_fwd(
+    k_ptr,
+    v_ptr,
+    lf_ptr,
+    i_ptr,
+    c_ptr,
+    n_ptr,
+    m_ptr,
+    S,
+    NC,
+    DK,
+    DV,
+    FLOOR: tl.constexpr,
+    L: tl.constexpr,
+    BK: tl.constexpr,
+    BV: tl.constexpr,
+    PREC: tl.constexpr,
+):
     bh = tl.program_id(0).to(tl.int64)
     acc = c_ptr.dtype.element_ty
     rows, ck, cv = tl.arange(0, L), tl.arange(0, BK), tl.arange(0, BV)
@@ -96,9 +113,30 @@ def _states_fwd(k_ptr, v_ptr, lf_ptr, i_ptr, c_ptr, n_ptr, m_ptr, S, NC, DK, DV,
 
 
 @triton.jit
-def _outputs_fwd(q_ptr, k_ptr, v_ptr, lf_ptr, i_ptr, c_ptr, n_ptr, m_ptr, h_ptr, qn_ptr, mrow_ptr,
-                 S, NC, DK, DV, scale, eps,
-                 FLOOR: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr):
+def _outputs_fwd(
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    lf_ptr,
+    i_ptr,
+    c_ptr,
+    n_ptr,
+    m_ptr,
+    h_ptr,
+    qn_ptr,
+    mrow_ptr,
+    S,
+    NC,
+    DK,
+    DV,
+    scale,
+    eps,
+    FLOOR: tl.constexpr,
+    L: tl.constexpr,
+    BK: tl.constexpr,
+    BV: tl.constexpr,
+    PREC: tl.constexpr,
+):
     chunk, bh = tl.program_id(0), tl.program_id(1).to(tl.int64)
     acc = c_ptr.dtype.element_ty
     rows, ck, cv = tl.arange(0, L), tl.arange(0, BK), tl.arange(0, BV)
@@ -107,7 +145,9 @@ def _outputs_fwd(q_ptr, k_ptr, v_ptr, lf_ptr, i_ptr, c_ptr, n_ptr, m_ptr, h_ptr,
     qs = _load_rows(q_ptr, t0, rows, ck, DK, acc) * scale
     kk = _load_rows(k_ptr, t0, rows, ck, DK, acc)
     vv = _load_rows(v_ptr, t0, rows, cv, DV, acc)
-    c0 = tl.load(c_ptr + at * DK * DV + ck[:, None] * DV + cv[None, :], mask=(ck[:, None] < DK) & (cv[None, :] < DV), other=0.0)
+    c0 = tl.load(
+        c_ptr + at * DK * DV + ck[:, None] * DV + cv[None, :], mask=(ck[:, None] < DK) & (cv[None, :] < DV), other=0.0
+    )
     n0 = tl.load(n_ptr + at * DK + ck, mask=ck < DK, other=0.0)
     m0 = tl.load(m_ptr + at)
     lf = tl.load(lf_ptr + t0 + rows)
@@ -124,9 +164,28 @@ def _outputs_fwd(q_ptr, k_ptr, v_ptr, lf_ptr, i_ptr, c_ptr, n_ptr, m_ptr, h_ptr,
 
 
 @triton.jit
-def _states_bwd(q_ptr, lf_ptr, i_ptr, m_ptr, dnum_ptr, dqn_ptr, dm_ptr, dc_ptr, dn_ptr, dmc_ptr,
-                S, NC, DK, DV, scale,
-                FLOOR: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr):
+def _states_bwd(
+    q_ptr,
+    lf_ptr,
+    i_ptr,
+    m_ptr,
+    dnum_ptr,
+    dqn_ptr,
+    dm_ptr,
+    dc_ptr,
+    dn_ptr,
+    dmc_ptr,
+    S,
+    NC,
+    DK,
+    DV,
+    scale,
+    FLOOR: tl.constexpr,
+    L: tl.constexpr,
+    BK: tl.constexpr,
+    BV: tl.constexpr,
+    PREC: tl.constexpr,
+):
     """Reverse over chunks: gradients of the chunk-start states C, n (m fixed), and the
     stabiliser gradient dmc arriving at every chunk-start m through the chain of maxima."""
     bh = tl.program_id(0).to(tl.int64)
@@ -164,10 +223,37 @@ def _states_bwd(q_ptr, lf_ptr, i_ptr, m_ptr, dnum_ptr, dqn_ptr, dm_ptr, dc_ptr, 
 
 
 @triton.jit
-def _grads_bwd(q_ptr, k_ptr, v_ptr, lf_ptr, i_ptr, c_ptr, n_ptr, m_ptr, dnum_ptr, dqn_ptr, dm_ptr,
-               dc_ptr, dn_ptr, dmc_ptr, dq_ptr, dk_ptr, dv_ptr, di_ptr, dlf_ptr,
-               S, NC, DK, DV, scale,
-               FLOOR: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr):
+def _grads_bwd(
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    lf_ptr,
+    i_ptr,
+    c_ptr,
+    n_ptr,
+    m_ptr,
+    dnum_ptr,
+    dqn_ptr,
+    dm_ptr,
+    dc_ptr,
+    dn_ptr,
+    dmc_ptr,
+    dq_ptr,
+    dk_ptr,
+    dv_ptr,
+    di_ptr,
+    dlf_ptr,
+    S,
+    NC,
+    DK,
+    DV,
+    scale,
+    FLOOR: tl.constexpr,
+    L: tl.constexpr,
+    BK: tl.constexpr,
+    BV: tl.constexpr,
+    PREC: tl.constexpr,
+):
     chunk, bh = tl.program_id(0), tl.program_id(1).to(tl.int64)
     acc = c_ptr.dtype.element_ty
     rows, ck, cv = tl.arange(0, L), tl.arange(0, BK), tl.arange(0, BV)
@@ -269,8 +355,9 @@ class _ChunkwiseFunction(torch.autograd.Function):
         m_row = q.new_empty(B, NH, Sp, dtype=acc)
         meta = dict(FLOOR=M_FLOOR, L=chunk_size, BK=_block(DK), BV=_block(DV), PREC=_precision(q))
         _states_fwd[(BH,)](kp, vp, lfp, ip, c_states, n_states, m_states, Sp, NC, DK, DV, **meta)
-        _outputs_fwd[(NC, BH)](qp, kp, vp, lfp, ip, c_states, n_states, m_states, h, qn, m_row,
-                               Sp, NC, DK, DV, DK**-0.5, eps, **meta)
+        _outputs_fwd[(NC, BH)](
+            qp, kp, vp, lfp, ip, c_states, n_states, m_states, h, qn, m_row, Sp, NC, DK, DV, DK**-0.5, eps, **meta
+        )
         ctx.save_for_backward(qp, kp, vp, lfp, ip, f, c_states, n_states, m_states, h, qn, m_row)
         ctx.chunk_size, ctx.eps, ctx.meta, ctx.S = chunk_size, eps, meta, S
         c_last = c_states[:, NC].reshape(B, NH, DK, DV)
@@ -306,14 +393,39 @@ class _ChunkwiseFunction(torch.autograd.Function):
         # outputs C, n leave scaled by e^{-m}: their gradient reaches m_last too
         dmc[:, NC] = dm_last - (dc_last * c_last).sum((-2, -1)) - (dn_last * n_last).sum(-1)
         meta = ctx.meta
-        _states_bwd[(BH,)](qp, lfp, ip, m_states, dnum, dqn, dm, dc_states, dn_states, dmc,
-                           Sp, NC, DK, DV, DK**-0.5, **meta)
+        _states_bwd[(BH,)](
+            qp, lfp, ip, m_states, dnum, dqn, dm, dc_states, dn_states, dmc, Sp, NC, DK, DV, DK**-0.5, **meta
+        )
         dq, dk = torch.empty_like(qp, dtype=acc), torch.empty_like(kp, dtype=acc)
         dv = torch.empty_like(vp, dtype=acc)
         di, dlf = torch.empty_like(ip), torch.empty_like(lfp)
-        _grads_bwd[(NC, BH)](qp, kp, vp, lfp, ip, c_states, n_states, m_states, dnum, dqn, dm,
-                             dc_states, dn_states, dmc, dq, dk, dv, di, dlf,
-                             Sp, NC, DK, DV, DK**-0.5, **meta)
+        _grads_bwd[(NC, BH)](
+            qp,
+            kp,
+            vp,
+            lfp,
+            ip,
+            c_states,
+            n_states,
+            m_states,
+            dnum,
+            dqn,
+            dm,
+            dc_states,
+            dn_states,
+            dmc,
+            dq,
+            dk,
+            dv,
+            di,
+            dlf,
+            Sp,
+            NC,
+            DK,
+            DV,
+            DK**-0.5,
+            **meta,
+        )
         dc0, dn0 = dc_states[:, 0], dn_states[:, 0]
         # inputs C0, n0 come in scaled by e^{-m0}; plus the routed stabiliser gradient
         dm0 = (dc0 * c_states[:, 0]).sum((-2, -1)) + (dn0 * n_states[:, 0]).sum(-1) + dmc[:, 0]

@@ -42,7 +42,9 @@ def check_shapes(wx: torch.Tensor, r: torch.Tensor, b: torch.Tensor, step: bool)
         raise ValueError("sLSTM: the sequence must have at least one step")
     batch, heads, head_dim = wx.shape[0], wx.shape[-3], wx.shape[-1]
     if tuple(r.shape) != (heads, head_dim, GATES, head_dim):
-        raise ValueError(f"sLSTM: expected r [NH, DH, 4, DH] = {(heads, head_dim, GATES, head_dim)}, got {tuple(r.shape)}")
+        raise ValueError(
+            f"sLSTM: expected r [NH, DH, 4, DH] = {(heads, head_dim, GATES, head_dim)}, got {tuple(r.shape)}"
+        )
     if tuple(b.shape) != (heads, GATES, head_dim):
         raise ValueError(f"sLSTM: expected b [NH, 4, DH] = {(heads, GATES, head_dim)}, got {tuple(b.shape)}")
     return batch, heads, head_dim

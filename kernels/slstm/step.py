@@ -30,9 +30,22 @@ from .triton_fused import (
 
 @triton.jit
 def slstm_step_kernel(
-    WX, R, B_, H0, C0, N0, M0, H_N, C_N, N_N, M_N,
+    WX,
+    R,
+    B_,
+    H0,
+    C0,
+    N0,
+    M0,
+    H_N,
+    C_N,
+    N_N,
+    M_N,
     batch,
-    NH: tl.constexpr, DH: tl.constexpr, BT: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    NH: tl.constexpr,
+    DH: tl.constexpr,
+    BT: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
 ):
     head = tl.program_id(0)
     rows = tl.program_id(1).to(tl.int64) * BT + tl.arange(0, BT)
@@ -46,8 +59,21 @@ def slstm_step_kernel(
     m = tl.load(M0 + state, mask=mask, other=0.0)
     h_dot = h.to(WX.dtype.element_ty).to(R.dtype.element_ty)
     pre_i, pre_f, pre_z, pre_o = _preactivations(
-        WX, _step_offsets(rows, 0, 1, head, NH, DH, 4 * DH), mask, h_dot,
-        r_i, r_f, r_z, r_o, b_i, b_f, b_z, b_o, DH, DOT_PRECISION)
+        WX,
+        _step_offsets(rows, 0, 1, head, NH, DH, 4 * DH),
+        mask,
+        h_dot,
+        r_i,
+        r_f,
+        r_z,
+        r_o,
+        b_i,
+        b_f,
+        b_z,
+        b_o,
+        DH,
+        DOT_PRECISION,
+    )
     _, m, _, _, _, o, c, n = _cell_parts(pre_i, pre_f, pre_z, pre_o, c, n, m)
     h = o * c / n
     tl.store(H_N + state, h, mask=mask)
@@ -67,7 +93,15 @@ def slstm_step_triton(wx, r, b, h=None, c=None, n=None, m=None):
         return tuple(FusedSLSTM.apply(wx.unsqueeze(1), r, b, *state)[1:])
     new_state = [torch.empty_like(state[0]) for _ in range(4)]
     slstm_step_kernel[(heads, triton.cdiv(batch, BATCH_TILE))](
-        wx, r, b, *state, *new_state, batch,
-        NH=heads, DH=head_dim, BT=BATCH_TILE, DOT_PRECISION=dot_precision(r),
+        wx,
+        r,
+        b,
+        *state,
+        *new_state,
+        batch,
+        NH=heads,
+        DH=head_dim,
+        BT=BATCH_TILE,
+        DOT_PRECISION=dot_precision(r),
     )
     return tuple(new_state)

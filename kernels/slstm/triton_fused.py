@@ -49,8 +49,9 @@ def _load_bias(B_, head, DH: tl.constexpr):
 
 
 @triton.jit
-def _preactivations(WX, wx_offsets, mask, h_dot, r_i, r_f, r_z, r_o, b_i, b_f, b_z, b_o,
-                    DH: tl.constexpr, DOT_PRECISION: tl.constexpr):
+def _preactivations(
+    WX, wx_offsets, mask, h_dot, r_i, r_f, r_z, r_o, b_i, b_f, b_z, b_o, DH: tl.constexpr, DOT_PRECISION: tl.constexpr
+):
     """g~ = wx_t + h_{t-1} R_g + b_g for the four gates, in fp32."""
     pre_i = tl.load(WX + wx_offsets, mask=mask, other=0.0).to(tl.float32)
     pre_f = tl.load(WX + wx_offsets + DH, mask=mask, other=0.0).to(tl.float32)
@@ -99,11 +100,28 @@ def _step_offsets(rows, t, seq_len, head, NH: tl.constexpr, DH: tl.constexpr, WI
 
 @triton.jit
 def slstm_fused_forward_kernel(
-    WX, R, B_, H0, C0, N0, M0,
-    H_ALL, C_ALL, N_ALL, M_ALL, H_N, C_N, N_N, M_N,
-    batch, seq_len,
-    NH: tl.constexpr, DH: tl.constexpr, BT: tl.constexpr,
-    SAVE_STATES: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    WX,
+    R,
+    B_,
+    H0,
+    C0,
+    N0,
+    M0,
+    H_ALL,
+    C_ALL,
+    N_ALL,
+    M_ALL,
+    H_N,
+    C_N,
+    N_N,
+    M_N,
+    batch,
+    seq_len,
+    NH: tl.constexpr,
+    DH: tl.constexpr,
+    BT: tl.constexpr,
+    SAVE_STATES: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
 ):
     head = tl.program_id(0)
     rows = tl.program_id(1).to(tl.int64) * BT + tl.arange(0, BT)
@@ -119,8 +137,21 @@ def slstm_fused_forward_kernel(
         # the recurrent input is h as stored in the output (its dtype), so the backward sees the same
         h_dot = h.to(H_ALL.dtype.element_ty).to(R.dtype.element_ty)
         pre_i, pre_f, pre_z, pre_o = _preactivations(
-            WX, _step_offsets(rows, t, seq_len, head, NH, DH, 4 * DH), mask, h_dot,
-            r_i, r_f, r_z, r_o, b_i, b_f, b_z, b_o, DH, DOT_PRECISION)
+            WX,
+            _step_offsets(rows, t, seq_len, head, NH, DH, 4 * DH),
+            mask,
+            h_dot,
+            r_i,
+            r_f,
+            r_z,
+            r_o,
+            b_i,
+            b_f,
+            b_z,
+            b_o,
+            DH,
+            DOT_PRECISION,
+        )
         _, m, _, _, _, o, c, n = _cell_parts(pre_i, pre_f, pre_z, pre_o, c, n, m)
         h = o * c / n
         out = _step_offsets(rows, t, seq_len, head, NH, DH, DH)
@@ -137,11 +168,33 @@ def slstm_fused_forward_kernel(
 
 @triton.jit
 def slstm_fused_backward_kernel(
-    WX, R, B_, H0, C0, N0, M0, H_ALL, C_ALL, N_ALL, M_ALL,
-    DH_ALL, DH_N, DC_N, DN_N, DM_N,
-    DWX, DH0, DC0, DN0, DM0,
-    batch, seq_len,
-    NH: tl.constexpr, DH: tl.constexpr, BT: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    WX,
+    R,
+    B_,
+    H0,
+    C0,
+    N0,
+    M0,
+    H_ALL,
+    C_ALL,
+    N_ALL,
+    M_ALL,
+    DH_ALL,
+    DH_N,
+    DC_N,
+    DN_N,
+    DM_N,
+    DWX,
+    DH0,
+    DC0,
+    DN0,
+    DM0,
+    batch,
+    seq_len,
+    NH: tl.constexpr,
+    DH: tl.constexpr,
+    BT: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
 ):
     head = tl.program_id(0)
     rows = tl.program_id(1).to(tl.int64) * BT + tl.arange(0, BT)
@@ -169,10 +222,24 @@ def slstm_fused_backward_kernel(
             m_prev = tl.load(M0 + state, mask=mask, other=0.0)
         wx_offsets = _step_offsets(rows, t, seq_len, head, NH, DH, 4 * DH)
         pre_i, pre_f, pre_z, pre_o = _preactivations(
-            WX, wx_offsets, mask, h_prev.to(R.dtype.element_ty),
-            r_i, r_f, r_z, r_o, b_i, b_f, b_z, b_o, DH, DOT_PRECISION)
+            WX,
+            wx_offsets,
+            mask,
+            h_prev.to(R.dtype.element_ty),
+            r_i,
+            r_f,
+            r_z,
+            r_o,
+            b_i,
+            b_f,
+            b_z,
+            b_o,
+            DH,
+            DOT_PRECISION,
+        )
         log_forget, m_new, input_gate, forget_gate, z, o, c_new, n_new = _cell_parts(
-            pre_i, pre_f, pre_z, pre_o, c_prev, n_prev, m_prev)
+            pre_i, pre_f, pre_z, pre_o, c_prev, n_prev, m_prev
+        )
 
         out = _step_offsets(rows, t, seq_len, head, NH, DH, DH)
         dh = tl.load(DH_ALL + out, mask=mask, other=0.0).to(tl.float32) + dh_next
@@ -238,8 +305,25 @@ def _fused_forward(wx, r, b, h0, c0, n0, m0, save_states: bool):
     finals = [torch.empty_like(h0) for _ in range(4)]
     grid = (heads, triton.cdiv(batch, BATCH_TILE))
     slstm_fused_forward_kernel[grid](
-        wx, r, b, h0, c0, n0, m0, h_all, c_all, n_all, m_all, *finals, batch, seq_len,
-        NH=heads, DH=head_dim, BT=BATCH_TILE, SAVE_STATES=save_states, DOT_PRECISION=dot_precision(r),
+        wx,
+        r,
+        b,
+        h0,
+        c0,
+        n0,
+        m0,
+        h_all,
+        c_all,
+        n_all,
+        m_all,
+        *finals,
+        batch,
+        seq_len,
+        NH=heads,
+        DH=head_dim,
+        BT=BATCH_TILE,
+        SAVE_STATES=save_states,
+        DOT_PRECISION=dot_precision(r),
         num_warps=num_warps(head_dim),
     )
     return h_all, tuple(finals), (c_all, n_all, m_all)
@@ -261,10 +345,31 @@ class FusedSLSTM(torch.autograd.Function):
         dwx = torch.empty_like(wx)
         d_initial = [torch.empty_like(h0) for _ in range(4)]
         slstm_fused_backward_kernel[(heads, triton.cdiv(batch, BATCH_TILE))](
-            wx, r, b, h0, c0, n0, m0, h_all, c_all, n_all, m_all,
-            dh_all.contiguous(), dh_n.contiguous(), dc_n.contiguous(), dn_n.contiguous(), dm_n.contiguous(),
-            dwx, *d_initial, batch, seq_len,
-            NH=heads, DH=head_dim, BT=BATCH_TILE, DOT_PRECISION=dot_precision(r), num_warps=num_warps(head_dim),
+            wx,
+            r,
+            b,
+            h0,
+            c0,
+            n0,
+            m0,
+            h_all,
+            c_all,
+            n_all,
+            m_all,
+            dh_all.contiguous(),
+            dh_n.contiguous(),
+            dc_n.contiguous(),
+            dn_n.contiguous(),
+            dm_n.contiguous(),
+            dwx,
+            *d_initial,
+            batch,
+            seq_len,
+            NH=heads,
+            DH=head_dim,
+            BT=BATCH_TILE,
+            DOT_PRECISION=dot_precision(r),
+            num_warps=num_warps(head_dim),
         )
         # dR = sum over (batch, time) of h_{t-1}^T dg~_t: one large matmul, better done by cuBLAS
         h_prev = torch.cat([h0.to(h_all.dtype)[:, None], h_all[:, :-1]], dim=1)

@@ -18,16 +18,19 @@ console = Console()
 err_console = Console(stderr=True)  # warnings: stdout stays the summary
 
 OutOption = Annotated[Path, typer.Option("--out", help="Dataset directory to write (replaced atomically).")]
-NameOption = Annotated[Optional[str], typer.Option(help="Dataset name recorded in meta.json (default: the --out folder name).")]
-UnitsOption = Annotated[Optional[str], typer.Option(help="Units of the feature recorded in meta.json, e.g. mph (default: unknown).")]
+NameOption = Annotated[
+    Optional[str], typer.Option(help="Dataset name recorded in meta.json (default: the --out folder name).")
+]
+UnitsOption = Annotated[
+    Optional[str], typer.Option(help="Units of the feature recorded in meta.json, e.g. mph (default: unknown).")
+]
 
 
 def _write(dataset, out: Path) -> dict:
     """Record how the dataset was made, write it atomically, say what was written (and which
     features hold no reading at all: training on them fails) and return its counts."""
-    from social_xlstm.data.dataset import write_dataset
-
     from social_xlstm.cli import invocation
+    from social_xlstm.data.dataset import write_dataset
 
     dataset.meta["import_command"] = shlex.join(["social-xlstm", *invocation])
     dataset.meta.setdefault("name", out.name)
@@ -40,15 +43,23 @@ def _write(dataset, out: Path) -> dict:
     for feature in [f for f in dataset.features if not present[f]]:
         kept = [f for f in dataset.features if present[f]]
         hint = escape(f"data.features=[{','.join(kept)}] data.targets=[{','.join(kept)}]")
-        err_console.print(f"[yellow]warning:[/] feature '{feature}' has no reading; train without it, e.g. {hint}",
-                          highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[yellow]warning:[/] feature '{feature}' has no reading; train without it, e.g. {hint}",
+            highlight=False,
+            soft_wrap=True,
+        )
     return counts
 
 
 @import_app.command("tgcn-csv")
 def import_tgcn_csv(
-    speed_csv: Annotated[Path, typer.Argument(help="Wide CSV: header of sensor ids, one row per time step, no timestamps.")],
-    adjacency: Annotated[Path, typer.Option(help="N x N adjacency CSV without header, same sensor order; or DCRNN's directed adj_mx.pkl.")],
+    speed_csv: Annotated[
+        Path, typer.Argument(help="Wide CSV: header of sensor ids, one row per time step, no timestamps.")
+    ],
+    adjacency: Annotated[
+        Path,
+        typer.Option(help="N x N adjacency CSV without header, same sensor order; or DCRNN's directed adj_mx.pkl."),
+    ],
     start: Annotated[str, typer.Option(help="Timestamp of the first row, e.g. 2012-03-01T00:00.")],
     interval: Annotated[str, typer.Option(help="Step between rows, e.g. 5min.")],
     out: OutOption,
@@ -61,8 +72,20 @@ def import_tgcn_csv(
     """T-GCN style data (e.g. Los-loop, SZ-taxi): wide values CSV + adjacency CSV."""
     from social_xlstm.data.importers.tgcn_csv import import_tgcn_csv as run
 
-    _write(run(speed_csv, adjacency, locations_csv=locations, start=start, interval=interval,
-               timezone=timezone, feature=feature, units=units, name=name), out)
+    _write(
+        run(
+            speed_csv,
+            adjacency,
+            locations_csv=locations,
+            start=start,
+            interval=interval,
+            timezone=timezone,
+            feature=feature,
+            units=units,
+            name=name,
+        ),
+        out,
+    )
 
 
 @import_app.command("wide-csv")
@@ -71,7 +94,9 @@ def import_wide_csv(
     sensors: Annotated[Path, typer.Option(help="CSV with sensor_id, latitude, longitude (more columns are kept).")],
     out: OutOption,
     edges: Annotated[Optional[Path], typer.Option(help="CSV with from, to, distance_m (and/or weight).")] = None,
-    missing_value: Annotated[Optional[list[float]], typer.Option("--missing-value", help="A value that means 'no reading' (repeatable).")] = None,
+    missing_value: Annotated[
+        Optional[list[float]], typer.Option("--missing-value", help="A value that means 'no reading' (repeatable).")
+    ] = None,
     feature: Annotated[str, typer.Option(help="Name of the measured feature.")] = "speed",
     timezone: Annotated[str, typer.Option(help="Time zone for timestamps written without an offset.")] = "UTC",
     units: UnitsOption = None,
@@ -80,8 +105,19 @@ def import_wide_csv(
     """Your own data: timestamp x sensor CSV plus a sensors CSV with coordinates."""
     from social_xlstm.data.importers.wide_csv import import_wide_csv as run
 
-    _write(run(readings_csv, sensors, edges_csv=edges, missing_values=tuple(missing_value or ()),
-               feature=feature, timezone=timezone, units=units, name=name), out)
+    _write(
+        run(
+            readings_csv,
+            sensors,
+            edges_csv=edges,
+            missing_values=tuple(missing_value or ()),
+            feature=feature,
+            timezone=timezone,
+            units=units,
+            name=name,
+        ),
+        out,
+    )
 
 
 @import_app.command("metr-h5")
@@ -89,7 +125,9 @@ def import_metr_h5(
     h5: Annotated[Path, typer.Argument(help="METR-LA / PEMS-BAY pandas HDF5 file (e.g. metr-la.h5).")],
     locations: Annotated[Path, typer.Option(help="graph_sensor_locations.csv: index, sensor_id, latitude, longitude.")],
     out: OutOption,
-    distances: Annotated[Optional[Path], typer.Option(help="distances CSV: from, to, cost (road distance in metres).")] = None,
+    distances: Annotated[
+        Optional[Path], typer.Option(help="distances CSV: from, to, cost (road distance in metres).")
+    ] = None,
     feature: Annotated[str, typer.Option(help="Name of the measured feature.")] = "speed",
     timezone: Annotated[str, typer.Option(help="Time zone of the stored naive timestamps.")] = "America/Los_Angeles",
     name: NameOption = None,
@@ -104,11 +142,18 @@ def import_metr_h5(
 def import_pems_npz(
     npz: Annotated[Path, typer.Argument(help="PEMS03/04/07/08 .npz with a 'data' array [T, N, C].")],
     distances: Annotated[Path, typer.Option(help="distance CSV: from, to, cost.")],
-    start: Annotated[str, typer.Option(help="Timestamp of the first step (PEMS04: 2018-01-01T00:00, PEMS08: 2016-07-01T00:00).")],
+    start: Annotated[
+        str, typer.Option(help="Timestamp of the first step (PEMS04: 2018-01-01T00:00, PEMS08: 2016-07-01T00:00).")
+    ],
     out: OutOption,
     interval: Annotated[str, typer.Option(help="Step between rows.")] = "5min",
-    features: Annotated[Optional[list[str]], typer.Option("--feature", help="Channel names in order (default: flow, occupancy, speed; flow when C=1).")] = None,
-    sensor_ids: Annotated[Optional[Path], typer.Option(help="Text file of sensor ids in array order (PEMS03 ships one).")] = None,
+    features: Annotated[
+        Optional[list[str]],
+        typer.Option("--feature", help="Channel names in order (default: flow, occupancy, speed; flow when C=1)."),
+    ] = None,
+    sensor_ids: Annotated[
+        Optional[Path], typer.Option(help="Text file of sensor ids in array order (PEMS03 ships one).")
+    ] = None,
     locations: Annotated[Optional[Path], typer.Option(help="Optional CSV of sensor_id, latitude, longitude.")] = None,
     timezone: Annotated[str, typer.Option(help="Time zone of --start.")] = "America/Los_Angeles",
     name: NameOption = None,
@@ -116,21 +161,42 @@ def import_pems_npz(
     """PEMS03/04/07/08 (ASTGCN / STSGCN release): flow counts, 0 is a value."""
     from social_xlstm.data.importers.pems_npz import import_pems_npz as run
 
-    _write(run(npz, distances, start=start, interval=interval, features=tuple(features or ()),
-               sensor_ids_file=sensor_ids, locations_csv=locations, timezone=timezone, name=name), out)
+    _write(
+        run(
+            npz,
+            distances,
+            start=start,
+            interval=interval,
+            features=tuple(features or ()),
+            sensor_ids_file=sensor_ids,
+            locations_csv=locations,
+            timezone=timezone,
+            name=name,
+        ),
+        out,
+    )
 
 
 @import_app.command("taiwan-vd")
 def import_taiwan_vd(
-    paths: Annotated[list[Path], typer.Argument(help="Snapshot folders, VDList/VDLiveList XML or JSON files, or zip/7z archives of them.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Snapshot folders, VDList/VDLiveList XML or JSON files, or zip/7z archives of them."),
+    ],
     out: OutOption,
     interval: Annotated[str, typer.Option(help="Resampling interval.")] = "5min",
     timezone: Annotated[str, typer.Option(help="Time zone of the output grid.")] = "Asia/Taipei",
     name: NameOption = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Parse processes for large inputs (default: the CPUs, at most 8).")] = None,
-    min_flow_coverage: Annotated[float, typer.Option(
-        help="Least share of an interval's minutes that must hold a volume for its flow (scaled up to the whole interval); "
-             "below it flow is missing. A feed polled every 5 minutes holds 1 minute in 5: 0.2 accepts that guess.")] = 0.5,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, help="Parse processes for large inputs (default: the CPUs, at most 8).")
+    ] = None,
+    min_flow_coverage: Annotated[
+        float,
+        typer.Option(
+            help="Least share of an interval's minutes that must hold a volume for its flow (scaled up to the whole interval); "
+            "below it flow is missing. A feed polled every 5 minutes holds 1 minute in 5: 0.2 accepts that guess."
+        ),
+    ] = 0.5,
 ) -> None:
     """Taiwan MOTC VD feeds (VDList.xml + VDLiveList.xml snapshots, XML or JSON)."""
     from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd as run
@@ -139,15 +205,27 @@ def import_taiwan_vd(
     parent = out.absolute().parent
     spill_dir = parent if parent.is_dir() else None
     with console.status("reading the feed") as status:
-        dataset = run(paths, interval=interval, timezone=timezone, name=name, workers=workers, spill_dir=spill_dir,
-                      progress=_feed_progress(status), min_flow_coverage=min_flow_coverage)
+        dataset = run(
+            paths,
+            interval=interval,
+            timezone=timezone,
+            name=name,
+            workers=workers,
+            spill_dir=spill_dir,
+            progress=_feed_progress(status),
+            min_flow_coverage=min_flow_coverage,
+        )
         status.update(f"writing {out}")
         counts = _write(dataset, out)
     dropped = dataset.meta["import_counts"]["flow_intervals_missing_for_low_coverage"]
     if dropped > counts["readings_present"]["flow"]:
-        err_console.print(f"[yellow]note:[/] {dropped:,} flow values are missing because their interval held a volume in fewer than "
-                          f"{min_flow_coverage:.0%} of its minutes (the feed skips minutes, or was polled less often than every "
-                          f"minute); --min-flow-coverage lowers that share", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[yellow]note:[/] {dropped:,} flow values are missing because their interval held a volume in fewer than "
+            f"{min_flow_coverage:.0%} of its minutes (the feed skips minutes, or was polled less often than every "
+            f"minute); --min-flow-coverage lowers that share",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _feed_progress(status):
@@ -197,9 +275,15 @@ def _render_quality(report: dict) -> None:
     for column in ("feature", "coverage", "no data", "longest gap", "stuck", "zero runs", "0 with flow"):
         summary.add_column(column, justify="left" if column == "feature" else "right")
     for name, f in report["features"].items():
-        summary.add_row(name, _percent(f["coverage"]), str(f["sensors_without_data"]), f["longest_gap"],
-                        f"{f['sensors_with_stuck_runs']} / {f['stuck_steps']}",
-                        f"{f['sensors_with_zero_runs']} / {f['zero_steps']}", str(f["zero_conflicts"]))
+        summary.add_row(
+            name,
+            _percent(f["coverage"]),
+            str(f["sensors_without_data"]),
+            f["longest_gap"],
+            f"{f['sensors_with_stuck_runs']} / {f['stuck_steps']}",
+            f"{f['sensors_with_zero_runs']} / {f['zero_steps']}",
+            str(f["zero_conflicts"]),
+        )
     console.print(summary)
     worst = Table(title=f"Worst {len(report['worst_sensors'])} sensors by usable share (coverage per feature)")
     for column in ("sensor_id", "usable", *s["features"], "longest gap", "stuck", "zero"):
@@ -207,18 +291,27 @@ def _render_quality(report: dict) -> None:
     for row in report["worst_sensors"]:
         detail = report["sensors"][row["sensor_id"]].values()
         gap = max((d["longest_gap"] for d in detail), key=lambda g: g["steps"])
-        worst.add_row(row["sensor_id"], _percent(row["usable"]), *(_percent(row[name]) for name in s["features"]),
-                      gap["duration"], str(sum(d["stuck"]["steps"] for d in detail)),
-                      str(sum(d["zero"]["steps"] for d in detail)))
+        worst.add_row(
+            row["sensor_id"],
+            _percent(row["usable"]),
+            *(_percent(row[name]) for name in s["features"]),
+            gap["duration"],
+            str(sum(d["stuck"]["steps"] for d in detail)),
+            str(sum(d["zero"]["steps"] for d in detail)),
+        )
     console.print(worst)
 
 
 @app.command("inspect")
 def inspect(
     directory: Annotated[Path, typer.Argument(help="Dataset directory (as written by 'data import' or 'data demo').")],
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Where to write the full report (default: DIRECTORY/quality.json).")] = None,
+    json_path: Annotated[
+        Optional[Path], typer.Option("--json", help="Where to write the full report (default: DIRECTORY/quality.json).")
+    ] = None,
     top: Annotated[int, typer.Option(help="How many of the worst sensors to list.")] = 20,
-    run_steps: Annotated[int, typer.Option(help="Steps a repeated or zero value must last to count as stuck / dead.")] = 12,
+    run_steps: Annotated[
+        int, typer.Option(help="Steps a repeated or zero value must last to count as stuck / dead.")
+    ] = 12,
 ) -> None:
     """Quality report: coverage, gaps, stuck and zero sensors; full detail goes to JSON."""
     from social_xlstm.data.dataset import read_dataset

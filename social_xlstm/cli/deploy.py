@@ -15,8 +15,13 @@ err_console = Console(stderr=True)  # notes: stdout stays the summary
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `social-xlstm train`.")],
-    out: Annotated[Path, typer.Option("--out", help="Bundle directory to write (model.onnx, model_step.onnx, metadata.json).")],
-    data: Annotated[Optional[Path], typer.Option(help="The run's dataset directory, if it moved (for sensor coordinates and time zone).")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Bundle directory to write (model.onnx, model_step.onnx, metadata.json).")
+    ],
+    data: Annotated[
+        Optional[Path],
+        typer.Option(help="The run's dataset directory, if it moved (for sensor coordinates and time zone)."),
+    ] = None,
 ) -> None:
     """Export a trained run to an ONNX bundle that onnxruntime runs without this package."""
     from social_xlstm.export.export import export_bundle
@@ -25,19 +30,40 @@ def export(
     with console.status("exporting to ONNX and checking it against the run"):
         bundle = export_bundle(run_dir, out, data)
     checked = read_metadata(bundle)["checked_against_run"]
-    console.print(f"bundle: [bold]{bundle}[/] (model.onnx, model_step.onnx, metadata.json); checked against the run on "
-                  f"{checked['windows']} windows and {checked['streamed_readings']} streamed readings: largest difference "
-                  f"{checked['largest_difference']:.2g}", soft_wrap=True)
+    console.print(
+        f"bundle: [bold]{bundle}[/] (model.onnx, model_step.onnx, metadata.json); checked against the run on "
+        f"{checked['windows']} windows and {checked['streamed_readings']} streamed readings: largest difference "
+        f"{checked['largest_difference']:.2g}",
+        soft_wrap=True,
+    )
 
 
 def predict(
     source: Annotated[Path, typer.Argument(help="An export bundle or a run directory.", metavar="RUN_DIR|BUNDLE")],
-    data: Annotated[Path, typer.Option("--data", help="Dataset directory with the latest readings (sensors matched by id; missing readings allowed).")],
-    out: Annotated[Path, typer.Option("--out", help="Output file: .parquet or .csv (one row per sensor, horizon and target: sensor_id, origin, timestamp, horizon, target, forecast, latitude, longitude) or .geojson (one Point per sensor, flat properties <target>_h<horizon>, e.g. speed_h3).")],
-    at: Annotated[str, typer.Option("--at", help="Last input time step: a timestamp (naive = the data's time zone) or 'latest'.")] = "latest",
-    allow_absent_sensors: Annotated[bool, typer.Option(
-        help="Forecast even when some of the model's sensors are not in the data (e.g. a detector removed since training): "
-             "they are read as missing and left out of the output.")] = False,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="Dataset directory with the latest readings (sensors matched by id; missing readings allowed).",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Output file: .parquet or .csv (one row per sensor, horizon and target: sensor_id, origin, timestamp, horizon, target, forecast, latitude, longitude) or .geojson (one Point per sensor, flat properties <target>_h<horizon>, e.g. speed_h3).",
+        ),
+    ],
+    at: Annotated[
+        str, typer.Option("--at", help="Last input time step: a timestamp (naive = the data's time zone) or 'latest'.")
+    ] = "latest",
+    allow_absent_sensors: Annotated[
+        bool,
+        typer.Option(
+            help="Forecast even when some of the model's sensors are not in the data (e.g. a detector removed since training): "
+            "they are read as missing and left out of the output."
+        ),
+    ] = False,
 ) -> None:
     """Forecast every sensor, horizon and target from the readings ending at --at."""
     from social_xlstm.export.outputs import check_output, write_forecasts
@@ -50,5 +76,9 @@ def predict(
     console.print(f"{len(frame)} forecasts from {frame['origin'].iloc[0]} written to [bold]{out}[/]")
     left_out = len(forecaster.sensor_ids) - frame["sensor_id"].nunique()
     if left_out:
-        err_console.print(f"[yellow]note:[/] {left_out} of the model's {len(forecaster.sensor_ids)} sensors are not in "
-                          f"{escape(str(data))}: read as missing, left out of the output", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[yellow]note:[/] {left_out} of the model's {len(forecaster.sensor_ids)} sensors are not in "
+            f"{escape(str(data))}: read as missing, left out of the output",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -25,13 +25,17 @@ def metrics_table(summary: dict) -> list[Table]:
     first = next(iter(summary["models"].values()))
     for target in first["targets"]:
         report_keys = list(first["per_target"][target]["report"])
-        table = Table(title=f"{target}: MAE / RMSE on the {summary['split']} split ({summary['windows']} windows, real units)")
+        table = Table(
+            title=f"{target}: MAE / RMSE on the {summary['split']} split ({summary['windows']} windows, real units)"
+        )
         table.add_column("model", no_wrap=True)
         for key in report_keys:
             table.add_column("mean 1..H" if key == "mean" else f"horizon {key[1:]}", justify="right", no_wrap=True)
         for name, result in summary["models"].items():
             report = result["per_target"][target]["report"]
-            table.add_row(name, *(_pair(report[key]) for key in report_keys), style="bold" if name == "social_xlstm" else None)
+            table.add_row(
+                name, *(_pair(report[key]) for key in report_keys), style="bold" if name == "social_xlstm" else None
+            )
         tables.append(table)
     return tables
 
@@ -45,7 +49,12 @@ def _show(summary: dict, run_dir: Path) -> None:
 
 
 def train(
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="Hydra overrides, e.g. data.path=DIR trainer.max_epochs=20 run_dir=runs/x experiment=los_loop")] = None,
+    overrides: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Hydra overrides, e.g. data.path=DIR trainer.max_epochs=20 run_dir=runs/x experiment=los_loop"
+        ),
+    ] = None,
 ) -> None:
     """Train Social-xLSTM and its baselines, then evaluate them on the test split."""
     from social_xlstm.evaluation.evaluate import evaluate_run
@@ -59,8 +68,15 @@ def train(
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `social-xlstm train`.")],
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
-    data: Annotated[Optional[Path], typer.Option(help="Evaluate on this dataset directory instead of the run's (same sensors).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Windows per batch (default: the training's); smaller needs less memory on large networks, same results.")] = None,
+    data: Annotated[
+        Optional[Path], typer.Option(help="Evaluate on this dataset directory instead of the run's (same sensors).")
+    ] = None,
+    batch_size: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Windows per batch (default: the training's); smaller needs less memory on large networks, same results."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a trained run: metrics, predictions and plots into the run directory."""
     from social_xlstm.errors import InputError

@@ -13,13 +13,27 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def serve(
-    model: Annotated[Path, typer.Argument(metavar="BUNDLE", help="An export bundle (`social-xlstm export`) or a run directory.")],
-    data: Annotated[Path, typer.Option(help="Dataset directory with the readings to forecast from (the model's sensors and features).")],
-    host: Annotated[str, typer.Option(help="Address to listen on. The dashboard has no authentication: keep 127.0.0.1 unless the network is trusted.")] = "127.0.0.1",
+    model: Annotated[
+        Path, typer.Argument(metavar="BUNDLE", help="An export bundle (`social-xlstm export`) or a run directory.")
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(help="Dataset directory with the readings to forecast from (the model's sensors and features)."),
+    ],
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. The dashboard has no authentication: keep 127.0.0.1 unless the network is trusted."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    allow_absent_sensors: Annotated[bool, typer.Option(
-        help="Serve even when some of the model's sensors are not in the data (e.g. a detector removed since training): "
-             "they are read as missing and shown with no readings and no forecast.")] = False,
+    allow_absent_sensors: Annotated[
+        bool,
+        typer.Option(
+            help="Serve even when some of the model's sensors are not in the data (e.g. a detector removed since training): "
+            "they are read as missing and shown with no readings and no forecast."
+        ),
+    ] = False,
 ) -> None:
     """Serve a web dashboard: sensor map, forecasts per horizon, one sensor's history and forecast."""
     from social_xlstm.dashboard import check_port, create_app, load_dashboard, run_server
@@ -28,7 +42,11 @@ def serve(
     app = create_app(state)
     check_port(host, port)
     if host not in LOOPBACK:
-        console.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach it can read the forecasts (no authentication)")
+        console.print(
+            f"[yellow]warning:[/] listening on {host}: anyone who can reach it can read the forecasts (no authentication)"
+        )
     shown = f"[{host}]" if ":" in host else host
-    console.print(f"dashboard of {len(state.sensor_ids)} sensors at [bold]http://{shown}:{port}/[/] (API: /docs); Ctrl-C stops it")
+    console.print(
+        f"dashboard of {len(state.sensor_ids)} sensors at [bold]http://{shown}:{port}/[/] (API: /docs); Ctrl-C stops it"
+    )
     run_server(app, host, port)

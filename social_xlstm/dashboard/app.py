@@ -14,7 +14,8 @@ from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -34,11 +35,14 @@ MAX_BODY_BYTES = 1024
 MAX_AT_LENGTH = 40
 MAX_SENSOR_ID_LENGTH = 200
 
-AtQuery = Annotated[str, Query(
-    max_length=MAX_AT_LENGTH,
-    description="Forecast origin: `latest` or an ISO-8601 time (naive = the data's time zone); "
-                "the last time step at or before it is used.",
-)]
+AtQuery = Annotated[
+    str,
+    Query(
+        max_length=MAX_AT_LENGTH,
+        description="Forecast origin: `latest` or an ISO-8601 time (naive = the data's time zone); "
+        "the last time step at or before it is used.",
+    ),
+]
 
 
 def _floats(values: np.ndarray) -> list:
@@ -62,9 +66,11 @@ class _Guard:
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"no-referrer"),
-        (b"content-security-policy",
-         b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-         b"img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'"),
+        (
+            b"content-security-policy",
+            b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            b"img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'",
+        ),
     ]
 
     def __init__(self, app):
@@ -77,7 +83,10 @@ class _Guard:
         length = headers.get(b"content-length", b"0")
         too_big = b"transfer-encoding" in headers or not length.isdigit() or int(length) > MAX_BODY_BYTES
         if too_big:
-            response = JSONResponse({"detail": f"request body too large (limit {MAX_BODY_BYTES} bytes; every endpoint is a GET)"}, status_code=413)
+            response = JSONResponse(
+                {"detail": f"request body too large (limit {MAX_BODY_BYTES} bytes; every endpoint is a GET)"},
+                status_code=413,
+            )
             return await response(scope, receive, self._with_headers(send))
         return await self.app(scope, receive, self._with_headers(send))
 
@@ -86,6 +95,7 @@ class _Guard:
             if message["type"] == "http.response.start":
                 message["headers"] = list(message.get("headers", [])) + self.HEADERS
             await send(message)
+
         return wrapped
 
 
@@ -110,7 +120,9 @@ def create_app(state: DashboardState) -> FastAPI:
         title="social-xlstm dashboard",
         version=__version__,
         description="Traffic forecasts of every sensor per horizon and target, in real units.",
-        docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
     )
     app.add_middleware(_Guard)
     app.state.dashboard = state
@@ -121,7 +133,9 @@ def create_app(state: DashboardState) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
-        problems = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()]
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()
+        ]
         return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
     @app.exception_handler(Exception)
@@ -131,7 +145,10 @@ def create_app(state: DashboardState) -> FastAPI:
 
     def sensor_or_404(sensor_id: str) -> int:
         if sensor_id not in state.position:
-            raise HTTPException(404, f"unknown sensor {sensor_id!r}: the model forecasts {len(state.sensor_ids)} sensors, listed at /api/sensors")
+            raise HTTPException(
+                404,
+                f"unknown sensor {sensor_id!r}: the model forecasts {len(state.sensor_ids)} sensors, listed at /api/sensors",
+            )
         return state.position[sensor_id]
 
     @app.get("/", include_in_schema=False)
@@ -169,7 +186,11 @@ def create_app(state: DashboardState) -> FastAPI:
             "latest_origin": _iso(state.latest_origin),
             "num_sensors": len(state.sensor_ids),
             "colour_ranges": state.colour_ranges(),
-            "limits": {"max_history": MAX_HISTORY, "default_history": DEFAULT_HISTORY, "max_body_bytes": MAX_BODY_BYTES},
+            "limits": {
+                "max_history": MAX_HISTORY,
+                "default_history": DEFAULT_HISTORY,
+                "max_body_bytes": MAX_BODY_BYTES,
+            },
         }
 
     @app.get("/api/sensors", response_model=SensorsResponse, summary="Sensors, coordinates and latest readings")
@@ -177,13 +198,15 @@ def create_app(state: DashboardState) -> FastAPI:
         current = state.readings(len(state.dataset.timestamps) - 1, 1)[-1]  # [N, F]
         rows = []
         for n, sensor_id in enumerate(state.sensor_ids):
-            rows.append({
-                "sensor_id": sensor_id,
-                "latitude": float(state.sensors["latitude"].iloc[n]),
-                "longitude": float(state.sensors["longitude"].iloc[n]),
-                "attributes": state.attributes(sensor_id),
-                "current": dict(zip(state.features, _floats(current[n]))),
-            })
+            rows.append(
+                {
+                    "sensor_id": sensor_id,
+                    "latitude": float(state.sensors["latitude"].iloc[n]),
+                    "longitude": float(state.sensors["longitude"].iloc[n]),
+                    "attributes": state.attributes(sensor_id),
+                    "current": dict(zip(state.features, _floats(current[n]))),
+                }
+            )
         return {"timestamp": _iso(state.latest_origin), "features": state.features, "sensors": rows}
 
     @app.get("/api/forecast", response_model=ForecastResponse, responses=BAD_QUERY, summary="Forecasts of every sensor")
@@ -203,17 +226,29 @@ def create_app(state: DashboardState) -> FastAPI:
             "forecast": {g: _floats(result[:, :, i]) for i, g in enumerate(state.targets)},
         }
 
-    @app.get("/api/sensors/{sensor_id:path}", response_model=SensorDetail, responses={**UNKNOWN_SENSOR, **BAD_QUERY}, summary="One sensor: history and forecast")
+    @app.get(
+        "/api/sensors/{sensor_id:path}",
+        response_model=SensorDetail,
+        responses={**UNKNOWN_SENSOR, **BAD_QUERY},
+        summary="One sensor: history and forecast",
+    )
     def sensor(
-        sensor_id: Annotated[str, PathParam(max_length=MAX_SENSOR_ID_LENGTH, description="A sensor id from /api/sensors.")],
-        history: Annotated[int, Query(ge=1, le=MAX_HISTORY, description=f"Readings to return, ending at the origin (at most {MAX_HISTORY}).")] = DEFAULT_HISTORY,
+        sensor_id: Annotated[
+            str, PathParam(max_length=MAX_SENSOR_ID_LENGTH, description="A sensor id from /api/sensors.")
+        ],
+        history: Annotated[
+            int,
+            Query(
+                ge=1, le=MAX_HISTORY, description=f"Readings to return, ending at the origin (at most {MAX_HISTORY})."
+            ),
+        ] = DEFAULT_HISTORY,
         at: AtQuery = "latest",
     ) -> dict:
         n = sensor_or_404(sensor_id)
         origin = state.origin(at)
         end = state.time_index(origin)
         past = state.readings(end, history)[:, n, :]  # [T, F]
-        times = state.dataset.timestamps[end - len(past) + 1:end + 1]
+        times = state.dataset.timestamps[end - len(past) + 1 : end + 1]
         result = state.forecast(origin)[:, n, :]  # [H, G]
         return {
             "sensor_id": sensor_id,
@@ -221,7 +256,10 @@ def create_app(state: DashboardState) -> FastAPI:
             "longitude": float(state.sensors["longitude"].iloc[n]),
             "attributes": state.attributes(sensor_id),
             "origin": _iso(origin),
-            "history": {"timestamps": [_iso(t) for t in times], "values": {f: _floats(past[:, i]) for i, f in enumerate(state.features)}},
+            "history": {
+                "timestamps": [_iso(t) for t in times],
+                "values": {f: _floats(past[:, i]) for i, f in enumerate(state.features)},
+            },
             "forecast": {
                 "horizons": state.horizons,
                 "minutes": state.minutes,
@@ -236,30 +274,61 @@ def create_app(state: DashboardState) -> FastAPI:
 
 def _docs_html(schema: dict) -> str:
     """A plain API reference rendered from the OpenAPI schema, with no script from a CDN."""
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(schema['info']['title'])} API</title>",
-           "<link rel='stylesheet' href='/static/style.css'></head><body class='docs'>",
-           f"<h1>{html.escape(schema['info']['title'])} API <small>{html.escape(schema['info']['version'])}</small></h1>",
-           f"<p>{html.escape(schema['info'].get('description', ''))} Machine-readable schema: <a href='/openapi.json'>/openapi.json</a>. "
-           f"Every endpoint is a GET (a request with a body gets 413); errors are JSON <code>{{\"detail\": ...}}</code>.</p>"]
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(schema['info']['title'])} API</title>",
+        "<link rel='stylesheet' href='/static/style.css'></head><body class='docs'>",
+        f"<h1>{html.escape(schema['info']['title'])} API <small>{html.escape(schema['info']['version'])}</small></h1>",
+        f"<p>{html.escape(schema['info'].get('description', ''))} Machine-readable schema: <a href='/openapi.json'>/openapi.json</a>. "
+        f'Every endpoint is a GET (a request with a body gets 413); errors are JSON <code>{{"detail": ...}}</code>.</p>',
+    ]
     components = schema.get("components", {}).get("schemas", {})
     for path, methods in schema.get("paths", {}).items():
         for method, op in methods.items():
-            out.append(f"<h2><code>{method.upper()} {html.escape(path)}</code></h2><p>{html.escape(op.get('summary', ''))}</p>")
+            out.append(
+                f"<h2><code>{method.upper()} {html.escape(path)}</code></h2><p>{html.escape(op.get('summary', ''))}</p>"
+            )
             params = op.get("parameters", [])
             if params:
-                out.append("<table><tr><th>parameter</th><th>in</th><th>type and limits</th><th>default</th><th>description</th></tr>")
+                out.append(
+                    "<table><tr><th>parameter</th><th>in</th><th>type and limits</th><th>default</th><th>description</th></tr>"
+                )
                 for p in params:
                     s = p.get("schema", {})
                     limits = ", ".join(f"{k} {s[k]}" for k in ("minimum", "maximum", "maxLength") if k in s)
-                    out.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-                        p["name"], p["in"], s.get("type", "") + (f" ({limits})" if limits else ""), s.get("default", ""), p.get("description", ""))) + "</tr>")
+                    out.append(
+                        "<tr>"
+                        + "".join(
+                            f"<td>{html.escape(str(v))}</td>"
+                            for v in (
+                                p["name"],
+                                p["in"],
+                                s.get("type", "") + (f" ({limits})" if limits else ""),
+                                s.get("default", ""),
+                                p.get("description", ""),
+                            )
+                        )
+                        + "</tr>"
+                    )
                 out.append("</table>")
             codes = ", ".join(f"{code} {r.get('description', '')}" for code, r in op.get("responses", {}).items())
             out.append(f"<p>responses: {html.escape(codes)}</p>")
-            ref = op.get("responses", {}).get("200", {}).get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+            ref = (
+                op.get("responses", {})
+                .get("200", {})
+                .get("content", {})
+                .get("application/json", {})
+                .get("schema", {})
+                .get("$ref", "")
+            )
             fields = components.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
             if fields:
-                out.append("<p>returns:</p><ul>" + "".join(
-                    f"<li><code>{html.escape(name)}</code> {html.escape(f.get('description', ''))}</li>" for name, f in fields.items()) + "</ul>")
+                out.append(
+                    "<p>returns:</p><ul>"
+                    + "".join(
+                        f"<li><code>{html.escape(name)}</code> {html.escape(f.get('description', ''))}</li>"
+                        for name, f in fields.items()
+                    )
+                    + "</ul>"
+                )
     out.append("</body></html>")
     return "".join(out)

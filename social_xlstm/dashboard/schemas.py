@@ -9,7 +9,9 @@ class SensorInfo(BaseModel):
     sensor_id: str
     latitude: float
     longitude: float
-    attributes: dict[str, str | float | int | None] = Field(default_factory=dict, description="Known sensor columns (road, direction, lanes, ...).")
+    attributes: dict[str, str | float | int | None] = Field(
+        default_factory=dict, description="Known sensor columns (road, direction, lanes, ...)."
+    )
     current: dict[str, float | None] = Field(description="Latest reading per feature (null = missing), at `timestamp`.")
 
 
@@ -27,8 +29,12 @@ class ForecastResponse(BaseModel):
     timestamps: list[str] = Field(description="The time each horizon forecasts.")
     targets: list[str]
     sensor_ids: list[str]
-    observed: dict[str, list[float | None]] = Field(description="feature -> [sensor] readings at the origin (null = missing).")
-    forecast: dict[str, list[list[float | None]]] = Field(description="target -> [horizon][sensor] forecasts in real units.")
+    observed: dict[str, list[float | None]] = Field(
+        description="feature -> [sensor] readings at the origin (null = missing)."
+    )
+    forecast: dict[str, list[list[float | None]]] = Field(
+        description="target -> [horizon][sensor] forecasts in real units."
+    )
 
 
 class History(BaseModel):
@@ -77,7 +83,9 @@ class Meta(BaseModel):
     first_origin: str
     latest_origin: str
     num_sensors: int
-    colour_ranges: dict[str, list[float]] = Field(description="target -> [low, high] (1st and 99th percentile of the data), for colour scales.")
+    colour_ranges: dict[str, list[float]] = Field(
+        description="target -> [low, high] (1st and 99th percentile of the data), for colour scales."
+    )
     limits: Limits
 
 

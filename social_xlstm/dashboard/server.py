@@ -21,7 +21,9 @@ def check_port(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            raise InputError("--port", f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
+            raise InputError(
+                "--port", f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
+            ) from None
 
 
 def run_server(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:

@@ -46,8 +46,16 @@ class DashboardState:
     are read as missing, and shown with no readings and no forecast.
     """
 
-    def __init__(self, forecaster, dataset: Dataset, window, *, model_source: str = "model", data_source: str = "data",
-                 allow_absent: bool = False):
+    def __init__(
+        self,
+        forecaster,
+        dataset: Dataset,
+        window,
+        *,
+        model_source: str = "model",
+        data_source: str = "data",
+        allow_absent: bool = False,
+    ):
         self.forecaster, self.dataset, self._window = forecaster, dataset, window
         self.model_source, self.data_source, self.allow_absent = model_source, data_source, allow_absent
         self.sensor_ids = [str(s) for s in forecaster.sensor_ids]
@@ -56,7 +64,9 @@ class DashboardState:
         self.horizons = [int(h) for h in forecaster.horizons]
         self.input_len = int(forecaster.input_len)
         self.step = pd.Timedelta(forecaster.interval)
-        self.columns = pd.Index(dataset.sensor_ids).get_indexer(self.sensor_ids)  # dataset column of each model sensor, -1 where absent
+        self.columns = pd.Index(dataset.sensor_ids).get_indexer(
+            self.sensor_ids
+        )  # dataset column of each model sensor, -1 where absent
         self.absent = self.columns < 0
         self._check(data_source)
         self.minutes = [h * self.step.total_seconds() / 60 for h in self.horizons]
@@ -70,24 +80,41 @@ class DashboardState:
         ds = self.dataset
         missing = [s for s, gone in zip(self.sensor_ids, self.absent) if gone]
         if missing and (not self.allow_absent or len(missing) == len(self.sensor_ids)):
-            shown = ", ".join(repr(s) for s in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            shown = ", ".join(repr(s) for s in missing[:3]) + (
+                f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            )
             hint = "" if self.allow_absent else "; --allow-absent-sensors shows the others"
-            raise InputError(where, f"{len(missing)} of the model's {len(self.sensor_ids)} sensors are not in the dataset: {shown}{hint}")
+            raise InputError(
+                where,
+                f"{len(missing)} of the model's {len(self.sensor_ids)} sensors are not in the dataset: {shown}{hint}",
+            )
         for kind, names in (("features", self.forecaster.features), ("targets", self.targets)):
             absent = [f for f in names if f not in ds.features]
             if absent:
-                raise InputError(where, f"the model needs {kind} {', '.join(absent)}; the dataset has {', '.join(ds.features)}")
+                raise InputError(
+                    where, f"the model needs {kind} {', '.join(absent)}; the dataset has {', '.join(ds.features)}"
+                )
         if "interval" in ds.meta and pd.Timedelta(ds.meta["interval"]) != self.step:
-            raise InputError(where, f"readings every {ds.meta['interval']}, the model expects {self.forecaster.interval}")
+            raise InputError(
+                where, f"readings every {ds.meta['interval']}, the model expects {self.forecaster.interval}"
+            )
         if len(ds.timestamps) < self.input_len:
-            raise InputError(where, f"{len(ds.timestamps)} time steps, fewer than the model's input length {self.input_len}")
+            raise InputError(
+                where, f"{len(ds.timestamps)} time steps, fewer than the model's input length {self.input_len}"
+            )
 
     def _sensor_table(self) -> pd.DataFrame:
         """Coordinates (and attributes) per model sensor: the model's own, else the dataset's."""
         own = getattr(self.forecaster, "sensors", None)
-        frames = [f for f in (own, self.dataset.sensors) if f is not None and {"sensor_id", "latitude", "longitude"} <= set(f.columns)]
+        frames = [
+            f
+            for f in (own, self.dataset.sensors)
+            if f is not None and {"sensor_id", "latitude", "longitude"} <= set(f.columns)
+        ]
         table = frames[0].assign(sensor_id=frames[0]["sensor_id"].astype(str)).set_index("sensor_id")
-        extra = self.dataset.sensors.assign(sensor_id=self.dataset.sensors["sensor_id"].astype(str)).set_index("sensor_id")
+        extra = self.dataset.sensors.assign(sensor_id=self.dataset.sensors["sensor_id"].astype(str)).set_index(
+            "sensor_id"
+        )
         for column in SENSOR_ATTRIBUTES:
             if column not in table.columns and column in extra.columns:
                 table[column] = extra[column]
@@ -111,12 +138,23 @@ class DashboardState:
             when = pd.Timestamp(at.strip())
             if pd.isna(when):
                 raise ValueError("empty")
-            when = when.tz_localize(self.tz, ambiguous=True, nonexistent="shift_forward") if when.tz is None else when.tz_convert(self.tz)
+            when = (
+                when.tz_localize(self.tz, ambiguous=True, nonexistent="shift_forward")
+                if when.tz is None
+                else when.tz_convert(self.tz)
+            )
         except (ValueError, TypeError, OverflowError):
-            raise InputError("at", f"expected 'latest' or an ISO-8601 time such as {self.latest_origin.isoformat()}, got {at!r}") from None
-        if when < self.first_origin or when >= self.latest_origin + self.step:  # (compared first: far dates overflow ns)
-            raise InputError("at", f"{when.isoformat()} is outside the forecastable range "
-                                   f"{self.first_origin.isoformat()} .. {self.latest_origin.isoformat()}")
+            raise InputError(
+                "at", f"expected 'latest' or an ISO-8601 time such as {self.latest_origin.isoformat()}, got {at!r}"
+            ) from None
+        if (
+            when < self.first_origin or when >= self.latest_origin + self.step
+        ):  # (compared first: far dates overflow ns)
+            raise InputError(
+                "at",
+                f"{when.isoformat()} is outside the forecastable range "
+                f"{self.first_origin.isoformat()} .. {self.latest_origin.isoformat()}",
+            )
         return self.dataset.timestamps[int(self.dataset.timestamps.searchsorted(when.as_unit("ns"), side="right")) - 1]
 
     def forecast_times(self, origin: pd.Timestamp) -> list[pd.Timestamp]:
@@ -144,7 +182,7 @@ class DashboardState:
     def readings(self, end: int, count: int) -> np.ndarray:
         """[count', N, F] readings of the model's sensors for the ``count`` steps ending at ``end``."""
         begin = max(0, end - count + 1)
-        values = self.dataset.values[begin:end + 1][:, self.columns, :]
+        values = self.dataset.values[begin : end + 1][:, self.columns, :]
         values[:, self.absent] = np.nan
         return values
 
@@ -156,7 +194,7 @@ class DashboardState:
         for target in self.targets:
             series = self.dataset.values[:, self.columns[~self.absent], self.features.index(target)]
             finite = series[np.isfinite(series)]
-            low, high = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+            low, high = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
             ranges[target] = [float(low), float(high if high > low else low + 1.0)]
         return ranges
 
@@ -178,6 +216,8 @@ def load_dashboard(model: str | Path, data: str | Path, allow_absent: bool = Fal
     forecaster = load_forecaster(model)
     dataset = read_dataset(data)
     window = functools.partial(latest_window, allow_absent=allow_absent)
-    state = DashboardState(forecaster, dataset, window, model_source=str(model), data_source=str(data), allow_absent=allow_absent)
+    state = DashboardState(
+        forecaster, dataset, window, model_source=str(model), data_source=str(data), allow_absent=allow_absent
+    )
     state.forecast(state.latest_origin)
     return state

@@ -100,8 +100,14 @@ class StreamedDataset:
     def load(self) -> Dataset:
         """Every chunk joined into one in-memory Dataset (for analysis in a notebook, and tests)."""
         stamps, values = zip(*self.chunks())
-        return Dataset(values=np.concatenate(values), timestamps=stamps[0].append(list(stamps[1:])),
-                       features=list(self.features), sensors=self.sensors, edges=self.edges, meta=self.meta)
+        return Dataset(
+            values=np.concatenate(values),
+            timestamps=stamps[0].append(list(stamps[1:])),
+            features=list(self.features),
+            sensors=self.sensors,
+            edges=self.edges,
+            meta=self.meta,
+        )
 
 
 class ReadingsCheck:
@@ -228,7 +234,10 @@ def read_dataset(path: str | Path) -> Dataset:
     """Read a canonical dataset directory into the dense in-memory form, checking its contract."""
     path = Path(path)
     if not path.is_dir():
-        raise InputError(path, "dataset directory not found (make one with `social-xlstm data import ...` or `social-xlstm data demo --out DIR`)")
+        raise InputError(
+            path,
+            "dataset directory not found (make one with `social-xlstm data import ...` or `social-xlstm data demo --out DIR`)",
+        )
     meta_path = _require(path / META_FILE)
     try:
         meta = json.loads(meta_path.read_text())

@@ -143,12 +143,23 @@ def _sensor_entry(ds: Dataset, stats: dict, n: int, interval: pd.Timedelta) -> d
     for name, s in stats.items():
         entry[name] = {
             "coverage": round(float(s["present"][n]) / steps, 6),
-            "longest_gap": {"steps": int(s["gap_steps"][n]), "duration": _duration(int(s["gap_steps"][n]), interval),
-                            "start": _stamp(ds.timestamps, int(s["gap_start"][n]))},
-            "stuck": {"runs": int(s["stuck_runs"][n]), "steps": int(s["stuck_steps"][n]),
-                      "longest": int(s["stuck_longest"][n]), "longest_start": _stamp(ds.timestamps, int(s["stuck_start"][n]))},
-            "zero": {"runs": int(s["zero_runs"][n]), "steps": int(s["zero_steps"][n]),
-                     "longest": int(s["zero_longest"][n]), "longest_start": _stamp(ds.timestamps, int(s["zero_start"][n]))},
+            "longest_gap": {
+                "steps": int(s["gap_steps"][n]),
+                "duration": _duration(int(s["gap_steps"][n]), interval),
+                "start": _stamp(ds.timestamps, int(s["gap_start"][n])),
+            },
+            "stuck": {
+                "runs": int(s["stuck_runs"][n]),
+                "steps": int(s["stuck_steps"][n]),
+                "longest": int(s["stuck_longest"][n]),
+                "longest_start": _stamp(ds.timestamps, int(s["stuck_start"][n])),
+            },
+            "zero": {
+                "runs": int(s["zero_runs"][n]),
+                "steps": int(s["zero_steps"][n]),
+                "longest": int(s["zero_longest"][n]),
+                "longest_start": _stamp(ds.timestamps, int(s["zero_start"][n])),
+            },
             "zero_conflicts": int(s["zero_conflicts"][n]),
         }
     return entry
@@ -159,9 +170,7 @@ def quality_report(ds: Dataset, *, run_steps: int = RUN_STEPS, top_k: int = TOP_
     interval = ds.interval
     steps, sensors, _ = ds.values.shape
     stats = _column_stats(ds, run_steps)
-    usable = np.mean(
-        [(s["present"] - s["stuck_steps"] - s["zero_steps"]) / steps for s in stats.values()], axis=0
-    )
+    usable = np.mean([(s["present"] - s["stuck_steps"] - s["zero_steps"]) / steps for s in stats.values()], axis=0)
     ids = ds.sensor_ids
     per_sensor = {ids[n]: _sensor_entry(ds, stats, n, interval) for n in range(sensors)}
     worst = np.argsort(usable, kind="stable")[: max(top_k, 0)]
@@ -194,8 +203,11 @@ def quality_report(ds: Dataset, *, run_steps: int = RUN_STEPS, top_k: int = TOP_
         },
         "features": features,
         "worst_sensors": [
-            {"sensor_id": ids[n], "usable": round(float(usable[n]), 6),
-             **{name: per_sensor[ids[n]][name]["coverage"] for name in ds.features}}
+            {
+                "sensor_id": ids[n],
+                "usable": round(float(usable[n]), 6),
+                **{name: per_sensor[ids[n]][name]["coverage"] for name in ds.features},
+            }
             for n in worst
         ],
         "sensors": per_sensor,

@@ -50,7 +50,9 @@ def read_dense(where: Path, features: list[str], sensor_pos: pd.Index) -> tuple[
         return _read_dense(readings, where, features, sensor_pos)
 
 
-def _read_dense(readings: pq.ParquetFile, where: Path, features: list[str], sensor_pos: pd.Index) -> tuple[np.ndarray, pd.DatetimeIndex]:
+def _read_dense(
+    readings: pq.ParquetFile, where: Path, features: list[str], sensor_pos: pd.Index
+) -> tuple[np.ndarray, pd.DatetimeIndex]:
     schema = readings.schema_arrow
     for column in ("timestamp", "sensor_id", *features):
         if column not in schema.names:
@@ -59,9 +61,15 @@ def _read_dense(readings: pq.ParquetFile, where: Path, features: list[str], sens
     if not pa.types.is_timestamp(stamp_type) or stamp_type.tz is None:
         raise InputError(where, f"column 'timestamp' must be time-zone aware timestamps, got {stamp_type}")
     groups = range(readings.num_row_groups)
-    grid = np.unique(np.concatenate([
-        np.unique(_nanoseconds(readings.read_row_group(i, columns=["timestamp"]).column(0), where)) for i in groups
-    ] or [np.zeros(0, dtype=np.int64)]))
+    grid = np.unique(
+        np.concatenate(
+            [
+                np.unique(_nanoseconds(readings.read_row_group(i, columns=["timestamp"]).column(0), where))
+                for i in groups
+            ]
+            or [np.zeros(0, dtype=np.int64)]
+        )
+    )
     values = np.full((len(grid), len(sensor_pos), len(features)), np.nan, dtype=np.float32)
     for i in groups:
         for batch in readings.read_row_group(i, columns=["timestamp", "sensor_id", *features]).to_batches():

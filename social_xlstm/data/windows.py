@@ -26,11 +26,16 @@ TIME_FEATURES = ("tod_sin", "tod_cos", "dow_sin", "dow_cos")
 ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
 
 
-def chronological_splits(num_steps: int, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> dict[str, tuple[int, int]]:
+def chronological_splits(
+    num_steps: int, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+) -> dict[str, tuple[int, int]]:
     """``{"train": (0, a), "val": (a, b), "test": (b, num_steps)}``: consecutive time ranges in the given proportions."""
     fractions = tuple(float(f) for f in fractions)
     if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1.0) > 1e-6:
-        raise InputError("data config", f"split must be three positive fractions (train, val, test) summing to 1, got {list(fractions)}")
+        raise InputError(
+            "data config",
+            f"split must be three positive fractions (train, val, test) summing to 1, got {list(fractions)}",
+        )
     cuts = np.round(np.cumsum(fractions) * num_steps).astype(int)
     bounds = [0, int(cuts[0]), int(cuts[1]), num_steps]
     return {name: (bounds[i], bounds[i + 1]) for i, name in enumerate(SPLITS)}
@@ -77,11 +82,15 @@ class FeatureScaler:
         names = self.features if features is None else list(features)
         unknown = [f for f in names if f not in self.features]
         if unknown:
-            raise InputError("scaler", f"feature '{unknown[0]}' was not fitted; the scaler knows {', '.join(self.features)}")
+            raise InputError(
+                "scaler", f"feature '{unknown[0]}' was not fitted; the scaler knows {', '.join(self.features)}"
+            )
         index = [self.features.index(f) for f in names]
         mean, std = self.mean[index], self.std[index]
         if isinstance(like, torch.Tensor):
-            return torch.as_tensor(mean, dtype=like.dtype, device=like.device), torch.as_tensor(std, dtype=like.dtype, device=like.device)
+            return torch.as_tensor(mean, dtype=like.dtype, device=like.device), torch.as_tensor(
+                std, dtype=like.dtype, device=like.device
+            )
         return mean.astype(like.dtype, copy=False), std.astype(like.dtype, copy=False)
 
     def transform(self, values: ArrayLike, features: list[str] | None = None, *, in_place: bool = False) -> ArrayLike:
@@ -109,8 +118,12 @@ class FeatureScaler:
         return np.where(floored & (real < 0), 0.0, real).astype(real.dtype, copy=False)
 
     def to_dict(self) -> dict:
-        return {"features": list(self.features), "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "non_negative": self.non_negative.tolist()}
+        return {
+            "features": list(self.features),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "non_negative": self.non_negative.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict, where: str | Path = "scaler") -> FeatureScaler:
@@ -122,7 +135,9 @@ class FeatureScaler:
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(where, f"scaler needs 'features', 'mean' and 'std' lists of numbers ({exc})") from None
         if any(array.shape != (len(features),) for array in (mean, std, non_negative)):
-            raise InputError(where, f"scaler 'mean', 'std' and 'non_negative' must each hold {len(features)} values, one per feature")
+            raise InputError(
+                where, f"scaler 'mean', 'std' and 'non_negative' must each hold {len(features)} values, one per feature"
+            )
         if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
             raise InputError(where, "scaler 'mean' must be finite and 'std' finite and positive")
         return cls(features=features, mean=mean, std=std, non_negative=non_negative)
@@ -136,23 +151,29 @@ def time_features(timestamps: pd.DatetimeIndex) -> np.ndarray:
     day_fraction = (timestamps.hour * 3600 + timestamps.minute * 60 + timestamps.second).to_numpy() / 86400.0
     week_fraction = (timestamps.day_of_week.to_numpy() + day_fraction) / 7.0
     angles = 2 * np.pi * np.stack([day_fraction, week_fraction], axis=1)
-    return np.stack([np.sin(angles[:, 0]), np.cos(angles[:, 0]), np.sin(angles[:, 1]), np.cos(angles[:, 1])], axis=1).astype(np.float32)
+    return np.stack(
+        [np.sin(angles[:, 0]), np.cos(angles[:, 0]), np.sin(angles[:, 1]), np.cos(angles[:, 1])], axis=1
+    ).astype(np.float32)
 
 
 @dataclass
 class WindowArrays:
     """Whole-series tensors every split's windows slice into: scaled values (0 where missing), masks, time features."""
 
-    x: torch.Tensor        # [T, N, F] float32
-    x_mask: torch.Tensor   # [T, N, F] bool, True = observed
-    y: torch.Tensor        # [T, N, G] float32
-    y_mask: torch.Tensor   # [T, N, G] bool
-    time: torch.Tensor     # [T, 4] float32
+    x: torch.Tensor  # [T, N, F] float32
+    x_mask: torch.Tensor  # [T, N, F] bool, True = observed
+    y: torch.Tensor  # [T, N, G] float32
+    y_mask: torch.Tensor  # [T, N, G] bool
+    time: torch.Tensor  # [T, 4] float32
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, scaler: FeatureScaler, features: list[str], targets: list[str]) -> WindowArrays:
+    def from_dataset(
+        cls, dataset: Dataset, scaler: FeatureScaler, features: list[str], targets: list[str]
+    ) -> WindowArrays:
         def scaled(names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-            values = dataset.values[:, :, [dataset.feature_index(f) for f in names]].astype(np.float32, copy=False)  # a copy (fancy index)
+            values = dataset.values[:, :, [dataset.feature_index(f) for f in names]].astype(
+                np.float32, copy=False
+            )  # a copy (fancy index)
             observed = np.isfinite(values)
             scaler.transform(values, names, in_place=True)
             values[~observed] = 0.0
@@ -200,7 +221,10 @@ class WindowDataset(TorchDataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         start = self.window_start(i)
-        inputs, targets = slice(start, start + self.input_len), slice(start + self.input_len, start + self.input_len + self.horizon)
+        inputs, targets = (
+            slice(start, start + self.input_len),
+            slice(start + self.input_len, start + self.input_len + self.horizon),
+        )
         a = self.arrays
         return {
             "x": a.x[inputs],

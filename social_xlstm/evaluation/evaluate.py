@@ -53,15 +53,18 @@ def forecast_batches(run: LoadedRun, split: str) -> Iterator[dict]:
     """Per batch of windows: every forecaster's forecast and the truth in real units, ``[B, H, N, G]``."""
     for batch in run.datamodule.dataloader(split):
         yield {
-            "forecasts": {name: _forecast_to_real(run, forecaster(batch)) for name, forecaster in run.forecasters.items()},
+            "forecasts": {
+                name: _forecast_to_real(run, forecaster(batch)) for name, forecaster in run.forecasters.items()
+            },
             "y_true": _truth_to_real(run, batch["y"]),
             "mask": batch["y_mask"].numpy(),
             "origin": batch["origin"].numpy(),
         }
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", data_path: str | Path | None = None,
-                 batch_size: int | None = None) -> dict:
+def evaluate_run(
+    run_dir: str | Path, split: str = "test", data_path: str | Path | None = None, batch_size: int | None = None
+) -> dict:
     """Evaluate every forecaster of the run on ``split``; write the run's metrics, predictions
     and plots; return the summary, with the model against the naive forecasters on the
     validation split (``warnings`` names each target where one of them is better).
@@ -80,8 +83,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data_path: str | Path
     plotted = HorizonSlice(min(3, dm.horizon), [name for name in PLOTTED if name in run.forecasters])
     windows = 0
     give_back_freed_memory()  # what loading the data and fitting the classical baselines freed
-    with atomic_file(run.run_dir / "predictions.parquet") as tmp, \
-            PredictionsWriter(tmp, dm.timestamps, dm.sensor_ids, dm.targets, list(run.forecasters)) as predictions:
+    with (
+        atomic_file(run.run_dir / "predictions.parquet") as tmp,
+        PredictionsWriter(tmp, dm.timestamps, dm.sensor_ids, dm.targets, list(run.forecasters)) as predictions,
+    ):
         for count, batch in enumerate(forecast_batches(run, split), 1):
             for name, forecast in batch["forecasts"].items():
                 metrics[name].update(forecast, batch["y_true"], batch["mask"])
@@ -99,7 +104,9 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data_path: str | Path
         "validation_mean_mae": validation,
         "warnings": shortfalls(validation, _units(dm.dataset.meta)),
     }
-    per_sensor = pd.concat([m.per_sensor(dm.sensor_ids).assign(model=name) for name, m in metrics.items()], ignore_index=True)
+    per_sensor = pd.concat(
+        [m.per_sensor(dm.sensor_ids).assign(model=name) for name, m in metrics.items()], ignore_index=True
+    )
     metrics_dir = run.run_dir / "metrics"
     _atomic_write(metrics_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
     _atomic_write(metrics_dir / "per_sensor.csv", lambda p: per_sensor.to_csv(p, index=False))

@@ -30,7 +30,11 @@ class LoadedRun:
 
 def _check_same_data(run_dir: Path, info: RunInfo, datamodule: TrafficDataModule) -> None:
     """A checkpoint only makes sense on the sensors, features and targets it was trained on."""
-    for key, now in (("sensor_ids", datamodule.sensor_ids), ("features", datamodule.features), ("targets", datamodule.targets)):
+    for key, now in (
+        ("sensor_ids", datamodule.sensor_ids),
+        ("features", datamodule.features),
+        ("targets", datamodule.targets),
+    ):
         if list(getattr(info, key)) != list(now):
             raise InputError(
                 datamodule.source,

@@ -25,8 +25,10 @@ def validation_means(run: LoadedRun, forecast_batches) -> dict[str, dict[str, fl
     for batch in forecast_batches(only, SPLIT):
         for name, forecast in batch["forecasts"].items():
             metrics[name].update(forecast, batch["y_true"], batch["mask"])
-    return {name: {target: block["report"]["mean"]["mae"] for target, block in m.compute()["per_target"].items()}
-            for name, m in metrics.items()}
+    return {
+        name: {target: block["report"]["mean"]["mae"] for target, block in m.compute()["per_target"].items()}
+        for name, m in metrics.items()
+    }
 
 
 def shortfalls(means: dict[str, dict[str, float]], units: dict[str, str]) -> list[str]:
@@ -37,7 +39,9 @@ def shortfalls(means: dict[str, dict[str, float]], units: dict[str, str]) -> lis
             naive_mae = means.get(name, {}).get(target)
             if naive_mae is not None and model_mae is not None and naive_mae < model_mae:
                 unit = f" {units[target]}" if target in units else ""
-                lines.append(f"{MODEL_NAME} is worse than {name} on {target} on the validation split "
-                             f"(mean MAE {model_mae:.3f}{unit} against {naive_mae:.3f}{unit}): train longer "
-                             f"(trainer.max_epochs), or use the {name} forecast for {target}")
+                lines.append(
+                    f"{MODEL_NAME} is worse than {name} on {target} on the validation split "
+                    f"(mean MAE {model_mae:.3f}{unit} against {naive_mae:.3f}{unit}): train longer "
+                    f"(trainer.max_epochs), or use the {name} forecast for {target}"
+                )
     return lines

@@ -29,8 +29,14 @@ def error_by_horizon(summary: dict, target: str, path: Path) -> None:
     for name, report in summary["models"].items():
         rows = report["per_target"][target]["per_horizon"]
         horizons = [int(h) for h in rows]
-        ax.plot(horizons, [rows[str(h)]["mae"] for h in horizons], marker="o", ms=3,
-                lw=2.5 if name == MODEL_NAME else 1.2, label=name)
+        ax.plot(
+            horizons,
+            [rows[str(h)]["mae"] for h in horizons],
+            marker="o",
+            ms=3,
+            lw=2.5 if name == MODEL_NAME else 1.2,
+            label=name,
+        )
     ax.set(xlabel="horizon (steps ahead)", ylabel=f"MAE ({target})", title=f"{target}: error by horizon")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -66,8 +72,15 @@ class HorizonSlice:
         return parts[0]
 
 
-def forecast_vs_actual(series: HorizonSlice, sensor: int, sensor_id: str, target: int, target_name: str,
-                       timestamps: pd.DatetimeIndex, path: Path) -> None:
+def forecast_vs_actual(
+    series: HorizonSlice,
+    sensor: int,
+    sensor_id: str,
+    target: int,
+    target_name: str,
+    timestamps: pd.DatetimeIndex,
+    path: Path,
+) -> None:
     """One sensor over the split: the truth and the forecast made ``series.horizon`` steps earlier."""
     at = timestamps[series["origin"] + series.horizon]
     truth = np.where(series["mask"][:, sensor, target], series["y_true"][:, sensor, target], np.nan)
@@ -89,7 +102,9 @@ def error_map(sensors: pd.DataFrame, per_sensor: pd.DataFrame, target: str, path
     points = ax.scatter(located.longitude, located.latitude, c=mae.values, cmap="viridis", s=25)
     fig.colorbar(points, ax=ax, label=f"MAE ({target}, mean over horizons)")
     ax.set(xlabel="longitude", ylabel="latitude", title=f"{target}: error per sensor")
-    ax.set_aspect(1 / np.cos(np.deg2rad(np.nanmean(located.latitude.values))) if located.latitude.notna().any() else "auto")
+    ax.set_aspect(
+        1 / np.cos(np.deg2rad(np.nanmean(located.latitude.values))) if located.latitude.notna().any() else "auto"
+    )
     _save(fig, path)
 
 
@@ -109,5 +124,12 @@ def write_plots(run, summary: dict, per_sensor: pd.DataFrame, series: HorizonSli
             error_map(dm.sensors, per_sensor, target, plots / f"error_map_{target}.png")
         for sensor_id in chosen:
             n = dm.sensor_ids.index(str(sensor_id))
-            forecast_vs_actual(series, n, str(sensor_id), g, target, dm.timestamps,
-                               plots / f"forecast_{target}_{str(sensor_id).replace('/', '_')}.png")
+            forecast_vs_actual(
+                series,
+                n,
+                str(sensor_id),
+                g,
+                target,
+                dm.timestamps,
+                plots / f"forecast_{target}_{str(sensor_id).replace('/', '_')}.png",
+            )

@@ -22,20 +22,29 @@ class PredictionsWriter:
     """Rows of origin timestamp, sensor_id, horizon, target, y_true, y_pred (the model) and one
     ``y_pred_<name>`` column per baseline, in the order the windows come."""
 
-    def __init__(self, path: Path, timestamps: pd.DatetimeIndex, sensor_ids: list[str], targets: list[str], forecasters: list[str]):
+    def __init__(
+        self,
+        path: Path,
+        timestamps: pd.DatetimeIndex,
+        sensor_ids: list[str],
+        targets: list[str],
+        forecasters: list[str],
+    ):
         self.timestamps = timestamps.as_unit("ns")
         self._ids = pa.array(list(sensor_ids), type=pa.string())
         self._targets = pa.array(list(targets), type=pa.string())
         self.baselines = [name for name in forecasters if name != MODEL_NAME]
-        self.schema = pa.schema([
-            ("origin", pa.timestamp("ns", tz=str(timestamps.tz))),
-            ("sensor_id", pa.string()),
-            ("horizon", pa.int16()),
-            ("target", pa.dictionary(pa.int8(), pa.string())),
-            ("y_true", pa.float32()),
-            ("y_pred", pa.float32()),
-            *[(f"y_pred_{name}", pa.float32()) for name in self.baselines],
-        ])
+        self.schema = pa.schema(
+            [
+                ("origin", pa.timestamp("ns", tz=str(timestamps.tz))),
+                ("sensor_id", pa.string()),
+                ("horizon", pa.int16()),
+                ("target", pa.dictionary(pa.int8(), pa.string())),
+                ("y_true", pa.float32()),
+                ("y_pred", pa.float32()),
+                *[(f"y_pred_{name}", pa.float32()) for name in self.baselines],
+            ]
+        )
         self._writer = pq.ParquetWriter(path, self.schema)
         self._pending: list[pa.Table] = []
         self._pending_rows = 0

@@ -33,10 +33,15 @@ def _session(bundle: Path, spec: dict, section: str):
     for kind, actual in (("inputs", session.get_inputs()), ("outputs", session.get_outputs())):
         expected = spec[kind]
         if [a.name for a in actual] != [e["name"] for e in expected]:
-            raise InputError(path, f"ONNX {kind} {[a.name for a in actual]} do not match metadata.json '{section}.{kind}'")
+            raise InputError(
+                path, f"ONNX {kind} {[a.name for a in actual]} do not match metadata.json '{section}.{kind}'"
+            )
         for a, e in zip(actual, expected):
             if list(a.shape) != list(e["shape"]) or a.type != DTYPES.get(e["dtype"]):
-                raise InputError(path, f"ONNX {kind[:-1]} '{a.name}' is {a.type} {a.shape}; metadata.json '{section}.{kind}' says {e['dtype']} {e['shape']}")
+                raise InputError(
+                    path,
+                    f"ONNX {kind[:-1]} '{a.name}' is {a.type} {a.shape}; metadata.json '{section}.{kind}' says {e['dtype']} {e['shape']}",
+                )
     return session
 
 
@@ -58,10 +63,21 @@ class Bundle(Forecaster):
         t, h, g = metadata["input_len"], len(metadata["horizons"]), len(metadata["targets"])
         for section, index, shape in (("model", 0, [1, t, n, f]), ("streaming", 0, [1, n, f])):
             if metadata[section]["inputs"][index]["shape"] != shape:
-                raise InputError(path / "metadata.json", f"field '{section}.inputs' shape must be {shape} (input_len, sensors, features)")
+                raise InputError(
+                    path / "metadata.json",
+                    f"field '{section}.inputs' shape must be {shape} (input_len, sensors, features)",
+                )
         if metadata["model"]["outputs"][0]["shape"] != [1, h, n, g]:
-            raise InputError(path / "metadata.json", f"field 'model.outputs' shape must be {[1, h, n, g]} (horizons, sensors, targets)")
-        return cls(path, metadata, _session(path, metadata["model"], "model"), _session(path, metadata["streaming"], "streaming"))
+            raise InputError(
+                path / "metadata.json",
+                f"field 'model.outputs' shape must be {[1, h, n, g]} (horizons, sensors, targets)",
+            )
+        return cls(
+            path,
+            metadata,
+            _session(path, metadata["model"], "model"),
+            _session(path, metadata["streaming"], "streaming"),
+        )
 
     def _run_window(self, values: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         return self._window.run(["forecast"], {"values": values, "seconds_of_week": seconds})[0]

@@ -13,8 +13,10 @@ from .metadata import FORMAT, FORMAT_VERSION, MODEL_FILE, OPSET, STATE_IN, STATE
 from .runs import TrainedRun
 from .timefeatures import DEFINITION as TIME_FEATURES
 
-MISSING = ("values and readings are raw units with NaN (or +-inf) for a missing reading; the graph scales "
-           "them with the scaler, sets missing ones to 0 and passes a mask, as in training")
+MISSING = (
+    "values and readings are raw units with NaN (or +-inf) for a missing reading; the graph scales "
+    "them with the scaler, sets missing ones to 0 and passes a mask, as in training"
+)
 
 
 def _io(name: str, shape, dtype: str) -> dict:
@@ -47,9 +49,12 @@ def build_metadata(run: TrainedRun, state_names: list[str], fresh_state: list[to
         "timezone": run.timezone,
         "missing": MISSING,
         "time_features": TIME_FEATURES,
-        "scaler": {**run.scaler.to_dict(), "applied_in_graph": True,
-                   "formula": "scaled = (raw - mean) / std per feature; forecast = scaled * std + mean per target, "
-                              "then max(forecast, 0) where the target is non_negative"},
+        "scaler": {
+            **run.scaler.to_dict(),
+            "applied_in_graph": True,
+            "formula": "scaled = (raw - mean) / std per feature; forecast = scaled * std + mean per target, "
+            "then max(forecast, 0) where the target is non_negative",
+        },
         "graph": {**run.graph.to_dict(), "applied_in_graph": True},
         "model": {
             "file": MODEL_FILE,
@@ -59,13 +64,16 @@ def build_metadata(run: TrainedRun, state_names: list[str], fresh_state: list[to
         },
         "streaming": {
             "file": STEP_FILE,
-            "inputs": [_io("reading", (1, n, f), "float32"), _io("seconds_of_week", (1,), "float64"),
-                       *(_io(STATE_IN + s["name"], s["shape"], "float32") for s in state)],
+            "inputs": [
+                _io("reading", (1, n, f), "float32"),
+                _io("seconds_of_week", (1,), "float64"),
+                *(_io(STATE_IN + s["name"], s["shape"], "float32") for s in state),
+            ],
             "outputs": [forecast, *(_io(STATE_OUT + s["name"], s["shape"], "float32") for s in state)],
             "state": state,
             "meaning": "one reading per VD and the carried state -> fresh forecasts and the new state; start from "
-                       "each state's 'initial' value; after k >= input_len steps it equals the windowed model "
-                       "over the last input_len + k % input_len readings (two staggered states restart in turn)",
+            "each state's 'initial' value; after k >= input_len steps it equals the windowed model "
+            "over the last input_len + k % input_len readings (two staggered states restart in turn)",
         },
         "model_config": dataclasses.asdict(run.module.model.config),
     }

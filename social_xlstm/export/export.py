@@ -43,17 +43,28 @@ from .verify import verify_bundle
 def _scatter_reduce(g, self, dim, index, src, reduce, include_self):
     modes = {"sum": "add", "prod": "mul", "amax": "max", "amin": "min"}
     if reduce not in modes or not include_self:
-        raise NotImplementedError(f"scatter_reduce(reduce={reduce!r}, include_self={include_self}) has no ONNX form here")
+        raise NotImplementedError(
+            f"scatter_reduce(reduce={reduce!r}, include_self={include_self}) has no ONNX form here"
+        )
     return g.op("ScatterElements", self, index, src, axis_i=dim, reduction_s=modes[reduce])
 
 
-def to_onnx(network: torch.nn.Module, example: tuple, path: Path, input_names: list[str], output_names: list[str]) -> None:
+def to_onnx(
+    network: torch.nn.Module, example: tuple, path: Path, input_names: list[str], output_names: list[str]
+) -> None:
     """Trace ``network`` on ``example`` into the ONNX file ``path``, as every bundle graph is."""
     torch.onnx.register_custom_op_symbolic("aten::scatter_reduce", _scatter_reduce, OPSET)
     with warnings.catch_warnings():  # tracer notes about the unrolled loops: expected, not news
         warnings.simplefilter("ignore")
-        torch.onnx.export(network, example, str(path), dynamo=False, opset_version=OPSET,
-                          input_names=input_names, output_names=output_names)
+        torch.onnx.export(
+            network,
+            example,
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=input_names,
+            output_names=output_names,
+        )
 
 
 def _to_onnx(network: torch.nn.Module, example: tuple, path: Path, spec: dict) -> None:
@@ -71,11 +82,21 @@ def export_bundle(run_dir: str | Path, out: str | Path, data: str | Path | None 
     run = RunForecaster.from_run(run_dir, data)
     n, f, metadata = len(run.sensor_ids), len(run.features), run.metadata
     with atomic_dir(out) as tmp:
-        _to_onnx(run.window, (torch.zeros(1, run.input_len, n, f), torch.zeros(1, run.input_len, dtype=torch.float64)),
-                 tmp / metadata["model"]["file"], metadata["model"])
-        _to_onnx(run.step_network, (torch.zeros(1, n, f), torch.zeros(1, dtype=torch.float64), *map(torch.from_numpy, run.fresh_state())),
-                 tmp / metadata["streaming"]["file"], metadata["streaming"])
+        _to_onnx(
+            run.window,
+            (torch.zeros(1, run.input_len, n, f), torch.zeros(1, run.input_len, dtype=torch.float64)),
+            tmp / metadata["model"]["file"],
+            metadata["model"],
+        )
+        _to_onnx(
+            run.step_network,
+            (torch.zeros(1, n, f), torch.zeros(1, dtype=torch.float64), *map(torch.from_numpy, run.fresh_state())),
+            tmp / metadata["streaming"]["file"],
+            metadata["streaming"],
+        )
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, allow_nan=False) + "\n")
         checked = verify_bundle(run, Bundle.load(tmp), read_dataset(run_dataset_dir(run_dir, data)))
-        (tmp / METADATA_FILE).write_text(json.dumps({**metadata, "checked_against_run": checked}, indent=2, allow_nan=False) + "\n")
+        (tmp / METADATA_FILE).write_text(
+            json.dumps({**metadata, "checked_against_run": checked}, indent=2, allow_nan=False) + "\n"
+        )
     return out

@@ -62,7 +62,10 @@ class Forecaster(ABC):
     def _checked(array, shape: tuple[int, ...], name: str) -> np.ndarray:
         array = np.asarray(array, dtype=np.float32)
         if array.shape != shape:
-            raise InputError(name, f"expected shape {list(shape)} (sensors and features in the model's order), got {list(array.shape)}")
+            raise InputError(
+                name,
+                f"expected shape {list(shape)} (sensors and features in the model's order), got {list(array.shape)}",
+            )
         return array
 
     @abstractmethod
@@ -70,7 +73,9 @@ class Forecaster(ABC):
         """[1, T, N, F] raw values and [1, T] seconds of week -> [1, H, N, G] real units."""
 
     @abstractmethod
-    def _run_step(self, reading: np.ndarray, seconds: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _run_step(
+        self, reading: np.ndarray, seconds: np.ndarray, state: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """One reading [1, N, F] and its seconds of week [1] with the state -> (forecast, new state)."""
 
 
@@ -101,7 +106,9 @@ class Stream:
         if self.last_timestamp is not None:
             gap = (timestamp - self.last_timestamp) / f.interval_delta
             if gap < 1 or gap != int(gap):
-                raise InputError("timestamp", f"{timestamp} is not a later step of {f.interval} after {self.last_timestamp}")
+                raise InputError(
+                    "timestamp", f"{timestamp} is not a later step of {f.interval} after {self.last_timestamp}"
+                )
             pending = [self.last_timestamp + k * f.interval_delta for k in range(1, int(gap) + 1)]
         missing = np.full_like(reading, np.nan)
         for t in pending:

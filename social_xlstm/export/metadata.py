@@ -28,8 +28,15 @@ STATE_IN, STATE_OUT = "state_in.", "state_out."
 
 # field -> type, checked on load
 REQUIRED = {
-    "sensors": list, "features": list, "targets": list, "horizons": list, "interval": str, "input_len": int,
-    "timezone": str, "model": dict, "streaming": dict,
+    "sensors": list,
+    "features": list,
+    "targets": list,
+    "horizons": list,
+    "interval": str,
+    "input_len": int,
+    "timezone": str,
+    "model": dict,
+    "streaming": dict,
 }
 
 
@@ -45,7 +52,10 @@ def read_metadata(bundle: Path) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(path, f"field 'format' must be {FORMAT!r}")
     if data.get("format_version") != FORMAT_VERSION:
-        raise InputError(path, f"field 'format_version' is {data.get('format_version')!r}; this version of social-xlstm reads {FORMAT_VERSION}")
+        raise InputError(
+            path,
+            f"field 'format_version' is {data.get('format_version')!r}; this version of social-xlstm reads {FORMAT_VERSION}",
+        )
     for key, kind in REQUIRED.items():
         if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
             raise InputError(path, f"field '{key}' is missing or not a {kind.__name__}")

@@ -104,7 +104,9 @@ def state_names(tree, prefix: str = "") -> list[str]:
     if isinstance(tree, torch.Tensor):
         return [prefix]
     keys = tree._fields if hasattr(tree, "_fields") else range(len(tree))
-    return [name for key, item in zip(keys, tree) for name in state_names(item, f"{prefix}.{key}" if prefix else str(key))]
+    return [
+        name for key, item in zip(keys, tree) for name in state_names(item, f"{prefix}.{key}" if prefix else str(key))
+    ]
 
 
 class StepNetwork(nn.Module):
@@ -127,7 +129,9 @@ class StepNetwork(nn.Module):
         self.module, self.units, self.input_len = module, units, input_len
         config = module.model.config
         reading = torch.zeros(self.STREAMS, config.num_sensors, config.num_features)
-        _, state = module.model.step(reading, torch.ones_like(reading, dtype=torch.bool), torch.zeros(self.STREAMS, 4), module.graph)
+        _, state = module.model.step(
+            reading, torch.ones_like(reading, dtype=torch.bool), torch.zeros(self.STREAMS, 4), module.graph
+        )
         self.template = StreamState(state.encoder, state.interaction, state.last_value, torch.zeros(1))
         self._fresh_model_leaves = self.fresh_state()[:-1]  # what a restart sets a stream's leaves back to
 
@@ -139,17 +143,23 @@ class StepNetwork(nn.Module):
         (its last leaf), which starts at NO_HISTORY_M as the kernels do when given no state."""
         zero = unflatten_state(self.template, (torch.zeros_like(leaf) for leaf in flatten_state(self.template)))
         if self.module.model.config.encoder == "slstm":
-            zero = zero._replace(encoder=tuple(
-                unflatten_state(block, iter([*flatten_state(block)[:-1], torch.full_like(block[-1], NO_HISTORY_M)]))
-                for block in zero.encoder
-            ))
+            zero = zero._replace(
+                encoder=tuple(
+                    unflatten_state(block, iter([*flatten_state(block)[:-1], torch.full_like(block[-1], NO_HISTORY_M)]))
+                    for block in zero.encoder
+                )
+            )
         return flatten_state(zero)
 
     def _restarted(self, leaves: list[torch.Tensor], restart: torch.Tensor) -> list[torch.Tensor]:
         """Each model-state leaf with the streams flagged in ``restart`` [2] set back to fresh
         (a leaf's leading axis is stream-major: 2 or 2 x N rows)."""
-        return [torch.where(restart[:, None], fresh.reshape(self.STREAMS, -1), leaf.reshape(self.STREAMS, -1)).reshape(leaf.shape)
-                for leaf, fresh in zip(leaves, self._fresh_model_leaves)]
+        return [
+            torch.where(restart[:, None], fresh.reshape(self.STREAMS, -1), leaf.reshape(self.STREAMS, -1)).reshape(
+                leaf.shape
+            )
+            for leaf, fresh in zip(leaves, self._fresh_model_leaves)
+        ]
 
     def forward(self, reading: torch.Tensor, seconds_of_week: torch.Tensor, *state: torch.Tensor):
         *model_leaves, phase = state
@@ -160,7 +170,12 @@ class StepNetwork(nn.Module):
         time = time_features_from_seconds(seconds_of_week.expand(self.STREAMS))
         model_state = ModelState(carried.encoder, carried.interaction, carried.last_value, steps=0)
         forecast, new = self.module.model.step(x, mask, time, self.module.graph, model_state)
-        first_has_seen_enough = (phase >= length - 1) & (phase <= 2 * length - 2)  # input_len .. 2 * input_len - 1 readings
+        first_has_seen_enough = (phase >= length - 1) & (
+            phase <= 2 * length - 2
+        )  # input_len .. 2 * input_len - 1 readings
         served = torch.where(first_has_seen_enough, forecast[:1], forecast[1:])
         next_phase = torch.where(phase + 1 >= 2 * length, torch.zeros_like(phase), phase + 1)
-        return (self.units.unscale(served), *flatten_state(StreamState(new.encoder, new.interaction, new.last_value, next_phase)))
+        return (
+            self.units.unscale(served),
+            *flatten_state(StreamState(new.encoder, new.interaction, new.last_value, next_phase)),
+        )

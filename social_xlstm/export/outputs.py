@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 
 from social_xlstm.errors import InputError
-
 from social_xlstm.files import atomic_file
 
 FORMATS = (".parquet", ".csv", ".geojson")
@@ -39,11 +38,13 @@ def geojson(frame: pd.DataFrame, interval: str) -> dict:
         for row in rows.itertuples(index=False):
             value = float(row.forecast)
             properties[f"{row.target}_h{int(row.horizon)}"] = value if math.isfinite(value) else None
-        features.append({
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [float(first["longitude"]), float(first["latitude"])]},
-            "properties": properties,
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [float(first["longitude"]), float(first["latitude"])]},
+                "properties": properties,
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 

@@ -47,7 +47,9 @@ def _origin_index(timestamps: pd.DatetimeIndex, at) -> int:
     return int(index)
 
 
-def latest_window(dataset: Dataset, forecaster: Forecaster, at=None, allow_absent: bool = False) -> tuple[np.ndarray, pd.DatetimeIndex]:
+def latest_window(
+    dataset: Dataset, forecaster: Forecaster, at=None, allow_absent: bool = False
+) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """The raw window [input_len, N, F] (NaN = missing) ending at ``at`` in the forecaster's
     sensor and feature order, with its timestamps. A model sensor the data does not list is an
     error, or with ``allow_absent`` a sensor whose every reading is missing."""
@@ -56,16 +58,24 @@ def latest_window(dataset: Dataset, forecaster: Forecaster, at=None, allow_absen
     absent = positions < 0
     if absent.any() and not allow_absent:
         missing = forecaster.sensor_ids[int(np.argmax(absent))]
-        raise InputError(where, f"sensor {missing!r} needed by the model is not in the data ({int(absent.sum())} of the "
-                                f"model's {len(absent)} are not); --allow-absent-sensors forecasts the others")
+        raise InputError(
+            where,
+            f"sensor {missing!r} needed by the model is not in the data ({int(absent.sum())} of the "
+            f"model's {len(absent)} are not); --allow-absent-sensors forecasts the others",
+        )
     features = [dataset.feature_index(f) for f in forecaster.features]
     if dataset.interval != forecaster.interval_delta:
-        raise InputError(where, f"interval is {dataset.meta['interval']}, the model forecasts steps of {forecaster.interval}")
+        raise InputError(
+            where, f"interval is {dataset.meta['interval']}, the model forecasts steps of {forecaster.interval}"
+        )
     end = _origin_index(dataset.timestamps, at)
     start = end - forecaster.input_len + 1
     if start < 0:
-        raise InputError("--at", f"the model needs {forecaster.input_len} time steps up to {dataset.timestamps[end]}, "
-                                 f"the data has {end + 1} (history too short)")
+        raise InputError(
+            "--at",
+            f"the model needs {forecaster.input_len} time steps up to {dataset.timestamps[end]}, "
+            f"the data has {end + 1} (history too short)",
+        )
     values = dataset.values[start : end + 1][:, positions][:, :, features]
     values[:, absent] = np.nan
     return values, dataset.timestamps[start : end + 1]
@@ -74,18 +84,22 @@ def latest_window(dataset: Dataset, forecaster: Forecaster, at=None, allow_absen
 def forecast_frame(forecaster: Forecaster, forecast: np.ndarray, origin: pd.Timestamp) -> pd.DataFrame:
     """[H, N, G] forecasts -> one row per sensor, horizon and target, sensor-major."""
     h, n, g = forecast.shape
-    sensor, horizon, target = (a.reshape(-1) for a in np.meshgrid(np.arange(n), np.arange(h), np.arange(g), indexing="ij"))
+    sensor, horizon, target = (
+        a.reshape(-1) for a in np.meshgrid(np.arange(n), np.arange(h), np.arange(g), indexing="ij")
+    )
     horizons = np.asarray(forecaster.horizons)[horizon]
-    return pd.DataFrame({
-        "sensor_id": np.asarray(forecaster.sensor_ids, dtype=object)[sensor],
-        "origin": origin,
-        "timestamp": origin + horizons * forecaster.interval_delta,
-        "horizon": horizons.astype(np.int16),
-        "target": np.asarray(forecaster.targets, dtype=object)[target],
-        "forecast": forecast[horizon, sensor, target],
-        "latitude": forecaster.sensors["latitude"].to_numpy()[sensor],
-        "longitude": forecaster.sensors["longitude"].to_numpy()[sensor],
-    })
+    return pd.DataFrame(
+        {
+            "sensor_id": np.asarray(forecaster.sensor_ids, dtype=object)[sensor],
+            "origin": origin,
+            "timestamp": origin + horizons * forecaster.interval_delta,
+            "horizon": horizons.astype(np.int16),
+            "target": np.asarray(forecaster.targets, dtype=object)[target],
+            "forecast": forecast[horizon, sensor, target],
+            "latitude": forecaster.sensors["latitude"].to_numpy()[sensor],
+            "longitude": forecaster.sensors["longitude"].to_numpy()[sensor],
+        }
+    )
 
 
 def predict_frame(forecaster: Forecaster, data_dir: str | Path, at=None, allow_absent: bool = False) -> pd.DataFrame:

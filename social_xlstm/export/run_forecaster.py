@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .forecaster import Forecaster
 from .describe import build_metadata
+from .forecaster import Forecaster
 from .networks import RawUnits, StepNetwork, WindowNetwork
 from .runs import load_trained_run
 
@@ -33,5 +33,7 @@ class RunForecaster(Forecaster):
 
     @torch.no_grad()
     def _run_step(self, reading, seconds, state):
-        forecast, *state = self.step_network(torch.from_numpy(reading), torch.from_numpy(seconds), *map(torch.from_numpy, state))
+        forecast, *state = self.step_network(
+            torch.from_numpy(reading), torch.from_numpy(seconds), *map(torch.from_numpy, state)
+        )
         return forecast.numpy(), [s.numpy() for s in state]

@@ -50,7 +50,9 @@ def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str]
     """Coordinates of the model's sensors (in model order) and the dataset's time zone."""
     meta_path, sensors_path = path / META_FILE, path / SENSORS_FILE
     if not meta_path.is_file() or not sensors_path.is_file():
-        raise InputError(path, "the run's dataset directory (for sensor coordinates and time zone) is not there; pass --data DIR")
+        raise InputError(
+            path, "the run's dataset directory (for sensor coordinates and time zone) is not there; pass --data DIR"
+        )
     timezone = _json(meta_path).get("timezone")
     if not timezone:
         raise InputError(meta_path, "missing field 'timezone'")
@@ -80,7 +82,15 @@ def load_trained_run(run_dir: str | Path, data: str | Path | None = None) -> Tra
     module = load_network(cfg, run_data, graph, run_dir, None)
     sensors, timezone = _dataset_info(run_dataset_dir(run_dir, data), run_data.sensor_ids)
     return TrainedRun(
-        run_dir=run_dir, module=module, graph=graph, scaler=scaler, data=run_data, interval=run_data.interval,
-        input_len=int(cfg.data.input_len), horizon=int(cfg.data.horizon), timezone=timezone, sensors=sensors,
+        run_dir=run_dir,
+        module=module,
+        graph=graph,
+        scaler=scaler,
+        data=run_data,
+        interval=run_data.interval,
+        input_len=int(cfg.data.input_len),
+        horizon=int(cfg.data.horizon),
+        timezone=timezone,
+        sensors=sensors,
         config=OmegaConf.to_container(cfg, resolve=True),
     )

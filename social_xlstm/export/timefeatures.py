@@ -20,7 +20,7 @@ DEFINITION = {
     "dtype": "float64",
     "meaning": "local wall-clock seconds since Monday 00:00 in 'timezone' (DST included), 0 <= s < 604800",
     "formula": "tod = 2*pi*(s mod 86400)/86400; dow = 2*pi*s/604800; "
-               "features = [sin(tod), cos(tod), sin(dow), cos(dow)] computed in float64, then cast to float32",
+    "features = [sin(tod), cos(tod), sin(dow), cos(dow)] computed in float64, then cast to float32",
     "computed_in_graph": True,
 }
 
@@ -30,4 +30,3 @@ def seconds_of_week(timestamps: pd.DatetimeIndex, timezone: str) -> np.ndarray:
     local = timestamps.tz_convert(timezone)
     seconds = local.day_of_week * SECONDS_PER_DAY + local.hour * 3600 + local.minute * 60 + local.second
     return seconds.to_numpy().astype(np.float64)
-

@@ -35,7 +35,8 @@ def _check(trained: Forecaster, expected: np.ndarray, got: np.ndarray, what: str
             f"export: {what} forecasts {trained.targets[g]} {got[h, n, g]:.6g} at horizon {trained.horizons[h]} of sensor "
             f"{trained.sensor_ids[n]!r} where the trained model forecasts {expected[h, n, g]:.6g} ({int(wrong.sum())} of "
             f"{wrong.size} values differ beyond rtol {RTOL}, atol {ATOL}); no bundle was written. This is a bug in the "
-            f"export: please report it")
+            f"export: please report it"
+        )
     return float(np.nanmax(np.abs(got - expected), initial=0.0))
 
 
@@ -49,14 +50,33 @@ def verify_bundle(trained: Forecaster, bundle: Forecaster, dataset: Dataset) -> 
     largest = 0.0
     for end in ends:
         values, window = latest_window(dataset, trained, stamps[end])
-        largest = max(largest, _check(trained, trained.forecast(values, window), bundle.forecast(values, window),
-                                      f"model.onnx (window ending {window[-1]})"))
+        largest = max(
+            largest,
+            _check(
+                trained,
+                trained.forecast(values, window),
+                bundle.forecast(values, window),
+                f"model.onnx (window ending {window[-1]})",
+            ),
+        )
     ours, theirs, streamed = trained.stream(), bundle.stream(), 0
     for end in [len(stamps) - 1 - k * length for k in reversed(range(min(3, len(stamps) // length)))]:
         values, window = latest_window(dataset, trained, stamps[end])
         for reading, stamp in zip(values, window):
-            largest = max(largest, _check(trained, ours.update(reading, stamp), theirs.update(reading, stamp),
-                                          f"model_step.onnx (reading at {stamp})"))
+            largest = max(
+                largest,
+                _check(
+                    trained,
+                    ours.update(reading, stamp),
+                    theirs.update(reading, stamp),
+                    f"model_step.onnx (reading at {stamp})",
+                ),
+            )
             streamed += 1
-    return {"windows": len(ends), "streamed_readings": streamed, "largest_difference": largest,
-            "tolerance": {"rtol": RTOL, "atol": ATOL}, "units": "the targets' real units"}
+    return {
+        "windows": len(ends),
+        "streamed_readings": streamed,
+        "largest_difference": largest,
+        "tolerance": {"rtol": RTOL, "atol": ATOL},
+        "units": "the targets' real units",
+    }

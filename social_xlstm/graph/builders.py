@@ -71,12 +71,21 @@ def graph_from_coordinates(
     sigma = kernel_sigma(distance)
     meta = {"method": "coordinates", "radius_m": radius_m, "k": k, "sigma_m": sigma, "self_loops": self_loops}
     return _assemble(
-        located[source], located[target], distance, gaussian_weights(distance, sigma), np.zeros(len(source), np.int8),
-        sensors_df["sensor_id"].astype(str).tolist(), sensors_df, self_loops, meta,
+        located[source],
+        located[target],
+        distance,
+        gaussian_weights(distance, sigma),
+        np.zeros(len(source), np.int8),
+        sensors_df["sensor_id"].astype(str).tolist(),
+        sensors_df,
+        self_loops,
+        meta,
     )
 
 
-def _nearest(points_rad: np.ndarray, radius_m: float | None, k: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _nearest(
+    points_rad: np.ndarray, radius_m: float | None, k: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(source, target, distance_m) of neighbour pairs among ``points_rad``, self excluded."""
     m = len(points_rad)
     if m < 2:
@@ -136,8 +145,16 @@ def graph_from_distances(
     weight = gaussian_weights(distance, sigma)
     kept = weight >= threshold
     source, target, distance, weight = source[kept], target[kept], distance[kept], weight[kept]
-    source, target, (distance, weight), upstream = _with_reverse(source, target, [distance, weight], len(ids), symmetric)
-    meta = {"method": "edges", "sigma_m": sigma, "threshold": threshold, "symmetric": symmetric, "self_loops": self_loops}
+    source, target, (distance, weight), upstream = _with_reverse(
+        source, target, [distance, weight], len(ids), symmetric
+    )
+    meta = {
+        "method": "edges",
+        "sigma_m": sigma,
+        "threshold": threshold,
+        "symmetric": symmetric,
+        "self_loops": self_loops,
+    }
     return _assemble(source, target, distance, weight, upstream, ids, sensors, self_loops, meta)
 
 
@@ -168,24 +185,37 @@ def graph_from_adjacency(
         weight = pd.to_numeric(matrix_or_edges["weight"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         distance = (
             pd.to_numeric(matrix_or_edges["distance_m"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            if "distance_m" in matrix_or_edges.columns else np.full(len(weight), np.nan)
+            if "distance_m" in matrix_or_edges.columns
+            else np.full(len(weight), np.nan)
         )
     else:
         where = "adjacency"
         matrix = np.asarray(matrix_or_edges, dtype=np.float64)
         if matrix.shape != (len(ids), len(ids)):
-            raise InputError(where, f"expected a {len(ids)} x {len(ids)} matrix (one row and column per sensor), got shape {matrix.shape}")
+            raise InputError(
+                where,
+                f"expected a {len(ids)} x {len(ids)} matrix (one row and column per sensor), got shape {matrix.shape}",
+            )
         source, target = np.nonzero(np.nan_to_num(matrix, nan=1.0))
         weight, distance = matrix[source, target], np.full(len(source), np.nan)
     if not (np.isfinite(weight) & (weight >= 0)).all():
         raise InputError(where, "weights must be finite and non-negative")
     present = weight > 0
     source, target, (distance, weight), upstream = _with_reverse(
-        source[present].astype(np.int64), target[present].astype(np.int64), [distance[present], weight[present]], len(ids), symmetric
+        source[present].astype(np.int64),
+        target[present].astype(np.int64),
+        [distance[present], weight[present]],
+        len(ids),
+        symmetric,
     )
     if not travel_direction:
         upstream = np.zeros(len(source), np.int8)
-    meta = {"method": "adjacency", "symmetric": symmetric, "travel_direction": travel_direction, "self_loops": self_loops}
+    meta = {
+        "method": "adjacency",
+        "symmetric": symmetric,
+        "travel_direction": travel_direction,
+        "self_loops": self_loops,
+    }
     return _assemble(source, target, distance, weight, upstream, ids, sensors, self_loops, meta)
 
 
@@ -228,17 +258,23 @@ def _with_reverse(source, target, attrs: list[np.ndarray], num_nodes: int, symme
     )
 
 
-def _assemble(source, target, distance, weight, upstream, ids: list[str], sensors, self_loops: bool, meta: dict) -> SensorGraph:
+def _assemble(
+    source, target, distance, weight, upstream, ids: list[str], sensors, self_loops: bool, meta: dict
+) -> SensorGraph:
     """Common finish: self-loops as asked, geometry from ``sensors``, edges sorted by (target, source)."""
     n = len(ids)
     not_loop = source != target
     source, target, distance, weight, upstream = (a[not_loop] for a in (source, target, distance, weight, upstream))
     bearing = np.full(len(source), np.nan)
     if sensors is not None:
-        aligned = sensors.assign(sensor_id=sensors["sensor_id"].astype(str)).set_index("sensor_id").reindex(ids).reset_index()
+        aligned = (
+            sensors.assign(sensor_id=sensors["sensor_id"].astype(str)).set_index("sensor_id").reindex(ids).reset_index()
+        )
         lat, lon = coordinates(aligned)
         bearing = bearing_deg(lat[target], lon[target], lat[source], lon[source])
-        distance = np.where(np.isnan(distance), haversine_m(lat[source], lon[source], lat[target], lon[target]), distance)
+        distance = np.where(
+            np.isnan(distance), haversine_m(lat[source], lon[source], lat[target], lon[target]), distance
+        )
         # which neighbour is upstream: from mileage first, then a one-way road graph, then the road order of coordinates
         by_mileage = upstream_from_mileage(aligned, source, target)
         upstream = np.where(by_mileage != 0, by_mileage, upstream)
@@ -247,7 +283,10 @@ def _assemble(source, target, distance, weight, upstream, ids: list[str], sensor
         loops = np.arange(n)
         source, target = np.concatenate([source, loops]), np.concatenate([target, loops])
         distance, weight = np.concatenate([distance, np.zeros(n)]), np.concatenate([weight, np.ones(n)])
-        bearing, upstream = np.concatenate([bearing, np.full(n, np.nan)]), np.concatenate([upstream, np.zeros(n, np.int8)])
+        bearing, upstream = (
+            np.concatenate([bearing, np.full(n, np.nan)]),
+            np.concatenate([upstream, np.zeros(n, np.int8)]),
+        )
     order = np.lexsort((source, target))
     return SensorGraph(
         edge_index=torch.from_numpy(np.stack([source[order], target[order]]).astype(np.int64)),
@@ -275,7 +314,12 @@ def connect_isolated(graph: SensorGraph, sensors_df: pd.DataFrame, k: int) -> Se
     if len(isolated) == 0:
         return graph
     ids = graph.sensor_ids
-    aligned = sensors_df.assign(sensor_id=sensors_df["sensor_id"].astype(str)).set_index("sensor_id").reindex(ids).reset_index()
+    aligned = (
+        sensors_df.assign(sensor_id=sensors_df["sensor_id"].astype(str))
+        .set_index("sensor_id")
+        .reindex(ids)
+        .reset_index()
+    )
     lat, lon = coordinates(aligned)
     located = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon))
     isolated = isolated[np.isin(isolated, located)]
@@ -294,8 +338,13 @@ def connect_isolated(graph: SensorGraph, sensors_df: pd.DataFrame, k: int) -> Se
     weight = gaussian_weights(distance, kernel_sigma(old_distance[old_source != old_target]))
     meta = {**graph.meta, "connected_isolated": {"k": kk, "sensors": [ids[i] for i in isolated]}}
     return _assemble(
-        np.concatenate([old_source, source]), np.concatenate([old_target, target]),
-        np.concatenate([old_distance, distance]), np.concatenate([graph.weight.numpy(), weight]),
+        np.concatenate([old_source, source]),
+        np.concatenate([old_target, target]),
+        np.concatenate([old_distance, distance]),
+        np.concatenate([graph.weight.numpy(), weight]),
         np.concatenate([graph.upstream.numpy(), np.zeros(len(source), np.int8)]),
-        ids, sensors_df, bool(graph.meta.get("self_loops", False)), meta,
+        ids,
+        sensors_df,
+        bool(graph.meta.get("self_loops", False)),
+        meta,
     )

@@ -7,7 +7,12 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from social_xlstm.data.dataset import Dataset
 from social_xlstm.errors import InputError
-from social_xlstm.graph.builders import connect_isolated, graph_from_adjacency, graph_from_coordinates, graph_from_distances
+from social_xlstm.graph.builders import (
+    connect_isolated,
+    graph_from_adjacency,
+    graph_from_coordinates,
+    graph_from_distances,
+)
 from social_xlstm.graph.sensor_graph import SensorGraph
 
 METHODS = ("auto", "coordinates", "edges", "adjacency")
@@ -83,9 +88,11 @@ def _build(dataset: Dataset, config: GraphConfig) -> SensorGraph:
     if config.method == "coordinates":
         return graph_from_coordinates(sensors, radius_m=config.radius_m, k=config.k, self_loops=config.self_loops)
     if edges is None or len(edges) == 0:
-        raise InputError(dataset.meta.get("name", "dataset"),
-                         f"graph method '{config.method}' needs edges.parquet, and the dataset has no edges; "
-                         f"use data.graph.method=auto (or coordinates, with data.graph.k or data.graph.radius_m)")
+        raise InputError(
+            dataset.meta.get("name", "dataset"),
+            f"graph method '{config.method}' needs edges.parquet, and the dataset has no edges; "
+            f"use data.graph.method=auto (or coordinates, with data.graph.k or data.graph.radius_m)",
+        )
     options = {"self_loops": config.self_loops, "sensors": sensors}
     if config.symmetric is not None:
         options["symmetric"] = config.symmetric

@@ -76,7 +76,11 @@ class SensorGraph:
         """Rebuild from ``to_dict`` output, checking every field; bad input raises InputError."""
         if not isinstance(data, dict):
             raise InputError(where, "expected a JSON object with the graph fields")
-        missing = [k for k in ("num_nodes", "sensor_ids", "source", "target", "distance_m", "weight", "bearing", "upstream") if k not in data]
+        missing = [
+            k
+            for k in ("num_nodes", "sensor_ids", "source", "target", "distance_m", "weight", "bearing", "upstream")
+            if k not in data
+        ]
         if missing:
             raise InputError(where, f"missing field '{missing[0]}'")
         num_nodes, ids = data["num_nodes"], data["sensor_ids"]
@@ -95,7 +99,10 @@ class SensorGraph:
                 raise InputError(where, f"field '{key}' must hold integers")
         try:
             edge_index = torch.tensor([data["source"], data["target"]], dtype=torch.long).reshape(2, num_edges)
-            attrs = {k: torch.tensor([math.nan if v is None else v for v in data[k]], dtype=torch.float32) for k in ("distance_m", "weight", "bearing")}
+            attrs = {
+                k: torch.tensor([math.nan if v is None else v for v in data[k]], dtype=torch.float32)
+                for k in ("distance_m", "weight", "bearing")
+            }
             upstream = torch.tensor(data["upstream"], dtype=torch.int8)
         except (TypeError, ValueError, RuntimeError):
             raise InputError(where, "fields 'distance_m', 'weight' and 'bearing' must hold numbers or null") from None
@@ -132,4 +139,3 @@ class SensorGraph:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(path, f"not a valid JSON graph file ({exc})") from None
         return cls.from_dict(data, where=path)
-

@@ -50,9 +50,9 @@ def _observed_sums(values: np.ndarray, cell_of_step: Tensor, cells: int) -> tupl
     copy of the whole split (190 MiB for a month of 2,000 VDs)."""
     total, count = (torch.zeros(cells, *values.shape[1:], dtype=torch.float64) for _ in range(2))
     for start in range(0, values.shape[0], STEPS_PER_CHUNK):
-        chunk = torch.as_tensor(np.asarray(values[start:start + STEPS_PER_CHUNK], dtype=np.float64))
+        chunk = torch.as_tensor(np.asarray(values[start : start + STEPS_PER_CHUNK], dtype=np.float64))
         observed = torch.isfinite(chunk)
-        where = cell_of_step[start:start + len(chunk)]
+        where = cell_of_step[start : start + len(chunk)]
         total.index_add_(0, where, torch.where(observed, chunk, 0.0))
         count.index_add_(0, where, observed.double())
     return total, count
@@ -76,8 +76,9 @@ def _sensor_means(total: Tensor, count: Tensor) -> Tensor:
 def _forecast_steps(batch: Mapping[str, Tensor]) -> int:
     horizon = batch["time"].shape[1] - batch["x"].shape[1]
     if horizon < 1:
-        raise ValueError(f"baseline: time must cover T_in + H steps, got {batch['time'].shape[1]} "
-                         f"for T_in = {batch['x'].shape[1]}")
+        raise ValueError(
+            f"baseline: time must cover T_in + H steps, got {batch['time'].shape[1]} for T_in = {batch['x'].shape[1]}"
+        )
     return horizon
 
 
@@ -153,8 +154,9 @@ class HistoricalAverage(nn.Module):
         self.register_buffer("table", table.float())
 
     @classmethod
-    def fit(cls, train_targets, timestamps: pd.DatetimeIndex, interval: pd.Timedelta,
-            days: str = "week") -> HistoricalAverage:
+    def fit(
+        cls, train_targets, timestamps: pd.DatetimeIndex, interval: pd.Timedelta, days: str = "week"
+    ) -> HistoricalAverage:
         """From training targets ``[T, N, G]`` (NaN = missing), their timestamps and the grid interval."""
         values = _training_array(train_targets)
         if len(timestamps) != values.shape[0]:
@@ -175,6 +177,6 @@ class HistoricalAverage(nn.Module):
         return cls(torch.where(torch.isnan(table), sensor_means, table), days)
 
     def forward(self, batch: Mapping[str, Tensor]) -> Tensor:
-        future = batch["time"][:, -_forecast_steps(batch):]
+        future = batch["time"][:, -_forecast_steps(batch) :]
         day, slot = calendar_of_time_features(future, self.table.shape[1], self.days)
         return self.table[day, slot].to(batch["x"].dtype)

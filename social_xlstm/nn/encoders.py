@@ -125,7 +125,9 @@ class PerVDSLSTMEncoder(nn.Module):
 
     def _run(self, z, state, cell_call):
         states = []
-        for i, (cell_norm, cell, mlp_norm, mlp) in enumerate(zip(self.cell_norms, self.cells, self.mlp_norms, self.mlps)):
+        for i, (cell_norm, cell, mlp_norm, mlp) in enumerate(
+            zip(self.cell_norms, self.cells, self.mlp_norms, self.mlps)
+        ):
             mixed, s = cell_call(cell, cell_norm(z), None if state is None else state[i])
             z = z + mixed
             z = z + mlp(mlp_norm(z))

@@ -46,8 +46,16 @@ class ForecastHead(nn.Module):
     embedding [N, E] and the time inputs at the forecast origin [B, C] are projected to ``width``
     and go through ``layers`` residual ReLU blocks, then a linear map to the outputs."""
 
-    def __init__(self, hidden: int, outputs: int, *, layers: int = 0, width: int = 128, identity_dims: int = 0,
-                 dropout: float = 0.0):
+    def __init__(
+        self,
+        hidden: int,
+        outputs: int,
+        *,
+        layers: int = 0,
+        width: int = 128,
+        identity_dims: int = 0,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.norm = nn.LayerNorm(hidden)
         self.layers = layers

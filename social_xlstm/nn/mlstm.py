@@ -65,8 +65,15 @@ class MLSTMCell(nn.Module):
     def forward(self, q, k, v, i, f, state: MLSTMCellState | None = None) -> tuple[torch.Tensor, MLSTMCellState]:
         initial = (None, None, None) if state is None else tuple(state)
         h, new_state = mlstm_chunkwise(
-            self._heads(q), self._heads(k), self._heads(v), i.transpose(1, 2), f.transpose(1, 2), *initial,
-            chunk_size=self.chunk_size, return_last_states=True, backend=self.backend,
+            self._heads(q),
+            self._heads(k),
+            self._heads(v),
+            i.transpose(1, 2),
+            f.transpose(1, 2),
+            *initial,
+            chunk_size=self.chunk_size,
+            return_last_states=True,
+            backend=self.backend,
         )
         return h.transpose(1, 2), MLSTMCellState(*new_state)
 
@@ -94,7 +101,9 @@ class MLSTMLayer(nn.Module):
     the cell's h with a per-head norm. forward(x [B, S, D_in], state=None) -> (y [B, S, hidden],
     state); step(x_t [B, D_in], state) -> (y_t [B, hidden], state)."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_heads: int = 4, chunk_size: int = 64, backend: str = "auto"):
+    def __init__(
+        self, input_size: int, hidden_size: int, num_heads: int = 4, chunk_size: int = 64, backend: str = "auto"
+    ):
         super().__init__()
         if hidden_size % num_heads:
             raise ValueError(f"MLSTMLayer: hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
@@ -121,8 +130,15 @@ class MLSTMBlock(nn.Module):
     (the reference uses block-diagonal ones with blocks of 4 units).
     """
 
-    def __init__(self, d_model: int, num_heads: int = 4, projection_factor: float = 2.0, conv_kernel: int = 4,
-                 chunk_size: int = 64, backend: str = "auto"):
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int = 4,
+        projection_factor: float = 2.0,
+        conv_kernel: int = 4,
+        chunk_size: int = 64,
+        backend: str = "auto",
+    ):
         super().__init__()
         inner = num_heads * round(projection_factor * d_model / num_heads)
         self.norm = nn.LayerNorm(d_model)

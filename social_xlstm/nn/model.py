@@ -22,7 +22,6 @@ from .mlstm import MLSTMBlock
 from .neighbour_readings import NeighbourReadings
 from .pooling import make_pooling
 
-
 INTERACTIONS = ("mlstm", "none")
 
 
@@ -100,7 +99,7 @@ def _rename_linear_head(state_dict, prefix, *_):
     """Runs trained before ``ForecastHead`` saved its two parts as ``out_norm`` and ``head``."""
     for old, new in (("out_norm.", "head.norm."), ("head.weight", "head.out.weight"), ("head.bias", "head.out.bias")):
         for key in [k for k in state_dict if k.startswith(prefix + old)]:
-            state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
+            state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
 
 
 class SocialXLSTM(nn.Module):
@@ -116,22 +115,31 @@ class SocialXLSTM(nn.Module):
         self.sensor_embedding = nn.Embedding(c.num_sensors, c.sensor_embedding_dim) if c.sensor_embedding_dim else None
         self.sensor_proj = nn.Linear(c.sensor_embedding_dim, c.hidden, bias=False) if c.sensor_embedding_dim else None
         self.encoder = make_encoder(
-            c.encoder, c.hidden, num_blocks=c.encoder_blocks, num_heads=c.encoder_heads,
+            c.encoder,
+            c.hidden,
+            num_blocks=c.encoder_blocks,
+            num_heads=c.encoder_heads,
             per_vd_sensors=c.num_sensors if c.per_vd else 0,
         )
         rounds = 1 + (c.interaction_blocks - 1 if c.pool_every_block and c.interaction == "mlstm" else 0)
         pooling = None if c.pooling == "none" else c.pooling
         self.social = nn.ModuleList(SocialRound(pooling, c.hidden, c.pooling_heads) for _ in range(rounds))
-        self.interaction = nn.ModuleList(
-            MLSTMBlock(c.hidden, num_heads=c.interaction_heads) for _ in range(c.interaction_blocks)
-        ) if c.interaction == "mlstm" else nn.ModuleList()
+        self.interaction = (
+            nn.ModuleList(MLSTMBlock(c.hidden, num_heads=c.interaction_heads) for _ in range(c.interaction_blocks))
+            if c.interaction == "mlstm"
+            else nn.ModuleList()
+        )
         # On the last step only: more reach for the forecast at the cost of one step, not T.
         self.forecast_social = nn.ModuleList(
             SocialRound(pooling, c.hidden, c.pooling_heads) for _ in range(c.forecast_rounds)
         )
         self.head = ForecastHead(
-            c.hidden, c.horizon * c.num_targets, layers=c.head_layers, width=c.head_width,
-            identity_dims=time_dims + c.sensor_embedding_dim, dropout=c.head_dropout,
+            c.hidden,
+            c.horizon * c.num_targets,
+            layers=c.head_layers,
+            width=c.head_width,
+            identity_dims=time_dims + c.sensor_embedding_dim,
+            dropout=c.head_dropout,
         )
         self.register_buffer("_targets", torch.tensor(c.target_feature_index, dtype=torch.long), persistent=False)
         self._register_load_state_dict_pre_hook(_rename_linear_head)
@@ -159,7 +167,9 @@ class SocialXLSTM(nn.Module):
         for social in self.forecast_social:
             z_last = z_last + social(z_last, graph)
         sensor = self.sensor_embedding.weight if self.sensor_embedding is not None else None
-        y = self.head(z_last, sensor, self._time_inputs(time_last)).view(b, n, self.config.horizon, self.config.num_targets)
+        y = self.head(z_last, sensor, self._time_inputs(time_last)).view(
+            b, n, self.config.horizon, self.config.num_targets
+        )
         y = y.permute(0, 2, 1, 3)
         return y + last_value[:, None] if self.config.residual_to_last else y
 

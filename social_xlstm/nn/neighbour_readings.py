@@ -32,7 +32,9 @@ DENSE_MAX_NODES = 2048  # beyond this the operator alone outgrows what a sum ove
 def group_membership(upstream: Tensor) -> Tensor:
     """[E] upstream sign -> [E, len(GROUPS)] 1.0 where the edge belongs to the group."""
     side = road_side(upstream)
-    return torch.stack([side == SIDE_UPSTREAM, side == SIDE_DOWNSTREAM, torch.ones_like(side, dtype=torch.bool)], -1).float()
+    return torch.stack(
+        [side == SIDE_UPSTREAM, side == SIDE_DOWNSTREAM, torch.ones_like(side, dtype=torch.bool)], -1
+    ).float()
 
 
 class NeighbourReadings(nn.Module):
@@ -80,6 +82,7 @@ class NeighbourReadings(nn.Module):
 
             def neighbour_sum(sent: Tensor) -> Tensor:
                 return scatter(sent.index_select(1, src) * weight, dst, dim=1, dim_size=num_nodes, reduce="sum")
+
         degree = degree.clamp_min(1.0)  # [groups, N, 1]
 
         def node_major(a: Tensor) -> Tensor:  # [..., N, F] -> [groups, N, L * F]

@@ -176,8 +176,16 @@ class AttentionPooling(SocialPooling):
     choice is static under tracing and compiling.
     """
 
-    def __init__(self, dim: int, out_dim: int | None = None, num_heads: int = 1, key_dim: int | None = None,
-                 distance_hidden: int = 16, distance_scale_m: float = 1000.0, layout: str = "auto"):
+    def __init__(
+        self,
+        dim: int,
+        out_dim: int | None = None,
+        num_heads: int = 1,
+        key_dim: int | None = None,
+        distance_hidden: int = 16,
+        distance_scale_m: float = 1000.0,
+        layout: str = "auto",
+    ):
         super().__init__()
         out_dim = dim if out_dim is None else out_dim
         if num_heads < 1 or out_dim % num_heads:
@@ -234,7 +242,9 @@ class AttentionPooling(SocialPooling):
         is_edge, log_weight = (x.T.reshape(heads, num_nodes, num_nodes) for x in (is_edge, log_weight))
         has_edges = is_edge.any(-1, keepdim=True)  # [heads, N, 1]
         mask = torch.where(is_edge, log_weight, torch.where(has_edges, float("-inf"), 0.0)).to(q.dtype)
-        out = F.scaled_dot_product_attention(q.transpose(-2, -3), k.transpose(-2, -3), v.transpose(-2, -3), attn_mask=mask)
+        out = F.scaled_dot_product_attention(
+            q.transpose(-2, -3), k.transpose(-2, -3), v.transpose(-2, -3), attn_mask=mask
+        )
         return (out * has_edges).transpose(-2, -3).flatten(-2)
 
 
@@ -251,8 +261,14 @@ class GridPooling(SocialPooling):
     gets zeros like in every other variant.
     """
 
-    def __init__(self, dim: int, out_dim: int | None = None, rings_m: Sequence[float] = (1000.0, 3000.0),
-                 sides: str = "upstream", num_sectors: int = 4):
+    def __init__(
+        self,
+        dim: int,
+        out_dim: int | None = None,
+        rings_m: Sequence[float] = (1000.0, 3000.0),
+        sides: str = "upstream",
+        num_sectors: int = 4,
+    ):
         super().__init__()
         if sides not in ("upstream", "bearing", "none"):
             raise ValueError(f"GridPooling: sides must be 'upstream', 'bearing' or 'none', got {sides!r}")

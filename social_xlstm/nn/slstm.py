@@ -61,7 +61,9 @@ class SLSTMLayer(nn.Module):
         if d_model % num_heads:
             raise ValueError(f"SLSTMLayer: d_model {d_model} is not divisible by num_heads {num_heads}")
         if forget_bias_init not in FORGET_BIAS_INITS:
-            raise ValueError(f"SLSTMLayer: forget_bias_init must be one of {FORGET_BIAS_INITS}, got {forget_bias_init!r}")
+            raise ValueError(
+                f"SLSTMLayer: forget_bias_init must be one of {FORGET_BIAS_INITS}, got {forget_bias_init!r}"
+            )
         self.d_model, self.num_heads, self.head_dim = d_model, num_heads, d_model // num_heads
         self.backend = backend
         self.conv = CausalConv1d(d_model, conv_kernel) if conv_kernel > 0 else None

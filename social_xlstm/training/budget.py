@@ -39,10 +39,14 @@ def resolve_budget(trainer: DictConfig, train_windows: int, batch_size: int) -> 
     chosen = []
     if trainer.max_epochs == AUTO:
         trainer.max_epochs = min(max(math.ceil(TARGET_UPDATES / per_epoch), EPOCHS[0]), EPOCHS[1])
-        chosen.append(f"{trainer.max_epochs} epochs of {per_epoch} batches ({trainer.max_epochs * per_epoch:,} updates)")
+        chosen.append(
+            f"{trainer.max_epochs} epochs of {per_epoch} batches ({trainer.max_epochs * per_epoch:,} updates)"
+        )
     if trainer.early_stopping_patience == AUTO:
         trainer.early_stopping_patience = max(MIN_PATIENCE, math.ceil(PATIENCE_UPDATES / per_epoch))
-        chosen.append(f"early stopping after {trainer.early_stopping_patience} epochs without a better validation error")
+        chosen.append(
+            f"early stopping after {trainer.early_stopping_patience} epochs without a better validation error"
+        )
     for key in ("max_epochs", "early_stopping_patience"):
         value = trainer[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

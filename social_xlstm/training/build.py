@@ -15,12 +15,21 @@ NEURAL_BASELINES = {
 }
 
 
-def network_config(model_cfg: DictConfig, *, num_sensors: int, features: list[str], targets: list[str], horizon: int,
-                   variant: str | None = None) -> SocialXLSTMConfig:
+def network_config(
+    model_cfg: DictConfig,
+    *,
+    num_sensors: int,
+    features: list[str],
+    targets: list[str],
+    horizon: int,
+    variant: str | None = None,
+) -> SocialXLSTMConfig:
     """The network shape for the configured model, or for one of its neural baselines."""
     missing = [t for t in targets if t not in features]
     if missing:
-        raise InputError("data config", f"target '{missing[0]}' must also be an input feature (features: {', '.join(features)})")
+        raise InputError(
+            "data config", f"target '{missing[0]}' must also be an input feature (features: {', '.join(features)})"
+        )
     options = dict(
         encoder=model_cfg.encoder.kind,
         per_vd=bool(model_cfg.encoder.per_vd),

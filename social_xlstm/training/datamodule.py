@@ -64,7 +64,9 @@ class TrafficDataModule(lightning.LightningDataModule):
         self.scaler = FeatureScaler.fit(train_values, fitted, where=f"{where} (training split)")
         arrays = WindowArrays.from_dataset(dataset, self.scaler, self.features, self.targets)
         windows = {
-            name: WindowDataset(arrays, *self.split_bounds[name], input_len=self.input_len, horizon=self.horizon, stride=self.stride)
+            name: WindowDataset(
+                arrays, *self.split_bounds[name], input_len=self.input_len, horizon=self.horizon, stride=self.stride
+            )
             for name in SPLITS
         }
         for name, split_windows in windows.items():
@@ -85,7 +87,10 @@ class TrafficDataModule(lightning.LightningDataModule):
             raise InputError("data config", f"'{option}' must name at least one feature")
         unknown = [n for n in names if n not in dataset.features]
         if unknown:
-            raise InputError(where, f"{option} names feature '{unknown[0]}' which the dataset lacks; it has {', '.join(dataset.features)}")
+            raise InputError(
+                where,
+                f"{option} names feature '{unknown[0]}' which the dataset lacks; it has {', '.join(dataset.features)}",
+            )
         return list(names)
 
     @property

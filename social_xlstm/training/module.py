@@ -69,5 +69,7 @@ class ForecastModule(lightning.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(self.max_epochs, 1), eta_min=self.lr * 0.05)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(self.max_epochs, 1), eta_min=self.lr * 0.05
+        )
         return {"optimizer": optimizer, "lr_scheduler": schedule}

@@ -23,7 +23,13 @@ from social_xlstm.data.dataset import write_dataset
 from social_xlstm.errors import InputError, Interrupted
 from social_xlstm.graph import SensorGraph, build_graph
 from social_xlstm.run_directory import (
-    RunInfo, build_module, check_resumable, last_checkpoint, model_dir, run_files, write_run_files,
+    RunInfo,
+    build_module,
+    check_resumable,
+    last_checkpoint,
+    model_dir,
+    run_files,
+    write_run_files,
 )
 from social_xlstm.training.budget import resolve_budget
 from social_xlstm.training.build import NEURAL_BASELINES
@@ -59,8 +65,17 @@ def _is_demo_path(path: Path) -> bool:
     return path.resolve() == Path(packaged).resolve()
 
 
-WHOLE_NUMBERS = ("data.batch_size", "data.input_len", "data.horizon", "data.stride", "model.hidden",
-                 "model.encoder.blocks", "model.encoder.heads", "model.interaction.blocks", "model.interaction.heads")
+WHOLE_NUMBERS = (
+    "data.batch_size",
+    "data.input_len",
+    "data.horizon",
+    "data.stride",
+    "model.hidden",
+    "model.encoder.blocks",
+    "model.encoder.heads",
+    "model.interaction.blocks",
+    "model.interaction.heads",
+)
 NON_NEGATIVE_NUMBERS = ("trainer.lr", "trainer.weight_decay")
 
 
@@ -79,8 +94,15 @@ def check_numbers(cfg: DictConfig) -> None:
 def make_datamodule(cfg: DictConfig) -> TrafficDataModule:
     d = cfg.data
     return TrafficDataModule(
-        d.path, features=list(d.features), targets=list(d.targets), input_len=int(d.input_len), horizon=int(d.horizon),
-        stride=int(d.stride), split=tuple(d.split), batch_size=int(d.batch_size), num_workers=int(d.num_workers),
+        d.path,
+        features=list(d.features),
+        targets=list(d.targets),
+        input_len=int(d.input_len),
+        horizon=int(d.horizon),
+        stride=int(d.stride),
+        split=tuple(d.split),
+        batch_size=int(d.batch_size),
+        num_workers=int(d.num_workers),
     )
 
 
@@ -105,9 +127,15 @@ def _precision(setting) -> str:
 
 
 def run_info(datamodule: TrafficDataModule) -> RunInfo:
-    return RunInfo(datamodule.sensor_ids, datamodule.features, datamodule.targets,
-                   datamodule.dataset.meta["interval"], datamodule.dataset.meta.get("name"),
-                   datamodule.input_len, datamodule.horizon)
+    return RunInfo(
+        datamodule.sensor_ids,
+        datamodule.features,
+        datamodule.targets,
+        datamodule.dataset.meta["interval"],
+        datamodule.dataset.meta.get("name"),
+        datamodule.input_len,
+        datamodule.horizon,
+    )
 
 
 def make_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: str | None) -> ForecastModule:
@@ -117,17 +145,31 @@ def make_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: str
         raise InputError("baselines", f"unknown neural baseline {variant!r}; expected {', '.join(NEURAL_BASELINES)}")
     weights = cfg.model.target_weights or [1.0] * len(info.targets)
     if len(weights) != len(info.targets):
-        raise InputError("model.target_weights", f"expected {len(info.targets)} weights (one per target), got {len(weights)}")
-    return build_module(cfg, info, graph, variant, target_weights=list(weights), lr=float(t.lr),
-                        weight_decay=float(t.weight_decay), max_epochs=int(t.max_epochs), compile=bool(t.compile))
+        raise InputError(
+            "model.target_weights", f"expected {len(info.targets)} weights (one per target), got {len(weights)}"
+        )
+    return build_module(
+        cfg,
+        info,
+        graph,
+        variant,
+        target_weights=list(weights),
+        lr=float(t.lr),
+        weight_decay=float(t.weight_decay),
+        max_epochs=int(t.max_epochs),
+        compile=bool(t.compile),
+    )
 
 
 def fit_is_over(last: Path, max_epochs: int) -> bool:
     """Whether the fit that wrote ``last`` ended: its final epoch, or early stopping fired.
     Resuming such a fit would still validate again, or train one more epoch before stopping."""
     state = torch.load(last, map_location="cpu", weights_only=True, mmap=True)  # the weights stay on disk
-    stopped = any(callback.get("stopped_epoch", 0) > 0 for key, callback in state.get("callbacks", {}).items()
-                  if key.startswith("EarlyStopping"))
+    stopped = any(
+        callback.get("stopped_epoch", 0) > 0
+        for key, callback in state.get("callbacks", {}).items()
+        if key.startswith("EarlyStopping")
+    )
     return stopped or state["epoch"] + 1 >= max_epochs
 
 
@@ -138,27 +180,45 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
     resume = bool(cfg.resume) and last.exists()
     if resume and fit_is_over(last, int(t.max_epochs)):
         return
-    checkpoints = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min",
-                                  save_top_k=1)
+    checkpoints = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min", save_top_k=1
+    )
     # Not save_last: Lightning refreshes that copy only when a new best is saved, so a resumed (or
     # re-run) fit restarted from the best epoch and trained the later ones again. This one is
     # rewritten after every epoch.
-    latest = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False)
+    latest = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False
+    )
     trainer = lightning.Trainer(
-        default_root_dir=out_dir, max_epochs=int(t.max_epochs), accelerator=t.accelerator, devices=t.devices,
-        strategy=t.strategy, num_nodes=int(t.num_nodes), precision=_precision(t.precision),
-        gradient_clip_val=t.gradient_clip_val, limit_train_batches=t.limit_train_batches,
-        limit_val_batches=t.limit_val_batches, log_every_n_steps=int(t.log_every_n_steps),
-        callbacks=[checkpoints, latest, EarlyStopping("val_mae", patience=int(t.early_stopping_patience)), RichProgressBar()],
+        default_root_dir=out_dir,
+        max_epochs=int(t.max_epochs),
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=int(t.num_nodes),
+        precision=_precision(t.precision),
+        gradient_clip_val=t.gradient_clip_val,
+        limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches,
+        log_every_n_steps=int(t.log_every_n_steps),
+        callbacks=[
+            checkpoints,
+            latest,
+            EarlyStopping("val_mae", patience=int(t.early_stopping_patience)),
+            RichProgressBar(),
+        ],
         # version=None: a resumed fit logs to the next version_N, so the earlier log is kept
         logger=[CSVLogger(out_dir, name="logs"), TensorBoardLogger(out_dir, name="tensorboard")],
-        enable_model_summary=False, deterministic=False,
+        enable_model_summary=False,
+        deterministic=False,
     )
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None)
     except SIGTERMException:  # a SystemExit with no code: left alone it would end the command with 0
         saved = f"the same command resumes from {last}" if last.exists() else "no epoch had finished"
-        raise Interrupted(f"{out_dir}: training stopped by SIGTERM in epoch {trainer.current_epoch + 1}; {saved}") from None
+        raise Interrupted(
+            f"{out_dir}: training stopped by SIGTERM in epoch {trainer.current_epoch + 1}; {saved}"
+        ) from None
 
 
 def train(cfg: DictConfig) -> Path:

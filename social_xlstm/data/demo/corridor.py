@@ -17,11 +17,21 @@ import pandas as pd
 from social_xlstm.data.demo.ctm import CellNetwork
 
 # (latitude, longitude) waypoints, Keelung -> Xizhi -> Taipei -> Linkou -> Taoyuan -> Zhongli.
-FREEWAY_POLYLINE = np.array([
-    (25.128, 121.722), (25.083, 121.680), (25.064, 121.637), (25.070, 121.590),
-    (25.071, 121.555), (25.075, 121.505), (25.072, 121.462), (25.060, 121.400),
-    (25.030, 121.340), (25.003, 121.300), (24.960, 121.225),
-])
+FREEWAY_POLYLINE = np.array(
+    [
+        (25.128, 121.722),
+        (25.083, 121.680),
+        (25.064, 121.637),
+        (25.070, 121.590),
+        (25.071, 121.555),
+        (25.075, 121.505),
+        (25.072, 121.462),
+        (25.060, 121.400),
+        (25.030, 121.340),
+        (25.003, 121.300),
+        (24.960, 121.225),
+    ]
+)
 ROAD_SHIFT_DEG = (-0.045, 0.0)
 LANE_OFFSET_DEG = 0.00012  # the two carriageways sit ~15 m either side of the centre line
 DIRECTIONS = ("S", "N")
@@ -83,7 +93,7 @@ def _road_layout(rng: np.random.Generator, span: int, cells: int):
     for d in range(2):
         # One lane drop per direction inside the detector span: the recurring peak bottleneck.
         start = int(rng.integers(span // 4, max(span // 4 + 1, span - 3)))
-        lanes[d, start:start + int(rng.integers(2, 5))] = BASE_LANES - 1
+        lanes[d, start : start + int(rng.integers(2, 5))] = BASE_LANES - 1
     interchanges = []
     mileage = int(rng.integers(4, 8))
     while mileage < cells - 4:
@@ -127,15 +137,17 @@ def build_corridor(sensors: int, rng: np.random.Generator, free_speed_kmh: float
             for m, k, la, lo in zip(mileages, km, lat, lon):
                 cell = to_cell(int(m))
                 sensor_cells.append(line * cells + cell)
-                sensor_rows.append({
-                    "sensor_id": f"VD-F{road + 1}-{direction}-{k:06.2f}",
-                    "latitude": round(float(la + shift[0] + side), 6),
-                    "longitude": round(float(lo + shift[1] + side), 6),
-                    "lanes": int(lanes[line, cell]),
-                    "road": f"Demo Freeway {road + 1}",
-                    "direction": direction,
-                    "position_km": round(float(k), 3),
-                })
+                sensor_rows.append(
+                    {
+                        "sensor_id": f"VD-F{road + 1}-{direction}-{k:06.2f}",
+                        "latitude": round(float(la + shift[0] + side), 6),
+                        "longitude": round(float(lo + shift[1] + side), 6),
+                        "lanes": int(lanes[line, cell]),
+                        "road": f"Demo Freeway {road + 1}",
+                        "direction": direction,
+                        "position_km": round(float(k), 3),
+                    }
+                )
     network = CellNetwork(lanes=lanes, free_speed_kmh=free_speed_kmh, dt_s=dt_s, onramp=onramp, exit_share=exit_share)
     onramp_cells = network.onramp_cells
     return Corridor(

@@ -56,13 +56,13 @@ def line_demand(
     """Demand (veh/h) entering the upstream end of each line, ``[intervals, lines]``."""
     days = (timestamps.normalize() - timestamps[0].normalize()).days.to_numpy()
     day_level = rng.lognormal(0.0, DAILY_SPREAD, size=(days.max() + 1, len(directions)))
-    shapes = np.stack(
-        [profile(timestamps, *((1.0, 0.75) if d == "N" else (0.75, 1.0))) for d in directions], axis=1
-    )
+    shapes = np.stack([profile(timestamps, *((1.0, 0.75) if d == "N" else (0.75, 1.0))) for d in directions], axis=1)
     level = PEAK_DEMAND_PER_LANE_VEH_H * base_lanes
     return level * shapes * day_level[days] * _fluctuation(rng, len(timestamps), len(directions))
 
 
-def ramp_demand(line_veh_h: np.ndarray, ramp_line: np.ndarray, ramp_share: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def ramp_demand(
+    line_veh_h: np.ndarray, ramp_line: np.ndarray, ramp_share: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """On-ramp demand (veh/h) ``[intervals, ramps]``: a share of its line's demand, with its own wander."""
     return line_veh_h[:, ramp_line] * ramp_share * _fluctuation(rng, len(line_veh_h), len(ramp_line))

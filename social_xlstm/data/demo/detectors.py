@@ -29,8 +29,13 @@ SPORADIC_MISSING = 0.003
 
 
 def measure(
-    flow: np.ndarray, density: np.ndarray, speed: np.ndarray, lanes: np.ndarray, free_speed_kmh: float,
-    critical_density_per_lane: float, rng: np.random.Generator,
+    flow: np.ndarray,
+    density: np.ndarray,
+    speed: np.ndarray,
+    lanes: np.ndarray,
+    free_speed_kmh: float,
+    critical_density_per_lane: float,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Noisy readings ``[T, N, 3]`` (flow, speed, occupancy) from the true cell states."""
     filling = np.minimum(density / lanes / critical_density_per_lane, 1.0)
@@ -57,8 +62,8 @@ def outage_mask(rng: np.random.Generator, steps: int, sensors: int, steps_per_da
         for _ in range(rng.poisson(OUTAGES_PER_SENSOR_PER_DAY * days)):
             start = int(rng.integers(steps))
             length = int(np.ceil(rng.lognormal(np.log(OUTAGE_MEDIAN_MIN), 1.0) / step_min))
-            missing[start:start + length, sensor] = True
+            missing[start : start + length, sensor] = True
         if rng.random() < LONG_OUTAGE_SHARE:
             start = int(rng.integers(steps))
-            missing[start:start + int(rng.uniform(1.0, 4.0) * steps_per_day), sensor] = True
+            missing[start : start + int(rng.uniform(1.0, 4.0) * steps_per_day), sensor] = True
     return missing

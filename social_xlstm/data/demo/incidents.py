@@ -37,8 +37,15 @@ def sample_incidents(
             day = int(rng.integers(days))
             start = first_interval + day * intervals_per_day + int(rng.uniform(*DAYTIME_HOURS) * 60 / interval_min)
             length = max(1, int(round(rng.uniform(*DURATION_MIN) / interval_min)))
-            incidents.append(Incident(line, int(rng.integers(cells // 4, cells - 2)), start, start + length,
-                                      float(rng.uniform(*REMAINING_CAPACITY))))
+            incidents.append(
+                Incident(
+                    line,
+                    int(rng.integers(cells // 4, cells - 2)),
+                    start,
+                    start + length,
+                    float(rng.uniform(*REMAINING_CAPACITY)),
+                )
+            )
     return sorted(incidents, key=lambda i: i.start)
 
 
@@ -50,6 +57,8 @@ def capacity_schedule(incidents: list[Incident], lines: int, cells: int) -> dict
         factor = np.ones((lines, cells))
         for incident in incidents:
             if incident.start <= moment < incident.end:
-                factor[incident.line, incident.cell] = min(factor[incident.line, incident.cell], incident.remaining_capacity)
+                factor[incident.line, incident.cell] = min(
+                    factor[incident.line, incident.cell], incident.remaining_capacity
+                )
         schedule[moment] = factor
     return schedule

@@ -62,11 +62,19 @@ def make_demo(
     entry = demand.line_demand(clock, layout.lines["direction"].tolist(), corridor.BASE_LANES, demand_rng)
     ramps = demand.ramp_demand(entry, layout.ramp_line, layout.ramp_share, demand_rng)
     events = incidents.sample_incidents(incident_rng, lines, cells, days, per_day, warmup)
-    truth = simulate(net, entry, ramps, substeps, layout.sensor_cells,
-                     incidents.capacity_schedule(events, lines, cells))
+    truth = simulate(
+        net, entry, ramps, substeps, layout.sensor_cells, incidents.capacity_schedule(events, lines, cells)
+    )
     lanes = layout.sensors["lanes"].to_numpy()
-    values = detectors.measure(truth.flow[warmup:], truth.density[warmup:], truth.speed[warmup:],
-                               lanes, FREE_SPEED_KMH, net.lane_capacity_veh_h / FREE_SPEED_KMH, detector_rng)
+    values = detectors.measure(
+        truth.flow[warmup:],
+        truth.density[warmup:],
+        truth.speed[warmup:],
+        lanes,
+        FREE_SPEED_KMH,
+        net.lane_capacity_veh_h / FREE_SPEED_KMH,
+        detector_rng,
+    )
     values[detectors.outage_mask(outage_rng, len(values), sensors, per_day)] = np.nan
     return Dataset(
         values=values,
@@ -88,8 +96,11 @@ def _meta(sensors, days, seed, step, layout, events, clock) -> dict:
         "units": {"flow": f"vehicles per {_interval_text(step)} over all lanes", "speed": "km/h", "occupancy": "%"},
         "missing_values": "null marks a detector outage; 0 is a real reading",
         "generator": {
-            "seed": seed, "sensors": sensors, "days": days,
-            "free_speed_kmh": FREE_SPEED_KMH, "ctm_step_s": STEP_S,
+            "seed": seed,
+            "sensors": sensors,
+            "days": days,
+            "free_speed_kmh": FREE_SPEED_KMH,
+            "ctm_step_s": STEP_S,
             "cell_length_m": round(layout.network.cell_length_km * 1000.0, 1),
             "lane_capacity_veh_h": layout.network.lane_capacity_veh_h,
             "lane_jam_density_veh_km": layout.network.lane_jam_density_veh_km,

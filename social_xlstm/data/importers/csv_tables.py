@@ -51,7 +51,9 @@ def read_header(path: Path) -> list[str]:
 def read_table(path: Path, *, column_names: Sequence[str] | None = None, strings: Sequence[str] = ()) -> pa.Table:
     """Read a whole CSV; ``column_names`` for headerless files, ``strings`` kept as text (ids, times)."""
     read_options = pacsv.ReadOptions(column_names=list(column_names) if column_names else None)
-    convert_options = pacsv.ConvertOptions(column_types={name: pa.string() for name in strings}, strings_can_be_null=True)
+    convert_options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in strings}, strings_can_be_null=True
+    )
     try:
         table = pacsv.read_csv(path, read_options=read_options, convert_options=convert_options)
     except pa.ArrowInvalid as exc:
@@ -114,20 +116,28 @@ def read_sensor_table(path: str | Path, sensor_ids: Sequence[str]) -> tuple[pd.D
             raise InputError(path, f"missing column {column!r}; expected {ID_COLUMN}, latitude, longitude")
     frame = table.drop_columns(["index"]).to_pandas() if "index" in table.column_names else table.to_pandas()
     if frame[ID_COLUMN].isna().any():
-        raise InputError(path, f"blank {ID_COLUMN} on line {int(np.flatnonzero(frame[ID_COLUMN].isna())[0]) + first_data_line}")
+        raise InputError(
+            path, f"blank {ID_COLUMN} on line {int(np.flatnonzero(frame[ID_COLUMN].isna())[0]) + first_data_line}"
+        )
     frame[ID_COLUMN] = frame[ID_COLUMN].str.strip()
     for column in COORDINATES:
         frame[column] = numeric_column(table, column, path, header_lines=first_data_line - 1)
         outside = frame[column].abs() > COORDINATE_RANGE[column]
         if outside.any():
             row = int(np.flatnonzero(outside)[0])
-            raise InputError(path, f"column {column!r}, line {row + first_data_line}: {frame[column].iloc[row]} is outside ±{COORDINATE_RANGE[column]:g}")
+            raise InputError(
+                path,
+                f"column {column!r}, line {row + first_data_line}: {frame[column].iloc[row]} is outside ±{COORDINATE_RANGE[column]:g}",
+            )
     duplicated = frame[ID_COLUMN].duplicated()
     if duplicated.any():
         raise InputError(path, f"{ID_COLUMN} {frame[ID_COLUMN][duplicated].iloc[0]!r} is listed twice")
     unknown = ~frame[ID_COLUMN].isin(set(sensor_ids))
     if unknown.any():
-        raise InputError(path, f"{ID_COLUMN} {frame[ID_COLUMN][unknown].iloc[0]!r} (line {int(np.flatnonzero(unknown)[0]) + first_data_line}) is not a sensor of the readings")
+        raise InputError(
+            path,
+            f"{ID_COLUMN} {frame[ID_COLUMN][unknown].iloc[0]!r} (line {int(np.flatnonzero(unknown)[0]) + first_data_line}) is not a sensor of the readings",
+        )
     sensors = frame.set_index(ID_COLUMN).reindex(pd.Index(list(sensor_ids), name=ID_COLUMN)).reset_index()
     return sensors, int(len(sensor_ids) - len(frame))
 
@@ -146,7 +156,10 @@ def read_edge_list(path: str | Path, value_names: Sequence[str]) -> pd.DataFrame
     header = read_header(path)
     if _is_number(header[0]):
         if len(header) != 3:
-            raise InputError(path, f"expected a header from, to, {value_names[0]} (or three unnamed columns); got {len(header)} fields")
+            raise InputError(
+                path,
+                f"expected a header from, to, {value_names[0]} (or three unnamed columns); got {len(header)} fields",
+            )
         table = read_table(path, column_names=["from", "to", value_names[0]], strings=["from", "to"])
         header_lines = 0
     else:
@@ -154,7 +167,9 @@ def read_edge_list(path: str | Path, value_names: Sequence[str]) -> pd.DataFrame
         header_lines = 1
     present = [name for name in value_names if name in table.column_names]
     if "from" not in table.column_names or "to" not in table.column_names or not present:
-        raise InputError(path, f"expected columns from, to and {' or '.join(value_names)}; got {', '.join(table.column_names)}")
+        raise InputError(
+            path, f"expected columns from, to and {' or '.join(value_names)}; got {', '.join(table.column_names)}"
+        )
     frame = pd.DataFrame({end: table.column(end).to_pandas() for end in ("from", "to")})
     blank = frame.isna().any(axis=1)
     if blank.any():
@@ -166,7 +181,9 @@ def read_edge_list(path: str | Path, value_names: Sequence[str]) -> pd.DataFrame
         invalid = ~np.isfinite(values) if name == "weight" else ~(np.isfinite(values) & (values >= 0))
         if invalid.any():
             expected = "a finite number" if name == "weight" else "a distance >= 0"
-            raise InputError(path, f"column {name!r}, line {int(np.flatnonzero(invalid)[0]) + 1 + header_lines}: expected {expected}")
+            raise InputError(
+                path, f"column {name!r}, line {int(np.flatnonzero(invalid)[0]) + 1 + header_lines}: expected {expected}"
+            )
         frame[name] = values
     if frame.empty:
         raise InputError(path, "no edges listed")

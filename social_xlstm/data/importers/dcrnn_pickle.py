@@ -42,7 +42,10 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in ALLOWED_GLOBALS:
-            raise InputError(self.path, f"refers to {module}.{name}; a DCRNN adjacency pickle holds only lists, dicts and NumPy arrays")
+            raise InputError(
+                self.path,
+                f"refers to {module}.{name}; a DCRNN adjacency pickle holds only lists, dicts and NumPy arrays",
+            )
         return super().find_class(module, name)
 
 
@@ -64,14 +67,21 @@ def read_dcrnn_adjacency(path: str | Path, sensor_ids: list[str]) -> pd.DataFram
         raise InputError(path, "sensor_ids: a sensor is listed twice")
     matrix = content[2]
     if matrix.shape != (len(ids), len(ids)) or not np.issubdtype(matrix.dtype, np.number):
-        raise InputError(path, f"adj_mx: expected a {len(ids)} x {len(ids)} numeric matrix (one row per listed sensor), got {matrix.dtype} {matrix.shape}")
+        raise InputError(
+            path,
+            f"adj_mx: expected a {len(ids)} x {len(ids)} numeric matrix (one row per listed sensor), got {matrix.dtype} {matrix.shape}",
+        )
     matrix = matrix.astype(np.float64)
     if not (np.isfinite(matrix) & (matrix >= 0)).all():
         raise InputError(path, "adj_mx: weights must be finite and non-negative")
     missing = sorted(set(sensor_ids) - set(ids))
     extra = sorted(set(ids) - set(sensor_ids))
     if missing or extra:
-        which = f"sensor {missing[0]!r} of the readings is not listed" if missing else f"sensor {extra[0]!r} is not in the readings"
+        which = (
+            f"sensor {missing[0]!r} of the readings is not listed"
+            if missing
+            else f"sensor {extra[0]!r} is not in the readings"
+        )
         raise InputError(path, f"sensor_ids: {which}; expected exactly the readings' {len(sensor_ids)} sensors")
     src, dst = np.nonzero(matrix)
     names = np.asarray(ids, dtype=object)

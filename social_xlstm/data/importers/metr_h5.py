@@ -69,13 +69,17 @@ def gaussian_kernel_edges(path: str | Path, sensor_ids: list[str]) -> tuple[pd.D
     inside = listed["from"].isin(set(sensor_ids)) & listed["to"].isin(set(sensor_ids))
     pairs = listed[inside].drop_duplicates(["from", "to"], keep="last")
     if pairs.empty:
-        raise InputError(path, f"none of its {len(listed)} rows joins two sensors of the readings (are these the right distances?)")
+        raise InputError(
+            path, f"none of its {len(listed)} rows joins two sensors of the readings (are these the right distances?)"
+        )
     sigma = float(pairs["cost"].std(ddof=0))
     if sigma == 0:
         raise InputError(path, "every listed distance is the same; the Gaussian kernel needs distances that vary")
     weight = np.exp(-np.square(pairs["cost"].to_numpy() / sigma))
     kept = pairs[weight >= KERNEL_THRESHOLD]
-    edges = edge_frame(kept["from"], kept["to"], distance_m=kept["cost"].to_numpy(), weight=weight[weight >= KERNEL_THRESHOLD])
+    edges = edge_frame(
+        kept["from"], kept["to"], distance_m=kept["cost"].to_numpy(), weight=weight[weight >= KERNEL_THRESHOLD]
+    )
     info = {
         "edge_weight": f"exp(-(d/sigma)^2), sigma = {sigma:.6g} m (std of the listed distances); weights below {KERNEL_THRESHOLD} dropped (DCRNN)",
         "distance_rows_outside_dataset": int((~inside).sum()),
@@ -124,6 +128,8 @@ def import_metr_h5(
         **graph_info,
         **({"clock": clock_note} if clock_note else {}),
     )
-    dataset = Dataset(values=values, timestamps=grid.stamps, features=[feature], sensors=sensors, edges=edges, meta=meta)
+    dataset = Dataset(
+        values=values, timestamps=grid.stamps, features=[feature], sensors=sensors, edges=edges, meta=meta
+    )
     dataset.validate(h5_path)
     return dataset

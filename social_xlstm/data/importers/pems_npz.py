@@ -96,7 +96,10 @@ def _index_ends(listed: pd.DataFrame, n: int, path: Path) -> pd.DataFrame:
         bad = ~(index.notna() & (index == index.round()) & (index >= 0) & (index < n))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise InputError(path, f"column {end!r}: {listed[end].iloc[row]!r} is not a sensor index 0..{n - 1} (PEMS03 needs --sensor-ids)")
+            raise InputError(
+                path,
+                f"column {end!r}: {listed[end].iloc[row]!r} is not a sensor index 0..{n - 1} (PEMS03 needs --sensor-ids)",
+            )
         listed[end] = index.astype(np.int64).astype(str)
     return listed
 
@@ -150,11 +153,23 @@ def import_pems_npz(
         units=_units(names, step),
         missing_value_convention=MISSING_CONVENTION,
         missing_values=[],
-        inputs={"readings": npz_path, "distances": distances_csv, "sensor_ids": sensor_ids_file, "locations": locations_csv},
+        inputs={
+            "readings": npz_path,
+            "distances": distances_csv,
+            "sensor_ids": sensor_ids_file,
+            "locations": locations_csv,
+        },
         name=name,
         edge_weight="1 for every listed link (binary connectivity, as in ASTGCN/STSGCN); 'cost' is the release's distance, unit undocumented",
         sensors_without_coordinates=unlocated,
     )
-    dataset = Dataset(values=data.astype(np.float32, copy=False), timestamps=timestamps, features=names, sensors=sensors, edges=edges, meta=meta)
+    dataset = Dataset(
+        values=data.astype(np.float32, copy=False),
+        timestamps=timestamps,
+        features=names,
+        sensors=sensors,
+        edges=edges,
+        meta=meta,
+    )
     dataset.validate(npz_path)
     return dataset

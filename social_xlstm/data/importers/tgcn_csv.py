@@ -37,7 +37,9 @@ SOURCE = (
     "T-GCN wide CSV (tgcn-csv): Zhao et al., 'T-GCN: A Temporal Graph Convolutional Network for "
     "Traffic Prediction', IEEE T-ITS 2019, arXiv:1811.05320 (github.com/lehaifeng/T-GCN)"
 )
-LICENCE = "unknown (the T-GCN repository states no licence; Los-loop is a subset of METR-LA, whose data licence is unstated)"
+LICENCE = (
+    "unknown (the T-GCN repository states no licence; Los-loop is a subset of METR-LA, whose data licence is unstated)"
+)
 EDGE_WEIGHT = {
     "csv": "adjacency value as published",
     "pkl": "DCRNN adj_mx as published: exp(-(d/sigma)^2) of the road distance src -> dst (directed: a pair given one way has src upstream)",
@@ -60,7 +62,11 @@ def read_adjacency_edges(path: str | Path, sensor_ids: list[str]) -> pd.DataFram
         src, dst, weight = [], [], []
         rows = 0
         for batch in reader:
-            block = np.column_stack([column.to_numpy(zero_copy_only=False) for column in batch.columns]) if batch.num_rows else np.empty((0, n))
+            block = (
+                np.column_stack([column.to_numpy(zero_copy_only=False) for column in batch.columns])
+                if batch.num_rows
+                else np.empty((0, n))
+            )
             if not np.isfinite(block).all() or (block < 0).any():
                 line = rows + int(np.flatnonzero(~(np.isfinite(block) & (block >= 0)).all(axis=1))[0]) + 1
                 raise InputError(path, f"line {line}: expected {n} non-negative weights (blank, NaN or negative found)")
@@ -70,7 +76,9 @@ def read_adjacency_edges(path: str | Path, sensor_ids: list[str]) -> pd.DataFram
             weight.append(block[i, j])
             rows += batch.num_rows
     except pa.ArrowInvalid as exc:
-        raise InputError(path, f"expected an {n} x {n} matrix of numbers without header ({' '.join(str(exc).split())})") from None
+        raise InputError(
+            path, f"expected an {n} x {n} matrix of numbers without header ({' '.join(str(exc).split())})"
+        ) from None
     if rows != n:
         raise InputError(path, f"{rows} rows; expected {n} x {n}, one row per sensor of the readings")
     ids = np.asarray(sensor_ids, dtype=object)

@@ -22,7 +22,9 @@ def check_timezone(timezone: str) -> str:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InputError("--timezone", f"{timezone!r} is not an IANA time zone; expected e.g. UTC or America/Los_Angeles") from None
+        raise InputError(
+            "--timezone", f"{timezone!r} is not an IANA time zone; expected e.g. UTC or America/Los_Angeles"
+        ) from None
     return timezone
 
 
@@ -55,7 +57,10 @@ def parse_start(start: str, timezone: str) -> pd.Timestamp:
     try:
         return stamp.tz_localize(timezone, ambiguous="raise", nonexistent="raise")
     except (ValueError, OverflowError):
-        raise InputError("--start", f"{start!r} does not exist or is ambiguous in {timezone} (a DST change); add an offset, e.g. {start}-08:00") from None
+        raise InputError(
+            "--start",
+            f"{start!r} does not exist or is ambiguous in {timezone} (a DST change); add an offset, e.g. {start}-08:00",
+        ) from None
 
 
 def grid_from_start(start: str, interval: str, periods: int, timezone: str) -> pd.DatetimeIndex:
@@ -88,8 +93,14 @@ def localise(naive: pd.DatetimeIndex, timezone: str, where: str) -> Localised:
         if len(steps) and (steps == steps[0]).all() and steps[0] > 0:
             offset = _standard_offset(timezone, naive[0].to_pydatetime())
             stamps = (naive - offset).tz_localize("UTC").tz_convert(timezone)
-            return Localised(stamps, f"the naive timestamps form a regular grid through a DST change, so they were read as {timezone} standard time (UTC{_offset_text(offset)})")
-        raise InputError(where, f"naive timestamps are not valid wall-clock times in {timezone} ({exc}); write them with a UTC offset") from None
+            return Localised(
+                stamps,
+                f"the naive timestamps form a regular grid through a DST change, so they were read as {timezone} standard time (UTC{_offset_text(offset)})",
+            )
+        raise InputError(
+            where,
+            f"naive timestamps are not valid wall-clock times in {timezone} ({exc}); write them with a UTC offset",
+        ) from None
 
 
 # A UTC offset (or Z) after a time of day; a bare date such as 2024-01-01 must not look like one.
@@ -106,12 +117,17 @@ def parse_row_times(text: pd.Series, timezone: str, where: str, *, first_line: i
     has_offset = text.str.contains(_OFFSET_SUFFIX, regex=True)
     if has_offset.any() and not has_offset.all():
         row = int(np.flatnonzero(has_offset != has_offset.iloc[0])[0])
-        raise InputError(where, f"line {row + first_line}: {text.iloc[row]!r} mixes timestamps with and without a UTC offset")
+        raise InputError(
+            where, f"line {row + first_line}: {text.iloc[row]!r} mixes timestamps with and without a UTC offset"
+        )
     parsed = pd.to_datetime(text, format="ISO8601", utc=bool(has_offset.iloc[0]), errors="coerce")
     bad = parsed.isna()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InputError(where, f"line {row + first_line}: {text.iloc[row]!r} is not an ISO 8601 timestamp (e.g. 2024-01-01T00:05:00)")
+        raise InputError(
+            where,
+            f"line {row + first_line}: {text.iloc[row]!r} is not an ISO 8601 timestamp (e.g. 2024-01-01T00:05:00)",
+        )
     stamps = pd.DatetimeIndex(parsed)
     if stamps.tz is not None:
         return Localised(stamps.tz_convert(timezone), None)
@@ -168,7 +184,9 @@ def regular_grid(stamps: pd.DatetimeIndex, where: str, *, first_line: int | None
             f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} is off the regular {interval_text(pd.Timedelta(step))} grid "
             f"(it follows {stamps[int(order[irregular[0]])].isoformat()})",
         )
-    grid = pd.date_range(stamps[order[0]], periods=int((sorted_ns[-1] - sorted_ns[0]) // step) + 1, freq=pd.Timedelta(step))
+    grid = pd.date_range(
+        stamps[order[0]], periods=int((sorted_ns[-1] - sorted_ns[0]) // step) + 1, freq=pd.Timedelta(step)
+    )
     return Grid(stamps=grid, rows=((stamps.asi8 - sorted_ns[0]) // step).astype(np.int64), step=pd.Timedelta(step))
 
 

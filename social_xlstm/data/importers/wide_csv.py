@@ -38,7 +38,9 @@ EDGE_VALUES = ("distance_m", "weight")
 def _read_edges(path: Path, sensor_ids: list[str]) -> pd.DataFrame:
     listed = read_edge_list(path, EDGE_VALUES)
     require_known_ends(listed, set(sensor_ids), path)
-    return edge_frame(listed["from"], listed["to"], **{name: listed[name].to_numpy() for name in EDGE_VALUES if name in listed})
+    return edge_frame(
+        listed["from"], listed["to"], **{name: listed[name].to_numpy() for name in EDGE_VALUES if name in listed}
+    )
 
 
 def import_wide_csv(
@@ -82,7 +84,11 @@ def import_wide_csv(
         units={feature: units or "unknown"},
         missing_value_convention=(
             "a blank cell is missing"
-            + (f"; the values {', '.join(f'{v:g}' for v in missing_values)} also mean missing" if len(missing_values) else "")
+            + (
+                f"; the values {', '.join(f'{v:g}' for v in missing_values)} also mean missing"
+                if len(missing_values)
+                else ""
+            )
             + "; time steps absent from the file are inserted as missing"
         ),
         missing_values=missing_values,
@@ -92,6 +98,8 @@ def import_wide_csv(
         sensors_without_coordinates=unlocated,
         **({"clock": times.note} if times.note else {}),
     )
-    dataset = Dataset(values=values, timestamps=grid.stamps, features=[feature], sensors=sensors, edges=edges, meta=meta)
+    dataset = Dataset(
+        values=values, timestamps=grid.stamps, features=[feature], sensors=sensors, edges=edges, meta=meta
+    )
     dataset.validate(readings_csv)
     return dataset

@@ -36,7 +36,14 @@ from social_xlstm.data.importers.taiwan_vd.ids import normalise_vdid
 from social_xlstm.data.importers.taiwan_vd.live import LiveReadings
 from social_xlstm.data.importers.taiwan_vd.quality import MISSING, SENTINELS, VALID_RANGE
 from social_xlstm.data.importers.taiwan_vd.sources import iter_sources
-from social_xlstm.data.importers.taiwan_vd.summaries import DocumentPool, LiveSummary, StaticSummary, cyclic_gc_paused, parse, summarise
+from social_xlstm.data.importers.taiwan_vd.summaries import (
+    DocumentPool,
+    LiveSummary,
+    StaticSummary,
+    cyclic_gc_paused,
+    parse,
+    summarise,
+)
 from social_xlstm.data.importers.timeline import check_timezone, parse_interval
 from social_xlstm.errors import InputError
 
@@ -51,7 +58,9 @@ UNITS = {"flow": "veh/interval", "speed": "km/h", "occupancy": "%"}
 def _interval_seconds(interval: str) -> int:
     seconds = int(parse_interval(interval).total_seconds())
     if seconds % 60:
-        raise InputError("--interval", f"{interval!r} must be a whole number of minutes (the feed reports every minute)")
+        raise InputError(
+            "--interval", f"{interval!r} must be a whole number of minutes (the feed reports every minute)"
+        )
     return seconds
 
 
@@ -68,10 +77,17 @@ def _default_workers() -> int:
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
 
 
-def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str = "Asia/Taipei",
-                     name: str | None = None, workers: int | None = None, spill_dir: Path | None = None,
-                     progress: Callable[[str, Counter], None] | None = None,
-                     min_flow_coverage: float = MIN_FLOW_COVERAGE) -> StreamedDataset:
+def import_taiwan_vd(
+    paths: list[Path],
+    *,
+    interval: str = "5min",
+    timezone: str = "Asia/Taipei",
+    name: str | None = None,
+    workers: int | None = None,
+    spill_dir: Path | None = None,
+    progress: Callable[[str, Counter], None] | None = None,
+    min_flow_coverage: float = MIN_FLOW_COVERAGE,
+) -> StreamedDataset:
     """Read VD snapshots (folders, XML/JSON files, zip/7z archives) into a regular-grid dataset.
 
     The result streams its readings a block of time at a time (``write_dataset`` writes it
@@ -127,19 +143,34 @@ def import_taiwan_vd(paths: list[Path], *, interval: str = "5min", timezone: str
     return _assemble(paths, catalogue, live, tally, interval, timezone, name)
 
 
-def _assemble(paths, catalogue: StaticCatalogue, live: LiveReadings, tally: Counter, interval: str, timezone: str, name: str | None) -> StreamedDataset:
+def _assemble(
+    paths,
+    catalogue: StaticCatalogue,
+    live: LiveReadings,
+    tally: Counter,
+    interval: str,
+    timezone: str,
+    name: str | None,
+) -> StreamedDataset:
     where = str(paths[0]) if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more inputs)"
     if not catalogue.n_detectors:
-        raise InputError(where, "no VDList (detector positions) found; a snapshot folder holds VDList.xml and VDLiveList.xml")
+        raise InputError(
+            where, "no VDList (detector positions) found; a snapshot folder holds VDList.xml and VDLiveList.xml"
+        )
     if not tally["vdlivelist_files"]:
-        raise InputError(where, "no VDLiveList (live readings) found; a snapshot folder holds VDList.xml and VDLiveList.xml")
+        raise InputError(
+            where, "no VDLiveList (live readings) found; a snapshot folder holds VDList.xml and VDLiveList.xml"
+        )
     matched = [key for key in live.rows if catalogue.has_link(*key)]
     unknown_vd = [key for key in live.rows if not catalogue.has_detector(key[0])]
     unknown_link = [key for key in live.rows if catalogue.has_detector(key[0]) and not catalogue.has_link(*key)]
     spelled = {norm: raw for raw, norm in live.normalised.items()}
     unmatched_records = sum(live.records_per_row[live.rows[key]] for key in unknown_vd)
     if not matched:
-        raise InputError(where, f"no live record matches a VDList detector; live VDIDs look like {spelled[next(iter(live.rows))[0]]!r}")
+        raise InputError(
+            where,
+            f"no live record matches a VDList detector; live VDIDs look like {spelled[next(iter(live.rows))[0]]!r}",
+        )
     sensors = catalogue.sensors(matched).sort_values("sensor_id", kind="stable").reset_index(drop=True)
     rows = [live.rows[normalise_vdid(vdid), link_id] for vdid, link_id in zip(sensors["vdid"], sensors["link_id"])]
     span = live.sums.survey(rows)
@@ -161,30 +192,38 @@ def _assemble(paths, catalogue: StaticCatalogue, live: LiveReadings, tally: Coun
         "flow_intervals_missing_for_low_coverage": 0 if span is None else span.flow_too_sparse,
     }
     chunks = functools.partial(live.sums.chunks, rows, span)
-    return StreamedDataset(features=list(FEATURES), sensors=sensors, chunks=chunks, meta=table_meta(
-        format_name="taiwan-vd",
-        source=SOURCE,
-        licence=LICENCE,
-        step=pd.Timedelta(interval),
-        units=UNITS,
-        missing_values=sorted(SENTINELS),
-        inputs={f"input_{i}": path for i, path in enumerate(paths, 1)},
-        name=name,
-        timezone=timezone,
-        missing_value_convention=(
-            "null/NaN = missing. Source sentinels " + ", ".join(str(int(v)) for v in sorted(SENTINELS))
-            + " and values outside speed 0..200 km/h, occupancy 0..100 %, volume >= 0 are missing, never 0; "
-            "speed 0 with volume 0 is an empty road and is kept"
+    return StreamedDataset(
+        features=list(FEATURES),
+        sensors=sensors,
+        chunks=chunks,
+        meta=table_meta(
+            format_name="taiwan-vd",
+            source=SOURCE,
+            licence=LICENCE,
+            step=pd.Timedelta(interval),
+            units=UNITS,
+            missing_values=sorted(SENTINELS),
+            inputs={f"input_{i}": path for i, path in enumerate(paths, 1)},
+            name=name,
+            timezone=timezone,
+            missing_value_convention=(
+                "null/NaN = missing. Source sentinels "
+                + ", ".join(str(int(v)) for v in sorted(SENTINELS))
+                + " and values outside speed 0..200 km/h, occupancy 0..100 %, volume >= 0 are missing, never 0; "
+                "speed 0 with volume 0 is an empty road and is kept"
+            ),
+            aggregation={
+                "label": "interval start; a reading belongs to the interval holding its DataCollectTime",
+                "flow": f"sum of lane volumes over vehicle types per interval; with missing minutes, the mean per-minute volume of complete readings x minutes per interval, NaN below {live.sums.min_flow_coverage:.0%} of the minutes",
+                "speed": "volume-weighted mean of lane speeds; plain mean of lane speeds when every volume is 0 or missing",
+                "occupancy": "mean of lane occupancies over lanes and minutes",
+            },
+            sensor_id_convention="VDID:RoadDirection (VDID as in the newest VDList; VDID:LinkID when the direction is missing or shared by two links); VDIDs are matched with numeric fields compared by value (zero padding ignored)",
+            valid_ranges={
+                field: [low, None if high == float("inf") else high] for field, (low, high) in VALID_RANGE.items()
+            },
+            unmatched_live_records=unmatched_records,
+            unmatched_vdids=sorted({spelled[key[0]] for key in unknown_vd})[:20],
+            import_counts=counts,
         ),
-        aggregation={
-            "label": "interval start; a reading belongs to the interval holding its DataCollectTime",
-            "flow": f"sum of lane volumes over vehicle types per interval; with missing minutes, the mean per-minute volume of complete readings x minutes per interval, NaN below {live.sums.min_flow_coverage:.0%} of the minutes",
-            "speed": "volume-weighted mean of lane speeds; plain mean of lane speeds when every volume is 0 or missing",
-            "occupancy": "mean of lane occupancies over lanes and minutes",
-        },
-        sensor_id_convention="VDID:RoadDirection (VDID as in the newest VDList; VDID:LinkID when the direction is missing or shared by two links); VDIDs are matched with numeric fields compared by value (zero padding ignored)",
-        valid_ranges={field: [low, None if high == float("inf") else high] for field, (low, high) in VALID_RANGE.items()},
-        unmatched_live_records=unmatched_records,
-        unmatched_vdids=sorted({spelled[key[0]] for key in unknown_vd})[:20],
-        import_counts=counts,
-    ))
+    )

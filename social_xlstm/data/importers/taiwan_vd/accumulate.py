@@ -45,15 +45,22 @@ class Span:
 
 
 class IntervalSums:
-    def __init__(self, interval_s: int, timezone: str, spill_dir: Path | None = None,
-                 min_flow_coverage: float = MIN_FLOW_COVERAGE):
+    def __init__(
+        self,
+        interval_s: int,
+        timezone: str,
+        spill_dir: Path | None = None,
+        min_flow_coverage: float = MIN_FLOW_COVERAGE,
+    ):
         self.interval_s = interval_s
         self.minutes = interval_s / 60  # readings an interval should hold: the feed reports every minute
         self.min_flow_coverage = min_flow_coverage
         self.timezone = timezone
         self.origin_s = pd.Timestamp(GRID_ANCHOR, tz=timezone).value // 10**9
         # float32 halves the memory of a long import; sums of volumes stay exact below 2**24
-        self._sums = RowBlocks(len(STATS), BUCKETS_PER_BLOCK, np.float32, resident_blocks(BUCKETS_PER_BLOCK * interval_s), spill_dir)
+        self._sums = RowBlocks(
+            len(STATS), BUCKETS_PER_BLOCK, np.float32, resident_blocks(BUCKETS_PER_BLOCK * interval_s), spill_dir
+        )
 
     def add(self, rows: list[int], epochs: list[int], stats: list[tuple[float, ...]]) -> None:
         """Add a batch of reading contributions (one file's worth at a time, vectorised)."""
@@ -108,11 +115,17 @@ class IntervalSums:
             for lo in range(max(span.first, offset), min(span.last + 1, offset + BUCKETS_PER_BLOCK), steps):
                 hi = min(lo + steps, span.last + 1, offset + BUCKETS_PER_BLOCK)
                 if block is None:
-                    yield self._timestamps(lo, hi), np.full((hi - lo, len(rows), len(FEATURES)), np.nan, dtype=np.float32)
+                    yield (
+                        self._timestamps(lo, hi),
+                        np.full((hi - lo, len(rows), len(FEATURES)), np.nan, dtype=np.float32),
+                    )
                     continue
                 sums = block[:, rows, lo - offset : hi - offset]
                 occupancy = _ratio(sums[_S["occupancy_sum"]], sums[_S["occupancy_n"]])
-                yield self._timestamps(lo, hi), np.stack([self._flow(sums), self._speed(sums), occupancy], axis=-1).transpose(1, 0, 2)
+                yield (
+                    self._timestamps(lo, hi),
+                    np.stack([self._flow(sums), self._speed(sums), occupancy], axis=-1).transpose(1, 0, 2),
+                )
             block = None  # freed before the next one is read
 
     def _timestamps(self, lo: int, hi: int) -> pd.DatetimeIndex:

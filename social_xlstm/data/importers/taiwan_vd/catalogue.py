@@ -60,17 +60,19 @@ class StaticCatalogue:
         for norm_vdid, link_id in keys:
             vd = self._vds[norm_vdid][1]
             link = self._links[norm_vdid, link_id][1]
-            rows.append({
-                "sensor_id": sensor_id(vd.vdid, link_id, link.direction, directions_of[norm_vdid]),
-                "vdid": vd.vdid,
-                "link_id": link_id,
-                "direction": link.direction,
-                "latitude": vd.latitude,
-                "longitude": vd.longitude,
-                "lanes": link.lanes,
-                "road_id": vd.road_id,
-                "road_name": vd.road_name,
-            })
+            rows.append(
+                {
+                    "sensor_id": sensor_id(vd.vdid, link_id, link.direction, directions_of[norm_vdid]),
+                    "vdid": vd.vdid,
+                    "link_id": link_id,
+                    "direction": link.direction,
+                    "latitude": vd.latitude,
+                    "longitude": vd.longitude,
+                    "lanes": link.lanes,
+                    "road_id": vd.road_id,
+                    "road_name": vd.road_name,
+                }
+            )
         frame = pd.DataFrame(rows, columns=list(SENSOR_COLUMNS))
         frame["lanes"] = frame["lanes"].astype("Int64")
         return frame

@@ -19,7 +19,9 @@ MINUTES_PER_BLOCK = 1440
 
 class SeenReadings:
     def __init__(self, spill_dir: Path | None = None) -> None:
-        self._first_second = RowBlocks(1, MINUTES_PER_BLOCK, np.uint8, resident_blocks(MINUTES_PER_BLOCK * 60), spill_dir)
+        self._first_second = RowBlocks(
+            1, MINUTES_PER_BLOCK, np.uint8, resident_blocks(MINUTES_PER_BLOCK * 60), spill_dir
+        )
         self._more: set[tuple[int, int]] = set()
 
     def first_time(self, row: int, epoch_s: int) -> bool:

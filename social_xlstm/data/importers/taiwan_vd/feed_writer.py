@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import py7zr
 
+from social_xlstm.data.importers.taiwan_vd.quality import SENTINELS
 from social_xlstm.data.importers.taiwan_vd.records import (
     FEED_OFFSET,
     NAMESPACE,
@@ -30,7 +31,6 @@ from social_xlstm.data.importers.taiwan_vd.records import (
     LinkReading,
     StaticVD,
 )
-from social_xlstm.data.importers.taiwan_vd.quality import SENTINELS
 
 _SENTINEL_CHOICES = np.array(sorted(SENTINELS))
 _HEAD = (
@@ -44,16 +44,16 @@ _HEAD = (
 @dataclass(frozen=True)
 class FeedSpec:
     n_vds: int = 10
-    minutes: int = 30                  # the span the feed covers
-    every: int = 1                     # minutes between snapshots: a sparse feed spans a month in few files
+    minutes: int = 30  # the span the feed covers
+    every: int = 1  # minutes between snapshots: a sparse feed spans a month in few files
     start: str = "2025-03-18T00:00:00+08:00"
     seed: int = 0
-    bidirectional_share: float = 0.3   # detectors that report both directions
-    sentinel_rate: float = 0.0         # chance that a speed, occupancy or volume is a sentinel
-    duplicate_rate: float = 0.0        # chance a detector repeats its previous record (its new minute is lost)
-    skipped_minute_rate: float = 0.0   # chance that no snapshot was taken in a minute
-    pad_live_ids: bool = False         # live VDIDs pad the last field to 3 digits, the VDList to 2
-    unmatched_vds: int = 0             # live-only detectors that no VDList knows
+    bidirectional_share: float = 0.3  # detectors that report both directions
+    sentinel_rate: float = 0.0  # chance that a speed, occupancy or volume is a sentinel
+    duplicate_rate: float = 0.0  # chance a detector repeats its previous record (its new minute is lost)
+    skipped_minute_rate: float = 0.0  # chance that no snapshot was taken in a minute
+    pad_live_ids: bool = False  # live VDIDs pad the last field to 3 digits, the VDList to 2
+    unmatched_vds: int = 0  # live-only detectors that no VDList knows
     fmt: Literal["xml", "json"] = "xml"
     pack: Literal[None, "zip", "7z"] = None
 
@@ -77,17 +77,21 @@ def static_vds(spec: FeedSpec) -> tuple[StaticVD, ...]:
     for i in range(spec.n_vds):
         directions = ("E", "W") if rng.random() < spec.bidirectional_share else ("E",)
         links = tuple(
-            DetectionLink(link_id=f"300020{i:07d}{'F' if d == 'E' else 'T'}", direction=d, lanes=int(rng.integers(2, 5)))
+            DetectionLink(
+                link_id=f"300020{i:07d}{'F' if d == 'E' else 'T'}", direction=d, lanes=int(rng.integers(2, 5))
+            )
             for d in directions
         )
-        vds.append(StaticVD(
-            vdid=f"VD-11-0020-{i:03d}-01",
-            links=links,
-            longitude=round(121.40 + 0.004 * i + float(rng.normal(0, 0.0005)), 6),
-            latitude=round(25.00 + 0.003 * i + float(rng.normal(0, 0.0005)), 6),
-            road_id="300020",
-            road_name="臺2線",
-        ))
+        vds.append(
+            StaticVD(
+                vdid=f"VD-11-0020-{i:03d}-01",
+                links=links,
+                longitude=round(121.40 + 0.004 * i + float(rng.normal(0, 0.0005)), 6),
+                latitude=round(25.00 + 0.003 * i + float(rng.normal(0, 0.0005)), 6),
+                road_id="300020",
+                road_name="臺2線",
+            )
+        )
     return tuple(vds)
 
 
@@ -100,7 +104,10 @@ def iter_snapshots(spec: FeedSpec) -> Iterator[Snapshot]:
     """The snapshots of the feed, every ``spec.every`` minutes (skipped minutes yield nothing)."""
     rng = np.random.default_rng([spec.seed, 2])
     vds = static_vds(spec)
-    live_only = tuple(replace(vd, vdid=f"VD-99-9999-{k:03d}-01") for k, vd in enumerate(static_vds(replace(spec, n_vds=spec.unmatched_vds, seed=spec.seed + 1))))
+    live_only = tuple(
+        replace(vd, vdid=f"VD-99-9999-{k:03d}-01")
+        for k, vd in enumerate(static_vds(replace(spec, n_vds=spec.unmatched_vds, seed=spec.seed + 1)))
+    )
     start = int(datetime.fromisoformat(spec.start).timestamp())
     update_time = start - start % 86400 - 8 * 3600 + 46 * 60  # 00:46 local, as the THB feed does
     second_of = rng.integers(0, 30, size=len(vds) + len(live_only))
@@ -112,7 +119,9 @@ def iter_snapshots(spec: FeedSpec) -> Iterator[Snapshot]:
     for minute in range(0, spec.minutes, spec.every):
         minute_start = start + 60 * minute
         lanes = iter(_minute_lanes(rng, spec.sentinel_rate, n_lanes))
-        fresh = {vd.vdid: _vd_readings(spec, vd, minute_start + int(second_of[k]), lanes) for k, vd in enumerate(reporting)}
+        fresh = {
+            vd.vdid: _vd_readings(spec, vd, minute_start + int(second_of[k]), lanes) for k, vd in enumerate(reporting)
+        }
         if rng.random() < spec.skipped_minute_rate:
             previous = fresh
             continue
@@ -124,7 +133,13 @@ def iter_snapshots(spec: FeedSpec) -> Iterator[Snapshot]:
             fresh[vdid] = records
         previous = fresh
         poll = minute_start + 40
-        yield Snapshot(datetime.fromtimestamp(poll, FEED_OFFSET).strftime("%Y-%m-%d_%H-%M-%S"), poll, update_time, vds, tuple(readings))
+        yield Snapshot(
+            datetime.fromtimestamp(poll, FEED_OFFSET).strftime("%Y-%m-%d_%H-%M-%S"),
+            poll,
+            update_time,
+            vds,
+            tuple(readings),
+        )
 
 
 def _minute_lanes(rng: np.random.Generator, sentinel_rate: float, n_lanes: int) -> list[Lane]:
@@ -142,7 +157,9 @@ def _minute_lanes(rng: np.random.Generator, sentinel_rate: float, n_lanes: int) 
 def _vd_readings(spec: FeedSpec, vd: StaticVD, collect_time: int, lanes: Iterator[Lane]) -> tuple[LinkReading, ...]:
     """The detector's LinkFlows, taking its lanes' values in order from the minute's draw."""
     vdid = vd.vdid if vd.vdid.startswith("VD-99") else _live_vdid(vd.vdid, spec.pad_live_ids)
-    return tuple(LinkReading(vdid, link.link_id, collect_time, tuple(itertools.islice(lanes, link.lanes))) for link in vd.links)
+    return tuple(
+        LinkReading(vdid, link.link_id, collect_time, tuple(itertools.islice(lanes, link.lanes))) for link in vd.links
+    )
 
 
 def _number(value: float, decimals: int) -> str:
@@ -152,7 +169,9 @@ def _number(value: float, decimals: int) -> str:
 def vdlist_xml(update_time: int, vds: tuple[StaticVD, ...]) -> bytes:
     parts = [_HEAD.format(root="VDList", update=_iso(update_time), every=86400), "  <VDs>\n"]
     for vd in vds:
-        parts.append(f"    <VD>\n      <VDID>{escape(vd.vdid)}</VDID>\n      <SubAuthorityCode>THB-NE</SubAuthorityCode>\n      <BiDirectional>{int(len(vd.links) > 1)}</BiDirectional>\n      <DetectionLinks>\n")
+        parts.append(
+            f"    <VD>\n      <VDID>{escape(vd.vdid)}</VDID>\n      <SubAuthorityCode>THB-NE</SubAuthorityCode>\n      <BiDirectional>{int(len(vd.links) > 1)}</BiDirectional>\n      <DetectionLinks>\n"
+        )
         for link in vd.links:
             parts.append(
                 f"        <DetectionLink>\n          <LinkID>{escape(link.link_id)}</LinkID>\n"
@@ -185,10 +204,14 @@ def vdlivelist_xml(update_time: int, readings: tuple[LinkReading, ...]) -> bytes
                     "              <Vehicles>\n"
                 )
                 for vehicle_type, volume in zip("SL", lane.volumes):
-                    parts.append(f"                <Vehicle>\n                  <VehicleType>{vehicle_type}</VehicleType>\n                  <Volume>{_number(volume, 0)}</Volume>\n                </Vehicle>\n")
+                    parts.append(
+                        f"                <Vehicle>\n                  <VehicleType>{vehicle_type}</VehicleType>\n                  <Volume>{_number(volume, 0)}</Volume>\n                </Vehicle>\n"
+                    )
                 parts.append("              </Vehicles>\n            </Lane>\n")
             parts.append("          </Lanes>\n        </LinkFlow>\n")
-        parts.append(f"      </LinkFlows>\n      <Status>0</Status>\n      <DataCollectTime>{_iso(collect_time)}</DataCollectTime>\n    </VDLive>\n")
+        parts.append(
+            f"      </LinkFlows>\n      <Status>0</Status>\n      <DataCollectTime>{_iso(collect_time)}</DataCollectTime>\n    </VDLive>\n"
+        )
     parts.append("  </VDLives>\n</VDLiveList>\n")
     return "".join(parts).encode("utf-8")
 
@@ -199,33 +222,61 @@ def _json_number(value: float) -> float | int:
 
 def vdlist_json(update_time: int, vds: tuple[StaticVD, ...]) -> bytes:
     document = {
-        "UpdateTime": _iso(update_time), "UpdateInterval": 86400, "AuthorityCode": "THB",
-        "VDs": [{
-            "VDID": vd.vdid, "SubAuthorityCode": "THB-NE", "BiDirectional": int(len(vd.links) > 1),
-            "DetectionLinks": [{"LinkID": l.link_id, "RoadDirection": l.direction, "LaneNum": l.lanes} for l in vd.links],
-            "PositionLon": vd.longitude, "PositionLat": vd.latitude, "RoadID": vd.road_id, "RoadName": vd.road_name,
-            "RoadClass": 3, "DetectionType": 5,
-        } for vd in vds],
+        "UpdateTime": _iso(update_time),
+        "UpdateInterval": 86400,
+        "AuthorityCode": "THB",
+        "VDs": [
+            {
+                "VDID": vd.vdid,
+                "SubAuthorityCode": "THB-NE",
+                "BiDirectional": int(len(vd.links) > 1),
+                "DetectionLinks": [
+                    {"LinkID": l.link_id, "RoadDirection": l.direction, "LaneNum": l.lanes} for l in vd.links
+                ],
+                "PositionLon": vd.longitude,
+                "PositionLat": vd.latitude,
+                "RoadID": vd.road_id,
+                "RoadName": vd.road_name,
+                "RoadClass": 3,
+                "DetectionType": 5,
+            }
+            for vd in vds
+        ],
     }
     return json.dumps(document, ensure_ascii=False).encode("utf-8")
 
 
 def vdlivelist_json(update_time: int, readings: tuple[LinkReading, ...]) -> bytes:
     document = {
-        "UpdateTime": _iso(update_time), "UpdateInterval": 60, "AuthorityCode": "THB",
-        "VDLives": [{
-            "VDID": vdid,
-            "LinkFlows": [{
-                "LinkID": flow.link_id,
-                "Lanes": [{
-                    "LaneID": lane_id, "LaneType": 1,
-                    "Speed": _json_number(lane.speed), "Occupancy": _json_number(lane.occupancy),
-                    "Vehicles": [{"VehicleType": t, "Volume": _json_number(v)} for t, v in zip("SL", lane.volumes)],
-                } for lane_id, lane in enumerate(flow.lanes)],
-            } for flow in flows],
-            "Status": 0,
-            "DataCollectTime": _iso(collect_time),
-        } for (vdid, collect_time), flows in _grouped(readings)],
+        "UpdateTime": _iso(update_time),
+        "UpdateInterval": 60,
+        "AuthorityCode": "THB",
+        "VDLives": [
+            {
+                "VDID": vdid,
+                "LinkFlows": [
+                    {
+                        "LinkID": flow.link_id,
+                        "Lanes": [
+                            {
+                                "LaneID": lane_id,
+                                "LaneType": 1,
+                                "Speed": _json_number(lane.speed),
+                                "Occupancy": _json_number(lane.occupancy),
+                                "Vehicles": [
+                                    {"VehicleType": t, "Volume": _json_number(v)} for t, v in zip("SL", lane.volumes)
+                                ],
+                            }
+                            for lane_id, lane in enumerate(flow.lanes)
+                        ],
+                    }
+                    for flow in flows
+                ],
+                "Status": 0,
+                "DataCollectTime": _iso(collect_time),
+            }
+            for (vdid, collect_time), flows in _grouped(readings)
+        ],
     }
     return json.dumps(document, ensure_ascii=False).encode("utf-8")
 

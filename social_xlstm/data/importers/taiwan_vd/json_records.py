@@ -39,7 +39,9 @@ def read_json(where: str, source: bytes | BinaryIO) -> FeedFile:
     try:
         document = json.loads(source) if isinstance(source, bytes) else json.load(source)
     except json.JSONDecodeError as exc:
-        raise InputError(where, f"malformed JSON ({exc.msg} at line {exc.lineno}); expected a VDList or VDLiveList document") from None
+        raise InputError(
+            where, f"malformed JSON ({exc.msg} at line {exc.lineno}); expected a VDList or VDLiveList document"
+        ) from None
     except UnicodeDecodeError:
         raise InputError(where, "not UTF-8 text; expected a VDList or VDLiveList JSON document") from None
     fields = JsonFields(where)

@@ -61,4 +61,4 @@ class LiveReadings:
         if rows:
             values = np.asarray(stats, dtype=np.float64)
             self.sums.add(rows, epochs, values[:, : len(STATS)])
-            self.missing += values[:, len(STATS):].sum(axis=0).astype(np.int64)
+            self.missing += values[:, len(STATS) :].sum(axis=0).astype(np.int64)

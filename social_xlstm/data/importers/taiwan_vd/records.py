@@ -98,7 +98,9 @@ def to_epoch(where: str, context: str, field: str, raw: object) -> int:
     try:
         moment = datetime.fromisoformat(raw.strip())
     except ValueError:
-        raise InputError(where, f"{context}: field {field} is {raw!r}, expected a time like 2025-03-18T00:46:11+08:00") from None
+        raise InputError(
+            where, f"{context}: field {field} is {raw!r}, expected a time like 2025-03-18T00:46:11+08:00"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=FEED_OFFSET)
     return int(moment.timestamp())
@@ -122,7 +124,9 @@ def static_vd(where: str, fields: Fields, vd: Any) -> StaticVD:
     links = tuple(
         DetectionLink(
             link_id=to_text(where, context, "LinkID", fields.value(link, "LinkID"), required=True),
-            direction=to_text(where, context, "RoadDirection", fields.value(link, "RoadDirection"), required=False).upper(),
+            direction=to_text(
+                where, context, "RoadDirection", fields.value(link, "RoadDirection"), required=False
+            ).upper(),
             lanes=to_lane_count(where, context, fields.value(link, "LaneNum")),
         )
         for link in fields.items(vd, "DetectionLinks", "DetectionLink")
@@ -147,8 +151,10 @@ def link_readings(where: str, fields: Fields, live: Any) -> Iterator[LinkReading
             Lane(
                 speed=to_number(where, context, "Speed", fields.value(lane, "Speed")),
                 occupancy=to_number(where, context, "Occupancy", fields.value(lane, "Occupancy")),
-                volumes=tuple(to_number(where, context, "Volume", fields.value(vehicle, "Volume"))
-                              for vehicle in fields.items(lane, "Vehicles", "Vehicle")),
+                volumes=tuple(
+                    to_number(where, context, "Volume", fields.value(vehicle, "Volume"))
+                    for vehicle in fields.items(lane, "Vehicles", "Vehicle")
+                ),
             )
             for lane in fields.items(flow, "Lanes", "Lane")
         )

@@ -84,7 +84,9 @@ def iter_sources(paths: list[Path], tally: Counter) -> Iterator[FeedSource]:
             continue
         fmt = sniff(str(path), _head(path))
         if fmt == "other":
-            raise InputError(path, f"not a VD feed file (its first bytes are neither XML, JSON, zip nor 7z); expected {SUPPORTED}")
+            raise InputError(
+                path, f"not a VD feed file (its first bytes are neither XML, JSON, zip nor 7z); expected {SUPPORTED}"
+            )
         yield from _iter_file(path, str(path), fmt, tally)
 
 
@@ -116,7 +118,9 @@ def _iter_zip(path: Path, where: str, tally: Counter) -> Iterator[FeedSource]:
                 with archive.open(member) as stream:
                     fmt = sniff(member_where, stream.read(512))
                 if fmt in ("zip", "7z"):
-                    raise InputError(member_where, f"archive inside an archive is not supported; unpack the outer one ({SUPPORTED})")
+                    raise InputError(
+                        member_where, f"archive inside an archive is not supported; unpack the outer one ({SUPPORTED})"
+                    )
                 if fmt == "other":
                     tally["files_skipped"] += 1
                     continue
@@ -132,6 +136,14 @@ def _iter_7z(path: Path, where: str, tally: Counter) -> Iterator[FeedSource]:
                 if archive.needs_password():
                     raise InputError(where, "7z archive is encrypted; provide an unencrypted archive")
                 archive.extractall(path=unpacked)
-        except (ArchiveError, Bad7zFile, CrcError, UnsupportedCompressionMethodError, lzma.LZMAError, zlib.error, EOFError) as exc:
+        except (
+            ArchiveError,
+            Bad7zFile,
+            CrcError,
+            UnsupportedCompressionMethodError,
+            lzma.LZMAError,
+            zlib.error,
+            EOFError,
+        ) as exc:
             raise InputError(where, f"unreadable 7z archive ({exc})") from None
         yield from _iter_folder(Path(unpacked), where, tally, separator=":")

@@ -21,7 +21,14 @@ from typing import BinaryIO, Iterator
 from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 from xml.parsers import expat
 
-from social_xlstm.data.importers.taiwan_vd.records import NAMESPACE, FeedFile, LinkReading, link_readings, static_vd, update_time
+from social_xlstm.data.importers.taiwan_vd.records import (
+    NAMESPACE,
+    FeedFile,
+    LinkReading,
+    link_readings,
+    static_vd,
+    update_time,
+)
 from social_xlstm.errors import InputError
 
 ROOTS = {"VDList": "VD", "VDLiveList": "VDLive"}  # root -> its repeated record
@@ -61,8 +68,11 @@ class _DoctypeGuard:
         self._expat.StartElementHandler = self._root_started
 
     def _refuse(self, *_) -> None:
-        raise InputError(self.where, "has a DOCTYPE declaration, expected none: the VD feeds declare no DTD, and "
-                                     "a document that could declare entities is refused")
+        raise InputError(
+            self.where,
+            "has a DOCTYPE declaration, expected none: the VD feeds declare no DTD, and "
+            "a document that could declare entities is refused",
+        )
 
     @staticmethod
     def _root_started(*_) -> None:
@@ -120,7 +130,7 @@ def read_xml(where: str, source: bytes | BinaryIO) -> FeedFile:
     _, root = next(events)
     prefix = _prefix(where, root)
     fields = XmlFields(prefix)
-    kind = root.tag[len(prefix):]
+    kind = root.tag[len(prefix) :]
     records = _records(events, prefix + ROOTS[kind])
     if kind == "VDList":
         vds = tuple(static_vd(where, fields, vd) for vd in records)

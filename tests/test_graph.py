@@ -18,7 +18,7 @@ from social_xlstm.graph import (
     graph_from_coordinates,
     graph_from_distances,
 )
-from social_xlstm.graph.config import AUTO_K
+from social_xlstm.graph.config import AUTO_ISOLATED_K, AUTO_K
 
 R = 6_371_008.8
 
@@ -296,6 +296,8 @@ def test_isolated_sensors_borrow_their_nearest_neighbours():
     assert given.isolated_sensors() == ["VD000", "VD004"]
     connected = build_graph(dataset, {"method": "adjacency", "connect_isolated_k": 2})
     assert connected.isolated_sensors() == []
+    auto = build_graph(dataset, {"method": "adjacency", "connect_isolated_k": "auto"})
+    assert auto.meta["connected_isolated"]["k"] == AUTO_ISOLATED_K
     nearest = brute_force(dataset.sensors, k=2)
     borrowed = {e: d for e, d in as_dict(connected, "distance_m").items() if e[1] in (0, 4)}
     assert borrowed == pytest.approx({e: d for e, d in nearest.items() if e[1] in (0, 4)}, rel=1e-5)

@@ -174,7 +174,8 @@ def test_a_fit_is_over_at_its_last_epoch_or_when_early_stopping_fired(tmp_path, 
         (["model.pooling.kind=everything"], "pooling"),
         (["data.targets=[volume]"], "volume"),
         (["data.graph.method=coordinates"], "radius_m"),  # no radius or k: nothing to build from
-        (["data.graph.method=coordinates", "data.graph.radius_m=1"], "neighbour"),  # every sensor isolated
+        # every sensor isolated, and told not to borrow neighbours
+        (["data.graph.method=coordinates", "data.graph.radius_m=1", "data.graph.connect_isolated_k=null"], "neighbour"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs: expected a positive whole number or 'auto'"),
         (["model.hidden=-1"], "model.hidden: expected a positive whole number"),
         (["model.hidden=0"], "model.hidden: expected a positive whole number"),
@@ -287,3 +288,19 @@ def test_a_training_stopped_by_sigterm_exits_143_and_says_how_to_resume(demo_dir
     assert process.returncode == 143, err
     assert "stopped by SIGTERM" in err and f"resumes from {last}" in err
     assert not (run_dir / "metrics").exists()  # nothing evaluated as if training had finished
+
+
+def test_sensors_a_partial_road_graph_leaves_alone_pool_from_their_nearest(demo_dir, tmp_path, capsys):
+    """A road graph known for some sensors only still trains (issue 28: it stopped with "216
+    sensors have no neighbour to pool from"), keeps its edges, and says what it added."""
+    ds = read_dataset(demo_dir)
+    alone = ds.sensor_ids[:2]
+    edges = ds.edges[~ds.edges.src.isin(alone) & ~ds.edges.dst.isin(alone)].reset_index(drop=True)
+    partial = tmp_path / "partial"
+    write_dataset(type(ds)(ds.values, ds.timestamps, ds.features, ds.sensors, edges, ds.meta), partial)
+    run_dir = tmp_path / "run"
+    assert main(tiny_train_args(partial, run_dir, "baselines=[]")) == 0
+    connected = json.loads((run_dir / "graph.json").read_text())["meta"]["connected_isolated"]
+    assert connected["k"] == 4 and set(alone) <= set(connected["sensors"])  # (and a sensor whose only neighbours went)
+    printed = f"graph: {len(connected['sensors'])} sensors had no neighbour; each pools from its 4 nearest"
+    assert printed in capsys.readouterr().out

@@ -17,6 +17,9 @@ from social_xlstm.graph.sensor_graph import SensorGraph
 
 METHODS = ("auto", "coordinates", "edges", "adjacency")
 AUTO_K = 8  # neighbours per sensor when "auto" finds no road graph: about 4 up- and downstream on a corridor
+# Sensors a road graph leaves alone borrow this many nearest by default: a partial road graph
+# (edges known for some sensors only) still trains, and keeps the edges it has.
+AUTO_ISOLATED_K = 4
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ class GraphConfig:
     with k = ``AUTO_K`` unless radius_m or k is set (a Taiwan VD import has no road graph).
     ``symmetric``: add missing reverse edges; null = the builder's default (yes for road
     distances, no for given weights). ``connect_isolated_k``: sensors the graph leaves without
-    a neighbour pool from their k nearest by coordinates (null = leave them isolated).
+    a neighbour pool from their k nearest by coordinates (``auto``: ``AUTO_ISOLATED_K``, the data
+    configs' default; null = leave them isolated).
     ``travel_direction`` (adjacency only): the weights are directed by travel, as in DCRNN's
     adj_mx, so a pair given one way marks its src as upstream (road distances always are).
     """
@@ -43,7 +47,7 @@ class GraphConfig:
     symmetric: bool | None = None
     travel_direction: bool = False
     self_loops: bool = False
-    connect_isolated_k: int | None = None
+    connect_isolated_k: int | str | None = None
 
     @classmethod
     def from_mapping(cls, mapping: Mapping | GraphConfig) -> GraphConfig:
@@ -69,7 +73,8 @@ def build_graph(dataset: Dataset, config: Mapping | GraphConfig) -> SensorGraph:
     config = _resolved(dataset, GraphConfig.from_mapping(config))
     graph = _build(dataset, config)
     if config.connect_isolated_k is not None:
-        graph = connect_isolated(graph, dataset.sensors, config.connect_isolated_k)
+        k = AUTO_ISOLATED_K if config.connect_isolated_k == "auto" else config.connect_isolated_k
+        graph = connect_isolated(graph, dataset.sensors, k)
     graph.meta["config"] = asdict(config)
     return graph
 

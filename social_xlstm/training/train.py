@@ -108,12 +108,20 @@ def make_datamodule(cfg: DictConfig) -> TrafficDataModule:
 
 def make_graph(cfg: DictConfig, datamodule: TrafficDataModule) -> SensorGraph:
     graph = build_graph(datamodule.dataset, dict(cfg.data.graph))
+    connected = graph.meta.get("connected_isolated")
+    if connected:
+        print(
+            f"graph: {len(connected['sensors'])} sensors had no neighbour; each pools from its {connected['k']} "
+            "nearest by coordinates (data.graph.connect_isolated_k)",
+            flush=True,
+        )
     isolated = graph.isolated_sensors()
     if isolated and cfg.model.pooling.kind != "none":
         raise InputError(
             f"{cfg.data.path} graph",
-            f"{len(isolated)} sensors have no neighbour to pool from (e.g. {isolated[0]!r}); "
-            "connect them (data.graph.method=coordinates data.graph.k=...) or use model.pooling.kind=none",
+            f"{len(isolated)} sensors have no neighbour to pool from (e.g. {isolated[0]!r}); connect them to "
+            "their nearest by coordinates (data.graph.connect_isolated_k=4; a sensor needs a latitude and "
+            "longitude for it), or use model.pooling.kind=none",
         )
     return graph
 

@@ -180,3 +180,35 @@ def test_bad_readings_are_one_clear_error(tmp_path, change, problem):
     rewrite_readings(tmp_path / "d", change)
     with pytest.raises(InputError, match=problem):
         read_dataset(tmp_path / "d")
+
+
+@pytest.mark.parametrize(
+    "prepare, problem",
+    [
+        (
+            lambda d: [(d / "meta.json").write_text("{}"), (d / "precious.txt").write_text("keep")],
+            "holds 'precious.txt'",
+        ),
+        (lambda d: (d / "meta.json").write_text("{}"), "not a complete dataset directory"),
+        (lambda d: (d / "meta.json").write_text("not json"), "no readable meta.json"),
+    ],
+)
+def test_only_a_dataset_directory_of_ours_is_replaced(tmp_path, prepare, problem):
+    """A stray meta.json used to be enough, and every other file went with the directory."""
+    out = tmp_path / "d"
+    out.mkdir()
+    prepare(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(InputError, match=problem):
+        write_dataset(small_dataset(), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary folder left
+
+
+def test_the_current_directory_is_refused_as_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="is the current directory"):
+        write_dataset(small_dataset(), ".")
+    assert list(tmp_path.iterdir()) == []
+    write_dataset(small_dataset(), "sub")  # a relative --out below it is fine
+    assert_same(read_dataset(tmp_path / "sub"), small_dataset())

@@ -219,7 +219,8 @@ def test_wide_csv_offsets_are_converted(tmp_path, wide):
     "text, problem",
     [
         (
-            "t,A,B\n2024-01-01 00:00,1,2\n2024-01-01 00:05,1,2\n2024-01-01 00:10,1,2\n2024-01-01 00:12,1,2\n2024-01-01 00:15,1,2\n",
+            "t,A,B\n2024-01-01 00:00,1,2\n2024-01-01 00:05,1,2\n2024-01-01 00:10,1,2\n"
+            "2024-01-01 00:12,1,2\n2024-01-01 00:15,1,2\n",
             "line 5: time 2024-01-01T00:12.* off the regular 5min grid",
         ),
         ("t,A,B\n2024-01-01 00:00,1,2\n2024-01-01 00:00,1,2\n", "line 3: .* appears twice"),
@@ -616,3 +617,22 @@ def test_cli_error_quotes_user_text_verbatim(tmp_path, tgcn, capsys):
         ]
     )
     assert code == 2 and "'[bold]3' is not a number" in capsys.readouterr().err
+
+
+def test_infinite_readings_are_stored_as_missing_and_said_so(tmp_path, wide, capsys):
+    """1e300 overflows float32 to inf: `inspect` used to report it usable and predict left that sensor blank."""
+    from social_xlstm.cli import main
+
+    _, sensors, _ = wide
+    readings = write(
+        tmp_path / "r.csv", "time,A,B\n2024-01-01 00:00,1e300,2\n2024-01-01 00:05,3,-inf\n2024-01-01 00:10,5,6\n"
+    )
+    out = tmp_path / "ds"
+    assert main(["data", "import", "wide-csv", str(readings), "--sensors", str(sensors), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    ds = read_dataset(out)
+    assert f"2 '{ds.features[0]}' readings were infinite" in err
+    assert np.isnan(ds.values[0, 0, 0]) and np.isnan(ds.values[1, 1, 0]) and np.isfinite(ds.values[2]).all()
+    assert ds.meta["counts"]["readings_infinite_made_missing"] == {ds.features[0]: 2}
+    assert main(["data", "inspect", str(out)]) == 0
+    assert f"2 '{ds.features[0]}' readings were infinite at import and count as missing" in capsys.readouterr().out

@@ -36,9 +36,17 @@ def _write(dataset, out: Path) -> dict:
     dataset.meta.setdefault("name", out.name)
     counts = write_dataset(dataset, out)["counts"]
     console.print(
-        f"wrote [bold]{out}[/]: {counts['sensors']} sensors x {counts['timesteps']} steps x {counts['features']} features "
-        f"({', '.join(dataset.features)}), every {dataset.meta['interval']}, {counts['edges']} edges"
+        f"wrote [bold]{out}[/]: {counts['sensors']} sensors x {counts['timesteps']} steps x {counts['features']} "
+        f"features ({', '.join(dataset.features)}), every {dataset.meta['interval']}, {counts['edges']} edges"
     )
+    for feature, count in counts["readings_infinite_made_missing"].items():
+        if count:
+            err_console.print(
+                f"[yellow]warning:[/] {count:,} '{feature}' readings were infinite (too large for a number) "
+                "and are stored as missing",
+                highlight=False,
+                soft_wrap=True,
+            )
     present = counts["readings_present"]
     for feature in [f for f in dataset.features if not present[f]]:
         kept = [f for f in dataset.features if present[f]]
@@ -193,8 +201,9 @@ def import_taiwan_vd(
     min_flow_coverage: Annotated[
         float,
         typer.Option(
-            help="Least share of an interval's minutes that must hold a volume for its flow (scaled up to the whole interval); "
-            "below it flow is missing. A feed polled every 5 minutes holds 1 minute in 5: 0.2 accepts that guess."
+            help="Least share of an interval's minutes that must hold a volume for its flow (scaled up to the whole "
+            "interval); below it flow is missing. A feed polled every 5 minutes holds 1 minute in 5: 0.2 accepts "
+            "that guess."
         ),
     ] = 0.5,
 ) -> None:
@@ -317,7 +326,14 @@ def inspect(
     from social_xlstm.data.dataset import read_dataset
     from social_xlstm.data.quality import quality_report, write_report
 
-    report = quality_report(read_dataset(directory), run_steps=run_steps, top_k=top)
+    dataset = read_dataset(directory)
+    report = quality_report(dataset, run_steps=run_steps, top_k=top)
     _render_quality(report)
+    infinite = (dataset.meta.get("counts") or {}).get("readings_infinite_made_missing") or {}
+    for feature, count in infinite.items():
+        if count:
+            console.print(
+                f"[yellow]note:[/] {count:,} '{feature}' readings were infinite at import and count as missing"
+            )
     written = write_report(report, json_path or directory / "quality.json")
     console.print(f"wrote [bold]{written}[/]")

@@ -33,6 +33,7 @@ READINGS_FILE = "readings.parquet"
 SENSORS_FILE = "sensors.parquet"
 EDGES_FILE = "edges.parquet"
 META_FILE = "meta.json"
+DATASET_FILES = (READINGS_FILE, SENSORS_FILE, EDGES_FILE, META_FILE)
 
 
 @dataclass
@@ -127,14 +128,17 @@ class ReadingsCheck:
         self.last: pd.Timestamp | None = None
         self._step_ns: int | None = None
         self.present = np.zeros(len(features), dtype=np.int64)
+        self.infinite = np.zeros(len(features), dtype=np.int64)
 
-    def add(self, stamps: pd.DatetimeIndex, values: np.ndarray) -> None:
+    def add(self, stamps: pd.DatetimeIndex, values: np.ndarray) -> np.ndarray:
+        """Check one chunk; return its values with infinite readings (an overflowed 1e300, say)
+        marked missing, counted per feature."""
         if values.ndim != 3:
             raise InputError(self.where, f"readings must be [time, sensor, feature], got shape {values.shape}")
         if len(stamps) != len(values) or values.shape[1:] != self.shape:
             raise InputError(self.where, "readings shape does not match timestamps, sensors and features")
         if not len(stamps):
-            return
+            return values
         if stamps.tz is None:
             raise InputError(self.where, "timestamps must be time-zone aware")
         ns = stamps.as_unit("ns").asi8
@@ -146,7 +150,12 @@ class ReadingsCheck:
         self.first = stamps[0] if self.first is None else self.first
         self.last = stamps[-1]
         self.steps += len(stamps)
+        infinite = np.isinf(values)
+        if infinite.any():
+            self.infinite += infinite.sum(axis=(0, 1))
+            values = np.where(infinite, np.nan, values).astype(values.dtype, copy=False)
         self.present += np.isfinite(values).sum(axis=(0, 1))
+        return values
 
     def finish(self) -> None:
         n, f = self.shape
@@ -162,6 +171,7 @@ class ReadingsCheck:
             "features": self.shape[1],
             "edges": 0 if edges is None else len(edges),
             "readings_present": {name: int(count) for name, count in zip(self.features, self.present)},
+            "readings_infinite_made_missing": {name: int(count) for name, count in zip(self.features, self.infinite)},
         }
 
 
@@ -188,16 +198,17 @@ def write_dataset(ds: Dataset | StreamedDataset, out: str | Path) -> dict:
     whole in memory. An existing dataset directory at ``out`` is replaced; any other existing
     path is refused, so a typo never clobbers unrelated files.
     """
-    out = Path(out)
-    check = ReadingsCheck(out, ds.features, ds.sensors, ds.edges)
-    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / META_FILE).exists())):
-        raise InputError(out, "exists and is not a dataset directory; choose another --out")
+    given, out = Path(out), Path(out).resolve()  # resolved: "--out ." has a name and a parent
+    check = ReadingsCheck(given, ds.features, ds.sensors, ds.edges)
+    refusal = _not_replaceable(out)
+    if refusal:
+        raise InputError(given, f"{refusal}; choose another --out")
     sensor_ids = np.asarray(ds.sensors["sensor_id"].astype(str), dtype=object)
     with atomic_dir(out) as tmp:
         with contextlib.ExitStack() as stack:
             writer = None
             for stamps, values in ds.chunks():
-                check.add(stamps, values)
+                values = check.add(stamps, values)
                 if not len(stamps):
                     continue
                 table = long_table(stamps, values, sensor_ids, ds.features)
@@ -224,6 +235,30 @@ def write_dataset(ds: Dataset | StreamedDataset, out: str | Path) -> dict:
     return meta
 
 
+def _not_replaceable(out: Path) -> str | None:
+    """Why ``out`` must not be replaced by a new dataset, or None: only a missing path, an empty
+    directory or a complete dataset directory of ours (its files and nothing else) may be."""
+    if not out.exists():
+        return None
+    if Path.cwd().resolve().is_relative_to(out):
+        return "is the current directory (or holds it), which a dataset cannot replace"
+    if not out.is_dir():
+        return "exists and is not a directory"
+    names = sorted(p.name for p in out.iterdir())
+    if not names:
+        return None
+    others = [name for name in names if name not in DATASET_FILES]
+    if others:
+        return f"exists and holds {others[0]!r}, which is not part of a dataset directory"
+    try:
+        meta = json.loads((out / META_FILE).read_text())
+    except (OSError, ValueError):
+        return "exists and has no readable meta.json of a dataset directory"
+    if not isinstance(meta, dict) or "format_version" not in meta or READINGS_FILE not in names:
+        return "exists and is not a complete dataset directory written by social-xlstm"
+    return None
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
         raise InputError(path, "file not found (is this a dataset directory made by 'social-xlstm data import'?)")
@@ -236,7 +271,8 @@ def read_dataset(path: str | Path) -> Dataset:
     if not path.is_dir():
         raise InputError(
             path,
-            "dataset directory not found (make one with `social-xlstm data import ...` or `social-xlstm data demo --out DIR`)",
+            "dataset directory not found (make one with `social-xlstm data import ...` or "
+            "`social-xlstm data demo --out DIR`)",
         )
     meta_path = _require(path / META_FILE)
     try:
@@ -260,6 +296,7 @@ def read_dataset(path: str | Path) -> Dataset:
     if edges is not None:
         edges["src"] = edges["src"].astype(str)
         edges["dst"] = edges["dst"].astype(str)
+    values[np.isinf(values)] = np.nan  # written before the writer marked them missing
     ds = Dataset(values=values, timestamps=timestamps, features=features, sensors=sensors, edges=edges, meta=meta)
     ds.validate(path)
     return ds

@@ -14,7 +14,8 @@ minutes per seed.
 
   python scripts/bench_ablations.py --seeds 0 1 2 --label bs8 -- data.path=data/los-loop/directed trainer.compile=true
   python scripts/bench_ablations.py --seeds 0 --variants full lstm-encoder no-mlstm -- data.path=DIR
-  python scripts/bench_ablations.py --jobs 2 --label bs8-pooling --variants pool-mean pool-idw pool-grid -- data.path=DIR
+  python scripts/bench_ablations.py --jobs 2 --label bs8-pooling --variants pool-mean pool-idw pool-grid \\
+      -- data.path=DIR
 """
 
 from __future__ import annotations

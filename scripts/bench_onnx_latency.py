@@ -85,8 +85,8 @@ def main() -> None:
             table.add(name, n, bundle.input_len, f"{p50:.2f}", f"{p99:.2f}")
     if not args.no_doc:
         table.write(
-            f"onnxruntime CPUExecutionProvider, {len(timed[next(iter(rows))])} calls per row after 10 warm-up calls, in "
-            f"{args.rounds} alternating blocks; bundle of `{args.run_or_bundle}`."
+            f"onnxruntime CPUExecutionProvider, {len(timed[next(iter(rows))])} calls per row after 10 warm-up calls, "
+            f"in {args.rounds} alternating blocks; bundle of `{args.run_or_bundle}`."
         )
 
 

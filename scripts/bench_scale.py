@@ -210,7 +210,8 @@ def main() -> None:
     on_gpu = args.device == "cuda"
     table = Table(
         "bench_scale" + ("-cuda" if on_gpu else "") + ("-default-malloc" if args.default_malloc else ""),
-        f"Scale{' on CUDA' if on_gpu else ''}: one training step and one inference pass (batch {args.batch}, width {args.hidden}, {malloc})",
+        f"Scale{' on CUDA' if on_gpu else ''}: one training step and one inference pass "
+        f"(batch {args.batch}, width {args.hidden}, {malloc})",
         [
             "sweep",
             "sensors",

@@ -112,8 +112,9 @@ def main() -> None:
             )
     if not args.no_doc:
         table.write(
-            f"{len(origins)} origins of the {args.split} split, {horizon} horizons, MAE in the dataset's units over the "
-            f"observed readings; every stream is fed all {origins.stop} readings from the first. Bundle of `{args.run_dir}`."
+            f"{len(origins)} origins of the {args.split} split, {horizon} horizons, MAE in the dataset's units "
+            f"over the observed readings; every stream is fed all {origins.stop} readings from the first. "
+            f"Bundle of `{args.run_dir}`."
         )
 
 

@@ -4,9 +4,10 @@ Writes N VDs over M minutes of snapshots with the feed writer (the collector's f
 a VDList copy in every snapshot, as real archives have), then imports them and writes the
 dataset directory (as the CLI does) in a fresh child process, so that its peak RSS (getrusage)
 is the import's alone (parse worker processes, started only for large inputs, are not
-included), and reads the dataset back in another (as training does). Several --minutes values show whether memory stays flat as the number of snapshots
-grows; --every spaces the snapshots out, so a month's span (and its interval grid) is measured
-without parsing all 43,200 minutes of it.
+included), and reads the dataset back in another (as training does). Several --minutes values
+show whether memory stays flat as the number of snapshots grows; --every spaces the snapshots
+out, so a month's span (and its interval grid) is measured without parsing all 43,200 minutes
+of it.
 Prints a markdown table.
 
   python scripts/bench_taiwan_import.py

@@ -3,8 +3,8 @@
 ``InputError`` (exit code 2): bad user input; the message must stand on its own: name the
 file (or option), the field, and what was expected. ``SelfCheckError`` (exit code 1): an output
 of ours failed its own check before it was written, e.g. an exported graph that disagrees with
-the trained model; not the user's doing, but as clear, and nothing is left behind. ``Interrupted`` (exit code 143): stopped
-by a signal, with where it stopped and how to resume.
+the trained model; not the user's doing, but as clear, and nothing is left behind.
+``Interrupted`` (exit code 143): stopped by a signal, with where it stopped and how to resume.
 """
 
 from __future__ import annotations

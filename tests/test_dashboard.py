@@ -321,7 +321,10 @@ def require_browser():
     except ImportError:
         missing.append("the selenium package (pip install -e '.[test]')")
     if missing:
-        reason = f"browser test needs {', '.join(missing)} (apt-get install chromium chromium-driver; `make setup` does it as root)"
+        reason = (
+            f"browser test needs {', '.join(missing)} "
+            "(apt-get install chromium chromium-driver; `make setup` does it as root)"
+        )
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
             pytest.fail(f"CI is set but {reason}")
         pytest.skip(reason)

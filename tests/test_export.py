@@ -214,7 +214,9 @@ local = [datetime.fromisoformat(t).astimezone(ZoneInfo(meta["timezone"])) for t 
 seconds = np.array([[d.weekday() * 86400 + d.hour * 3600 + d.minute * 60 + d.second for d in local]], dtype=np.float64)
 session = onnxruntime.InferenceSession(bundle + "/" + meta["model"]["file"])
 forecast = session.run(["forecast"], {{"values": values[None], "seconds_of_week": seconds}})[0][0]
-assert not any(m.split(".")[0] in ("social_xlstm", "social_xlstm_kernels", "torch") for m in sys.modules), "project code imported"
+assert not any(
+    m.split(".")[0] in ("social_xlstm", "social_xlstm_kernels", "torch") for m in sys.modules
+), "project code imported"
 np.save({str(tmp_path / "forecast.npy")!r}, forecast)
 """
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)

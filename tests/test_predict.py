@@ -143,7 +143,10 @@ def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path
     if case == "lacks a sensor":
         data = tmp_path / "fewer"
         write_without_sensors(demo_dir, data, (3,))
-        message = f"sensor '{dataset.sensor_ids[3]}' {message} (1 of the model's 8 are not); --allow-absent-sensors forecasts the others"
+        message = (
+            f"sensor '{dataset.sensor_ids[3]}' {message} (1 of the model's 8 are not); "
+            "--allow-absent-sensors forecasts the others"
+        )
     elif case == "short history":
         extra = ["--at", dataset.timestamps[5].isoformat()]
     elif case == "bad --at":

@@ -22,7 +22,10 @@ from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, iter_sna
 from social_xlstm.errors import InputError
 
 NS = "http://traffic.transportdata.tw/standard/traffic/schema/"
-HEAD = f'<?xml version="1.0" encoding="utf-8"?>\n<{{root}} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns="{NS}">\n'
+HEAD = (
+    '<?xml version="1.0" encoding="utf-8"?>\n'
+    f'<{{root}} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns="{NS}">\n'
+)
 
 VDLIST_V1 = (
     HEAD.format(root="VDList")
@@ -115,7 +118,7 @@ def lane(speed, occupancy, small, large) -> str:
 
 def vdlive(vdid: str, minute: int, links: dict[str, list[tuple]]) -> str:
     flows = "".join(
-        f"<LinkFlow><LinkID>{link}</LinkID><Lanes>{''.join(lane(*l) for l in lanes)}</Lanes></LinkFlow>"
+        f"<LinkFlow><LinkID>{link}</LinkID><Lanes>{''.join(lane(*reading) for reading in lanes)}</Lanes></LinkFlow>"
         for link, lanes in links.items()
     )
     return (
@@ -198,7 +201,8 @@ NAN = math.nan
 # [time, sensor, (flow, speed, occupancy)], worked out by hand from the tables above
 EXPECTED = np.array(
     [
-        # 00:00: east all 5 minutes: flow 5 x 6; speed (4 x (60*4 + 90*2) + 90*2) / (4*6 + 2); occupancy (4 x 14 + 4) / 9
+        # 00:00: east all 5 minutes: flow 5 x 6; speed (4 x (60*4 + 90*2) + 90*2) / (4*6 + 2);
+        #        occupancy (4 x 14 + 4) / 9
         #        west: minute 2 has a sentinel volume -> 4 complete minutes of 5 veh, scaled to 25; north: 0+0+2+2+2
         [[30, 1860 / 26, 60 / 9], [25, 50, 20], [6, 70, 9 / 5]],
         # 00:05: only 2 of 5 minutes -> flow missing; north: no volume weight -> plain mean of 40 and 60
@@ -264,7 +268,7 @@ def _reference(
             if r.vdid not in live_to_static:
                 continue
             vd = static[live_to_static[r.vdid]]
-            direction = next(l.direction for l in vd.links if l.link_id == r.link_id)
+            direction = next(link.direction for link in vd.links if link.link_id == r.link_id)
             for k, lane in enumerate(r.lanes):
                 rows.append((f"{vd.vdid}:{direction}", r.collect_time, k, lane.speed, lane.occupancy, *lane.volumes))
     df = pd.DataFrame(rows, columns=["sensor", "t", "lane", "speed", "occ", "s", "l"]).drop_duplicates(

@@ -51,7 +51,9 @@ def predict(
         Path,
         typer.Option(
             "--out",
-            help="Output file: .parquet or .csv (one row per sensor, horizon and target: sensor_id, origin, timestamp, horizon, target, forecast, latitude, longitude) or .geojson (one Point per sensor, flat properties <target>_h<horizon>, e.g. speed_h3).",
+            help="Output file: .parquet or .csv (one row per sensor, horizon and target: sensor_id, origin, timestamp, "
+            "horizon, target, forecast, latitude, longitude) or .geojson (one Point per sensor, flat properties "
+            "<target>_h<horizon>, e.g. speed_h3).",
         ),
     ],
     at: Annotated[
@@ -60,8 +62,8 @@ def predict(
     allow_absent_sensors: Annotated[
         bool,
         typer.Option(
-            help="Forecast even when some of the model's sensors are not in the data (e.g. a detector removed since training): "
-            "they are read as missing and left out of the output."
+            help="Forecast even when some of the model's sensors are not in the data (e.g. a detector removed since "
+            "training): they are read as missing and left out of the output."
         ),
     ] = False,
 ) -> None:

@@ -74,7 +74,8 @@ def evaluate(
     batch_size: Annotated[
         Optional[int],
         typer.Option(
-            help="Windows per batch (default: the training's); smaller needs less memory on large networks, same results."
+            help="Windows per batch (default: the training's); smaller needs less memory on large networks, "
+            "same results."
         ),
     ] = None,
 ) -> None:

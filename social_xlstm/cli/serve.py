@@ -23,15 +23,16 @@ def serve(
     host: Annotated[
         str,
         typer.Option(
-            help="Address to listen on. The dashboard has no authentication: keep 127.0.0.1 unless the network is trusted."
+            help="Address to listen on. "
+            "The dashboard has no authentication: keep 127.0.0.1 unless the network is trusted."
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     allow_absent_sensors: Annotated[
         bool,
         typer.Option(
-            help="Serve even when some of the model's sensors are not in the data (e.g. a detector removed since training): "
-            "they are read as missing and shown with no readings and no forecast."
+            help="Serve even when some of the model's sensors are not in the data (e.g. a detector removed since "
+            "training): they are read as missing and shown with no readings and no forecast."
         ),
     ] = False,
 ) -> None:
@@ -43,7 +44,8 @@ def serve(
     check_port(host, port)
     if host not in LOOPBACK:
         console.print(
-            f"[yellow]warning:[/] listening on {host}: anyone who can reach it can read the forecasts (no authentication)"
+            f"[yellow]warning:[/] listening on {host}: anyone who can reach it can read the forecasts "
+            "(no authentication)"
         )
     shown = f"[{host}]" if ":" in host else host
     console.print(

@@ -147,7 +147,8 @@ def create_app(state: DashboardState) -> FastAPI:
         if sensor_id not in state.position:
             raise HTTPException(
                 404,
-                f"unknown sensor {sensor_id!r}: the model forecasts {len(state.sensor_ids)} sensors, listed at /api/sensors",
+                f"unknown sensor {sensor_id!r}: the model forecasts {len(state.sensor_ids)} sensors, "
+                "listed at /api/sensors",
             )
         return state.position[sensor_id]
 
@@ -278,8 +279,10 @@ def _docs_html(schema: dict) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(schema['info']['title'])} API</title>",
         "<link rel='stylesheet' href='/static/style.css'></head><body class='docs'>",
         f"<h1>{html.escape(schema['info']['title'])} API <small>{html.escape(schema['info']['version'])}</small></h1>",
-        f"<p>{html.escape(schema['info'].get('description', ''))} Machine-readable schema: <a href='/openapi.json'>/openapi.json</a>. "
-        f'Every endpoint is a GET (a request with a body gets 413); errors are JSON <code>{{"detail": ...}}</code>.</p>',
+        f"<p>{html.escape(schema['info'].get('description', ''))} Machine-readable schema: "
+        "<a href='/openapi.json'>/openapi.json</a>. "
+        "Every endpoint is a GET (a request with a body gets 413); "
+        f'errors are JSON <code>{{"detail": ...}}</code>.</p>',
     ]
     components = schema.get("components", {}).get("schemas", {})
     for path, methods in schema.get("paths", {}).items():
@@ -290,7 +293,8 @@ def _docs_html(schema: dict) -> str:
             params = op.get("parameters", [])
             if params:
                 out.append(
-                    "<table><tr><th>parameter</th><th>in</th><th>type and limits</th><th>default</th><th>description</th></tr>"
+                    "<table><tr><th>parameter</th><th>in</th><th>type and limits</th>"
+                    "<th>default</th><th>description</th></tr>"
                 )
                 for p in params:
                     s = p.get("schema", {})

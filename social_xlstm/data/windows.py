@@ -29,7 +29,8 @@ ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
 def chronological_splits(
     num_steps: int, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
 ) -> dict[str, tuple[int, int]]:
-    """``{"train": (0, a), "val": (a, b), "test": (b, num_steps)}``: consecutive time ranges in the given proportions."""
+    """``{"train": (0, a), "val": (a, b), "test": (b, num_steps)}``: consecutive time ranges in the given
+    proportions."""
     fractions = tuple(float(f) for f in fractions)
     if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1.0) > 1e-6:
         raise InputError(

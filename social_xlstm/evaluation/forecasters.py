@@ -38,7 +38,8 @@ def _check_same_data(run_dir: Path, info: RunInfo, datamodule: TrafficDataModule
         if list(getattr(info, key)) != list(now):
             raise InputError(
                 datamodule.source,
-                f"{key} differ from those the run was trained on ({run_dir}): the checkpoint belongs to another dataset",
+                f"{key} differ from those the run was trained on ({run_dir}): "
+                "the checkpoint belongs to another dataset",
             )
 
 

@@ -40,7 +40,8 @@ def _session(bundle: Path, spec: dict, section: str):
             if list(a.shape) != list(e["shape"]) or a.type != DTYPES.get(e["dtype"]):
                 raise InputError(
                     path,
-                    f"ONNX {kind[:-1]} '{a.name}' is {a.type} {a.shape}; metadata.json '{section}.{kind}' says {e['dtype']} {e['shape']}",
+                    f"ONNX {kind[:-1]} '{a.name}' is {a.type} {a.shape}; "
+                    f"metadata.json '{section}.{kind}' says {e['dtype']} {e['shape']}",
                 )
     return session
 

@@ -60,7 +60,9 @@ def build_metadata(run: TrainedRun, state_names: list[str], fresh_state: list[to
             "file": MODEL_FILE,
             "inputs": [_io("values", (1, t, n, f), "float32"), _io("seconds_of_week", (1, t), "float64")],
             "outputs": [forecast],
-            "meaning": "the last input_len readings (oldest first) -> forecasts at origin + horizon * interval, real units",
+            "meaning": (
+                "the last input_len readings (oldest first) -> forecasts at origin + horizon * interval, real units"
+            ),
         },
         "streaming": {
             "file": STEP_FILE,

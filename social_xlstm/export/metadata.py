@@ -54,7 +54,8 @@ def read_metadata(bundle: Path) -> dict:
     if data.get("format_version") != FORMAT_VERSION:
         raise InputError(
             path,
-            f"field 'format_version' is {data.get('format_version')!r}; this version of social-xlstm reads {FORMAT_VERSION}",
+            f"field 'format_version' is {data.get('format_version')!r}; "
+            f"this version of social-xlstm reads {FORMAT_VERSION}",
         )
     for key, kind in REQUIRED.items():
         if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):

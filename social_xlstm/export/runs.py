@@ -1,8 +1,9 @@
 """A run directory's model as the export sees it: the trained module, its scaler, and the
 metadata a bundle records, built without reading the run's readings.
 
-The network comes from ``run_directory.load_network`` (checkpoint loaded with weights_only); sensor coordinates and the time zone come from the run's dataset directory
-(``sensors.parquet`` and ``meta.json`` only), which ``data`` can point elsewhere if it moved.
+The network comes from ``run_directory.load_network`` (checkpoint loaded with weights_only); sensor
+coordinates and the time zone come from the run's dataset directory (``sensors.parquet`` and
+``meta.json`` only), which ``data`` can point elsewhere if it moved.
 """
 
 from __future__ import annotations

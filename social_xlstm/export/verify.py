@@ -32,10 +32,10 @@ def _check(trained: Forecaster, expected: np.ndarray, got: np.ndarray, what: str
     if wrong.any():
         h, n, g = (int(i) for i in np.argwhere(wrong)[0])
         raise SelfCheckError(
-            f"export: {what} forecasts {trained.targets[g]} {got[h, n, g]:.6g} at horizon {trained.horizons[h]} of sensor "
-            f"{trained.sensor_ids[n]!r} where the trained model forecasts {expected[h, n, g]:.6g} ({int(wrong.sum())} of "
-            f"{wrong.size} values differ beyond rtol {RTOL}, atol {ATOL}); no bundle was written. This is a bug in the "
-            f"export: please report it"
+            f"export: {what} forecasts {trained.targets[g]} {got[h, n, g]:.6g} at horizon {trained.horizons[h]} "
+            f"of sensor {trained.sensor_ids[n]!r} where the trained model forecasts {expected[h, n, g]:.6g} "
+            f"({int(wrong.sum())} of {wrong.size} values differ beyond rtol {RTOL}, atol {ATOL}); "
+            f"no bundle was written. This is a bug in the export: please report it"
         )
     return float(np.nanmax(np.abs(got - expected), initial=0.0))
 

@@ -9,10 +9,11 @@ target, -1 downstream, 0 unknown or another carriageway) and ``bearing [E]``
 (degrees clockwise from north, from the target towards its neighbour).
 
 Neighbour states are gathered per edge and reduced per target with torch-geometric's
-``scatter`` and our ``group_softmax`` (exact under ONNX export too) along the node axis: O(E) time and memory, never a Python loop over
-nodes or edges. A node without incoming edges gets zeros. The one exception is attention on a
-small, dense graph (Los-loop: 207 VDs, 13 neighbours each), where a masked N x N attention in
-fused matrix products beats per-edge gathers; it gives the same result (see AttentionPooling).
+``scatter`` and our ``group_softmax`` (exact under ONNX export too) along the node axis: O(E) time
+and memory, never a Python loop over nodes or edges. A node without incoming edges gets zeros.
+The one exception is attention on a small, dense graph (Los-loop: 207 VDs, 13 neighbours each),
+where a masked N x N attention in fused matrix products beats per-edge gathers; it gives the
+same result (see AttentionPooling).
 
 Every module exposes ``out_dim`` so the model sizes its next layer from it and concatenates
 ``[own state | context]`` unconditionally: ``"none"`` is a module returning zeros of

@@ -127,7 +127,8 @@ def read_sensor_table(path: str | Path, sensor_ids: Sequence[str]) -> tuple[pd.D
             row = int(np.flatnonzero(outside)[0])
             raise InputError(
                 path,
-                f"column {column!r}, line {row + first_data_line}: {frame[column].iloc[row]} is outside ±{COORDINATE_RANGE[column]:g}",
+                f"column {column!r}, line {row + first_data_line}: {frame[column].iloc[row]} is outside "
+                f"±{COORDINATE_RANGE[column]:g}",
             )
     duplicated = frame[ID_COLUMN].duplicated()
     if duplicated.any():
@@ -136,7 +137,8 @@ def read_sensor_table(path: str | Path, sensor_ids: Sequence[str]) -> tuple[pd.D
     if unknown.any():
         raise InputError(
             path,
-            f"{ID_COLUMN} {frame[ID_COLUMN][unknown].iloc[0]!r} (line {int(np.flatnonzero(unknown)[0]) + first_data_line}) is not a sensor of the readings",
+            f"{ID_COLUMN} {frame[ID_COLUMN][unknown].iloc[0]!r} "
+            f"(line {int(np.flatnonzero(unknown)[0]) + first_data_line}) is not a sensor of the readings",
         )
     sensors = frame.set_index(ID_COLUMN).reindex(pd.Index(list(sensor_ids), name=ID_COLUMN)).reset_index()
     return sensors, int(len(sensor_ids) - len(frame))

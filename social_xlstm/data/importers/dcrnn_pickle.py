@@ -69,7 +69,8 @@ def read_dcrnn_adjacency(path: str | Path, sensor_ids: list[str]) -> pd.DataFram
     if matrix.shape != (len(ids), len(ids)) or not np.issubdtype(matrix.dtype, np.number):
         raise InputError(
             path,
-            f"adj_mx: expected a {len(ids)} x {len(ids)} numeric matrix (one row per listed sensor), got {matrix.dtype} {matrix.shape}",
+            f"adj_mx: expected a {len(ids)} x {len(ids)} numeric matrix (one row per listed sensor), "
+            f"got {matrix.dtype} {matrix.shape}",
         )
     matrix = matrix.astype(np.float64)
     if not (np.isfinite(matrix) & (matrix >= 0)).all():

@@ -32,8 +32,14 @@ SOURCE = (
     "Recurrent Neural Network: Data-Driven Traffic Forecasting', ICLR 2018, arXiv:1707.01926 "
     "(github.com/liyaguang/DCRNN)"
 )
-LICENCE = "unknown (no licence is stated for the data; METR-LA comes from LA Metro loop detectors, PEMS-BAY from Caltrans PeMS)"
-MISSING_CONVENTION = "0 means missing (the release writes 0 where a sensor reported nothing) and becomes null; NaN in the file is missing too"
+LICENCE = (
+    "unknown (no licence is stated for the data; METR-LA comes from LA Metro loop detectors, "
+    "PEMS-BAY from Caltrans PeMS)"
+)
+MISSING_CONVENTION = (
+    "0 means missing (the release writes 0 where a sensor reported nothing) and becomes null; "
+    "NaN in the file is missing too"
+)
 KERNEL_THRESHOLD = 0.1
 
 
@@ -81,7 +87,10 @@ def gaussian_kernel_edges(path: str | Path, sensor_ids: list[str]) -> tuple[pd.D
         kept["from"], kept["to"], distance_m=kept["cost"].to_numpy(), weight=weight[weight >= KERNEL_THRESHOLD]
     )
     info = {
-        "edge_weight": f"exp(-(d/sigma)^2), sigma = {sigma:.6g} m (std of the listed distances); weights below {KERNEL_THRESHOLD} dropped (DCRNN)",
+        "edge_weight": (
+            f"exp(-(d/sigma)^2), sigma = {sigma:.6g} m (std of the listed distances); "
+            f"weights below {KERNEL_THRESHOLD} dropped (DCRNN)"
+        ),
         "distance_rows_outside_dataset": int((~inside).sum()),
     }
     return edges, info

@@ -35,7 +35,8 @@ __all__ = ["import_pems_npz"]
 SOURCE = (
     "PEMS03/04/07/08 npz (pems-npz), ASTGCN / STSGCN release: Guo et al., 'Attention Based Spatial-Temporal "
     "Graph Convolutional Networks for Traffic Flow Forecasting', AAAI 2019 (github.com/Davidham3/ASTGCN); "
-    "Song et al., 'Spatial-Temporal Synchronous Graph Convolutional Networks', AAAI 2020 (github.com/Davidham3/STSGCN); "
+    "Song et al., 'Spatial-Temporal Synchronous Graph Convolutional Networks', AAAI 2020 "
+    "(github.com/Davidham3/STSGCN); "
     "data from Caltrans PeMS (pems.dot.ca.gov)"
 )
 LICENCE = "unknown (Caltrans PeMS data; neither Caltrans nor the ASTGCN/STSGCN repositories state a licence for it)"
@@ -98,7 +99,8 @@ def _index_ends(listed: pd.DataFrame, n: int, path: Path) -> pd.DataFrame:
             row = int(np.flatnonzero(bad)[0])
             raise InputError(
                 path,
-                f"column {end!r}: {listed[end].iloc[row]!r} is not a sensor index 0..{n - 1} (PEMS03 needs --sensor-ids)",
+                f"column {end!r}: {listed[end].iloc[row]!r} is not a sensor index 0..{n - 1} "
+                "(PEMS03 needs --sensor-ids)",
             )
         listed[end] = index.astype(np.int64).astype(str)
     return listed
@@ -160,7 +162,10 @@ def import_pems_npz(
             "locations": locations_csv,
         },
         name=name,
-        edge_weight="1 for every listed link (binary connectivity, as in ASTGCN/STSGCN); 'cost' is the release's distance, unit undocumented",
+        edge_weight=(
+            "1 for every listed link (binary connectivity, as in ASTGCN/STSGCN); "
+            "'cost' is the release's distance, unit undocumented"
+        ),
         sensors_without_coordinates=unlocated,
     )
     dataset = Dataset(

@@ -42,9 +42,15 @@ LICENCE = (
 )
 EDGE_WEIGHT = {
     "csv": "adjacency value as published",
-    "pkl": "DCRNN adj_mx as published: exp(-(d/sigma)^2) of the road distance src -> dst (directed: a pair given one way has src upstream)",
+    "pkl": (
+        "DCRNN adj_mx as published: exp(-(d/sigma)^2) of the road distance src -> dst "
+        "(directed: a pair given one way has src upstream)"
+    ),
 }
-MISSING_CONVENTION = "a blank cell is missing; every number, 0 included, is kept as published (the Los-loop publishers interpolated gaps before release)"
+MISSING_CONVENTION = (
+    "a blank cell is missing; every number, 0 included, is kept as published "
+    "(the Los-loop publishers interpolated gaps before release)"
+)
 ADJACENCY_BLOCK_BYTES = 1 << 22
 
 

@@ -95,7 +95,8 @@ def localise(naive: pd.DatetimeIndex, timezone: str, where: str) -> Localised:
             stamps = (naive - offset).tz_localize("UTC").tz_convert(timezone)
             return Localised(
                 stamps,
-                f"the naive timestamps form a regular grid through a DST change, so they were read as {timezone} standard time (UTC{_offset_text(offset)})",
+                f"the naive timestamps form a regular grid through a DST change, so they were read as {timezone} "
+                f"standard time (UTC{_offset_text(offset)})",
             )
         raise InputError(
             where,
@@ -181,7 +182,8 @@ def regular_grid(stamps: pd.DatetimeIndex, where: str, *, first_line: int | None
         row = int(order[irregular[0] + 1])
         raise InputError(
             where,
-            f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} is off the regular {interval_text(pd.Timedelta(step))} grid "
+            f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} is off the regular "
+            f"{interval_text(pd.Timedelta(step))} grid "
             f"(it follows {stamps[int(order[irregular[0]])].isoformat()})",
         )
     grid = pd.date_range(

@@ -96,12 +96,13 @@ def import_taiwan_vd(
     Per sensor and interval: flow = sum of lane volumes over vehicle types (veh/interval;
     scaled to the full interval when some minutes are missing, NaN when fewer than
     ``min_flow_coverage`` of them hold a reading, see ``accumulate``), speed = volume-weighted
-    mean of lane speeds (plain mean when no volume), occupancy = mean over lanes and minutes. Sentinels (-99, -1, 255, 999) and out-of-range
-    values are missing, never 0. ``workers`` parse processes are used for large inputs
-    (default: the CPUs available, at most 8; 1 = never start a pool). The sums of older blocks
-    of time wait in a temporary folder inside ``spill_dir`` (default: TMPDIR, which is memory
-    where /tmp is a tmpfs; the CLI puts them beside the output). ``progress`` is called after
-    each input file with its name and the counts so far, so a long import can show where it is.
+    mean of lane speeds (plain mean when no volume), occupancy = mean over lanes and minutes.
+    Sentinels (-99, -1, 255, 999) and out-of-range values are missing, never 0. ``workers`` parse
+    processes are used for large inputs (default: the CPUs available, at most 8; 1 = never start a
+    pool). The sums of older blocks of time wait in a temporary folder inside ``spill_dir``
+    (default: TMPDIR, which is memory where /tmp is a tmpfs; the CLI puts them beside the output).
+    ``progress`` is called after each input file with its name and the counts so far, so a long
+    import can show where it is.
     """
     interval_s = _interval_seconds(interval)
     check_timezone(timezone)
@@ -214,11 +215,20 @@ def _assemble(
             ),
             aggregation={
                 "label": "interval start; a reading belongs to the interval holding its DataCollectTime",
-                "flow": f"sum of lane volumes over vehicle types per interval; with missing minutes, the mean per-minute volume of complete readings x minutes per interval, NaN below {live.sums.min_flow_coverage:.0%} of the minutes",
-                "speed": "volume-weighted mean of lane speeds; plain mean of lane speeds when every volume is 0 or missing",
+                "flow": (
+                    "sum of lane volumes over vehicle types per interval; with missing minutes, the mean per-minute "
+                    f"volume of complete readings x minutes per interval, NaN below {live.sums.min_flow_coverage:.0%} "
+                    "of the minutes"
+                ),
+                "speed": (
+                    "volume-weighted mean of lane speeds; plain mean of lane speeds when every volume is 0 or missing"
+                ),
                 "occupancy": "mean of lane occupancies over lanes and minutes",
             },
-            sensor_id_convention="VDID:RoadDirection (VDID as in the newest VDList; VDID:LinkID when the direction is missing or shared by two links); VDIDs are matched with numeric fields compared by value (zero padding ignored)",
+            sensor_id_convention=(
+                "VDID:RoadDirection (VDID as in the newest VDList; VDID:LinkID when the direction is missing or "
+                "shared by two links); VDIDs are matched with numeric fields compared by value (zero padding ignored)"
+            ),
             valid_ranges={
                 field: [low, None if high == float("inf") else high] for field, (low, high) in VALID_RANGE.items()
             },

@@ -37,7 +37,8 @@ _HEAD = (
     '<?xml version="1.0" encoding="utf-8"?>\n'
     '<{root} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
     f'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns="{NAMESPACE}">\n'
-    "  <UpdateTime>{update}</UpdateTime>\n  <UpdateInterval>{every}</UpdateInterval>\n  <AuthorityCode>THB</AuthorityCode>\n"
+    "  <UpdateTime>{update}</UpdateTime>\n  <UpdateInterval>{every}</UpdateInterval>\n"
+    "  <AuthorityCode>THB</AuthorityCode>\n"
 )
 
 
@@ -143,7 +144,8 @@ def iter_snapshots(spec: FeedSpec) -> Iterator[Snapshot]:
 
 
 def _minute_lanes(rng: np.random.Generator, sentinel_rate: float, n_lanes: int) -> list[Lane]:
-    """A minute of every lane of the feed, drawn at once (drawing per lane made the generator slower than the importer)."""
+    """A minute of every lane of the feed, drawn at once (drawing per lane made the generator slower than
+    the importer)."""
     small, large = rng.poisson(6, n_lanes), rng.poisson(1, n_lanes)
     total = small + large
     speed = np.where(total == 0, 0.0, np.round(np.clip(rng.normal(88 - 1.5 * total, 6), 5, 130), 1))
@@ -170,15 +172,18 @@ def vdlist_xml(update_time: int, vds: tuple[StaticVD, ...]) -> bytes:
     parts = [_HEAD.format(root="VDList", update=_iso(update_time), every=86400), "  <VDs>\n"]
     for vd in vds:
         parts.append(
-            f"    <VD>\n      <VDID>{escape(vd.vdid)}</VDID>\n      <SubAuthorityCode>THB-NE</SubAuthorityCode>\n      <BiDirectional>{int(len(vd.links) > 1)}</BiDirectional>\n      <DetectionLinks>\n"
+            f"    <VD>\n      <VDID>{escape(vd.vdid)}</VDID>\n      <SubAuthorityCode>THB-NE</SubAuthorityCode>\n"
+            f"      <BiDirectional>{int(len(vd.links) > 1)}</BiDirectional>\n      <DetectionLinks>\n"
         )
         for link in vd.links:
             parts.append(
                 f"        <DetectionLink>\n          <LinkID>{escape(link.link_id)}</LinkID>\n"
-                f"          <RoadDirection>{link.direction}</RoadDirection>\n          <LaneNum>{link.lanes}</LaneNum>\n        </DetectionLink>\n"
+                f"          <RoadDirection>{link.direction}</RoadDirection>\n"
+                f"          <LaneNum>{link.lanes}</LaneNum>\n        </DetectionLink>\n"
             )
         parts.append(
-            f"      </DetectionLinks>\n      <PositionLon>{vd.longitude}</PositionLon>\n      <PositionLat>{vd.latitude}</PositionLat>\n"
+            f"      </DetectionLinks>\n      <PositionLon>{vd.longitude}</PositionLon>\n"
+            f"      <PositionLat>{vd.latitude}</PositionLat>\n"
             f"      <RoadID>{escape(vd.road_id)}</RoadID>\n      <RoadName>{escape(vd.road_name)}</RoadName>\n"
             "      <RoadClass>3</RoadClass>\n      <DetectionType>5</DetectionType>\n    </VD>\n"
         )
@@ -199,18 +204,22 @@ def vdlivelist_xml(update_time: int, readings: tuple[LinkReading, ...]) -> bytes
             parts.append(f"        <LinkFlow>\n          <LinkID>{escape(flow.link_id)}</LinkID>\n          <Lanes>\n")
             for lane_id, lane in enumerate(flow.lanes):
                 parts.append(
-                    f"            <Lane>\n              <LaneID>{lane_id}</LaneID>\n              <LaneType>1</LaneType>\n"
-                    f"              <Speed>{_number(lane.speed, 1)}</Speed>\n              <Occupancy>{_number(lane.occupancy, 1)}</Occupancy>\n"
+                    f"            <Lane>\n              <LaneID>{lane_id}</LaneID>\n"
+                    "              <LaneType>1</LaneType>\n"
+                    f"              <Speed>{_number(lane.speed, 1)}</Speed>\n"
+                    f"              <Occupancy>{_number(lane.occupancy, 1)}</Occupancy>\n"
                     "              <Vehicles>\n"
                 )
                 for vehicle_type, volume in zip("SL", lane.volumes):
                     parts.append(
-                        f"                <Vehicle>\n                  <VehicleType>{vehicle_type}</VehicleType>\n                  <Volume>{_number(volume, 0)}</Volume>\n                </Vehicle>\n"
+                        f"                <Vehicle>\n                  <VehicleType>{vehicle_type}</VehicleType>\n"
+                        f"                  <Volume>{_number(volume, 0)}</Volume>\n                </Vehicle>\n"
                     )
                 parts.append("              </Vehicles>\n            </Lane>\n")
             parts.append("          </Lanes>\n        </LinkFlow>\n")
         parts.append(
-            f"      </LinkFlows>\n      <Status>0</Status>\n      <DataCollectTime>{_iso(collect_time)}</DataCollectTime>\n    </VDLive>\n"
+            "      </LinkFlows>\n      <Status>0</Status>\n"
+            f"      <DataCollectTime>{_iso(collect_time)}</DataCollectTime>\n    </VDLive>\n"
         )
     parts.append("  </VDLives>\n</VDLiveList>\n")
     return "".join(parts).encode("utf-8")
@@ -231,7 +240,8 @@ def vdlist_json(update_time: int, vds: tuple[StaticVD, ...]) -> bytes:
                 "SubAuthorityCode": "THB-NE",
                 "BiDirectional": int(len(vd.links) > 1),
                 "DetectionLinks": [
-                    {"LinkID": l.link_id, "RoadDirection": l.direction, "LaneNum": l.lanes} for l in vd.links
+                    {"LinkID": link.link_id, "RoadDirection": link.direction, "LaneNum": link.lanes}
+                    for link in vd.links
                 ],
                 "PositionLon": vd.longitude,
                 "PositionLat": vd.latitude,

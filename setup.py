@@ -1,6 +1,6 @@
 """Package discovery only (everything else is in pyproject.toml).
 
-DESIGN.md keeps the kernels and the Hydra configs in top-level folders; they ship under specific
+docs/architecture.md, "Layers", keeps the kernels and the Hydra configs in top-level folders; they ship under specific
 import names, which setuptools cannot map from pyproject.toml alone:
 ``kernels/`` -> ``social_xlstm_kernels``, ``configs/`` -> ``social_xlstm.configs``.
 Hydra's config groups (``configs/data`` ...) and the dashboard's ``static/`` hold data files and

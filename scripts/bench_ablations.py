@@ -1,6 +1,6 @@
 """What each part of Social-xLSTM buys: the full model against itself with one part swapped.
 
-Every variant is the experiment's preset plus one of DESIGN.md's ablation switches, trained by
+Every variant is the experiment's preset plus one of docs/architecture.md's ablation switches ("The model"), trained by
 `social-xlstm train` in a child process exactly as scripts/bench_accuracy.py does, and into the
 same run folders (``<runs>/<experiment>-<protocol>-<label>[-<variant>]-seed<N>``), so the full
 model's runs made there under ``--label`` are reused (a finished run is read, not run again).

@@ -1,4 +1,4 @@
-"""The distribution ships what DESIGN.md promises: both import names, the Hydra configs, the
+"""The distribution ships what docs/architecture.md, "Layers", promises: both import names, the Hydra configs, the
 dashboard's static files and the console script."""
 
 import subprocess

@@ -1,5 +1,5 @@
 """`social-xlstm train` and `evaluate` end to end on a small demo network: the run directory of
-DESIGN.md, predictions checked against the dataset itself, resume, and one-line errors."""
+docs/architecture.md, "Run directory", predictions checked against the dataset itself, resume, and one-line errors."""
 
 import json
 import logging

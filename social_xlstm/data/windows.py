@@ -1,6 +1,6 @@
 """From a dataset to model windows: chronological splits, a train-only scaler, time features.
 
-Leakage rules (DESIGN.md): splits are chronological, the scaler sees the training split only,
+Leakage rules (docs/architecture.md, "Windows"): splits are chronological, the scaler sees the training split only,
 a window's inputs and targets lie inside one split, and missing readings are filled with 0
 after scaling (the feature mean) and flagged in a mask, never imputed from later values.
 A ``WindowDataset`` indexes windows into arrays shared by all splits, so its memory does not

@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 from social_xlstm.errors import InputError
 from social_xlstm.nn.model import SocialXLSTM, SocialXLSTMConfig
 
-# name -> what differs from the configured model (DESIGN.md: "honest baselines").
+# name -> what differs from the configured model (docs/architecture.md, "Evaluation": honest baselines).
 NEURAL_BASELINES = {
     "lstm": {"encoder": "lstm", "pooling": "none", "interaction": "none", "per_vd": False, "forecast_rounds": 0},
     "no_pooling": {"pooling": "none"},

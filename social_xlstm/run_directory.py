@@ -152,6 +152,7 @@ def build_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: st
             features=info.features,
             targets=info.targets,
             horizon=int(cfg.data.horizon),
+            input_len=int(cfg.data.input_len),
             variant=variant,
         )
     )

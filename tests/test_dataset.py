@@ -205,6 +205,13 @@ def test_only_a_dataset_directory_of_ours_is_replaced(tmp_path, prepare, problem
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary folder left
 
 
+def test_an_inspected_dataset_is_replaced_with_its_quality_report(tmp_path):
+    write_dataset(small_dataset(), tmp_path / "d")
+    (tmp_path / "d" / "quality.json").write_text("{}")  # what `data inspect` leaves beside the data
+    write_dataset(small_dataset(steps=12), tmp_path / "d")
+    assert len(read_dataset(tmp_path / "d").timestamps) == 12
+
+
 def test_the_current_directory_is_refused_as_out(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="is the current directory"):

@@ -322,3 +322,22 @@ def test_export_replaces_an_existing_bundle(run_dir, bundle_dir, tmp_path):
     assert main(["export", str(run_dir), "--out", str(out)]) == 0
     Bundle.load(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]
+
+
+def test_a_model_with_identity_inputs_and_a_window_head_exports_and_streams(demo_dir, tmp_path):
+    """The window head keeps the last input_len readings in the streaming state: export's own
+    check compares both ONNX graphs with the torch model on windows and on a stream."""
+    run_dir, out = tmp_path / "run", tmp_path / "bundle"
+    extra = (
+        "baselines=[]",
+        "model.time_harmonics=6",
+        "model.head.layers=1",
+        "model.head.width=16",
+        "model.head.window=true",
+    )
+    assert main(tiny_train_args(demo_dir, run_dir, *extra)) == 0
+    assert main(["export", str(run_dir), "--out", str(out)]) == 0
+    names = [s["name"] for s in json.loads((out / "metadata.json").read_text())["streaming"]["state"]]
+    assert names[-3:] == ["last_value", "recent.0", "phase"]
+    checked = json.loads((out / "metadata.json").read_text())["checked_against_run"]
+    assert checked["largest_difference"] < 1e-3

@@ -51,6 +51,8 @@ SWITCHES = [
     {"input_hops": 1, "pooling": "none"},
     {"residual_to_last": False, "sensor_embedding_dim": 0},
     {"time_harmonics": 6, "head_layers": 2, "head_width": 16},
+    {"head_layers": 1, "head_width": 16, "head_window": True, "input_len": T},
+    {"head_layers": 1, "head_width": 16, "head_window": True, "input_len": T + 3},  # longer than the window
     {"time_harmonics": 3, "head_layers": 1, "head_width": 8, "sensor_embedding_dim": 0, "day_of_week_inputs": False},
 ]
 

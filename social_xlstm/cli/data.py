@@ -323,7 +323,7 @@ def inspect(
     ] = 12,
 ) -> None:
     """Quality report: coverage, gaps, stuck and zero sensors; full detail goes to JSON."""
-    from social_xlstm.data.dataset import read_dataset
+    from social_xlstm.data.dataset import QUALITY_FILE, read_dataset
     from social_xlstm.data.quality import quality_report, write_report
 
     dataset = read_dataset(directory)
@@ -335,5 +335,5 @@ def inspect(
             console.print(
                 f"[yellow]note:[/] {count:,} '{feature}' readings were infinite at import and count as missing"
             )
-    written = write_report(report, json_path or directory / "quality.json")
+    written = write_report(report, json_path or directory / QUALITY_FILE)
     console.print(f"wrote [bold]{written}[/]")

@@ -33,7 +33,8 @@ READINGS_FILE = "readings.parquet"
 SENSORS_FILE = "sensors.parquet"
 EDGES_FILE = "edges.parquet"
 META_FILE = "meta.json"
-DATASET_FILES = (READINGS_FILE, SENSORS_FILE, EDGES_FILE, META_FILE)
+QUALITY_FILE = "quality.json"  # written beside the data by `data inspect`
+DATASET_FILES = (READINGS_FILE, SENSORS_FILE, EDGES_FILE, META_FILE, QUALITY_FILE)
 
 
 @dataclass

@@ -81,6 +81,7 @@ class StreamState(NamedTuple):
     encoder: tuple
     interaction: tuple
     last_value: torch.Tensor
+    recent: tuple  # the window head's buffer of recent readings, () without one
     phase: torch.Tensor  # [1] float32
 
 
@@ -132,7 +133,7 @@ class StepNetwork(nn.Module):
         _, state = module.model.step(
             reading, torch.ones_like(reading, dtype=torch.bool), torch.zeros(self.STREAMS, 4), module.graph
         )
-        self.template = StreamState(state.encoder, state.interaction, state.last_value, torch.zeros(1))
+        self.template = StreamState(state.encoder, state.interaction, state.last_value, state.recent, torch.zeros(1))
         self._fresh_model_leaves = self.fresh_state()[:-1]  # what a restart sets a stream's leaves back to
 
     def state_names(self) -> list[str]:
@@ -168,7 +169,7 @@ class StepNetwork(nn.Module):
         carried = unflatten_state(self.template, iter([*self._restarted(model_leaves, restart), phase]))
         x, mask = self.units.scale(reading.expand(self.STREAMS, -1, -1))
         time = time_features_from_seconds(seconds_of_week.expand(self.STREAMS))
-        model_state = ModelState(carried.encoder, carried.interaction, carried.last_value, steps=0)
+        model_state = ModelState(carried.encoder, carried.interaction, carried.last_value, 0, carried.recent)
         forecast, new = self.module.model.step(x, mask, time, self.module.graph, model_state)
         first_has_seen_enough = (phase >= length - 1) & (
             phase <= 2 * length - 2
@@ -177,5 +178,5 @@ class StepNetwork(nn.Module):
         next_phase = torch.where(phase + 1 >= 2 * length, torch.zeros_like(phase), phase + 1)
         return (
             self.units.unscale(served),
-            *flatten_state(StreamState(new.encoder, new.interaction, new.last_value, next_phase)),
+            *flatten_state(StreamState(new.encoder, new.interaction, new.last_value, new.recent, next_phase)),
         )

@@ -43,7 +43,8 @@ class ForecastHead(nn.Module):
     """state [B, N, D] -> [B, N, outputs].
 
     With ``layers`` = 0 a linear map of the normalised state. Otherwise the state, the sensor
-    embedding [N, E] and the time inputs at the forecast origin [B, C] are projected to ``width``
+    embedding [N, E], the time inputs at the forecast origin [B, C] and, when given, the recent
+    readings as they are [B, N, W] (the short horizons lean on them) are projected to ``width``
     and go through ``layers`` residual ReLU blocks, then a linear map to the outputs."""
 
     def __init__(
@@ -67,13 +68,17 @@ class ForecastHead(nn.Module):
             )
         self.out = nn.Linear(width if layers else hidden, outputs)
 
-    def forward(self, state: torch.Tensor, sensor: torch.Tensor | None, time: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, state: torch.Tensor, sensor: torch.Tensor | None, time: torch.Tensor, window: torch.Tensor | None = None
+    ) -> torch.Tensor:
         z = self.norm(state)
         if self.layers:
             b, n, _ = z.shape
             inputs = [z, time[:, None, :].expand(b, n, time.shape[-1])]
             if sensor is not None:
                 inputs.append(sensor.expand(b, *sensor.shape))
+            if window is not None:
+                inputs.append(window)
             z = self.project(torch.cat(inputs, dim=-1))
             for block in self.blocks:
                 z = z + block(z)

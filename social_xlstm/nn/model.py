@@ -50,6 +50,8 @@ class SocialXLSTMConfig:
     head_layers: int = 0  # 0 = linear head on the last state; else an MLP that also reads sensor and time of day
     head_width: int = 128
     head_dropout: float = 0.0
+    head_window: bool = False  # the MLP head also reads the targets' last input_len readings as they are
+    input_len: int = 12  # readings a window holds (what the window head reads)
     interaction: str = "mlstm"  # mlstm | none
     interaction_blocks: int = 1
     interaction_heads: int = 4
@@ -67,13 +69,15 @@ class GraphTensors(NamedTuple):
 
 
 class ModelState(NamedTuple):
-    """Streaming state: per-block encoder and interaction states, and the last observed
-    (scaled) value of every target so the residual head works step by step."""
+    """Streaming state: per-block encoder and interaction states, the last observed (scaled)
+    value of every target so the residual head works step by step, and, for the window head,
+    the targets' last input_len readings and masks."""
 
     encoder: tuple
     interaction: tuple
     last_value: torch.Tensor  # [B, N, G]
     steps: int
+    recent: tuple = ()  # () or ([B, input_len, N, 2G],): the window head's last readings
 
 
 class SocialRound(nn.Module):
@@ -133,12 +137,16 @@ class SocialXLSTM(nn.Module):
         self.forecast_social = nn.ModuleList(
             SocialRound(pooling, c.hidden, c.pooling_heads) for _ in range(c.forecast_rounds)
         )
+        if c.head_window and not c.head_layers:
+            raise ValueError("model.head.window=true needs model.head.layers >= 1")
         self.head = ForecastHead(
             c.hidden,
             c.horizon * c.num_targets,
             layers=c.head_layers,
             width=c.head_width,
-            identity_dims=time_dims + c.sensor_embedding_dim,
+            identity_dims=time_dims
+            + c.sensor_embedding_dim
+            + (2 * c.input_len * c.num_targets if c.head_window else 0),
             dropout=c.head_dropout,
         )
         self.register_buffer("_targets", torch.tensor(c.target_feature_index, dtype=torch.long), persistent=False)
@@ -160,18 +168,26 @@ class SocialXLSTM(nn.Module):
     def _time_inputs(self, time):
         return time_inputs(time, self.config.time_harmonics, self.config.day_of_week_inputs)
 
-    def _forecast(self, z_last, last_value, time_last, graph):
-        """Last interaction output [B, N, D], time features [B, 4] of the last reading ->
-        forecasts [B, H, N, G]."""
+    def _forecast(self, z_last, last_value, time_last, recent, graph):
+        """Last interaction output [B, N, D], time features [B, 4] of the last reading, the
+        targets' recent readings [B, L, N, 2G] (window head only, else None) -> forecasts [B, H, N, G]."""
         b, n, _ = z_last.shape
         for social in self.forecast_social:
             z_last = z_last + social(z_last, graph)
         sensor = self.sensor_embedding.weight if self.sensor_embedding is not None else None
-        y = self.head(z_last, sensor, self._time_inputs(time_last)).view(
-            b, n, self.config.horizon, self.config.num_targets
-        )
+        inputs = self._time_inputs(time_last)
+        window = None if recent is None else recent.permute(0, 2, 1, 3).reshape(b, n, -1)
+        y = self.head(z_last, sensor, inputs, window).view(b, n, self.config.horizon, self.config.num_targets)
         y = y.permute(0, 2, 1, 3)
         return y + last_value[:, None] if self.config.residual_to_last else y
+
+    def _recent(self, x, x_mask):
+        """The targets' readings (missing = 0) and masks over the last input_len steps,
+        [B, L, N, 2G]; a shorter window is padded in front with missing readings."""
+        values, mask = x[..., self._targets], x_mask[..., self._targets].to(x.dtype)
+        recent = torch.cat([values * mask, mask], dim=-1)[:, -self.config.input_len :]
+        missing = self.config.input_len - recent.shape[1]
+        return nn.functional.pad(recent, (0, 0, 0, 0, missing, 0)) if missing else recent
 
     def _last_observed(self, x, x_mask, previous=None):
         """Most recent observed (scaled) value of each target per VD: [B, N, G] (0 if none)."""
@@ -190,7 +206,8 @@ class SocialXLSTM(nn.Module):
         z = self._embed(x, x_mask.to(x.dtype), time[:, :t], graph)
         z = self._run_encoder(z)
         z_last = self._run_interaction(self.social[0](z, graph), graph)
-        return self._forecast(z_last, self._last_observed(x, x_mask.bool()), time[:, t - 1], graph)
+        recent = self._recent(x, x_mask) if self.config.head_window else None
+        return self._forecast(z_last, self._last_observed(x, x_mask.bool()), time[:, t - 1], recent, graph)
 
     def _maybe_checkpoint(self, fn, *args):
         if self.config.gradient_checkpointing and self.training:
@@ -232,6 +249,13 @@ class SocialXLSTM(nn.Module):
             z = z.view(b, n, -1)
             interaction_state.append(s)
         last = self._last_observed(x_t[:, None], x_mask_t[:, None].bool(), None if state is None else state.last_value)
-        forecast = self._forecast(z.view(b, n, -1), last, time_t, graph)
+        recent = ()
+        if self.config.head_window:
+            # input_len readings, the newest last; missing before the first (a fixed shape for ONNX)
+            recent = self._recent(x_t[:, None], x_mask_t[:, None])
+            if state is not None and state.recent:
+                recent = torch.cat([state.recent[0][:, 1:], recent[:, -1:]], dim=1)
+            recent = (recent,)
+        forecast = self._forecast(z.view(b, n, -1), last, time_t, recent[0] if recent else None, graph)
         steps = 1 if state is None else state.steps + 1
-        return forecast, ModelState(encoder_state, tuple(interaction_state), last, steps)
+        return forecast, ModelState(encoder_state, tuple(interaction_state), last, steps, recent)

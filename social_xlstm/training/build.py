@@ -22,6 +22,7 @@ def network_config(
     features: list[str],
     targets: list[str],
     horizon: int,
+    input_len: int = 12,
     variant: str | None = None,
 ) -> SocialXLSTMConfig:
     """The network shape for the configured model, or for one of its neural baselines."""
@@ -63,6 +64,8 @@ def network_config(
         head_layers=int(model_cfg.head.layers),
         head_width=int(model_cfg.head.width),
         head_dropout=float(model_cfg.head.dropout),
+        head_window=bool(model_cfg.head.window),
+        input_len=input_len,
         **options,
     )
 

@@ -74,7 +74,8 @@ def test_reference_first_step_by_hand():
 
 @pytest.mark.parametrize(
     "batch,seq,head_dim,with_state",
-    [(1, 1, 16, False), (3, 5, 32, True), (17, 12, 16, False), (17, 5, 16, True)],
+    # head dims 8 (the presets' 32 wide / 4 heads) and 12 run padded to a tile of 16
+    [(1, 1, 16, False), (3, 5, 32, True), (17, 12, 16, False), (17, 5, 16, True), (5, 6, 8, True), (3, 4, 12, False)],
 )
 def test_triton_matches_reference(batch, seq, head_dim, with_state):
     inputs = make_inputs(batch, seq, head_dim, with_state)
@@ -85,8 +86,9 @@ def test_triton_matches_reference(batch, seq, head_dim, with_state):
     assert_close_to_reference(grads, expected_grads, GRAD_TOL)
 
 
-def test_triton_forward_without_grad_matches_reference():
-    inputs = make_inputs(5, 4, 16, with_state=True)
+@pytest.mark.parametrize("head_dim", [16, 8])
+def test_triton_forward_without_grad_matches_reference(head_dim):
+    inputs = make_inputs(5, 4, head_dim, with_state=True)
     with torch.no_grad():
         h_all, final = slstm_sequence(*[t.float() for t in inputs], backend="triton")
         ref_all, ref_final = slstm_sequence_naive(*inputs)
@@ -113,8 +115,9 @@ def test_max_tie_splits_gradient_like_autograd():
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_whole_sequence_equals_stepwise_and_chunks(backend):
-    inputs = [t.float() for t in make_inputs(17, 6, 16, with_state=True)]
+@pytest.mark.parametrize("head_dim", [16, 8])
+def test_whole_sequence_equals_stepwise_and_chunks(backend, head_dim):
+    inputs = [t.float() for t in make_inputs(17, 6, head_dim, with_state=True)]
     wx, r, b, *state = inputs
     with torch.no_grad():
         h_all, final = slstm_sequence(wx, r, b, *state, backend=backend)
@@ -131,8 +134,9 @@ def test_whole_sequence_equals_stepwise_and_chunks(backend):
         torch.testing.assert_close(a, e, atol=1e-6, rtol=1e-6)
 
 
-def test_triton_step_gradients_match_reference_cell():
-    wx, r, b, *state = make_inputs(3, 1, 16, with_state=True)
+@pytest.mark.parametrize("head_dim", [16, 8])
+def test_triton_step_gradients_match_reference_cell(head_dim):
+    wx, r, b, *state = make_inputs(3, 1, head_dim, with_state=True)
     inputs = [wx[:, 0], r, b, *state]
 
     def as_sequence(step_fn):
@@ -185,8 +189,8 @@ def test_input_errors():
         slstm_sequence(wx, r, b, h0, c0, n0, backend="torch")
     with pytest.raises(ValueError, match=r"r \[NH, DH, 4, DH\]"):
         slstm_sequence(wx, r[:, :, :3], b, backend="torch")
-    with pytest.raises(ValueError, match="head dim"):
-        odd = make_inputs(2, 3, 8, with_state=False)
-        slstm_sequence(*[t.float() for t in odd], backend="triton")
+    with pytest.raises(ValueError, match="head dim must be 1 to 64"):
+        wide = make_inputs(1, 1, 65, with_state=False)
+        slstm_sequence(*[t.float() for t in wide], backend="triton")
     with pytest.raises(ValueError, match="backend"):
         slstm_sequence(wx, r, b, backend="cuda")

@@ -1,16 +1,16 @@
 """mLSTM: parallel, chunkwise and recurrent forms and the single step, in the tensor convention
 of NX-AI's mlstm-kernels (equations and state conventions: naive.py).
 
-backend: "auto" runs Triton for CUDA tensors and PyTorch otherwise; "triton" forces the kernels
-(on CPU tensors they need TRITON_INTERPRET=1, set before triton is imported); "torch" forces the
-reference. The parallel form is PyTorch only; the recurrent form's Triton path loops the
-forward-only step kernel. Triton is imported only when a kernel runs.
+backend: "auto", "triton" or "torch", as kernels/dispatch.py says. The parallel form is PyTorch
+only; the recurrent form's Triton path loops the forward-only step kernel. Triton is imported
+only when a kernel runs.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..dispatch import use_triton
 from .chunk import mlstm_chunkwise_torch
 from .naive import (
     EPS,
@@ -21,14 +21,6 @@ from .naive import (
     mlstm_step_torch,
     run_recurrence,
 )
-
-BACKENDS = ("auto", "triton", "torch")
-
-
-def _use_triton(backend: str, x: torch.Tensor) -> bool:
-    if backend not in BACKENDS:
-        raise ValueError(f"mLSTM: backend must be one of {BACKENDS}, got {backend!r}")
-    return backend == "triton" or (backend == "auto" and x.is_cuda)
 
 
 def mlstm_chunkwise(
@@ -48,7 +40,7 @@ def mlstm_chunkwise(
     """q, k [B, NH, S, DHQK], v [B, NH, S, DHV], i, f [B, NH, S] -> h [B, NH, S, DHV]
     (and (C [B, NH, DHQK, DHV], n [B, NH, DHQK], m [B, NH, 1]) with return_last_states).
     Any S; the Triton path needs a power-of-two chunk_size >= 16."""
-    if _use_triton(backend, q):
+    if use_triton(backend, q, "mLSTM"):
         from .triton_chunk import mlstm_chunkwise_triton
 
         return mlstm_chunkwise_triton(
@@ -72,7 +64,7 @@ def mlstm_parallel(
     eps=EPS,
 ):
     """The parallel form (O(S^2) memory); chunk_size is accepted for a common signature and unused."""
-    if _use_triton(backend, q) and backend == "triton":  # "auto" runs PyTorch on every device
+    if use_triton(backend, q, "mLSTM") and backend == "triton":  # "auto" runs PyTorch on every device
         raise ValueError("mlstm_parallel has no Triton kernel: use mlstm_chunkwise(backend='triton')")
     return mlstm_parallel_torch(q, k, v, i, f, c_initial, n_initial, m_initial, return_last_states, eps)
 
@@ -88,12 +80,12 @@ def mlstm_step(q, k, v, i, f, c, n, m, backend="auto", eps=EPS):
     """One step: q, k [B, NH, DHQK], v [B, NH, DHV], i, f [B, NH, 1], state (c, n, m)
     -> (h [B, NH, DHV], (c, n, m)). The Triton step has no backward: with autograd recording
     and an input that needs a gradient, "auto" takes the PyTorch step."""
-    use_triton = _use_triton(backend, q)
-    if use_triton and torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v, i, f, c, n, m)):
+    run_triton = use_triton(backend, q, "mLSTM")
+    if run_triton and torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v, i, f, c, n, m)):
         if backend == "triton":
             raise ValueError("mlstm_step(backend='triton') is forward-only; use backend='torch' for gradients")
-        use_triton = False
-    if use_triton:
+        run_triton = False
+    if run_triton:
         from .step import mlstm_step_triton
 
         return mlstm_step_triton(q, k, v, i, f, c, n, m, eps)
@@ -115,7 +107,7 @@ def mlstm_recurrent(
     eps=EPS,
 ):
     """The recurrence step by step (the definition); chunk_size is accepted and unused."""
-    if not _use_triton(backend, q):
+    if not use_triton(backend, q, "mLSTM"):
         return mlstm_recurrent_torch(q, k, v, i, f, c_initial, n_initial, m_initial, return_last_states, eps)
 
     def step(*args):

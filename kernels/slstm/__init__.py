@@ -1,27 +1,18 @@
 """sLSTM: the whole-sequence recurrence and the single step, each with a PyTorch reference and a
 Triton kernel (layouts and equations: naive.py).
 
-backend: "auto" runs Triton for CUDA tensors and PyTorch otherwise; "triton" forces the kernels
-(on CPU tensors they need TRITON_INTERPRET=1, set before triton is imported); "torch" forces the
-reference. Triton is imported only when a kernel runs, so the references work where Triton is
-not installed.
+backend: "auto", "triton" or "torch", as kernels/dispatch.py says. Triton is imported only when
+a kernel runs, so the references work where Triton is not installed.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..dispatch import use_triton
 from .naive import NO_HISTORY_M, slstm_sequence_naive, slstm_step_naive
 
-BACKENDS = ("auto", "triton", "torch")
-
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-def _use_triton(backend: str, wx: torch.Tensor) -> bool:
-    if backend not in BACKENDS:
-        raise ValueError(f"sLSTM: backend must be one of {BACKENDS}, got {backend!r}")
-    return backend == "triton" or (backend == "auto" and wx.is_cuda)
 
 
 def slstm_sequence(
@@ -37,7 +28,7 @@ def slstm_sequence(
     """wx [B, S, NH, 4, DH] (gates i, f, z, o), r [NH, DH, 4, DH], b [NH, 4, DH], optional
     initial states [B, NH, DH] -> (h_all [B, S, NH, DH] in wx's dtype, (h, c, n, m) in fp32 or
     wider). Without m0 the sequence starts with no history (m_1 = i~_1)."""
-    if _use_triton(backend, wx):
+    if use_triton(backend, wx, "sLSTM"):
         from .triton_fused import slstm_sequence_triton
 
         return slstm_sequence_triton(wx, r, b, h0, c0, n0, m0)
@@ -55,7 +46,7 @@ def slstm_step(
     backend: str = "auto",
 ) -> State:
     """One step: wx [B, NH, 4, DH] and the state (each [B, NH, DH], optional) -> the new state."""
-    if _use_triton(backend, wx):
+    if use_triton(backend, wx, "sLSTM"):
         from .step import slstm_step_triton
 
         return slstm_step_triton(wx, r, b, h, c, n, m)

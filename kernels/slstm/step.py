@@ -23,8 +23,10 @@ from .triton_fused import (
     _preactivations,
     _state_offsets,
     _step_offsets,
+    _tile_mask,
     check_triton_inputs,
     dot_precision,
+    padded_head_dim,
 )
 
 
@@ -44,15 +46,16 @@ def slstm_step_kernel(
     batch,
     NH: tl.constexpr,
     DH: tl.constexpr,
+    DP: tl.constexpr,
     BT: tl.constexpr,
     DOT_PRECISION: tl.constexpr,
 ):
     head = tl.program_id(0)
     rows = tl.program_id(1).to(tl.int64) * BT + tl.arange(0, BT)
-    mask = (rows < batch)[:, None]
-    r_i, r_f, r_z, r_o = _load_recurrent(R, head, DH)
-    b_i, b_f, b_z, b_o = _load_bias(B_, head, DH)
-    state = _state_offsets(rows, head, NH, DH)
+    mask = _tile_mask(rows, batch, DH, DP)
+    r_i, r_f, r_z, r_o = _load_recurrent(R, head, DH, DP)
+    b_i, b_f, b_z, b_o = _load_bias(B_, head, DH, DP)
+    state = _state_offsets(rows, head, NH, DH, DP)
     h = tl.load(H0 + state, mask=mask, other=0.0)
     c = tl.load(C0 + state, mask=mask, other=0.0)
     n = tl.load(N0 + state, mask=mask, other=1.0)
@@ -60,7 +63,7 @@ def slstm_step_kernel(
     h_dot = h.to(WX.dtype.element_ty).to(R.dtype.element_ty)
     pre_i, pre_f, pre_z, pre_o = _preactivations(
         WX,
-        _step_offsets(rows, 0, 1, head, NH, DH, 4 * DH),
+        _step_offsets(rows, 0, 1, head, NH, 4 * DH, DP),
         mask,
         h_dot,
         r_i,
@@ -101,6 +104,7 @@ def slstm_step_triton(wx, r, b, h=None, c=None, n=None, m=None):
         batch,
         NH=heads,
         DH=head_dim,
+        DP=padded_head_dim(head_dim),
         BT=BATCH_TILE,
         DOT_PRECISION=dot_precision(r),
     )

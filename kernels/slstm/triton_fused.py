@@ -2,7 +2,9 @@
 
 One program per (head, batch tile of 16) loops over time with the head's recurrent weights R
 held on chip; the recurrent product h_{t-1} R is a [16, DH] x [DH, DH] tl.dot per gate (the
-FlashRNN layout). Head dims are powers of two from 16 to 64.
+FlashRNN layout). Any head dim up to 64 runs: the tiles are the next power of two of at least 16
+(``padded_head_dim``), and the lanes past the head dim are masked off, load and store (their
+gate pre-activations are 0, so their c and h stay 0 and add nothing to any product).
 
 The forward stores h (the output) and the fp32 states c, n, m of every step; the backward walks
 time in reverse, recomputes the gate pre-activations from h_{t-1} (one tl.dot per gate) and
@@ -24,28 +26,47 @@ import triton.language as tl
 from .naive import check_shapes, initial_state
 
 BATCH_TILE = 16
-SUPPORTED_HEAD_DIMS = (16, 32, 64)
+MAX_HEAD_DIM = 64  # 4 x 64 x 64 recurrent weights per program are what fits on chip
+
+
+def padded_head_dim(head_dim: int) -> int:
+    """The tile width a head of ``head_dim`` runs in: a power of two, at least 16 (tl.dot's minimum)."""
+    return max(16, triton.next_power_of_2(head_dim))
 
 
 @triton.jit
-def _load_recurrent(R, head, DH: tl.constexpr):
-    """The four [DH, DH] gate blocks of R[head] (layout [NH, DH, 4, DH])."""
-    k = tl.arange(0, DH)
-    j = tl.arange(0, DH)
-    base = R + head * DH * 4 * DH + k[:, None] * 4 * DH + j[None, :]
-    return tl.load(base), tl.load(base + DH), tl.load(base + 2 * DH), tl.load(base + 3 * DH)
-
-
-@triton.jit
-def _load_bias(B_, head, DH: tl.constexpr):
-    j = tl.arange(0, DH)
-    base = B_ + head * 4 * DH + j
+def _load_recurrent(R, head, DH: tl.constexpr, DP: tl.constexpr):
+    """The four [DP, DP] gate blocks of R[head] (layout [NH, DH, 4, DH]), zero past DH. The head
+    offset is int64: heads x 4 x DH^2 passes 2^31 on big per-VD networks."""
+    k = tl.arange(0, DP)
+    j = tl.arange(0, DP)
+    inside = (k < DH)[:, None] & (j < DH)[None, :]
+    base = R + head.to(tl.int64) * DH * 4 * DH + k[:, None] * 4 * DH + j[None, :]
     return (
-        tl.load(base).to(tl.float32)[None, :],
-        tl.load(base + DH).to(tl.float32)[None, :],
-        tl.load(base + 2 * DH).to(tl.float32)[None, :],
-        tl.load(base + 3 * DH).to(tl.float32)[None, :],
+        tl.load(base, mask=inside, other=0.0),
+        tl.load(base + DH, mask=inside, other=0.0),
+        tl.load(base + 2 * DH, mask=inside, other=0.0),
+        tl.load(base + 3 * DH, mask=inside, other=0.0),
     )
+
+
+@triton.jit
+def _load_bias(B_, head, DH: tl.constexpr, DP: tl.constexpr):
+    j = tl.arange(0, DP)
+    inside = j < DH
+    base = B_ + head.to(tl.int64) * 4 * DH + j
+    return (
+        tl.load(base, mask=inside, other=0.0).to(tl.float32)[None, :],
+        tl.load(base + DH, mask=inside, other=0.0).to(tl.float32)[None, :],
+        tl.load(base + 2 * DH, mask=inside, other=0.0).to(tl.float32)[None, :],
+        tl.load(base + 3 * DH, mask=inside, other=0.0).to(tl.float32)[None, :],
+    )
+
+
+@triton.jit
+def _tile_mask(rows, batch, DH: tl.constexpr, DP: tl.constexpr):
+    """[BT, DP]: rows inside the batch and lanes inside the head."""
+    return (rows < batch)[:, None] & (tl.arange(0, DP) < DH)[None, :]
 
 
 @triton.jit
@@ -87,15 +108,15 @@ def _cell_parts(pre_i, pre_f, pre_z, pre_o, c, n, m):
 
 
 @triton.jit
-def _state_offsets(rows, head, NH: tl.constexpr, DH: tl.constexpr):
-    """Offsets of a [BT, DH] tile in a [B, NH, DH] state tensor."""
-    return (rows[:, None] * NH + head) * DH + tl.arange(0, DH)[None, :]
+def _state_offsets(rows, head, NH: tl.constexpr, DH: tl.constexpr, DP: tl.constexpr):
+    """Offsets of a [BT, DP] tile in a [B, NH, DH] state tensor."""
+    return (rows[:, None] * NH + head) * DH + tl.arange(0, DP)[None, :]
 
 
 @triton.jit
-def _step_offsets(rows, t, seq_len, head, NH: tl.constexpr, DH: tl.constexpr, WIDTH: tl.constexpr):
-    """Offsets of a [BT, DH] tile at step t in a [B, S, NH, WIDTH] tensor (WIDTH = DH or 4 DH)."""
-    return ((rows[:, None] * seq_len + t) * NH + head) * WIDTH + tl.arange(0, DH)[None, :]
+def _step_offsets(rows, t, seq_len, head, NH: tl.constexpr, WIDTH: tl.constexpr, DP: tl.constexpr):
+    """Offsets of a [BT, DP] tile at step t in a [B, S, NH, WIDTH] tensor (WIDTH = DH or 4 DH)."""
+    return ((rows[:, None] * seq_len + t) * NH + head) * WIDTH + tl.arange(0, DP)[None, :]
 
 
 @triton.jit
@@ -119,16 +140,17 @@ def slstm_fused_forward_kernel(
     seq_len,
     NH: tl.constexpr,
     DH: tl.constexpr,
+    DP: tl.constexpr,
     BT: tl.constexpr,
     SAVE_STATES: tl.constexpr,
     DOT_PRECISION: tl.constexpr,
 ):
     head = tl.program_id(0)
     rows = tl.program_id(1).to(tl.int64) * BT + tl.arange(0, BT)
-    mask = (rows < batch)[:, None]
-    r_i, r_f, r_z, r_o = _load_recurrent(R, head, DH)
-    b_i, b_f, b_z, b_o = _load_bias(B_, head, DH)
-    state = _state_offsets(rows, head, NH, DH)
+    mask = _tile_mask(rows, batch, DH, DP)
+    r_i, r_f, r_z, r_o = _load_recurrent(R, head, DH, DP)
+    b_i, b_f, b_z, b_o = _load_bias(B_, head, DH, DP)
+    state = _state_offsets(rows, head, NH, DH, DP)
     h = tl.load(H0 + state, mask=mask, other=0.0)
     c = tl.load(C0 + state, mask=mask, other=0.0)
     n = tl.load(N0 + state, mask=mask, other=1.0)
@@ -138,7 +160,7 @@ def slstm_fused_forward_kernel(
         h_dot = h.to(H_ALL.dtype.element_ty).to(R.dtype.element_ty)
         pre_i, pre_f, pre_z, pre_o = _preactivations(
             WX,
-            _step_offsets(rows, t, seq_len, head, NH, DH, 4 * DH),
+            _step_offsets(rows, t, seq_len, head, NH, 4 * DH, DP),
             mask,
             h_dot,
             r_i,
@@ -154,7 +176,7 @@ def slstm_fused_forward_kernel(
         )
         _, m, _, _, _, o, c, n = _cell_parts(pre_i, pre_f, pre_z, pre_o, c, n, m)
         h = o * c / n
-        out = _step_offsets(rows, t, seq_len, head, NH, DH, DH)
+        out = _step_offsets(rows, t, seq_len, head, NH, DH, DP)
         tl.store(H_ALL + out, h.to(H_ALL.dtype.element_ty), mask=mask)
         if SAVE_STATES:
             tl.store(C_ALL + out, c, mask=mask)
@@ -193,15 +215,16 @@ def slstm_fused_backward_kernel(
     seq_len,
     NH: tl.constexpr,
     DH: tl.constexpr,
+    DP: tl.constexpr,
     BT: tl.constexpr,
     DOT_PRECISION: tl.constexpr,
 ):
     head = tl.program_id(0)
     rows = tl.program_id(1).to(tl.int64) * BT + tl.arange(0, BT)
-    mask = (rows < batch)[:, None]
-    r_i, r_f, r_z, r_o = _load_recurrent(R, head, DH)
-    b_i, b_f, b_z, b_o = _load_bias(B_, head, DH)
-    state = _state_offsets(rows, head, NH, DH)
+    mask = _tile_mask(rows, batch, DH, DP)
+    r_i, r_f, r_z, r_o = _load_recurrent(R, head, DH, DP)
+    b_i, b_f, b_z, b_o = _load_bias(B_, head, DH, DP)
+    state = _state_offsets(rows, head, NH, DH, DP)
     # gradients flowing into step t from later steps (or from the final state)
     dh_next = tl.load(DH_N + state, mask=mask, other=0.0)
     dc = tl.load(DC_N + state, mask=mask, other=0.0)
@@ -210,7 +233,7 @@ def slstm_fused_backward_kernel(
     for step in range(seq_len):
         t = seq_len - 1 - step
         if t > 0:
-            prev = _step_offsets(rows, t - 1, seq_len, head, NH, DH, DH)
+            prev = _step_offsets(rows, t - 1, seq_len, head, NH, DH, DP)
             h_prev = tl.load(H_ALL + prev, mask=mask, other=0.0).to(tl.float32)
             c_prev = tl.load(C_ALL + prev, mask=mask, other=0.0)
             n_prev = tl.load(N_ALL + prev, mask=mask, other=1.0)
@@ -220,7 +243,7 @@ def slstm_fused_backward_kernel(
             c_prev = tl.load(C0 + state, mask=mask, other=0.0)
             n_prev = tl.load(N0 + state, mask=mask, other=1.0)
             m_prev = tl.load(M0 + state, mask=mask, other=0.0)
-        wx_offsets = _step_offsets(rows, t, seq_len, head, NH, DH, 4 * DH)
+        wx_offsets = _step_offsets(rows, t, seq_len, head, NH, 4 * DH, DP)
         pre_i, pre_f, pre_z, pre_o = _preactivations(
             WX,
             wx_offsets,
@@ -241,7 +264,7 @@ def slstm_fused_backward_kernel(
             pre_i, pre_f, pre_z, pre_o, c_prev, n_prev, m_prev
         )
 
-        out = _step_offsets(rows, t, seq_len, head, NH, DH, DH)
+        out = _step_offsets(rows, t, seq_len, head, NH, DH, DP)
         dh = tl.load(DH_ALL + out, mask=mask, other=0.0).to(tl.float32) + dh_next
         d_pre_o = dh * (c_new / n_new) * o * (1.0 - o)
         dc += dh * o / n_new
@@ -277,16 +300,16 @@ def slstm_fused_backward_kernel(
 
 def check_triton_inputs(wx: torch.Tensor, r: torch.Tensor, head_dim: int) -> None:
     """What the kernels support; the PyTorch reference covers everything else."""
-    if head_dim not in SUPPORTED_HEAD_DIMS:
-        raise ValueError(f"sLSTM Triton: head dim must be one of {SUPPORTED_HEAD_DIMS}, got {head_dim}")
+    if not 1 <= head_dim <= MAX_HEAD_DIM:
+        raise ValueError(f"sLSTM Triton: head dim must be 1 to {MAX_HEAD_DIM}, got {head_dim}")
     for name, tensor in (("wx", wx), ("r", r)):
         if tensor.dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise ValueError(f"sLSTM Triton: {name} must be float32, bfloat16 or float16, got {tensor.dtype}")
 
 
 def num_warps(head_dim: int) -> int:
-    """More threads for the larger on-chip R blocks (4 x DH x DH per program)."""
-    return 8 if head_dim == 64 else 4
+    """More threads for the larger on-chip R blocks (4 x DP x DP per program)."""
+    return 8 if padded_head_dim(head_dim) == 64 else 4
 
 
 def dot_precision(r: torch.Tensor) -> str:
@@ -321,6 +344,7 @@ def _fused_forward(wx, r, b, h0, c0, n0, m0, save_states: bool):
         seq_len,
         NH=heads,
         DH=head_dim,
+        DP=padded_head_dim(head_dim),
         BT=BATCH_TILE,
         SAVE_STATES=save_states,
         DOT_PRECISION=dot_precision(r),
@@ -367,6 +391,7 @@ class FusedSLSTM(torch.autograd.Function):
             seq_len,
             NH=heads,
             DH=head_dim,
+            DP=padded_head_dim(head_dim),
             BT=BATCH_TILE,
             DOT_PRECISION=dot_precision(r),
             num_warps=num_warps(head_dim),

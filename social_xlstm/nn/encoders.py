@@ -37,10 +37,11 @@ def from_sequences(seq: torch.Tensor, b: int, n: int) -> torch.Tensor:
 class SharedSLSTMEncoder(nn.Module):
     """A stack of sLSTM blocks with weights shared by every VD (batch B * N)."""
 
-    def __init__(self, hidden: int, num_blocks: int, num_heads: int):
+    def __init__(self, hidden: int, num_blocks: int, num_heads: int, backend: str = "auto"):
         super().__init__()
         self.blocks = nn.ModuleList(
-            SLSTMBlock(hidden, num_heads, block_index=i, num_blocks=num_blocks) for i in range(num_blocks)
+            SLSTMBlock(hidden, num_heads, block_index=i, num_blocks=num_blocks, backend=backend)
+            for i in range(num_blocks)
         )
 
     def forward(self, z, state=None):
@@ -81,9 +82,12 @@ class LSTMEncoder(nn.Module):
 class PerVDSLSTMLayer(nn.Module):
     """sLSTM whose input and recurrent weights belong to one VD each (see module docstring)."""
 
-    def __init__(self, num_sensors: int, hidden: int, num_heads: int, block_index: int, num_blocks: int):
+    def __init__(
+        self, num_sensors: int, hidden: int, num_heads: int, block_index: int, num_blocks: int, backend: str = "auto"
+    ):
         super().__init__()
         self.num_sensors, self.num_heads, self.head_dim = num_sensors, num_heads, hidden // num_heads
+        self.backend = backend
         heads = num_sensors * num_heads
         bound = 1.0 / math.sqrt(hidden)
         self.input_weight = nn.Parameter(torch.empty(num_sensors, hidden, 4 * hidden).uniform_(-bound, bound))
@@ -102,23 +106,27 @@ class PerVDSLSTMLayer(nn.Module):
 
     def forward(self, x, state=None):
         b, s, n, d = x.shape
-        h_all, state = slstm_sequence(self._preactivations(x), self.recurrent, self.bias, *(state or ()))
+        h_all, state = slstm_sequence(
+            self._preactivations(x), self.recurrent, self.bias, *(state or ()), backend=self.backend
+        )
         return self.norm(h_all).view(b, s, n, d), state
 
     def step(self, x_t, state=None):
         b, n, d = x_t.shape
-        state = slstm_step(self._preactivations(x_t[:, None])[:, 0], self.recurrent, self.bias, *(state or ()))
+        state = slstm_step(
+            self._preactivations(x_t[:, None])[:, 0], self.recurrent, self.bias, *(state or ()), backend=self.backend
+        )
         return self.norm(state[0].to(x_t.dtype)).view(b, n, d), state
 
 
 class PerVDSLSTMEncoder(nn.Module):
     """Pre-norm residual sLSTM blocks with per-VD recurrent cells and a shared gated MLP."""
 
-    def __init__(self, num_sensors: int, hidden: int, num_blocks: int, num_heads: int):
+    def __init__(self, num_sensors: int, hidden: int, num_blocks: int, num_heads: int, backend: str = "auto"):
         super().__init__()
         self.cell_norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_blocks))
         self.cells = nn.ModuleList(
-            PerVDSLSTMLayer(num_sensors, hidden, num_heads, i, num_blocks) for i in range(num_blocks)
+            PerVDSLSTMLayer(num_sensors, hidden, num_heads, i, num_blocks, backend) for i in range(num_blocks)
         )
         self.mlp_norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_blocks))
         self.mlps = nn.ModuleList(GatedMLP(hidden) for _ in range(num_blocks))
@@ -141,7 +149,9 @@ class PerVDSLSTMEncoder(nn.Module):
         return self._run(z_t, state, lambda cell, x, s: cell.step(x, s))
 
 
-def make_encoder(kind: str, hidden: int, *, num_blocks: int, num_heads: int, per_vd_sensors: int = 0) -> nn.Module:
+def make_encoder(
+    kind: str, hidden: int, *, num_blocks: int, num_heads: int, per_vd_sensors: int = 0, backend: str = "auto"
+) -> nn.Module:
     """The encoder named by the config (``slstm`` or ``lstm``); per-VD weights when
     ``per_vd_sensors`` > 0 (sLSTM only)."""
     if kind not in ENCODERS:
@@ -149,7 +159,7 @@ def make_encoder(kind: str, hidden: int, *, num_blocks: int, num_heads: int, per
     if per_vd_sensors:
         if kind != "slstm":
             raise ValueError("model.encoder.per_vd=true needs model.encoder.kind=slstm")
-        return PerVDSLSTMEncoder(per_vd_sensors, hidden, num_blocks, num_heads)
+        return PerVDSLSTMEncoder(per_vd_sensors, hidden, num_blocks, num_heads, backend)
     if kind == "lstm":
         return LSTMEncoder(hidden, num_blocks)
-    return SharedSLSTMEncoder(hidden, num_blocks, num_heads)
+    return SharedSLSTMEncoder(hidden, num_blocks, num_heads, backend)

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from social_xlstm_kernels.dispatch import BACKENDS
+
 from .encoders import from_sequences, make_encoder, to_sequences
 from .identity import ForecastHead, time_input_dims, time_inputs
 from .mlstm import MLSTMBlock
@@ -56,6 +58,7 @@ class SocialXLSTMConfig:
     interaction_blocks: int = 1
     interaction_heads: int = 4
     gradient_checkpointing: bool = False
+    kernels: str = "auto"  # auto (Triton on CUDA) | triton (also on CPU, under TRITON_INTERPRET=1) | torch
     residual_to_last: bool = True  # forecast the change from the last observed value
 
 
@@ -110,6 +113,8 @@ class SocialXLSTM(nn.Module):
     def __init__(self, config: SocialXLSTMConfig):
         super().__init__()
         self.config = c = config
+        if c.kernels not in BACKENDS:
+            raise ValueError(f"model.kernels must be one of {', '.join(BACKENDS)}, got {c.kernels!r}")
         if c.interaction not in INTERACTIONS:
             raise ValueError(f"model.interaction.kind must be one of {', '.join(INTERACTIONS)}, got {c.interaction!r}")
         self.neighbour_readings = NeighbourReadings(c.num_features, c.input_hops) if c.input_hops else None
@@ -124,12 +129,16 @@ class SocialXLSTM(nn.Module):
             num_blocks=c.encoder_blocks,
             num_heads=c.encoder_heads,
             per_vd_sensors=c.num_sensors if c.per_vd else 0,
+            backend=c.kernels,
         )
         rounds = 1 + (c.interaction_blocks - 1 if c.pool_every_block and c.interaction == "mlstm" else 0)
         pooling = None if c.pooling == "none" else c.pooling
         self.social = nn.ModuleList(SocialRound(pooling, c.hidden, c.pooling_heads) for _ in range(rounds))
         self.interaction = (
-            nn.ModuleList(MLSTMBlock(c.hidden, num_heads=c.interaction_heads) for _ in range(c.interaction_blocks))
+            nn.ModuleList(
+                MLSTMBlock(c.hidden, num_heads=c.interaction_heads, backend=c.kernels)
+                for _ in range(c.interaction_blocks)
+            )
             if c.interaction == "mlstm"
             else nn.ModuleList()
         )

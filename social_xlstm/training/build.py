@@ -65,6 +65,7 @@ def network_config(
         head_width=int(model_cfg.head.width),
         head_dropout=float(model_cfg.head.dropout),
         head_window=bool(model_cfg.head.window),
+        kernels=str(model_cfg.kernels),
         input_len=input_len,
         **options,
     )

@@ -1,0 +1,79 @@
+"""The code a GPU runs, run here: ``model.kernels=triton`` sends every recurrence through the
+Triton kernels by the real dispatch (under TRITON_INTERPRET=1 on a CPU), at the presets' shapes
+(width 32 with 4 heads: head dim 8, which the sLSTM kernel once refused), and must train to the
+same numbers as the PyTorch references."""
+
+import pytest
+import torch
+from conftest import tiny_train_args
+from test_model import ring_graph
+
+from social_xlstm.cli import main
+from social_xlstm.nn.model import SocialXLSTM, SocialXLSTMConfig
+
+N, F, G, H, T = 5, 3, 2, 12, 12
+PRESETS = {
+    "demo": {},
+    "los_loop": {"day_of_week_inputs": False, "pool_every_block": True, "input_hops": 2, "interaction_blocks": 2},
+}
+
+
+def preset_model(kernels: str, **shape) -> SocialXLSTM:
+    torch.manual_seed(0)
+    config = SocialXLSTMConfig(
+        num_sensors=N,
+        num_features=F,
+        num_targets=G,
+        horizon=H,
+        target_feature_index=(0, 1),
+        hidden=32,
+        encoder_heads=4,
+        interaction_heads=4,
+        kernels=kernels,
+        **shape,
+    )
+    return SocialXLSTM(config)
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_triton_kernels_train_the_presets_shapes_like_the_references(preset):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, T, N, F, generator=g)
+    mask = torch.rand(2, T, N, F, generator=g) > 0.1
+    time = torch.randn(2, T + H, 4, generator=g)
+    results = {}
+    for kernels in ("torch", "triton"):
+        model = preset_model(kernels, **PRESETS[preset])
+        forecast = model(x, mask, time, ring_graph(N))
+        forecast.square().mean().backward()
+        results[kernels] = (
+            forecast.detach(),
+            {name: p.grad for name, p in model.named_parameters() if p.grad is not None},
+        )
+    torch.testing.assert_close(results["triton"][0], results["torch"][0], atol=2e-5, rtol=1e-4)
+    assert results["triton"][1].keys() == results["torch"][1].keys()
+    for name, grad in results["torch"][1].items():
+        torch.testing.assert_close(results["triton"][1][name], grad, atol=1e-4, rtol=1e-3, msg=name)
+
+
+@pytest.mark.triton
+def test_train_with_model_kernels_triton_from_the_cli(demo_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    args = tiny_train_args(
+        demo_dir,
+        run_dir,
+        "baselines=[]",
+        "model.kernels=triton",
+        "model.hidden=32",
+        "model.encoder.heads=4",
+        "model.interaction.heads=4",
+        "trainer.limit_train_batches=2",
+    )
+    assert main(args) == 0
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_an_unknown_kernel_choice_is_refused(demo_dir, tmp_path, capsys):
+    assert main(tiny_train_args(demo_dir, tmp_path / "run", "model.kernels=cuda")) == 2
+    assert "model.kernels must be one of auto, triton, torch" in capsys.readouterr().err

@@ -11,6 +11,8 @@ import pathlib
 
 import pytest
 
+# Where the kernel and layer tests put their tensors: a GPU's kernels need device pointers.
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

@@ -9,6 +9,7 @@ Triton float64 1e-10 (same algorithm, other summation order); Triton float32 2e-
 
 import pytest
 import torch
+from conftest import DEVICE
 from mlstm_kernels.torch.parallel.native import mlstm_parallel__native_autograd
 
 from social_xlstm_kernels import mlstm_chunkwise, mlstm_last, mlstm_parallel, mlstm_recurrent, mlstm_step
@@ -51,7 +52,7 @@ def make_inputs(
     inputs = [q, k, v, i, f]
     if with_state:
         inputs += [rand(batch, heads, head_qk, head_v), rand(batch, heads, head_qk), rand(batch, heads, 1)]
-    return [x.requires_grad_() for x in inputs]
+    return [x.to(DEVICE).requires_grad_() for x in inputs]
 
 
 def outputs_and_grads(fn, inputs, **kwargs):
@@ -107,7 +108,7 @@ def test_last_step_alone_is_the_recurrence_last_output(seq, with_state, gate_shi
     """Output and gradients of mlstm_last against the step-by-step definition's h[:, :, -1]."""
     inputs = make_inputs(seq, head_v=8, with_state=with_state, gate_shift=gate_shift)
     gen = torch.Generator().manual_seed(5)
-    weight = torch.randn(2, 2, 8, generator=gen, dtype=torch.float64)
+    weight = torch.randn(2, 2, 8, generator=gen, dtype=torch.float64).to(DEVICE)
     want = mlstm_recurrent(*inputs, backend="torch")[:, :, -1]
     got = mlstm_last(*inputs)
     assert got.shape == want.shape
@@ -209,9 +210,13 @@ def test_extreme_gates_triton_exact_gradient_float64(gate_shift):
 
 @pytest.mark.triton
 @pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-def test_triton_step_matches_torch_step(dtype, rtol):
+@pytest.mark.parametrize("v_layout", ["contiguous", "strided"])
+def test_triton_step_matches_torch_step(dtype, rtol, v_layout):
     inputs = [x.detach() for x in make_inputs(1, 16, 32, dtype=dtype)]
     q, k, v = (x[:, :, 0] for x in inputs[:3])
+    if v_layout == "strided":  # heads outermost in memory: h used to be written with v's strides
+        v = v.transpose(0, 1).contiguous().transpose(0, 1)
+        assert not v.is_contiguous()
     i, f, c, n, m = inputs[3] * 30, *inputs[4:]
     want_h, want_state = mlstm_step(q, k, v, i, f, c, n, m, backend="torch")
     got_h, got_state = mlstm_step(q, k, v, i, f, c, n, m, backend="triton")
@@ -238,7 +243,7 @@ def test_forward_matches_mlstm_kernels_native_parallel(gate_shift):
     assert_close_rel(ours, native, 1e-5, "forward vs mlstm-kernels")
     if gate_shift == (0.0, 0.0):
         gen = torch.Generator().manual_seed(5)
-        weights = torch.randn(ours.shape, generator=gen, dtype=ours.dtype)
+        weights = torch.randn(ours.shape, generator=gen, dtype=ours.dtype).to(DEVICE)
         ours_grad = torch.autograd.grad((ours * weights).sum(), inputs)
         native_grad = torch.autograd.grad((native * weights).sum(), inputs)
         assert_all_close(ours_grad, native_grad, INPUT_NAMES, 1e-5, "grad vs mlstm-kernels autograd")

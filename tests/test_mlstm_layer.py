@@ -3,6 +3,7 @@ the same outputs, states and gradients; the block keeps the paper's initialisati
 
 import pytest
 import torch
+from conftest import DEVICE
 
 from social_xlstm.nn.mlstm import MLSTMBlock, MLSTMLayer
 
@@ -16,12 +17,12 @@ def make_module(kind: str, backend: str = "torch"):
     with torch.no_grad():  # gates away from their init so that they vary over time
         for p in module.gates.parameters():
             p.add_(torch.randn_like(p) * 0.5)
-    return module.double()
+    return module.double().to(DEVICE)
 
 
 def input_for(module, batch=2, seq=21):
     width = module.qkv.in_features if isinstance(module, MLSTMLayer) else module.norm.normalized_shape[0]
-    return torch.randn(batch, seq, width, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    return torch.randn(batch, seq, width, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).to(DEVICE)
 
 
 def flat_state(state):
@@ -61,7 +62,7 @@ def test_block_last_step_alone_equals_the_whole_run():
 
 
 def parameter_grads(module, outputs):
-    weights = torch.randn(outputs.shape, dtype=outputs.dtype, generator=torch.Generator().manual_seed(2))
+    weights = torch.randn(outputs.shape, dtype=outputs.dtype, generator=torch.Generator().manual_seed(2)).to(DEVICE)
     return torch.autograd.grad((outputs * weights).sum(), list(module.parameters()))
 
 

@@ -5,7 +5,7 @@ same numbers as the PyTorch references."""
 
 import pytest
 import torch
-from conftest import tiny_train_args
+from conftest import DEVICE, tiny_train_args
 from test_model import ring_graph
 
 from social_xlstm.cli import main
@@ -39,13 +39,14 @@ def preset_model(kernels: str, **shape) -> SocialXLSTM:
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_triton_kernels_train_the_presets_shapes_like_the_references(preset):
     g = torch.Generator().manual_seed(3)
-    x = torch.randn(2, T, N, F, generator=g)
-    mask = torch.rand(2, T, N, F, generator=g) > 0.1
-    time = torch.randn(2, T + H, 4, generator=g)
+    x = torch.randn(2, T, N, F, generator=g).to(DEVICE)
+    mask = (torch.rand(2, T, N, F, generator=g) > 0.1).to(DEVICE)
+    time = torch.randn(2, T + H, 4, generator=g).to(DEVICE)
+    graph = type(ring_graph(N))(*(t.to(DEVICE) for t in ring_graph(N)))
     results = {}
     for kernels in ("torch", "triton"):
-        model = preset_model(kernels, **PRESETS[preset])
-        forecast = model(x, mask, time, ring_graph(N))
+        model = preset_model(kernels, **PRESETS[preset]).to(DEVICE)
+        forecast = model(x, mask, time, graph)
         forecast.square().mean().backward()
         results[kernels] = (
             forecast.detach(),

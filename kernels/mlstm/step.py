@@ -11,6 +11,7 @@ import triton
 import triton.language as tl
 
 from .naive import EPS, M_FLOOR, state_dtype
+from .triton_chunk import _scalars
 
 
 @triton.jit
@@ -29,14 +30,14 @@ def _step_kernel(
     m_out,
     DK,
     DV,
-    scale,
-    eps,
+    scalars_ptr,
     FLOOR: tl.constexpr,
     BK: tl.constexpr,
     BV: tl.constexpr,
 ):
     bh = tl.program_id(0).to(tl.int64)
     acc = c_ptr.dtype.element_ty
+    scale, eps = _scalars(scalars_ptr)
     ck, cv = tl.arange(0, BK), tl.arange(0, BV)
     mk, mv = ck < DK, cv < DV
     cmask = mk[:, None] & mv[None, :]
@@ -70,7 +71,8 @@ def mlstm_step_triton(q, k, v, i, f, c, n, m, eps=EPS):
     DV = v.shape[-1]
     acc = state_dtype(q)
     c, n, m = (x.to(acc).contiguous() for x in (c, n, m))
-    h = torch.empty_like(v)
+    # contiguous, as the kernel writes it (empty_like would keep the strides of a permuted v)
+    h = torch.empty(v.shape, dtype=v.dtype, device=v.device)
     c_new, n_new, m_new = torch.empty_like(c), torch.empty_like(n), torch.empty_like(m)
     blocks = dict(BK=max(16, triton.next_power_of_2(DK)), BV=max(16, triton.next_power_of_2(DV)))
     _step_kernel[(B * NH,)](
@@ -88,8 +90,7 @@ def mlstm_step_triton(q, k, v, i, f, c, n, m, eps=EPS):
         m_new,
         DK,
         DV,
-        DK**-0.5,
-        eps,
+        torch.tensor([DK**-0.5, eps], dtype=acc, device=q.device),
         FLOOR=M_FLOOR,
         **blocks,
     )

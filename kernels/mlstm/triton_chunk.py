@@ -31,6 +31,16 @@ from ..gates import log_sigmoid
 from .chunk import pad_to_chunks
 from .naive import EPS, M_FLOOR, _checked, initial_state, state_dtype
 
+GRID_Y_MAX = 65_535  # CUDA's limit on grid axes y and z
+
+
+@triton.jit
+def _scalars(scalars_ptr):
+    """The head scale 1/sqrt(DK) and eps, read from a tensor in the accumulator's dtype: a Python
+    float argument reaches a compiled kernel as fp32 (but stays float64 in the interpreter), so
+    float64 runs would differ between the hardware and the tests."""
+    return tl.load(scalars_ptr), tl.load(scalars_ptr + 1)
+
 
 @triton.jit
 def _row_logits(lf, ig, m_prev, FLOOR: tl.constexpr, L: tl.constexpr):
@@ -129,16 +139,16 @@ def _outputs_fwd(
     NC,
     DK,
     DV,
-    scale,
-    eps,
+    scalars_ptr,
     FLOOR: tl.constexpr,
     L: tl.constexpr,
     BK: tl.constexpr,
     BV: tl.constexpr,
     PREC: tl.constexpr,
 ):
-    chunk, bh = tl.program_id(0), tl.program_id(1).to(tl.int64)
+    bh, chunk = tl.program_id(0).to(tl.int64), tl.program_id(1)
     acc = c_ptr.dtype.element_ty
+    scale, eps = _scalars(scalars_ptr)
     rows, ck, cv = tl.arange(0, L), tl.arange(0, BK), tl.arange(0, BV)
     t0 = bh * S + chunk * L
     at = bh * (NC + 1) + chunk
@@ -179,7 +189,7 @@ def _states_bwd(
     NC,
     DK,
     DV,
-    scale,
+    scalars_ptr,
     FLOOR: tl.constexpr,
     L: tl.constexpr,
     BK: tl.constexpr,
@@ -190,6 +200,7 @@ def _states_bwd(
     stabiliser gradient dmc arriving at every chunk-start m through the chain of maxima."""
     bh = tl.program_id(0).to(tl.int64)
     acc = dc_ptr.dtype.element_ty
+    scale, _ = _scalars(scalars_ptr)
     rows, ck, cv = tl.arange(0, L), tl.arange(0, BK), tl.arange(0, BV)
     cmask = (ck[:, None] < DK) & (cv[None, :] < DV)
     first = bh * (NC + 1)
@@ -247,15 +258,16 @@ def _grads_bwd(
     NC,
     DK,
     DV,
-    scale,
+    scalars_ptr,
     FLOOR: tl.constexpr,
     L: tl.constexpr,
     BK: tl.constexpr,
     BV: tl.constexpr,
     PREC: tl.constexpr,
 ):
-    chunk, bh = tl.program_id(0), tl.program_id(1).to(tl.int64)
+    bh, chunk = tl.program_id(0).to(tl.int64), tl.program_id(1)
     acc = c_ptr.dtype.element_ty
+    scale, eps = _scalars(scalars_ptr)
     rows, ck, cv = tl.arange(0, L), tl.arange(0, BK), tl.arange(0, BV)
     cmask = (ck[:, None] < DK) & (cv[None, :] < DV)
     t0 = bh * S + chunk * L
@@ -344,6 +356,8 @@ class _ChunkwiseFunction(torch.autograd.Function):
         qp, kp, vp, lfp, ip = (x.contiguous() for x in (qp, kp, vp, lfp, ip))
         Sp, BH = qp.shape[2], B * NH
         NC = Sp // chunk_size
+        if NC > GRID_Y_MAX:  # sequences x heads go on grid axis x (2^31 - 1), chunks on y
+            raise ValueError(f"mLSTM Triton: {NC} chunks of {chunk_size} exceed {GRID_Y_MAX}; use a larger chunk_size")
         c_states = q.new_empty(BH, NC + 1, DK, DV, dtype=acc)
         n_states = q.new_empty(BH, NC + 1, DK, dtype=acc)
         m_states = q.new_empty(BH, NC + 1, dtype=acc)
@@ -354,12 +368,13 @@ class _ChunkwiseFunction(torch.autograd.Function):
         qn = q.new_empty(B, NH, Sp, dtype=acc)
         m_row = q.new_empty(B, NH, Sp, dtype=acc)
         meta = dict(FLOOR=M_FLOOR, L=chunk_size, BK=_block(DK), BV=_block(DV), PREC=_precision(q))
+        scalars = torch.tensor([DK**-0.5, eps], dtype=acc, device=q.device)
         _states_fwd[(BH,)](kp, vp, lfp, ip, c_states, n_states, m_states, Sp, NC, DK, DV, **meta)
-        _outputs_fwd[(NC, BH)](
-            qp, kp, vp, lfp, ip, c_states, n_states, m_states, h, qn, m_row, Sp, NC, DK, DV, DK**-0.5, eps, **meta
+        _outputs_fwd[(BH, NC)](
+            qp, kp, vp, lfp, ip, c_states, n_states, m_states, h, qn, m_row, Sp, NC, DK, DV, scalars, **meta
         )
         ctx.save_for_backward(qp, kp, vp, lfp, ip, f, c_states, n_states, m_states, h, qn, m_row)
-        ctx.chunk_size, ctx.eps, ctx.meta, ctx.S = chunk_size, eps, meta, S
+        ctx.chunk_size, ctx.eps, ctx.meta, ctx.S, ctx.scalars = chunk_size, eps, meta, S, scalars
         c_last = c_states[:, NC].reshape(B, NH, DK, DV)
         n_last = n_states[:, NC].reshape(B, NH, DK)
         m_last = m_states[:, NC].reshape(B, NH, 1)
@@ -394,12 +409,12 @@ class _ChunkwiseFunction(torch.autograd.Function):
         dmc[:, NC] = dm_last - (dc_last * c_last).sum((-2, -1)) - (dn_last * n_last).sum(-1)
         meta = ctx.meta
         _states_bwd[(BH,)](
-            qp, lfp, ip, m_states, dnum, dqn, dm, dc_states, dn_states, dmc, Sp, NC, DK, DV, DK**-0.5, **meta
+            qp, lfp, ip, m_states, dnum, dqn, dm, dc_states, dn_states, dmc, Sp, NC, DK, DV, ctx.scalars, **meta
         )
         dq, dk = torch.empty_like(qp, dtype=acc), torch.empty_like(kp, dtype=acc)
         dv = torch.empty_like(vp, dtype=acc)
         di, dlf = torch.empty_like(ip), torch.empty_like(lfp)
-        _grads_bwd[(NC, BH)](
+        _grads_bwd[(BH, NC)](
             qp,
             kp,
             vp,
@@ -423,7 +438,7 @@ class _ChunkwiseFunction(torch.autograd.Function):
             NC,
             DK,
             DV,
-            DK**-0.5,
+            ctx.scalars,
             **meta,
         )
         dc0, dn0 = dc_states[:, 0], dn_states[:, 0]

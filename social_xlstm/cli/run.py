@@ -62,7 +62,8 @@ def train(
     from social_xlstm.training.train import train as run_training
 
     run_dir = run_training(compose_config(overrides or []))
-    _show(evaluate_run(run_dir, "test"), run_dir)
+    if run_dir is not None:  # None: another process of a distributed run, which rank 0 evaluates
+        _show(evaluate_run(run_dir, "test"), run_dir)
 
 
 def evaluate(

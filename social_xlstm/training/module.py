@@ -65,7 +65,8 @@ class ForecastModule(lightning.LightningModule):
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self.log("val_mae", self._loss(batch), prog_bar=True, batch_size=batch["x"].shape[0])
+        # synced: under DDP every rank sees a share of the windows, and all must agree on the best
+        self.log("val_mae", self._loss(batch), prog_bar=True, batch_size=batch["x"].shape[0], sync_dist=True)
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

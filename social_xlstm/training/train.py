@@ -9,6 +9,7 @@ the same ``run_dir`` resumes every model from its ``last.ckpt``, logging to a ne
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -39,10 +40,27 @@ from social_xlstm.training.module import ForecastModule
 from social_xlstm.training.quiet import quiet_lightning
 
 
+RUN_DIR_ENV = "SOCIAL_XLSTM_RESOLVED_RUN_DIR"  # how DDP workers learn the time-stamped name rank 0 chose
+
+
 def resolve_run_dir(cfg: DictConfig) -> Path:
+    """run_dir, or runs/<name>-<time>; the processes Lightning starts for DDP inherit the name
+    through the environment (they would otherwise stamp their own time)."""
     if cfg.run_dir:
         return Path(cfg.run_dir)
-    return Path("runs") / f"{cfg.get('name', 'run')}-{datetime.now():%Y%m%d-%H%M%S}"
+    if RUN_DIR_ENV not in os.environ:
+        os.environ[RUN_DIR_ENV] = str(Path("runs") / f"{cfg.get('name', 'run')}-{datetime.now():%Y%m%d-%H%M%S}")
+    return Path(os.environ[RUN_DIR_ENV])
+
+
+def is_launch_rank_zero() -> bool:
+    """Whether this process is global rank 0, as its launcher says before any Trainer exists:
+    RANK (torchrun), SLURM_PROCID (srun), else NODE_RANK and LOCAL_RANK (Lightning's own DDP
+    launcher starts the other local ranks with LOCAL_RANK set)."""
+    for key in ("RANK", "SLURM_PROCID"):
+        if key in os.environ:
+            return int(os.environ[key]) == 0
+    return int(os.environ.get("NODE_RANK", 0)) == 0 and int(os.environ.get("LOCAL_RANK", 0)) == 0
 
 
 def ensure_demo_data(cfg: DictConfig) -> None:
@@ -109,7 +127,7 @@ def make_datamodule(cfg: DictConfig) -> TrafficDataModule:
 def make_graph(cfg: DictConfig, datamodule: TrafficDataModule) -> SensorGraph:
     graph = build_graph(datamodule.dataset, dict(cfg.data.graph))
     connected = graph.meta.get("connected_isolated")
-    if connected:
+    if connected and is_launch_rank_zero():
         print(
             f"graph: {len(connected['sensors'])} sensors had no neighbour; each pools from its {connected['k']} "
             "nearest by coordinates (data.graph.connect_isolated_k)",
@@ -181,13 +199,14 @@ def fit_is_over(last: Path, max_epochs: int) -> bool:
     return stopped or state["epoch"] + 1 >= max_epochs
 
 
-def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path) -> None:
-    """Train ``module`` into ``out_dir``, resuming from its last checkpoint; a fit already over is left as it is."""
+def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path) -> bool:
+    """Train ``module`` into ``out_dir``, resuming from its last checkpoint; a fit already over is
+    left as it is. Returns whether this process is global rank 0 (the one that goes on to evaluate)."""
     t = cfg.trainer
     last = last_checkpoint(out_dir)
     resume = bool(cfg.resume) and last.exists()
     if resume and fit_is_over(last, int(t.max_epochs)):
-        return
+        return is_launch_rank_zero()
     checkpoints = ModelCheckpoint(
         dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min", save_top_k=1
     )
@@ -227,21 +246,25 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
         raise Interrupted(
             f"{out_dir}: training stopped by SIGTERM in epoch {trainer.current_epoch + 1}; {saved}"
         ) from None
+    return trainer.is_global_zero
 
 
-def train(cfg: DictConfig) -> Path:
-    """Train the configured model and its neural baselines; return the run directory.
+def train(cfg: DictConfig) -> Path | None:
+    """Train the configured model and its neural baselines; return the run directory, or None in
+    the other processes of a distributed run (rank 0 alone writes the run files and evaluates).
 
     Data, graph and every network are built, and a run to resume is checked against them,
     before the run directory is touched, so a refused command leaves it as it was."""
     quiet_lightning()
     check_numbers(cfg)
+    main_process = is_launch_rank_zero()
     run_dir = resolve_run_dir(cfg)
-    ensure_demo_data(cfg)
+    if main_process:
+        ensure_demo_data(cfg)
     datamodule = make_datamodule(cfg)
     datamodule.setup()
     budget = resolve_budget(cfg.trainer, len(datamodule.windows["train"]), int(cfg.data.batch_size))
-    if budget:
+    if budget and main_process:
         print(budget, flush=True)
     graph = make_graph(cfg, datamodule)
     info = run_info(datamodule)
@@ -252,8 +275,9 @@ def train(cfg: DictConfig) -> Path:
     files = run_files(cfg, info, graph, datamodule.scaler.to_dict())
     if cfg.resume:
         check_resumable(run_dir, files, modules)
-    write_run_files(run_dir, files)
+    if main_process:
+        write_run_files(run_dir, files)
     for variant, module in modules.items():
         lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        fit_one(cfg, datamodule, module, model_dir(run_dir, variant))
-    return run_dir
+        main_process = fit_one(cfg, datamodule, module, model_dir(run_dir, variant))
+    return run_dir if main_process else None

@@ -5,6 +5,7 @@ from omegaconf import OmegaConf
 
 from social_xlstm.errors import InputError
 from social_xlstm.training.budget import batches_per_epoch, resolve_budget
+from social_xlstm.training.config import compose_config
 
 
 def trainer(**values):
@@ -43,4 +44,4 @@ def test_limit_train_batches_caps_an_epoch_as_lightning_does():
 @pytest.mark.parametrize("value", ["abc", 0, -3, 2.5, True])
 def test_anything_but_a_positive_whole_number_or_auto_is_refused(value):
     with pytest.raises(InputError, match="trainer.max_epochs: expected a positive whole number or 'auto'"):
-        resolve_budget(trainer(max_epochs=value), train_windows=100, batch_size=8)
+        compose_config([f"trainer.max_epochs={value}"])

@@ -304,3 +304,27 @@ def test_sensors_a_partial_road_graph_leaves_alone_pool_from_their_nearest(demo_
     assert connected["k"] == 4 and set(alone) <= set(connected["sensors"])  # (and a sensor whose only neighbours went)
     printed = f"graph: {len(connected['sensors'])} sensors had no neighbour; each pools from its 4 nearest"
     assert printed in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.max_epoch=2", "did you mean trainer.max_epochs?"),
+        ("model.hiden=3", "did you mean model.hidden?"),
+        ("--max-epochs", "train takes KEY=VALUE overrides, not options; write trainer.max_epochs=2"),
+        ("trainer.max_epochs=two", "trainer.max_epochs: expected a positive whole number or 'auto', got 'two'"),
+    ],
+)
+def test_mistakes_are_answered_with_what_was_meant(tmp_path, capsys, override, message):
+    args = ["train", override, "2"] if override.startswith("--") else ["train", override]
+    assert main([*args, f"run_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_help_lists_the_config_groups_and_main_keys(capsys):
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "experiment=default|demo|los_loop" in out and "trainer.max_epochs=auto|N" in out
+    assert "baselines=[lstm,no_pooling]" in out

@@ -48,6 +48,41 @@ def _show(summary: dict, run_dir: Path) -> None:
     console.print(f"run directory: [bold]{run_dir}[/] (metrics/, predictions.parquet, plots/)")
 
 
+MAIN_KEYS = (
+    "data.path=DIR (a dataset directory)",
+    "run_dir=DIR",
+    "seed=N",
+    "baselines=[lstm,no_pooling]",
+    "data.features=[...] data.targets=[...]",
+    "data.input_len=12 data.horizon=12 data.batch_size=32",
+    "model.hidden=64",
+    "model.encoder.kind=slstm|lstm",
+    "model.pooling.kind=attention|mean|idw|grid|none",
+    "model.interaction.kind=mlstm|none",
+    "trainer.max_epochs=auto|N",
+    "trainer.lr=0.002",
+    "trainer.compile=true",
+    "trainer.accelerator=cpu|gpu trainer.devices=N trainer.strategy=ddp",
+)
+
+
+def train_epilog() -> str:
+    """The config groups (read from the packaged configs, so always current) and the main keys."""
+    from social_xlstm.training.config import config_dir
+
+    root = config_dir()
+    groups = [
+        f"{group.name}={'|'.join(sorted(f.stem for f in group.glob('*.yaml')))}"
+        for group in sorted(root.iterdir())
+        if group.is_dir() and any(group.glob("*.yaml")) and group.name not in ("model", "trainer")
+    ]
+    return escape(
+        "Settings are Hydra overrides KEY=VALUE (every key: the YAML files under configs/).\n\n"
+        f"Groups: {'  '.join(groups)}\n\n"
+        "Main keys: " + "  ".join(MAIN_KEYS)
+    )
+
+
 def train(
     overrides: Annotated[
         Optional[list[str]],
@@ -57,11 +92,13 @@ def train(
     ] = None,
 ) -> None:
     """Train Social-xLSTM and its baselines, then evaluate them on the test split."""
-    from social_xlstm.evaluation.evaluate import evaluate_run
     from social_xlstm.training.config import compose_config
+
+    cfg = compose_config(overrides or [])  # before the heavy imports: a mistake is answered at once
+    from social_xlstm.evaluation.evaluate import evaluate_run
     from social_xlstm.training.train import train as run_training
 
-    run_dir = run_training(compose_config(overrides or []))
+    run_dir = run_training(cfg)
     if run_dir is not None:  # None: another process of a distributed run, which rank 0 evaluates
         _show(evaluate_run(run_dir, "test"), run_dir)
 

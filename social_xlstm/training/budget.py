@@ -13,8 +13,6 @@ import math
 
 from omegaconf import DictConfig
 
-from social_xlstm.errors import InputError
-
 AUTO = "auto"
 TARGET_UPDATES = 3000
 EPOCHS = (10, 300)  # at least enough for the cosine schedule to mean something; at most a long night
@@ -33,8 +31,9 @@ def batches_per_epoch(train_windows: int, batch_size: int, limit_train_batches) 
 
 
 def resolve_budget(trainer: DictConfig, train_windows: int, batch_size: int) -> str | None:
-    """Replace ``auto`` in trainer.max_epochs and trainer.early_stopping_patience by numbers
-    chosen from the data; return a line that says what was chosen (None when nothing was auto)."""
+    """Replace ``auto`` in trainer.max_epochs and trainer.early_stopping_patience (checked by
+    ``config.check_values``) by numbers chosen from the data; return a line that says what was
+    chosen (None when nothing was auto)."""
     per_epoch = batches_per_epoch(train_windows, batch_size, trainer.limit_train_batches)
     chosen = []
     if trainer.max_epochs == AUTO:
@@ -47,8 +46,4 @@ def resolve_budget(trainer: DictConfig, train_windows: int, batch_size: int) -> 
         chosen.append(
             f"early stopping after {trainer.early_stopping_patience} epochs without a better validation error"
         )
-    for key in ("max_epochs", "early_stopping_patience"):
-        value = trainer[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InputError(f"trainer.{key}", f"expected a positive whole number or 'auto', got {value!r}")
     return f"training budget (auto, from {train_windows:,} training windows): {', '.join(chosen)}" if chosen else None

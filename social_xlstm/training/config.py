@@ -6,6 +6,8 @@ saved ``config.yaml`` be re-read by ``evaluate``, ``predict`` and ``export``.
 
 from __future__ import annotations
 
+import difflib
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -24,17 +26,93 @@ def config_dir() -> Path:
     return Path(str(resources.files("social_xlstm.configs")))
 
 
+WHOLE_NUMBERS = (
+    "data.batch_size",
+    "data.input_len",
+    "data.horizon",
+    "data.stride",
+    "model.hidden",
+    "model.encoder.blocks",
+    "model.encoder.heads",
+    "model.interaction.blocks",
+    "model.interaction.heads",
+)
+WHOLE_OR_AUTO = ("trainer.max_epochs", "trainer.early_stopping_patience")
+NON_NEGATIVE_NUMBERS = ("trainer.lr", "trainer.weight_decay")
+HELP = "see `social-xlstm train --help` and configs/"
+
+
+def _compose(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
 def compose_config(overrides: list[str]) -> DictConfig:
-    """The root config with ``overrides`` applied; unknown keys or groups are an InputError."""
+    """The root config with ``overrides`` applied and its numbers checked: a mistyped key, a
+    ``--flag`` or a bad value is an InputError naming the key, with the key it likely meant."""
+    flags = [o for o in overrides if o.startswith("-")]
+    if flags:
+        raise InputError(flags[0], f"train takes KEY=VALUE overrides, not options; {_as_override(flags[0], overrides)}")
     try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=list(overrides))
+        cfg = _compose(overrides)
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise InputError("overrides", f"{first_line} (see `social-xlstm train --help` and configs/)") from None
+        first_line = str(exc).strip().splitlines()[0].rstrip(".")
+        raise InputError("overrides", f"{first_line}{_did_you_mean(first_line)} ({HELP})") from None
     OmegaConf.set_struct(cfg, True)
+    check_values(cfg)
     return cfg
+
+
+def all_keys(cfg: DictConfig | None = None, prefix: str = "") -> list[str]:
+    """Every dotted key of the packaged config (the default composition)."""
+    cfg = _compose([]) if cfg is None else cfg
+    keys = []
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        keys += all_keys(value, f"{name}.") if isinstance(value, DictConfig) else [name]
+    return keys
+
+
+def _did_you_mean(message: str) -> str:
+    match = re.search(r"override '([^']+)'", message) or re.search(r"Key '([^']+)'", message)
+    if not match:
+        return ""
+    keys = all_keys()
+    wrong = match.group(1)
+    close = difflib.get_close_matches(wrong, keys, n=1, cutoff=0.6)
+    close = close or difflib.get_close_matches(wrong, [k.rsplit(".", 1)[-1] for k in keys], n=1, cutoff=0.6)
+    if not close:
+        return ""
+    full = next((k for k in keys if k == close[0] or k.endswith("." + close[0])), close[0])
+    return f"; did you mean {full}?"
+
+
+def _as_override(flag: str, overrides: list[str]) -> str:
+    """What a ``--max-epochs 2`` was probably meant to be."""
+    name = flag.lstrip("-").split("=", 1)[0].replace("-", "_")
+    keys = [k for k in all_keys() if k == name or k.endswith("." + name)]
+    if not keys:
+        return f"e.g. trainer.max_epochs=20 ({HELP})"
+    given = flag.split("=", 1)[1] if "=" in flag else None
+    following = overrides[overrides.index(flag) + 1] if overrides.index(flag) + 1 < len(overrides) else None
+    value = given or (following if following and "=" not in following else "VALUE")
+    return f"write {keys[0]}={value}"
+
+
+def check_values(cfg: DictConfig) -> None:
+    """The numbers a mistyped override would otherwise turn into a traceback deep in torch."""
+    for key in WHOLE_NUMBERS + WHOLE_OR_AUTO:
+        value = OmegaConf.select(cfg, key)
+        if key in WHOLE_OR_AUTO and value == "auto":
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            expected = "a positive whole number" + (" or 'auto'" if key in WHOLE_OR_AUTO else "")
+            raise InputError(key, f"expected {expected}, got {value!r}")
+    for key in NON_NEGATIVE_NUMBERS:
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise InputError(key, f"expected a number >= 0, got {value!r}")
 
 
 def load_run_config(run_dir: str | Path) -> DictConfig:

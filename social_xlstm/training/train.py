@@ -39,7 +39,6 @@ from social_xlstm.training.datamodule import TrafficDataModule
 from social_xlstm.training.module import ForecastModule
 from social_xlstm.training.quiet import quiet_lightning
 
-
 RUN_DIR_ENV = "SOCIAL_XLSTM_RESOLVED_RUN_DIR"  # how DDP workers learn the time-stamped name rank 0 chose
 
 
@@ -81,32 +80,6 @@ def ensure_demo_data(cfg: DictConfig) -> None:
 def _is_demo_path(path: Path) -> bool:
     packaged = OmegaConf.load(config_dir() / "data" / "demo.yaml").path
     return path.resolve() == Path(packaged).resolve()
-
-
-WHOLE_NUMBERS = (
-    "data.batch_size",
-    "data.input_len",
-    "data.horizon",
-    "data.stride",
-    "model.hidden",
-    "model.encoder.blocks",
-    "model.encoder.heads",
-    "model.interaction.blocks",
-    "model.interaction.heads",
-)
-NON_NEGATIVE_NUMBERS = ("trainer.lr", "trainer.weight_decay")
-
-
-def check_numbers(cfg: DictConfig) -> None:
-    """The numbers a mistyped override would otherwise turn into a traceback deep in torch."""
-    for key in WHOLE_NUMBERS:
-        value = OmegaConf.select(cfg, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InputError(key, f"expected a positive whole number, got {value!r}")
-    for key in NON_NEGATIVE_NUMBERS:
-        value = OmegaConf.select(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise InputError(key, f"expected a number >= 0, got {value!r}")
 
 
 def make_datamodule(cfg: DictConfig) -> TrafficDataModule:
@@ -256,7 +229,6 @@ def train(cfg: DictConfig) -> Path | None:
     Data, graph and every network are built, and a run to resume is checked against them,
     before the run directory is touched, so a refused command leaves it as it was."""
     quiet_lightning()
-    check_numbers(cfg)
     main_process = is_launch_rank_zero()
     run_dir = resolve_run_dir(cfg)
     if main_process:

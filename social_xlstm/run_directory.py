@@ -24,6 +24,7 @@ from social_xlstm.training.build import build_network, network_config
 from social_xlstm.training.config import CONFIG_FILE
 from social_xlstm.training.module import ForecastModule
 
+MODEL_NAME = "social_xlstm"  # the model's name beside its baselines' (in summaries, tables, predictions)
 GRAPH_FILE = "graph.json"
 SCALER_FILE = "scaler.json"
 DATA_INFO_FILE = "data.json"

@@ -127,7 +127,8 @@ def test_train_keeps_lightnings_advert_and_internal_deprecations_out_of_the_term
         assert main(tiny_train_args(demo_dir, tmp_path / "quiet", "baselines=[]")) == 0
     finally:
         lightning_log.removeHandler(listener)
-    assert any("GPU available" in message for message in shown)  # Lightning's own messages still show
+    assert any("Trainer.fit" in message for message in shown)  # Lightning's own messages still show
+    assert not any("TPU available" in message for message in shown)  # its census of absent accelerators does not
     assert not any("litlogger" in message for message in shown)
     assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
 
@@ -328,3 +329,18 @@ def test_train_help_lists_the_config_groups_and_main_keys(capsys):
     out = capsys.readouterr().out
     assert "experiment=default|demo|los_loop" in out and "trainer.max_epochs=auto|N" in out
     assert "baselines=[lstm,no_pooling]" in out
+
+
+def test_progress_names_each_network_counts_epochs_from_one_and_says_what_it_skips(demo_dir, tmp_path, capfd):
+    """Output to a file (not a terminal) gets one flushed line per epoch instead of a bar."""
+    run_dir = tmp_path / "run"
+    assert main(tiny_train_args(demo_dir, run_dir, epochs=2)) == 0
+    out = capfd.readouterr().out
+    for label in ("social_xlstm (1 of 3)", "lstm (2 of 3)", "no_pooling (3 of 3)"):
+        assert f"{label}: epoch 1/2, train_mae" in out and f"{label}: epoch 2/2" in out
+    assert "Epoch 0/" not in out and "TPU available" not in out
+    assert main(tiny_train_args(demo_dir, run_dir, epochs=2)) == 0
+    again = capfd.readouterr().out
+    assert (
+        f"social_xlstm (1 of 3): already trained ({run_dir / 'checkpoints' / 'last.ckpt'}), not trained again" in again
+    )

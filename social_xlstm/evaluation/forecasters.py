@@ -11,12 +11,10 @@ from omegaconf import DictConfig
 from social_xlstm.errors import InputError
 from social_xlstm.graph import SensorGraph
 from social_xlstm.nn.baselines import HistoricalAverage, Persistence
-from social_xlstm.run_directory import RunInfo, load_network, read_graph, read_run_info
+from social_xlstm.run_directory import MODEL_NAME, RunInfo, load_network, read_graph, read_run_info
 from social_xlstm.training.config import load_run_config
 from social_xlstm.training.datamodule import TrafficDataModule
 from social_xlstm.training.train import make_datamodule
-
-MODEL_NAME = "social_xlstm"
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Lightning output that a user of this CLI cannot act on, kept out of the terminal.
 
-Lightning advertises its cloud logger at every fit, and its pytree helper trips a deprecation
+Lightning advertises its cloud logger and lists absent accelerators at every fit, and its pytree
+helper trips a deprecation
 that torch raises about Lightning's own code: both would print on every ``train``, between the
 messages that matter. Everything else Lightning says still shows.
 """
@@ -11,9 +12,14 @@ import logging
 import warnings
 
 
+# The cloud-logger advert, and the accelerator census printed at every fit ("TPU available: False")
+# three times per `train`: the training budget and epoch lines say what matters.
+_NOISE = ("💡 Tip:", "GPU available:", "TPU available:", "HPU available:")
+
+
 class _NoAdverts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("💡 Tip:")
+        return not record.getMessage().startswith(_NOISE)
 
 
 _NO_ADVERTS = _NoAdverts()

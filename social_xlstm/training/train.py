@@ -10,12 +10,13 @@ the same ``run_dir`` resumes every model from its ``last.ckpt``, logging to a ne
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime
 from pathlib import Path
 
 import lightning
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -24,6 +25,7 @@ from social_xlstm.data.dataset import write_dataset
 from social_xlstm.errors import InputError, Interrupted
 from social_xlstm.graph import SensorGraph, build_graph
 from social_xlstm.run_directory import (
+    MODEL_NAME,
     RunInfo,
     build_module,
     check_resumable,
@@ -37,6 +39,7 @@ from social_xlstm.training.build import NEURAL_BASELINES
 from social_xlstm.training.config import config_dir
 from social_xlstm.training.datamodule import TrafficDataModule
 from social_xlstm.training.module import ForecastModule
+from social_xlstm.training.progress import network_label, progress_callback
 from social_xlstm.training.quiet import quiet_lightning
 
 RUN_DIR_ENV = "SOCIAL_XLSTM_RESOLVED_RUN_DIR"  # how DDP workers learn the time-stamped name rank 0 chose
@@ -172,13 +175,15 @@ def fit_is_over(last: Path, max_epochs: int) -> bool:
     return stopped or state["epoch"] + 1 >= max_epochs
 
 
-def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path) -> bool:
+def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path, label: str) -> bool:
     """Train ``module`` into ``out_dir``, resuming from its last checkpoint; a fit already over is
     left as it is. Returns whether this process is global rank 0 (the one that goes on to evaluate)."""
     t = cfg.trainer
     last = last_checkpoint(out_dir)
     resume = bool(cfg.resume) and last.exists()
     if resume and fit_is_over(last, int(t.max_epochs)):
+        if is_launch_rank_zero():
+            print(f"{label}: already trained ({last}), not trained again", flush=True)
         return is_launch_rank_zero()
     checkpoints = ModelCheckpoint(
         dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min", save_top_k=1
@@ -205,11 +210,12 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
             checkpoints,
             latest,
             EarlyStopping("val_mae", patience=int(t.early_stopping_patience)),
-            RichProgressBar(),
+            progress_callback(label),
         ],
         # version=None: a resumed fit logs to the next version_N, so the earlier log is kept
         logger=[CSVLogger(out_dir, name="logs"), TensorBoardLogger(out_dir, name="tensorboard")],
         enable_model_summary=False,
+        enable_progress_bar=sys.stdout.isatty(),  # elsewhere the epoch lines of progress_callback
         deterministic=False,
     )
     try:
@@ -249,7 +255,8 @@ def train(cfg: DictConfig) -> Path | None:
         check_resumable(run_dir, files, modules)
     if main_process:
         write_run_files(run_dir, files)
-    for variant, module in modules.items():
+    for index, (variant, module) in enumerate(modules.items(), 1):
         lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        main_process = fit_one(cfg, datamodule, module, model_dir(run_dir, variant))
+        label = network_label(variant or MODEL_NAME, index, len(modules))
+        main_process = fit_one(cfg, datamodule, module, model_dir(run_dir, variant), label)
     return run_dir if main_process else None

@@ -1,0 +1,52 @@
+"""What `train` shows while it trains several networks one after the other: which network
+(``model 1 of 3``), epochs counted from 1, and, when the output is not a terminal (a log file,
+CI), one flushed line per epoch instead of a progress bar that would appear only at the end."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from lightning.pytorch.callbacks import Callback, RichProgressBar
+
+
+def network_label(name: str, index: int, count: int) -> str:
+    return f"{name} ({index} of {count})"
+
+
+class LabelledProgressBar(RichProgressBar):
+    """Lightning's bar, titled with the network and counting epochs from 1 of max_epochs."""
+
+    def __init__(self, label: str):
+        super().__init__()
+        self.label = label
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return f"{self.label}: epoch {current_epoch + 1}/{self.trainer.max_epochs}"
+
+
+class EpochLines(Callback):
+    """One line per finished epoch, flushed: network, epoch, the errors logged and the time."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self._start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        errors = ", ".join(f"{key} {metrics[key].item():.4f}" for key in ("train_mae", "val_mae") if key in metrics)
+        seconds = time.perf_counter() - self._start
+        print(
+            f"{self.label}: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}, {errors}, {seconds:.0f} s",
+            flush=True,
+        )
+
+
+def progress_callback(label: str) -> Callback:
+    """A bar on a terminal, lines elsewhere."""
+    return LabelledProgressBar(label) if sys.stdout.isatty() else EpochLines(label)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import warnings
 
-
 # The cloud-logger advert, and the accelerator census printed at every fit ("TPU available: False")
 # three times per `train`: the training budget and epoch lines say what matters.
 _NOISE = ("💡 Tip:", "GPU available:", "TPU available:", "HPU available:")

@@ -249,6 +249,8 @@ def _broken(bundle_dir, tmp_path, how):
         return broken
     elif how == "missing file":
         (broken / "model_step.onnx").unlink()
+    elif how == "time zone":
+        meta["timezone"] = "Mars/Olympus"
     meta_path.write_text(json.dumps(meta))
     return broken
 
@@ -257,6 +259,7 @@ def _broken(bundle_dir, tmp_path, how):
     "how, message",
     [
         ("version", "metadata.json: field 'format_version' is 99"),
+        ("time zone", "metadata.json: field 'timezone' is 'Mars/Olympus', which is no IANA time zone"),
         ("onnx input", "model.onnx: ONNX inputs"),
         ("bad json", "metadata.json: not valid JSON"),
         ("missing file", "model_step.onnx: not found"),
@@ -337,7 +340,9 @@ def test_a_model_with_identity_inputs_and_a_window_head_exports_and_streams(demo
     )
     assert main(tiny_train_args(demo_dir, run_dir, *extra)) == 0
     assert main(["export", str(run_dir), "--out", str(out)]) == 0
-    names = [s["name"] for s in json.loads((out / "metadata.json").read_text())["streaming"]["state"]]
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["units"]["speed"] == "km/h"  # the dataset's units travel with the bundle
+    names = [s["name"] for s in meta["streaming"]["state"]]
     assert names[-3:] == ["last_value", "recent.0", "phase"]
     checked = json.loads((out / "metadata.json").read_text())["checked_against_run"]
     assert checked["largest_difference"] < 1e-3

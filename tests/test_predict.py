@@ -16,7 +16,10 @@ from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
 from social_xlstm.export.predict import load_forecaster, predict_frame
 
 TOL = {"rtol": 1e-5, "atol": 1e-3}
-COLUMNS = ["sensor_id", "origin", "timestamp", "horizon", "target", "forecast", "latitude", "longitude"]
+COLUMNS = [
+    *("sensor_id", "origin", "timestamp", "horizon", "minutes_ahead"),
+    *("target", "forecast", "unit", "latitude", "longitude"),
+]
 
 
 def rewritten(demo_dir, out, change) -> str:
@@ -102,11 +105,18 @@ def test_geojson_has_one_point_per_sensor(bundle_dir, demo_dir, tmp_path):
         assert {f"{t}_h{h}" for t in ("flow", "speed") for h in range(1, 13)} <= set(props)
         row = table[(table.sensor_id == props["sensor_id"]) & (table.target == "speed") & (table.horizon == 3)]
         assert props["speed_h3"] == pytest.approx(row.forecast.iloc[0])
+        assert props["speed_unit"] == "km/h"
 
 
-def test_csv_output(bundle_dir, demo_dir, tmp_path):
+def test_csv_output_carries_units_minutes_and_six_significant_digits(bundle_dir, demo_dir, tmp_path):
     assert predict(bundle_dir, demo_dir, tmp_path / "f.csv", "--at", "latest") == 0
-    assert list(pd.read_csv(tmp_path / "f.csv").columns) == COLUMNS
+    table = pd.read_csv(tmp_path / "f.csv")
+    assert list(table.columns) == COLUMNS
+    assert set(table[table.target == "speed"].unit) == {"km/h"} and set(table.minutes_ahead) == {
+        5.0 * h for h in range(1, 13)
+    }
+    forecasts = (tmp_path / "f.csv").read_text().splitlines()[1].split(",")[COLUMNS.index("forecast")]
+    assert len(forecasts.replace(".", "").replace("-", "").lstrip("0")) <= 6
 
 
 def test_a_sensor_removed_since_training_is_read_as_missing_when_allowed(bundle_dir, demo_dir, tmp_path, capsys):

@@ -51,10 +51,15 @@ def test_train_writes_the_run_directory(trained_run):
         assert (trained_run / name).is_file(), name
     summary = json.loads((trained_run / "metrics/summary.json").read_text())
     assert set(summary["models"]) == MODELS
+    assert summary["units"]["speed"] == "km/h" and summary["horizon_minutes"]["12"] == 60.0
+    assert "overall" not in summary["models"]["social_xlstm"]  # flow and speed are never pooled
     report = summary["models"]["social_xlstm"]["per_target"]["speed"]["report"]
     assert set(report) == {"h3", "h6", "h12", "mean"}
     per_sensor = pd.read_csv(trained_run / "metrics/per_sensor.csv")
-    assert {"sensor_id", "target", "horizon", "mae", "rmse", "mape", "n", "model"} <= set(per_sensor.columns)
+    assert {"sensor_id", "target", "unit", "horizon", "minutes_ahead", "mae", "rmse", "mape", "n", "model"} <= set(
+        per_sensor.columns
+    )
+    assert set(per_sensor[per_sensor.target == "speed"].unit) == {"km/h"}
     assert set(per_sensor.model) == MODELS
 
 
@@ -106,7 +111,10 @@ def test_a_smaller_evaluation_batch_gives_the_same_results(trained_run, tmp_path
     pd.testing.assert_frame_equal(pd.read_parquet(trained_run / "predictions.parquet"), whole, rtol=1e-5)
     by_three = json.loads((trained_run / "metrics/summary.json").read_text())
     for name, model in summary["models"].items():
-        assert by_three["models"][name]["overall"] == pytest.approx(model["overall"], rel=1e-5)
+        for target, block in model["per_target"].items():
+            assert by_three["models"][name]["per_target"][target]["overall"] == pytest.approx(
+                block["overall"], rel=1e-5
+            )
     assert main(["evaluate", str(trained_run), "--batch-size", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--batch-size" in err[0] and "positive" in err[0]

@@ -30,6 +30,14 @@ PLOTTED = (MODEL_NAME, "persistence")  # the forecasters drawn against the truth
 TRIM_EVERY_BATCHES = 10
 
 
+def _per_target(computed: dict) -> dict:
+    """A forecaster's metrics, without the block that pools several targets: flow and speed
+    averaged together mean nothing (one target's pooled block is its own, kept as it is)."""
+    if len(computed["targets"]) == 1:
+        return computed
+    return {key: value for key, value in computed.items() if key not in ("overall", "per_horizon", "report")}
+
+
 def _units(meta: dict) -> dict[str, str]:
     units = meta.get("units")
     return {str(k): str(v) for k, v in units.items()} if isinstance(units, dict) else {}
@@ -96,17 +104,23 @@ def evaluate_run(
             if count % TRIM_EVERY_BATCHES == 0:
                 give_back_freed_memory()
     validation = validation_means(run, forecast_batches)
+    units = _units(dm.dataset.meta)
+    minutes = pd.Timedelta(dm.dataset.meta["interval"]).total_seconds() / 60
     summary = {
         "split": split,
         "windows": windows,
         "interval": dm.dataset.meta["interval"],
-        "models": {name: m.compute() for name, m in metrics.items()},
+        "units": {target: units.get(target) for target in dm.targets},
+        "horizon_minutes": {str(h): h * minutes for h in range(1, dm.horizon + 1)},
+        "models": {name: _per_target(m.compute()) for name, m in metrics.items()},
         "validation_mean_mae": validation,
-        "warnings": shortfalls(validation, _units(dm.dataset.meta)),
+        "warnings": shortfalls(validation, units),
     }
     per_sensor = pd.concat(
         [m.per_sensor(dm.sensor_ids).assign(model=name) for name, m in metrics.items()], ignore_index=True
     )
+    per_sensor.insert(per_sensor.columns.get_loc("horizon") + 1, "minutes_ahead", per_sensor["horizon"] * minutes)
+    per_sensor.insert(per_sensor.columns.get_loc("target") + 1, "unit", per_sensor["target"].map(units))
     metrics_dir = run.run_dir / "metrics"
     _atomic_write(metrics_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
     _atomic_write(metrics_dir / "per_sensor.csv", lambda p: per_sensor.to_csv(p, index=False))

@@ -43,6 +43,7 @@ def build_metadata(run: TrainedRun, state_names: list[str], fresh_state: list[to
         "sensors": run.sensors.to_dict(orient="records"),
         "features": list(run.data.features),
         "targets": list(run.data.targets),
+        "units": {name: run.units[name] for name in run.data.features if name in run.units},
         "horizons": list(range(1, h + 1)),
         "interval": run.interval,
         "input_len": t,

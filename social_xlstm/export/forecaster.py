@@ -33,6 +33,7 @@ class Forecaster(ABC):
         self.input_len: int = int(metadata["input_len"])
         self.interval: str = metadata["interval"]
         self.timezone: str = metadata["timezone"]
+        self.units: dict[str, str] = dict(metadata.get("units") or {})  # bundles before 2026-12 have none
 
     @property
     def interval_delta(self) -> pd.Timedelta:

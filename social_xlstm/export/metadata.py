@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from social_xlstm.errors import InputError
 
@@ -63,6 +64,10 @@ def read_metadata(bundle: Path) -> dict:
     for i, sensor in enumerate(data["sensors"]):
         if not isinstance(sensor, dict) or not {"sensor_id", "latitude", "longitude"} <= set(sensor):
             raise InputError(path, f"field 'sensors[{i}]' needs sensor_id, latitude and longitude")
+    try:
+        ZoneInfo(data["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(path, f"field 'timezone' is {data['timezone']!r}, which is no IANA time zone") from None
     if data["horizons"] != list(range(1, len(data["horizons"]) + 1)):
         raise InputError(path, "field 'horizons' must be 1..H")
     for section in ("model", "streaming"):

@@ -38,6 +38,7 @@ def geojson(frame: pd.DataFrame, interval: str) -> dict:
         for row in rows.itertuples(index=False):
             value = float(row.forecast)
             properties[f"{row.target}_h{int(row.horizon)}"] = value if math.isfinite(value) else None
+            properties[f"{row.target}_unit"] = row.unit
         features.append(
             {
                 "type": "Feature",
@@ -55,7 +56,7 @@ def write_forecasts(frame: pd.DataFrame, out: str | Path, interval: str) -> Path
         if suffix == ".parquet":
             frame.to_parquet(tmp, index=False)
         elif suffix == ".csv":
-            frame.to_csv(tmp, index=False)
+            frame.to_csv(tmp, index=False, float_format="%.6g")  # 6 significant digits, not float64's 17
         else:
             tmp.write_text(json.dumps(geojson(frame, interval), allow_nan=False) + "\n")
     return out

@@ -94,8 +94,10 @@ def forecast_frame(forecaster: Forecaster, forecast: np.ndarray, origin: pd.Time
             "origin": origin,
             "timestamp": origin + horizons * forecaster.interval_delta,
             "horizon": horizons.astype(np.int16),
+            "minutes_ahead": horizons * forecaster.interval_delta.total_seconds() / 60,
             "target": np.asarray(forecaster.targets, dtype=object)[target],
             "forecast": forecast[horizon, sensor, target],
+            "unit": np.asarray([forecaster.units.get(t, "") for t in forecaster.targets], dtype=object)[target],
             "latitude": forecaster.sensors["latitude"].to_numpy()[sensor],
             "longitude": forecaster.sensors["longitude"].to_numpy()[sensor],
         }

@@ -35,6 +35,7 @@ class TrainedRun:
     horizon: int
     timezone: str
     sensors: pd.DataFrame  # sensor_id, latitude, longitude in model order
+    units: dict[str, str]  # feature -> unit, as the dataset's meta.json records them (may be empty)
     config: dict  # the resolved run config (provenance)
 
 
@@ -47,14 +48,16 @@ def _json(path: Path) -> dict:
         raise InputError(path, f"not valid JSON ({exc})") from None
 
 
-def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str]:
-    """Coordinates of the model's sensors (in model order) and the dataset's time zone."""
+def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str, dict[str, str]]:
+    """Coordinates of the model's sensors (in model order), the dataset's time zone and units."""
     meta_path, sensors_path = path / META_FILE, path / SENSORS_FILE
     if not meta_path.is_file() or not sensors_path.is_file():
         raise InputError(
             path, "the run's dataset directory (for sensor coordinates and time zone) is not there; pass --data DIR"
         )
-    timezone = _json(meta_path).get("timezone")
+    meta = _json(meta_path)
+    timezone = meta.get("timezone")
+    units = meta.get("units") if isinstance(meta.get("units"), dict) else {}
     if not timezone:
         raise InputError(meta_path, "missing field 'timezone'")
     sensors = pd.read_parquet(sensors_path, columns=["sensor_id", "latitude", "longitude"])
@@ -63,7 +66,7 @@ def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str]
     missing = [s for s in sensor_ids if s not in sensors.index]
     if missing:
         raise InputError(sensors_path, f"sensor_id {missing[0]!r} of the run is missing")
-    return sensors.loc[sensor_ids].reset_index(), str(timezone)
+    return sensors.loc[sensor_ids].reset_index(), str(timezone), {str(k): str(v) for k, v in units.items()}
 
 
 def run_dataset_dir(run_dir: str | Path, data: str | Path | None = None) -> Path:
@@ -81,7 +84,7 @@ def load_trained_run(run_dir: str | Path, data: str | Path | None = None) -> Tra
     scaler = FeatureScaler.from_dict(_json(run_dir / SCALER_FILE), run_dir / SCALER_FILE)
     graph = read_graph(run_dir)
     module = load_network(cfg, run_data, graph, run_dir, None)
-    sensors, timezone = _dataset_info(run_dataset_dir(run_dir, data), run_data.sensor_ids)
+    sensors, timezone, units = _dataset_info(run_dataset_dir(run_dir, data), run_data.sensor_ids)
     return TrainedRun(
         run_dir=run_dir,
         module=module,
@@ -92,6 +95,7 @@ def load_trained_run(run_dir: str | Path, data: str | Path | None = None) -> Tra
         input_len=int(cfg.data.input_len),
         horizon=int(cfg.data.horizon),
         timezone=timezone,
+        units=units,
         sensors=sensors,
         config=OmegaConf.to_container(cfg, resolve=True),
     )

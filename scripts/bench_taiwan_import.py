@@ -22,12 +22,16 @@ import argparse
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+
+# the feed generator is a test fixture (tests/taiwan_feed.py), not part of the package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import bench_dataset_io
 from benchreport import Table, add_doc_option, measure_in_child, peak_rss_mib
@@ -60,7 +64,7 @@ def _write_feed(root: Path, spec) -> Path:
     as collectors batch them (a month of minutes would not fit on disk unpacked), the days in
     parallel. Every day has the same seed, so the same detectors and links (a VDList version a
     day, as the THB feed publishes) and the same draws of readings at that day's times."""
-    from social_xlstm.data.importers.taiwan_vd.feed_writer import write_feed
+    from taiwan_feed import write_feed
 
     if spec.pack is None or spec.minutes <= MINUTES_PER_DAY:
         return write_feed(root, spec)
@@ -110,7 +114,7 @@ def main() -> None:
         print(json.dumps(_measure_import(*args.measure, args.interval, args.workers[0])))
         return
 
-    from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec
+    from taiwan_feed import FeedSpec
 
     table = Table(
         "bench_taiwan_import",

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import tiny_train_args
+from taiwan_feed import FeedSpec, iter_snapshots, static_vds, write_feed
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset, write_dataset
 from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd
 from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks, resident_blocks
-from social_xlstm.data.importers.taiwan_vd.feed_writer import FeedSpec, iter_snapshots, static_vds, write_feed
 from social_xlstm.errors import InputError
 
 NS = "http://traffic.transportdata.tw/standard/traffic/schema/"

@@ -1,4 +1,5 @@
-"""Synthetic VD feeds in the published layout, deterministic from a seed.
+"""Synthetic VD feeds in the published layout, deterministic from a seed (a test fixture, also
+used by scripts/bench_taiwan_import.py; not part of the package).
 
 Tests and the throughput benchmark need snapshots that look like a collector's archive:
 ``YYYY-MM-DD_HH-MM-SS/{VDList,VDLiveList}.{xml,json}`` folders, optionally packed into one zip

@@ -22,7 +22,7 @@ from social_xlstm.data.dataset import read_dataset
 from social_xlstm.export.bundle import Bundle
 from social_xlstm.export.export import export_bundle
 from social_xlstm.export.predict import latest_window
-from social_xlstm.export.timefeatures import seconds_of_week
+from social_xlstm.timefeatures import seconds_of_week
 
 
 def interleaved_ms(calls: dict, total: int, rounds: int, warmup: int = 10) -> dict[str, list[float]]:

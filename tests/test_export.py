@@ -20,15 +20,14 @@ from conftest import tiny_train_args
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset
-from social_xlstm.data.windows import time_features
 from social_xlstm.errors import InputError
 from social_xlstm.evaluation.forecasters import MODEL_NAME, load_run
 from social_xlstm.export.bundle import Bundle
 from social_xlstm.export.networks import RawUnits, time_features_from_seconds
 from social_xlstm.export.predict import latest_window
 from social_xlstm.export.run_forecaster import RunForecaster
-from social_xlstm.export.timefeatures import seconds_of_week
 from social_xlstm.nn import neighbour_readings
+from social_xlstm.timefeatures import seconds_of_week, time_features
 
 TOL = {"rtol": 1e-5, "atol": 1e-3}
 # The Los-loop preset's graph features, so the parity tests cover what that bundle runs:

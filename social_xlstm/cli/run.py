@@ -118,8 +118,9 @@ def evaluate(
     ] = None,
 ) -> None:
     """Evaluate a trained run: metrics, predictions and plots into the run directory."""
+    from social_xlstm.data.windows import SPLITS
     from social_xlstm.errors import InputError
-    from social_xlstm.evaluation.evaluate import SPLITS, evaluate_run
+    from social_xlstm.evaluation.evaluate import evaluate_run
 
     if split not in SPLITS:
         raise InputError("--split", f"expected one of {', '.join(SPLITS)}, got {split!r}")

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import Dataset as TorchDataset
 
 from social_xlstm.data.dataset import Dataset
 from social_xlstm.errors import InputError
+from social_xlstm.timefeatures import time_features
 
 SPLITS = ("train", "val", "test")
 TIME_FEATURES = ("tod_sin", "tod_cos", "dow_sin", "dow_cos")
@@ -142,19 +142,6 @@ class FeatureScaler:
         if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
             raise InputError(where, "scaler 'mean' must be finite and 'std' finite and positive")
         return cls(features=features, mean=mean, std=std, non_negative=non_negative)
-
-
-def time_features(timestamps: pd.DatetimeIndex) -> np.ndarray:
-    """``[T, 4]`` float32: sin/cos of local time of day and of day of week (Monday 00:00 = 0).
-
-    Local time, because demand follows the clock on the wall (DST included).
-    """
-    day_fraction = (timestamps.hour * 3600 + timestamps.minute * 60 + timestamps.second).to_numpy() / 86400.0
-    week_fraction = (timestamps.day_of_week.to_numpy() + day_fraction) / 7.0
-    angles = 2 * np.pi * np.stack([day_fraction, week_fraction], axis=1)
-    return np.stack(
-        [np.sin(angles[:, 0]), np.cos(angles[:, 0]), np.sin(angles[:, 1]), np.cos(angles[:, 1])], axis=1
-    ).astype(np.float32)
 
 
 @dataclass

@@ -22,7 +22,6 @@ from social_xlstm.evaluation.predictions import PredictionsWriter
 from social_xlstm.files import atomic_file
 from social_xlstm.metrics import ForecastMetrics
 
-SPLITS = ("train", "val", "test")
 PLOTTED = (MODEL_NAME, "persistence")  # the forecasters drawn against the truth in plots/
 # Freed memory goes back to the kernel every so many batches: the kept heap then stays near one
 # batch's working set (a month of 1,950 VDs: ~500 MiB at 4 windows a batch) and re-faulting it

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 import torch
 
 from social_xlstm import __version__
+from social_xlstm.timefeatures import DEFINITION as TIME_FEATURES
 
 from .metadata import FORMAT, FORMAT_VERSION, MODEL_FILE, OPSET, STATE_IN, STATE_OUT, STEP_FILE
 from .runs import TrainedRun
-from .timefeatures import DEFINITION as TIME_FEATURES
 
 MISSING = (
     "values and readings are raw units with NaN (or +-inf) for a missing reading; the graph scales "

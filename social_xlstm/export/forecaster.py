@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.errors import InputError
-
-from .timefeatures import seconds_of_week
+from social_xlstm.timefeatures import seconds_of_week
 
 
 class Forecaster(ABC):

@@ -23,9 +23,8 @@ from torch import nn
 
 from social_xlstm.data.windows import FeatureScaler
 from social_xlstm.nn.model import ModelState
+from social_xlstm.timefeatures import SECONDS_PER_DAY, SECONDS_PER_WEEK
 from social_xlstm_kernels.slstm import NO_HISTORY_M
-
-from .timefeatures import SECONDS_PER_DAY, SECONDS_PER_WEEK
 
 
 def time_features_from_seconds(seconds: torch.Tensor) -> torch.Tensor:

@@ -28,8 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from social_xlstm.errors import InputError
+from social_xlstm.timefeatures import SECONDS_PER_DAY
 
-SECONDS_PER_DAY = 86_400
 DAY_KINDS = {"week": 7, "weekend": 2}  # day of week (Mon = 0), or weekday = 0 / weekend = 1
 
 

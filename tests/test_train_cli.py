@@ -217,6 +217,25 @@ def test_a_run_saved_before_newer_model_switches_still_evaluates(trained_run, tm
     assert summaries[0] == summaries[1]
 
 
+def test_a_run_saved_before_the_identity_inputs_still_evaluates(demo_dir, tmp_path):
+    """Runs trained with the linear head and one daily harmonic have no such keys in config.yaml;
+    they must read back as that network, not as today's default."""
+    run = tmp_path / "old"
+    assert main(tiny_train_args(demo_dir, run, "baselines=[]", "model.time_harmonics=1", "model.head.layers=0")) == 0
+    before = json.loads((run / "metrics" / "summary.json").read_text())["models"]
+    config = run / "config.yaml"
+    text = config.read_text()
+    for line in (
+        "  time_harmonics: 1\n",
+        "  head:\n    layers: 0\n    width: 128\n    dropout: 0.0\n    window: false\n",
+    ):
+        assert line in text, line
+        text = text.replace(line, "", 1)
+    config.write_text(text)
+    assert main(["evaluate", str(run)]) == 0
+    assert json.loads((run / "metrics" / "summary.json").read_text())["models"] == before
+
+
 def test_evaluating_on_another_dataset_is_refused(trained_run, tmp_path, capsys):
     other = tmp_path / "other"
     write_dataset(make_demo(sensors=8, days=3, seed=4), other)

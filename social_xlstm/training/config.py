@@ -19,6 +19,9 @@ from omegaconf.errors import OmegaConfBaseException
 from social_xlstm.errors import InputError
 
 CONFIG_FILE = "config.yaml"
+# The identity inputs (2026-12) became the default after runs without them were trained: a run
+# whose config.yaml lacks the keys had the first harmonic only and a linear head.
+BEFORE_SWITCHES = {"time_harmonics": 1, "head": {"layers": 0}}
 MODEL_DEFAULTS_FILE = "social_xlstm.yaml"  # the model group's only option (configs/model/)
 
 
@@ -118,9 +121,9 @@ def check_values(cfg: DictConfig) -> None:
 def load_run_config(run_dir: str | Path) -> DictConfig:
     """The resolved config a run was trained with.
 
-    Model keys added to the package after the run was trained take their packaged default
-    (each new switch defaults to the behaviour from before it existed), so older runs still
-    evaluate, predict and export."""
+    Model keys added to the package after the run was trained take the value that reproduces
+    the network from before they existed (``BEFORE_SWITCHES``, where today's default differs;
+    otherwise the packaged default), so older runs still evaluate, predict and export."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise InputError(path, "not found: is this a run directory written by `social-xlstm train`?")
@@ -130,5 +133,6 @@ def load_run_config(run_dir: str | Path) -> DictConfig:
         raise InputError(path, f"not a readable config ({exc})") from None
     if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
         raise InputError(path, "expected a run config with 'data' and 'model' sections")
-    cfg.model = OmegaConf.merge(OmegaConf.load(config_dir() / "model" / MODEL_DEFAULTS_FILE), cfg.model)
+    packaged = OmegaConf.load(config_dir() / "model" / MODEL_DEFAULTS_FILE)
+    cfg.model = OmegaConf.merge(packaged, BEFORE_SWITCHES, cfg.model)
     return cfg

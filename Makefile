@@ -1,6 +1,6 @@
 # Two commands a newcomer needs (see README.md):
 #   make demo   set up .venv, then train the demo preset on the embedded demo network (generated on first use)
-#   make test   set up .venv (with test extras) and run the whole test suite
+#   make test   set up .venv (with test extras), check style (ruff) and run the whole test suite
 # Set-up is idempotent: .venv is rebuilt only when pyproject.toml changes.
 
 PYTHON ?= python3
@@ -16,6 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+# The test tools (pytest, notebooks, browser driver, ruff) only where the tests run.
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
@@ -29,9 +34,11 @@ browser:
 	fi
 
 demo: setup
-	$(VENV)/bin/social-xlstm train experiment=demo
+	$(VENV)/bin/social-xlstm train experiment=demo run_dir=runs/demo
 
-test: setup browser
+test: $(VENV)/.installed-test browser
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 # The field's forecasters for scripts/bench_peers.py. basicts goes in without its dependencies:
@@ -46,7 +53,7 @@ bench: setup
 # (pip freeze spells some names with "_": "-" matches either), and setuptools >= 77, which
 # reads pyproject's licence string (an image with an older one could not install the project).
 GPU_WHEELS := hydra-core omegaconf antlr4-python3-runtime mlstm-kernels
-gpu-wheels: setup
+gpu-wheels: $(VENV)/.installed-test
 	rm -rf .gpu-wheels
 	$(PY) -m pip wheel --quiet --no-deps -w .gpu-wheels \
 		$$($(PY) -m pip freeze | grep -iE '^($(shell echo $(GPU_WHEELS) | tr ' -' '|.'))==')

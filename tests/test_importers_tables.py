@@ -636,3 +636,41 @@ def test_infinite_readings_are_stored_as_missing_and_said_so(tmp_path, wide, cap
     assert ds.meta["counts"]["readings_infinite_made_missing"] == {ds.features[0]: 2}
     assert main(["data", "inspect", str(out)]) == 0
     assert f"2 '{ds.features[0]}' readings were infinite at import and count as missing" in capsys.readouterr().out
+
+
+def test_a_mistyped_year_is_refused_before_the_grid_exists(tmp_path, wide, capsys):
+    """Three rows a second apart and one in 2090 asked for a 15.5 GiB grid."""
+    from social_xlstm.cli import main
+
+    _, sensors, _ = wide
+    readings = write(
+        tmp_path / "r.csv",
+        "time,A,B\n2024-01-01 00:00:00,1,2\n2024-01-01 00:00:01,3,4\n2024-01-01 00:00:02,5,6\n"
+        "2090-01-01 00:00:00,7,8\n",
+    )
+    out = tmp_path / "ds"
+    args = ["data", "import", "wide-csv", str(readings), "--sensors", str(sensors), "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "2090-01-01T00:00:00" in err and "mistyped year" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    small = write(tmp_path / "s.csv", "time,A,B\n2024-01-01 00:00,1,2\n2024-01-01 00:05,3,4\n2024-01-01 01:00,5,6\n")
+    assert (
+        main(
+            [
+                "data",
+                "import",
+                "wide-csv",
+                str(small),
+                "--sensors",
+                str(sensors),
+                "--out",
+                str(out),
+                "--max-values",
+                "20",
+            ]
+        )
+        == 2
+    )
+    assert "13 steps of 5min: 26 values" in capsys.readouterr().err
+    assert main(["data", "import", "wide-csv", str(small), "--sensors", str(sensors), "--out", str(out)]) == 0

@@ -109,6 +109,9 @@ def import_wide_csv(
     timezone: Annotated[str, typer.Option(help="Time zone for timestamps written without an offset.")] = "UTC",
     units: UnitsOption = None,
     name: NameOption = None,
+    max_values: Annotated[
+        int, typer.Option(help="Largest grid (time steps x sensors) to allocate; a mistyped year asks for more.")
+    ] = 500_000_000,
 ) -> None:
     """Your own data: timestamp x sensor CSV plus a sensors CSV with coordinates."""
     from social_xlstm.data.importers.wide_csv import import_wide_csv as run
@@ -123,6 +126,7 @@ def import_wide_csv(
             timezone=timezone,
             units=units,
             name=name,
+            max_values=max_values,
         ),
         out,
     )

@@ -158,12 +158,25 @@ def _row_name(row: int, first_line: int | None) -> str:
     return f"row {row}" if first_line is None else f"line {row + first_line}"
 
 
-def regular_grid(stamps: pd.DatetimeIndex, where: str, *, first_line: int | None = 2) -> Grid:
+# What an import may allocate for its grid: 500 M values are 2 GB of float32 (a month of 5-minute
+# readings of 60,000 sensors). A time typed with the wrong year asks for far more from a few rows.
+MAX_GRID_VALUES = 500_000_000
+
+
+def regular_grid(
+    stamps: pd.DatetimeIndex,
+    where: str,
+    *,
+    first_line: int | None = 2,
+    columns: int = 1,
+    max_values: int = MAX_GRID_VALUES,
+) -> Grid:
     """Place tz-aware ``stamps`` (one per input row, any order) on the regular grid they span.
 
     The step is the most common gap between consecutive times; gaps that are a multiple of it
     become missing steps; any other gap, or a repeated time, is an error naming the row's line
     (``first_line`` is the file line of row 0; None names 0-based rows, for non-text sources).
+    A grid of more than ``max_values`` values (steps x ``columns``) is refused before it exists.
     """
     if len(stamps) < 2:
         raise InputError(where, f"{len(stamps)} time step(s); need at least two to know the interval")
@@ -186,9 +199,15 @@ def regular_grid(stamps: pd.DatetimeIndex, where: str, *, first_line: int | None
             f"{interval_text(pd.Timedelta(step))} grid "
             f"(it follows {stamps[int(order[irregular[0]])].isoformat()})",
         )
-    grid = pd.date_range(
-        stamps[order[0]], periods=int((sorted_ns[-1] - sorted_ns[0]) // step) + 1, freq=pd.Timedelta(step)
-    )
+    periods = int((sorted_ns[-1] - sorted_ns[0]) // step) + 1
+    if periods * columns > max_values:
+        raise InputError(
+            where,
+            f"{len(stamps):,} rows from {stamps[order[0]].isoformat()} to {stamps[order[-1]].isoformat()} span "
+            f"{periods:,} steps of {interval_text(pd.Timedelta(step))}: {periods * columns:,} values, more than "
+            f"--max-values {max_values:,}; check the times (a mistyped year?) or raise --max-values",
+        )
+    grid = pd.date_range(stamps[order[0]], periods=periods, freq=pd.Timedelta(step))
     return Grid(stamps=grid, rows=((stamps.asi8 - sorted_ns[0]) // step).astype(np.int64), step=pd.Timedelta(step))
 
 

@@ -26,7 +26,7 @@ from social_xlstm.data.importers.csv_tables import (
     require_known_ends,
 )
 from social_xlstm.data.importers.provenance import table_meta
-from social_xlstm.data.importers.timeline import parse_row_times, place_on_grid, regular_grid
+from social_xlstm.data.importers.timeline import MAX_GRID_VALUES, parse_row_times, place_on_grid, regular_grid
 from social_xlstm.errors import InputError
 
 __all__ = ["import_wide_csv"]
@@ -53,6 +53,7 @@ def import_wide_csv(
     timezone: str = "UTC",
     units: str | None = None,
     name: str | None = None,
+    max_values: int = MAX_GRID_VALUES,
 ) -> Dataset:
     """Read the readings onto a regular grid; blank cells and ``missing_values`` become NaN.
 
@@ -68,7 +69,7 @@ def import_wide_csv(
     if table.num_rows == 0:
         raise InputError(readings_csv, "no data rows under the header")
     times = parse_row_times(table.column(time_column).to_pandas(), timezone, str(readings_csv))
-    grid = regular_grid(times.stamps, str(readings_csv))
+    grid = regular_grid(times.stamps, str(readings_csv), columns=len(sensor_ids), max_values=max_values)
     values = numeric_matrix(table, sensor_ids, readings_csv)
     del table
     if len(missing_values):

@@ -177,6 +177,11 @@ def test_tgcn_bad_inputs(tgcn, tmp_path):
         import_tgcn_csv(tmp_path / "nope.csv", adjacency, start="2012-03-01", interval="5min")
     with pytest.raises(InputError, match="--interval"):
         import_tgcn_csv(speed, adjacency, start="2012-03-01", interval="often")
+    for start in ("9999-12-31T23:00", "0001-01-01"):  # once tracebacks (OutOfBoundsDatetime)
+        with pytest.raises(InputError, match="--start: .* is outside the years 1678 to 2261"):
+            import_tgcn_csv(speed, adjacency, start=start, interval="5min")
+    with pytest.raises(InputError, match="--start: .* end past 2262"):
+        import_tgcn_csv(speed, adjacency, start="2012-03-01", interval="100000days")
     with pytest.raises(InputError, match="--timezone"):
         import_tgcn_csv(speed, adjacency, start="2012-03-01", interval="5min", timezone="Mars/Olympus")
 

@@ -115,7 +115,7 @@ def import_metr_h5(
         stamps, clock_note = times.stamps, times.note
     else:
         stamps, clock_note = frame.index.tz_convert(timezone), None
-    grid = regular_grid(stamps, str(h5_path), first_line=None)
+    grid = regular_grid(stamps, str(h5_path), first_line=None, columns=len(sensor_ids))
     values = frame.to_numpy(dtype=np.float32, copy=True)
     del frame
     values[values == 0] = np.nan

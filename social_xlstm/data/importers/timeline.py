@@ -52,6 +52,10 @@ def parse_start(start: str, timezone: str) -> pd.Timestamp:
         stamp = pd.NaT
     if stamp is pd.NaT:
         raise InputError("--start", f"{start!r} is not a timestamp; expected e.g. 2012-03-01T00:00")
+    naive = stamp.tz_convert(None) if stamp.tz is not None else stamp
+    if not pd.Timestamp.min + pd.Timedelta(days=1) < naive < pd.Timestamp.max - pd.Timedelta(days=1):
+        first, last = pd.Timestamp.min.year + 1, pd.Timestamp.max.year - 1
+        raise InputError("--start", f"{start!r} is outside the years {first} to {last} that a timestamp holds")
     if stamp.tz is not None:
         return stamp.tz_convert(timezone)
     try:
@@ -65,7 +69,15 @@ def parse_start(start: str, timezone: str) -> pd.Timestamp:
 
 def grid_from_start(start: str, interval: str, periods: int, timezone: str) -> pd.DatetimeIndex:
     """``periods`` instants ``interval`` apart from ``start`` (absolute steps, also across DST)."""
-    return pd.date_range(parse_start(start, check_timezone(timezone)), periods=periods, freq=parse_interval(interval))
+    first, step = parse_start(start, check_timezone(timezone)), parse_interval(interval)
+    try:
+        return pd.date_range(first, periods=periods, freq=step)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise InputError(
+            "--start",
+            f"{periods:,} steps of {interval} from {start} end past {pd.Timestamp.max.year}, the last year "
+            "a timestamp holds; check --start and --interval",
+        ) from None
 
 
 @dataclass

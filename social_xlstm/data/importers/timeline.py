@@ -71,7 +71,7 @@ def grid_from_start(start: str, interval: str, periods: int, timezone: str) -> p
     """``periods`` instants ``interval`` apart from ``start`` (absolute steps, also across DST)."""
     first, step = parse_start(start, check_timezone(timezone)), parse_interval(interval)
     try:
-        return pd.date_range(first, periods=periods, freq=step)
+        return pd.date_range(first, periods=periods, freq=step).as_unit("ns")
     except (OverflowError, pd.errors.OutOfBoundsDatetime):
         raise InputError(
             "--start",

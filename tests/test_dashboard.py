@@ -429,3 +429,31 @@ def test_page_click_on_a_sensor_shows_its_forecast_chart(live_server, browser, d
 
 def bundle_origin(browser) -> pd.Timestamp:
     return pd.Timestamp(browser.execute_script("return window.dashboard.state.forecast.origin"))
+
+
+def test_only_the_hosts_it_serves_are_answered(state):
+    """DNS rebinding: a page on another site resolves its own name to 127.0.0.1; its requests
+    carry that name in Host, and must be refused."""
+    from fastapi.testclient import TestClient
+
+    from social_xlstm.cli.serve import served_hosts
+    from social_xlstm.dashboard import create_app
+
+    app = create_app(state, served_hosts("127.0.0.1", ["traffic.example.org"]))
+    for host, status in [
+        ("127.0.0.1:8000", 200),
+        ("localhost:8000", 200),
+        ("[::1]:8000", 200),
+        ("traffic.example.org", 200),
+        ("evil.example.com:8000", 400),
+        ("127.0.0.1.evil.com", 400),
+    ]:
+        response = TestClient(app, base_url=f"http://{host}").get("/api/meta")
+        assert response.status_code == status, host
+    assert served_hosts("0.0.0.0", []) == {"localhost", "127.0.0.1", "::1"}
+
+
+def test_meta_names_the_sources_without_server_paths(client, bundle_dir, demo_dir):
+    meta = client.get("/api/meta").json()
+    assert meta["model_source"] == bundle_dir.name and meta["data_source"] == demo_dir.name
+    assert "/" not in meta["model_source"] + meta["data_source"]

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
 console = Console()
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def served_hosts(host: str, extra: list[str]) -> set[str]:
+    """The Host names the dashboard answers: the loopback names, the listening address (unless it
+    is a wildcard) and the names given."""
+    names = {"localhost", "127.0.0.1", "::1", *extra}
+    if host not in ("0.0.0.0", "::"):
+        names.add(host)
+    return names
 
 
 def serve(
@@ -28,6 +37,14 @@ def serve(
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    allow_host: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--allow-host",
+            help="A host name browsers may use to reach the dashboard besides the address it listens on "
+            "(repeatable, e.g. traffic.example.org); any other Host header is refused.",
+        ),
+    ] = None,
     allow_absent_sensors: Annotated[
         bool,
         typer.Option(
@@ -40,7 +57,7 @@ def serve(
     from social_xlstm.dashboard import check_port, create_app, load_dashboard, run_server
 
     state = load_dashboard(model, data, allow_absent_sensors)
-    app = create_app(state)
+    app = create_app(state, served_hosts(host, allow_host or []))
     check_port(host, port)
     if host not in LOOPBACK:
         console.print(

@@ -60,7 +60,9 @@ def _iso(timestamp: pd.Timestamp) -> str:
 
 
 class _Guard:
-    """ASGI middleware: refuse request bodies (413) and set security headers on every response."""
+    """ASGI middleware: refuse request bodies (413), requests for a host the server was not
+    started as (400: a page on another site reaching it by DNS rebinding names its own host),
+    and set security headers on every response."""
 
     HEADERS = [
         (b"x-content-type-options", b"nosniff"),
@@ -73,13 +75,25 @@ class _Guard:
         ),
     ]
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, app, allowed_hosts: frozenset[str] | None = None):
+        self.app, self.allowed_hosts = app, allowed_hosts
+
+    def _host_allowed(self, headers: dict) -> bool:
+        if self.allowed_hosts is None:
+            return True
+        host = headers.get(b"host", b"").decode("latin-1").lower()
+        name = host.rsplit("]", 1)[0].lstrip("[") if host.startswith("[") else host.rsplit(":", 1)[0]
+        return name in self.allowed_hosts
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
+        if not self._host_allowed(headers):
+            response = JSONResponse(
+                {"detail": "host not served here; start serve with --allow-host NAME to serve it"}, status_code=400
+            )
+            return await response(scope, receive, self._with_headers(send))
         length = headers.get(b"content-length", b"0")
         too_big = b"transfer-encoding" in headers or not length.isdigit() or int(length) > MAX_BODY_BYTES
         if too_big:
@@ -113,8 +127,9 @@ BAD_QUERY = {422: {"model": ErrorDetail, "description": "Bad query value, or an 
 UNKNOWN_SENSOR = {404: {"model": ErrorDetail, "description": "Unknown sensor."}}
 
 
-def create_app(state: DashboardState) -> FastAPI:
-    """The dashboard app over ``state`` (see the package docstring for the endpoints)."""
+def create_app(state: DashboardState, allowed_hosts: set[str] | None = None) -> FastAPI:
+    """The dashboard app over ``state`` (see the package docstring for the endpoints); with
+    ``allowed_hosts``, requests naming any other host are refused."""
     plotly_js = _plotly_js()
     app = FastAPI(
         title="social-xlstm dashboard",
@@ -124,7 +139,8 @@ def create_app(state: DashboardState) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.add_middleware(_Guard)
+    hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
+    app.add_middleware(_Guard, allowed_hosts=hosts)
     app.state.dashboard = state
 
     @app.exception_handler(InputError)
@@ -171,8 +187,8 @@ def create_app(state: DashboardState) -> FastAPI:
         return {
             "name": str(ds.meta.get("name", state.data_source)),
             "version": __version__,
-            "model_source": state.model_source,
-            "data_source": state.data_source,
+            "model_source": Path(state.model_source).name,  # names: the server's paths are its own business
+            "data_source": Path(state.data_source).name,
             "interval": str(state.forecaster.interval),
             "input_len": state.input_len,
             "horizons": state.horizons,

@@ -5,7 +5,6 @@ Endpoints are listed in the package docstring (``social_xlstm/dashboard/__init__
 
 from __future__ import annotations
 
-import html
 import importlib.resources
 import logging
 import math
@@ -21,6 +20,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from social_xlstm import __version__
+from social_xlstm.dashboard.docs_page import docs_html
+from social_xlstm.dashboard.guard import MAX_BODY_BYTES, Guard
 from social_xlstm.dashboard.schemas import ErrorDetail, ForecastResponse, Meta, SensorDetail, SensorsResponse
 from social_xlstm.dashboard.state import DashboardState
 from social_xlstm.errors import InputError
@@ -31,7 +32,6 @@ STATIC_DIR = Path(__file__).with_name("static")
 # Limits: a history request is capped at one week of 5-minute readings; no endpoint takes a body.
 MAX_HISTORY = 2016
 DEFAULT_HISTORY = 72
-MAX_BODY_BYTES = 1024
 MAX_AT_LENGTH = 40
 MAX_SENSOR_ID_LENGTH = 200
 
@@ -57,60 +57,6 @@ def _floats(values: np.ndarray) -> list:
 
 def _iso(timestamp: pd.Timestamp) -> str:
     return timestamp.isoformat()
-
-
-class _Guard:
-    """ASGI middleware: refuse request bodies (413), requests for a host the server was not
-    started as (400: a page on another site reaching it by DNS rebinding names its own host),
-    and set security headers on every response."""
-
-    HEADERS = [
-        (b"x-content-type-options", b"nosniff"),
-        (b"x-frame-options", b"DENY"),
-        (b"referrer-policy", b"no-referrer"),
-        (
-            b"content-security-policy",
-            b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-            b"img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'",
-        ),
-    ]
-
-    def __init__(self, app, allowed_hosts: frozenset[str] | None = None):
-        self.app, self.allowed_hosts = app, allowed_hosts
-
-    def _host_allowed(self, headers: dict) -> bool:
-        if self.allowed_hosts is None:
-            return True
-        host = headers.get(b"host", b"").decode("latin-1").lower()
-        name = host.rsplit("]", 1)[0].lstrip("[") if host.startswith("[") else host.rsplit(":", 1)[0]
-        return name in self.allowed_hosts
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        if not self._host_allowed(headers):
-            response = JSONResponse(
-                {"detail": "host not served here; start serve with --allow-host NAME to serve it"}, status_code=400
-            )
-            return await response(scope, receive, self._with_headers(send))
-        length = headers.get(b"content-length", b"0")
-        too_big = b"transfer-encoding" in headers or not length.isdigit() or int(length) > MAX_BODY_BYTES
-        if too_big:
-            response = JSONResponse(
-                {"detail": f"request body too large (limit {MAX_BODY_BYTES} bytes; every endpoint is a GET)"},
-                status_code=413,
-            )
-            return await response(scope, receive, self._with_headers(send))
-        return await self.app(scope, receive, self._with_headers(send))
-
-    def _with_headers(self, send):
-        async def wrapped(message):
-            if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + self.HEADERS
-            await send(message)
-
-        return wrapped
 
 
 def _plotly_js() -> Path:
@@ -140,7 +86,7 @@ def create_app(state: DashboardState, allowed_hosts: set[str] | None = None) -> 
         openapi_url="/openapi.json",
     )
     hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
-    app.add_middleware(_Guard, allowed_hosts=hosts)
+    app.add_middleware(Guard, allowed_hosts=hosts)
     app.state.dashboard = state
 
     @app.exception_handler(InputError)
@@ -178,7 +124,7 @@ def create_app(state: DashboardState, allowed_hosts: set[str] | None = None) -> 
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return HTMLResponse(_docs_html(app.openapi()))
+        return HTMLResponse(docs_html(app.openapi()))
 
     @app.get("/api/meta", response_model=Meta, summary="Model and data description")
     def meta() -> dict:
@@ -287,68 +233,3 @@ def create_app(state: DashboardState, allowed_hosts: set[str] | None = None) -> 
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
-
-
-def _docs_html(schema: dict) -> str:
-    """A plain API reference rendered from the OpenAPI schema, with no script from a CDN."""
-    out = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(schema['info']['title'])} API</title>",
-        "<link rel='stylesheet' href='/static/style.css'></head><body class='docs'>",
-        f"<h1>{html.escape(schema['info']['title'])} API <small>{html.escape(schema['info']['version'])}</small></h1>",
-        f"<p>{html.escape(schema['info'].get('description', ''))} Machine-readable schema: "
-        "<a href='/openapi.json'>/openapi.json</a>. "
-        "Every endpoint is a GET (a request with a body gets 413); "
-        f'errors are JSON <code>{{"detail": ...}}</code>.</p>',
-    ]
-    components = schema.get("components", {}).get("schemas", {})
-    for path, methods in schema.get("paths", {}).items():
-        for method, op in methods.items():
-            out.append(
-                f"<h2><code>{method.upper()} {html.escape(path)}</code></h2><p>{html.escape(op.get('summary', ''))}</p>"
-            )
-            params = op.get("parameters", [])
-            if params:
-                out.append(
-                    "<table><tr><th>parameter</th><th>in</th><th>type and limits</th>"
-                    "<th>default</th><th>description</th></tr>"
-                )
-                for p in params:
-                    s = p.get("schema", {})
-                    limits = ", ".join(f"{k} {s[k]}" for k in ("minimum", "maximum", "maxLength") if k in s)
-                    out.append(
-                        "<tr>"
-                        + "".join(
-                            f"<td>{html.escape(str(v))}</td>"
-                            for v in (
-                                p["name"],
-                                p["in"],
-                                s.get("type", "") + (f" ({limits})" if limits else ""),
-                                s.get("default", ""),
-                                p.get("description", ""),
-                            )
-                        )
-                        + "</tr>"
-                    )
-                out.append("</table>")
-            codes = ", ".join(f"{code} {r.get('description', '')}" for code, r in op.get("responses", {}).items())
-            out.append(f"<p>responses: {html.escape(codes)}</p>")
-            ref = (
-                op.get("responses", {})
-                .get("200", {})
-                .get("content", {})
-                .get("application/json", {})
-                .get("schema", {})
-                .get("$ref", "")
-            )
-            fields = components.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
-            if fields:
-                out.append(
-                    "<p>returns:</p><ul>"
-                    + "".join(
-                        f"<li><code>{html.escape(name)}</code> {html.escape(f.get('description', ''))}</li>"
-                        for name, f in fields.items()
-                    )
-                    + "</ul>"
-                )
-    out.append("</body></html>")
-    return "".join(out)

@@ -1,6 +1,7 @@
 # Two commands a newcomer needs (see README.md):
 #   make demo   set up .venv, then train the demo preset on the embedded demo network (generated on first use)
 #   make test   set up .venv (with test extras), check style (ruff) and run the whole test suite
+#   make test-fast  the tests without the slow end-to-end runs, for the inner loop
 # Set-up is idempotent: .venv is rebuilt only when pyproject.toml changes.
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ PY := $(VENV)/bin/python
 # local CPU wheel pip takes it; elsewhere pip takes the registry build (CUDA on Linux).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup browser demo test bench gpu-wheels clean
+.PHONY: setup browser demo test test-fast bench gpu-wheels clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,10 @@ browser:
 
 demo: setup
 	$(VENV)/bin/social-xlstm train experiment=demo run_dir=runs/demo
+
+# The inner loop while working: everything but the end-to-end runs (slow) and the real data (CI runs all).
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow and not realdata" -q
 
 test: $(VENV)/.installed-test browser
 	$(PY) -m ruff format --check .

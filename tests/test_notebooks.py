@@ -14,6 +14,7 @@ from nbclient import NotebookClient
 
 from social_xlstm.cli import main
 
+pytestmark = pytest.mark.slow  # trains, exports and runs three notebooks: `make test` runs it, `make test-fast` not
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = ["01_explore_dataset", "02_explore_forecasts", "03_use_export_bundle"]
 CELL_TIMEOUT_S = 120

@@ -35,6 +35,7 @@ def preset_model(kernels: str, **shape) -> SocialXLSTM:
     return SocialXLSTM(config)
 
 
+@pytest.mark.slow  # the interpreter runs the kernels in numpy: a minute
 @pytest.mark.triton
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_triton_kernels_train_the_presets_shapes_like_the_references(preset):

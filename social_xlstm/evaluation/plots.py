@@ -1,5 +1,6 @@
-"""The run's plots: error by horizon (model vs baselines), forecast vs actual for a few sensors,
-and per-sensor error on a map of the sensor coordinates."""
+"""The run's plots, made to be shown to a traffic engineer: error by minutes ahead (model vs
+baselines), one day of forecast vs actual for a few sensors, and per-sensor error on a map of
+the sensor coordinates; units on every axis."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from social_xlstm.errors import InputError  # noqa: E402
-from social_xlstm.evaluation.forecasters import MODEL_NAME  # noqa: E402
+from social_xlstm.run_directory import MODEL_NAME  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
@@ -24,20 +26,24 @@ def _save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
-def error_by_horizon(summary: dict, target: str, path: Path) -> None:
+def _with_unit(target: str, units: dict) -> str:
+    return f"{target} ({units[target]})" if units.get(target) else target
+
+
+def error_by_horizon(summary: dict, target: str, units: dict, minutes: float, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for name, report in summary["models"].items():
         rows = report["per_target"][target]["per_horizon"]
         horizons = [int(h) for h in rows]
         ax.plot(
-            horizons,
+            [h * minutes for h in horizons],
             [rows[str(h)]["mae"] for h in horizons],
             marker="o",
             ms=3,
             lw=2.5 if name == MODEL_NAME else 1.2,
             label=name,
         )
-    ax.set(xlabel="horizon (steps ahead)", ylabel=f"MAE ({target})", title=f"{target}: error by horizon")
+    ax.set(xlabel="minutes ahead", ylabel=f"MAE, {_with_unit(target, units)}", title=f"{target}: error by horizon")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)
@@ -72,6 +78,12 @@ class HorizonSlice:
         return parts[0]
 
 
+def last_day(at: pd.DatetimeIndex, interval: pd.Timedelta) -> slice:
+    """The forecasts of the split's last day (all of it when shorter)."""
+    steps = max(1, int(pd.Timedelta(days=1) / interval))
+    return slice(max(0, len(at) - steps), len(at))
+
+
 def forecast_vs_actual(
     series: HorizonSlice,
     sensor: int,
@@ -79,29 +91,53 @@ def forecast_vs_actual(
     target: int,
     target_name: str,
     timestamps: pd.DatetimeIndex,
+    units: dict,
     path: Path,
 ) -> None:
-    """One sensor over the split: the truth and the forecast made ``series.horizon`` steps earlier."""
+    """One sensor over the last day of the split: the truth, and the forecasts made ``series.horizon``
+    steps earlier drawn under it (dashed, so the truth stays visible); a missing reading is a gap."""
+    interval = timestamps[1] - timestamps[0]
     at = timestamps[series["origin"] + series.horizon]
-    truth = np.where(series["mask"][:, sensor, target], series["y_true"][:, sensor, target], np.nan)
+    day = last_day(at, interval)
+    at = at[day]
+    ahead = f"{series.horizon * interval.total_seconds() / 60:g} min"
+    truth = np.where(series["mask"][day, sensor, target], series["y_true"][day, sensor, target], np.nan)
     fig, ax = plt.subplots(figsize=(9, 3.2))
-    ax.plot(at, truth, color="black", lw=1, label="actual")
     for name in series.forecasters:
-        ax.plot(at, series[name][:, sensor, target], lw=1, label=f"{name} (+{series.horizon})")
-    ax.set(title=f"{sensor_id}: {target_name}, forecast {series.horizon} steps ahead", ylabel=target_name)
+        style = {"lw": 1.6} if name == MODEL_NAME else {"lw": 1.0, "ls": "--", "alpha": 0.8}
+        ax.plot(at, series[name][day, sensor, target], label=f"{name}, {ahead} ahead", **style)
+    ax.plot(at, truth, color="black", lw=1.2, label="actual", zorder=3)
+    ax.set(
+        title=f"{sensor_id}: {target_name}, forecast {ahead} ahead, {at[0]:%Y-%m-%d %H:%M} to {at[-1]:%H:%M}",
+        ylabel=_with_unit(target_name, units),
+    )
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
     _save(fig, path)
 
 
-def error_map(sensors: pd.DataFrame, per_sensor: pd.DataFrame, target: str, path: Path) -> None:
+def _spread_shared_places(located: pd.DataFrame) -> pd.DataFrame:
+    """Sensors at one place (the two directions of a VD) side by side, a few metres apart, so
+    that no dot hides another; the offset is far below what the map resolves otherwise."""
+    located = located.copy()
+    rank = located.groupby(["latitude", "longitude"]).cumcount()
+    span = np.nanmax(located.longitude) - np.nanmin(located.longitude) if len(located) > 1 else 0.0
+    located["longitude"] += rank * (span * 0.008 or 0.0005)
+    return located
+
+
+def error_map(sensors: pd.DataFrame, per_sensor: pd.DataFrame, target: str, units: dict, path: Path) -> None:
     rows = per_sensor[(per_sensor.model == MODEL_NAME) & (per_sensor.target == target)]
     mae = rows.groupby("sensor_id")["mae"].mean()
-    located = sensors.set_index("sensor_id").loc[mae.index, ["latitude", "longitude"]]
+    located = _spread_shared_places(sensors.set_index("sensor_id").loc[mae.index, ["latitude", "longitude"]])
     fig, ax = plt.subplots(figsize=(6, 5))
-    points = ax.scatter(located.longitude, located.latitude, c=mae.values, cmap="viridis", s=25)
-    fig.colorbar(points, ax=ax, label=f"MAE ({target}, mean over horizons)")
-    ax.set(xlabel="longitude", ylabel="latitude", title=f"{target}: error per sensor")
+    points = ax.scatter(located.longitude, located.latitude, c=mae.values, cmap="viridis", s=25, edgecolors="none")
+    fig.colorbar(points, ax=ax, label=f"MAE, {_with_unit(target, units)}, mean over horizons")
+    ax.set(xlabel="longitude (degrees)", ylabel="latitude (degrees)", title=f"{target}: error per sensor")
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
     ax.set_aspect(
         1 / np.cos(np.deg2rad(np.nanmean(located.latitude.values))) if located.latitude.notna().any() else "auto"
     )
@@ -118,10 +154,12 @@ def write_plots(run, summary: dict, per_sensor: pd.DataFrame, series: HorizonSli
     if not chosen:
         worst = per_sensor[per_sensor.model == MODEL_NAME].groupby("sensor_id")["mae"].mean().sort_values()
         chosen = [worst.index[0], worst.index[len(worst) // 2], worst.index[-1]]  # best, median, worst
+    units = summary.get("units") or {}
+    minutes = pd.Timedelta(summary["interval"]).total_seconds() / 60
     for g, target in enumerate(dm.targets):
-        error_by_horizon(summary, target, plots / f"error_by_horizon_{target}.png")
+        error_by_horizon(summary, target, units, minutes, plots / f"error_by_horizon_{target}.png")
         if dm.sensors[["latitude", "longitude"]].notna().all(axis=None):
-            error_map(dm.sensors, per_sensor, target, plots / f"error_map_{target}.png")
+            error_map(dm.sensors, per_sensor, target, units, plots / f"error_map_{target}.png")
         for sensor_id in chosen:
             n = dm.sensor_ids.index(str(sensor_id))
             forecast_vs_actual(
@@ -131,5 +169,6 @@ def write_plots(run, summary: dict, per_sensor: pd.DataFrame, series: HorizonSli
                 g,
                 target,
                 dm.timestamps,
+                units,
                 plots / f"forecast_{target}_{str(sensor_id).replace('/', '_')}.png",
             )

@@ -1,0 +1,23 @@
+"""The run's plots: what they draw, checked on the data they are given."""
+
+import pandas as pd
+
+from social_xlstm.evaluation.plots import _spread_shared_places, last_day
+
+
+def test_sensors_at_one_place_are_drawn_side_by_side():
+    """The two directions of a VD share coordinates: drawn as given, one dot hid the other."""
+    located = pd.DataFrame(
+        {"latitude": [25.0, 25.0, 25.1], "longitude": [121.5, 121.5, 121.6]}, index=["N", "S", "other"]
+    )
+    spread = _spread_shared_places(located)
+    assert spread.loc["N", "longitude"] != spread.loc["S", "longitude"]
+    assert spread.loc["other"].tolist() == [25.1, 121.6] and spread.loc["N"].tolist() == [25.0, 121.5]
+    assert abs(spread.loc["S", "longitude"] - 121.5) < 0.01  # a nudge, not a move
+
+
+def test_the_forecast_plot_shows_the_last_day():
+    at = pd.date_range("2024-01-01", periods=1000, freq="5min")
+    assert last_day(at, pd.Timedelta("5min")) == slice(712, 1000)
+    assert last_day(at[:100], pd.Timedelta("5min")) == slice(0, 100)
+    assert last_day(at, pd.Timedelta("1h")) == slice(976, 1000)

@@ -371,3 +371,16 @@ def test_progress_names_each_network_counts_epochs_from_one_and_says_what_it_ski
     assert (
         f"social_xlstm (1 of 3): already trained ({run_dir / 'checkpoints' / 'last.ckpt'}), not trained again" in again
     )
+
+
+def test_a_speed_only_dataset_trains_with_no_feature_overrides(demo_dir, tmp_path):
+    """The default data config reads every feature the dataset has, and forecasts its flow and
+    speed: a speed-only import (wide-csv's default feature) needs no data.features override."""
+    ds = read_dataset(demo_dir)
+    speed_only = tmp_path / "speed"
+    write_dataset(type(ds)(ds.values[..., 1:2], ds.timestamps, ["speed"], ds.sensors, ds.edges, ds.meta), speed_only)
+    run_dir = tmp_path / "run"
+    assert main(tiny_train_args(speed_only, run_dir, "baselines=[]")) == 0
+    info = json.loads((run_dir / "data.json").read_text())
+    assert info["features"] == ["speed"] and info["targets"] == ["speed"]
+    assert "features: null" not in (run_dir / "config.yaml").read_text()  # recorded as resolved

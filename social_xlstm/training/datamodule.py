@@ -14,12 +14,14 @@ from social_xlstm.data.windows import SPLITS, FeatureScaler, WindowArrays, Windo
 from social_xlstm.errors import InputError
 from social_xlstm.graph import GraphConfig, SensorGraph, build_graph
 
+TRAFFIC_TARGETS = ("flow", "speed")
+
 
 class TrafficDataModule(lightning.LightningDataModule):
     """Windows of a dataset, split chronologically, scaled with statistics of the training split.
 
-    ``features`` are the model inputs and ``targets`` the forecast features (both default to
-    every feature of the dataset). After ``setup`` it exposes the ``dataset`` (sensors and
+    ``features`` are the model inputs and ``targets`` the forecast features (by default every
+    feature of the dataset, and of those its flow and speed, or every feature when it has neither). After ``setup`` it exposes the ``dataset`` (sensors and
     edges, the graph's inputs; ``build_graph(config)`` builds it), ``scaler``, ``sensor_ids``,
     ``split_bounds`` and the three ``WindowDataset`` s in ``windows``.
     """
@@ -56,6 +58,8 @@ class TrafficDataModule(lightning.LightningDataModule):
         dataset = self.source if isinstance(self.source, Dataset) else read_dataset(self.source)
         where = dataset.meta.get("name", str(self.source))
         self.features = self._known(dataset, self.features, "features", where)
+        if self.targets is None:  # the traffic quantities a dashboard shows, when the data has them
+            self.targets = [f for f in self.features if f in TRAFFIC_TARGETS] or list(self.features)
         self.targets = self._known(dataset, self.targets, "targets", where)
         self.split_bounds = chronological_splits(len(dataset.timestamps), self.split)
         fitted = list(dict.fromkeys(self.features + self.targets))

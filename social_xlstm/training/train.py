@@ -89,8 +89,8 @@ def make_datamodule(cfg: DictConfig) -> TrafficDataModule:
     d = cfg.data
     return TrafficDataModule(
         d.path,
-        features=list(d.features),
-        targets=list(d.targets),
+        features=None if d.features is None else list(d.features),
+        targets=None if d.targets is None else list(d.targets),
         input_len=int(d.input_len),
         horizon=int(d.horizon),
         stride=int(d.stride),
@@ -241,6 +241,10 @@ def train(cfg: DictConfig) -> Path | None:
         ensure_demo_data(cfg)
     datamodule = make_datamodule(cfg)
     datamodule.setup()
+    cfg.data.features, cfg.data.targets = (
+        list(datamodule.features),
+        list(datamodule.targets),
+    )  # as config.yaml records them
     budget = resolve_budget(cfg.trainer, len(datamodule.windows["train"]), int(cfg.data.batch_size))
     if budget and main_process:
         print(budget, flush=True)

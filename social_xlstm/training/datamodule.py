@@ -21,9 +21,10 @@ class TrafficDataModule(lightning.LightningDataModule):
     """Windows of a dataset, split chronologically, scaled with statistics of the training split.
 
     ``features`` are the model inputs and ``targets`` the forecast features (by default every
-    feature of the dataset, and of those its flow and speed, or every feature when it has neither). After ``setup`` it exposes the ``dataset`` (sensors and
-    edges, the graph's inputs; ``build_graph(config)`` builds it), ``scaler``, ``sensor_ids``,
-    ``split_bounds`` and the three ``WindowDataset`` s in ``windows``.
+    feature of the dataset, and of those its flow and speed, or every feature when it has
+    neither). After ``setup`` it exposes the ``dataset`` (sensors and edges, the graph's inputs;
+    ``build_graph(config)`` builds it), ``scaler``, ``sensor_ids``, ``split_bounds`` and the
+    three ``WindowDataset`` s in ``windows``.
     """
 
     def __init__(

@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 # local CPU wheel pip takes it; elsewhere pip takes the registry build (CUDA on Linux).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup browser demo test test-fast bench gpu-wheels clean
+.PHONY: setup browser demo test test-fast bench bench-graph gpu-wheels clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ test: $(VENV)/.installed-test browser
 bench: setup
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) -m pip install --quiet --no-deps basicts==1.1.0 easy-torch==1.3.3
+
+# Graph WaveNet, DCRNN and AGCRN come from torch-spatiotemporal, which needs torch-scatter and
+# torch-sparse: PyPI has only their sources for this torch, compiled here against the venv's
+# torch (each took over 40 minutes on a 2-core machine).
+bench-graph: bench
+	MAX_JOBS=2 $(PY) -m pip install --quiet --no-build-isolation torch-scatter torch-sparse
+	$(PY) -m pip install --quiet torch-spatiotemporal==0.9.5
 
 # The pure-Python packages the GPU machine's image lacks (it reaches no registry), at the
 # versions this venv runs, for scripts/gpu_checks.sh: the device tool carries the folder

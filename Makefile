@@ -64,7 +64,7 @@ bench-graph: bench
 # versions this venv runs, for scripts/gpu_checks.sh: the device tool carries the folder
 # (pip freeze spells some names with "_": "-" matches either), and setuptools >= 77, which
 # reads pyproject's licence string (an image with an older one could not install the project).
-GPU_WHEELS := hydra-core omegaconf antlr4-python3-runtime mlstm-kernels
+GPU_WHEELS := hydra-core omegaconf antlr4-python3-runtime mlstm-kernels pytest pluggy iniconfig einops
 gpu-wheels: $(VENV)/.installed-test
 	rm -rf .gpu-wheels
 	$(PY) -m pip wheel --quiet --no-deps -w .gpu-wheels \

@@ -110,10 +110,11 @@ def mlstm_methods(shape: Shape, args: argparse.Namespace) -> dict[str, Callable]
         compiled = torch.compile(ours("torch"), dynamic=False)
         methods["ours-triton"] = ours("triton")
         methods["ours-compile"] = compiled
+        # its kernels need the length to divide by the chunk: the largest power of two from 128
+        # down to 16 that does (288 and 2016 take 32; 12 has none, and the row is skipped)
+        nx_chunk = next((c for c in (128, 64, 32, 16) if shape.seq_len % c == 0), None)
         methods["nx-triton"] = lambda *x: (
-            mlstm_chunkwise__xl_chunk(*x, chunk_size=max(16, min(128, shape.seq_len // 16 * 16)))
-            if shape.seq_len % 16 == 0
-            else None
+            None if nx_chunk is None else mlstm_chunkwise__xl_chunk(*x, chunk_size=nx_chunk)
         )
     return methods
 

@@ -31,9 +31,25 @@ step() {  # NAME SECONDS COMMAND...
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 $PY -m pip install --quiet --no-index --no-deps .gpu-wheels/*.whl || exit 1
 $PY -m pip install --quiet --no-index --no-deps --no-build-isolation -e . || exit 1
+# Every import the steps need, checked at once: one line naming all that are missing.
+$PY - <<'CHECK' || exit 1
+import importlib, sys
+needed = ["torch", "triton", "lightning", "torch_geometric", "hydra", "omegaconf", "pandas", "pyarrow", "sklearn",
+          "onnx", "onnxruntime", "pytest", "pluggy", "iniconfig", "einops", "mlstm_kernels", "social_xlstm"]
+missing = [name for name in needed if importlib.util.find_spec(name) is None]
+if missing:
+    sys.exit(f"missing on this machine: {' '.join(missing)} (add them to make gpu-wheels)")
+CHECK
 
-step kernel-tests 120 $PY -m pytest -q -x -p no:cacheprovider \
-    tests/test_mlstm_kernels.py tests/test_slstm_kernels.py tests/test_mlstm_layer.py tests/test_slstm_layer.py
+# no -x: one failing kernel must not hide the others' results
+step kernel-tests 150 $PY -m pytest -q -p no:cacheprovider \
+    tests/test_mlstm_kernels.py tests/test_slstm_kernels.py tests/test_mlstm_layer.py tests/test_slstm_layer.py \
+    tests/test_triton_path.py
+step train-presets 150 bash -c "$PY -m social_xlstm.cli train experiment=demo trainer.accelerator=gpu \
+    trainer.max_epochs=1 trainer.limit_train_batches=20 baselines=[] run_dir=/tmp/gpu-demo && \
+    $PY -m social_xlstm.cli train experiment=demo trainer.accelerator=gpu model.pooling.every_block=true \
+    model.pooling.input_hops=2 model.interaction.blocks=2 model.day_of_week_inputs=false \
+    trainer.max_epochs=1 trainer.limit_train_batches=20 baselines=[] run_dir=/tmp/gpu-los-loop-shape"
 step slstm 90 $PY scripts/bench_slstm.py --device cuda --methods torch triton lstm \
     --batch 1024 16384 65536 --seq 12 288 2016 --head-dim 16 64
 step kernels 120 $PY scripts/bench_kernels.py --device cuda --methods ours-triton nx-triton ours-chunkwise torch-lstm \

@@ -210,14 +210,25 @@ def import_taiwan_vd(
             "that guess."
         ),
     ] = 0.5,
+    max_unpacked_gib: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Most a 7z archive may unpack to, in GiB: it is unpacked whole beside --out before it is read "
+            "(a day of one-minute snapshots of 1,500 detectors is about 6 GiB).",
+        ),
+    ] = 16.0,
 ) -> None:
     """Taiwan MOTC VD feeds (VDList.xml + VDLiveList.xml snapshots, XML or JSON)."""
     from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd as run
+    from social_xlstm.data.importers.taiwan_vd.stopping import sigterm_interrupts
 
-    # the sums of past days wait on the disk that will hold the dataset, not in /tmp (often memory)
+    # the sums of past days, and unpacked 7z archives, wait on the disk that will hold the dataset,
+    # not in /tmp (often memory)
     parent = out.absolute().parent
     spill_dir = parent if parent.is_dir() else None
-    with console.status("reading the feed") as status:
+    stopped = f"{out}: import stopped by SIGTERM; nothing was written (run the command again to import)"
+    with sigterm_interrupts(stopped), console.status("reading the feed") as status:
         dataset = run(
             paths,
             interval=interval,
@@ -227,6 +238,7 @@ def import_taiwan_vd(
             spill_dir=spill_dir,
             progress=_feed_progress(status),
             min_flow_coverage=min_flow_coverage,
+            max_unpacked_bytes=int(max_unpacked_gib * 2**30),
         )
         status.update(f"writing {out}")
         counts = _write(dataset, out)

@@ -22,9 +22,10 @@ from .pooling import LAYOUTS, SIDE_DOWNSTREAM, SIDE_UPSTREAM, road_side
 
 # The neighbour groups whose means a VD receives: upstream, downstream, and every neighbour.
 GROUPS = ("upstream", "downstream", "all")
-# "auto" sums over a dense [groups, N, N] operator when N^2 <= DENSE_COST_RATIO * E. Measured on
-# 2 CPU cores (B 1 and 8 windows of 12 steps): dense is 4-13x faster at Los-loop's ratio of 28,
-# 1.5-1.8x at 125, and 1.3-2.4x slower at 500.
+# "auto" sums over a dense [groups, N, N] operator when N^2 <= DENSE_COST_RATIO * E. A threshold of
+# its own, far above attention pooling's: a dense mean is one matrix product per group, much
+# cheaper per pair than an attention score, so it pays off on much sparser graphs (measured with
+# scripts/bench_pooling.py; docs/benchmarks.md).
 DENSE_COST_RATIO = 128
 DENSE_MAX_NODES = 2048  # beyond this the operator alone outgrows what a sum over edges needs
 

@@ -34,9 +34,9 @@ from torch_geometric.utils import scatter
 POOLING_KINDS = ("none", "mean", "idw", "attention", "grid")
 # how a sum over a graph is computed, never what (attention here, neighbour_readings too)
 LAYOUTS = ("auto", "sparse", "dense")
-# "auto" takes the dense layout when N^2 * heads <= DENSE_COST_RATIO * E * out_dim. Measured on
-# 2 CPU cores (scripts/bench_pooling.py --layouts), dense / sparse time is 0.3 at a ratio of 0.5,
-# 0.8-1.0 at 2 and 1.9 at 3.9: a dense score costs about half of a per-edge element.
+# "auto" takes the dense layout when N^2 * heads <= DENSE_COST_RATIO * E * out_dim: a dense score
+# costs about half of a per-edge element (scripts/bench_pooling.py --layouts; docs/benchmarks.md,
+# "Attention pooling layouts"). Neighbour readings have a threshold of their own (a cheaper op).
 DENSE_COST_RATIO = 2.5
 DENSE_MAX_NODES = 4096  # beyond this the N x N scores outgrow memory whatever the density
 

@@ -22,7 +22,7 @@ class ForecastModule(lightning.LightningModule):
     The graph lives in buffers so it moves with the module to the accelerator and is saved in
     the checkpoint; the validation metric (``val_mae``, scaled, masked) drives early stopping
     and the best checkpoint. ``compile=True`` runs training steps through ``torch.compile``
-    (on a 2-core CPU about 2.4x faster per step for the Los-loop model, after ~80 s of compiling).
+    (faster steps after a one-off compile; docs/benchmarks.md, "Training throughput").
     """
 
     def __init__(

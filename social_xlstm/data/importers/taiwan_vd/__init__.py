@@ -34,8 +34,8 @@ from social_xlstm.data.importers.taiwan_vd.accumulate import FEATURES, MIN_FLOW_
 from social_xlstm.data.importers.taiwan_vd.catalogue import StaticCatalogue
 from social_xlstm.data.importers.taiwan_vd.ids import normalise_vdid
 from social_xlstm.data.importers.taiwan_vd.live import LiveReadings
-from social_xlstm.data.importers.taiwan_vd.quality import MISSING, SENTINELS, VALID_RANGE
-from social_xlstm.data.importers.taiwan_vd.sources import iter_sources
+from social_xlstm.data.importers.taiwan_vd.quality import MAX_LANE_VOLUME, MISSING, SENTINELS, VALID_RANGE
+from social_xlstm.data.importers.taiwan_vd.sources import MAX_UNPACKED_BYTES, iter_sources
 from social_xlstm.data.importers.taiwan_vd.summaries import (
     DocumentPool,
     LiveSummary,
@@ -51,7 +51,10 @@ __all__ = ["import_taiwan_vd"]
 
 SOURCE = "Taiwan MOTC vehicle detector feeds (VDList / VDLiveList, MOTC traffic-data standard)"
 LICENCE = "Open Government Data License, version 1.0 (Taiwan)"
-WHOLE_FILE_BYTES = 256 * 2**20
+# Documents up to this size are read whole (hashed, so that copies are read once, and parsed in a
+# worker); larger ones are parsed here as a stream. A snapshot is a few MB; the parent holds up to
+# 2 x workers + 1 documents read whole, so this bounds what they cost (0.5 GiB with 8 workers).
+WHOLE_FILE_BYTES = 32 * 2**20
 UNITS = {"flow": "veh/interval", "speed": "km/h", "occupancy": "%"}
 
 
@@ -87,6 +90,7 @@ def import_taiwan_vd(
     spill_dir: Path | None = None,
     progress: Callable[[str, Counter], None] | None = None,
     min_flow_coverage: float = MIN_FLOW_COVERAGE,
+    max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
 ) -> StreamedDataset:
     """Read VD snapshots (folders, XML/JSON files, zip/7z archives) into a regular-grid dataset.
 
@@ -99,7 +103,8 @@ def import_taiwan_vd(
     mean of lane speeds (plain mean when no volume), occupancy = mean over lanes and minutes.
     Sentinels (-99, -1, 255, 999) and out-of-range values are missing, never 0. ``workers`` parse
     processes are used for large inputs (default: the CPUs available, at most 8; 1 = never start a
-    pool). The sums of older blocks of time wait in a temporary folder inside ``spill_dir``
+    pool). The sums of older blocks of time, and the unpacked members of a 7z archive (at most
+    ``max_unpacked_bytes`` of them, see ``sources``), wait in temporary folders inside ``spill_dir``
     (default: TMPDIR, which is memory where /tmp is a tmpfs; the CLI puts them beside the output).
     ``progress`` is called after each input file with its name and the counts so far, so a long
     import can show where it is.
@@ -122,11 +127,13 @@ def import_taiwan_vd(
             live.add(summary, tally)
 
     digests: set[bytes] = set()
-    with DocumentPool(workers or _default_workers()) as pool:
-        for source in iter_sources(list(paths), tally):
+    sources = iter_sources(list(paths), tally, unpack_dir=spill_dir, max_unpacked_bytes=max_unpacked_bytes)
+    with DocumentPool(workers or _default_workers()) as pool, contextlib.closing(sources):
+        for source in sources:
             with _readable(source.name), source.open() as stream:
                 data = stream.read(WHOLE_FILE_BYTES + 1)
             if len(data) > WHOLE_FILE_BYTES:  # too big to hold: parse here, as a stream
+                data = b""  # not held meanwhile
                 for summary in pool.drain():
                     take(summary)
                 with _readable(source.name), source.open() as stream, cyclic_gc_paused():
@@ -185,6 +192,7 @@ def _assemble(
         "live_records_read": tally["live_records_read"],
         "live_records_deduplicated": tally["live_records_deduplicated"],
         "live_records_implausible_time": tally["live_records_implausible_time"],
+        "live_records_implausible_volume": tally["live_records_implausible_volume"],
         "live_records_unmatched_detector": unmatched_records,
         "live_records_unmatched_link": sum(live.records_per_row[live.rows[key]] for key in unknown_link),
         "live_records_used": sum(live.records_per_row[live.rows[key]] for key in matched),
@@ -211,7 +219,8 @@ def _assemble(
                 "null/NaN = missing. Source sentinels "
                 + ", ".join(str(int(v)) for v in sorted(SENTINELS))
                 + " and values outside speed 0..200 km/h, occupancy 0..100 %, volume >= 0 are missing, never 0; "
-                "speed 0 with volume 0 is an empty road and is kept"
+                "speed 0 with volume 0 is an empty road and is kept; a record with a lane volume above "
+                f"{MAX_LANE_VOLUME:,.0f} (or infinite) is dropped whole (import_counts.live_records_implausible_volume)"
             ),
             aggregation={
                 "label": "interval start; a reading belongs to the interval holding its DataCollectTime",

@@ -3,7 +3,8 @@
 ``{"UpdateTime": ..., "VDs": [{"VDID": ..., "DetectionLinks": [{"LinkID": ...}], ...}]}`` and
 ``{"UpdateTime": ..., "VDLives": [{"VDID": ..., "LinkFlows": [{"LinkID": ..., "Lanes":
 [{"Speed": ..., "Vehicles": [{"VehicleType": "S", "Volume": 1}]}]}], "DataCollectTime": ...}]}``.
-One snapshot is a few megabytes at most, so the document is loaded whole.
+One snapshot is a few megabytes at most, so the document is loaded whole; one larger than
+``MAX_JSON_BYTES``, or nested deeper than Python's parser goes, is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from typing import BinaryIO, Iterator
 
 from social_xlstm.data.importers.taiwan_vd.records import FeedFile, LinkReading, link_readings, static_vd, update_time
 from social_xlstm.errors import InputError
+
+# Loaded whole, a document costs up to some 25 times its size as Python objects ([{},{},...]):
+# 32 MiB stays under a GiB in each parsing process. A JSON VDLiveList of 1,500 detectors is about
+# 1 MB, so this is some 40,000 detectors; the XML form, read as a stream, has no such bound.
+MAX_JSON_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -36,8 +42,19 @@ class JsonFields:
 
 
 def read_json(where: str, source: bytes | BinaryIO) -> FeedFile:
+    text = source if isinstance(source, bytes) else source.read(MAX_JSON_BYTES + 1)
+    if len(text) > MAX_JSON_BYTES:
+        raise InputError(
+            where,
+            f"JSON document larger than {MAX_JSON_BYTES} bytes (it is read whole); a VDList or VDLiveList snapshot "
+            "is a few MB, and the XML form of the feed has no such bound",
+        )
     try:
-        document = json.loads(source) if isinstance(source, bytes) else json.load(source)
+        document = json.loads(text)
+    except RecursionError:
+        raise InputError(
+            where, "JSON nested deeper than Python's parser reads; a VDList or VDLiveList nests 9 deep"
+        ) from None
     except json.JSONDecodeError as exc:
         raise InputError(
             where, f"malformed JSON ({exc.msg} at line {exc.lineno}); expected a VDList or VDLiveList document"

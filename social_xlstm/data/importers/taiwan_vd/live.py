@@ -38,6 +38,9 @@ class LiveReadings:
             if summary.update_time is not None and abs(collect_time - summary.update_time) > MAX_COLLECT_LAG_S:
                 tally["live_records_implausible_time"] += 1
                 continue
+            if reading is None:  # a lane volume no lane can carry (``quality.MAX_LANE_VOLUME``)
+                tally["live_records_implausible_volume"] += 1
+                continue
             norm = self.normalised.get(vdid)
             if norm is None:
                 norm = self.normalised[vdid] = normalise_vdid(vdid)

@@ -14,6 +14,11 @@ from social_xlstm.data.importers.taiwan_vd.records import LinkReading
 # detector clock reset to 1970); kept, one such record would stretch the grid over decades.
 MAX_COLLECT_LAG_S = 86400
 SENTINELS = frozenset({-99.0, -1.0, 255.0, 999.0})
+# A lane carries at most some 2,500 vehicles an hour and a reading counts one minute: a lane volume
+# above this is no count but a fault (two of 1e308 overflowed the sums and stopped the import), and
+# its record is dropped whole, as one with an implausible time is. Sums of volumes up to this, over
+# the lanes and minutes of an interval, stay exact in the float32 sums (below 2**24).
+MAX_LANE_VOLUME = 10_000.0
 VALID_RANGE = {"speed": (0.0, 200.0), "occupancy": (0.0, 100.0), "volume": (0.0, math.inf)}
 SPEED, OCCUPANCY, VOLUME = range(3)
 _FIELDS = ("speed", "occupancy", "volume")
@@ -45,15 +50,20 @@ def clean(value: float, field: int, missing: list[int]) -> float:
     return value
 
 
-def reading_stats(reading: LinkReading) -> tuple[float, ...]:
-    """The ``STATS`` contributions of one reading, then its ``MISSING`` counts, in that order."""
+def reading_stats(reading: LinkReading) -> tuple[float, ...] | None:
+    """The ``STATS`` contributions of one reading, then its ``MISSING`` counts, in that order;
+    None for a reading to drop: a lane whose volume is infinite or above ``MAX_LANE_VOLUME``."""
     missing = [0] * len(MISSING)
     flow_sum, flow_complete = 0.0, bool(reading.lanes)
     vw_sum = w_sum = speed_sum = occupancy_sum = 0.0
     speed_n = occupancy_n = 0
     for lane in reading.lanes:
         volumes = [clean(v, VOLUME, missing) for v in lane.volumes]
+        if any(v > MAX_LANE_VOLUME for v in volumes):  # NaN (missing) compares False
+            return None
         volume = math.fsum(volumes) if volumes else math.nan
+        if volume > MAX_LANE_VOLUME:
+            return None
         speed = clean(lane.speed, SPEED, missing)
         occupancy = clean(lane.occupancy, OCCUPANCY, missing)
         if math.isnan(volume):

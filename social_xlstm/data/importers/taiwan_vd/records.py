@@ -79,16 +79,25 @@ class FeedFile:
     records: Iterable[StaticVD] | Iterable[LinkReading]
 
 
+def _shown(raw: object) -> str:
+    """A field's value for a message: a JSON list or object by its kind (it may be huge, or nested
+    deeper than ``repr`` goes), any other value cut to a line."""
+    if isinstance(raw, (list, dict)):
+        return f"a JSON {'list' if isinstance(raw, list) else 'object'}"
+    text = repr(raw)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def to_number(where: str, context: str, field: str, raw: object) -> float:
     """A numeric field; absent or empty is NaN (missing), anything else non-numeric is bad input."""
     if raw is None or raw == "":
         return math.nan
-    if isinstance(raw, bool):
-        raise InputError(where, f"{context}: field {field} is {raw!r}, expected a number")
+    if isinstance(raw, (bool, list, dict)):
+        raise InputError(where, f"{context}: field {field} is {_shown(raw)}, expected a number")
     try:
         return float(raw)
     except (TypeError, ValueError):
-        raise InputError(where, f"{context}: field {field} is {raw!r}, expected a number") from None
+        raise InputError(where, f"{context}: field {field} is {_shown(raw)}, expected a number") from None
 
 
 def to_epoch(where: str, context: str, field: str, raw: object) -> int:
@@ -99,7 +108,7 @@ def to_epoch(where: str, context: str, field: str, raw: object) -> int:
         moment = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise InputError(
-            where, f"{context}: field {field} is {raw!r}, expected a time like 2025-03-18T00:46:11+08:00"
+            where, f"{context}: field {field} is {_shown(raw)}, expected a time like 2025-03-18T00:46:11+08:00"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=FEED_OFFSET)
@@ -107,6 +116,8 @@ def to_epoch(where: str, context: str, field: str, raw: object) -> int:
 
 
 def to_text(where: str, context: str, field: str, raw: object, *, required: bool) -> str:
+    if isinstance(raw, (list, dict)):
+        raise InputError(where, f"{context}: field {field} is {_shown(raw)}, expected text")
     text = "" if raw is None else str(raw).strip()
     if required and not text:
         raise InputError(where, f"{context}: field {field} is missing or empty")

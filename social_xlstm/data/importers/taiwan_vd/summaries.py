@@ -26,7 +26,7 @@ from social_xlstm.errors import InputError
 
 PARALLEL_AFTER_DOCUMENTS = 64
 
-LiveRow = tuple[str, str, int, tuple]  # VDID, LinkID, DataCollectTime (epoch s), reading_stats
+LiveRow = tuple[str, str, int, tuple | None]  # VDID, LinkID, DataCollectTime (epoch s), reading_stats
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,13 @@ class DocumentPool:
     def __enter__(self) -> DocumentPool:
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, exc_type, *_) -> None:
+        if self._executor is None:
+            return
+        if exc_type is not None:
+            # stopped (bad input, Ctrl-C, SIGTERM): what the workers are doing is not wanted, and a
+            # worker left running (busy, or waiting for work from a parent that is gone) outlives the
+            # command, holding its stdout; so they are ended, not waited for
+            for process in list((getattr(self._executor, "_processes", None) or {}).values()):
+                process.terminate()
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,10 +1,14 @@
 """The XML form of the feeds (MOTC traffic-data standard), read by the standard library's C parser.
 
 A document is fed to an ``XMLPullParser`` a chunk at a time, and each ``VD`` / ``VDLive`` is
-converted once its end tag is read, then cleared: a file of any size is read in bounded
-memory, and a small one takes the same path. Fields are read by C lookups (``XmlFields``).
-Elements count only in the root's namespace: the standard one, or none at all (some
-collectors strip it); others are ignored.
+converted once its end tag is read, then let go: a file of any size is read in bounded
+memory, and a small one takes the same path. Nothing else is kept either (the parser would keep
+every element, and the text between them, to the end): an element outside the records is
+dropped once it ends, except the root's first UpdateTime, and a record, a run of text and the
+nesting are bounded (``MAX_RECORD_BYTES``, ``MAX_TEXT_BYTES``, ``MAX_DEPTH``), so that memory
+follows neither the records nor whatever else a document holds. Fields are read by C lookups
+(``XmlFields``). Elements count only in the root's namespace: the standard one, or none at all
+(some collectors strip it); others are ignored.
 
 The feeds never carry a DTD, and without one no entity can be declared, so a document with a
 DOCTYPE is refused before the tree parser reads its bytes (``_DoctypeGuard``): no entity
@@ -33,6 +37,16 @@ from social_xlstm.errors import InputError
 
 ROOTS = {"VDList": "VD", "VDLiveList": "VDLive"}  # root -> its repeated record
 CHUNK_BYTES = 1 << 16
+# A VDLive is a few kB (a VD less): one of a MiB is no record of the feed, and the elements of
+# one record are held until it ends (at most some 250,000 of them in a MiB, ~25 MiB).
+MAX_RECORD_BYTES = 1 << 20
+# The parser holds a run of text (or a comment, or one tag) whole until the next element starts
+# or ends; the feed's runs are numbers, names and indentation: a MiB of one is no feed (a 1 MB
+# zip held 1 GiB of blanks).
+MAX_TEXT_BYTES = 1 << 20
+# The feed nests 10 deep (VDLiveList/VDLives/VDLive/LinkFlows/LinkFlow/Lanes/Lane/Vehicles/
+# Vehicle/Volume); every open element is held.
+MAX_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -89,27 +103,86 @@ class _DoctypeGuard:
             raise _malformed(self.where, exc) from None
 
 
-def _events(where: str, stream: BinaryIO) -> Iterator[tuple[str, Element]]:
-    """("start" | "end", element) in document order, read a chunk at a time."""
+def _events(where: str, stream: BinaryIO, fed: list[int]) -> Iterator[tuple[str, Element]]:
+    """("start" | "end", element) in document order, read a chunk at a time; ``fed[0]`` is the
+    number of bytes read so far (for the bounds on what the parser holds)."""
     guard = _DoctypeGuard(where)
     parser = XMLPullParser(events=("start", "end"))
+    quiet = 0  # bytes read since the chunk that held the last event
     try:
         while chunk := stream.read(CHUNK_BYTES):
             guard.check(chunk)
             parser.feed(chunk)
-            yield from parser.read_events()
+            fed[0] += len(chunk)
+            events = list(parser.read_events())
+            if events:
+                quiet = 0
+                yield from events
+            else:
+                quiet += len(chunk)
+                if quiet > MAX_TEXT_BYTES:
+                    raise InputError(
+                        where,
+                        f"more than {MAX_TEXT_BYTES} bytes of text, a comment or a tag at byte {fed[0] - quiet}, "
+                        "without an element starting or ending; expected a VDList or VDLiveList document",
+                    )
         parser.close()
         yield from parser.read_events()
     except ParseError as exc:
         raise _malformed(where, exc) from None
 
 
-def _records(events: Iterator[tuple[str, Element]], tag: str) -> Iterator[Element]:
-    """Each complete record element, cleared once the consumer moves on."""
+def _too_deep(where: str, fed: list[int]) -> InputError:
+    return InputError(
+        where, f"elements nested more than {MAX_DEPTH} deep at byte {fed[0]}; the VD feeds nest 10 deep"
+    )
+
+
+def _records(
+    where: str, events: Iterator[tuple[str, Element]], fed: list[int], root: Element, prefix: str, tag: str
+) -> Iterator[Element]:
+    """Each complete record element (``tag``, at any depth), let go once the consumer moves on.
+
+    Every other element is let go when it ends, except the root's first UpdateTime: the parser
+    would otherwise keep them all, attached to the root, to the end of the document.
+    """
+    update_tag, keep_update = prefix + "UpdateTime", True
+    stack = [root]  # the open elements outside any record
+    record = parent = None
+    inner = started = 0  # depth inside the open record, and the byte count when it started
     for event, element in events:
-        if event == "end" and element.tag == tag:
-            yield element
-            element.clear()
+        if record is not None:
+            if element is record:  # its end
+                yield record
+                record.clear()
+                parent.remove(record)
+                record = parent = None
+            elif event == "start":
+                inner += 1
+                if fed[0] - started > MAX_RECORD_BYTES:
+                    raise InputError(
+                        where, f"a {tag[len(prefix) :]} longer than {MAX_RECORD_BYTES} bytes at byte {started}"
+                    )
+                if len(stack) + inner > MAX_DEPTH:
+                    raise _too_deep(where, fed)
+            else:
+                inner -= 1
+        elif event == "start":
+            if element.tag == tag:
+                record, parent, inner, started = element, stack[-1], 0, fed[0]
+            else:
+                stack.append(element)
+                if len(stack) > MAX_DEPTH:
+                    raise _too_deep(where, fed)
+        else:
+            stack.pop()
+            if not stack:
+                continue  # the root's end
+            if keep_update and element.tag == update_tag and stack[-1] is root:
+                keep_update = False
+            else:
+                element.clear()
+                stack[-1].remove(element)
 
 
 def _prefix(where: str, root: Element) -> str:
@@ -126,12 +199,13 @@ def read_xml(where: str, source: bytes | BinaryIO) -> FeedFile:
     A VDLiveList's readings are produced lazily; a VDList (a few thousand detectors) at once.
     The UpdateTime is the one that precedes the first VDLive (as published), else unknown (None).
     """
-    events = _events(where, io.BytesIO(source) if isinstance(source, bytes) else source)
+    fed = [0]
+    events = _events(where, io.BytesIO(source) if isinstance(source, bytes) else source, fed)
     _, root = next(events)
     prefix = _prefix(where, root)
     fields = XmlFields(prefix)
     kind = root.tag[len(prefix) :]
-    records = _records(events, prefix + ROOTS[kind])
+    records = _records(where, events, fed, root, prefix, prefix + ROOTS[kind])
     if kind == "VDList":
         vds = tuple(static_vd(where, fields, vd) for vd in records)
         return FeedFile("VDList", update_time(where, fields, root), vds)

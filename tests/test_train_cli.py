@@ -384,3 +384,12 @@ def test_a_speed_only_dataset_trains_with_no_feature_overrides(demo_dir, tmp_pat
     info = json.loads((run_dir / "data.json").read_text())
     assert info["features"] == ["speed"] and info["targets"] == ["speed"]
     assert "features: null" not in (run_dir / "config.yaml").read_text()  # recorded as resolved
+
+
+def test_piped_help_and_tables_are_not_cut_at_80_columns():
+    """Output to a file has no terminal width: option names and numbers must come out whole."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "social_xlstm.cli", "serve", "--help"], capture_output=True, text=True)
+    assert "--allow-absent-sensors" in done.stdout and "--allow-host" in done.stdout

@@ -8,10 +8,10 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from social_xlstm.allocator import reuse_freed_memory
+from social_xlstm.cli.console import make_console
 from social_xlstm.errors import InputError, Interrupted, SelfCheckError
 
 app = typer.Typer(
@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True)
+err_console = make_console(stderr=True)
 # The arguments of the current invocation, recorded in what a command writes (meta.json).
 invocation: list[str] = []
 

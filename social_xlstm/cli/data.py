@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
+
+from social_xlstm.cli.console import make_console
 
 app = typer.Typer(help="Import, generate and inspect VD datasets.", no_args_is_help=True)
 import_app = typer.Typer(help="Import a dataset in a published format into a dataset directory.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
-console = Console()
-err_console = Console(stderr=True)  # warnings: stdout stays the summary
+console = make_console()
+err_console = make_console(stderr=True)  # warnings: stdout stays the summary
 
 OutOption = Annotated[Path, typer.Option("--out", help="Dataset directory to write (replaced atomically).")]
 NameOption = Annotated[

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-console = Console()
-err_console = Console(stderr=True)  # notes: stdout stays the summary
+from social_xlstm.cli.console import make_console
+
+console = make_console()
+err_console = make_console(stderr=True)  # notes: stdout stays the summary
 
 
 def export(

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console()
+from social_xlstm.cli.console import make_console
+
+console = make_console()
 
 
 def _pair(row: dict) -> str:

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
-console = Console()
+from social_xlstm.cli.console import make_console
+
+console = make_console()
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 

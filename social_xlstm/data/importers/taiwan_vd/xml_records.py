@@ -133,9 +133,7 @@ def _events(where: str, stream: BinaryIO, fed: list[int]) -> Iterator[tuple[str,
 
 
 def _too_deep(where: str, fed: list[int]) -> InputError:
-    return InputError(
-        where, f"elements nested more than {MAX_DEPTH} deep at byte {fed[0]}; the VD feeds nest 10 deep"
-    )
+    return InputError(where, f"elements nested more than {MAX_DEPTH} deep at byte {fed[0]}; the VD feeds nest 10 deep")
 
 
 def _records(

@@ -388,8 +388,12 @@ def test_a_speed_only_dataset_trains_with_no_feature_overrides(demo_dir, tmp_pat
 
 def test_piped_help_and_tables_are_not_cut_at_80_columns():
     """Output to a file has no terminal width: option names and numbers must come out whole."""
+    import os
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "social_xlstm.cli", "serve", "--help"], capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    done = subprocess.run(
+        [sys.executable, "-m", "social_xlstm.cli", "serve", "--help"], capture_output=True, text=True, env=env
+    )
     assert "--allow-absent-sensors" in done.stdout and "--allow-host" in done.stdout

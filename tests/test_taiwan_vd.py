@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import math
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import py7zr
 import pytest
 from conftest import tiny_train_args
 from taiwan_feed import FeedSpec, iter_snapshots, static_vds, write_feed
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset, write_dataset
-from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd
+from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd, sources
 from social_xlstm.data.importers.taiwan_vd.blocks import RowBlocks, resident_blocks
+from social_xlstm.data.importers.taiwan_vd.xml_records import read_xml
 from social_xlstm.errors import InputError
 
 NS = "http://traffic.transportdata.tw/standard/traffic/schema/"
@@ -678,3 +688,222 @@ def test_row_blocks_keep_every_update_through_spills_and_growth():
     assert blocks.rows == 256 and blocks.keys() == list(range(8))
     for key in blocks.keys():
         np.testing.assert_array_equal(blocks.read(key), dense[:, :256, key * 5 : key * 5 + 5])
+
+
+# --- bounds on what a document or an archive may cost (memory, disk), whatever its content ---
+
+SOURCES = "social_xlstm.data.importers.taiwan_vd.sources"
+XML = "social_xlstm.data.importers.taiwan_vd.xml_records"
+
+
+@pytest.mark.parametrize("pack", ["zip", "7z"])
+def test_an_archive_member_larger_than_the_bound_is_refused_naming_it(tmp_path: Path, monkeypatch, pack: str):
+    archive = write_feed(tmp_path / "in", replace(QUIRKY, minutes=3, pack=pack))
+    monkeypatch.setattr(f"{SOURCES}.MAX_MEMBER_BYTES", 2000)  # each VDLiveList here is more
+    with pytest.raises(
+        InputError, match=rf"feed\.{pack}:2025-03-18_00-0\d-40/VD\w+\.xml: unpacks to \d+ bytes, more than the 2000"
+    ):
+        import_taiwan_vd([archive], spill_dir=tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["in"]  # nothing unpacked was left
+
+
+def test_a_7z_archive_unpacking_to_more_than_the_bound_is_refused_before_it_is_unpacked(tmp_path: Path, monkeypatch):
+    archive = write_feed(tmp_path / "in", replace(QUIRKY, minutes=3, pack="7z"))
+    written = []
+    monkeypatch.setattr("py7zr.SevenZipFile.extractall", lambda self, *a, **k: written.append(a))
+    with pytest.raises(InputError, match=r"feed\.7z: unpacks to \d+ bytes in all, more than the 5000 bytes allowed"):
+        import_taiwan_vd([archive], spill_dir=tmp_path, max_unpacked_bytes=5000)
+    assert not written and [p.name for p in tmp_path.iterdir()] == ["in"]
+
+
+def test_a_7z_archive_whose_headers_understate_its_size_is_stopped_while_unpacking(tmp_path: Path, monkeypatch):
+    archive = write_feed(tmp_path / "in", replace(QUIRKY, minutes=3, pack="7z"))
+    listed = py7zr.SevenZipFile.list
+    monkeypatch.setattr(py7zr.SevenZipFile, "list", lambda self: [replace(f, uncompressed=1) for f in listed(self)])
+    with pytest.raises(InputError, match=r"feed\.7z: unpacks to more than the 5000 bytes allowed"):
+        import_taiwan_vd([archive], spill_dir=tmp_path, max_unpacked_bytes=5000)
+    assert [p.name for p in tmp_path.iterdir()] == ["in"]
+
+
+def test_the_cli_unpacks_7z_beside_the_output_and_removes_it(tmp_path: Path, monkeypatch):
+    """Not in /tmp (memory where it is a tmpfs): on the disk that will hold the dataset."""
+    archive = write_feed(tmp_path / "in", replace(QUIRKY, minutes=5, pack="7z"))
+    unpacked_in = []
+    walk = sources._iter_folder
+
+    def spy(folder: Path, *args, **kwargs):
+        unpacked_in.append((folder.parent, sorted(p.name for p in folder.iterdir())))
+        yield from walk(folder, *args, **kwargs)
+
+    monkeypatch.setattr(f"{SOURCES}._iter_folder", spy)
+    out = tmp_path / "datasets" / "taiwan"
+    out.parent.mkdir()
+    assert main(["data", "import", "taiwan-vd", str(archive), "--out", str(out), "--workers", "1"]) == 0
+    assert unpacked_in == [(out.parent, [snap.folder for snap in iter_snapshots(replace(QUIRKY, minutes=5))])]
+    assert [p.name for p in out.parent.iterdir()] == ["taiwan"]
+    assert main(["data", "import", "taiwan-vd", str(archive), "--out", str(out), "--max-unpacked-gib", "1e-6"]) == 2
+
+
+def test_a_run_of_text_longer_than_the_bound_is_refused_not_held(snapshots: Path, monkeypatch):
+    """A megabyte of blanks between two elements (a 1 MB zip held 1 GiB of them): refused once past the bound."""
+    monkeypatch.setattr(f"{XML}.MAX_TEXT_BYTES", 100_000)
+    live = snapshots / "2025-03-18_00-04-40" / "VDLiveList.xml"
+    live.write_text(live_minute(4).replace("<VDLives>", "<VDLives>" + " " * 2**20), encoding="utf-8")
+    with pytest.raises(
+        InputError, match=r"00-04-40/VDLiveList\.xml: more than 100000 bytes of text, a comment or a tag at byte \d+"
+    ):
+        import_taiwan_vd([snapshots])
+
+
+@pytest.mark.parametrize("where", ["root", "records"])
+def test_elements_read_are_let_go_so_memory_follows_no_document(tmp_path: Path, where: str):
+    """A 33 KB zip of 8 million empty sibling elements took 925 MB: here 200,000 under the root or among the
+    records cost no more than a few chunks of the document (a record is bounded on its own)."""
+    empty = "<Foreign/>" * 200_000
+    document = vdlivelist(0, [vdlive("VD-11-0020-008-01", 0, {"3000200000180F": [(1.0, 1.0, 1, 1)]})] * 3)
+    if where == "root":
+        document = document.replace("<UpdateInterval>", empty + "<UpdateInterval>")
+    elif where == "records":
+        document = document.replace("</VDLive><VDLive>", "</VDLive>" + empty + "<VDLive>")
+    path = tmp_path / "VDLiveList.xml"
+    path.write_text(document, encoding="utf-8")
+    tracemalloc.start()
+    try:
+        with path.open("rb") as stream:
+            feed = read_xml(path.name, stream)
+            readings = list(feed.records)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(readings) == 3 and feed.update_time is not None
+    assert peak < 6 * 2**20, f"{peak / 2**20:.1f} MiB for a {len(document) / 2**20:.1f} MiB document"
+
+
+def test_a_record_larger_than_the_bound_is_refused(snapshots: Path, monkeypatch):
+    monkeypatch.setattr(f"{XML}.MAX_RECORD_BYTES", 5000)
+    monkeypatch.setattr(f"{XML}.CHUNK_BYTES", 1000)  # the bound is checked a chunk at a time
+    live = snapshots / "2025-03-18_00-04-40" / "VDLiveList.xml"
+    live.write_text(live_minute(4).replace("<Status>", "<Foreign/>" * 1000 + "<Status>", 1), encoding="utf-8")
+    with pytest.raises(
+        InputError, match=r"00-04-40/VDLiveList\.xml: a VDLive longer than 5000 bytes \(from about byte \d+\)"
+    ):
+        import_taiwan_vd([snapshots])
+
+
+def test_elements_nested_deeper_than_the_feed_are_refused(tmp_path: Path):
+    path = tmp_path / "VDLiveList.xml"
+    path.write_text(
+        f'<VDLiveList xmlns="{NS}"><VDLives>' + "<a>" * 100_000 + "</a>" * 100_000 + "</VDLives></VDLiveList>"
+    )
+    with pytest.raises(InputError, match=r"VDLiveList\.xml: elements nested more than 32 deep at byte \d+"):
+        import_taiwan_vd([path])
+
+
+def test_a_json_document_larger_than_the_bound_is_refused(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.json_records.MAX_JSON_BYTES", 2000)
+    feed = write_feed(tmp_path / "feed", replace(QUIRKY, minutes=2, fmt="json"))
+    with pytest.raises(InputError, match=r"/VD\w+\.json: JSON document larger than 2000 bytes \(it is read whole\)"):
+        import_taiwan_vd([feed], workers=1)
+    monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.WHOLE_FILE_BYTES", 0)  # read as a stream
+    with pytest.raises(InputError, match=r"/VD\w+\.json: JSON document larger than 2000 bytes \(it is read whole\)"):
+        import_taiwan_vd([feed], workers=1)
+
+
+@pytest.mark.parametrize("form", ["json", "json-in-worker"])
+def test_json_nested_too_deeply_is_a_one_line_error(snapshots: Path, tmp_path: Path, monkeypatch, capsys, form: str):
+    deep = snapshots / "2025-03-18_00-04-40" / "VDLiveList.json"
+    deep.write_text('{"VDLives": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    if form == "json-in-worker":
+        monkeypatch.setattr("social_xlstm.data.importers.taiwan_vd.summaries.PARALLEL_AFTER_DOCUMENTS", 0)
+    out = tmp_path / "taiwan"
+    assert main(["data", "import", "taiwan-vd", str(snapshots), "--out", str(out), "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "00-04-40/VDLiveList.json: JSON nested deeper than" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("small, large", [("1e308", "1e308"), ("1e400", "0"), ("Infinity", "0"), ("1e9", "1")])
+def test_record_with_an_impossible_volume_is_dropped_and_counted(snapshots: Path, small: str, large: str):
+    """Two volumes of 1e308 overflowed the sum and stopped the import; a volume no lane can carry is dropped."""
+    extra = snapshots / "2025-03-18_00-08-40"
+    extra.mkdir()
+    record = vdlive("VD-11-0020-008-01", 8, {"3000200000180F": [(70.0, 3.0, "S", "L")]})
+    record = record.replace(">S<", f">{small}<").replace(">L<", f">{large}<")
+    (extra / "VDLiveList.xml").write_text(vdlivelist(8, [record]), encoding="utf-8")
+    ds = import_taiwan_vd([snapshots]).load()
+    assert ds.meta["import_counts"]["live_records_implausible_volume"] == 1
+    np.testing.assert_allclose(ds.values, EXPECTED, rtol=1e-6)
+
+
+def test_json_record_with_an_infinite_volume_is_dropped_and_counted(tmp_path: Path):
+    feed = write_feed(tmp_path / "feed", replace(QUIRKY, minutes=2, fmt="json", sentinel_rate=0))
+    live = sorted(feed.rglob("VDLiveList.json"))[-1]
+    live.write_text(re.sub(r'"Volume": \d+', '"Volume": 1e999', live.read_text(), count=1))
+    ds = import_taiwan_vd([feed]).load()
+    assert ds.meta["import_counts"]["live_records_implausible_volume"] == 1
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie that nobody reaped yet is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_sigterm_stops_the_workers_removes_the_spill_folder_and_exits_143(tmp_path: Path):
+    """The default action of SIGTERM killed the command where it stood: its workers lived on (holding the
+    caller's stdout) and its spill folder stayed. The input ends with a pipe nobody writes: the import
+    waits there with its workers started and its sums of past days on disk, until the signal comes."""
+    feed = write_feed(tmp_path / "feed", FeedSpec(n_vds=3, minutes=4 * 1440, every=60, seed=9))
+    stall = tmp_path / "stall.xml"
+    os.mkfifo(stall)
+    out = tmp_path / "datasets" / "taiwan"
+    out.parent.mkdir()
+    command = [sys.executable, "-m", "social_xlstm.cli", "data", "import", "taiwan-vd", str(feed), str(stall)]
+    with (tmp_path / "stdout").open("wb") as stdout, (tmp_path / "stderr").open("wb") as stderr:
+        process = subprocess.Popen(
+            [*command, "--out", str(out), "--workers", "2"], stdout=stdout, stderr=stderr, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            workers = [pid for pid in _children(process.pid) if "spawn_main" in _cmdline(pid)]
+            spilled = [p for p in out.parent.iterdir() if p.name.startswith(".social-xlstm-import-")]
+            if len(workers) == 2 and spilled:
+                break
+            assert process.poll() is None, (tmp_path / "stderr").read_text()
+            assert time.monotonic() < deadline, "the import never started its workers and spilled"
+            time.sleep(0.05)
+        time.sleep(0.5)  # the last documents reach the workers; the import waits on the pipe
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 143
+        err = (tmp_path / "stderr").read_text().strip()
+        assert len(err.splitlines()) == 1 and "stopped by SIGTERM" in err, err
+        deadline = time.monotonic() + 5
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(map(_alive, workers)), [_cmdline(pid) for pid in workers if _alive(pid)]
+        assert list(out.parent.iterdir()) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # only if the test failed: the command and what it left running
+        process.wait(timeout=60)

@@ -228,7 +228,7 @@ def import_taiwan_vd(
     # not in /tmp (often memory)
     parent = out.absolute().parent
     spill_dir = parent if parent.is_dir() else None
-    stopped = f"{out}: import stopped by SIGTERM; nothing was written (run the command again to import)"
+    stopped = f"{out}: import stopped by SIGTERM before it finished; run it again (an unfinished import writes nothing)"
     with sigterm_interrupts(stopped), console.status("reading the feed") as status:
         dataset = run(
             paths,

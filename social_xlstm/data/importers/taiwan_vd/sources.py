@@ -222,9 +222,10 @@ def _check_7z_sizes(where: str, members: list, max_unpacked_bytes: int, unpacked
     """Refuse an archive that would unpack past the bounds, or past the free disk, before unpacking it."""
     total = 0
     for member in members:
-        if member.uncompressed > MAX_MEMBER_BYTES:
-            raise _too_large(f"{where}:{member.filename}", member.uncompressed)
-        total += member.uncompressed
+        size = member.uncompressed or 0  # None for a folder
+        if size > MAX_MEMBER_BYTES:
+            raise _too_large(f"{where}:{member.filename}", size)
+        total += size
     if total > max_unpacked_bytes:
         raise InputError(
             where,

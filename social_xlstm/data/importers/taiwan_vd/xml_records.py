@@ -158,8 +158,11 @@ def _records(
             elif event == "start":
                 inner += 1
                 if fed[0] - started > MAX_RECORD_BYTES:
+                    name = tag[len(prefix) :]
                     raise InputError(
-                        where, f"a {tag[len(prefix) :]} longer than {MAX_RECORD_BYTES} bytes at byte {started}"
+                        where,
+                        f"a {name} longer than {MAX_RECORD_BYTES} bytes (from about byte {started}); "
+                        f"a {name} of the feed has a few kB",
                     )
                 if len(stack) + inner > MAX_DEPTH:
                     raise _too_deep(where, fed)

@@ -71,11 +71,13 @@ def slots_per_day(interval: str) -> int:
 def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_epochs: int | None = None) -> dict:
     """Train one peer for one seed and score it on the test split; the result is kept in out_dir."""
     result_path = out_dir / RESULT_FILE
-    if result_path.exists():
-        return json.loads(result_path.read_text())
     peer = PEERS[name]
     if max_epochs is not None:
         peer = dataclasses.replace(peer, max_epochs=max_epochs)
+    if result_path.exists():  # reused only when it was trained as this command would train it
+        kept = json.loads(result_path.read_text())
+        if kept.get("max_epochs") == peer.max_epochs and kept.get("overrides") == overrides:
+            return kept
     cfg = compose_config([*overrides, f"seed={seed}", f"data.batch_size={peer.batch_size}"])
     lightning.seed_everything(seed, workers=True, verbose=False)
     ensure_demo_data(cfg)
@@ -118,6 +120,8 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
     result = {
         "peer": name,
         "seed": seed,
+        "max_epochs": peer.max_epochs,
+        "overrides": overrides,
         "summary": metrics.compute(),
         "minutes": minutes,
         "epochs": trainer.current_epoch,

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from social_xlstm.errors import InputError
 from social_xlstm.graph import SensorGraph
 from social_xlstm.training.build import build_network, network_config
-from social_xlstm.training.config import CONFIG_FILE
+from social_xlstm.training.config import CONFIG_FILE, load_run_config
 from social_xlstm.training.module import ForecastModule
 
 MODEL_NAME = "social_xlstm"  # the model's name beside its baselines' (in summaries, tables, predictions)
@@ -86,6 +86,18 @@ def check_resumable(run_dir: Path, files: dict[str, str], modules: dict[str | No
     """Refuse to continue a run that was trained on other data, another graph or other networks
     (the files would be rewritten under checkpoints that no longer fit them)."""
     retrain = "use another run_dir, or resume=false to train this one again from scratch"
+    if (run_dir / CONFIG_FILE).is_file():
+        before, now = (
+            _network_settings(load_run_config(run_dir)),
+            _network_settings(OmegaConf.create(files[CONFIG_FILE])),
+        )
+        changed = sorted(key for key in before.keys() | now.keys() if before.get(key) != now.get(key))
+        if changed:
+            raise InputError(
+                run_dir / CONFIG_FILE,
+                f"this run was trained with another model.{changed[0]} ({before.get(changed[0])!r}, the command "
+                f"says {now.get(changed[0])!r}); {retrain}",
+            )
     for name in DATA_FILES:
         existing = run_dir / name
         if existing.is_file() and existing.read_text() != files[name]:
@@ -105,6 +117,25 @@ def check_resumable(run_dir: Path, files: dict[str, str], modules: dict[str | No
             raise InputError(
                 path, f"trained with another network than the command's ({str(exc).splitlines()[0]}); {retrain}"
             ) from None
+
+
+# Model settings that do not change what the trained network computes: how it runs, how it is weighted.
+NOT_THE_NETWORK = ("kernels", "gradient_checkpointing", "target_weights")
+
+
+def _network_settings(cfg: DictConfig) -> dict:
+    """The model section as flat dotted keys, without the settings that leave the network as it is."""
+    flat = {}
+
+    def walk(node, prefix=""):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            elif f"{prefix}{key}" not in NOT_THE_NETWORK:
+                flat[f"{prefix}{key}"] = value
+
+    walk(OmegaConf.to_container(cfg.model, resolve=True))
+    return flat
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
@@ -163,7 +194,10 @@ def build_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: st
 def load_network(
     cfg: DictConfig, info: RunInfo, graph: SensorGraph, run_dir: Path, variant: str | None
 ) -> ForecastModule:
-    """The trained model or neural baseline: its best checkpoint (else its last), in eval mode."""
+    """The trained model or neural baseline: its best checkpoint (else its last), in eval mode,
+    running as the machine it is loaded on allows (kernels=auto, whatever the training used)."""
+    cfg = cfg.copy()
+    cfg.model.kernels = "auto"
     module = build_module(cfg, info, graph, variant, target_weights=[1.0] * len(info.targets))
     directory = model_dir(run_dir, variant)
     best = directory / "checkpoints" / "best.ckpt"

@@ -44,7 +44,7 @@ def test_two_processes_write_one_complete_run_directory(demo_dir, tmp_path):
         .reset_index(drop=True)
         .equals(reference[keys].sort_values(keys).reset_index(drop=True))
     )
-    # val_mae is logged synced: every rank stopped at the same epoch and rank 0 kept the checkpoints
+    # rank 0 kept the checkpoints, and a second command resumes them on two processes
     last = torch.load(ddp / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 1
     resumed = cli(*tiny_train_args(demo_dir, ddp, *DDP, "trainer.devices=2", epochs=3), env={"OMP_NUM_THREADS": "1"})

@@ -250,9 +250,14 @@ def _snapshot(directory):
 @pytest.mark.parametrize(
     "change, refused",
     [
-        (["model.hidden=32"], "another network"),
+        (["model.hidden=32"], "trained with another model.hidden (16, the command says 32)"),
         (["data.input_len=8"], "other data or another graph"),
         (["data.graph.method=coordinates", "data.graph.k=2"], "other data or another graph"),
+        # the same tensor shapes, another network: the weights would load and mean something else
+        (
+            ["model.residual_to_last=false"],
+            "trained with another model.residual_to_last (True, the command says False)",
+        ),
     ],
 )
 def test_a_refused_rerun_leaves_the_run_byte_for_byte(trained_run, tmp_path, capsys, change, refused):
@@ -341,6 +346,10 @@ def test_sensors_a_partial_road_graph_leaves_alone_pool_from_their_nearest(demo_
         ("model.hiden=3", "did you mean model.hidden?"),
         ("--max-epochs", "train takes KEY=VALUE overrides, not options; write trainer.max_epochs=2"),
         ("trainer.max_epochs=two", "trainer.max_epochs: expected a positive whole number or 'auto', got 'two'"),
+        ("model.head.width=-1", "model.head.width: expected a positive whole number, got -1"),
+        ("model.head.layers=-1", "model.head.layers: expected a whole number >= 0, got -1"),
+        ("trainer.lr=inf", "trainer.lr: expected a finite number >= 0"),
+        ("data.graph.connect_isolated_k=aut", "data.graph.connect_isolated_k: expected auto, null or a positive"),
     ],
 )
 def test_mistakes_are_answered_with_what_was_meant(tmp_path, capsys, override, message):

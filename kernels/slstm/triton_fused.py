@@ -23,10 +23,10 @@ import torch
 import triton
 import triton.language as tl
 
+from . import MAX_HEAD_DIM  # 4 x 64 x 64 recurrent weights per program are what fits on chip
 from .naive import check_shapes, initial_state
 
 BATCH_TILE = 16
-MAX_HEAD_DIM = 64  # 4 x 64 x 64 recurrent weights per program are what fits on chip
 
 
 def padded_head_dim(head_dim: int) -> int:

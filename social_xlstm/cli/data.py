@@ -111,7 +111,7 @@ def import_wide_csv(
     units: UnitsOption = None,
     name: NameOption = None,
     max_values: Annotated[
-        int, typer.Option(help="Largest grid (time steps x sensors) to allocate; a mistyped year asks for more.")
+        int, typer.Option(min=1, help="Largest grid (time steps x sensors) to allocate; a mistyped year asks for more.")
     ] = 500_000_000,
 ) -> None:
     """Your own data: timestamp x sensor CSV plus a sensors CSV with coordinates."""

@@ -65,7 +65,7 @@ def serve(
             f"[yellow]warning:[/] listening on {host}: anyone who can reach it can read the forecasts "
             "(no authentication)"
         )
-    shown = f"[{host}]" if ":" in host else host
+    shown = "localhost" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
     console.print(
         f"dashboard of {len(state.sensor_ids)} sensors at [bold]http://{shown}:{port}/[/] (API: /docs); Ctrl-C stops it"
     )

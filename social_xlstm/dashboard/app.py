@@ -131,7 +131,7 @@ def create_app(state: DashboardState, allowed_hosts: set[str] | None = None) -> 
         ds = state.dataset
         units = ds.meta.get("units") or {}
         return {
-            "name": str(ds.meta.get("name", state.data_source)),
+            "name": str(ds.meta.get("name") or Path(state.data_source).name),
             "version": __version__,
             "model_source": Path(state.model_source).name,  # names: the server's paths are its own business
             "data_source": Path(state.data_source).name,

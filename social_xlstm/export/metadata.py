@@ -66,7 +66,7 @@ def read_metadata(bundle: Path) -> dict:
             raise InputError(path, f"field 'sensors[{i}]' needs sensor_id, latitude and longitude")
     try:
         ZoneInfo(data["timezone"])
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InputError(path, f"field 'timezone' is {data['timezone']!r}, which is no IANA time zone") from None
     if data["horizons"] != list(range(1, len(data["horizons"]) + 1)):
         raise InputError(path, "field 'horizons' must be 1..H")

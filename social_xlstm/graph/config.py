@@ -61,6 +61,11 @@ class GraphConfig:
         config = cls(**values)
         if config.method not in METHODS:
             raise InputError("graph config", f"method must be one of {', '.join(METHODS)}, got {config.method!r}")
+        k = config.connect_isolated_k
+        if not (k is None or k == "auto" or (isinstance(k, int) and not isinstance(k, bool) and k > 0)):
+            raise InputError(
+                "data.graph.connect_isolated_k", f"expected auto, null or a positive whole number, got {k!r}"
+            )
         return config
 
 

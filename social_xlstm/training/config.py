@@ -30,6 +30,8 @@ def config_dir() -> Path:
 
 
 WHOLE_NUMBERS = (
+    "model.head.width",
+    "model.time_harmonics",
     "data.batch_size",
     "data.input_len",
     "data.horizon",
@@ -41,6 +43,7 @@ WHOLE_NUMBERS = (
     "model.interaction.heads",
 )
 WHOLE_OR_AUTO = ("trainer.max_epochs", "trainer.early_stopping_patience")
+COUNTS = ("model.head.layers", "model.sensor_embedding_dim", "data.num_workers")  # whole numbers, 0 allowed
 NON_NEGATIVE_NUMBERS = ("trainer.lr", "trainer.weight_decay")
 HELP = "see `social-xlstm train --help` and configs/"
 
@@ -112,10 +115,14 @@ def check_values(cfg: DictConfig) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             expected = "a positive whole number" + (" or 'auto'" if key in WHOLE_OR_AUTO else "")
             raise InputError(key, f"expected {expected}, got {value!r}")
+    for key in COUNTS:
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InputError(key, f"expected a whole number >= 0, got {value!r}")
     for key in NON_NEGATIVE_NUMBERS:
         value = OmegaConf.select(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise InputError(key, f"expected a number >= 0, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise InputError(key, f"expected a finite number >= 0, got {value!r}")
 
 
 def load_run_config(run_dir: str | Path) -> DictConfig:

@@ -50,8 +50,9 @@ def resolve_run_dir(cfg: DictConfig) -> Path:
     through the environment (they would otherwise stamp their own time)."""
     if cfg.run_dir:
         return Path(cfg.run_dir)
-    if RUN_DIR_ENV not in os.environ:
-        os.environ[RUN_DIR_ENV] = str(Path("runs") / f"{cfg.get('name', 'run')}-{datetime.now():%Y%m%d-%H%M%S}")
+    if RUN_DIR_ENV in os.environ and not is_launch_rank_zero():  # a worker Lightning started for DDP
+        return Path(os.environ[RUN_DIR_ENV])
+    os.environ[RUN_DIR_ENV] = str(Path("runs") / f"{cfg.get('name', 'run')}-{datetime.now():%Y%m%d-%H%M%S}")
     return Path(os.environ[RUN_DIR_ENV])
 
 
@@ -186,7 +187,12 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
             print(f"{label}: already trained ({last}), not trained again", flush=True)
         return is_launch_rank_zero()
     checkpoints = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min", save_top_k=1
+        dirpath=out_dir / "checkpoints",
+        filename="best",
+        monitor="val_mae",
+        mode="min",
+        save_top_k=1,
+        enable_version_counter=False,  # a retrain (resume=false) replaces best.ckpt, never writes best-v1
     )
     # Not save_last: Lightning refreshes that copy only when a new best is saved, so a resumed (or
     # re-run) fit restarted from the best epoch and trained the later ones again. This one is
@@ -228,6 +234,12 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
     return trainer.is_global_zero
 
 
+def _processes(trainer: DictConfig) -> int:
+    """How many processes share the training windows (each trains on its own share under DDP)."""
+    devices = trainer.devices if isinstance(trainer.devices, int) and trainer.devices > 0 else 1
+    return devices * int(trainer.num_nodes) if "ddp" in str(trainer.strategy) else 1
+
+
 def train(cfg: DictConfig) -> Path | None:
     """Train the configured model and its neural baselines; return the run directory, or None in
     the other processes of a distributed run (rank 0 alone writes the run files and evaluates).
@@ -235,6 +247,8 @@ def train(cfg: DictConfig) -> Path | None:
     Data, graph and every network are built, and a run to resume is checked against them,
     before the run directory is touched, so a refused command leaves it as it was."""
     quiet_lightning()
+    if cfg.model.kernels == "triton" and not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+        raise InputError("model.kernels", "triton without a GPU needs TRITON_INTERPRET=1 in the environment (slow)")
     main_process = is_launch_rank_zero()
     run_dir = resolve_run_dir(cfg)
     if main_process:
@@ -245,7 +259,8 @@ def train(cfg: DictConfig) -> Path | None:
         list(datamodule.features),
         list(datamodule.targets),
     )  # as config.yaml records them
-    budget = resolve_budget(cfg.trainer, len(datamodule.windows["train"]), int(cfg.data.batch_size))
+    processes = _processes(cfg.trainer)
+    budget = resolve_budget(cfg.trainer, len(datamodule.windows["train"]) // processes, int(cfg.data.batch_size))
     if budget and main_process:
         print(budget, flush=True)
     graph = make_graph(cfg, datamodule)

@@ -21,7 +21,7 @@ from social_xlstm.errors import InputError
 def check_timezone(timezone: str) -> str:
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InputError(
             "--timezone", f"{timezone!r} is not an IANA time zone; expected e.g. UTC or America/Los_Angeles"
         ) from None
@@ -217,7 +217,8 @@ def regular_grid(
             where,
             f"{len(stamps):,} rows from {stamps[order[0]].isoformat()} to {stamps[order[-1]].isoformat()} span "
             f"{periods:,} steps of {interval_text(pd.Timedelta(step))}: {periods * columns:,} values, more than "
-            f"--max-values {max_values:,}; check the times (a mistyped year?) or raise --max-values",
+            f"the limit of {max_values:,}; check the times (a mistyped year?), or raise the limit "
+            "(wide-csv: --max-values)",
         )
     grid = pd.date_range(stamps[order[0]], periods=periods, freq=pd.Timedelta(step))
     return Grid(stamps=grid, rows=((stamps.asi8 - sorted_ns[0]) // step).astype(np.int64), step=pd.Timedelta(step))

@@ -289,16 +289,19 @@ def _percent(share: float) -> str:
     return f"{100 * share:.1f}%"
 
 
-def _render_quality(report: dict) -> None:
+def _render_quality(report: dict, directory: Path) -> None:
     from rich.table import Table
 
     s = report["summary"]
+    named = f" ({escape(str(s['name']))})" if s["name"] and s["name"] != directory.name else ""
     console.print(
-        f"[bold]{s['name'] or 'dataset'}[/]: {s['sensors']} sensors x {s['steps']} steps every {s['interval']}, "
-        f"{s['start']} .. {s['end']} ({s['span']}); usable {_percent(s['usable'])}"
+        f"[bold]{escape(str(directory))}[/]{named}: {s['sensors']} sensors x {s['steps']} steps every "
+        f"{s['interval']}, {s['start']} .. {s['end']} ({s['span']}); usable {_percent(s['usable'])}"
     )
+    with_flow = "flow" in s["features"]  # a zero beside a flow: only where the data has flow
     summary = Table(title=f"Per feature (runs of >= {s['run_steps']} steps; VDs / steps)")
-    for column in ("feature", "coverage", "no data", "longest gap", "stuck", "zero runs", "0 with flow"):
+    columns = ("feature", "coverage", "no data", "longest gap", "stuck", "zero runs") + (("0 with flow",) * with_flow)
+    for column in columns:
         summary.add_column(column, justify="left" if column == "feature" else "right")
     for name, f in report["features"].items():
         summary.add_row(
@@ -308,7 +311,7 @@ def _render_quality(report: dict) -> None:
             f["longest_gap"],
             f"{f['sensors_with_stuck_runs']} / {f['stuck_steps']}",
             f"{f['sensors_with_zero_runs']} / {f['zero_steps']}",
-            str(f["zero_conflicts"]),
+            *((str(f["zero_conflicts"]),) * with_flow),
         )
     console.print(summary)
     worst = Table(title=f"Worst {len(report['worst_sensors'])} sensors by usable share (coverage per feature)")
@@ -345,7 +348,7 @@ def inspect(
 
     dataset = read_dataset(directory)
     report = quality_report(dataset, run_steps=run_steps, top_k=top)
-    _render_quality(report)
+    _render_quality(report, directory)
     infinite = (dataset.meta.get("counts") or {}).get("readings_infinite_made_missing") or {}
     for feature, count in infinite.items():
         if count:

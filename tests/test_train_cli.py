@@ -60,6 +60,8 @@ def test_train_writes_the_run_directory(trained_run):
         per_sensor.columns
     )
     assert set(per_sensor[per_sensor.target == "speed"].unit) == {"km/h"}
+    predictions = pd.read_parquet(trained_run / "predictions.parquet", columns=["target", "unit"])
+    assert set(predictions[predictions.target == "speed"].unit) == {"km/h"}
     assert set(per_sensor.model) == MODELS
 
 

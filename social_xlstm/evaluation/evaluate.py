@@ -89,10 +89,11 @@ def evaluate_run(
     metrics = {name: ForecastMetrics(dm.horizon, dm.targets, len(dm.sensor_ids)) for name in run.forecasters}
     plotted = HorizonSlice(min(3, dm.horizon), [name for name in PLOTTED if name in run.forecasters])
     windows = 0
+    units = _units(dm.dataset.meta)
     give_back_freed_memory()  # what loading the data and fitting the classical baselines freed
     with (
         atomic_file(run.run_dir / "predictions.parquet") as tmp,
-        PredictionsWriter(tmp, dm.timestamps, dm.sensor_ids, dm.targets, list(run.forecasters)) as predictions,
+        PredictionsWriter(tmp, dm.timestamps, dm.sensor_ids, dm.targets, list(run.forecasters), units) as predictions,
     ):
         for count, batch in enumerate(forecast_batches(run, split), 1):
             for name, forecast in batch["forecasts"].items():
@@ -103,7 +104,6 @@ def evaluate_run(
             if count % TRIM_EVERY_BATCHES == 0:
                 give_back_freed_memory()
     validation = validation_means(run, forecast_batches)
-    units = _units(dm.dataset.meta)
     minutes = pd.Timedelta(dm.dataset.meta["interval"]).total_seconds() / 60
     summary = {
         "split": split,

@@ -19,8 +19,8 @@ from social_xlstm.evaluation.forecasters import MODEL_NAME
 
 
 class PredictionsWriter:
-    """Rows of origin timestamp, sensor_id, horizon, target, y_true, y_pred (the model) and one
-    ``y_pred_<name>`` column per baseline, in the order the windows come."""
+    """Rows of origin timestamp, sensor_id, horizon, target, unit, y_true, y_pred (the model) and
+    one ``y_pred_<name>`` column per baseline, in the order the windows come."""
 
     def __init__(
         self,
@@ -29,10 +29,12 @@ class PredictionsWriter:
         sensor_ids: list[str],
         targets: list[str],
         forecasters: list[str],
+        units: dict[str, str] | None = None,
     ):
         self.timestamps = timestamps.as_unit("ns")
         self._ids = pa.array(list(sensor_ids), type=pa.string())
         self._targets = pa.array(list(targets), type=pa.string())
+        self._units = pa.array([(units or {}).get(t) or "" for t in targets], type=pa.string())
         self.baselines = [name for name in forecasters if name != MODEL_NAME]
         self.schema = pa.schema(
             [
@@ -40,6 +42,7 @@ class PredictionsWriter:
                 ("sensor_id", pa.string()),
                 ("horizon", pa.int16()),
                 ("target", pa.dictionary(pa.int8(), pa.string())),
+                ("unit", pa.dictionary(pa.int8(), pa.string())),
                 ("y_true", pa.float32()),
                 ("y_pred", pa.float32()),
                 *[(f"y_pred_{name}", pa.float32()) for name in self.baselines],
@@ -61,6 +64,7 @@ class PredictionsWriter:
             self._ids.take(pa.array(sensor)),
             pa.array((horizon + 1).astype(np.int16)),
             pa.DictionaryArray.from_arrays(pa.array(target.astype(np.int8)), self._targets),
+            pa.DictionaryArray.from_arrays(pa.array(target.astype(np.int8)), self._units),
             pa.array(batch["y_true"].reshape(-1)[keep].astype(np.float32)),
             pa.array(batch["forecasts"][MODEL_NAME].reshape(-1)[keep].astype(np.float32)),
             *[pa.array(batch["forecasts"][name].reshape(-1)[keep].astype(np.float32)) for name in self.baselines],

@@ -191,7 +191,7 @@ def test_a_fit_is_over_at_its_last_epoch_or_when_early_stopping_fired(tmp_path, 
         (["model.hidden=-1"], "model.hidden: expected a positive whole number"),
         (["model.hidden=0"], "model.hidden: expected a positive whole number"),
         (["data.batch_size=-4"], "data.batch_size: expected a positive whole number"),
-        (["trainer.lr=fast"], "trainer.lr: expected a number >= 0"),
+        (["trainer.lr=fast"], "trainer.lr: expected a finite number >= 0"),
     ],
 )
 def test_bad_configs_are_one_line_errors(demo_dir, tmp_path, capsys, overrides, message):

@@ -219,3 +219,20 @@ def test_the_current_directory_is_refused_as_out(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     write_dataset(small_dataset(), "sub")  # a relative --out below it is fine
     assert_same(read_dataset(tmp_path / "sub"), small_dataset())
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """What a read-only --out or a full disk does to an import: one line, exit 2, no folder left."""
+    import errno
+
+    import social_xlstm.files
+    from social_xlstm.cli import main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "ds"))
+
+    monkeypatch.setattr(social_xlstm.files.tempfile, "mkdtemp", full)
+    assert main(["data", "demo", "--out", str(tmp_path / "ds"), "--sensors", "4", "--days", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("No space left on device; nothing was written") and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

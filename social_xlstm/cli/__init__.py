@@ -5,6 +5,7 @@ Heavy imports (torch, pandas) happen inside the commands so that ``--help`` stay
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -13,6 +14,10 @@ from rich.markup import escape
 from social_xlstm.allocator import reuse_freed_memory
 from social_xlstm.cli.console import make_console
 from social_xlstm.errors import InputError, Interrupted, SelfCheckError
+
+# A full disk or a folder the user may not write: the user's to fix, so one line, like bad input
+# (writers go through temporary files, which they remove on any error).
+UNWRITABLE = (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 
 app = typer.Typer(
     name="social-xlstm",
@@ -62,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         # The message quotes user data (cells, ids, paths): escaped, "[...]" in it is text, not markup.
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True, markup=True)
         return 2 if isinstance(exc, InputError) else 1
+    except OSError as exc:
+        if exc.errno not in UNWRITABLE:
+            raise
+        where = escape(str(exc.filename or "output"))
+        err_console.print(
+            f"[bold red]error:[/] {where}: {exc.strerror}; nothing was written", highlight=False, soft_wrap=True
+        )
+        return 2
     except Interrupted as exc:
         err_console.print(f"[bold red]stopped:[/] {escape(str(exc))}", highlight=False, soft_wrap=True, markup=True)
         return Interrupted.exit_code

@@ -32,15 +32,15 @@ invocation: list[str] = []
 
 
 def _register() -> None:
-    from social_xlstm.cli import data, deploy, run, serve
+    from social_xlstm.cli import data, export, run, serve
 
     app.add_typer(data.app, name="data")
     app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, epilog=run.train_epilog())(
         run.train
     )
     app.command()(run.evaluate)
-    app.command()(deploy.predict)
-    app.command()(deploy.export)
+    app.command()(export.predict)
+    app.command()(export.export)
     app.command()(serve.serve)
 
 

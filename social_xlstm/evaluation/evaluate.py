@@ -112,7 +112,7 @@ def evaluate_run(
         "units": {target: units.get(target) for target in dm.targets},
         "horizon_minutes": {str(h): h * minutes for h in range(1, dm.horizon + 1)},
         "models": {name: _per_target(m.compute()) for name, m in metrics.items()},
-        "validation_mean_mae": validation,
+        "validation_mae": validation,
         "warnings": shortfalls(validation, units),
     }
     per_sensor = pd.concat(

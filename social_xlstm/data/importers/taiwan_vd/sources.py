@@ -13,7 +13,6 @@ told the bound as well.
 
 from __future__ import annotations
 
-import inspect
 import lzma
 import os
 import shutil
@@ -26,20 +25,15 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Literal
 
 import py7zr
-from py7zr.exceptions import ArchiveError, Bad7zFile, CrcError, UnsupportedCompressionMethodError
+from py7zr.exceptions import (
+    ArchiveError,
+    Bad7zFile,
+    CrcError,
+    DecompressionBombError,
+    UnsupportedCompressionMethodError,
+)
 
 from social_xlstm.errors import InputError
-
-try:
-    from py7zr.exceptions import DecompressionBombError
-except ImportError:  # py7zr before 1.1.3, which takes no max_extract_size either
-
-    class DecompressionBombError(Exception):
-        pass
-
-
-# py7zr >= 1.1.3 stops unpacking past a total it is told; all versions stop at the declared sizes.
-_PY7ZR_BOUNDS = "max_extract_size" in inspect.signature(py7zr.SevenZipFile).parameters
 
 Format = Literal["xml", "json", "zip", "7z", "other"]
 
@@ -191,11 +185,13 @@ def _iter_zip(path: Path, where: str, tally: Counter) -> Iterator[FeedSource]:
 
 def _iter_7z(path: Path, where: str, tally: Counter, unpacking: _Unpacking) -> Iterator[FeedSource]:
     with tempfile.TemporaryDirectory(prefix=".social-xlstm-7z-", dir=unpacking.into) as unpacked:
-        bound = {"max_extract_size": unpacking.max_bytes} if _PY7ZR_BOUNDS else {}
         try:
             # given a file object, not a path, py7zr unpacks in this thread (with a path, in a thread per
             # solid block, which an interrupted import could not stop before removing the folder)
-            with path.open("rb") as file, py7zr.SevenZipFile(file, mode="r", **bound) as archive:
+            with (
+                path.open("rb") as file,
+                py7zr.SevenZipFile(file, mode="r", max_extract_size=unpacking.max_bytes) as archive,
+            ):
                 if archive.needs_password():
                     raise InputError(where, "7z archive is encrypted; provide an unencrypted archive")
                 _check_7z_sizes(where, archive.list(), unpacking.max_bytes, unpacked)

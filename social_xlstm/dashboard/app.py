@@ -24,6 +24,7 @@ from social_xlstm.dashboard.docs_page import docs_html
 from social_xlstm.dashboard.guard import MAX_BODY_BYTES, Guard
 from social_xlstm.dashboard.schemas import ErrorDetail, ForecastResponse, Meta, SensorDetail, SensorsResponse
 from social_xlstm.dashboard.state import DashboardState
+from social_xlstm.data.dataset import feature_units
 from social_xlstm.errors import InputError
 
 log = logging.getLogger("social_xlstm.dashboard")
@@ -129,7 +130,6 @@ def create_app(state: DashboardState, allowed_hosts: set[str] | None = None) -> 
     @app.get("/api/meta", response_model=Meta, summary="Model and data description")
     def meta() -> dict:
         ds = state.dataset
-        units = ds.meta.get("units") or {}
         return {
             "name": str(ds.meta.get("name") or Path(state.data_source).name),
             "version": __version__,
@@ -141,7 +141,7 @@ def create_app(state: DashboardState, allowed_hosts: set[str] | None = None) -> 
             "minutes": state.minutes,
             "targets": state.targets,
             "features": state.features,
-            "units": {str(k): str(v) for k, v in units.items()} if isinstance(units, dict) else {},
+            "units": feature_units(ds.meta),
             "timezone": str(state.tz),
             "data_start": _iso(ds.timestamps[0]),
             "data_end": _iso(ds.timestamps[-1]),

@@ -260,6 +260,12 @@ def _not_replaceable(out: Path) -> str | None:
     return None
 
 
+def feature_units(meta: dict) -> dict[str, str]:
+    """meta.json's ``units`` (feature -> unit) as strings; {} when the dataset records none."""
+    units = meta.get("units")
+    return {str(k): str(v) for k, v in units.items()} if isinstance(units, dict) else {}
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
         raise InputError(path, "file not found (is this a dataset directory made by 'social-xlstm data import'?)")

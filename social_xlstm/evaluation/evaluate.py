@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from social_xlstm.allocator import give_back_freed_memory
+from social_xlstm.data.dataset import feature_units
 from social_xlstm.evaluation.forecasters import MODEL_NAME, LoadedRun, load_run
 from social_xlstm.evaluation.naive_check import shortfalls, validation_means
 from social_xlstm.evaluation.predictions import PredictionsWriter
@@ -35,11 +36,6 @@ def _per_target(computed: dict) -> dict:
     if len(computed["targets"]) == 1:
         return computed
     return {key: value for key, value in computed.items() if key not in ("overall", "per_horizon", "report")}
-
-
-def _units(meta: dict) -> dict[str, str]:
-    units = meta.get("units")
-    return {str(k): str(v) for k, v in units.items()} if isinstance(units, dict) else {}
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -89,7 +85,7 @@ def evaluate_run(
     metrics = {name: ForecastMetrics(dm.horizon, dm.targets, len(dm.sensor_ids)) for name in run.forecasters}
     plotted = HorizonSlice(min(3, dm.horizon), [name for name in PLOTTED if name in run.forecasters])
     windows = 0
-    units = _units(dm.dataset.meta)
+    units = feature_units(dm.dataset.meta)
     give_back_freed_memory()  # what loading the data and fitting the classical baselines freed
     with (
         atomic_file(run.run_dir / "predictions.parquet") as tmp,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from social_xlstm.data.dataset import META_FILE, SENSORS_FILE
+from social_xlstm.data.dataset import META_FILE, SENSORS_FILE, feature_units
 from social_xlstm.data.windows import FeatureScaler
 from social_xlstm.errors import InputError
 from social_xlstm.graph import SensorGraph
@@ -57,7 +57,6 @@ def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str,
         )
     meta = _json(meta_path)
     timezone = meta.get("timezone")
-    units = meta.get("units") if isinstance(meta.get("units"), dict) else {}
     if not timezone:
         raise InputError(meta_path, "missing field 'timezone'")
     sensors = pd.read_parquet(sensors_path, columns=["sensor_id", "latitude", "longitude"])
@@ -66,7 +65,7 @@ def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str,
     missing = [s for s in sensor_ids if s not in sensors.index]
     if missing:
         raise InputError(sensors_path, f"sensor_id {missing[0]!r} of the run is missing")
-    return sensors.loc[sensor_ids].reset_index(), str(timezone), {str(k): str(v) for k, v in units.items()}
+    return sensors.loc[sensor_ids].reset_index(), str(timezone), feature_units(meta)
 
 
 def run_dataset_dir(run_dir: str | Path, data: str | Path | None = None) -> Path:

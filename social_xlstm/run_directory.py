@@ -74,12 +74,16 @@ def write_run_files(run_dir: Path, files: dict[str, str]) -> None:
         tmp.replace(run_dir / name)
 
 
-def _read_state(path: Path) -> dict:
-    """A Lightning checkpoint read without unpickling code."""
+def _module_weights(path: Path, advice: str = "") -> dict:
+    """The module weights of a Lightning checkpoint, read without unpickling code; a file that is
+    not one is an InputError (``advice`` says what to do about it)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file
-        raise InputError(path, f"not a readable checkpoint ({type(exc).__name__})") from None
+        raise InputError(path, f"not a readable checkpoint ({type(exc).__name__}){advice}") from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise InputError(path, f"not a Lightning checkpoint (no 'state_dict'){advice}")
+    return state["state_dict"]
 
 
 def check_resumable(run_dir: Path, files: dict[str, str], modules: dict[str | None, ForecastModule]) -> None:
@@ -108,11 +112,9 @@ def check_resumable(run_dir: Path, files: dict[str, str], modules: dict[str | No
         path = last_checkpoint(model_dir(run_dir, variant))
         if not path.is_file():
             continue
-        state = _read_state(path)
-        if not isinstance(state, dict) or "state_dict" not in state:
-            raise InputError(path, f"not a Lightning checkpoint (no 'state_dict'); delete it or {retrain}")
+        weights = _module_weights(path, f"; delete it or {retrain}")
         try:
-            module.load_state_dict(state["state_dict"])
+            module.load_state_dict(weights)
         except RuntimeError as exc:
             raise InputError(
                 path, f"trained with another network than the command's ({str(exc).splitlines()[0]}); {retrain}"
@@ -169,10 +171,7 @@ def load_checkpoint_state(path: Path) -> dict:
         raise InputError(
             path, "checkpoint not found (did training finish? re-run `social-xlstm train` with the same run_dir)"
         )
-    state = _read_state(path)
-    if not isinstance(state, dict) or "state_dict" not in state:
-        raise InputError(path, "not a Lightning checkpoint (no 'state_dict')")
-    return state["state_dict"]
+    return _module_weights(path)
 
 
 def build_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: str | None, **training) -> ForecastModule:

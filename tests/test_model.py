@@ -124,7 +124,7 @@ def test_per_vd_encoder_weights_are_batched_parameters_owned_by_one_vd():
     x, mask, time = make_inputs()
     before = model.encoder(model._embed(x, mask.double(), time[:, :T], ring_graph()))[0]
     with torch.no_grad():
-        weight = model.encoder.cells[0].input_weight
+        weight = model.encoder.blocks[0].slstm.input_weight
         weight[3].add_(torch.randn_like(weight[3]))
     after = model.encoder(model._embed(x, mask.double(), time[:, :T], ring_graph()))[0]
     changed = (after - before).abs().amax(dim=(0, 1, 3))
@@ -135,8 +135,27 @@ def test_per_vd_recurrent_weights_learn_separately():
     model = make_model(per_vd=True).train()
     x, mask, time = make_inputs()
     model(x, mask, time, ring_graph()).sum().backward()
-    grad = model.encoder.cells[0].input_weight.grad
+    grad = model.encoder.blocks[0].slstm.input_weight.grad
     assert grad is not None and torch.all(grad.abs().sum(dim=(1, 2)) > 0)
+
+
+def test_per_vd_encoder_loads_the_layout_it_was_saved_in_before_it_used_slstm_blocks():
+    model = make_model(per_vd=True).eval()
+    old_names = {"slstm_norm": "cell_norms", "slstm": "cells", "mlp_norm": "mlp_norms", "mlp": "mlps"}
+    saved = {}
+    for key, value in model.state_dict().items():
+        parts = key.split(".")
+        if parts[:2] == ["encoder", "blocks"]:  # encoder.blocks.I.PART.rest -> encoder.PARTS.I.rest
+            parts = ["encoder", old_names[parts[3]], parts[2], *parts[4:]]
+        saved[".".join(parts)] = value + 0.01 * torch.randn_like(value) if value.is_floating_point() else value
+    assert any(k.startswith("encoder.cells.0.") for k in saved)
+    fresh = make_model(per_vd=True).eval()
+    fresh.load_state_dict(saved)  # strict: every old key found its new home
+    for new_key, value in fresh.state_dict().items():
+        if new_key.startswith("encoder."):
+            parts = new_key.split(".")
+            old_key = ".".join(["encoder", old_names[parts[3]], parts[2], *parts[4:]])
+            assert torch.equal(value, saved[old_key]), new_key
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():

@@ -18,7 +18,7 @@ from torch import nn
 from social_xlstm_kernels import slstm_sequence, slstm_step
 
 from .common import MultiHeadNorm
-from .slstm import GatedMLP, SLSTMBlock, powerlaw_forget_bias
+from .slstm import SLSTMBlock, powerlaw_forget_bias
 
 ENCODERS = ("slstm", "lstm")
 
@@ -34,6 +34,15 @@ def from_sequences(seq: torch.Tensor, b: int, n: int) -> torch.Tensor:
     return seq.view(b, n, *seq.shape[1:]).permute(0, 2, 1, 3)
 
 
+def _run_blocks(blocks: nn.ModuleList, x: torch.Tensor, state, method: str):
+    """x through every block's ``forward`` or ``step``, each with its own carried state."""
+    states = []
+    for i, block in enumerate(blocks):
+        x, s = getattr(block, method)(x, None if state is None else state[i])
+        states.append(s)
+    return x, tuple(states)
+
+
 class SharedSLSTMEncoder(nn.Module):
     """A stack of sLSTM blocks with weights shared by every VD (batch B * N)."""
 
@@ -46,19 +55,13 @@ class SharedSLSTMEncoder(nn.Module):
 
     def forward(self, z, state=None):
         b, _, n, _ = z.shape
-        seq, states = to_sequences(z), []
-        for i, block in enumerate(self.blocks):
-            seq, s = block(seq, None if state is None else state[i])
-            states.append(s)
-        return from_sequences(seq, b, n), tuple(states)
+        seq, states = _run_blocks(self.blocks, to_sequences(z), state, "forward")
+        return from_sequences(seq, b, n), states
 
     def step(self, z_t, state=None):
         b, n, d = z_t.shape
-        flat, states = z_t.reshape(b * n, d), []
-        for i, block in enumerate(self.blocks):
-            flat, s = block.step(flat, None if state is None else state[i])
-            states.append(s)
-        return flat.view(b, n, d), tuple(states)
+        flat, states = _run_blocks(self.blocks, z_t.reshape(b * n, d), state, "step")
+        return flat.view(b, n, d), states
 
 
 class LSTMEncoder(nn.Module):
@@ -120,33 +123,33 @@ class PerVDSLSTMLayer(nn.Module):
 
 
 class PerVDSLSTMEncoder(nn.Module):
-    """Pre-norm residual sLSTM blocks with per-VD recurrent cells and a shared gated MLP."""
+    """Pre-norm residual sLSTM blocks (``SLSTMBlock``) whose recurrent cells are per-VD layers;
+    the norms and the gated MLP are shared by every VD."""
 
     def __init__(self, num_sensors: int, hidden: int, num_blocks: int, num_heads: int, backend: str = "auto"):
         super().__init__()
-        self.cell_norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_blocks))
-        self.cells = nn.ModuleList(
-            PerVDSLSTMLayer(num_sensors, hidden, num_heads, i, num_blocks, backend) for i in range(num_blocks)
+        self.blocks = nn.ModuleList(
+            SLSTMBlock(hidden, cell=PerVDSLSTMLayer(num_sensors, hidden, num_heads, i, num_blocks, backend))
+            for i in range(num_blocks)
         )
-        self.mlp_norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_blocks))
-        self.mlps = nn.ModuleList(GatedMLP(hidden) for _ in range(num_blocks))
-
-    def _run(self, z, state, cell_call):
-        states = []
-        for i, (cell_norm, cell, mlp_norm, mlp) in enumerate(
-            zip(self.cell_norms, self.cells, self.mlp_norms, self.mlps)
-        ):
-            mixed, s = cell_call(cell, cell_norm(z), None if state is None else state[i])
-            z = z + mixed
-            z = z + mlp(mlp_norm(z))
-            states.append(s)
-        return z, tuple(states)
+        self._register_load_state_dict_pre_hook(_rename_per_vd_blocks)
 
     def forward(self, z, state=None):
-        return self._run(z, state, lambda cell, x, s: cell(x, s))
+        return _run_blocks(self.blocks, z, state, "forward")
 
     def step(self, z_t, state=None):
-        return self._run(z_t, state, lambda cell, x, s: cell.step(x, s))
+        return _run_blocks(self.blocks, z_t, state, "step")
+
+
+def _rename_per_vd_blocks(state_dict, prefix, *_):
+    """Runs trained before the per-VD encoder was built of ``SLSTMBlock``s kept each part of a
+    block in its own list (``cell_norms.0``, ``cells.0``, ``mlp_norms.0``, ``mlps.0``)."""
+    parts = {"cell_norms": "slstm_norm", "cells": "slstm", "mlp_norms": "mlp_norm", "mlps": "mlp"}
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        old, _, rest = key[len(prefix) :].partition(".")
+        if old in parts:
+            index, _, tail = rest.partition(".")
+            state_dict[f"{prefix}blocks.{index}.{parts[old]}.{tail}"] = state_dict.pop(key)
 
 
 def make_encoder(

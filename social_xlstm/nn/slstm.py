@@ -121,7 +121,12 @@ class GatedMLP(nn.Module):
 
 
 class SLSTMBlock(nn.Module):
-    """Pre-norm residual sLSTM block: x + sLSTM(LN(x)), then x + GatedMLP(LN(x))."""
+    """Pre-norm residual sLSTM block: x + sLSTM(LN(x)), then x + GatedMLP(LN(x)).
+
+    ``cell`` replaces the sLSTM layer by another with the same forward/step contract (the per-VD
+    encoder's layer, whose weights belong to one VD each); the other arguments then size the
+    norms and the MLP only.
+    """
 
     def __init__(
         self,
@@ -133,10 +138,13 @@ class SLSTMBlock(nn.Module):
         num_blocks: int = 1,
         projection_factor: float = 1.3,
         backend: str = "auto",
+        cell: nn.Module | None = None,
     ):
         super().__init__()
         self.slstm_norm = nn.LayerNorm(d_model)
-        self.slstm = SLSTMLayer(d_model, num_heads, conv_kernel, forget_bias_init, block_index, num_blocks, backend)
+        self.slstm = cell or SLSTMLayer(
+            d_model, num_heads, conv_kernel, forget_bias_init, block_index, num_blocks, backend
+        )
         self.mlp_norm = nn.LayerNorm(d_model)
         self.mlp = GatedMLP(d_model, projection_factor)
 

@@ -75,9 +75,9 @@ def main() -> None:
             right_aligned=2,
         )
         rows = {
-            "model.onnx session (one window)": lambda: bundle._run_window(values[None], seconds[None]),
+            "model.onnx session (one window)": lambda: bundle.run_window(values[None], seconds[None]),
             "Bundle.forecast (one window)": lambda: bundle.forecast(values, timestamps),
-            "model_step.onnx session (one reading)": lambda: bundle._run_step(reading, step_seconds, state),
+            "model_step.onnx session (one reading)": lambda: bundle.run_step(reading, step_seconds, state),
         }
         timed = interleaved_ms(rows, args.calls, args.rounds)
         for name, times in timed.items():

@@ -86,7 +86,7 @@ def _measure(
 
     def train_step():
         optimizer.zero_grad(set_to_none=True)
-        module._loss(batch_data).backward()
+        module.loss(batch_data).backward()
         optimizer.step()
 
     def infer():

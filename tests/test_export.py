@@ -302,13 +302,13 @@ def test_export_refuses_a_bundle_that_disagrees_with_the_run(run_dir, tmp_path, 
     if graph == "model.onnx":
         monkeypatch.setattr(RawUnits, "unscale", _off_by_one_under_export(RawUnits.unscale))
     else:  # the window graph is right; the step graph's forecasts are shifted as onnxruntime returns them
-        run_step = Bundle._run_step
+        run_step = Bundle.run_step
 
         def shifted_step(self, *args):
             forecast, state = run_step(self, *args)
             return forecast + 1.0, state
 
-        monkeypatch.setattr(Bundle, "_run_step", shifted_step)
+        monkeypatch.setattr(Bundle, "run_step", shifted_step)
     out = tmp_path / "bundle"
     assert main(["export", str(run_dir), "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip()

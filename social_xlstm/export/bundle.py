@@ -80,10 +80,10 @@ class Bundle(Forecaster):
             _session(path, metadata["streaming"], "streaming"),
         )
 
-    def _run_window(self, values: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    def run_window(self, values: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         return self._window.run(["forecast"], {"values": values, "seconds_of_week": seconds})[0]
 
-    def _run_step(self, reading, seconds, state):
+    def run_step(self, reading, seconds, state):
         feeds = {"reading": reading, "seconds_of_week": seconds, **dict(zip(self._state_inputs, state))}
         forecast, *state = self._step.run(None, feeds)
         return forecast, state

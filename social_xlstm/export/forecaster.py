@@ -1,8 +1,9 @@
 """What a bundle (onnxruntime) and a run directory (torch) share: the metadata's attributes, the
 checks on what a caller passes in, and streaming.
 
-Subclasses only run the network: ``_run_window(values [1, T, N, F], seconds [1, T])`` and
-``_run_step(reading [1, N, F], seconds [1], state)``, both returning forecasts [1, H, N, G].
+Subclasses only run the network: ``run_window(values [1, T, N, F], seconds [1, T])`` and
+``run_step(reading [1, N, F], seconds [1], state)``, both returning forecasts [1, H, N, G]. They
+are public for callers that time or test the network alone; they check nothing.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Forecaster(ABC):
         if self.input_len > 1 and not (np.diff(timestamps.asi8) == self.interval_delta.value).all():
             raise InputError("timestamps", f"must be consecutive steps of {self.interval}")
         seconds = seconds_of_week(timestamps, self.timezone)
-        return self._run_window(values[None], seconds[None])[0]
+        return self.run_window(values[None], seconds[None])[0]
 
     def stream(self) -> Stream:
         """A fresh streaming forecaster (no history yet)."""
@@ -69,11 +70,11 @@ class Forecaster(ABC):
         return array
 
     @abstractmethod
-    def _run_window(self, values: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    def run_window(self, values: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         """[1, T, N, F] raw values and [1, T] seconds of week -> [1, H, N, G] real units."""
 
     @abstractmethod
-    def _run_step(
+    def run_step(
         self, reading: np.ndarray, seconds: np.ndarray, state: list[np.ndarray]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """One reading [1, N, F] and its seconds of week [1] with the state -> (forecast, new state)."""
@@ -113,7 +114,7 @@ class Stream:
         missing = np.full_like(reading, np.nan)
         for t in pending:
             seconds = seconds_of_week(pd.DatetimeIndex([t]), f.timezone)
-            forecast, self.state = f._run_step((reading if t == timestamp else missing)[None], seconds, self.state)
+            forecast, self.state = f.run_step((reading if t == timestamp else missing)[None], seconds, self.state)
             self.steps += 1
         self.last_timestamp = timestamp
         return forecast[0]

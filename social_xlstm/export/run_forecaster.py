@@ -28,11 +28,11 @@ class RunForecaster(Forecaster):
         return cls(Path(run_dir), build_metadata(run, step.state_names(), step.fresh_state()), window, step)
 
     @torch.no_grad()
-    def _run_window(self, values: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    def run_window(self, values: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         return self.window(torch.from_numpy(values), torch.from_numpy(seconds)).numpy()
 
     @torch.no_grad()
-    def _run_step(self, reading, seconds, state):
+    def run_step(self, reading, seconds, state):
         forecast, *state = self.step_network(
             torch.from_numpy(reading), torch.from_numpy(seconds), *map(torch.from_numpy, state)
         )

@@ -56,17 +56,18 @@ class ForecastModule(lightning.LightningModule):
         run = self._compiled_forward if self.training and self._compiled_forward is not None else self.model
         return run(batch["x"], batch["x_mask"], batch["time"], self.graph)
 
-    def _loss(self, batch: dict) -> torch.Tensor:
+    def loss(self, batch: dict) -> torch.Tensor:
+        """The training objective on one batch: the masked MAE of the scaled targets."""
         return masked_mae(self(batch), batch["y"], batch["y_mask"], self.target_weights)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch)
+        loss = self.loss(batch)
         self.log("train_mae", loss, prog_bar=True, batch_size=batch["x"].shape[0])
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         # synced: under DDP every rank sees a share of the windows, and all must agree on the best
-        self.log("val_mae", self._loss(batch), prog_bar=True, batch_size=batch["x"].shape[0], sync_dist=True)
+        self.log("val_mae", self.loss(batch), prog_bar=True, batch_size=batch["x"].shape[0], sync_dist=True)
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

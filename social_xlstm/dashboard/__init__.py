@@ -28,8 +28,8 @@ Errors are JSON ``{"detail": ...}``: 404 for an unknown sensor, 422 for bad quer
 origin outside the data), 413 for a request body (no endpoint takes one), never a traceback.
 
 Modules: ``state`` (``load_dashboard``: forecaster + dataset, checked, with a forecast cache),
-``schemas`` (the JSON response models), ``app`` (``create_app``: routes, errors, page, ``/docs``),
-``server`` (``check_port``, ``run_server``).
+``schemas`` (the JSON response models), ``api`` (the ``/api`` routes), ``app`` (``create_app``:
+guard, errors, page, ``/docs``), ``server`` (``check_port``, ``run_server``).
 """
 
 from social_xlstm.dashboard.app import create_app

@@ -111,6 +111,43 @@ def test_forecast_equals_the_forecaster_on_the_same_window(client, direct, step_
         np.testing.assert_allclose(as_array(body["observed"][feature]), row[:, f])
 
 
+def test_concurrent_requests_for_one_origin_run_the_forecaster_once(bundle_dir, demo_dir):
+    from fastapi.testclient import TestClient
+
+    from social_xlstm.dashboard import create_app, load_dashboard
+    from social_xlstm.dashboard.state import FORECAST_CACHE_SIZE
+
+    state = load_dashboard(bundle_dir, demo_dir)
+    calls = []
+    forecast = state.forecaster.forecast
+    state.forecaster.forecast = lambda values, timestamps: calls.append(timestamps[-1]) or forecast(values, timestamps)
+    client = TestClient(create_app(state))
+    origin = state.dataset.timestamps[-7]
+    paths = ["/api/forecast", f"/api/sensors/{state.sensor_ids[0]}"] * 8
+    bodies = {}
+
+    def get(path):
+        response = client.get(path, params={"at": origin.isoformat()})
+        assert response.status_code == 200, response.text
+        bodies.setdefault(path, set()).add(response.content)
+
+    threads = [threading.Thread(target=get, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [origin]  # 16 requests, one model run
+    assert all(len(seen) == 1 for seen in bodies.values())
+    # the cache is bounded: the least recently used origin is forgotten, and forecast again
+    others = FORECAST_CACHE_SIZE + 2  # more than the forecasts and the rendered responses kept
+    for k in range(others):
+        at = state.dataset.timestamps[-100 - k].isoformat()
+        assert client.get("/api/forecast", params={"at": at}).status_code == 200
+    assert len(calls) == 1 + others
+    assert client.get("/api/forecast", params={"at": origin.isoformat()}).status_code == 200
+    assert len(calls) == 2 + others
+
+
 def test_an_origin_between_time_steps_or_without_zone_uses_the_step_before(client, direct):
     _, dataset, _ = direct
     origin = dataset.timestamps[-50]

@@ -10,7 +10,7 @@ import math
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,8 @@ import pandas as pd
 from social_xlstm.data.dataset import Dataset
 from social_xlstm.errors import InputError
 
+# Origins whose forecasts (and rendered /api/forecast responses) are kept: operators scrub
+# through the recent past, and one entry is a few hundred KB at most for 1,000 sensors.
 FORECAST_CACHE_SIZE = 32
 # Sensor columns worth showing beside id and coordinates, when a dataset has them.
 SENSOR_ATTRIBUTES = ("name", "road", "direction", "lanes", "kilometre", "km")
@@ -34,6 +36,26 @@ def _plain(value: Any) -> str | float | int | None:
     if isinstance(value, (np.floating, float)):
         return float(value) if math.isfinite(float(value)) else None
     return None if pd.isna(value) else str(value)
+
+
+class BoundedCache:
+    """Least recently used values, at most ``size``, each computed once under a lock (threads of
+    the server ask for the same origin at once; one computes, the others wait and reuse it)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._values: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, compute: Callable[[], Any]):
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+            value = self._values[key] = compute()
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+            return value
 
 
 class DashboardState:
@@ -73,8 +95,8 @@ class DashboardState:
         self.position = {sid: i for i, sid in enumerate(self.sensor_ids)}
         self.sensors = self._sensor_table()
         self.tz = dataset.timestamps.tz
-        self._cache: OrderedDict[pd.Timestamp, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._forecasts = BoundedCache(FORECAST_CACHE_SIZE)
+        self.responses = BoundedCache(FORECAST_CACHE_SIZE + 1)  # rendered JSON per origin, and /api/meta
 
     def _check(self, where: str) -> None:
         ds = self.dataset
@@ -164,20 +186,16 @@ class DashboardState:
 
     def forecast(self, origin: pd.Timestamp) -> np.ndarray:
         """[H, N, G] forecasts in real units from the window ending at ``origin`` (cached)."""
-        with self._lock:
-            if origin in self._cache:
-                self._cache.move_to_end(origin)
-                return self._cache[origin]
-            values, timestamps = self._window(self.dataset, self.forecaster, origin)
-            result = np.asarray(self.forecaster.forecast(values, timestamps), dtype=np.float64)
-            expected = (len(self.horizons), len(self.sensor_ids), len(self.targets))
-            if result.shape != expected:
-                raise RuntimeError(f"forecaster returned shape {result.shape}, expected {expected}")
-            result[:, self.absent] = np.nan  # a guess from no readings is not shown
-            self._cache[origin] = result
-            while len(self._cache) > FORECAST_CACHE_SIZE:
-                self._cache.popitem(last=False)
-            return result
+        return self._forecasts.get(origin, lambda: self._run_forecast(origin))
+
+    def _run_forecast(self, origin: pd.Timestamp) -> np.ndarray:
+        values, timestamps = self._window(self.dataset, self.forecaster, origin)
+        result = np.asarray(self.forecaster.forecast(values, timestamps), dtype=np.float64)
+        expected = (len(self.horizons), len(self.sensor_ids), len(self.targets))
+        if result.shape != expected:
+            raise RuntimeError(f"forecaster returned shape {result.shape}, expected {expected}")
+        result[:, self.absent] = np.nan  # a guess from no readings is not shown
+        return result
 
     def readings(self, end: int, count: int) -> np.ndarray:
         """[count', N, F] readings of the model's sensors for the ``count`` steps ending at ``end``."""
@@ -185,6 +203,12 @@ class DashboardState:
         values = self.dataset.values[begin : end + 1][:, self.columns, :]
         values[:, self.absent] = np.nan
         return values
+
+    @functools.cached_property
+    def iso_times(self) -> np.ndarray:
+        """Every time step of the dataset in ISO 8601, written once: a history of 2,016 steps
+        otherwise spends most of its request formatting timestamps."""
+        return np.array([t.isoformat() for t in self.dataset.timestamps], dtype=object)
 
     def time_index(self, origin: pd.Timestamp) -> int:
         return int(self.dataset.timestamps.get_loc(origin))

@@ -26,7 +26,9 @@ class SelfCheckError(Exception):
 
 
 class Interrupted(Exception):
-    """The command was stopped from outside (SIGTERM) before it finished: exit code 143, as a
-    shell reports a process ended by SIGTERM, with a line that says how to continue."""
+    """The command was stopped from outside (SIGTERM, Ctrl-C) before it finished: exit code 128 +
+    the signal (143, 130), as a shell reports it, with a line that says how to continue."""
 
-    exit_code = 128 + 15
+    def __init__(self, message: str, exit_code: int = 128 + 15):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -5,6 +5,7 @@ Heavy imports (torch, pandas) happen inside the commands so that ``--help`` stay
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import sys
 
@@ -14,6 +15,7 @@ from rich.markup import escape
 from social_xlstm.allocator import reuse_freed_memory
 from social_xlstm.cli.console import make_console
 from social_xlstm.errors import InputError, Interrupted, SelfCheckError
+from social_xlstm.stopping import signals_interrupt
 
 # A full disk or a folder the user may not write: the user's to fix, so one line, like bad input
 # (writers go through temporary files, which they remove on any error).
@@ -52,15 +54,20 @@ def main(argv: list[str] | None = None) -> int:
 
     Usage mistakes are reported by typer (exit 2); an ``InputError`` from the package becomes
     one line on stderr and exit code 2, a ``SelfCheckError`` one line and exit code 1, never a
-    traceback; a training stopped by SIGTERM says where and exits 143, never 0.
+    traceback. A command stopped by SIGTERM says so in one line and exits 143 (a training also
+    says where it stopped), by Ctrl-C exits 130: never 0, and never with half an output.
     """
     invocation[:] = sys.argv[1:] if argv is None else list(argv)
     if invocation[:1] != ["data"]:
         # torch commands only: the data commands free big arrays once each, and a heap that
         # keeps them only grows (importing a day of 1,500 VDs peaked at 500 MiB, not 300)
         reuse_freed_memory()
+    command = f"social-xlstm {invocation[0]}" if invocation else "social-xlstm"
+    # train saves where it stopped through Lightning's own handlers; serve stops as uvicorn does
+    own_handlers = invocation[:1] in (["train"], ["serve"])
     try:
-        app(args=invocation, prog_name="social-xlstm")
+        with contextlib.nullcontext() if own_handlers else signals_interrupt(command):
+            app(args=invocation, prog_name="social-xlstm")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (InputError, SelfCheckError) as exc:
@@ -77,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Interrupted as exc:
         err_console.print(f"[bold red]stopped:[/] {escape(str(exc))}", highlight=False, soft_wrap=True, markup=True)
-        return Interrupted.exit_code
+        return exc.exit_code
     return 0
 
 

@@ -222,14 +222,12 @@ def import_taiwan_vd(
 ) -> None:
     """Taiwan MOTC VD feeds (VDList.xml + VDLiveList.xml snapshots, XML or JSON)."""
     from social_xlstm.data.importers.taiwan_vd import import_taiwan_vd as run
-    from social_xlstm.data.importers.taiwan_vd.stopping import sigterm_interrupts
 
     # the sums of past days, and unpacked 7z archives, wait on the disk that will hold the dataset,
     # not in /tmp (often memory)
     parent = out.absolute().parent
     spill_dir = parent if parent.is_dir() else None
-    stopped = f"{out}: import stopped by SIGTERM before it finished; run it again (an unfinished import writes nothing)"
-    with sigterm_interrupts(stopped), console.status("reading the feed") as status:
+    with console.status("reading the feed") as status:
         dataset = run(
             paths,
             interval=interval,

@@ -1,0 +1,105 @@
+"""Fault injection: commands that write a dataset, a bundle or a run, killed at random moments.
+
+Whatever the moment and the signal, what was there before is intact (or replaced whole by the
+new output, when the kill came after the swap), a killed command never exits 0 unless it had
+finished, SIGTERM and Ctrl-C leave no temporary file or folder, and after a SIGKILL, which no
+process can clean up after, the next run of the command does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import tiny_train_args
+
+from social_xlstm.data.dataset import read_dataset
+from social_xlstm.export.bundle import Bundle
+
+pytestmark = pytest.mark.xdist_group("faults")
+SIGNALS = {"SIGTERM": (signal.SIGTERM, 143), "SIGINT": (signal.SIGINT, 130), "SIGKILL": (signal.SIGKILL, -9)}
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Relative path -> SHA-256 of every file under root: 'byte for byte' made checkable."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def hidden_siblings(out: Path) -> list[str]:
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith("."))
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "social_xlstm.cli", *args]
+
+
+def run_whole(command: list[str]) -> float:
+    start = time.monotonic()
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    return time.monotonic() - start
+
+
+def kill_after(command: list[str], delay: float, signum: int) -> tuple[int, str]:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    return process.returncode, err
+
+
+class TestKilledCommands:
+    """Each command is first run whole (its output is the 'previous' one and its duration bounds
+    the kill moments), then run again over it and killed at moments drawn from a seeded RNG."""
+
+    @pytest.mark.parametrize("name", list(SIGNALS))
+    def test_a_dataset_being_replaced(self, tmp_path, name):
+        out = tmp_path / "corridor"
+        command = cli("data", "demo", "--sensors", "12", "--days", "14", "--out", str(out))
+        self._kill_while_replacing(command, out, name, lambda: read_dataset(out), seed=1)
+
+    @pytest.mark.parametrize("name", list(SIGNALS))
+    def test_a_bundle_being_replaced(self, run_dir, tmp_path, name):
+        out = tmp_path / "bundle"
+        command = cli("export", str(run_dir), "--out", str(out))
+        self._kill_while_replacing(command, out, name, lambda: Bundle.load(out), seed=2)
+
+    def _kill_while_replacing(self, command, out, name, load, seed):
+        signum, stopped_code = SIGNALS[name]
+        took = run_whole(command)
+        before = tree_digest(out)
+        rng = random.Random(f"{seed}-{name}")
+        for delay in sorted(rng.uniform(0.3, took) for _ in range(3)):
+            code, err = kill_after(command, delay, signum)
+            assert code in (stopped_code, 0), f"killed after {delay:.2f} s: exit {code}: {err}"
+            if code:  # stopped before the end: the previous output, byte for byte
+                assert tree_digest(out) == before, f"killed after {delay:.2f} s"
+            load()  # and it is whole either way
+            if signum != signal.SIGKILL:
+                assert hidden_siblings(out) == [], f"killed after {delay:.2f} s"
+                if code:
+                    assert len(err.strip().splitlines()) == 1 and "stopped" in err, err
+        run_whole(command)  # the next run removes what a SIGKILL left
+        assert hidden_siblings(out) == []
+        load()
+
+    def test_a_training_killed_never_reports_success_and_the_same_command_finishes_it(self, demo_dir, tmp_path):
+        run = tmp_path / "run"
+        command = cli(*tiny_train_args(demo_dir, run, "baselines=[]", epochs=3))
+        rng = random.Random(3)
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            code, err = kill_after(command, rng.uniform(4.0, 12.0), signum)
+            assert code != 0, err
+        run_whole(command)
+        assert (run / "metrics" / "summary.json").is_file()
+        assert [p.name for p in run.rglob(".*")] == []  # no temporary file in the run

@@ -68,27 +68,59 @@ def write_without_sensors(demo_dir: pathlib.Path, out: pathlib.Path, dropped: tu
     return gone
 
 
+class Artifacts:
+    """Demo data, runs and bundles made once per test session (per xdist worker) and shared by
+    every module that asks for the same one: a module that overrides ``demo_dir`` or ``run_dir``
+    gets runs and bundles of its own. Tests read them and never write into them."""
+
+    def __init__(self, root: pathlib.Path):
+        self.root, self.made = root, {}
+
+    def _once(self, key: tuple, make) -> pathlib.Path:
+        if key not in self.made:
+            self.made[key] = make(self.root / f"{key[0]}-{len(self.made)}")
+        return self.made[key]
+
+    def demo(self) -> pathlib.Path:
+        return self._once(("demo",), lambda where: make_demo_dir(where))
+
+    def run(self, demo_dir: pathlib.Path) -> pathlib.Path:
+        from social_xlstm.cli import main
+
+        def train(where):
+            assert main(tiny_train_args(demo_dir, where / "small", "baselines=[]")) == 0
+            return where / "small"
+
+        return self._once(("run", demo_dir), train)
+
+    def bundle(self, run_dir: pathlib.Path) -> pathlib.Path:
+        from social_xlstm.cli import main
+
+        def export(where):
+            assert main(["export", str(run_dir), "--out", str(where / "bundle")]) == 0
+            return where / "bundle"
+
+        return self._once(("bundle", run_dir), export)
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory) -> Artifacts:
+    return Artifacts(tmp_path_factory.mktemp("shared"))
+
+
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory) -> pathlib.Path:
+def demo_dir(artifacts) -> pathlib.Path:
     """A 3-day demo network of 8 VDs (a module may override this fixture)."""
-    return make_demo_dir(tmp_path_factory.mktemp("data"))
+    return artifacts.demo()
 
 
 @pytest.fixture(scope="module")
-def run_dir(demo_dir, tmp_path_factory) -> pathlib.Path:
+def run_dir(demo_dir, artifacts) -> pathlib.Path:
     """A 1-epoch run on ``demo_dir``, without neural baselines."""
-    from social_xlstm.cli import main
-
-    path = tmp_path_factory.mktemp("runs") / "small"
-    assert main(tiny_train_args(demo_dir, path, "baselines=[]")) == 0
-    return path
+    return artifacts.run(demo_dir)
 
 
 @pytest.fixture(scope="module")
-def bundle_dir(run_dir, tmp_path_factory) -> pathlib.Path:
+def bundle_dir(run_dir, artifacts) -> pathlib.Path:
     """The export bundle of ``run_dir``."""
-    from social_xlstm.cli import main
-
-    path = tmp_path_factory.mktemp("bundles") / "bundle"
-    assert main(["export", str(run_dir), "--out", str(path)]) == 0
-    return path
+    return artifacts.bundle(run_dir)

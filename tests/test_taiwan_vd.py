@@ -869,10 +869,20 @@ def _cmdline(pid: int) -> str:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
-def test_sigterm_stops_the_workers_removes_the_spill_folder_and_exits_143(tmp_path: Path):
+@pytest.mark.parametrize(
+    "stop, code, said",
+    [
+        (lambda process: process.send_signal(signal.SIGTERM), 143, "stopped by SIGTERM"),
+        # Ctrl-C in a terminal signals the whole process group, the workers too
+        (lambda process: os.killpg(process.pid, signal.SIGINT), 130, "interrupted (Ctrl-C)"),
+    ],
+    ids=["SIGTERM", "Ctrl-C"],
+)
+def test_a_stopped_import_ends_its_workers_removes_the_spill_folder_and_says_so(tmp_path: Path, stop, code, said):
     """The default action of SIGTERM killed the command where it stood: its workers lived on (holding the
-    caller's stdout) and its spill folder stayed. The input ends with a pipe nobody writes: the import
-    waits there with its workers started and its sums of past days on disk, until the signal comes."""
+    caller's stdout) and its spill folder stayed; Ctrl-C printed a traceback per process. The input ends
+    with a pipe nobody writes: the import waits there with its workers started and its sums of past days
+    on disk, until the signal comes."""
     feed = write_feed(tmp_path / "feed", FeedSpec(n_vds=3, minutes=4 * 1440, every=60, seed=9))
     stall = tmp_path / "stall.xml"
     os.mkfifo(stall)
@@ -894,10 +904,10 @@ def test_sigterm_stops_the_workers_removes_the_spill_folder_and_exits_143(tmp_pa
             assert time.monotonic() < deadline, "the import never started its workers and spilled"
             time.sleep(0.05)
         time.sleep(0.5)  # the last documents reach the workers; the import waits on the pipe
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 143
+        stop(process)
+        assert process.wait(timeout=60) == code
         err = (tmp_path / "stderr").read_text().strip()
-        assert len(err.splitlines()) == 1 and "stopped by SIGTERM" in err, err
+        assert len(err.splitlines()) == 1 and said in err, err
         deadline = time.monotonic() + 5
         while any(map(_alive, workers)) and time.monotonic() < deadline:
             time.sleep(0.05)

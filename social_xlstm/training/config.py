@@ -119,6 +119,11 @@ def check_values(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise InputError(key, f"expected a whole number >= 0, got {value!r}")
+    average = OmegaConf.select(cfg, "trainer.weight_average")
+    if average is not None and (isinstance(average, bool) or not isinstance(average, float) or not 0 < average < 1):
+        raise InputError(
+            "trainer.weight_average", f"expected null or a decay between 0 and 1 such as 0.999, got {average!r}"
+        )
     for key in NON_NEGATIVE_NUMBERS:
         value = OmegaConf.select(cfg, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):

@@ -8,6 +8,7 @@ from torch import nn
 
 from social_xlstm.graph import SensorGraph
 from social_xlstm.nn.model import GraphTensors
+from social_xlstm.training.averaging import WeightAverage
 
 
 def masked_mae(y_hat: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, target_weights: torch.Tensor) -> torch.Tensor:
@@ -35,9 +36,12 @@ class ForecastModule(lightning.LightningModule):
         weight_decay: float = 1e-4,
         max_epochs: int = 10,
         compile: bool = False,
+        weight_average: float | None = None,
     ):
         super().__init__()
         self.model = model
+        # validated and saved in place of the trained weights (training/averaging.py)
+        self.average = WeightAverage(model, weight_average) if weight_average else None
         # A compiled function, not a submodule, so checkpoints keep the eager parameter names.
         # Only training steps use it: evaluation batches vary in size and run once.
         self._compiled_forward = torch.compile(model.forward) if compile else None
@@ -68,6 +72,42 @@ class ForecastModule(lightning.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         # synced: under DDP every rank sees a share of the windows, and all must agree on the best
         self.log("val_mae", self.loss(batch), prog_bar=True, batch_size=batch["x"].shape[0], sync_dist=True)
+
+    # --- the weight average: in for validation and the checkpoints after it, out for training ---
+
+    def on_fit_start(self) -> None:
+        if self.average:
+            self.average.shadow = [s.to(self.device) for s in self.average.shadow]
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        if self.average:
+            self.average.swap_out()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        if self.average:
+            self.average.update()
+
+    def on_validation_epoch_start(self) -> None:
+        if self.average:
+            self.average.swap_in()  # out again at the next training batch: the checkpoints after
+            # validation (best and last, saved by callbacks that run after this module's hooks) hold it
+
+    def on_fit_end(self) -> None:
+        if self.average:
+            self.average.swap_out()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.average:
+            checkpoint["weight_average"] = self.average.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Resuming: the trained weights, not the average the checkpoint holds, go on training."""
+        state = checkpoint.get("weight_average")
+        if self.average and state:
+            self.average.load_state_dict(state)
+            if state["stash"] is not None:
+                names = [f"model.{n}" for n, p in self.model.named_parameters() if p.dtype.is_floating_point]
+                checkpoint["state_dict"].update(zip(names, state["stash"]))
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

@@ -161,6 +161,7 @@ def make_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: str
         weight_decay=float(t.weight_decay),
         max_epochs=int(t.max_epochs),
         compile=bool(t.compile),
+        weight_average=t.weight_average,
     )
 
 

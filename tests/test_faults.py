@@ -22,7 +22,7 @@ from conftest import tiny_train_args
 from social_xlstm.data.dataset import read_dataset
 from social_xlstm.export.bundle import Bundle
 
-pytestmark = pytest.mark.xdist_group("faults")
+pytestmark = [pytest.mark.xdist_group("faults"), pytest.mark.slow]  # commands run whole and killed, many times
 SIGNALS = {"SIGTERM": (signal.SIGTERM, 143), "SIGINT": (signal.SIGINT, 130), "SIGKILL": (signal.SIGKILL, -9)}
 
 

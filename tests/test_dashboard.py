@@ -111,12 +111,15 @@ def test_forecast_equals_the_forecaster_on_the_same_window(client, direct, step_
         np.testing.assert_allclose(as_array(body["observed"][feature]), row[:, f])
 
 
-def test_concurrent_requests_for_one_origin_run_the_forecaster_once(bundle_dir, demo_dir):
+def test_concurrent_requests_for_one_origin_run_the_forecaster_once(bundle_dir, demo_dir, monkeypatch):
     from fastapi.testclient import TestClient
 
     from social_xlstm.dashboard import create_app, load_dashboard
-    from social_xlstm.dashboard.state import FORECAST_CACHE_SIZE
+    from social_xlstm.dashboard import state as state_module
 
+    one_forecast = 12 * 8 * 2 * 8  # horizons x sensors x targets, float64
+    monkeypatch.setattr(state_module, "FORECAST_CACHE_BYTES", 3 * one_forecast)
+    monkeypatch.setattr(state_module, "RESPONSE_CACHE_BYTES", 1)  # the newest response only
     state = load_dashboard(bundle_dir, demo_dir)
     calls = []
     forecast = state.forecaster.forecast
@@ -138,14 +141,12 @@ def test_concurrent_requests_for_one_origin_run_the_forecaster_once(bundle_dir, 
         t.join()
     assert calls == [origin]  # 16 requests, one model run
     assert all(len(seen) == 1 for seen in bodies.values())
-    # the cache is bounded: the least recently used origin is forgotten, and forecast again
-    others = FORECAST_CACHE_SIZE + 2  # more than the forecasts and the rendered responses kept
-    for k in range(others):
-        at = state.dataset.timestamps[-100 - k].isoformat()
-        assert client.get("/api/forecast", params={"at": at}).status_code == 200
-    assert len(calls) == 1 + others
-    assert client.get("/api/forecast", params={"at": origin.isoformat()}).status_code == 200
-    assert len(calls) == 2 + others
+    # the cache is bounded: past three forecasts the least recently used origin is forecast again
+    for k in range(3):
+        assert client.get("/api/forecast", params={"at": state.dataset.timestamps[-100 - k].isoformat()}).is_success
+    assert len(calls) == 4
+    assert client.get("/api/forecast", params={"at": origin.isoformat()}).content in bodies["/api/forecast"]
+    assert len(calls) == 5
 
 
 def test_an_origin_between_time_steps_or_without_zone_uses_the_step_before(client, direct):

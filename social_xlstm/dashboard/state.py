@@ -7,20 +7,21 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
-from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from social_xlstm.dashboard.cache import BoundedCache
 from social_xlstm.data.dataset import Dataset
 from social_xlstm.errors import InputError
 
-# Origins whose forecasts (and rendered /api/forecast responses) are kept: operators scrub
-# through the recent past, and one entry is a few hundred KB at most for 1,000 sensors.
-FORECAST_CACHE_SIZE = 32
+# What the server keeps of the origins asked for (operators scrub through the recent past): the
+# forecast arrays, and the rendered responses (several times larger: JSON text). A day of
+# 5-minute origins of a 200-sensor model fits; 1,000 sensors keep a few hundred origins.
+FORECAST_CACHE_BYTES = 32 * 2**20
+RESPONSE_CACHE_BYTES = 128 * 2**20
 # Sensor columns worth showing beside id and coordinates, when a dataset has them.
 SENSOR_ATTRIBUTES = ("name", "road", "direction", "lanes", "kilometre", "km")
 
@@ -36,26 +37,6 @@ def _plain(value: Any) -> str | float | int | None:
     if isinstance(value, (np.floating, float)):
         return float(value) if math.isfinite(float(value)) else None
     return None if pd.isna(value) else str(value)
-
-
-class BoundedCache:
-    """Least recently used values, at most ``size``, each computed once under a lock (threads of
-    the server ask for the same origin at once; one computes, the others wait and reuse it)."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._values: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key, compute: Callable[[], Any]):
-        with self._lock:
-            if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]
-            value = self._values[key] = compute()
-            while len(self._values) > self.size:
-                self._values.popitem(last=False)
-            return value
 
 
 class DashboardState:
@@ -95,8 +76,8 @@ class DashboardState:
         self.position = {sid: i for i, sid in enumerate(self.sensor_ids)}
         self.sensors = self._sensor_table()
         self.tz = dataset.timestamps.tz
-        self._forecasts = BoundedCache(FORECAST_CACHE_SIZE)
-        self.responses = BoundedCache(FORECAST_CACHE_SIZE + 1)  # rendered JSON per origin, and /api/meta
+        self._forecasts = BoundedCache(FORECAST_CACHE_BYTES)
+        self.responses = BoundedCache(RESPONSE_CACHE_BYTES)  # rendered JSON per origin, /api/meta, /api/sensors
 
     def _check(self, where: str) -> None:
         ds = self.dataset

@@ -145,16 +145,16 @@ def _graph_tensors(graph):
     )
 
 
-def model_results(args, seeds: list[int]) -> list[dict]:
+def model_results(args, label: str, seeds: list[int]) -> list[dict]:
     """Social-xLSTM's test summaries and minutes from scripts/bench_accuracy.py's run folders."""
     results = []
     for seed in seeds:
-        run_dir = run_folder(args, args.model_label, seed)
+        run_dir = run_folder(args, label, seed)
         summary_path = run_dir / "metrics" / "summary.json"
         if not summary_path.exists():
             raise SystemExit(
                 f"{summary_path}: not there; train it first with scripts/bench_accuracy.py "
-                f"--experiment {args.experiment} --protocol {args.protocol} --label {args.model_label}"
+                f"--experiment {args.experiment} --protocol {args.protocol} --label {label}"
             )
         summary = json.loads(summary_path.read_text())["models"][MODEL]
         minutes = (
@@ -181,8 +181,9 @@ def main() -> None:
     parser.add_argument("--peers", nargs="+", choices=sorted(PEERS), default=sorted(PEERS))
     parser.add_argument(
         "--model-label",
-        default=None,
-        help="bench_accuracy.py label of Social-xLSTM's runs to show beside the peers (none: peers only)",
+        nargs="+",
+        default=[],
+        help="bench_accuracy.py labels of Social-xLSTM's runs to show beside the peers, a row each (none: no row)",
     )
     parser.add_argument(
         "--max-epochs", type=int, default=None, help="instead of each peer's published number (smoke runs)"
@@ -201,8 +202,8 @@ def main() -> None:
             print(f"training {name} seed {seed} into {out_dir}", flush=True)
             results.append(train_peer(name, seed, overrides, out_dir, args.max_epochs))
         rows[name] = results
-    if args.model_label:
-        rows[f"Social-xLSTM ({args.model_label})"] = model_results(args, args.seeds)
+    for label in args.model_label:
+        rows[f"Social-xLSTM ({label})"] = model_results(args, label, args.seeds)
 
     first = next(iter(rows.values()))[0]["summary"]
     targets = first["targets"]

@@ -25,9 +25,10 @@ class SelfCheckError(Exception):
     """Something we were about to write failed its own check; nothing was written."""
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):
     """The command was stopped from outside (SIGTERM, Ctrl-C) before it finished: exit code 128 +
-    the signal (143, 130), as a shell reports it, with a line that says how to continue."""
+    the signal (143, 130), as a shell reports it, with a line that says how to continue. A
+    BaseException, as KeyboardInterrupt is, so that ``except Exception`` lets it through."""
 
     def __init__(self, message: str, exit_code: int = 128 + 15):
         super().__init__(message)

@@ -1,16 +1,19 @@
 """Atomic writes: a reader never sees half a dataset, report, bundle or forecast file, and a
 failure leaves nothing behind.
 
-A write goes to a hidden sibling named after its owner (host and process id) and replaces the
-target in one step. A process killed outright (SIGKILL, power loss) cannot remove its sibling:
-the next write to the same target removes the siblings of owners on this host that are gone.
+A write goes to a hidden sibling named after its owner (host, pid namespace and process id)
+and replaces the target in one step. A process killed outright (SIGKILL) cannot remove its
+sibling: the next write to the same target removes the siblings of owners that are gone (and
+puts back an old output that a kill caught between the two renames of the fallback swap).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import errno
+import functools
+import glob
 import os
 import shutil
 import socket
@@ -22,8 +25,14 @@ from pathlib import Path
 _RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths atomically
 
 
+@functools.cache
 def _host() -> str:
-    return socket.gethostname().replace(".", "_")  # the tag ends at the first dot
+    """This host and pid namespace: containers sharing a host name do not share process ids."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return f"{socket.gethostname().replace('.', '_')}_{namespace}"  # the tag ends at the first dot
 
 
 def _owner_tag() -> str:
@@ -45,16 +54,19 @@ def _alive(pid: int) -> bool:
 
 
 def remove_abandoned(out: Path) -> list[Path]:
-    """Remove the temporary siblings of ``out`` left by processes of this host that have ended;
-    returns what was removed."""
+    """Remove the temporary siblings of ``out`` left by processes of this host that have ended,
+    after putting back an old ``out`` one of them had moved aside; returns what was removed."""
     host, removed = _host(), []
     if not out.parent.is_dir():
         return removed
-    for sibling in out.parent.glob(f"{_prefix(out)}*"):
-        owner = sibling.name[len(_prefix(out)) :].split(".", 1)[0]
+    for sibling in out.parent.glob(f"{glob.escape(_prefix(out))}*"):
+        owner, _, rest = sibling.name[len(_prefix(out)) :].partition(".")
         owner_host, _, pid = owner.rpartition("-")
         if owner_host != host or not pid.isdigit() or _alive(int(pid)):
             continue
+        old = sibling / out.name
+        if rest.startswith("old.") and not out.exists() and old.exists():
+            os.replace(old, out)
         if sibling.is_dir() and not sibling.is_symlink():
             shutil.rmtree(sibling, ignore_errors=True)
         else:
@@ -63,22 +75,44 @@ def remove_abandoned(out: Path) -> list[Path]:
     return removed
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+@functools.cache
+def _renameat2():
+    return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one step (Linux renameat2); False where the system cannot."""
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
+    renameat2 = _renameat2() if sys.platform.startswith("linux") else None
     if renameat2 is None:
         return False
     at_fdcwd = -100
-    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
-    if done != 0:
-        errno = ctypes.get_errno()
-        if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot exchange
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        code = ctypes.get_errno()
+        if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # the file system cannot exchange
             return False
-        raise OSError(errno, os.strerror(errno), str(b))
+        raise OSError(code, os.strerror(code), str(b))
     return True
+
+
+def _swap_by_renames(tmp: Path, out: Path) -> None:
+    """Where paths cannot be exchanged: out aside, tmp in. Stopped between the two, the old out
+    goes back (a SIGKILL there is undone by the next write's ``remove_abandoned``)."""
+    trash = Path(tempfile.mkdtemp(prefix=f"{_prefix(out)}{_owner_tag()}.old.", dir=out.parent))
+    os.replace(out, trash / out.name)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(trash / out.name, out)
+        trash.rmdir()
+        raise
+    shutil.rmtree(trash)
 
 
 @contextlib.contextmanager
@@ -90,17 +124,16 @@ def atomic_dir(out: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f"{_prefix(out)}{_owner_tag()}.", dir=out.parent))
     try:
         yield tmp
-        if out.exists() and _exchange(tmp, out):
-            shutil.rmtree(tmp)  # now the old out
-        elif out.exists():  # two renames: a kill between them leaves the old out in the trash
-            trash = Path(tempfile.mkdtemp(prefix=f"{_prefix(out)}{_owner_tag()}.old.", dir=out.parent))
-            os.replace(out, trash / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(trash)
+        if out.exists() or out.is_symlink():
+            if _exchange(tmp, out):
+                _remove(tmp)  # now the old out (a link to one, if out was a link)
+            else:
+                _swap_by_renames(tmp, out)
         else:
             os.replace(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.exists():
+            _remove(tmp)
         raise
 
 

@@ -50,7 +50,7 @@ def test_users_own_malloc_settings_win(monkeypatch):
 
 def test_the_cli_tunes_malloc_for_torch_commands_only(monkeypatch):
     """Data commands free each big array once; keeping the memory would only raise their peak."""
-    import social_xlstm.cli as cli
+    import social_xlstm.cli.commands as cli
 
     calls = []
     monkeypatch.setattr(cli, "reuse_freed_memory", lambda: calls.append(True))

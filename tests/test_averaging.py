@@ -49,6 +49,11 @@ def test_a_run_saves_the_average_and_resumes_from_the_trained_weights(demo_dir, 
     assert len(saved) == len(state["shadow"]) == len(state["stash"]) > 0
     assert all(torch.equal(a, b) for a, b in zip(saved, state["shadow"]))  # the average, in place
     assert any(not torch.equal(a, b) for a, b in zip(saved, state["stash"]))  # not the trained weights
+    # resuming puts the trained weights back, also for a command that no longer asks for the average
+    assert loaded.average is None
+    loaded.on_load_checkpoint(best)
+    resumed = [best["state_dict"][f"model.{n}"] for n, _ in loaded.model.named_parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(resumed, state["stash"]))
     assert main(tiny_train_args(demo_dir, run, "baselines=[]", "trainer.weight_average=0.9", epochs=3)) == 0
     last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert last["epoch"] == 2 and last["weight_average"]["updates"] > state["updates"]

@@ -66,7 +66,7 @@ def _command_paths(command, prefix=()):
 def test_help_works_for_every_command(capsys):
     import typer
 
-    from social_xlstm.cli import app
+    from social_xlstm.cli.commands import app
 
     paths = list(_command_paths(typer.main.get_command(app)))
     assert ("data", "import", "taiwan-vd") in paths

@@ -30,7 +30,7 @@ UnitsOption = Annotated[
 def _write(dataset, out: Path) -> dict:
     """Record how the dataset was made, write it atomically, say what was written (and which
     features hold no reading at all: training on them fails) and return its counts."""
-    from social_xlstm.cli import invocation
+    from social_xlstm.cli.commands import invocation
     from social_xlstm.data.dataset import write_dataset
 
     dataset.meta["import_command"] = shlex.join(["social-xlstm", *invocation])

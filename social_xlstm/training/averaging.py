@@ -25,7 +25,7 @@ class WeightAverage:
         if not 0 < decay < 1:
             raise ValueError(f"weight average decay must be in (0, 1), got {decay}")
         self.network, self.decay, self.updates = network, decay, 0
-        self.shadow = [p.detach().clone() for p in self._parameters()]
+        self.shadow = [p.detach().float().clone() for p in self._parameters()]  # float32 whatever the precision
         self.stash: list[torch.Tensor] | None = None  # the trained weights while the average is in
 
     def _parameters(self) -> list[torch.Tensor]:
@@ -36,7 +36,7 @@ class WeightAverage:
         if self.stash is not None:
             raise RuntimeError("the average is swapped in: swap it out before training")
         weight = 1.0 - warmed_decay(self.decay, self.updates)
-        torch._foreach_lerp_(self.shadow, [p.detach() for p in self._parameters()], weight)
+        torch._foreach_lerp_(self.shadow, [p.detach().float() for p in self._parameters()], weight)
         self.updates += 1
 
     @torch.no_grad()
@@ -44,7 +44,7 @@ class WeightAverage:
         if self.stash is None:
             params = self._parameters()
             self.stash = [p.detach().clone() for p in params]
-            torch._foreach_copy_(params, self.shadow)
+            torch._foreach_copy_(params, self.shadow)  # copy_ casts to each parameter's dtype
 
     @torch.no_grad()
     def swap_out(self) -> None:

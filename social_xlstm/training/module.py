@@ -101,13 +101,16 @@ class ForecastModule(lightning.LightningModule):
             checkpoint["weight_average"] = self.average.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Resuming: the trained weights, not the average the checkpoint holds, go on training."""
+        """Resuming: the trained weights, not the average the checkpoint holds, go on training
+        (also when the resumed command no longer asks for the average)."""
         state = checkpoint.get("weight_average")
-        if self.average and state:
+        if not state:
+            return
+        if self.average:
             self.average.load_state_dict(state)
-            if state["stash"] is not None:
-                names = [f"model.{n}" for n, p in self.model.named_parameters() if p.dtype.is_floating_point]
-                checkpoint["state_dict"].update(zip(names, state["stash"]))
+        if state["stash"] is not None:
+            names = [f"model.{n}" for n, p in self.model.named_parameters() if p.dtype.is_floating_point]
+            checkpoint["state_dict"].update(zip(names, state["stash"]))
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

@@ -1,0 +1,81 @@
+"""Atomic outputs (social_xlstm/files.py): whatever stops a write, the old output or the new
+one is in place, never neither, and what a killed writer left is cleaned up by the next one."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from social_xlstm import files
+from social_xlstm.files import atomic_dir, remove_abandoned
+
+
+def write_output(out, text):
+    with atomic_dir(out) as tmp:
+        (tmp / "data.txt").write_text(text)
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two renames"])
+def test_a_write_replaces_the_old_output_whole(tmp_path, monkeypatch, exchange):
+    if not exchange:
+        monkeypatch.setattr(files, "_exchange", lambda a, b: False)
+    out = tmp_path / "out"
+    write_output(out, "old")
+    write_output(out, "new")
+    assert (out / "data.txt").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_stopped_between_the_two_renames_the_old_output_goes_back(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    write_output(out, "old")
+    monkeypatch.setattr(files, "_exchange", lambda a, b: False)
+    replace, calls = os.replace, []
+
+    def stopped_on_the_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # a Ctrl-C between "out aside" and "new in"
+        replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", stopped_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        write_output(out, "new")
+    monkeypatch.setattr(files.os, "replace", replace)
+    assert (out / "data.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_the_next_write_puts_back_what_a_killed_writer_had_moved_aside(tmp_path):
+    out = tmp_path / "out"
+    write_output(out, "old")
+    # as a SIGKILL between the two renames leaves it: out aside in its owner's trash, no out
+    trash = tmp_path / f".out.{files._host()}-{dead_pid()}.old.abc123"
+    trash.mkdir()
+    os.replace(out, trash / "out")
+    left_tmp = tmp_path / f".out.{files._host()}-{dead_pid()}.xyz"
+    left_tmp.mkdir()
+    alive = tmp_path / f".out.{files._host()}-{os.getpid()}.mine"  # a live writer's: left alone
+    alive.mkdir()
+    removed = remove_abandoned(out)
+    assert (out / "data.txt").read_text() == "old"
+    assert sorted(removed) == sorted([trash, left_tmp])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", alive.name])
+
+
+def test_an_output_that_is_a_link_is_replaced_by_the_new_output(tmp_path):
+    target = tmp_path / "elsewhere"
+    write_output(target, "old")
+    out = tmp_path / "out"
+    out.symlink_to(target)
+    write_output(out, "new")
+    assert not out.is_symlink() and (out / "data.txt").read_text() == "new"
+    assert (target / "data.txt").read_text() == "old"  # what the link pointed to is not touched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "out"]

@@ -25,9 +25,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from benchreport import Table, add_doc_option
-
-from social_xlstm.export.export import export_bundle
+from benchreport import Table, add_bundle_argument, add_doc_option, bundle_of
 
 
 def free_port() -> int:
@@ -107,7 +105,7 @@ def request_paths(meta: dict, sensors: list[str], args: argparse.Namespace) -> l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_or_bundle", type=Path, help="a run directory (exported to a temporary bundle) or a bundle")
+    add_bundle_argument(parser)
     parser.add_argument("--data", type=Path, required=True, help="the dataset the dashboard serves")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients")
     parser.add_argument("--requests", type=int, default=4000, help="requests in all")
@@ -119,9 +117,7 @@ def main() -> None:
         parser.error("--clients, --requests, --origins and --history must be at least 1")
 
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
-        bundle = args.run_or_bundle
-        if not (bundle / "metadata.json").exists():
-            bundle = export_bundle(args.run_or_bundle, Path(tmp) / "bundle")
+        bundle = bundle_of(args.run_or_bundle, Path(tmp))
         port = free_port()
         server = start_server(bundle, args.data, port)
         try:

@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchreport import Table, add_doc_option
+from benchreport import Table, add_bundle_argument, add_doc_option, bundle_of
 
 from social_xlstm.data.dataset import read_dataset
 from social_xlstm.export.bundle import Bundle
-from social_xlstm.export.export import export_bundle
 from social_xlstm.export.predict import latest_window
 from social_xlstm.timefeatures import seconds_of_week
 
@@ -44,7 +43,7 @@ def interleaved_ms(calls: dict, total: int, rounds: int, warmup: int = 10) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_or_bundle", type=Path, help="a run directory (exported to a temporary bundle) or a bundle")
+    add_bundle_argument(parser)
     parser.add_argument("--data", type=Path, required=True, help="dataset directory to take the latest window from")
     parser.add_argument("--calls", type=int, default=500, help="timed calls per row")
     parser.add_argument(
@@ -56,10 +55,7 @@ def main() -> None:
         parser.error(f"--calls and --rounds must be at least 1, got {args.calls} and {args.rounds}")
 
     with tempfile.TemporaryDirectory(prefix="bench-onnx-") as tmp:
-        bundle_dir = args.run_or_bundle
-        if not (bundle_dir / "metadata.json").exists():
-            bundle_dir = export_bundle(args.run_or_bundle, Path(tmp) / "bundle")
-        bundle = Bundle.load(bundle_dir)
+        bundle = Bundle.load(bundle_of(args.run_or_bundle, Path(tmp)))
         values, timestamps = latest_window(read_dataset(args.data), bundle, None)
         seconds = seconds_of_week(timestamps, bundle.timezone)
         stream = bundle.stream()

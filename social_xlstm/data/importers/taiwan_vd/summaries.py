@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing
+import signal
+import threading
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -98,6 +100,22 @@ def _checked(result: StaticSummary | LiveSummary | _Failure) -> StaticSummary | 
     return result
 
 
+@contextlib.contextmanager
+def _ctrl_c_held():
+    """SIGINT blocked while workers start: they keep the block for good (the mask survives exec),
+    so a terminal's Ctrl-C, which reaches the whole process group, leaves them to the parent,
+    which ends them and says the one line (a worker's own KeyboardInterrupt printed a traceback).
+    A Ctrl-C meanwhile reaches the parent when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 class DocumentPool:
     """Summarises documents in input order: inline at first, in ``workers`` processes once many."""
 
@@ -115,7 +133,9 @@ class DocumentPool:
         if self._executor is None:
             # spawn: the parent may hold threads (torch, BLAS) that make fork unsafe
             self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        self._pending.append(self._executor.submit(_summarise_bytes, name, fmt, data))
+        spawning = len(getattr(self._executor, "_processes", None) or {}) < self.workers  # a submit may start one
+        with _ctrl_c_held() if spawning else contextlib.nullcontext():
+            self._pending.append(self._executor.submit(_summarise_bytes, name, fmt, data))
         ready = []
         while len(self._pending) > 2 * self.workers:
             ready.append(_checked(self._pending.popleft().result()))

@@ -67,10 +67,8 @@ def remove_abandoned(out: Path) -> list[Path]:
         old = sibling / out.name
         if rest.startswith("old.") and not out.exists() and old.exists():
             os.replace(old, out)
-        if sibling.is_dir() and not sibling.is_symlink():
-            shutil.rmtree(sibling, ignore_errors=True)
-        else:
-            sibling.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # another writer may be cleaning up the same one
+            _remove(sibling)
         removed.append(sibling)
     return removed
 

@@ -33,9 +33,6 @@ def _stopped_while_starting(signum, frame) -> None:
 
 
 _stopped_while_starting.stops_the_command = True
-# A forked child (a data loader worker) does not inherit our handlers: its own way out is the
-# usual one, and the parent says the one line.
-os.register_at_fork(after_in_child=lambda: default_handlers())
 
 
 def quiet_start() -> None:
@@ -53,6 +50,11 @@ def default_handlers() -> None:
     for signum, default in PYTHON_DEFAULTS.items():
         if _ours(signal.getsignal(signum)):
             signal.signal(signum, default)
+
+
+# A forked child (a data loader worker) does not inherit our handlers: its own way out is the
+# usual one, and the parent says the one line.
+os.register_at_fork(after_in_child=default_handlers)
 
 
 def _interrupted(command: str, signum: int) -> Interrupted:

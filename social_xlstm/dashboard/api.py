@@ -72,6 +72,17 @@ def _respond(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
+def _place(state: DashboardState, n: int) -> dict:
+    """Sensor ``n``'s id, coordinates and attributes, as both sensor endpoints give them."""
+    sensor_id = state.sensor_ids[n]
+    return {
+        "sensor_id": sensor_id,
+        "latitude": float(state.sensors["latitude"].iloc[n]),
+        "longitude": float(state.sensors["longitude"].iloc[n]),
+        "attributes": state.attributes(sensor_id),
+    }
+
+
 def _sensor_or_404(state: DashboardState, sensor_id: str) -> int:
     if sensor_id not in state.position:
         raise HTTPException(
@@ -123,17 +134,10 @@ def sensors(state: State) -> Response:
 
 def _sensors(state: DashboardState) -> dict:
     current = state.readings(len(state.dataset.timestamps) - 1, 1)[-1]  # [N, F]
-    rows = []
-    for n, sensor_id in enumerate(state.sensor_ids):
-        rows.append(
-            {
-                "sensor_id": sensor_id,
-                "latitude": float(state.sensors["latitude"].iloc[n]),
-                "longitude": float(state.sensors["longitude"].iloc[n]),
-                "attributes": state.attributes(sensor_id),
-                "current": dict(zip(state.features, _floats(current[n]))),
-            }
-        )
+    rows = [
+        {**_place(state, n), "current": dict(zip(state.features, _floats(current[n])))}
+        for n in range(len(state.sensor_ids))
+    ]
     return {"timestamp": _iso(state.latest_origin), "features": state.features, "sensors": rows}
 
 
@@ -182,10 +186,7 @@ def sensor(
     past = state.readings(end, history)[:, n, :]  # [T, F]
     result = state.forecast(origin)[:, n, :]  # [H, G]
     content = {
-        "sensor_id": sensor_id,
-        "latitude": float(state.sensors["latitude"].iloc[n]),
-        "longitude": float(state.sensors["longitude"].iloc[n]),
-        "attributes": state.attributes(sensor_id),
+        **_place(state, n),
         "origin": _iso(origin),
         "history": {
             "timestamps": state.iso_times[end - len(past) + 1 : end + 1].tolist(),

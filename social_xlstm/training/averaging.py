@@ -17,6 +17,11 @@ def warmed_decay(decay: float, updates: int) -> float:
     return min(decay, (1 + updates) / (10 + updates))
 
 
+def averaged_parameters(network: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """The named parameters an average covers: the floating-point ones."""
+    return [(name, p) for name, p in network.named_parameters() if p.dtype.is_floating_point]
+
+
 class WeightAverage:
     """Shadow copies of ``network``'s floating-point parameters, and a swap that puts them in
     the network (for validation and checkpoints) and takes them out again (for training)."""
@@ -29,7 +34,11 @@ class WeightAverage:
         self.stash: list[torch.Tensor] | None = None  # the trained weights while the average is in
 
     def _parameters(self) -> list[torch.Tensor]:
-        return [p for p in self.network.parameters() if p.dtype.is_floating_point]
+        return [p for _, p in averaged_parameters(self.network)]
+
+    def follow_parameters(self) -> None:
+        """The shadow onto each parameter's device (after the network moved to an accelerator)."""
+        self.shadow = [s.to(p.device) for s, p in zip(self.shadow, self._parameters())]
 
     @torch.no_grad()
     def update(self) -> None:
@@ -57,4 +66,5 @@ class WeightAverage:
 
     def load_state_dict(self, state: dict) -> None:
         self.updates = int(state["updates"])
-        self.shadow = [s.to(p.device) for s, p in zip(state["shadow"], self._parameters())]
+        self.shadow = list(state["shadow"])
+        self.follow_parameters()

@@ -8,7 +8,7 @@ from torch import nn
 
 from social_xlstm.graph import SensorGraph
 from social_xlstm.nn.model import GraphTensors
-from social_xlstm.training.averaging import WeightAverage
+from social_xlstm.training.averaging import WeightAverage, averaged_parameters
 
 
 def masked_mae(y_hat: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, target_weights: torch.Tensor) -> torch.Tensor:
@@ -77,7 +77,7 @@ class ForecastModule(lightning.LightningModule):
 
     def on_fit_start(self) -> None:
         if self.average:
-            self.average.shadow = [s.to(self.device) for s in self.average.shadow]
+            self.average.follow_parameters()
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         if self.average:
@@ -109,7 +109,7 @@ class ForecastModule(lightning.LightningModule):
         if self.average:
             self.average.load_state_dict(state)
         if state["stash"] is not None:
-            names = [f"model.{n}" for n, p in self.model.named_parameters() if p.dtype.is_floating_point]
+            names = [f"model.{name}" for name, _ in averaged_parameters(self.model)]
             checkpoint["state_dict"].update(zip(names, state["stash"]))
 
     def configure_optimizers(self):

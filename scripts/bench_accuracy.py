@@ -122,6 +122,13 @@ def spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+def validation_cell(summaries: list[dict], model: str, target: str) -> str:
+    """The validation MAE over every horizon, where evaluate scored it (the model and the naive
+    forecasters, not the neural baselines)."""
+    values = [s.get("validation_mae", {}).get(model, {}).get(target, {}).get("mean") for s in summaries]
+    return "-" if None in values else spread(values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(parser, "names this configuration (its section and run folders)")
@@ -147,8 +154,8 @@ def main() -> None:
     table = Table(
         f"bench_accuracy-{args.experiment}-{args.protocol}-{args.label}",
         f"Accuracy: {args.experiment}, {args.protocol} protocol, {args.label} ({len(args.seeds)} seeds)",
-        ["target", "forecaster", *columns],
-        right_aligned=len(columns),
+        ["target", "forecaster", *columns, "validation MAE mean"],
+        right_aligned=len(columns) + 1,
     )
     for target in targets:
         for model in models:
@@ -157,9 +164,10 @@ def main() -> None:
                 cells = [spread([b["overall"][m] for b in blocks]) for m in ("mae", "rmse")]
             else:
                 cells = [spread([b["report"][k][m] for b in blocks]) for m in ("mae", "rmse") for k in keys]
-            table.add(target, model, *cells)
+            table.add(target, model, *cells, validation_cell(summaries, model, target))
     note = (
-        f"Test split, real units, mean ± standard deviation over seeds {args.seeds}. "
+        f"Test split, real units, mean ± standard deviation over seeds {args.seeds}; the last column is "
+        "the validation split's MAE over every horizon, the one to choose configurations by. "
         f"Training + evaluation time per seed (model and neural baselines): {spread(minutes)} min. "
         f"Extra overrides: {' '.join(args.overrides) or 'none'}."
     )

@@ -54,6 +54,12 @@ class TargetsAdapter(nn.Module):
         return self.call(self.network, series, slot, graph)
 
 
+def _per_series(network: nn.Module, series: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:
+    """basicts models read [B, T, S] and return [B, H, S]: every (sensor, target) pair is one series S."""
+    b, t, n, g = series.shape
+    return network(series.reshape(b, t, n * g), *inputs).view(b, -1, n, g)
+
+
 def _stid(
     num_sensors: int, num_targets: int, input_len: int, horizon: int, slots: int, graph: GraphTensors
 ) -> tuple[nn.Module, Callable]:
@@ -79,8 +85,7 @@ def _stid(
         # basicts multiplies a [0, 1) time-of-day stamp by num_time_in_day and truncates: the
         # middle of the slot keeps the truncation exact.
         stamps = torch.stack([(slot.float() + 0.5) / slots, torch.zeros_like(slot, dtype=torch.float)], dim=-1)
-        b, t, n, g = series.shape
-        return network(series.reshape(b, t, n * g), stamps).view(b, -1, n, g)
+        return _per_series(network, series, stamps)
 
     return STID(config), call
 
@@ -101,11 +106,7 @@ def _stemgnn(num_sensors, num_targets, input_len, horizon, slots, graph):
         leaky_rate=0.2,
     )
 
-    def call(network, series, _slot, _graph):
-        b, t, n, g = series.shape
-        return network(series.reshape(b, t, n * g)).view(b, -1, n, g)
-
-    return StemGNN(config), call
+    return StemGNN(config), lambda network, series, _slot, _graph: _per_series(network, series)
 
 
 def _with_time_of_day(network, series, slot, graph, slots):

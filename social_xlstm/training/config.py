@@ -124,6 +124,9 @@ def check_values(cfg: DictConfig) -> None:
         raise InputError(
             "trainer.weight_average", f"expected null or a decay between 0 and 1 such as 0.999, got {average!r}"
         )
+    hidden = OmegaConf.select(cfg, "trainer.reading_dropout")
+    if isinstance(hidden, bool) or not isinstance(hidden, (int, float)) or not 0 <= hidden < 1:
+        raise InputError("trainer.reading_dropout", f"expected a fraction >= 0 and < 1 such as 0.1, got {hidden!r}")
     for key in NON_NEGATIVE_NUMBERS:
         value = OmegaConf.select(cfg, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):

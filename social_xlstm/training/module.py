@@ -17,6 +17,17 @@ def masked_mae(y_hat: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, target_
     return ((y_hat - y).abs() * weights).sum() / weights.sum().clamp_min(1.0)
 
 
+def hide_readings(batch: dict, fraction: float) -> dict:
+    """The batch with about ``fraction`` of its (window, step, VD) readings marked missing, all
+    features at once, as a gap in a detector's feed would be: scaled 0 and mask False, exactly how
+    the windows encode a real gap. A training-only augmentation: the network learns to forecast
+    through gaps, and one week of data is seen under many masks instead of one."""
+    x, x_mask = batch["x"], batch["x_mask"]
+    keep = torch.rand(x_mask.shape[:-1], device=x_mask.device)[..., None] >= fraction
+    mask = x_mask & keep
+    return {**batch, "x": x * mask, "x_mask": mask}
+
+
 class ForecastModule(lightning.LightningModule):
     """Trains any forecaster ``model(x, x_mask, time, graph) -> [B, H, N, G]`` (scaled units).
 
@@ -37,6 +48,7 @@ class ForecastModule(lightning.LightningModule):
         max_epochs: int = 10,
         compile: bool = False,
         weight_average: float | None = None,
+        reading_dropout: float = 0.0,
     ):
         super().__init__()
         self.model = model
@@ -46,6 +58,7 @@ class ForecastModule(lightning.LightningModule):
         # Only training steps use it: evaluation batches vary in size and run once.
         self._compiled_forward = torch.compile(model.forward) if compile else None
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
+        self.reading_dropout = reading_dropout
         self.register_buffer("edge_index", graph.edge_index.long())
         self.register_buffer("edge_distance", torch.nan_to_num(graph.distance_m.float(), nan=0.0))
         self.register_buffer("edge_upstream", graph.upstream.float())
@@ -65,6 +78,8 @@ class ForecastModule(lightning.LightningModule):
         return masked_mae(self(batch), batch["y"], batch["y_mask"], self.target_weights)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if self.reading_dropout:
+            batch = hide_readings(batch, self.reading_dropout)
         loss = self.loss(batch)
         self.log("train_mae", loss, prog_bar=True, batch_size=batch["x"].shape[0])
         return loss

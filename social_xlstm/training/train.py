@@ -162,6 +162,7 @@ def make_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: str
         max_epochs=int(t.max_epochs),
         compile=bool(t.compile),
         weight_average=t.weight_average,
+        reading_dropout=float(t.reading_dropout),
     )
 
 

@@ -1,0 +1,96 @@
+"""trainer.reading_dropout: training batches see a share of their readings as feed gaps, encoded
+exactly as the windows encode a real gap, and only training batches do."""
+
+import pytest
+import torch
+from conftest import tiny_train_args
+from torch import nn
+
+from social_xlstm.cli import main
+from social_xlstm.graph import SensorGraph
+from social_xlstm.training.module import ForecastModule, hide_readings
+
+
+def a_batch(b=16, t=12, n=30, f=3, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x_mask = torch.rand(b, t, n, f, generator=generator) > 0.05
+    x = torch.randn(b, t, n, f, generator=generator) * x_mask
+    return {
+        "x": x,
+        "x_mask": x_mask,
+        "y": torch.randn(b, 12, n, 2),
+        "y_mask": torch.ones(b, 12, n, 2, dtype=torch.bool),
+    }
+
+
+def test_hidden_readings_look_like_gaps_and_the_rest_is_untouched():
+    torch.manual_seed(0)
+    batch = a_batch()
+    hidden = hide_readings(batch, 0.25)
+    newly = batch["x_mask"] & ~hidden["x_mask"]
+    # a reading (window, step, VD) is hidden with all its features, never half
+    reading_hidden = (~hidden["x_mask"] & batch["x_mask"]).any(-1)
+    assert torch.equal(newly, reading_hidden[..., None] & batch["x_mask"])
+    # about a quarter of the readings: 5760 Bernoulli(0.25) draws, sd 0.006
+    assert abs(reading_hidden.float().mean().item() - 0.25 * (1 - 0.05**3)) < 0.03
+    assert not (hidden["x_mask"] & ~batch["x_mask"]).any()  # a gap never becomes a reading
+    assert (hidden["x"][~hidden["x_mask"]] == 0).all()
+    assert torch.equal(hidden["x"][hidden["x_mask"]], batch["x"][hidden["x_mask"]])
+    assert hidden["y"] is batch["y"] and hidden["y_mask"] is batch["y_mask"]
+
+
+def test_no_fraction_hides_nothing():
+    batch = a_batch()
+    hidden = hide_readings(batch, 0.0)
+    assert torch.equal(hidden["x"], batch["x"]) and torch.equal(hidden["x_mask"], batch["x_mask"])
+
+
+class RecordsTheMask(nn.Module):
+    """A forecaster that remembers the share of observed inputs it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(()))
+        self.observed = []
+
+    def forward(self, x, x_mask, time, graph):
+        self.observed.append(x_mask.float().mean().item())
+        return torch.zeros(x.shape[0], 12, x.shape[2], 2) + self.bias
+
+
+def test_only_training_batches_see_the_gaps():
+    n = 30
+    graph = SensorGraph(
+        edge_index=torch.zeros(2, 0, dtype=torch.long),
+        distance_m=torch.zeros(0),
+        weight=torch.zeros(0),
+        bearing=torch.zeros(0),
+        upstream=torch.zeros(0),
+        num_nodes=n,
+        sensor_ids=[f"vd{i}" for i in range(n)],
+    )
+    network = RecordsTheMask()
+    module = ForecastModule(network, graph, target_weights=[1.0, 1.0], reading_dropout=0.5)
+    batch = a_batch(n=n)
+    batch["time"] = torch.zeros(16, 24, 4)
+    module.log = lambda *args, **kwargs: None
+    module.train()
+    module.training_step(batch, 0)
+    module.eval()
+    module.validation_step(batch, 0)
+    trained, validated = network.observed
+    assert validated == pytest.approx(batch["x_mask"].float().mean().item())
+    assert trained == pytest.approx(validated * 0.5, abs=0.03)
+
+
+def test_a_run_trains_with_gaps(demo_dir, tmp_path):
+    assert main(tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.reading_dropout=0.3")) == 0
+    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+
+
+@pytest.mark.parametrize("value", ["1", "1.0", "-0.1", "some", "true"])
+def test_a_bad_fraction_is_one_line(demo_dir, tmp_path, capsys, value):
+    assert main(tiny_train_args(demo_dir, tmp_path / "run", f"trainer.reading_dropout={value}")) == 2
+    err = capsys.readouterr().err
+    assert "trainer.reading_dropout" in err and "fraction" in err
+    assert not (tmp_path / "run").exists()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -95,6 +96,9 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
         channels=channels,
     )
     module = PeerModule(network, graph, peer, targets=len(channels))
+    # a seed killed before its result trains again from scratch; its old best.ckpt would sit
+    # beside the new one (as best-v1.ckpt) and outlive the run it came from
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
     best = ModelCheckpoint(
         dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min", save_top_k=1
     )

@@ -1,5 +1,9 @@
-"""trainer.reading_dropout: training batches see a share of their readings as feed gaps, encoded
-exactly as the windows encode a real gap, and only training batches do."""
+"""Training-only recipe options. trainer.reading_dropout: training batches see a share of their
+readings as feed gaps, encoded exactly as the windows encode a real gap, and only training
+batches do. trainer.curriculum_epochs: the loss reads the near horizons first, on a schedule
+checked step by step, while validation scores all of them."""
+
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -8,7 +12,7 @@ from torch import nn
 
 from social_xlstm.cli import main
 from social_xlstm.graph import SensorGraph
-from social_xlstm.training.module import ForecastModule, hide_readings
+from social_xlstm.training.module import ForecastModule, first_horizons, hide_readings
 
 
 def a_batch(b=16, t=12, n=30, f=3, seed=0):
@@ -58,9 +62,8 @@ class RecordsTheMask(nn.Module):
         return torch.zeros(x.shape[0], 12, x.shape[2], 2) + self.bias
 
 
-def test_only_training_batches_see_the_gaps():
-    n = 30
-    graph = SensorGraph(
+def empty_graph(n):
+    return SensorGraph(
         edge_index=torch.zeros(2, 0, dtype=torch.long),
         distance_m=torch.zeros(0),
         weight=torch.zeros(0),
@@ -69,8 +72,12 @@ def test_only_training_batches_see_the_gaps():
         num_nodes=n,
         sensor_ids=[f"vd{i}" for i in range(n)],
     )
+
+
+def test_only_training_batches_see_the_gaps():
+    n = 30
     network = RecordsTheMask()
-    module = ForecastModule(network, graph, target_weights=[1.0, 1.0], reading_dropout=0.5)
+    module = ForecastModule(network, empty_graph(n), target_weights=[1.0, 1.0], reading_dropout=0.5)
     batch = a_batch(n=n)
     batch["time"] = torch.zeros(16, 24, 4)
     module.log = lambda *args, **kwargs: None
@@ -93,4 +100,47 @@ def test_a_bad_fraction_is_one_line(demo_dir, tmp_path, capsys, value):
     assert main(tiny_train_args(demo_dir, tmp_path / "run", f"trainer.reading_dropout={value}")) == 2
     err = capsys.readouterr().err
     assert "trainer.reading_dropout" in err and "fraction" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_curriculum_adds_one_horizon_every_so_many_epochs():
+    module = ForecastModule(RecordsTheMask(), empty_graph(4), target_weights=[1.0], curriculum_epochs=0.5)
+    module._trainer = SimpleNamespace(num_training_batches=10, current_epoch=0)
+    schedule = {}
+    for epoch in range(7):
+        module._trainer.current_epoch = epoch
+        for batch_idx in (0, 4, 5, 9):
+            schedule[epoch, batch_idx] = module.horizons_in_training(batch_idx, 12)
+    # by hand: 1 + floor((epoch + batch_idx / 10) / 0.5), at most 12
+    assert schedule[0, 0] == 1 and schedule[0, 4] == 1 and schedule[0, 5] == 2 and schedule[0, 9] == 2
+    assert schedule[1, 0] == 3 and schedule[2, 5] == 6 and schedule[5, 5] == 12 and schedule[6, 9] == 12
+
+
+def test_the_curriculum_loss_reads_only_the_first_horizons_and_validation_reads_all():
+    torch.manual_seed(0)
+    batch = a_batch(n=4)
+    batch["time"] = torch.zeros(16, 24, 4)
+    batch["y"] = torch.randn(16, 12, 4, 2)
+    hidden = first_horizons(batch, 3)
+    assert hidden["y_mask"][:, :3].all() and not hidden["y_mask"][:, 3:].any()
+    assert batch["y_mask"].all()  # the batch itself is left as it was
+    module = ForecastModule(RecordsTheMask(), empty_graph(4), target_weights=[1.0, 1.0], curriculum_epochs=1.0)
+    module._trainer = SimpleNamespace(num_training_batches=10, current_epoch=2)
+    logged = {}
+    module.log = lambda name, value, **kwargs: logged.__setitem__(name, value)
+    # the forecast is 0, so the loss is the mean |y| over the horizons read: 3 in epoch 2
+    assert module.training_step(batch, 0).item() == pytest.approx(batch["y"][:, :3].abs().mean().item())
+    module.validation_step(batch, 0)
+    assert logged["val_mae"].item() == pytest.approx(batch["y"].abs().mean().item())
+
+
+def test_a_run_trains_under_the_curriculum(demo_dir, tmp_path):
+    args = tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.curriculum_epochs=0.5", epochs=2)
+    assert main(args) == 0
+    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_a_bad_curriculum_is_one_line(demo_dir, tmp_path, capsys):
+    assert main(tiny_train_args(demo_dir, tmp_path / "run", "trainer.curriculum_epochs=-1")) == 2
+    assert "trainer.curriculum_epochs" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

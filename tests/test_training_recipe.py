@@ -1,6 +1,6 @@
 """Training-only recipe options. trainer.reading_dropout: training batches see a share of their
 readings as feed gaps, encoded exactly as the windows encode a real gap, and only training
-batches do. trainer.curriculum_epochs: the loss reads the near horizons first, on a schedule
+batches do. trainer.curriculum: the loss reads the near horizons first, on a schedule
 checked step by step, while validation scores all of them."""
 
 from types import SimpleNamespace
@@ -103,17 +103,24 @@ def test_a_bad_fraction_is_one_line(demo_dir, tmp_path, capsys, value):
     assert not (tmp_path / "run").exists()
 
 
-def test_the_curriculum_adds_one_horizon_every_so_many_epochs():
-    module = ForecastModule(RecordsTheMask(), empty_graph(4), target_weights=[1.0], curriculum_epochs=0.5)
+def test_the_curriculum_adds_horizons_evenly_until_its_share_of_the_epochs():
+    module = ForecastModule(RecordsTheMask(), empty_graph(4), target_weights=[1.0], max_epochs=11, curriculum=0.5)
     module._trainer = SimpleNamespace(num_training_batches=10, current_epoch=0)
-    schedule = {}
-    for epoch in range(7):
+
+    def horizons(epoch, batch_idx):
         module._trainer.current_epoch = epoch
-        for batch_idx in (0, 4, 5, 9):
-            schedule[epoch, batch_idx] = module.horizons_in_training(batch_idx, 12)
-    # by hand: 1 + floor((epoch + batch_idx / 10) / 0.5), at most 12
-    assert schedule[0, 0] == 1 and schedule[0, 4] == 1 and schedule[0, 5] == 2 and schedule[0, 9] == 2
-    assert schedule[1, 0] == 3 and schedule[2, 5] == 6 and schedule[5, 5] == 12 and schedule[6, 9] == 12
+        return module.horizons_in_training(batch_idx, 12)
+
+    # by hand: all 12 horizons from epoch 0.5 * 11 = 5.5 on, one more every 5.5 / 11 = 0.5 epochs
+    assert [horizons(0, 0), horizons(0, 4), horizons(0, 6), horizons(1, 2), horizons(2, 6), horizons(3, 1)] == [
+        1,
+        1,
+        2,
+        3,
+        6,
+        7,
+    ]
+    assert horizons(5, 6) == 12 and horizons(10, 9) == 12
 
 
 def test_the_curriculum_loss_reads_only_the_first_horizons_and_validation_reads_all():
@@ -124,23 +131,28 @@ def test_the_curriculum_loss_reads_only_the_first_horizons_and_validation_reads_
     hidden = first_horizons(batch, 3)
     assert hidden["y_mask"][:, :3].all() and not hidden["y_mask"][:, 3:].any()
     assert batch["y_mask"].all()  # the batch itself is left as it was
-    module = ForecastModule(RecordsTheMask(), empty_graph(4), target_weights=[1.0, 1.0], curriculum_epochs=1.0)
+    module = ForecastModule(
+        RecordsTheMask(), empty_graph(4), target_weights=[1.0, 1.0], max_epochs=12, curriculum=11 / 12
+    )
     module._trainer = SimpleNamespace(num_training_batches=10, current_epoch=2)
     logged = {}
     module.log = lambda name, value, **kwargs: logged.__setitem__(name, value)
-    # the forecast is 0, so the loss is the mean |y| over the horizons read: 3 in epoch 2
-    assert module.training_step(batch, 0).item() == pytest.approx(batch["y"][:, :3].abs().mean().item())
+    # one more horizon every epoch; the forecast is 0, so the loss is the mean |y| over the
+    # horizons read: 3 in epoch 2.1
+    assert module.training_step(batch, 1).item() == pytest.approx(batch["y"][:, :3].abs().mean().item())
     module.validation_step(batch, 0)
     assert logged["val_mae"].item() == pytest.approx(batch["y"].abs().mean().item())
 
 
 def test_a_run_trains_under_the_curriculum(demo_dir, tmp_path):
-    args = tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.curriculum_epochs=0.5", epochs=2)
+    args = tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.curriculum=0.5", epochs=2)
     assert main(args) == 0
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
 
 
-def test_a_bad_curriculum_is_one_line(demo_dir, tmp_path, capsys):
-    assert main(tiny_train_args(demo_dir, tmp_path / "run", "trainer.curriculum_epochs=-1")) == 2
-    assert "trainer.curriculum_epochs" in capsys.readouterr().err
+@pytest.mark.parametrize("value", ["-1", "1", "2.5"])
+def test_a_bad_curriculum_is_one_line(demo_dir, tmp_path, capsys, value):
+    assert main(tiny_train_args(demo_dir, tmp_path / "run", f"trainer.curriculum={value}")) == 2
+    err = capsys.readouterr().err
+    assert "trainer.curriculum" in err and "fraction" in err
     assert not (tmp_path / "run").exists()

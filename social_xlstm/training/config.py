@@ -44,7 +44,8 @@ WHOLE_NUMBERS = (
 )
 WHOLE_OR_AUTO = ("trainer.max_epochs", "trainer.early_stopping_patience")
 COUNTS = ("model.head.layers", "model.sensor_embedding_dim", "data.num_workers")  # whole numbers, 0 allowed
-NON_NEGATIVE_NUMBERS = ("trainer.lr", "trainer.weight_decay", "trainer.curriculum_epochs")
+NON_NEGATIVE_NUMBERS = ("trainer.lr", "trainer.weight_decay")
+FRACTIONS = ("trainer.reading_dropout", "trainer.curriculum")  # >= 0 and < 1
 HELP = "see `social-xlstm train --help` and configs/"
 
 
@@ -124,9 +125,10 @@ def check_values(cfg: DictConfig) -> None:
         raise InputError(
             "trainer.weight_average", f"expected null or a decay between 0 and 1 such as 0.999, got {average!r}"
         )
-    hidden = OmegaConf.select(cfg, "trainer.reading_dropout")
-    if isinstance(hidden, bool) or not isinstance(hidden, (int, float)) or not 0 <= hidden < 1:
-        raise InputError("trainer.reading_dropout", f"expected a fraction >= 0 and < 1 such as 0.1, got {hidden!r}")
+    for key in FRACTIONS:
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise InputError(key, f"expected a fraction >= 0 and < 1 such as 0.1, got {value!r}")
     for key in NON_NEGATIVE_NUMBERS:
         value = OmegaConf.select(cfg, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):

@@ -56,7 +56,7 @@ class ForecastModule(lightning.LightningModule):
         compile: bool = False,
         weight_average: float | None = None,
         reading_dropout: float = 0.0,
-        curriculum_epochs: float = 0.0,
+        curriculum: float = 0.0,
     ):
         super().__init__()
         self.model = model
@@ -66,7 +66,7 @@ class ForecastModule(lightning.LightningModule):
         # Only training steps use it: evaluation batches vary in size and run once.
         self._compiled_forward = torch.compile(model.forward) if compile else None
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
-        self.reading_dropout, self.curriculum_epochs = reading_dropout, curriculum_epochs
+        self.reading_dropout, self.curriculum = reading_dropout, curriculum
         self.register_buffer("edge_index", graph.edge_index.long())
         self.register_buffer("edge_distance", torch.nan_to_num(graph.distance_m.float(), nan=0.0))
         self.register_buffer("edge_upstream", graph.upstream.float())
@@ -88,7 +88,7 @@ class ForecastModule(lightning.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if self.reading_dropout:
             batch = hide_readings(batch, self.reading_dropout)
-        if self.curriculum_epochs:
+        if self.curriculum:
             batch = first_horizons(batch, self.horizons_in_training(batch_idx, batch["y_mask"].shape[1]))
         loss = self.loss(batch)
         self.log("train_mae", loss, prog_bar=True, batch_size=batch["x"].shape[0])
@@ -96,11 +96,14 @@ class ForecastModule(lightning.LightningModule):
 
     def horizons_in_training(self, batch_idx: int, horizon: int) -> int:
         """The curriculum over horizons (Wu et al., MTGNN, KDD 2020): the loss (and so
-        ``train_mae``) reads the first horizon at the start and one more every
-        ``curriculum_epochs`` epochs, so the near horizons are learnt before the far ones pull at
-        the same weights. Validation always scores every horizon."""
+        ``train_mae``) reads the first horizon at the start and one more at even steps until it
+        reads them all, at ``curriculum`` (a share) of the epochs. A share, not a number of
+        epochs, so one setting serves a 6-epoch and a 300-epoch budget alike. The near horizons
+        are learnt before the far ones pull at the same weights; validation always scores every
+        horizon."""
         epochs = self.current_epoch + batch_idx / max(self.trainer.num_training_batches, 1)
-        return min(horizon, 1 + int(epochs / self.curriculum_epochs))
+        ramp = self.curriculum * self.max_epochs
+        return min(horizon, 1 + int(epochs / ramp * (horizon - 1)))
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         # synced: under DDP every rank sees a share of the windows, and all must agree on the best

@@ -163,7 +163,7 @@ def make_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: str
         compile=bool(t.compile),
         weight_average=t.weight_average,
         reading_dropout=float(t.reading_dropout),
-        curriculum_epochs=float(t.curriculum_epochs),
+        curriculum=float(t.curriculum),
     )
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -96,11 +95,15 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
         channels=channels,
     )
     module = PeerModule(network, graph, peer, targets=len(channels))
-    # a seed killed before its result trains again from scratch; its old best.ckpt would sit
-    # beside the new one (as best-v1.ckpt) and outlive the run it came from
-    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    # a seed killed before its result trains again from scratch: its best.ckpt is replaced, not
+    # kept beside the new one as best-v1.ckpt
     best = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="best", monitor="val_mae", mode="min", save_top_k=1
+        dirpath=out_dir / "checkpoints",
+        filename="best",
+        monitor="val_mae",
+        mode="min",
+        save_top_k=1,
+        enable_version_counter=False,
     )
     trainer = lightning.Trainer(
         default_root_dir=out_dir,

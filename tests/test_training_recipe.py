@@ -12,6 +12,7 @@ from torch import nn
 
 from social_xlstm.cli import main
 from social_xlstm.graph import SensorGraph
+from social_xlstm.training import module as module_code
 from social_xlstm.training.module import ForecastModule, first_horizons, hide_readings
 
 
@@ -41,12 +42,6 @@ def test_hidden_readings_look_like_gaps_and_the_rest_is_untouched():
     assert (hidden["x"][~hidden["x_mask"]] == 0).all()
     assert torch.equal(hidden["x"][hidden["x_mask"]], batch["x"][hidden["x_mask"]])
     assert hidden["y"] is batch["y"] and hidden["y_mask"] is batch["y_mask"]
-
-
-def test_no_fraction_hides_nothing():
-    batch = a_batch()
-    hidden = hide_readings(batch, 0.0)
-    assert torch.equal(hidden["x"], batch["x"]) and torch.equal(hidden["x_mask"], batch["x_mask"])
 
 
 class RecordsTheMask(nn.Module):
@@ -90,8 +85,16 @@ def test_only_training_batches_see_the_gaps():
     assert trained == pytest.approx(validated * 0.5, abs=0.03)
 
 
-def test_a_run_trains_with_gaps(demo_dir, tmp_path):
+def test_a_run_trains_with_gaps(demo_dir, tmp_path, monkeypatch):
+    fractions = []
+
+    def recording(batch, fraction):
+        fractions.append(fraction)
+        return hide_readings(batch, fraction)
+
+    monkeypatch.setattr(module_code, "hide_readings", recording)
     assert main(tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.reading_dropout=0.3")) == 0
+    assert fractions == [0.3] * 3  # every training batch, and only those
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
 
 
@@ -99,7 +102,7 @@ def test_a_run_trains_with_gaps(demo_dir, tmp_path):
 def test_a_bad_fraction_is_one_line(demo_dir, tmp_path, capsys, value):
     assert main(tiny_train_args(demo_dir, tmp_path / "run", f"trainer.reading_dropout={value}")) == 2
     err = capsys.readouterr().err
-    assert "trainer.reading_dropout" in err and "fraction" in err
+    assert "trainer.reading_dropout" in err and "fraction" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
 
 
@@ -107,20 +110,17 @@ def test_the_curriculum_adds_horizons_evenly_until_its_share_of_the_epochs():
     module = ForecastModule(RecordsTheMask(), empty_graph(4), target_weights=[1.0], max_epochs=11, curriculum=0.5)
     module._trainer = SimpleNamespace(num_training_batches=10, current_epoch=0)
 
-    def horizons(epoch, batch_idx):
+    def horizons(epoch, batch_idx, count=12):
         module._trainer.current_epoch = epoch
-        return module.horizons_in_training(batch_idx, 12)
+        return module.horizons_in_training(batch_idx, count)
 
-    # by hand: all 12 horizons from epoch 0.5 * 11 = 5.5 on, one more every 5.5 / 11 = 0.5 epochs
-    assert [horizons(0, 0), horizons(0, 4), horizons(0, 6), horizons(1, 2), horizons(2, 6), horizons(3, 1)] == [
-        1,
-        1,
-        2,
-        3,
-        6,
-        7,
-    ]
-    assert horizons(5, 6) == 12 and horizons(10, 9) == 12
+    # by hand: all 12 horizons from epoch 0.5 * 11 = 5.5 on, one more every 5.5 / 11 = 0.5 epochs,
+    # the boundaries included (epoch 1.0 is the third horizon's first step, 5.5 the twelfth's)
+    assert [horizons(0, 0), horizons(0, 4), horizons(0, 5), horizons(1, 0), horizons(2, 6)] == [1, 1, 2, 3, 6]
+    assert [horizons(5, 4), horizons(5, 5), horizons(10, 9)] == [11, 12, 12]
+    assert horizons(0, 0, count=1) == horizons(4, 0, count=1) == 1  # one horizon: nothing to ramp
+    module._trainer.num_training_batches = float("inf")  # an iterable without a length: whole epochs
+    assert horizons(1, 7) == 3
 
 
 def test_the_curriculum_loss_reads_only_the_first_horizons_and_validation_reads_all():
@@ -128,8 +128,8 @@ def test_the_curriculum_loss_reads_only_the_first_horizons_and_validation_reads_
     batch = a_batch(n=4)
     batch["time"] = torch.zeros(16, 24, 4)
     batch["y"] = torch.randn(16, 12, 4, 2)
-    hidden = first_horizons(batch, 3)
-    assert hidden["y_mask"][:, :3].all() and not hidden["y_mask"][:, 3:].any()
+    shortened = first_horizons(batch, 3)
+    assert shortened["y_mask"][:, :3].all() and not shortened["y_mask"][:, 3:].any()
     assert batch["y_mask"].all()  # the batch itself is left as it was
     module = ForecastModule(
         RecordsTheMask(), empty_graph(4), target_weights=[1.0, 1.0], max_epochs=12, curriculum=11 / 12
@@ -144,9 +144,18 @@ def test_the_curriculum_loss_reads_only_the_first_horizons_and_validation_reads_
     assert logged["val_mae"].item() == pytest.approx(batch["y"].abs().mean().item())
 
 
-def test_a_run_trains_under_the_curriculum(demo_dir, tmp_path):
+def test_a_run_trains_under_the_curriculum(demo_dir, tmp_path, monkeypatch):
+    read = []
+
+    def recording(batch, horizons):
+        read.append(horizons)
+        return first_horizons(batch, horizons)
+
+    monkeypatch.setattr(module_code, "first_horizons", recording)
     args = tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.curriculum=0.5", epochs=2)
     assert main(args) == 0
+    # a ramp of 0.5 x 2 = 1 epoch of 3 batches over 12 horizons: 1 + int(b / 3 * 11), then all 12
+    assert read == [1, 4, 8]
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
 
 
@@ -154,5 +163,5 @@ def test_a_run_trains_under_the_curriculum(demo_dir, tmp_path):
 def test_a_bad_curriculum_is_one_line(demo_dir, tmp_path, capsys, value):
     assert main(tiny_train_args(demo_dir, tmp_path / "run", f"trainer.curriculum={value}")) == 2
     err = capsys.readouterr().err
-    assert "trainer.curriculum" in err and "fraction" in err
+    assert "trainer.curriculum" in err and "fraction" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()

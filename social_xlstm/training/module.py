@@ -21,7 +21,7 @@ def hide_readings(batch: dict, fraction: float) -> dict:
     """The batch with about ``fraction`` of its (window, step, VD) readings marked missing, all
     features at once, as a gap in a detector's feed would be: scaled 0 and mask False, exactly how
     the windows encode a real gap. A training-only augmentation: the network learns to forecast
-    through gaps, and one week of data is seen under many masks instead of one."""
+    through gaps, and the few days of a short dataset are seen under many masks instead of one."""
     x, x_mask = batch["x"], batch["x_mask"]
     keep = torch.rand(x_mask.shape[:-1], device=x_mask.device)[..., None] >= fraction
     mask = x_mask & keep
@@ -89,21 +89,26 @@ class ForecastModule(lightning.LightningModule):
         if self.reading_dropout:
             batch = hide_readings(batch, self.reading_dropout)
         if self.curriculum:
-            batch = first_horizons(batch, self.horizons_in_training(batch_idx, batch["y_mask"].shape[1]))
+            horizons = batch["y_mask"].shape[1]
+            read = self.horizons_in_training(batch_idx, horizons)
+            batch = batch if read == horizons else first_horizons(batch, read)
         loss = self.loss(batch)
         self.log("train_mae", loss, prog_bar=True, batch_size=batch["x"].shape[0])
         return loss
 
-    def horizons_in_training(self, batch_idx: int, horizon: int) -> int:
+    def horizons_in_training(self, batch_idx: int, horizons: int) -> int:
         """The curriculum over horizons (Wu et al., MTGNN, KDD 2020): the loss (and so
-        ``train_mae``) reads the first horizon at the start and one more at even steps until it
-        reads them all, at ``curriculum`` (a share) of the epochs. A share, not a number of
-        epochs, so one setting serves a 6-epoch and a 300-epoch budget alike. The near horizons
-        are learnt before the far ones pull at the same weights; validation always scores every
-        horizon."""
+        ``train_mae``) reads the first horizon at the start and one more at evenly spaced steps
+        until it reads them all, from ``curriculum`` (a share) of this command's epochs on. A
+        share, not a number of epochs, so one setting serves a 6-epoch and a 300-epoch budget
+        alike. The near horizons are learnt before the far ones pull at the same weights;
+        validation always scores every horizon."""
         epochs = self.current_epoch + batch_idx / max(self.trainer.num_training_batches, 1)
         ramp = self.curriculum * self.max_epochs
-        return min(horizon, 1 + int(epochs / ramp * (horizon - 1)))
+        if epochs >= ramp:
+            return horizons
+        # the small margin keeps a step that lands on a whole number from rounding one step late
+        return 1 + int(epochs * (horizons - 1) / ramp + 1e-9)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         # synced: under DDP every rank sees a share of the windows, and all must agree on the best

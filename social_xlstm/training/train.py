@@ -9,6 +9,7 @@ the same ``run_dir`` resumes every model from its ``last.ckpt``, logging to a ne
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from datetime import datetime
@@ -206,6 +207,8 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
     trainer = lightning.Trainer(
         default_root_dir=out_dir,
         max_epochs=int(t.max_epochs),
+        # early stopping waits for the curriculum to read every horizon (module.horizons_in_training)
+        min_epochs=math.ceil(float(t.curriculum) * int(t.max_epochs)),
         accelerator=t.accelerator,
         devices=t.devices,
         strategy=t.strategy,

@@ -85,25 +85,23 @@ def test_only_training_batches_see_the_gaps():
     assert trained == pytest.approx(validated * 0.5, abs=0.03)
 
 
+def record_calls(monkeypatch, name: str) -> list:
+    """Wrap the module's batch function ``name`` so that a test sees the setting of every call."""
+    calls, original = [], getattr(module_code, name)
+
+    def recording(batch, setting):
+        calls.append(setting)
+        return original(batch, setting)
+
+    monkeypatch.setattr(module_code, name, recording)
+    return calls
+
+
 def test_a_run_trains_with_gaps(demo_dir, tmp_path, monkeypatch):
-    fractions = []
-
-    def recording(batch, fraction):
-        fractions.append(fraction)
-        return hide_readings(batch, fraction)
-
-    monkeypatch.setattr(module_code, "hide_readings", recording)
+    fractions = record_calls(monkeypatch, "hide_readings")
     assert main(tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.reading_dropout=0.3")) == 0
     assert fractions == [0.3] * 3  # every training batch, and only those
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
-
-
-@pytest.mark.parametrize("value", ["1", "1.0", "-0.1", "some", "true"])
-def test_a_bad_fraction_is_one_line(demo_dir, tmp_path, capsys, value):
-    assert main(tiny_train_args(demo_dir, tmp_path / "run", f"trainer.reading_dropout={value}")) == 2
-    err = capsys.readouterr().err
-    assert "trainer.reading_dropout" in err and "fraction" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "run").exists()
 
 
 def test_the_curriculum_adds_horizons_evenly_until_its_share_of_the_epochs():
@@ -145,13 +143,7 @@ def test_the_curriculum_loss_reads_only_the_first_horizons_and_validation_reads_
 
 
 def test_a_run_trains_under_the_curriculum(demo_dir, tmp_path, monkeypatch):
-    read = []
-
-    def recording(batch, horizons):
-        read.append(horizons)
-        return first_horizons(batch, horizons)
-
-    monkeypatch.setattr(module_code, "first_horizons", recording)
+    read = record_calls(monkeypatch, "first_horizons")
     args = tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.curriculum=0.5", epochs=2)
     assert main(args) == 0
     # a ramp of 0.5 x 2 = 1 epoch of 3 batches over 12 horizons: 1 + int(b / 3 * 11), then all 12
@@ -159,9 +151,13 @@ def test_a_run_trains_under_the_curriculum(demo_dir, tmp_path, monkeypatch):
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
 
 
-@pytest.mark.parametrize("value", ["-1", "1", "2.5"])
-def test_a_bad_curriculum_is_one_line(demo_dir, tmp_path, capsys, value):
-    assert main(tiny_train_args(demo_dir, tmp_path / "run", f"trainer.curriculum={value}")) == 2
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("trainer.reading_dropout", v) for v in ("1", "1.0", "-0.1", "some", "true")]
+    + [("trainer.curriculum", v) for v in ("-1", "1", "2.5")],
+)
+def test_a_bad_fraction_is_one_line(demo_dir, tmp_path, capsys, key, value):
+    assert main(tiny_train_args(demo_dir, tmp_path / "run", f"{key}={value}")) == 2
     err = capsys.readouterr().err
-    assert "trainer.curriculum" in err and "fraction" in err and len(err.strip().splitlines()) == 1
+    assert key in err and "fraction" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()

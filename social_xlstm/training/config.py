@@ -125,14 +125,14 @@ def check_values(cfg: DictConfig) -> None:
         raise InputError(
             "trainer.weight_average", f"expected null or a decay between 0 and 1 such as 0.999, got {average!r}"
         )
-    for key in FRACTIONS:
-        value = OmegaConf.select(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            raise InputError(key, f"expected a fraction >= 0 and < 1 such as 0.1, got {value!r}")
-    for key in NON_NEGATIVE_NUMBERS:
-        value = OmegaConf.select(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-            raise InputError(key, f"expected a finite number >= 0, got {value!r}")
+    for keys, upper, expected in (
+        (FRACTIONS, 1, "a fraction >= 0 and < 1 such as 0.1"),
+        (NON_NEGATIVE_NUMBERS, float("inf"), "a finite number >= 0"),
+    ):
+        for key in keys:
+            value = OmegaConf.select(cfg, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < upper:
+                raise InputError(key, f"expected {expected}, got {value!r}")
 
 
 def load_run_config(run_dir: str | Path) -> DictConfig:

@@ -96,6 +96,11 @@ class ForecastModule(lightning.LightningModule):
         self.log("train_mae", loss, prog_bar=True, batch_size=batch["x"].shape[0])
         return loss
 
+    @property
+    def curriculum_epochs(self) -> float:
+        """Epochs until the curriculum reads every horizon (0 without one)."""
+        return self.curriculum * self.max_epochs
+
     def horizons_in_training(self, batch_idx: int, horizons: int) -> int:
         """The curriculum over horizons (Wu et al., MTGNN, KDD 2020): the loss (and so
         ``train_mae``) reads the first horizon at the start and one more at evenly spaced steps
@@ -104,7 +109,7 @@ class ForecastModule(lightning.LightningModule):
         alike. The near horizons are learnt before the far ones pull at the same weights;
         validation always scores every horizon."""
         epochs = self.current_epoch + batch_idx / max(self.trainer.num_training_batches, 1)
-        ramp = self.curriculum * self.max_epochs
+        ramp = self.curriculum_epochs
         if epochs >= ramp:
             return horizons
         # the small margin keeps a step that lands on a whole number from rounding one step late

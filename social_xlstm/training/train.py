@@ -208,7 +208,7 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
         default_root_dir=out_dir,
         max_epochs=int(t.max_epochs),
         # early stopping waits for the curriculum to read every horizon (module.horizons_in_training)
-        min_epochs=math.ceil(float(t.curriculum) * int(t.max_epochs)),
+        min_epochs=math.ceil(module.curriculum_epochs),
         accelerator=t.accelerator,
         devices=t.devices,
         strategy=t.strategy,

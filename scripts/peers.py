@@ -4,7 +4,8 @@ Each peer is the package's own network (never a copy of its code) behind an adap
 model's signature, ``forward(x [B, T, N, F], x_mask, time [B, T+H, 4], graph) -> [B, H, N, G]``
 in scaled units, so the same ``ForecastModule`` loss, windows, scaler, masks and scoring serve
 every forecaster. What an adapter adds is what the package expects and our batches carry in
-another form: the time-of-day slot, the series of the target channel, the adjacency matrix.
+another form: the time-of-day slot (and, for STID, the weekend flag), the series of the target
+channel, the adjacency matrix.
 
 ``PEERS`` records each one's published METR-LA settings (Los-loop is 207 of METR-LA's sensors)
 and the source of each number. The packages come with `make bench` (see the Makefile: basicts
@@ -15,12 +16,14 @@ so it is installed without its dependencies).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Callable
 
 import torch
 from torch import nn
 
+from social_xlstm.nn.identity import weekend_flag
 from social_xlstm.nn.model import GraphTensors
 
 
@@ -41,17 +44,16 @@ def edge_weights(graph: GraphTensors) -> torch.Tensor:
 
 class TargetsAdapter(nn.Module):
     """A peer that reads the targets' series [B, T, N, G] (missing = 0, the scaled mean) and the
-    time-of-day slot of every reading [B, T], and returns [B, H, N, G]."""
+    time features of every reading [B, T, 4], and returns [B, H, N, G]."""
 
-    def __init__(self, network: nn.Module, call: Callable, slots: int, channels: list[int]):
+    def __init__(self, network: nn.Module, call: Callable, channels: list[int]):
         super().__init__()
-        self.network, self.call, self.slots = network, call, slots
+        self.network, self.call = network, call
         self.register_buffer("channels", torch.tensor(channels), persistent=False)
 
     def forward(self, x, x_mask, time, graph):
         series = x[..., self.channels] * x_mask[..., self.channels]
-        slot = time_of_day_slot(time[:, : x.shape[1]], self.slots)
-        return self.call(self.network, series, slot, graph)
+        return self.call(self.network, series, time[:, : x.shape[1]], graph)
 
 
 def _per_series(network: nn.Module, series: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:
@@ -61,9 +63,18 @@ def _per_series(network: nn.Module, series: torch.Tensor, *inputs: torch.Tensor)
 
 
 def _stid(
-    num_sensors: int, num_targets: int, input_len: int, horizon: int, slots: int, graph: GraphTensors
+    num_sensors: int,
+    num_targets: int,
+    input_len: int,
+    horizon: int,
+    slots: int,
+    graph: GraphTensors,
+    *,
+    weekend: bool = False,
 ) -> tuple[nn.Module, Callable]:
-    """STID forecasts each series on its own: every (sensor, target) pair is one, with its own embedding."""
+    """STID forecasts each series on its own: every (sensor, target) pair is one, with its own
+    embedding. ``weekend``: its day-of-week embedding has two rows, working day and weekend, the
+    information Social-xLSTM's ``model.weekend_input`` reads."""
     from basicts.models.STID import STID
     from basicts.models.STID.config.stid_config import STIDConfig
 
@@ -78,14 +89,17 @@ def _stid(
         if_time_in_day=True,
         num_time_in_day=slots,
         tid_hidden_size=32,
-        if_day_in_week=False,
+        if_day_in_week=weekend,
+        num_day_in_week=2,
+        diw_hidden_size=32,
     )
 
-    def call(network, series, slot, _graph):
-        # basicts multiplies a [0, 1) time-of-day stamp by num_time_in_day and truncates: the
-        # middle of the slot keeps the truncation exact.
-        stamps = torch.stack([(slot.float() + 0.5) / slots, torch.zeros_like(slot, dtype=torch.float)], dim=-1)
-        return _per_series(network, series, stamps)
+    def call(network, series, time, _graph):
+        # basicts multiplies [0, 1) stamps by the number of rows and truncates: the middle of
+        # each row keeps the truncation exact.
+        slot = time_of_day_slot(time, slots).float()
+        day = weekend_flag(time)[..., 0] if weekend else torch.zeros_like(slot)
+        return _per_series(network, series, torch.stack([(slot + 0.5) / slots, (day + 0.5) / 2], dim=-1))
 
     return STID(config), call
 
@@ -106,14 +120,18 @@ def _stemgnn(num_sensors, num_targets, input_len, horizon, slots, graph):
         leaky_rate=0.2,
     )
 
-    return StemGNN(config), lambda network, series, _slot, _graph: _per_series(network, series)
+    return StemGNN(config), lambda network, series, _time, _graph: _per_series(network, series)
 
 
-def _with_time_of_day(network, series, slot, graph, slots):
+def _day_fraction(time: torch.Tensor, slots: int) -> torch.Tensor:
+    """[B, T, 1]: the time of day as a [0, 1) fraction, on the slot grid, as the tsl models read it."""
+    return (time_of_day_slot(time, slots).float() / slots)[..., None]
+
+
+def _with_time_of_day(network, series, time, graph, slots):
     """The tsl graph models read the series and, as their papers fed METR-LA, the time of day
     as a second input channel (a [0, 1) fraction of the day)."""
-    time_of_day = (slot.float() / slots)[..., None]
-    return network(series, graph.edge_index, edge_weights(graph), u=time_of_day)
+    return network(series, graph.edge_index, edge_weights(graph), u=_day_fraction(time, slots))
 
 
 def _graph_wavenet(num_sensors, num_targets, input_len, horizon, slots, graph):
@@ -136,7 +154,7 @@ def _graph_wavenet(num_sensors, num_targets, input_len, horizon, slots, graph):
         dilation_mod=2,
         dropout=0.3,
     )
-    return network, lambda net, series, slot, g: _with_time_of_day(net, series, slot, g, slots)
+    return network, lambda net, series, time, g: _with_time_of_day(net, series, time, g, slots)
 
 
 def _agcrn(num_sensors, num_targets, input_len, horizon, slots, graph):
@@ -153,8 +171,8 @@ def _agcrn(num_sensors, num_targets, input_len, horizon, slots, graph):
         n_layers=2,
     )
 
-    def call(net, series, slot, _graph):  # learns its own graph from node embeddings
-        return net(series, u=(slot.float() / slots)[..., None])
+    def call(net, series, time, _graph):  # learns its own graph from node embeddings
+        return net(series, u=_day_fraction(time, slots))
 
     return network, call
 
@@ -171,7 +189,7 @@ def _dcrnn(num_sensors, num_targets, input_len, horizon, slots, graph):
         kernel_size=2,
         n_layers=2,
     )
-    return network, lambda net, series, slot, g: _with_time_of_day(net, series, slot, g, slots)
+    return network, lambda net, series, time, g: _with_time_of_day(net, series, time, g, slots)
 
 
 @dataclass(frozen=True)
@@ -213,6 +231,17 @@ PEERS = {
         ),
     ),
 }
+# STID given what Social-xLSTM's model.weekend_input gives it: its own day-of-week embedding, with
+# two rows (working day, weekend) instead of seven, so that a week of data can teach it.
+PEERS["stid-weekend"] = replace(
+    PEERS["stid"],
+    build=partial(_stid, weekend=True),
+    adapted=(
+        "a day-of-week embedding of two rows, working day and weekend (one week: the test weekdays are not "
+        "in training, but working days and weekends are)",
+        *PEERS["stid"].adapted[1:],
+    ),
+)
 
 
 PEERS.update(
@@ -280,4 +309,4 @@ def build_peer(
     name: str, *, num_sensors: int, input_len: int, horizon: int, slots: int, graph: GraphTensors, channels: list[int]
 ) -> nn.Module:
     network, call = PEERS[name].build(num_sensors, len(channels), input_len, horizon, slots, graph)
-    return TargetsAdapter(network, call, slots, channels)
+    return TargetsAdapter(network, call, channels)

@@ -327,7 +327,8 @@ def test_export_replaces_an_existing_bundle(run_dir, bundle_dir, tmp_path):
 
 
 def test_a_model_with_identity_inputs_and_a_window_head_exports_and_streams(demo_dir, tmp_path):
-    """The window head keeps the last input_len readings in the streaming state: export's own
+    """The weekend flag is traced into the graph from the seconds of the week; the window head
+    keeps the last input_len readings in the streaming state: export's own
     check compares both ONNX graphs with the torch model on windows and on a stream."""
     run_dir, out = tmp_path / "run", tmp_path / "bundle"
     extra = (
@@ -336,6 +337,8 @@ def test_a_model_with_identity_inputs_and_a_window_head_exports_and_streams(demo
         "model.head.layers=1",
         "model.head.width=16",
         "model.head.window=true",
+        "model.day_of_week_inputs=false",
+        "model.weekend_input=true",
     )
     assert main(tiny_train_args(demo_dir, run_dir, *extra)) == 0
     assert main(["export", str(run_dir), "--out", str(out)]) == 0

@@ -48,6 +48,7 @@ SWITCHES = [
     {"input_hops": 2},
     {"forecast_rounds": 2},
     {"day_of_week_inputs": False},
+    {"day_of_week_inputs": False, "weekend_input": True, "head_layers": 1, "head_width": 16},
     {"input_hops": 1, "pooling": "none"},
     {"residual_to_last": False, "sensor_embedding_dim": 0},
     {"time_harmonics": 6, "head_layers": 2, "head_width": 16},

@@ -12,8 +12,13 @@ at the forecast origin, so the forecast need not carry both through the recurren
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
+
+# The day-of-week angle (Monday 00:00 = 0) at which Saturday begins: the weekend is [10 pi / 7, 2 pi).
+SATURDAY_COS = math.cos(2 * math.pi * 5 / 7)
 
 
 def daily_harmonics(time: torch.Tensor, harmonics: int) -> torch.Tensor:
@@ -28,15 +33,33 @@ def daily_harmonics(time: torch.Tensor, harmonics: int) -> torch.Tensor:
     return torch.cat(sines + cosines, dim=-1)
 
 
-def time_inputs(time: torch.Tensor, harmonics: int, day_of_week: bool) -> torch.Tensor:
+def weekend_flag(time: torch.Tensor) -> torch.Tensor:
+    """time [..., 4] -> [..., 1]: 1 on Saturday and Sunday (local time), else 0.
+
+    A week of data holds each weekday once, so the days to forecast are weekdays the network never
+    saw, and a day-of-week input cannot generalise to them; whether a day is a working day can,
+    because the training days hold both kinds. Read from the day-of-week sin/cos with comparisons
+    only (ONNX traces them): on [pi, 2 pi) the sine is negative and the cosine grows with the angle,
+    so the weekend is where sin < 0 and cos >= cos(10 pi / 7). The margin keeps Saturday 00:00,
+    where float32 may round the cosine down, on the weekend side; one 5-minute step moves it by 3e-3.
+    """
+    sin_day, cos_day = time[..., 2:3], time[..., 3:4]
+    return ((sin_day < 0) & (cos_day >= SATURDAY_COS - 1e-5)).to(time.dtype)
+
+
+def time_inputs(time: torch.Tensor, harmonics: int, day_of_week: bool, weekend: bool = False) -> torch.Tensor:
     """The time inputs a network reads: the daily harmonics (at least the first) and, when asked,
-    the day of week's sin/cos."""
-    daily = daily_harmonics(time, max(harmonics, 1))
-    return torch.cat([daily, time[..., 2:4]], dim=-1) if day_of_week else daily
+    the day of week's sin/cos and the weekend flag."""
+    parts = [daily_harmonics(time, max(harmonics, 1))]
+    if day_of_week:
+        parts.append(time[..., 2:4])
+    if weekend:
+        parts.append(weekend_flag(time))
+    return torch.cat(parts, dim=-1)
 
 
-def time_input_dims(harmonics: int, day_of_week: bool) -> int:
-    return 2 * max(harmonics, 1) + (2 if day_of_week else 0)
+def time_input_dims(harmonics: int, day_of_week: bool, weekend: bool = False) -> int:
+    return 2 * max(harmonics, 1) + (2 if day_of_week else 0) + (1 if weekend else 0)
 
 
 class ForecastHead(nn.Module):

@@ -48,6 +48,7 @@ class SocialXLSTMConfig:
     input_hops: int = 0  # neighbours' raw readings over this many hops as extra inputs (0 = off)
     forecast_rounds: int = 0  # pooling rounds on the last state only, before the head: one hop each
     day_of_week_inputs: bool = True  # False: only the time of day (a week of data cannot teach weekdays)
+    weekend_input: bool = False  # a 0/1 Saturday-or-Sunday input (it generalises from one week)
     time_harmonics: int = 1  # daily harmonics of the time of day: a learned, smooth vector per time of day
     head_layers: int = 0  # 0 = linear head on the last state; else an MLP that also reads sensor and time of day
     head_width: int = 128
@@ -118,7 +119,7 @@ class SocialXLSTM(nn.Module):
         if c.interaction not in INTERACTIONS:
             raise ValueError(f"model.interaction.kind must be one of {', '.join(INTERACTIONS)}, got {c.interaction!r}")
         self.neighbour_readings = NeighbourReadings(c.num_features, c.input_hops) if c.input_hops else None
-        time_dims = time_input_dims(c.time_harmonics, c.day_of_week_inputs)
+        time_dims = time_input_dims(c.time_harmonics, c.day_of_week_inputs, c.weekend_input)
         in_dim = 2 * c.num_features + time_dims + (self.neighbour_readings.out_dim if self.neighbour_readings else 0)
         self.input_proj = nn.Linear(in_dim, c.hidden)
         self.sensor_embedding = nn.Embedding(c.num_sensors, c.sensor_embedding_dim) if c.sensor_embedding_dim else None
@@ -175,7 +176,7 @@ class SocialXLSTM(nn.Module):
         return z
 
     def _time_inputs(self, time):
-        return time_inputs(time, self.config.time_harmonics, self.config.day_of_week_inputs)
+        return time_inputs(time, self.config.time_harmonics, self.config.day_of_week_inputs, self.config.weekend_input)
 
     def _forecast(self, z_last, last_value, time_last, recent, graph):
         """Last interaction output [B, N, D], time features [B, 4] of the last reading, the

@@ -60,6 +60,7 @@ def network_config(
         gradient_checkpointing=bool(model_cfg.gradient_checkpointing),
         residual_to_last=bool(model_cfg.residual_to_last),
         day_of_week_inputs=bool(model_cfg.day_of_week_inputs),
+        weekend_input=bool(model_cfg.weekend_input),
         time_harmonics=int(model_cfg.time_harmonics),
         head_layers=int(model_cfg.head.layers),
         head_width=int(model_cfg.head.width),

@@ -33,6 +33,12 @@ def time_of_day_slot(time: torch.Tensor, slots: int) -> torch.Tensor:
     return torch.remainder(torch.round(fraction * slots), slots).long()
 
 
+def day_of_week(time: torch.Tensor) -> torch.Tensor:
+    """time [..., 4] (sin, cos of the day of week third and fourth) -> the day, Monday = 0."""
+    fraction = torch.remainder(torch.atan2(time[..., 2], time[..., 3]) / (2 * math.pi), 1.0)
+    return torch.floor(fraction * 7 + 1e-4).clamp(max=6)
+
+
 def edge_weights(graph: GraphTensors) -> torch.Tensor:
     """[E] Gaussian kernel of the road distance, exp(-(d / sigma)^2) with sigma the distances'
     standard deviation: how DCRNN weighted METR-LA's graph, on the graph the model pools over."""
@@ -70,11 +76,11 @@ def _stid(
     slots: int,
     graph: GraphTensors,
     *,
-    weekend: bool = False,
+    day_rows: int = 0,
 ) -> tuple[nn.Module, Callable]:
     """STID forecasts each series on its own: every (sensor, target) pair is one, with its own
-    embedding. ``weekend``: its day-of-week embedding has two rows, working day and weekend, the
-    information Social-xLSTM's ``model.weekend_input`` reads."""
+    embedding. ``day_rows``: its day-of-week embedding, off (0), two rows, working day and weekend
+    (2: what Social-xLSTM's ``model.weekend_input`` reads), or the published seven (7)."""
     from basicts.models.STID import STID
     from basicts.models.STID.config.stid_config import STIDConfig
 
@@ -89,8 +95,8 @@ def _stid(
         if_time_in_day=True,
         num_time_in_day=slots,
         tid_hidden_size=32,
-        if_day_in_week=weekend,
-        num_day_in_week=2,
+        if_day_in_week=day_rows > 0,
+        num_day_in_week=max(day_rows, 1),
         diw_hidden_size=32,
     )
 
@@ -98,8 +104,9 @@ def _stid(
         # basicts multiplies [0, 1) stamps by the number of rows and truncates: the middle of
         # each row keeps the truncation exact.
         slot = time_of_day_slot(time, slots).float()
-        day = weekend_flag(time)[..., 0] if weekend else torch.zeros_like(slot)
-        return _per_series(network, series, torch.stack([(slot + 0.5) / slots, (day + 0.5) / 2], dim=-1))
+        day = weekend_flag(time)[..., 0] if day_rows == 2 else day_of_week(time) if day_rows == 7 else 0 * slot
+        rows = max(day_rows, 1)
+        return _per_series(network, series, torch.stack([(slot + 0.5) / slots, (day + 0.5) / rows], dim=-1))
 
     return STID(config), call
 
@@ -235,12 +242,16 @@ PEERS = {
 # two rows (working day, weekend) instead of seven, so that a week of data can teach it.
 PEERS["stid-weekend"] = replace(
     PEERS["stid"],
-    build=partial(_stid, weekend=True),
+    build=partial(_stid, day_rows=2),
     adapted=(
         "a day-of-week embedding of two rows, working day and weekend (one week: the test weekdays are not "
         "in training, but working days and weekends are)",
         *PEERS["stid"].adapted[1:],
     ),
+)
+# The published day-of-week embedding, for data of several weeks (the demo's four).
+PEERS["stid-week"] = replace(
+    PEERS["stid"], build=partial(_stid, day_rows=7), adapted=("none to the network", *PEERS["stid"].adapted[1:])
 )
 
 

@@ -220,14 +220,16 @@ def test_a_run_saved_before_newer_model_switches_still_evaluates(trained_run, tm
 
 
 def test_a_run_saved_before_the_identity_inputs_still_evaluates(demo_dir, tmp_path):
-    """Runs trained with the linear head and one daily harmonic have no such keys in config.yaml;
-    they must read back as that network, not as today's default."""
+    """Runs trained with the linear head, one daily harmonic and no weekend flag have no such keys
+    in config.yaml; they must read back as that network, not as today's default."""
     run = tmp_path / "old"
-    assert main(tiny_train_args(demo_dir, run, "baselines=[]", "model.time_harmonics=1", "model.head.layers=0")) == 0
+    switches = ("model.time_harmonics=1", "model.head.layers=0", "model.weekend_input=false")
+    assert main(tiny_train_args(demo_dir, run, "baselines=[]", *switches)) == 0
     before = json.loads((run / "metrics" / "summary.json").read_text())["models"]
     config = run / "config.yaml"
     text = config.read_text()
     for line in (
+        "  weekend_input: false\n",
         "  time_harmonics: 1\n",
         "  head:\n    layers: 0\n    width: 128\n    dropout: 0.0\n    window: false\n",
     ):

@@ -20,8 +20,8 @@ from social_xlstm.errors import InputError
 
 CONFIG_FILE = "config.yaml"
 # The identity inputs (2026-12) became the default after runs without them were trained: a run
-# whose config.yaml lacks the keys had the first harmonic only and a linear head.
-BEFORE_SWITCHES = {"time_harmonics": 1, "head": {"layers": 0}}
+# whose config.yaml lacks the keys had the first harmonic only, a linear head and no weekend flag.
+BEFORE_SWITCHES = {"time_harmonics": 1, "head": {"layers": 0}, "weekend_input": False}
 MODEL_DEFAULTS_FILE = "social_xlstm.yaml"  # the model group's only option (configs/model/)
 
 

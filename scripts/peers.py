@@ -27,16 +27,24 @@ from social_xlstm.nn.identity import weekend_flag
 from social_xlstm.nn.model import GraphTensors
 
 
+def fraction_of_cycle(sin: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
+    """The angle whose sin and cos are given, as a [0, 1) fraction of the turn."""
+    return torch.remainder(torch.atan2(sin, cos) / (2 * math.pi), 1.0)
+
+
 def time_of_day_slot(time: torch.Tensor, slots: int) -> torch.Tensor:
     """time [..., 4] (sin, cos of the time of day first) -> the slot of the day, 0..slots-1."""
-    fraction = torch.remainder(torch.atan2(time[..., 0], time[..., 1]) / (2 * math.pi), 1.0)
+    fraction = fraction_of_cycle(time[..., 0], time[..., 1])
     return torch.remainder(torch.round(fraction * slots), slots).long()
 
 
 def day_of_week(time: torch.Tensor) -> torch.Tensor:
     """time [..., 4] (sin, cos of the day of week third and fourth) -> the day, Monday = 0."""
-    fraction = torch.remainder(torch.atan2(time[..., 2], time[..., 3]) / (2 * math.pi), 1.0)
-    return torch.floor(fraction * 7 + 1e-4).clamp(max=6)
+    return torch.floor(fraction_of_cycle(time[..., 2], time[..., 3]) * 7 + 1e-4).clamp(max=6)
+
+
+# STID's day-of-week rows: the row of each time step, per number of rows (0 rows: no embedding)
+DAY_ROW = {2: lambda time: weekend_flag(time)[..., 0], 7: day_of_week}
 
 
 def edge_weights(graph: GraphTensors) -> torch.Tensor:
@@ -104,7 +112,7 @@ def _stid(
         # basicts multiplies [0, 1) stamps by the number of rows and truncates: the middle of
         # each row keeps the truncation exact.
         slot = time_of_day_slot(time, slots).float()
-        day = weekend_flag(time)[..., 0] if day_rows == 2 else day_of_week(time) if day_rows == 7 else 0 * slot
+        day = DAY_ROW[day_rows](time) if day_rows else torch.zeros_like(slot)
         rows = max(day_rows, 1)
         return _per_series(network, series, torch.stack([(slot + 0.5) / slots, (day + 0.5) / rows], dim=-1))
 

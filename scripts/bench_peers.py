@@ -11,6 +11,9 @@ command in README.md, so the table is side by side. Needs `make bench`.
 
   python scripts/bench_peers.py --experiment los_loop --seeds 0 1 2 --model-label bs8 -- data.path=data/los-loop/dataset
   python scripts/bench_peers.py --experiment demo --seeds 0 --peers stid
+
+``--seed-ensemble`` adds a row per forecaster for the mean of its seeds' forecasts: Social-xLSTM's
+seeds disagree more than a peer's, so averaging helps it more (``model.members`` does it in one run).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from pathlib import Path
 
 import lightning
+import numpy as np
 import torch
 from bench_accuracy import PROTOCOLS, add_run_options, run_folder, spread
 from benchreport import Table, add_doc_option
@@ -29,7 +33,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from peers import PEERS, Peer, build_peer
 
 from social_xlstm.evaluation.evaluate import forecast_batches
-from social_xlstm.evaluation.forecasters import LoadedRun
+from social_xlstm.evaluation.forecasters import MODEL_NAME, LoadedRun, load_run
 from social_xlstm.metrics import ForecastMetrics
 from social_xlstm.training.config import compose_config
 from social_xlstm.training.module import ForecastModule
@@ -37,7 +41,6 @@ from social_xlstm.training.quiet import quiet_lightning
 from social_xlstm.training.train import ensure_demo_data, make_datamodule, make_graph
 
 RESULT_FILE = "result.json"
-MODEL = "social_xlstm"
 
 
 class PeerModule(ForecastModule):
@@ -68,16 +71,8 @@ def slots_per_day(interval: str) -> int:
     return int(pd.Timedelta(86_400, unit="s") / pd.Timedelta(interval))
 
 
-def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_epochs: int | None = None) -> dict:
-    """Train one peer for one seed and score it on the test split; the result is kept in out_dir."""
-    result_path = out_dir / RESULT_FILE
-    peer = PEERS[name]
-    if max_epochs is not None:
-        peer = dataclasses.replace(peer, max_epochs=max_epochs)
-    if result_path.exists():  # reused only when it was trained as this command would train it
-        kept = json.loads(result_path.read_text())
-        if kept.get("max_epochs") == peer.max_epochs and kept.get("overrides") == overrides:
-            return kept
+def _peer_run(name: str, peer: Peer, seed: int, overrides: list[str], out_dir: Path) -> tuple[LoadedRun, PeerModule]:
+    """The experiment's data and graph with a fresh peer network (seeded), as one run."""
     cfg = compose_config([*overrides, f"seed={seed}", f"data.batch_size={peer.batch_size}"])
     lightning.seed_everything(seed, workers=True, verbose=False)
     ensure_demo_data(cfg)
@@ -95,6 +90,39 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
         channels=channels,
     )
     module = PeerModule(network, graph, peer, targets=len(channels))
+    return LoadedRun(out_dir, cfg, datamodule, graph, {name: module}), module
+
+
+def _load_best(module: PeerModule, out_dir: Path) -> dict:
+    checkpoint = torch.load(out_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.eval()
+    return checkpoint
+
+
+def test_forecasts(run: LoadedRun, name: str) -> dict:
+    """One forecaster's forecasts of the test split with the truth and mask, real units, [W, H, N, G]."""
+    parts = [(b["forecasts"][name], b["y_true"], b["mask"]) for b in forecast_batches(run, "test")]
+    return {key: np.concatenate([p[i] for p in parts]) for i, key in enumerate(("forecast", "truth", "mask"))}
+
+
+def score(run: LoadedRun, forecasts: dict) -> dict:
+    metrics = ForecastMetrics(run.datamodule.horizon, run.datamodule.targets, len(run.datamodule.sensor_ids))
+    metrics.update(forecasts["forecast"], forecasts["truth"], forecasts["mask"])
+    return metrics.compute()
+
+
+def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_epochs: int | None = None) -> dict:
+    """Train one peer for one seed and score it on the test split; the result is kept in out_dir."""
+    result_path = out_dir / RESULT_FILE
+    peer = PEERS[name]
+    if max_epochs is not None:
+        peer = dataclasses.replace(peer, max_epochs=max_epochs)
+    if result_path.exists():  # reused only when it was trained as this command would train it
+        kept = json.loads(result_path.read_text())
+        if kept.get("max_epochs") == peer.max_epochs and kept.get("overrides") == overrides:
+            return kept
+    run, module = _peer_run(name, peer, seed, overrides, out_dir)
     # a seed killed before its result trains again from scratch: its best.ckpt is replaced, not
     # kept beside the new one as best-v1.ckpt
     best = ModelCheckpoint(
@@ -116,29 +144,41 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
         callbacks=[best, EarlyStopping("val_mae", patience=peer.patience)],
     )
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=run.datamodule)
     minutes = (time.perf_counter() - start) / 60
-    state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
-    module.load_state_dict(state)
-    run = LoadedRun(out_dir, cfg, datamodule, graph, {name: module.eval()})
-    metrics = ForecastMetrics(datamodule.horizon, datamodule.targets, len(datamodule.sensor_ids))
-    for batch in forecast_batches(run, "test"):
-        metrics.update(batch["forecasts"][name], batch["y_true"], batch["mask"])
+    best_epoch = int(_load_best(module, out_dir)["epoch"]) + 1
     result = {
         "peer": name,
         "seed": seed,
         "max_epochs": peer.max_epochs,
         "overrides": overrides,
-        "summary": metrics.compute(),
+        "summary": score(run, test_forecasts(run, name)),
         "minutes": minutes,
         "epochs": trainer.current_epoch,
-        "best_epoch": int(torch.load(best.best_model_path, weights_only=True)["epoch"]) + 1,
-        "parameters": sum(p.numel() for p in network.parameters()),
+        "best_epoch": best_epoch,
+        "parameters": sum(p.numel() for p in module.model.parameters()),
         "source": peer.source,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     result_path.write_text(json.dumps(result, indent=2))
     return result
+
+
+def seed_ensemble(runs: list[tuple[LoadedRun, str]]) -> dict:
+    """The test summary of the mean of several seeds' forecasts (a deep ensemble of the seeds)."""
+    each = [test_forecasts(run, name) for run, name in runs]
+    mean = {**each[0], "forecast": np.mean([f["forecast"] for f in each], axis=0)}
+    return score(runs[0][0], mean)
+
+
+def peer_seed_runs(name: str, seeds: list[int], overrides: list[str], folder) -> list[tuple[LoadedRun, str]]:
+    """Each trained seed of a peer, its best checkpoint loaded."""
+    runs = []
+    for seed in seeds:
+        run, module = _peer_run(name, PEERS[name], seed, overrides, folder(seed))
+        _load_best(module, folder(seed))
+        runs.append((run, name))
+    return runs
 
 
 def _graph_tensors(graph):
@@ -163,12 +203,21 @@ def model_results(args, label: str, seeds: list[int]) -> list[dict]:
                 f"{summary_path}: not there; train it first with scripts/bench_accuracy.py "
                 f"--experiment {args.experiment} --protocol {args.protocol} --label {label}"
             )
-        summary = json.loads(summary_path.read_text())["models"][MODEL]
+        summary = json.loads(summary_path.read_text())["models"][MODEL_NAME]
         minutes = (
             float((run_dir / "bench_minutes.txt").read_text()) if (run_dir / "bench_minutes.txt").exists() else None
         )
         results.append({"summary": summary, "minutes": minutes})
     return results
+
+
+def ensemble_result(seeds: list[dict], summary: dict) -> dict:
+    """A seed ensemble's row: its test summary, the parameters and training minutes of all its seeds."""
+    minutes = [r["minutes"] for r in seeds]
+    result = {"summary": summary, "minutes": None if None in minutes else sum(minutes)}
+    if seeds[0].get("parameters"):
+        result["parameters"] = sum(r["parameters"] for r in seeds)
+    return result
 
 
 def row_cells(results: list[dict], keys: list[str], target: str) -> list[str]:
@@ -195,6 +244,11 @@ def main() -> None:
     parser.add_argument(
         "--max-epochs", type=int, default=None, help="instead of each peer's published number (smoke runs)"
     )
+    parser.add_argument(
+        "--seed-ensemble",
+        action="store_true",
+        help="also a row per forecaster for the mean of its seeds' forecasts (a deep ensemble of the seeds)",
+    )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, after --")
     add_doc_option(parser)
     args = parser.parse_args()
@@ -202,15 +256,27 @@ def main() -> None:
     overrides = [f"experiment={args.experiment}", *PROTOCOLS[args.protocol], *args.overrides]
 
     rows = {}
+    ensemble = f"mean of {len(args.seeds)} seeds"
     for name in args.peers:
         results = []
+
+        def folder(seed, name=name):
+            return args.runs / "peers" / f"{args.experiment}-{args.protocol}-{name}-seed{seed}"
+
         for seed in args.seeds:
-            out_dir = args.runs / "peers" / f"{args.experiment}-{args.protocol}-{name}-seed{seed}"
-            print(f"training {name} seed {seed} into {out_dir}", flush=True)
-            results.append(train_peer(name, seed, overrides, out_dir, args.max_epochs))
+            print(f"training {name} seed {seed} into {folder(seed)}", flush=True)
+            results.append(train_peer(name, seed, overrides, folder(seed), args.max_epochs))
         rows[name] = results
+        if args.seed_ensemble:
+            rows[f"{name}, {ensemble}"] = [
+                ensemble_result(results, seed_ensemble(peer_seed_runs(name, args.seeds, overrides, folder)))
+            ]
     for label in args.model_label:
-        rows[f"Social-xLSTM ({label})"] = model_results(args, label, args.seeds)
+        results = model_results(args, label, args.seeds)
+        rows[f"Social-xLSTM ({label})"] = results
+        if args.seed_ensemble:
+            runs = [(load_run(run_folder(args, label, seed)), MODEL_NAME) for seed in args.seeds]
+            rows[f"Social-xLSTM ({label}), {ensemble}"] = [ensemble_result(results, seed_ensemble(runs))]
 
     first = next(iter(rows.values()))[0]["summary"]
     targets = first["targets"]
@@ -243,6 +309,11 @@ def main() -> None:
         f"Test split, real units, mean ± sd over seeds {args.seeds}; every forecaster trained on "
         f"the same windows and scored by the same code. Overrides: {' '.join(overrides)}."
     ]
+    if args.seed_ensemble:
+        notes.append(
+            f"Rows '{ensemble}': the forecasts of that forecaster's {len(args.seeds)} seeds averaged, "
+            "then scored (one ensemble, so no spread); its parameters and minutes are those of all its seeds together."
+        )
     notes += [
         f"- {name}: {PEERS[name].source}. Adapted: {'; '.join(PEERS[name].adapted) or 'nothing'}."
         for name in args.peers

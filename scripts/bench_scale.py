@@ -86,7 +86,7 @@ def _measure(
 
     def train_step():
         optimizer.zero_grad(set_to_none=True)
-        module.loss(batch_data).backward()
+        module.training_loss(batch_data)[0].backward()
         optimizer.step()
 
     def infer():

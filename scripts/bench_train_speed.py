@@ -34,7 +34,7 @@ def time_steps(module, batches, steps: int) -> tuple[float, float]:
     for batch in itertools.islice(batches, steps + 1):
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        module.loss(batch).backward()
+        module.training_loss(batch)[0].backward()
         torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
         optimizer.step()
         durations.append(time.perf_counter() - start)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from social_xlstm.data.windows import FeatureScaler
+from social_xlstm.nn.ensemble import SocialXLSTMEnsemble
 from social_xlstm.nn.model import ModelState
 from social_xlstm.timefeatures import SECONDS_PER_DAY, SECONDS_PER_WEEK
 from social_xlstm_kernels.slstm import NO_HISTORY_M
@@ -109,6 +110,11 @@ def state_names(tree, prefix: str = "") -> list[str]:
     ]
 
 
+def _fresh_slstm_block(block):
+    """A zeroed sLSTM block state with its stabiliser m (the last leaf) at NO_HISTORY_M."""
+    return unflatten_state(block, iter([*flatten_state(block)[:-1], torch.full_like(block[-1], NO_HISTORY_M)]))
+
+
 class StepNetwork(nn.Module):
     """One reading per VD: reading [1, N, F] raw + seconds_of_week [1] + state leaves ->
     (forecast [1, H, N, G] real units, new state leaves), leaves in ``state_names()`` order.
@@ -143,12 +149,10 @@ class StepNetwork(nn.Module):
         (its last leaf), which starts at NO_HISTORY_M as the kernels do when given no state."""
         zero = unflatten_state(self.template, (torch.zeros_like(leaf) for leaf in flatten_state(self.template)))
         if self.module.model.config.encoder == "slstm":
-            zero = zero._replace(
-                encoder=tuple(
-                    unflatten_state(block, iter([*flatten_state(block)[:-1], torch.full_like(block[-1], NO_HISTORY_M)]))
-                    for block in zero.encoder
-                )
-            )
+            model = self.module.model
+            networks = zero.encoder if isinstance(model, SocialXLSTMEnsemble) else (zero.encoder,)
+            fresh = tuple(tuple(_fresh_slstm_block(block) for block in network) for network in networks)
+            zero = zero._replace(encoder=fresh if isinstance(model, SocialXLSTMEnsemble) else fresh[0])
         return flatten_state(zero)
 
     def _restarted(self, leaves: list[torch.Tensor], restart: torch.Tensor) -> list[torch.Tensor]:

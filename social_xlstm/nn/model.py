@@ -61,6 +61,7 @@ class SocialXLSTMConfig:
     gradient_checkpointing: bool = False
     kernels: str = "auto"  # auto (Triton on CUDA) | triton (also on CPU, under TRITON_INTERPRET=1) | torch
     residual_to_last: bool = True  # forecast the change from the last observed value
+    members: int = 1  # networks trained side by side, forecasts averaged (nn/ensemble.py); 1 = one network
 
 
 class GraphTensors(NamedTuple):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from social_xlstm.errors import InputError
+from social_xlstm.nn.ensemble import SocialXLSTMEnsemble
 from social_xlstm.nn.model import SocialXLSTM, SocialXLSTMConfig
 
 # name -> what differs from the configured model (docs/architecture.md, "Evaluation": honest baselines).
@@ -68,12 +69,13 @@ def network_config(
         head_window=bool(model_cfg.head.window),
         kernels=str(model_cfg.kernels),
         input_len=input_len,
+        members=int(model_cfg.members),
         **options,
     )
 
 
-def build_network(config: SocialXLSTMConfig) -> SocialXLSTM:
+def build_network(config: SocialXLSTMConfig) -> SocialXLSTM | SocialXLSTMEnsemble:
     try:
-        return SocialXLSTM(config)
+        return SocialXLSTMEnsemble(config) if config.members > 1 else SocialXLSTM(config)
     except ValueError as exc:  # a bad switch value (e.g. an unknown pooling kind)
         raise InputError("model config", str(exc)) from None

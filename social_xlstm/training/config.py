@@ -41,6 +41,7 @@ WHOLE_NUMBERS = (
     "model.encoder.heads",
     "model.interaction.blocks",
     "model.interaction.heads",
+    "model.members",
 )
 WHOLE_OR_AUTO = ("trainer.max_epochs", "trainer.early_stopping_patience")
 COUNTS = ("model.head.layers", "model.sensor_embedding_dim", "data.num_workers")  # whole numbers, 0 allowed

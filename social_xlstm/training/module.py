@@ -64,7 +64,9 @@ class ForecastModule(lightning.LightningModule):
         self.average = WeightAverage(model, weight_average) if weight_average else None
         # A compiled function, not a submodule, so checkpoints keep the eager parameter names.
         # Only training steps use it: evaluation batches vary in size and run once.
-        self._compiled_forward = torch.compile(model.forward) if compile else None
+        # An ensemble trains on every member's forecast (nn/ensemble.py), so that is what compiles.
+        self._training_forward = getattr(model, "member_forecasts", model.forward)
+        self._compiled_forward = torch.compile(self._training_forward) if compile else None
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
         self.reading_dropout, self.curriculum = reading_dropout, curriculum
         self.register_buffer("edge_index", graph.edge_index.long())
@@ -78,12 +80,33 @@ class ForecastModule(lightning.LightningModule):
         return GraphTensors(self.edge_index, self.edge_distance, self.edge_upstream, self.edge_bearing)
 
     def forward(self, batch: dict) -> torch.Tensor:
-        run = self._compiled_forward if self.training and self._compiled_forward is not None else self.model
-        return run(batch["x"], batch["x_mask"], batch["time"], self.graph)
+        return self.model(batch["x"], batch["x_mask"], batch["time"], self.graph)
 
     def loss(self, batch: dict) -> torch.Tensor:
-        """The training objective on one batch: the masked MAE of the scaled targets."""
+        """The served forecast's masked MAE of the scaled targets (validation reads it)."""
         return masked_mae(self(batch), batch["y"], batch["y_mask"], self.target_weights)
+
+    def training_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(objective, masked MAE to log) on one training batch. An ensemble's objective is the sum
+        of its members' own losses, so each member's gradient is the one it would get alone."""
+        run = self._compiled_forward or self._training_forward
+        forecasts = run(batch["x"], batch["x_mask"], batch["time"], self.graph)
+        if not self.is_ensemble:
+            loss = masked_mae(forecasts, batch["y"], batch["y_mask"], self.target_weights)
+            return loss, loss
+        losses = torch.stack([masked_mae(f, batch["y"], batch["y_mask"], self.target_weights) for f in forecasts])
+        return losses.sum(), losses.mean()
+
+    @property
+    def is_ensemble(self) -> bool:
+        return hasattr(self.model, "member_forecasts")
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """An ensemble's gradient norm is clipped member by member, as each would be alone."""
+        if not (self.is_ensemble and gradient_clip_val):
+            return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        for member in self.model.members:
+            torch.nn.utils.clip_grad_norm_(member.parameters(), gradient_clip_val)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if self.reading_dropout:
@@ -92,8 +115,8 @@ class ForecastModule(lightning.LightningModule):
             horizons = batch["y_mask"].shape[1]
             read = self.horizons_in_training(batch_idx, horizons)
             batch = batch if read == horizons else first_horizons(batch, read)
-        loss = self.loss(batch)
-        self.log("train_mae", loss, prog_bar=True, batch_size=batch["x"].shape[0])
+        loss, mae = self.training_loss(batch)
+        self.log("train_mae", mae, prog_bar=True, batch_size=batch["x"].shape[0])
         return loss
 
     @property

@@ -1,0 +1,51 @@
+"""Several Social-xLSTM networks trained side by side, their forecasts averaged (a deep ensemble,
+Lakshminarayanan et al., NeurIPS 2017).
+
+Networks that differ only by their random start disagree on Los-loop's test days by far more
+than STID's seeds do: the mean of three seeds' forecasts is 4% better than a seed at the last
+horizon, where STID's is 1% better (docs/benchmarks.md, "Seed ensembles"). Averaging removes
+that disagreement, so ``model.members`` buys accuracy with training time, one network's worth
+per member. Each member keeps its own loss and gradient-norm clip in training
+(``training/module.py``), so it learns exactly as it would alone on the same batches; validation,
+evaluation, streaming and export read the mean.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .model import ModelState, SocialXLSTM, SocialXLSTMConfig
+
+
+class SocialXLSTMEnsemble(nn.Module):
+    """``config.members`` networks of one shape, each from its own random start; the same calls
+    as ``SocialXLSTM`` (windowed ``forward``, streaming ``step``), forecasts their mean."""
+
+    def __init__(self, config: SocialXLSTMConfig):
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList(SocialXLSTM(config) for _ in range(config.members))
+
+    def member_forecasts(self, x, x_mask, time, graph) -> torch.Tensor:
+        """Every member's windowed forecast, [members, B, H, N, G] (what training reads)."""
+        return torch.stack([member(x, x_mask, time, graph) for member in self.members])
+
+    def forward(self, x, x_mask, time, graph) -> torch.Tensor:
+        return self.member_forecasts(x, x_mask, time, graph).mean(dim=0)
+
+    @torch.no_grad()
+    def step(self, x_t, x_mask_t, time_t, graph, state: ModelState | None = None):
+        """One new reading per VD -> (mean forecast [B, H, N, G], state). The state holds each
+        member's encoder and interaction states in ``encoder`` and ``interaction`` (a tuple with
+        one entry per member); the last observed values and recent readings are the data's, the
+        same for every member, so they are kept once."""
+        forecasts, encoders, interactions = [], [], []
+        for i, member in enumerate(self.members):
+            own = None if state is None else state._replace(encoder=state.encoder[i], interaction=state.interaction[i])
+            forecast, own = member.step(x_t, x_mask_t, time_t, graph, own)
+            forecasts.append(forecast)
+            encoders.append(own.encoder)
+            interactions.append(own.interaction)
+        mean = torch.stack(forecasts).mean(dim=0)
+        return mean, own._replace(encoder=tuple(encoders), interaction=tuple(interactions))

@@ -3,7 +3,7 @@ Lakshminarayanan et al., NeurIPS 2017).
 
 Networks that differ only by their random start disagree on Los-loop's test days by far more
 than STID's seeds do: the mean of three seeds' forecasts is 4% better than a seed at the last
-horizon, where STID's is 1% better (docs/benchmarks.md, "Seed ensembles"). Averaging removes
+horizon, where STID's is 1% better (docs/benchmarks.md, "Peers: los_loop"). Averaging removes
 that disagreement, so ``model.members`` buys accuracy with training time, one network's worth
 per member. Each member keeps its own loss and gradient-norm clip in training
 (``training/module.py``), so it learns exactly as it would alone on the same batches; validation,

@@ -100,7 +100,7 @@ def _load_best(module: PeerModule, out_dir: Path) -> dict:
     return checkpoint
 
 
-def test_forecasts(run: LoadedRun, name: str) -> dict:
+def forecasts_on_test(run: LoadedRun, name: str) -> dict:
     """One forecaster's forecasts of the test split with the truth and mask, real units, [W, H, N, G]."""
     parts = [(b["forecasts"][name], b["y_true"], b["mask"]) for b in forecast_batches(run, "test")]
     return {key: np.concatenate([p[i] for p in parts]) for i, key in enumerate(("forecast", "truth", "mask"))}
@@ -152,7 +152,7 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
         "seed": seed,
         "max_epochs": peer.max_epochs,
         "overrides": overrides,
-        "summary": score(run, test_forecasts(run, name)),
+        "summary": score(run, forecasts_on_test(run, name)),
         "minutes": minutes,
         "epochs": trainer.current_epoch,
         "best_epoch": best_epoch,
@@ -166,7 +166,9 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
 
 def seed_ensemble(runs: list[tuple[LoadedRun, str]]) -> dict:
     """The test summary of the mean of several seeds' forecasts (a deep ensemble of the seeds)."""
-    each = [test_forecasts(run, name) for run, name in runs]
+    each = [forecasts_on_test(run, name) for run, name in runs]
+    if not all(np.array_equal(f["truth"], each[0]["truth"], equal_nan=True) for f in each):
+        raise SystemExit("seed ensemble: the seeds were scored on different test windows")
     mean = {**each[0], "forecast": np.mean([f["forecast"] for f in each], axis=0)}
     return score(runs[0][0], mean)
 
@@ -209,6 +211,11 @@ def model_results(args, label: str, seeds: list[int]) -> list[dict]:
         )
         results.append({"summary": summary, "minutes": minutes})
     return results
+
+
+def model_only(run: LoadedRun) -> LoadedRun:
+    """The run with Social-xLSTM as its only forecaster (the baselines need not forecast)."""
+    return dataclasses.replace(run, forecasters={MODEL_NAME: run.forecasters[MODEL_NAME]})
 
 
 def ensemble_result(seeds: list[dict], summary: dict) -> dict:
@@ -275,7 +282,7 @@ def main() -> None:
         results = model_results(args, label, args.seeds)
         rows[f"Social-xLSTM ({label})"] = results
         if args.seed_ensemble:
-            runs = [(load_run(run_folder(args, label, seed)), MODEL_NAME) for seed in args.seeds]
+            runs = [(model_only(load_run(run_folder(args, label, seed))), MODEL_NAME) for seed in args.seeds]
             rows[f"Social-xLSTM ({label}), {ensemble}"] = [ensemble_result(results, seed_ensemble(runs))]
 
     first = next(iter(rows.values()))[0]["summary"]

@@ -4,12 +4,17 @@ import copy
 import json
 
 import lightning
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_train_args
 from test_model import H, T, make_inputs, make_model, ring_graph
 
 from social_xlstm.cli import main
+from social_xlstm.data.dataset import read_dataset
+from social_xlstm.evaluation.forecasters import MODEL_NAME, load_run
+from social_xlstm.export.bundle import Bundle
+from social_xlstm.export.predict import latest_window
 from social_xlstm.graph import SensorGraph
 from social_xlstm.nn.ensemble import SocialXLSTMEnsemble
 from social_xlstm.training.module import ForecastModule, masked_mae
@@ -108,17 +113,44 @@ def test_the_logged_training_error_is_the_members_mean():
     torch.testing.assert_close(logged, (each[0] + each[1]) / 2)
 
 
-def test_members_from_the_cli_train_evaluate_and_export(demo_dir, tmp_path):
-    """`train model.members=2` writes one run whose forecasts are the members' mean; export's own
-    check compares both ONNX graphs (window and stream) with the torch ensemble."""
+def test_compiled_training_forecasts_match_eager():
+    """What a compiled training step runs (every member's forecast) traces as one graph."""
+    ensemble = make_ensemble(members=2).float()
+    x, mask, time = make_inputs()
+    x, time, graph = x.float(), time.float(), ring_graph()
+    torch._dynamo.reset()
+    compiled = torch.compile(ensemble.member_forecasts, backend="aot_eager")
+    want, got = ensemble.member_forecasts(x, mask, time, graph), compiled(x, mask, time, graph)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    eager_grads = torch.autograd.grad(want.square().sum(), list(ensemble.parameters()))
+    compiled_grads = torch.autograd.grad(got.square().sum(), list(ensemble.parameters()))
+    for a, b in zip(compiled_grads, eager_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_members_from_the_cli_train_evaluate_export_and_stream(demo_dir, tmp_path):
+    """`train model.members=2` writes one run of two networks; its evaluated forecasts are their
+    mean; the bundle's stream (each member's state in the ONNX step graph) equals its window."""
     run_dir, out = tmp_path / "run", tmp_path / "bundle"
     assert main(tiny_train_args(demo_dir, run_dir, "baselines=[]", "model.members=2")) == 0
-    state = torch.load(next((run_dir / "checkpoints").glob("best*.ckpt")), weights_only=True)["state_dict"]
-    assert any(k.startswith("model.members.1.") for k in state)
+    run = load_run(run_dir)
+    ensemble = run.forecasters[MODEL_NAME].model
+    assert isinstance(ensemble, SocialXLSTMEnsemble) and len(ensemble.members) == 2
+    batch = next(iter(run.datamodule.dataloader("test")))
+    members = [
+        m(batch["x"], batch["x_mask"], batch["time"], run.forecasters[MODEL_NAME].graph) for m in ensemble.members
+    ]
+    torch.testing.assert_close(run.forecasters[MODEL_NAME](batch), (members[0] + members[1]) / 2)
     assert main(["export", str(run_dir), "--out", str(out)]) == 0
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["checked_against_run"]["largest_difference"] < 1e-3
     assert [s["name"] for s in meta["streaming"]["state"]][0].startswith("encoder.0.0")
+    bundle = Bundle.load(out)
+    values, timestamps = latest_window(read_dataset(demo_dir), bundle, None)
+    stream = bundle.stream()
+    for t in range(bundle.input_len):
+        streamed = stream.update(values[t], timestamps[t])
+    np.testing.assert_allclose(streamed, bundle.forecast(values, timestamps), rtol=1e-5, atol=1e-3)
 
 
 def test_a_member_count_below_one_is_refused(demo_dir, tmp_path, capsys):

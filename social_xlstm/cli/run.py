@@ -60,6 +60,7 @@ MAIN_KEYS = (
     "model.encoder.kind=slstm|lstm",
     "model.pooling.kind=attention|mean|idw|grid|none",
     "model.interaction.kind=mlstm|none",
+    "model.members=1|N",
     "trainer.max_epochs=auto|N",
     "trainer.lr=0.002",
     "trainer.compile=true",

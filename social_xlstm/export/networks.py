@@ -149,10 +149,12 @@ class StepNetwork(nn.Module):
         (its last leaf), which starts at NO_HISTORY_M as the kernels do when given no state."""
         zero = unflatten_state(self.template, (torch.zeros_like(leaf) for leaf in flatten_state(self.template)))
         if self.module.model.config.encoder == "slstm":
-            model = self.module.model
-            networks = zero.encoder if isinstance(model, SocialXLSTMEnsemble) else (zero.encoder,)
-            fresh = tuple(tuple(_fresh_slstm_block(block) for block in network) for network in networks)
-            zero = zero._replace(encoder=fresh if isinstance(model, SocialXLSTMEnsemble) else fresh[0])
+
+            def fresh(encoder):  # one network's blocks
+                return tuple(_fresh_slstm_block(block) for block in encoder)
+
+            ensemble = isinstance(self.module.model, SocialXLSTMEnsemble)
+            zero = zero._replace(encoder=tuple(map(fresh, zero.encoder)) if ensemble else fresh(zero.encoder))
         return flatten_state(zero)
 
     def _restarted(self, leaves: list[torch.Tensor], restart: torch.Tensor) -> list[torch.Tensor]:

@@ -40,12 +40,17 @@ class SocialXLSTMEnsemble(nn.Module):
         member's encoder and interaction states in ``encoder`` and ``interaction`` (a tuple with
         one entry per member); the last observed values and recent readings are the data's, the
         same for every member, so they are kept once."""
-        forecasts, encoders, interactions = [], [], []
+        forecasts, states = [], []
         for i, member in enumerate(self.members):
             own = None if state is None else state._replace(encoder=state.encoder[i], interaction=state.interaction[i])
             forecast, own = member.step(x_t, x_mask_t, time_t, graph, own)
             forecasts.append(forecast)
-            encoders.append(own.encoder)
-            interactions.append(own.interaction)
-        mean = torch.stack(forecasts).mean(dim=0)
-        return mean, own._replace(encoder=tuple(encoders), interaction=tuple(interactions))
+            states.append(own)
+        shared = states[0]  # last values, recent readings and step count: the data's, not a member's
+        return torch.stack(forecasts).mean(dim=0), ModelState(
+            tuple(s.encoder for s in states),
+            tuple(s.interaction for s in states),
+            shared.last_value,
+            shared.steps,
+            shared.recent,
+        )

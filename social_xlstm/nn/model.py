@@ -74,9 +74,10 @@ class GraphTensors(NamedTuple):
 
 
 class ModelState(NamedTuple):
-    """Streaming state: per-block encoder and interaction states, the last observed (scaled)
-    value of every target so the residual head works step by step, and, for the window head,
-    the targets' last input_len readings and masks."""
+    """Streaming state: per-block encoder and interaction states (an ensemble's hold one such
+    tuple per member, nn/ensemble.py), the last observed (scaled) value of every target so the
+    residual head works step by step, and, for the window head, the targets' last input_len
+    readings and masks."""
 
     encoder: tuple
     interaction: tuple

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from social_xlstm.graph import SensorGraph
+from social_xlstm.nn.ensemble import SocialXLSTMEnsemble
 from social_xlstm.nn.model import GraphTensors
 from social_xlstm.training.averaging import WeightAverage, averaged_parameters
 
@@ -65,8 +66,9 @@ class ForecastModule(lightning.LightningModule):
         # A compiled function, not a submodule, so checkpoints keep the eager parameter names.
         # Only training steps use it: evaluation batches vary in size and run once.
         # An ensemble trains on every member's forecast (nn/ensemble.py), so that is what compiles.
-        self._training_forward = getattr(model, "member_forecasts", model.forward)
-        self._compiled_forward = torch.compile(self._training_forward) if compile else None
+        self.is_ensemble = isinstance(model, SocialXLSTMEnsemble)
+        training_forward = model.member_forecasts if self.is_ensemble else model.forward
+        self._compiled_forward = torch.compile(training_forward) if compile else None
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
         self.reading_dropout, self.curriculum = reading_dropout, curriculum
         self.register_buffer("edge_index", graph.edge_index.long())
@@ -89,7 +91,10 @@ class ForecastModule(lightning.LightningModule):
     def training_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(objective, masked MAE to log) on one training batch. An ensemble's objective is the sum
         of its members' own losses, so each member's gradient is the one it would get alone."""
-        run = self._compiled_forward or self._training_forward
+        if self._compiled_forward is not None:
+            run = self._compiled_forward
+        else:
+            run = self.model.member_forecasts if self.is_ensemble else self.model
         forecasts = run(batch["x"], batch["x_mask"], batch["time"], self.graph)
         if not self.is_ensemble:
             loss = masked_mae(forecasts, batch["y"], batch["y_mask"], self.target_weights)
@@ -97,13 +102,10 @@ class ForecastModule(lightning.LightningModule):
         losses = torch.stack([masked_mae(f, batch["y"], batch["y_mask"], self.target_weights) for f in forecasts])
         return losses.sum(), losses.mean()
 
-    @property
-    def is_ensemble(self) -> bool:
-        return hasattr(self.model, "member_forecasts")
-
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         """An ensemble's gradient norm is clipped member by member, as each would be alone."""
-        if not (self.is_ensemble and gradient_clip_val):
+        by_norm = gradient_clip_algorithm in (None, "norm")
+        if not (self.is_ensemble and gradient_clip_val and by_norm):
             return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
         for member in self.model.members:
             torch.nn.utils.clip_grad_norm_(member.parameters(), gradient_clip_val)

@@ -17,6 +17,7 @@ from social_xlstm.export.bundle import Bundle
 from social_xlstm.export.predict import latest_window
 from social_xlstm.graph import SensorGraph
 from social_xlstm.nn.ensemble import SocialXLSTMEnsemble
+from social_xlstm.training.datamodule import SideBySideShuffles
 from social_xlstm.training.module import ForecastModule, masked_mae
 
 SWITCHES = {"members": 3, "head_layers": 1, "head_width": 16, "head_window": True, "input_len": T}
@@ -71,61 +72,90 @@ def _one_step(model, batch, clip: float) -> None:
     trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader([batch], batch_size=None))
 
 
-@pytest.mark.parametrize("clip", [1e-3, 100.0], ids=["clipped", "unclipped"])
-def test_every_member_learns_exactly_as_it_would_alone(clip):
-    """One step of the ensemble moves each member's weights where the same step moves that
-    network trained alone on the same batch; a clip small enough to bite every member shows
-    the clip is per member, not on the ensemble's joint norm."""
-    ensemble = make_ensemble(members=2).float().train()
-    alone = [copy.deepcopy(member) for member in ensemble.members]
-    x, mask, time = make_inputs(batch=2)
-    g = torch.Generator().manual_seed(3)
-    y = torch.randn(2, H, 5, 2, generator=g)
-    batch = {
+def _batch(windows: int, seed: int = 3) -> dict:
+    x, mask, time = make_inputs(batch=windows, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randn(windows, H, 5, 2, generator=g)
+    return {
         "x": x.float(),
         "x_mask": mask,
         "time": time.float(),
         "y": y,
         "y_mask": torch.rand(y.shape, generator=g) > 0.1,
     }
+
+
+def _block(batch: dict, k: int, size: int) -> dict:
+    return {key: value[k * size : (k + 1) * size] for key, value in batch.items()}
+
+
+@pytest.mark.parametrize("clip", [1e-3, 100.0], ids=["clipped", "unclipped"])
+def test_every_member_learns_exactly_as_it_would_alone(clip):
+    """One step of the ensemble on a batch of one block per member moves each member's weights
+    where the same step moves that network trained alone on its block; a clip small enough to
+    bite shows the clip is per member, not on the ensemble's joint norm."""
+    ensemble = make_ensemble(members=2).float().train()
+    alone = [copy.deepcopy(member) for member in ensemble.members]
+    batch = _batch(windows=4)
     _one_step(ensemble, batch, clip)
-    for member, single in zip(ensemble.members, alone):
-        before = {k: v.clone() for k, v in single.state_dict().items()}
-        _one_step(single, batch, clip)
-        moved = [k for k, v in single.state_dict().items() if not torch.equal(v, before[k])]
-        assert moved  # the step changed the network
+    for k, (member, single) in enumerate(zip(ensemble.members, alone)):
+        before = {key: v.clone() for key, v in single.state_dict().items()}
+        _one_step(single, _block(batch, k, 2), clip)
+        assert any(not torch.equal(v, before[key]) for key, v in single.state_dict().items())  # it moved
         for key, value in single.state_dict().items():
             torch.testing.assert_close(member.state_dict()[key], value, rtol=1e-5, atol=1e-7)
 
 
-def test_the_logged_training_error_is_the_members_mean():
+def test_the_objective_sums_the_members_own_errors_and_the_log_shows_their_mean():
     ensemble = make_ensemble(members=2).float()
     module = ForecastModule(ensemble, _graph(), target_weights=[1.0, 1.0])
-    x, mask, time = make_inputs()
-    y = torch.randn(2, H, 5, 2)
-    batch = {"x": x.float(), "x_mask": mask, "time": time.float(), "y": y, "y_mask": torch.ones(y.shape, dtype=bool)}
+    batch = _batch(windows=4)
     objective, logged = module.training_loss(batch)
-    each = [
-        masked_mae(m(batch["x"], mask, batch["time"], module.graph), y, batch["y_mask"], module.target_weights)
-        for m in ensemble.members
-    ]
+    each = []
+    for k, member in enumerate(ensemble.members):
+        block = _block(batch, k, 2)
+        forecast = member(block["x"], block["x_mask"], block["time"], module.graph)
+        each.append(masked_mae(forecast, block["y"], block["y_mask"], module.target_weights))
     torch.testing.assert_close(objective, each[0] + each[1])
     torch.testing.assert_close(logged, (each[0] + each[1]) / 2)
+    with pytest.raises(ValueError, match="one batch for each of 2 members"):
+        module.training_loss(_batch(windows=3))
 
 
 def test_compiled_training_forecasts_match_eager():
-    """What a compiled training step runs (every member's forecast) traces as one graph."""
+    """What a compiled training step runs (each member on its own batch) traces as one graph."""
     ensemble = make_ensemble(members=2).float()
-    x, mask, time = make_inputs()
+    x, mask, time = make_inputs(batch=4)
     x, time, graph = x.float(), time.float(), ring_graph()
     torch._dynamo.reset()
-    compiled = torch.compile(ensemble.member_forecasts, backend="aot_eager")
-    want, got = ensemble.member_forecasts(x, mask, time, graph), compiled(x, mask, time, graph)
+    compiled = torch.compile(ensemble.forecasts_of_own_batches, backend="aot_eager")
+    want, got = ensemble.forecasts_of_own_batches(x, mask, time, graph), compiled(x, mask, time, graph)
+    assert want.shape == (2, 2, H, 5, 2)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     eager_grads = torch.autograd.grad(want.square().sum(), list(ensemble.parameters()))
     compiled_grads = torch.autograd.grad(got.square().sum(), list(ensemble.parameters()))
     for a, b in zip(compiled_grads, eager_grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("size", "batch", "drop_last", "steps"), [(10, 4, True, 2), (10, 4, False, 3), (3, 4, False, 1)]
+)
+def test_side_by_side_shuffles_give_each_member_its_own_order_of_every_window(size, batch, drop_last, steps):
+    torch.manual_seed(0)
+    sampler = SideBySideShuffles(size, batch, shuffles=3, drop_last=drop_last)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == steps
+    seen = [[], [], []]
+    for indices in batches:
+        block = len(indices) // 3
+        assert len(indices) == 3 * block
+        for k in range(3):
+            seen[k] += indices[k * block : (k + 1) * block]
+    for order in seen:  # each member's windows: every one once (all but the dropped ragged rest)
+        assert len(set(order)) == len(order) == (steps * batch if drop_last else size)
+    if size > batch:  # independent orders (seeded draws; 3 windows could repeat an order by chance)
+        assert seen[0] != seen[1] and seen[1] != seen[2]
 
 
 def test_members_from_the_cli_train_evaluate_export_and_stream(demo_dir, tmp_path):
@@ -136,6 +166,7 @@ def test_members_from_the_cli_train_evaluate_export_and_stream(demo_dir, tmp_pat
     run = load_run(run_dir)
     ensemble = run.forecasters[MODEL_NAME].model
     assert isinstance(ensemble, SocialXLSTMEnsemble) and len(ensemble.members) == 2
+    assert next(iter(run.datamodule.train_dataloader()))["x"].shape[0] == 2 * 8  # a batch of 8 per member
     batch = next(iter(run.datamodule.dataloader("test")))
     members = [
         m(batch["x"], batch["x_mask"], batch["time"], run.forecasters[MODEL_NAME].graph) for m in ensemble.members

@@ -5,9 +5,10 @@ Networks that differ only by their random start disagree on Los-loop's test days
 than STID's seeds do: the mean of three seeds' forecasts is 4% better than a seed at the last
 horizon, where STID's is 1% better (docs/benchmarks.md, "Peers: los_loop"). Averaging removes
 that disagreement, so ``model.members`` buys accuracy with training time, one network's worth
-per member. Each member keeps its own loss and gradient-norm clip in training
-(``training/module.py``), so it learns exactly as it would alone on the same batches; validation,
-evaluation, streaming and export read the mean.
+per member. In training each member reads its own shuffle of the windows (the data module's
+side-by-side batches) and keeps its own loss and gradient-norm clip (``training/module.py``), so
+it learns exactly as it would trained alone; validation, evaluation, streaming and export read
+the mean.
 """
 
 from __future__ import annotations
@@ -27,12 +28,18 @@ class SocialXLSTMEnsemble(nn.Module):
         self.config = config
         self.members = nn.ModuleList(SocialXLSTM(config) for _ in range(config.members))
 
-    def member_forecasts(self, x, x_mask, time, graph) -> torch.Tensor:
-        """Every member's windowed forecast, [members, B, H, N, G] (what training reads)."""
-        return torch.stack([member(x, x_mask, time, graph) for member in self.members])
+    def forecasts_of_own_batches(self, x, x_mask, time, graph) -> torch.Tensor:
+        """Training: the windows [members x B, ...] hold one batch per member, one after the other
+        (the data module's side-by-side shuffles); member k forecasts the k-th -> [members, B, H, N, G]."""
+        if x.shape[0] % len(self.members):
+            raise ValueError(
+                f"{x.shape[0]} windows do not split into one batch for each of {len(self.members)} members"
+            )
+        blocks = zip(*(t.chunk(len(self.members)) for t in (x, x_mask, time)))
+        return torch.stack([member(*block, graph) for member, block in zip(self.members, blocks)])
 
     def forward(self, x, x_mask, time, graph) -> torch.Tensor:
-        return self.member_forecasts(x, x_mask, time, graph).mean(dim=0)
+        return torch.stack([member(x, x_mask, time, graph) for member in self.members]).mean(dim=0)
 
     @torch.no_grad()
     def step(self, x_t, x_mask_t, time_t, graph, state: ModelState | None = None):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import lightning
 import pandas as pd
-from torch.utils.data import DataLoader
+import torch
+from torch.utils.data import DataLoader, Sampler
 
 from social_xlstm.data.dataset import Dataset, read_dataset
 from social_xlstm.data.windows import SPLITS, FeatureScaler, WindowArrays, WindowDataset, chronological_splits
@@ -15,6 +16,26 @@ from social_xlstm.errors import InputError
 from social_xlstm.graph import GraphConfig, SensorGraph, build_graph
 
 TRAFFIC_TARGETS = ("flow", "speed")
+
+
+class SideBySideShuffles(Sampler):
+    """Batches of ``shuffles`` x ``batch_size`` indices: at step s, the s-th batch of each of
+    ``shuffles`` independent random orders of the ``size`` windows, one after the other. Every
+    block of ``batch_size`` covers each window once per epoch, as a shuffled loader would."""
+
+    def __init__(self, size: int, batch_size: int, shuffles: int, drop_last: bool):
+        super().__init__()
+        self.size, self.batch_size, self.shuffles, self.drop_last = size, batch_size, shuffles, drop_last
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.size, self.batch_size)
+        return full if self.drop_last or not rest else full + 1
+
+    def __iter__(self):
+        orders = [torch.randperm(self.size).tolist() for _ in range(self.shuffles)]
+        for step in range(len(self)):
+            batch = slice(step * self.batch_size, (step + 1) * self.batch_size)
+            yield [index for order in orders for index in order[batch]]
 
 
 class TrafficDataModule(lightning.LightningDataModule):
@@ -39,6 +60,7 @@ class TrafficDataModule(lightning.LightningDataModule):
         split: Sequence[float] = (0.7, 0.1, 0.2),
         batch_size: int = 32,
         num_workers: int = 0,
+        shuffles: int = 1,
     ):
         super().__init__()
         self.source = data
@@ -47,6 +69,7 @@ class TrafficDataModule(lightning.LightningDataModule):
         self.input_len, self.horizon, self.stride = input_len, horizon, stride
         self.split = tuple(split)
         self.batch_size, self.num_workers = batch_size, num_workers
+        self.shuffles = shuffles  # training batches: one per independent shuffle, side by side (ensembles)
         self.dataset: Dataset | None = None
         self.scaler: FeatureScaler | None = None
         self.split_bounds: dict[str, tuple[int, int]] = {}
@@ -133,8 +156,21 @@ class TrafficDataModule(lightning.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled; the ragged last batch is dropped (a different shuffle each epoch, so no
-        window is lost for good) when a full one exists, so a compiled step sees one shape."""
-        return self.dataloader("train", shuffle=True, drop_last=len(self.windows["train"]) >= self.batch_size)
+        window is lost for good) when a full one exists, so a compiled step sees one shape.
+        With ``shuffles`` = K > 1 each step holds K batches one after the other, the k-th from
+        the k-th of K independent shuffles: an ensemble's member k reads the k-th, so every member
+        sees the windows in its own order, as it would trained alone."""
+        windows = self.windows["train"]
+        drop_last = len(windows) >= self.batch_size
+        if self.shuffles == 1:
+            return self.dataloader("train", shuffle=True, drop_last=drop_last)
+        self._ready()
+        return DataLoader(
+            windows,
+            batch_sampler=SideBySideShuffles(len(windows), self.batch_size, self.shuffles, drop_last),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self.dataloader("val", shuffle=False)

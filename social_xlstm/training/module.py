@@ -65,9 +65,9 @@ class ForecastModule(lightning.LightningModule):
         self.average = WeightAverage(model, weight_average) if weight_average else None
         # A compiled function, not a submodule, so checkpoints keep the eager parameter names.
         # Only training steps use it: evaluation batches vary in size and run once.
-        # An ensemble trains on every member's forecast (nn/ensemble.py), so that is what compiles.
+        # An ensemble trains each member on its own batch (nn/ensemble.py), so that is what compiles.
         self.is_ensemble = isinstance(model, SocialXLSTMEnsemble)
-        training_forward = model.member_forecasts if self.is_ensemble else model.forward
+        training_forward = model.forecasts_of_own_batches if self.is_ensemble else model.forward
         self._compiled_forward = torch.compile(training_forward) if compile else None
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
         self.reading_dropout, self.curriculum = reading_dropout, curriculum
@@ -89,17 +89,19 @@ class ForecastModule(lightning.LightningModule):
         return masked_mae(self(batch), batch["y"], batch["y_mask"], self.target_weights)
 
     def training_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(objective, masked MAE to log) on one training batch. An ensemble's objective is the sum
-        of its members' own losses, so each member's gradient is the one it would get alone."""
+        """(objective, masked MAE to log) on one training batch. An ensemble's batch holds one batch
+        per member (``TrafficDataModule.shuffles``); its objective is the sum of the members' losses on
+        their own batches, so each member's gradient is the one it would get alone."""
         if self._compiled_forward is not None:
             run = self._compiled_forward
         else:
-            run = self.model.member_forecasts if self.is_ensemble else self.model
+            run = self.model.forecasts_of_own_batches if self.is_ensemble else self.model
         forecasts = run(batch["x"], batch["x_mask"], batch["time"], self.graph)
         if not self.is_ensemble:
             loss = masked_mae(forecasts, batch["y"], batch["y_mask"], self.target_weights)
             return loss, loss
-        losses = torch.stack([masked_mae(f, batch["y"], batch["y_mask"], self.target_weights) for f in forecasts])
+        targets = zip(batch["y"].chunk(len(forecasts)), batch["y_mask"].chunk(len(forecasts)))
+        losses = torch.stack([masked_mae(f, y, mask, self.target_weights) for f, (y, mask) in zip(forecasts, targets)])
         return losses.sum(), losses.mean()
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:

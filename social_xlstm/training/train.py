@@ -99,6 +99,7 @@ def make_datamodule(cfg: DictConfig) -> TrafficDataModule:
         split=tuple(d.split),
         batch_size=int(d.batch_size),
         num_workers=int(d.num_workers),
+        shuffles=int(cfg.model.members),  # each ensemble member its own order of the windows
     )
 
 

@@ -35,8 +35,8 @@ def time_steps(module, batches, steps: int) -> tuple[float, float]:
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         module.training_loss(batch)[0].backward()
-        for network in module.model.members if module.is_ensemble else [module]:  # clipped as training does
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        for group in module.clip_groups:  # clipped as training clips
+            torch.nn.utils.clip_grad_norm_(group.parameters(), 1.0)
         optimizer.step()
         durations.append(time.perf_counter() - start)
     return durations[0], statistics.median(durations[1:])

@@ -145,14 +145,11 @@ class TrafficDataModule(lightning.LightningDataModule):
     def dataloader(self, split: str, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
         """Windows of one split ("train", "val" or "test") in batches."""
         self._ready()
-        return DataLoader(
-            self.windows[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=drop_last,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        return self._loader(self.windows[split], batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last)
+
+    def _loader(self, windows: WindowDataset, **batching) -> DataLoader:
+        """A loader of ``windows`` batched as asked, with the configured workers."""
+        return DataLoader(windows, num_workers=self.num_workers, persistent_workers=self.num_workers > 0, **batching)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled; the ragged last batch is dropped (a different shuffle each epoch, so no
@@ -164,12 +161,8 @@ class TrafficDataModule(lightning.LightningDataModule):
         drop_last = len(windows) >= self.batch_size
         if self.shuffles == 1:
             return self.dataloader("train", shuffle=True, drop_last=drop_last)
-        self._ready()
-        return DataLoader(
-            windows,
-            batch_sampler=SideBySideShuffles(len(windows), self.batch_size, self.shuffles, drop_last),
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+        return self._loader(
+            windows, batch_sampler=SideBySideShuffles(len(windows), self.batch_size, self.shuffles, drop_last)
         )
 
     def val_dataloader(self) -> DataLoader:

@@ -68,7 +68,7 @@ class ForecastModule(lightning.LightningModule):
         # An ensemble trains each member on its own batch (nn/ensemble.py), so that is what compiles.
         self.is_ensemble = isinstance(model, SocialXLSTMEnsemble)
         training_forward = model.forecasts_of_own_batches if self.is_ensemble else model.forward
-        self._compiled_forward = torch.compile(training_forward) if compile else None
+        self._training_forward = torch.compile(training_forward) if compile else training_forward
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
         self.reading_dropout, self.curriculum = reading_dropout, curriculum
         self.register_buffer("edge_index", graph.edge_index.long())
@@ -92,11 +92,7 @@ class ForecastModule(lightning.LightningModule):
         """(objective, masked MAE to log) on one training batch. An ensemble's batch holds one batch
         per member (``TrafficDataModule.shuffles``); its objective is the sum of the members' losses on
         their own batches, so each member's gradient is the one it would get alone."""
-        if self._compiled_forward is not None:
-            run = self._compiled_forward
-        else:
-            run = self.model.forecasts_of_own_batches if self.is_ensemble else self.model
-        forecasts = run(batch["x"], batch["x_mask"], batch["time"], self.graph)
+        forecasts = self._training_forward(batch["x"], batch["x_mask"], batch["time"], self.graph)
         if not self.is_ensemble:
             loss = masked_mae(forecasts, batch["y"], batch["y_mask"], self.target_weights)
             return loss, loss
@@ -104,13 +100,19 @@ class ForecastModule(lightning.LightningModule):
         losses = torch.stack([masked_mae(f, y, mask, self.target_weights) for f, (y, mask) in zip(forecasts, targets)])
         return losses.sum(), losses.mean()
 
+    @property
+    def clip_groups(self) -> list[nn.Module]:
+        """What has its gradient norm clipped on its own: each member of an ensemble, as each would
+        be alone, else the whole module."""
+        return list(self.model.members) if self.is_ensemble else [self]
+
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
-        """An ensemble's gradient norm is clipped member by member, as each would be alone."""
+        """An ensemble's gradient norm is clipped member by member (``clip_groups``)."""
         by_norm = gradient_clip_algorithm in (None, "norm")
         if not (self.is_ensemble and gradient_clip_val and by_norm):
             return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
-        for member in self.model.members:
-            torch.nn.utils.clip_grad_norm_(member.parameters(), gradient_clip_val)
+        for group in self.clip_groups:
+            torch.nn.utils.clip_grad_norm_(group.parameters(), gradient_clip_val)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if self.reading_dropout:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import tiny_train_args
 from test_model import H, T, make_inputs, make_model, ring_graph
+from torch._dynamo.testing import CompileCounterWithBackend
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset
@@ -122,20 +123,36 @@ def test_the_objective_sums_the_members_own_errors_and_the_log_shows_their_mean(
         module.training_loss(_batch(windows=3))
 
 
-def test_compiled_training_forecasts_match_eager():
-    """What a compiled training step runs (each member on its own batch) traces as one graph."""
-    ensemble = make_ensemble(members=2).float()
-    x, mask, time = make_inputs(batch=4)
-    x, time, graph = x.float(), time.float(), ring_graph()
+def test_compiled_training_compiles_one_members_forward_for_all_and_matches_eager(monkeypatch):
+    """A compiled training step runs each member on its own batch through one compiled forward:
+    it compiles once, a graph the size of one network's (the members share one shape), and
+    gives the eager objective and gradients."""
+    counters = []
+
+    def counted_compile(function, **options):
+        counters.append(CompileCounterWithBackend("aot_eager"))
+        return real_compile(function, backend=counters[-1])
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", counted_compile)
     torch._dynamo.reset()
-    compiled = torch.compile(ensemble.forecasts_of_own_batches, backend="aot_eager")
-    want, got = ensemble.forecasts_of_own_batches(x, mask, time, graph), compiled(x, mask, time, graph)
-    assert want.shape == (2, 2, H, 5, 2)
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
-    eager_grads = torch.autograd.grad(want.square().sum(), list(ensemble.parameters()))
-    compiled_grads = torch.autograd.grad(got.square().sum(), list(ensemble.parameters()))
-    for a, b in zip(compiled_grads, eager_grads):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    batch = _batch(windows=6)
+    alone = ForecastModule(
+        make_ensemble(members=3).members[0].float(), _graph(), target_weights=[1.0, 1.0], compile=True
+    )
+    alone.training_loss(_block(batch, 0, 3))
+    losses, grads = {}, {}
+    for compiled in (False, True):
+        ensemble = make_ensemble(members=3).float()
+        module = ForecastModule(ensemble, _graph(), target_weights=[1.0, 1.0], compile=compiled)
+        losses[compiled] = module.training_loss(batch)[0]
+        grads[compiled] = torch.autograd.grad(losses[compiled], list(ensemble.parameters()))
+    one_network, ensemble_compile = counters
+    assert ensemble_compile.frame_count == 1  # compiled once; its graph holds one network, not three:
+    assert one_network.op_count > 0 and ensemble_compile.op_count < 1.5 * one_network.op_count
+    torch.testing.assert_close(losses[True], losses[False], rtol=1e-5, atol=1e-6)
+    for compiled_grad, eager_grad in zip(grads[True], grads[False]):
+        torch.testing.assert_close(compiled_grad, eager_grad, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize(

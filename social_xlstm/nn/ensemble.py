@@ -28,15 +28,18 @@ class SocialXLSTMEnsemble(nn.Module):
         self.config = config
         self.members = nn.ModuleList(SocialXLSTM(config) for _ in range(config.members))
 
-    def forecasts_of_own_batches(self, x, x_mask, time, graph) -> torch.Tensor:
+    def forecasts_of_own_batches(self, x, x_mask, time, graph, run_member=None) -> torch.Tensor:
         """Training: the windows [members x B, ...] hold one batch per member, one after the other
-        (the data module's side-by-side shuffles); member k forecasts the k-th -> [members, B, H, N, G]."""
+        (the data module's side-by-side shuffles); member k forecasts the k-th -> [members, B, H, N, G].
+        ``run_member(member, x, x_mask, time, graph)`` runs one member (default: calling it); a
+        compiled one serves every member, since they share one shape (``training/module.py``)."""
+        run_member = run_member or SocialXLSTM.__call__
         if x.shape[0] % len(self.members):
             raise ValueError(
                 f"{x.shape[0]} windows do not split into one batch for each of {len(self.members)} members"
             )
         blocks = zip(*(t.chunk(len(self.members)) for t in (x, x_mask, time)))
-        return torch.stack([member(*block, graph) for member, block in zip(self.members, blocks)])
+        return torch.stack([run_member(member, *block, graph) for member, block in zip(self.members, blocks)])
 
     def forward(self, x, x_mask, time, graph) -> torch.Tensor:
         return torch.stack([member(x, x_mask, time, graph) for member in self.members]).mean(dim=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import lightning
 import torch
 from torch import nn
@@ -65,10 +67,14 @@ class ForecastModule(lightning.LightningModule):
         self.average = WeightAverage(model, weight_average) if weight_average else None
         # A compiled function, not a submodule, so checkpoints keep the eager parameter names.
         # Only training steps use it: evaluation batches vary in size and run once.
-        # An ensemble trains each member on its own batch (nn/ensemble.py), so that is what compiles.
         self.is_ensemble = isinstance(model, SocialXLSTMEnsemble)
-        training_forward = model.forecasts_of_own_batches if self.is_ensemble else model.forward
-        self._training_forward = torch.compile(training_forward) if compile else training_forward
+        if self.is_ensemble:
+            # Each member trains on its own batch (nn/ensemble.py) through one compiled forward: the
+            # members share one shape, so it compiles once for all of them, not once per member.
+            run_member = torch.compile(type(model.members[0]).forward) if compile else None
+            self._training_forward = functools.partial(model.forecasts_of_own_batches, run_member=run_member)
+        else:
+            self._training_forward = torch.compile(model.forward) if compile else model.forward
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
         self.reading_dropout, self.curriculum = reading_dropout, curriculum
         self.register_buffer("edge_index", graph.edge_index.long())

@@ -108,12 +108,16 @@ def train_seed(training: Training, threads: int | None = None) -> tuple[dict, fl
     return json.loads(summary.read_text()), float(timing.read_text())
 
 
+def child_threads(jobs: int) -> int | None:
+    """Side by side, each child gets its share of the cores (``OMP_NUM_THREADS``) instead of all
+    of them fighting; alone it keeps torch's default (None)."""
+    return None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
+
+
 def train_all(trainings: list[Training], jobs: int) -> list[tuple[dict, float]]:
-    """Every training's summary and minutes, in order, trained ``jobs`` at a time. Side by side,
-    each child gets its share of the cores (``OMP_NUM_THREADS``) instead of all of them fighting."""
-    threads = None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
+    """Every training's summary and minutes, in order, trained ``jobs`` at a time."""
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda training: train_seed(training, threads), trainings))
+        return list(pool.map(lambda training: train_seed(training, child_threads(jobs)), trainings))
 
 
 def spread(values: list[float]) -> str:
@@ -168,8 +172,13 @@ def main() -> None:
     note = (
         f"Test split, real units, mean ± standard deviation over seeds {args.seeds}; the last column is "
         "the validation split's MAE over every horizon, the one to choose configurations by. "
-        f"Training + evaluation time per seed (model and neural baselines): {spread(minutes)} min. "
-        f"Extra overrides: {' '.join(args.overrides) or 'none'}."
+        f"Training + evaluation time per seed (model and neural baselines): {spread(minutes)} min"
+        + (
+            f" ({args.jobs} trained at a time, {child_threads(args.jobs)} thread(s) each: not a speed figure). "
+            if args.jobs > 1
+            else ". "
+        )
+        + f"Extra overrides: {' '.join(args.overrides) or 'none'}."
     )
     print("\n" + note)
     if not args.no_doc:

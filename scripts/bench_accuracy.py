@@ -117,7 +117,8 @@ def child_threads(jobs: int) -> int | None:
 def train_all(trainings: list[Training], jobs: int) -> list[tuple[dict, float]]:
     """Every training's summary and minutes, in order, trained ``jobs`` at a time."""
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda training: train_seed(training, child_threads(jobs)), trainings))
+        threads = child_threads(jobs)
+        return list(pool.map(lambda training: train_seed(training, threads), trainings))
 
 
 def spread(values: list[float]) -> str:
@@ -144,7 +145,8 @@ def main() -> None:
         Training(args.experiment, args.protocol, seed, run_folder(args, args.label, seed), tuple(args.overrides))
         for seed in args.seeds
     ]
-    summaries, minutes = map(list, zip(*train_all(trainings, args.jobs)))
+    jobs = min(args.jobs, len(trainings))
+    summaries, minutes = map(list, zip(*train_all(trainings, jobs)))
     for training, took in zip(trainings, minutes):
         print(f"seed {training.seed}: {took:.1f} min ({training.run_dir})", flush=True)
 
@@ -174,8 +176,8 @@ def main() -> None:
         "the validation split's MAE over every horizon, the one to choose configurations by. "
         f"Training + evaluation time per seed (model and neural baselines): {spread(minutes)} min"
         + (
-            f" ({args.jobs} trained at a time, {child_threads(args.jobs)} thread(s) each: not a speed figure). "
-            if args.jobs > 1
+            f" ({jobs} trained at a time, {child_threads(jobs)} thread(s) each: not a speed figure). "
+            if jobs > 1
             else ". "
         )
         + f"Extra overrides: {' '.join(args.overrides) or 'none'}."

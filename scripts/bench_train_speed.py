@@ -59,11 +59,14 @@ def main() -> None:
     datamodule = make_datamodule(cfg)
     datamodule.setup()
     graph = make_graph(cfg, datamodule)
-    batch_size, sensors = int(cfg.data.batch_size), len(datamodule.sensor_ids)
+    batch_size, sensors, members = int(cfg.data.batch_size), len(datamodule.sensor_ids), int(cfg.model.members)
+    windows = batch_size * members  # an ensemble's step holds one batch per member
     table = Table(
         "bench_train_speed" + ("-default-malloc" if args.default_malloc else ""),
-        f"Training throughput: {args.experiment}, {sensors} sensors, batch {batch_size}, width {cfg.model.hidden}, "
-        f"{cfg.data.input_len} steps in" + (", glibc default malloc" if args.default_malloc else ""),
+        f"Training throughput: {args.experiment}, {sensors} sensors, batch {batch_size}"
+        + (f" per member x {members} members" if members > 1 else "")
+        + f", width {cfg.model.hidden}, {cfg.data.input_len} steps in"
+        + (", glibc default malloc" if args.default_malloc else ""),
         ["network", "mode", "step (ms)", "windows/s", "VD sequences/s", "first step (s)"],
         right_aligned=4,
     )
@@ -77,8 +80,8 @@ def main() -> None:
             name,
             mode,
             f"{step * 1000:.0f}",
-            f"{batch_size / step:.1f}",
-            f"{batch_size * sensors / step:.0f}",
+            f"{windows / step:.1f}",
+            f"{windows * sensors / step:.0f}",
             f"{first:.1f}",
         )
     if not args.no_doc:

@@ -33,7 +33,7 @@ class SocialXLSTMEnsemble(nn.Module):
         (the data module's side-by-side shuffles); member k forecasts the k-th -> [members, B, H, N, G].
         ``run_member(member, x, x_mask, time, graph)`` runs one member (default: calling it); a
         compiled one serves every member, since they share one shape (``training/module.py``)."""
-        run_member = run_member or SocialXLSTM.__call__
+        run_member = run_member or nn.Module.__call__
         if x.shape[0] % len(self.members):
             raise ValueError(
                 f"{x.shape[0]} windows do not split into one batch for each of {len(self.members)} members"

@@ -71,6 +71,7 @@ class ForecastModule(lightning.LightningModule):
         if self.is_ensemble:
             # Each member trains on its own batch (nn/ensemble.py) through one compiled forward: the
             # members share one shape, so it compiles once for all of them, not once per member.
+            # It calls forward itself, so module hooks (none are used) would not run in compiled steps.
             run_member = torch.compile(type(model.members[0]).forward) if compile else None
             self._training_forward = functools.partial(model.forecasts_of_own_batches, run_member=run_member)
         else:

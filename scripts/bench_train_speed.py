@@ -35,8 +35,7 @@ def time_steps(module, batches, steps: int) -> tuple[float, float]:
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         module.training_loss(batch)[0].backward()
-        for group in module.clip_groups:  # clipped as training clips
-            torch.nn.utils.clip_grad_norm_(group.parameters(), 1.0)
+        module.clip_gradient_norms(1.0)  # clipped as training clips
         optimizer.step()
         durations.append(time.perf_counter() - start)
     return durations[0], statistics.median(durations[1:])

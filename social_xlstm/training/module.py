@@ -107,19 +107,18 @@ class ForecastModule(lightning.LightningModule):
         losses = torch.stack([masked_mae(f, y, mask, self.target_weights) for f, (y, mask) in zip(forecasts, targets)])
         return losses.sum(), losses.mean()
 
-    @property
-    def clip_groups(self) -> list[nn.Module]:
-        """What has its gradient norm clipped on its own: each member of an ensemble, as each would
-        be alone, else the whole module."""
-        return list(self.model.members) if self.is_ensemble else [self]
+    def clip_gradient_norms(self, max_norm: float) -> None:
+        """Clip the gradient norm of each member of an ensemble on its own, as each would be clipped
+        alone, else of the whole module (training and scripts/bench_train_speed.py)."""
+        for group in self.model.members if self.is_ensemble else [self]:
+            torch.nn.utils.clip_grad_norm_(group.parameters(), max_norm)
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
-        """An ensemble's gradient norm is clipped member by member (``clip_groups``)."""
+        """An ensemble's gradient norm is clipped member by member (``clip_gradient_norms``)."""
         by_norm = gradient_clip_algorithm in (None, "norm")
         if not (self.is_ensemble and gradient_clip_val and by_norm):
             return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
-        for group in self.clip_groups:
-            torch.nn.utils.clip_grad_norm_(group.parameters(), gradient_clip_val)
+        self.clip_gradient_norms(gradient_clip_val)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if self.reading_dropout:

@@ -51,6 +51,7 @@ SWITCHES = [
     {"day_of_week_inputs": False, "weekend_input": True, "head_layers": 1, "head_width": 16},
     {"input_hops": 1, "pooling": "none"},
     {"residual_to_last": False, "sensor_embedding_dim": 0},
+    {"residual_to_last": "learned"},
     {"time_harmonics": 6, "head_layers": 2, "head_width": 16},
     {"head_layers": 1, "head_width": 16, "head_window": True, "input_len": T},
     {"head_layers": 1, "head_width": 16, "head_window": True, "input_len": T + 3},  # longer than the window
@@ -84,6 +85,34 @@ def test_residual_head_forecasts_change_from_last_observed_value():
     expected = x[:, -1, :, :G].clone()
     expected[:, 2, 0] = x[:, -2, 2, 0]
     torch.testing.assert_close(forecast, expected[:, None].expand(-1, H, -1, -1))
+
+
+def test_learned_last_value_share_spans_the_change_and_the_level_forecast():
+    """Share 1 everywhere is the change forecast, 0 the level forecast, with the same weights;
+    a share per horizon and target mixes the two, horizon by horizon."""
+    learned = make_model(residual_to_last="learned")
+    x, mask, time = make_inputs()
+    graph = ring_graph()
+    for share, reference in ((1.0, True), (0.0, False)):
+        with torch.no_grad():
+            learned.last_value_share.fill_(share)
+        twin = make_model(residual_to_last=reference)
+        twin.load_state_dict({k: v for k, v in learned.state_dict().items() if k != "last_value_share"})
+        torch.testing.assert_close(learned(x, mask, time, graph), twin(x, mask, time, graph))
+    share = torch.rand(H, G, dtype=torch.float64)
+    with torch.no_grad():
+        learned.last_value_share.copy_(share)
+    change, level = make_model(residual_to_last=True), make_model(residual_to_last=False)
+    for twin in (change, level):
+        twin.load_state_dict({k: v for k, v in learned.state_dict().items() if k != "last_value_share"})
+    change_forecast, level_forecast = change(x, mask, time, graph), level(x, mask, time, graph)
+    expected = level_forecast + share[None, :, None, :] * (change_forecast - level_forecast)
+    torch.testing.assert_close(learned(x, mask, time, graph), expected)
+
+
+def test_an_unknown_residual_mode_is_refused():
+    with pytest.raises(ValueError, match="model.residual_to_last must be true, false or learned, got 'maybe'"):
+        make_model(residual_to_last="maybe")
 
 
 def _influence(model, source_vd: int) -> torch.Tensor:

@@ -60,7 +60,9 @@ class SocialXLSTMConfig:
     interaction_heads: int = 4
     gradient_checkpointing: bool = False
     kernels: str = "auto"  # auto (Triton on CUDA) | triton (also on CPU, under TRITON_INTERPRET=1) | torch
-    residual_to_last: bool = True  # forecast the change from the last observed value
+    # True: forecast the change from the last observed value; False: the level; "learned": a
+    # learned share of the last value per horizon and target (1 = change, 0 = level) plus the head's output
+    residual_to_last: bool | str = True
     members: int = 1  # networks trained side by side, forecasts averaged (nn/ensemble.py); 1 = one network
 
 
@@ -120,6 +122,8 @@ class SocialXLSTM(nn.Module):
             raise ValueError(f"model.kernels must be one of {', '.join(BACKENDS)}, got {c.kernels!r}")
         if c.interaction not in INTERACTIONS:
             raise ValueError(f"model.interaction.kind must be one of {', '.join(INTERACTIONS)}, got {c.interaction!r}")
+        if c.residual_to_last not in (True, False, "learned"):
+            raise ValueError(f"model.residual_to_last must be true, false or learned, got {c.residual_to_last!r}")
         self.neighbour_readings = NeighbourReadings(c.num_features, c.input_hops) if c.input_hops else None
         time_dims = time_input_dims(c.time_harmonics, c.day_of_week_inputs, c.weekend_input)
         in_dim = 2 * c.num_features + time_dims + (self.neighbour_readings.out_dim if self.neighbour_readings else 0)
@@ -161,6 +165,10 @@ class SocialXLSTM(nn.Module):
             + (2 * c.input_len * c.num_targets if c.head_window else 0),
             dropout=c.head_dropout,
         )
+        # Starts as the change from the last value; long horizons may learn to lean on it less.
+        self.last_value_share = (
+            nn.Parameter(torch.ones(c.horizon, c.num_targets)) if c.residual_to_last == "learned" else None
+        )
         self.register_buffer("_targets", torch.tensor(c.target_feature_index, dtype=torch.long), persistent=False)
         self._register_load_state_dict_pre_hook(_rename_linear_head)
 
@@ -191,6 +199,8 @@ class SocialXLSTM(nn.Module):
         window = None if recent is None else recent.permute(0, 2, 1, 3).reshape(b, n, -1)
         y = self.head(z_last, sensor, inputs, window).view(b, n, self.config.horizon, self.config.num_targets)
         y = y.permute(0, 2, 1, 3)
+        if self.last_value_share is not None:
+            return y + self.last_value_share[:, None, :] * last_value[:, None]
         return y + last_value[:, None] if self.config.residual_to_last else y
 
     def _recent(self, x, x_mask):

@@ -59,7 +59,7 @@ def network_config(
         interaction_blocks=int(model_cfg.interaction.blocks),
         interaction_heads=int(model_cfg.interaction.heads),
         gradient_checkpointing=bool(model_cfg.gradient_checkpointing),
-        residual_to_last=bool(model_cfg.residual_to_last),
+        residual_to_last=model_cfg.residual_to_last,
         day_of_week_inputs=bool(model_cfg.day_of_week_inputs),
         weekend_input=bool(model_cfg.weekend_input),
         time_harmonics=int(model_cfg.time_harmonics),

@@ -260,7 +260,7 @@ def _snapshot(directory):
         # the same tensor shapes, another network: the weights would load and mean something else
         (
             ["model.residual_to_last=false"],
-            "trained with another model.residual_to_last (True, the command says False)",
+            "trained with another model.residual_to_last ('learned', the command says False)",
         ),
     ],
 )

@@ -24,7 +24,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from bench_accuracy import Training, add_run_options, run_folder, spread, train_all
+from bench_accuracy import Training, add_run_options, run_folder, spread, timing_conditions, train_all
 from benchreport import Table, add_doc_option
 
 # variant -> (its own overrides, or None when the full model's runs already hold it; forecaster)
@@ -102,7 +102,7 @@ def main() -> None:
         runs = [(results[trained, seed], trainings[trained, seed].run_dir) for seed in args.seeds]
         rows[name] = (
             [headline(summary, forecaster, args.protocol, run_dir) for (summary, _), run_dir in runs],
-            [minutes for (_, minutes), _ in runs] if own is not None else [],
+            [timing.minutes for (_, timing), _ in runs] if own is not None else [],
         )
 
     columns = ["MAE pooled", "RMSE pooled"] if args.protocol == "tgcn" else ["MAE last horizon", "MAE mean"]
@@ -133,7 +133,7 @@ def main() -> None:
     note = (
         f"Test split, real units, mean ± standard deviation over seeds {args.seeds}; 'vs full' compares the means "
         f"(negative = better than the full model). Minutes are those recorded by the invocation that trained "
-        f"each run ({full_minutes}). "
+        f"each run ({full_minutes}; {timing_conditions([timing for _, timing in results.values()])}). "
         f"Extra overrides: {' '.join(args.overrides) or 'none'}."
     )
     print("\n" + note)

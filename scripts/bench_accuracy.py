@@ -32,6 +32,7 @@ from benchreport import Table, add_doc_option
 
 TIMING_FILE = "bench_minutes.txt"
 LOG_FILE = "bench_train.log"
+SUMMARY = Path("metrics") / "summary.json"
 PROTOCOLS = {
     "project": [],
     "tgcn": ["data.horizon=3", "data.split=[0.75,0.05,0.2]"],
@@ -70,17 +71,65 @@ class Training:
     extra: tuple[str, ...] = ()
 
 
-def train_seed(training: Training, threads: int | None = None) -> tuple[dict, float]:
-    """Train one seed and return its test summary and training + evaluation minutes.
+@dataclass(frozen=True)
+class Timing:
+    """One run's training + evaluation minutes and how it trained: ``at_a_time`` runs side by side
+    at ``threads`` threads each ("all": torch's default). Both None for runs timed before the
+    conditions were kept with the minutes."""
 
-    The minutes are stored beside the run (``TIMING_FILE``) once it has trained and evaluated: a
-    finished run is read back as it is, not run again (delete its folder to redo it). A run
-    stopped before that resumes from its last checkpoint. The child's output goes to
-    ``LOG_FILE`` in the run folder, so that runs trained side by side do not interleave."""
+    minutes: float
+    at_a_time: int | None = None
+    threads: str | None = None
+
+
+def write_timing(run_dir: Path, timing: Timing) -> None:
+    (run_dir / TIMING_FILE).write_text(f"{timing.minutes:.2f} at_a_time={timing.at_a_time} threads={timing.threads}\n")
+
+
+def read_timing(run_dir: Path) -> Timing | None:
+    """The run's timing, or None when it was never timed (a file of minutes alone is an older run)."""
+    path = run_dir / TIMING_FILE
+    if not path.exists():
+        return None
+    minutes, *conditions = path.read_text().split()
+    fields = dict(item.split("=", 1) for item in conditions)
+    at_a_time = fields.get("at_a_time")
+    return Timing(float(minutes), int(at_a_time) if at_a_time else None, fields.get("threads"))
+
+
+def is_finished(run_dir: Path) -> bool:
+    """Trained, evaluated and timed: read back, not run again."""
+    return read_timing(run_dir) is not None and (run_dir / SUMMARY).exists()
+
+
+def timing_conditions(timings: list[Timing]) -> str:
+    """How the runs were timed, as they recorded it: only runs trained one at a time give speed figures."""
+    conditions = {(t.at_a_time, t.threads) for t in timings}
+    if len(conditions) > 1 or (None, None) in conditions:
+        return "trained under different or unrecorded conditions: not a speed figure"
+    at_a_time, threads = conditions.pop()
+    if at_a_time == 1:
+        return f"one run at a time by this script, {threads} threads"
+    return f"{at_a_time} trained at a time, {threads} thread(s) each: not a speed figure"
+
+
+def timing_note(timings: list[Timing]) -> str:
+    """The minutes over seeds and the conditions they were measured under."""
+    return f"{spread([t.minutes for t in timings])} min ({timing_conditions(timings)})"
+
+
+def train_seed(training: Training, at_a_time: int = 1) -> tuple[dict, Timing]:
+    """Train one seed and return its test summary and timing.
+
+    The timing is stored beside the run (``TIMING_FILE``) once it has trained and evaluated: a
+    finished run is read back as it is, not run again (delete its folder to redo it), with the
+    conditions it trained under. A run stopped before that resumes from its last checkpoint. The
+    child's output goes to ``LOG_FILE`` in the run folder, so that runs trained side by side do
+    not interleave."""
     run_dir = training.run_dir
-    timing, summary = run_dir / TIMING_FILE, run_dir / "metrics" / "summary.json"
-    if timing.exists() and summary.exists():
-        return json.loads(summary.read_text()), float(timing.read_text())
+    summary = run_dir / SUMMARY
+    if is_finished(run_dir):
+        return json.loads(summary.read_text()), read_timing(run_dir)
     command = [
         sys.executable,
         "-m",
@@ -92,6 +141,7 @@ def train_seed(training: Training, threads: int | None = None) -> tuple[dict, fl
         *PROTOCOLS[training.protocol],
         *training.extra,
     ]
+    threads = child_threads(at_a_time)
     env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / LOG_FILE
@@ -103,9 +153,10 @@ def train_seed(training: Training, threads: int | None = None) -> tuple[dict, fl
     if finished.returncode:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise SystemExit(f"{log}: training failed with exit status {finished.returncode}; its last lines:\n{tail}")
-    if not timing.exists():
-        timing.write_text(f"{(time.perf_counter() - start) / 60:.2f}\n")
-    return json.loads(summary.read_text()), float(timing.read_text())
+    threads_used = str(threads) if threads is not None else os.environ.get("OMP_NUM_THREADS", "all")
+    timing = Timing((time.perf_counter() - start) / 60, at_a_time, threads_used)
+    write_timing(run_dir, timing)
+    return json.loads(summary.read_text()), timing
 
 
 def child_threads(jobs: int) -> int | None:
@@ -114,11 +165,12 @@ def child_threads(jobs: int) -> int | None:
     return None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
 
 
-def train_all(trainings: list[Training], jobs: int) -> list[tuple[dict, float]]:
-    """Every training's summary and minutes, in order, trained ``jobs`` at a time."""
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        threads = child_threads(jobs)
-        return list(pool.map(lambda training: train_seed(training, threads), trainings))
+def train_all(trainings: list[Training], jobs: int) -> list[tuple[dict, Timing]]:
+    """Every training's summary and timing, in order, trained ``jobs`` at a time (finished runs
+    are only read back, so they do not count among the runs side by side)."""
+    at_a_time = max(1, min(jobs, sum(not is_finished(t.run_dir) for t in trainings)))
+    with ThreadPoolExecutor(max_workers=at_a_time) as pool:
+        return list(pool.map(lambda training: train_seed(training, at_a_time), trainings))
 
 
 def spread(values: list[float]) -> str:
@@ -145,10 +197,9 @@ def main() -> None:
         Training(args.experiment, args.protocol, seed, run_folder(args, args.label, seed), tuple(args.overrides))
         for seed in args.seeds
     ]
-    jobs = min(args.jobs, len(trainings))
-    summaries, minutes = map(list, zip(*train_all(trainings, jobs)))
-    for training, took in zip(trainings, minutes):
-        print(f"seed {training.seed}: {took:.1f} min ({training.run_dir})", flush=True)
+    summaries, timings = map(list, zip(*train_all(trainings, args.jobs)))
+    for training, timing in zip(trainings, timings):
+        print(f"seed {training.seed}: {timing.minutes:.1f} min ({training.run_dir})", flush=True)
 
     models = list(summaries[0]["models"])
     targets = list(summaries[0]["models"][models[0]]["targets"])
@@ -174,12 +225,7 @@ def main() -> None:
     note = (
         f"Test split, real units, mean ± standard deviation over seeds {args.seeds}; the last column is "
         "the validation split's MAE over every horizon, the one to choose configurations by. "
-        f"Training + evaluation time per seed (model and neural baselines): {spread(minutes)} min"
-        + (
-            f" ({jobs} trained at a time, {child_threads(jobs)} thread(s) each: not a speed figure). "
-            if jobs > 1
-            else ". "
-        )
+        f"Training + evaluation time per seed (model and neural baselines): {timing_note(timings)}. "
         + f"Extra overrides: {' '.join(args.overrides) or 'none'}."
     )
     print("\n" + note)

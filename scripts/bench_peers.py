@@ -27,7 +27,7 @@ from pathlib import Path
 import lightning
 import numpy as np
 import torch
-from bench_accuracy import PROTOCOLS, add_run_options, run_folder, spread
+from bench_accuracy import PROTOCOLS, add_run_options, read_timing, run_folder, spread, timing_note
 from benchreport import Table, add_doc_option
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from peers import PEERS, Peer, build_peer
@@ -206,10 +206,8 @@ def model_results(args, label: str, seeds: list[int]) -> list[dict]:
                 f"--experiment {args.experiment} --protocol {args.protocol} --label {label}"
             )
         summary = json.loads(summary_path.read_text())["models"][MODEL_NAME]
-        minutes = (
-            float((run_dir / "bench_minutes.txt").read_text()) if (run_dir / "bench_minutes.txt").exists() else None
-        )
-        results.append({"summary": summary, "minutes": minutes})
+        timing = read_timing(run_dir)
+        results.append({"summary": summary, "minutes": None if timing is None else timing.minutes, "timing": timing})
     return results
 
 
@@ -278,9 +276,12 @@ def main() -> None:
             rows[f"{name}, {ensemble}"] = [
                 ensemble_result(results, seed_ensemble(peer_seed_runs(name, args.seeds, overrides, folder)))
             ]
+    model_minutes = []
     for label in args.model_label:
         results = model_results(args, label, args.seeds)
         rows[f"Social-xLSTM ({label})"] = results
+        if None not in (timings := [r["timing"] for r in results]):
+            model_minutes.append(f"{label} {timing_note(timings)}")
         if args.seed_ensemble:
             runs = [(model_only(load_run(run_folder(args, label, seed))), MODEL_NAME) for seed in args.seeds]
             rows[f"Social-xLSTM ({label}), {ensemble}"] = [ensemble_result(results, seed_ensemble(runs))]
@@ -316,6 +317,8 @@ def main() -> None:
         f"Test split, real units, mean ± sd over seeds {args.seeds}; every forecaster trained on "
         f"the same windows and scored by the same code. Overrides: {' '.join(overrides)}."
     ]
+    if model_minutes:
+        notes.append(f"Social-xLSTM's minutes per seed, as bench_accuracy.py timed them: {'; '.join(model_minutes)}.")
     if args.seed_ensemble:
         notes.append(
             f"Rows '{ensemble}': the forecasts of that forecaster's {len(args.seeds)} seeds averaged, "

@@ -30,8 +30,13 @@ def make_ensemble(**overrides) -> SocialXLSTMEnsemble:
     return SocialXLSTMEnsemble(single.config).double().eval()
 
 
-def test_the_forecast_is_the_mean_of_members_that_differ():
-    ensemble = make_ensemble()
+@pytest.mark.parametrize("residual_to_last", [True, "learned"])
+def test_the_forecast_is_the_mean_of_members_that_differ(residual_to_last):
+    ensemble = make_ensemble(residual_to_last=residual_to_last)
+    if residual_to_last == "learned":  # each member its own share of the last value
+        with torch.no_grad():
+            for member in ensemble.members:
+                member.last_value_share.uniform_(0.0, 1.0)
     x, mask, time = make_inputs()
     graph = ring_graph()
     alone = [member(x, mask, time, graph) for member in ensemble.members]

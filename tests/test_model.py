@@ -62,6 +62,9 @@ SWITCHES = [
 @pytest.mark.parametrize("switches", SWITCHES, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "default")
 def test_every_variant_forecasts_and_streams_like_the_window(switches):
     model = make_model(**switches)
+    if model.last_value_share is not None:  # a share per horizon and target, not its starting 1
+        with torch.no_grad():
+            model.last_value_share.copy_(torch.rand(H, G, generator=torch.Generator().manual_seed(2)))
     x, mask, time = make_inputs()
     graph = ring_graph()
     windowed = model(x, mask, time, graph)

@@ -258,6 +258,7 @@ def _snapshot(directory):
         (["data.input_len=8"], "other data or another graph"),
         (["data.graph.method=coordinates", "data.graph.k=2"], "other data or another graph"),
         # the same tensor shapes, another network: the weights would load and mean something else
+        (["model.head.dropout=0.1"], "trained with another model.head.dropout (0.0, the command says 0.1)"),
         (
             ["model.residual_to_last=false"],
             "trained with another model.residual_to_last ('learned', the command says False)",

@@ -61,7 +61,8 @@ class SocialXLSTMConfig:
     gradient_checkpointing: bool = False
     kernels: str = "auto"  # auto (Triton on CUDA) | triton (also on CPU, under TRITON_INTERPRET=1) | torch
     # True: forecast the change from the last observed value; False: the level; "learned": a
-    # learned share of the last value per horizon and target (1 = change, 0 = level) plus the head's output
+    # learned share of the last value per horizon and target (1 = change, 0 = level) plus the head's
+    # output. The CLI's default is "learned" (configs/model/social_xlstm.yaml).
     residual_to_last: bool | str = True
     members: int = 1  # networks trained side by side, forecasts averaged (nn/ensemble.py); 1 = one network
 

@@ -226,7 +226,7 @@ def main() -> None:
         f"Test split, real units, mean ± standard deviation over seeds {args.seeds}; the last column is "
         "the validation split's MAE over every horizon, the one to choose configurations by. "
         f"Training + evaluation time per seed (model and neural baselines): {timing_note(timings)}. "
-        + f"Extra overrides: {' '.join(args.overrides) or 'none'}."
+        f"Extra overrides: {' '.join(args.overrides) or 'none'}."
     )
     print("\n" + note)
     if not args.no_doc:

@@ -96,19 +96,18 @@ def test_learned_last_value_share_spans_the_change_and_the_level_forecast():
     learned = make_model(residual_to_last="learned")
     x, mask, time = make_inputs()
     graph = ring_graph()
-    for share, reference in ((1.0, True), (0.0, False)):
+    shared_weights = {k: v for k, v in learned.state_dict().items() if k != "last_value_share"}
+    change, level = make_model(residual_to_last=True), make_model(residual_to_last=False)
+    for twin in (change, level):
+        twin.load_state_dict(shared_weights)
+    change_forecast, level_forecast = change(x, mask, time, graph), level(x, mask, time, graph)
+    for share, expected in ((1.0, change_forecast), (0.0, level_forecast)):
         with torch.no_grad():
             learned.last_value_share.fill_(share)
-        twin = make_model(residual_to_last=reference)
-        twin.load_state_dict({k: v for k, v in learned.state_dict().items() if k != "last_value_share"})
-        torch.testing.assert_close(learned(x, mask, time, graph), twin(x, mask, time, graph))
+        torch.testing.assert_close(learned(x, mask, time, graph), expected)
     share = torch.rand(H, G, dtype=torch.float64)
     with torch.no_grad():
         learned.last_value_share.copy_(share)
-    change, level = make_model(residual_to_last=True), make_model(residual_to_last=False)
-    for twin in (change, level):
-        twin.load_state_dict({k: v for k, v in learned.state_dict().items() if k != "last_value_share"})
-    change_forecast, level_forecast = change(x, mask, time, graph), level(x, mask, time, graph)
     expected = level_forecast + share[None, :, None, :] * (change_forecast - level_forecast)
     torch.testing.assert_close(learned(x, mask, time, graph), expected)
 

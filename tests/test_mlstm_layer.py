@@ -61,6 +61,27 @@ def test_block_last_step_alone_equals_the_whole_run():
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
 
 
+def test_block_gates_folded_into_the_projections_equal_gates_on_q_k_v():
+    """The block computes its gates from weights folded into the q, k and v projections; the
+    definition gates the concatenation [q, k, v]: same inputs to the cell, same gradients."""
+    module = make_module("block")
+    x = input_for(module)
+    x_m, _ = module.up(module.norm(x)).chunk(2, dim=-1)
+    x_c = torch.nn.functional.silu(module.conv(x_m, None)[0])
+    q, k, v = module.q(x_c), module.k(x_c), module.v(x_m)
+    want = (q, k, v, *module.gates(torch.cat([q, k, v], dim=-1)))
+    got = module._project(x, None)[0]
+    weights = [torch.randn_like(t) for t in want]
+    for got_part, want_part in zip(got, want):
+        torch.testing.assert_close(got_part, want_part, rtol=1e-10, atol=1e-12)
+    params = [p for name, p in module.named_parameters() if not name.startswith(("skip", "head_norm", "down"))]
+    for got_grad, want_grad in zip(
+        torch.autograd.grad(sum((t * w).sum() for t, w in zip(got, weights)), params),
+        torch.autograd.grad(sum((t * w).sum() for t, w in zip(want, weights)), params),
+    ):
+        torch.testing.assert_close(got_grad, want_grad, rtol=1e-9, atol=1e-11)
+
+
 def parameter_grads(module, outputs):
     weights = torch.randn(outputs.shape, dtype=outputs.dtype, generator=torch.Generator().manual_seed(2)).to(DEVICE)
     return torch.autograd.grad((outputs * weights).sum(), list(module.parameters()))

@@ -159,7 +159,7 @@ class MLSTMBlock(nn.Module):
         The gates are linear in [q, k, v], which are linear in x_c and x_m, so the gate weights
         fold into the projections: the same function and gradients as gating the concatenation
         of q, k and v, without that [.., 3 x inner] tensor and its two narrow matrix products
-        (a tenth of a Los-loop training step on CPU, docs/benchmarks.md)."""
+        (7% of a Los-loop training step on CPU, docs/benchmarks.md)."""
         gate_weight = torch.cat([self.gates.input_gate.weight, self.gates.forget_gate.weight])
         on_q, on_k, on_v = gate_weight.split(self.v.out_features, dim=1)
         from_conv = torch.cat([self.q.weight, self.k.weight, on_q @ self.q.weight + on_k @ self.k.weight])

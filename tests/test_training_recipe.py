@@ -1,7 +1,8 @@
 """Training-only recipe options. trainer.reading_dropout: training batches see a share of their
 readings as feed gaps, encoded exactly as the windows encode a real gap, and only training
 batches do. trainer.curriculum: the loss reads the near horizons first, on a schedule
-checked step by step, while validation scores all of them."""
+checked step by step, while validation scores all of them. trainer.horizon_emphasis: the loss
+weighs horizon h by h**p (mean 1), validation weighs them all the same."""
 
 from types import SimpleNamespace
 
@@ -13,7 +14,7 @@ from torch import nn
 from social_xlstm.cli import main
 from social_xlstm.graph import SensorGraph
 from social_xlstm.training import module as module_code
-from social_xlstm.training.module import ForecastModule, first_horizons, hide_readings
+from social_xlstm.training.module import ForecastModule, first_horizons, hide_readings, horizon_weights
 
 
 def a_batch(b=16, t=12, n=30, f=3, seed=0):
@@ -86,7 +87,7 @@ def test_only_training_batches_see_the_gaps():
 
 
 def record_calls(monkeypatch, name: str) -> list:
-    """Wrap the module's batch function ``name`` so that a test sees the setting of every call."""
+    """Wrap the module's function ``name`` (a batch or a size, then a setting): the test sees every setting."""
     calls, original = [], getattr(module_code, name)
 
     def recording(batch, setting):
@@ -149,6 +150,45 @@ def test_a_run_trains_under_the_curriculum(demo_dir, tmp_path, monkeypatch):
     # a ramp of 0.5 x 2 = 1 epoch of 3 batches over 12 horizons: 1 + int(b / 3 * 11), then all 12
     assert read == [1, 4, 8]
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_horizon_weights_are_powers_of_the_horizon_with_mean_one():
+    assert horizon_weights(4, 0.0).flatten().tolist() == [1.0] * 4
+    # h / mean(1..4) = h / 2.5
+    assert horizon_weights(4, 1.0).flatten().tolist() == pytest.approx([0.4, 0.8, 1.2, 1.6])
+    # sqrt(h) / mean(1, sqrt 2, sqrt 3, 2)
+    roots = [1.0, 2**0.5, 3**0.5, 2.0]
+    assert horizon_weights(4, 0.5).flatten().tolist() == pytest.approx([r / (sum(roots) / 4) for r in roots])
+
+
+def test_the_training_loss_weighs_far_horizons_and_validation_does_not():
+    n = 5
+    module = ForecastModule(RecordsTheMask(), empty_graph(n), target_weights=[1.0, 1.0], horizon_emphasis=1.0)
+    batch = a_batch(n=n)
+    batch["time"] = torch.zeros(16, 24, 4)
+    # the forecaster says 0 everywhere, so the absolute error at horizon h (1..12) is h
+    batch["y"] = torch.arange(1.0, 13.0)[None, :, None, None].expand(16, 12, n, 2)
+    batch["y_mask"][:, :, 0] = False  # unobserved targets stay out of both losses
+    objective, logged = module.training_loss(batch)
+    # sum of (h / 6.5) * h over h = 1..12, over 12 horizons: 650 / 78
+    assert objective.item() == pytest.approx(650 / 78)
+    assert logged.item() == pytest.approx(650 / 78)
+    assert module.loss(batch).item() == pytest.approx(6.5)  # validation: the plain mean error
+
+
+def test_a_run_trains_with_a_horizon_emphasis(demo_dir, tmp_path, monkeypatch):
+    emphases = record_calls(monkeypatch, "horizon_weights")
+    assert main(tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.horizon_emphasis=0.5")) == 0
+    assert emphases == [0.5] * 3  # every training batch
+    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+
+
+@pytest.mark.parametrize("value", ["-0.5", "inf", "some"])
+def test_a_bad_horizon_emphasis_is_one_line(demo_dir, tmp_path, capsys, value):
+    assert main(tiny_train_args(demo_dir, tmp_path / "run", f"trainer.horizon_emphasis={value}")) == 2
+    err = capsys.readouterr().err
+    assert "trainer.horizon_emphasis" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(

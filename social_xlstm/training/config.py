@@ -45,7 +45,7 @@ WHOLE_NUMBERS = (
 )
 WHOLE_OR_AUTO = ("trainer.max_epochs", "trainer.early_stopping_patience")
 COUNTS = ("model.head.layers", "model.sensor_embedding_dim", "data.num_workers")  # whole numbers, 0 allowed
-NON_NEGATIVE_NUMBERS = ("trainer.lr", "trainer.weight_decay")
+NON_NEGATIVE_NUMBERS = ("trainer.lr", "trainer.weight_decay", "trainer.horizon_emphasis")
 FRACTIONS = ("trainer.reading_dropout", "trainer.curriculum")  # >= 0 and < 1
 HELP = "see `social-xlstm train --help` and configs/"
 

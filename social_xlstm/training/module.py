@@ -20,6 +20,15 @@ def masked_mae(y_hat: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, target_
     return ((y_hat - y).abs() * weights).sum() / weights.sum().clamp_min(1.0)
 
 
+def horizon_weights(horizons: int, emphasis: float) -> torch.Tensor:
+    """Loss weights ``h ** emphasis`` of the horizons h = 1..H, scaled to mean 1, as [H, 1, 1] (to
+    broadcast over [B, H, N, G]). An MAE pulls every horizon's error with the same force whatever
+    its size; a positive emphasis moves that pull towards the far horizons, which are the hardest
+    and the ones a forecast is usually judged on. 0 weighs them all equally."""
+    weights = torch.arange(1, horizons + 1, dtype=torch.float32) ** emphasis
+    return (weights / weights.mean())[:, None, None]
+
+
 def hide_readings(batch: dict, fraction: float) -> dict:
     """The batch with about ``fraction`` of its (window, step, VD) readings marked missing, all
     features at once, as a gap in a detector's feed would be: scaled 0 and mask False, exactly how
@@ -60,6 +69,7 @@ class ForecastModule(lightning.LightningModule):
         weight_average: float | None = None,
         reading_dropout: float = 0.0,
         curriculum: float = 0.0,
+        horizon_emphasis: float = 0.0,
     ):
         super().__init__()
         self.model = model
@@ -78,6 +88,7 @@ class ForecastModule(lightning.LightningModule):
             self._training_forward = torch.compile(model.forward) if compile else model.forward
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
         self.reading_dropout, self.curriculum = reading_dropout, curriculum
+        self.horizon_emphasis = horizon_emphasis
         self.register_buffer("edge_index", graph.edge_index.long())
         self.register_buffer("edge_distance", torch.nan_to_num(graph.distance_m.float(), nan=0.0))
         self.register_buffer("edge_upstream", graph.upstream.float())
@@ -100,11 +111,14 @@ class ForecastModule(lightning.LightningModule):
         per member (``TrafficDataModule.shuffles``); its objective is the sum of the members' losses on
         their own batches, so each member's gradient is the one it would get alone."""
         forecasts = self._training_forward(batch["x"], batch["x_mask"], batch["time"], self.graph)
+        weights = self.target_weights
+        if self.horizon_emphasis:
+            weights = horizon_weights(batch["y"].shape[1], self.horizon_emphasis).to(weights.device) * weights
         if not self.is_ensemble:
-            loss = masked_mae(forecasts, batch["y"], batch["y_mask"], self.target_weights)
+            loss = masked_mae(forecasts, batch["y"], batch["y_mask"], weights)
             return loss, loss
         targets = zip(batch["y"].chunk(len(forecasts)), batch["y_mask"].chunk(len(forecasts)))
-        losses = torch.stack([masked_mae(f, y, mask, self.target_weights) for f, (y, mask) in zip(forecasts, targets)])
+        losses = torch.stack([masked_mae(f, y, mask, weights) for f, (y, mask) in zip(forecasts, targets)])
         return losses.sum(), losses.mean()
 
     def clip_gradient_norms(self, max_norm: float) -> None:

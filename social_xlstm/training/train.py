@@ -166,6 +166,7 @@ def make_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: str
         weight_average=t.weight_average,
         reading_dropout=float(t.reading_dropout),
         curriculum=float(t.curriculum),
+        horizon_emphasis=float(t.horizon_emphasis),
     )
 
 

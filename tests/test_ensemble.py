@@ -19,7 +19,7 @@ from social_xlstm.export.predict import latest_window
 from social_xlstm.graph import SensorGraph
 from social_xlstm.nn.ensemble import SocialXLSTMEnsemble
 from social_xlstm.training.datamodule import SideBySideShuffles
-from social_xlstm.training.module import ForecastModule, masked_mae
+from social_xlstm.training.module import ForecastModule, horizon_weights, masked_mae
 
 SWITCHES = {"members": 3, "head_layers": 1, "head_width": 16, "head_window": True, "input_len": T}
 
@@ -112,16 +112,18 @@ def test_every_member_learns_exactly_as_it_would_alone(clip):
             torch.testing.assert_close(member.state_dict()[key], value, rtol=1e-5, atol=1e-7)
 
 
-def test_the_objective_sums_the_members_own_errors_and_the_log_shows_their_mean():
+@pytest.mark.parametrize("emphasis", [0.0, 1.0])
+def test_the_objective_sums_the_members_own_errors_and_the_log_shows_their_mean(emphasis):
     ensemble = make_ensemble(members=2).float()
-    module = ForecastModule(ensemble, _graph(), target_weights=[1.0, 1.0])
+    module = ForecastModule(ensemble, _graph(), target_weights=[1.0, 1.0], horizon_emphasis=emphasis)
     batch = _batch(windows=4)
     objective, logged = module.training_loss(batch)
+    weights = module.target_weights * horizon_weights(batch["y"].shape[1], emphasis)
     each = []
     for k, member in enumerate(ensemble.members):
         block = _block(batch, k, 2)
         forecast = member(block["x"], block["x_mask"], block["time"], module.graph)
-        each.append(masked_mae(forecast, block["y"], block["y_mask"], module.target_weights))
+        each.append(masked_mae(forecast, block["y"], block["y_mask"], weights))
     torch.testing.assert_close(objective, each[0] + each[1])
     torch.testing.assert_close(logged, (each[0] + each[1]) / 2)
     with pytest.raises(ValueError, match="one batch for each of 2 members"):

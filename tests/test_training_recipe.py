@@ -90,9 +90,9 @@ def record_calls(monkeypatch, name: str) -> list:
     """Wrap the module's function ``name`` (a batch or a size, then a setting): the test sees every setting."""
     calls, original = [], getattr(module_code, name)
 
-    def recording(batch, setting):
+    def recording(batch, setting, *rest):
         calls.append(setting)
-        return original(batch, setting)
+        return original(batch, setting, *rest)
 
     monkeypatch.setattr(module_code, name, recording)
     return calls
@@ -174,6 +174,12 @@ def test_the_training_loss_weighs_far_horizons_and_validation_does_not():
     assert objective.item() == pytest.approx(650 / 78)
     assert logged.item() == pytest.approx(650 / 78)
     assert module.loss(batch).item() == pytest.approx(6.5)  # validation: the plain mean error
+    # horizon 12 unobserved in half the windows: a weighted mean, divided by the observed weights
+    batch["y_mask"][:8, 11] = False
+    weights, count = torch.arange(1.0, 13.0) / 6.5, torch.tensor([2.0] * 11 + [1.0])
+    expected = (weights * count * torch.arange(1.0, 13.0)).sum() / (weights * count).sum()
+    assert module.training_loss(batch)[0].item() == pytest.approx(expected.item())
+    assert module.loss(batch).item() == pytest.approx((78 - 6) / 11.5)  # 11.5 observed horizons per window
 
 
 def test_a_run_trains_with_a_horizon_emphasis(demo_dir, tmp_path, monkeypatch):

@@ -20,12 +20,13 @@ def masked_mae(y_hat: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, target_
     return ((y_hat - y).abs() * weights).sum() / weights.sum().clamp_min(1.0)
 
 
-def horizon_weights(horizons: int, emphasis: float) -> torch.Tensor:
+def horizon_weights(horizons: int, emphasis: float, device: torch.device | None = None) -> torch.Tensor:
     """Loss weights ``h ** emphasis`` of the horizons h = 1..H, scaled to mean 1, as [H, 1, 1] (to
     broadcast over [B, H, N, G]). An MAE pulls every horizon's error with the same force whatever
     its size; a positive emphasis moves that pull towards the far horizons, which are the hardest
-    and the ones a forecast is usually judged on. 0 weighs them all equally."""
-    weights = torch.arange(1, horizons + 1, dtype=torch.float32) ** emphasis
+    and the ones a forecast is usually judged on. 0 weighs them all equally. Built on ``device``:
+    a copy from the CPU would make every GPU training step wait for the GPU."""
+    weights = torch.arange(1, horizons + 1, dtype=torch.float32, device=device) ** emphasis
     return (weights / weights.mean())[:, None, None]
 
 
@@ -113,7 +114,7 @@ class ForecastModule(lightning.LightningModule):
         forecasts = self._training_forward(batch["x"], batch["x_mask"], batch["time"], self.graph)
         weights = self.target_weights
         if self.horizon_emphasis:
-            weights = horizon_weights(batch["y"].shape[1], self.horizon_emphasis).to(weights.device) * weights
+            weights = horizon_weights(batch["y"].shape[1], self.horizon_emphasis, weights.device) * weights
         if not self.is_ensemble:
             loss = masked_mae(forecasts, batch["y"], batch["y_mask"], weights)
             return loss, loss

@@ -90,9 +90,9 @@ def record_calls(monkeypatch, name: str) -> list:
     """Wrap the module's function ``name`` (a batch or a size, then a setting): the test sees every setting."""
     calls, original = [], getattr(module_code, name)
 
-    def recording(batch, setting, *rest):
+    def recording(batch_or_size, setting, *rest):
         calls.append(setting)
-        return original(batch, setting, *rest)
+        return original(batch_or_size, setting, *rest)
 
     monkeypatch.setattr(module_code, name, recording)
     return calls

@@ -7,7 +7,10 @@ validation split and the best validation checkpoint kept, then is scored on the 
 ``evaluation.evaluate.forecast_batches`` and ``metrics.ForecastMetrics``. A finished seed is
 read back from ``<runs>/peers/<experiment>-<protocol>-<peer>-seed<N>/result.json``. Social-xLSTM's
 rows come from scripts/bench_accuracy.py's run folders (``--model-label``), trained with the
-command in README.md, so the table is side by side. Needs `make bench`.
+command in README.md, so the table is side by side. Needs `make bench` (`make bench-graph` for
+the torch-spatiotemporal peers). A seed stopped part-way (the graph peers take hours per seed on
+a CPU) goes on from its last finished epoch when the same command runs again, with its minutes
+summed over the runs.
 
   python scripts/bench_peers.py --experiment los_loop --seeds 0 1 2 --model-label bs8 -- data.path=data/los-loop/dataset
   python scripts/bench_peers.py --experiment demo --seeds 0 --peers stid
@@ -41,6 +44,7 @@ from social_xlstm.training.quiet import quiet_lightning
 from social_xlstm.training.train import ensure_demo_data, make_datamodule, make_graph
 
 RESULT_FILE = "result.json"
+SETTINGS_FILE = "settings.json"  # what a seed's checkpoints were trained under
 
 
 class PeerModule(ForecastModule):
@@ -112,19 +116,49 @@ def score(run: LoadedRun, forecasts: dict) -> dict:
     return metrics.compute()
 
 
+class TrainingClock(lightning.Callback):
+    """Minutes of training over every process that worked on a seed: the count so far goes into
+    each checkpoint, so a seed resumed in a later session reports its whole training time."""
+
+    def __init__(self):
+        self.earlier, self._started = 0.0, None
+
+    def on_train_start(self, trainer, module):
+        self._started = time.perf_counter()
+
+    @property
+    def minutes(self) -> float:
+        now = 0.0 if self._started is None else (time.perf_counter() - self._started) / 60
+        return self.earlier + now
+
+    def state_dict(self):
+        return {"minutes": self.minutes}
+
+    def load_state_dict(self, state):
+        self.earlier = float(state["minutes"])
+
+
 def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_epochs: int | None = None) -> dict:
-    """Train one peer for one seed and score it on the test split; the result is kept in out_dir."""
-    result_path = out_dir / RESULT_FILE
+    """Train one peer for one seed and score it on the test split; the result is kept in out_dir.
+
+    A seed stopped before its result (a session's end: the graph peers train for hours on a CPU)
+    resumes from its last epoch when the same command runs again; one trained under other settings
+    starts afresh."""
+    result_path, settings_path = out_dir / RESULT_FILE, out_dir / SETTINGS_FILE
     peer = PEERS[name]
     if max_epochs is not None:
         peer = dataclasses.replace(peer, max_epochs=max_epochs)
+    settings = {"max_epochs": peer.max_epochs, "overrides": overrides}
     if result_path.exists():  # reused only when it was trained as this command would train it
         kept = json.loads(result_path.read_text())
         if kept.get("max_epochs") == peer.max_epochs and kept.get("overrides") == overrides:
             return kept
+    last = out_dir / "checkpoints" / "last.ckpt"
+    resume = last.exists() and settings_path.exists() and json.loads(settings_path.read_text()) == settings
     run, module = _peer_run(name, peer, seed, overrides, out_dir)
-    # a seed killed before its result trains again from scratch: its best.ckpt is replaced, not
-    # kept beside the new one as best-v1.ckpt
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings_path.write_text(json.dumps(settings))
+    # best and last are replaced in place, never kept beside the new ones as best-v1.ckpt
     best = ModelCheckpoint(
         dirpath=out_dir / "checkpoints",
         filename="best",
@@ -133,6 +167,10 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
         save_top_k=1,
         enable_version_counter=False,
     )
+    latest = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False
+    )
+    clock = TrainingClock()
     trainer = lightning.Trainer(
         default_root_dir=out_dir,
         max_epochs=peer.max_epochs,
@@ -141,11 +179,12 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
         gradient_clip_val=peer.gradient_clip_val,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[best, EarlyStopping("val_mae", patience=peer.patience)],
+        callbacks=[best, latest, EarlyStopping("val_mae", patience=peer.patience), clock],
     )
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=run.datamodule)
-    minutes = (time.perf_counter() - start) / 60
+    if resume:
+        print(f"{name} seed {seed}: resuming from {last}", flush=True)
+    trainer.fit(module, datamodule=run.datamodule, ckpt_path=last if resume else None)
+    minutes = clock.minutes
     best_epoch = int(_load_best(module, out_dir)["epoch"]) + 1
     result = {
         "peer": name,
@@ -159,7 +198,6 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
         "parameters": sum(p.numel() for p in module.model.parameters()),
         "source": peer.source,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
     result_path.write_text(json.dumps(result, indent=2))
     return result
 

@@ -30,15 +30,15 @@ from social_xlstm.nn import neighbour_readings
 from social_xlstm.timefeatures import seconds_of_week, time_features
 
 TOL = {"rtol": 1e-5, "atol": 1e-3}
-# The Los-loop preset's graph features, so the parity tests cover what that bundle runs:
-# neighbours' raw readings over 2 hops and a pooling round before each of 2 mLSTM blocks.
-PRESET_ARCHITECTURE = ("model.pooling.input_hops=2", "model.interaction.blocks=2", "model.pooling.every_block=true")
+# The graph features a bundle can hold, so the parity tests cover them: neighbours' raw readings
+# over 2 hops (the Los-loop preset) and a pooling round before each of 2 mLSTM blocks (an option).
+GRAPH_ARCHITECTURE = ("model.pooling.input_hops=2", "model.interaction.blocks=2", "model.pooling.every_block=true")
 
 
 @pytest.fixture(scope="module")
 def run_dir(demo_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("runs") / "small"
-    assert main(tiny_train_args(demo_dir, path, "baselines=[]", *PRESET_ARCHITECTURE)) == 0
+    assert main(tiny_train_args(demo_dir, path, "baselines=[]", *GRAPH_ARCHITECTURE)) == 0
     return path
 
 

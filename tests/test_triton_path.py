@@ -14,7 +14,10 @@ from social_xlstm.nn.model import SocialXLSTM, SocialXLSTMConfig
 N, F, G, H, T = 5, 3, 2, 12, 12
 PRESETS = {
     "demo": {},
-    "los_loop": {"day_of_week_inputs": False, "pool_every_block": True, "input_hops": 2, "interaction_blocks": 2},
+    "los_loop": {"day_of_week_inputs": False, "input_hops": 2},
+    # not a preset (the Los-loop one until 2026-12-06): the stack whose first block returns every
+    # step through the chunkwise kernel, with a pooling round before each block
+    "pooled_blocks": {"day_of_week_inputs": False, "pool_every_block": True, "input_hops": 2, "interaction_blocks": 2},
 }
 
 

@@ -9,8 +9,8 @@ read back from ``<runs>/peers/<experiment>-<protocol>-<peer>-seed<N>/result.json
 rows come from scripts/bench_accuracy.py's run folders (``--model-label``), trained with the
 command in README.md, so the table is side by side. Needs `make bench` (`make bench-graph` for
 the torch-spatiotemporal peers). A seed stopped part-way (the graph peers take hours per seed on
-a CPU) goes on from its last finished epoch when the same command runs again, with its minutes
-summed over the runs.
+a CPU) goes on from its last finished epoch when the same command runs again, with the minutes
+of its finished epochs summed over the runs.
 
   python scripts/bench_peers.py --experiment los_loop --seeds 0 1 2 --model-label bs8 -- data.path=data/los-loop/dataset
   python scripts/bench_peers.py --experiment demo --seeds 0 --peers stid
@@ -41,7 +41,7 @@ from social_xlstm.metrics import ForecastMetrics
 from social_xlstm.training.config import compose_config
 from social_xlstm.training.module import ForecastModule
 from social_xlstm.training.quiet import quiet_lightning
-from social_xlstm.training.train import ensure_demo_data, make_datamodule, make_graph
+from social_xlstm.training.train import ensure_demo_data, fit_is_over, make_datamodule, make_graph
 
 RESULT_FILE = "result.json"
 SETTINGS_FILE = "settings.json"  # what a seed's checkpoints were trained under
@@ -117,8 +117,8 @@ def score(run: LoadedRun, forecasts: dict) -> dict:
 
 
 class TrainingClock(lightning.Callback):
-    """Minutes of training over every process that worked on a seed: the count so far goes into
-    each checkpoint, so a seed resumed in a later session reports its whole training time."""
+    """Minutes of training up to each checkpoint, kept in it, so a seed resumed in a later session
+    reports its whole training time (less the unfinished epoch of a stopped run, trained again)."""
 
     def __init__(self):
         self.earlier, self._started = 0.0, None
@@ -138,26 +138,35 @@ class TrainingClock(lightning.Callback):
         self.earlier = float(state["minutes"])
 
 
+def recipe(peer: Peer, overrides: list[str]) -> dict:
+    """What a seed's checkpoints were trained under: the peer's recipe and the command's overrides."""
+    fields = {f.name: getattr(peer, f.name) for f in dataclasses.fields(peer) if f.name != "build"}
+    return json.loads(json.dumps({**fields, "overrides": overrides}))  # tuples as lists, as read back
+
+
 def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_epochs: int | None = None) -> dict:
     """Train one peer for one seed and score it on the test split; the result is kept in out_dir.
 
     A seed stopped before its result (a session's end: the graph peers train for hours on a CPU)
-    resumes from its last epoch when the same command runs again; one trained under other settings
-    starts afresh."""
+    resumes from its last epoch when the same command runs again, and a fit that ended unscored is
+    scored as it is; a seed trained under another recipe starts afresh."""
     result_path, settings_path = out_dir / RESULT_FILE, out_dir / SETTINGS_FILE
+    last = out_dir / "checkpoints" / "last.ckpt"
     peer = PEERS[name]
     if max_epochs is not None:
         peer = dataclasses.replace(peer, max_epochs=max_epochs)
-    settings = {"max_epochs": peer.max_epochs, "overrides": overrides}
     if result_path.exists():  # reused only when it was trained as this command would train it
         kept = json.loads(result_path.read_text())
         if kept.get("max_epochs") == peer.max_epochs and kept.get("overrides") == overrides:
             return kept
-    last = out_dir / "checkpoints" / "last.ckpt"
+    settings = recipe(peer, overrides)
     resume = last.exists() and settings_path.exists() and json.loads(settings_path.read_text()) == settings
     run, module = _peer_run(name, peer, seed, overrides, out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    settings_path.write_text(json.dumps(settings))
+    if not resume:  # what another recipe left must not be resumed or reused if this run is stopped
+        for stale in (last, result_path):
+            stale.unlink(missing_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        settings_path.write_text(json.dumps(settings))
     # best and last are replaced in place, never kept beside the new ones as best-v1.ckpt
     best = ModelCheckpoint(
         dirpath=out_dir / "checkpoints",
@@ -181,10 +190,15 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
         enable_model_summary=False,
         callbacks=[best, latest, EarlyStopping("val_mae", patience=peer.patience), clock],
     )
-    if resume:
-        print(f"{name} seed {seed}: resuming from {last}", flush=True)
-    trainer.fit(module, datamodule=run.datamodule, ckpt_path=last if resume else None)
-    minutes = clock.minutes
+    if resume and fit_is_over(last, peer.max_epochs):
+        # resuming would validate again or train one more epoch; the fit is what it was
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        epochs, minutes = state["epoch"] + 1, state["callbacks"]["TrainingClock"]["minutes"]
+    else:
+        if resume:
+            print(f"{name} seed {seed}: resuming from {last}", flush=True)
+        trainer.fit(module, datamodule=run.datamodule, ckpt_path=last if resume else None)
+        epochs, minutes = trainer.current_epoch, clock.minutes
     best_epoch = int(_load_best(module, out_dir)["epoch"]) + 1
     result = {
         "peer": name,
@@ -193,7 +207,7 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
         "overrides": overrides,
         "summary": score(run, forecasts_on_test(run, name)),
         "minutes": minutes,
-        "epochs": trainer.current_epoch,
+        "epochs": epochs,
         "best_epoch": best_epoch,
         "parameters": sum(p.numel() for p in module.model.parameters()),
         "source": peer.source,

@@ -49,7 +49,7 @@ step train-presets 150 bash -c "$PY -m social_xlstm.cli train experiment=demo tr
     trainer.max_epochs=1 trainer.limit_train_batches=20 baselines=[] run_dir=/tmp/gpu-demo && \
     $PY -m social_xlstm.cli train experiment=demo trainer.accelerator=gpu model.pooling.every_block=true \
     model.pooling.input_hops=2 model.interaction.blocks=2 model.day_of_week_inputs=false \
-    trainer.max_epochs=1 trainer.limit_train_batches=20 baselines=[] run_dir=/tmp/gpu-los-loop-shape"
+    trainer.max_epochs=1 trainer.limit_train_batches=20 baselines=[] run_dir=/tmp/gpu-pooled-blocks"
 step slstm 90 $PY scripts/bench_slstm.py --device cuda --methods torch triton lstm \
     --batch 1024 16384 65536 --seq 12 288 2016 --head-dim 16 64
 step kernels 120 $PY scripts/bench_kernels.py --device cuda --methods ours-triton nx-triton ours-chunkwise torch-lstm \

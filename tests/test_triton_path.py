@@ -12,11 +12,11 @@ from social_xlstm.cli import main
 from social_xlstm.nn.model import SocialXLSTM, SocialXLSTMConfig
 
 N, F, G, H, T = 5, 3, 2, 12, 12
-PRESETS = {
-    "demo": {},
-    "los_loop": {"day_of_week_inputs": False, "input_hops": 2},
-    # not a preset (the Los-loop one until 2026-12-06): the stack whose first block returns every
-    # step through the chunkwise kernel, with a pooling round before each block
+# The presets' width and heads (the Los-loop preset differs from the demo's network only in inputs
+# the kernels never see), and the option whose first block returns every step through the
+# chunkwise kernel, with a pooling round before each block (the Los-loop preset until 2026-12-06).
+SHAPES = {
+    "presets": {},
     "pooled_blocks": {"day_of_week_inputs": False, "pool_every_block": True, "input_hops": 2, "interaction_blocks": 2},
 }
 
@@ -40,8 +40,8 @@ def preset_model(kernels: str, **shape) -> SocialXLSTM:
 
 @pytest.mark.slow  # the interpreter runs the kernels in numpy: a minute
 @pytest.mark.triton
-@pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_triton_kernels_train_the_presets_shapes_like_the_references(preset):
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_triton_kernels_train_the_presets_shapes_like_the_references(shape):
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, T, N, F, generator=g).to(DEVICE)
     mask = (torch.rand(2, T, N, F, generator=g) > 0.1).to(DEVICE)
@@ -49,7 +49,7 @@ def test_triton_kernels_train_the_presets_shapes_like_the_references(preset):
     graph = type(ring_graph(N))(*(t.to(DEVICE) for t in ring_graph(N)))
     results = {}
     for kernels in ("torch", "triton"):
-        model = preset_model(kernels, **PRESETS[preset]).to(DEVICE)
+        model = preset_model(kernels, **SHAPES[shape]).to(DEVICE)
         forecast = model(x, mask, time, graph)
         forecast.square().mean().backward()
         results[kernels] = (

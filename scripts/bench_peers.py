@@ -32,16 +32,23 @@ import numpy as np
 import torch
 from bench_accuracy import PROTOCOLS, add_run_options, read_timing, run_folder, spread, timing_note
 from benchreport import Table, add_doc_option
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping
 from peers import PEERS, Peer, build_peer
 
 from social_xlstm.evaluation.evaluate import forecast_batches
 from social_xlstm.evaluation.forecasters import MODEL_NAME, LoadedRun, load_run
 from social_xlstm.metrics import ForecastMetrics
+from social_xlstm.run_directory import last_checkpoint
 from social_xlstm.training.config import compose_config
 from social_xlstm.training.module import ForecastModule
 from social_xlstm.training.quiet import quiet_lightning
-from social_xlstm.training.train import ensure_demo_data, fit_is_over, make_datamodule, make_graph
+from social_xlstm.training.train import (
+    best_and_last_checkpoints,
+    ensure_demo_data,
+    fit_is_over,
+    make_datamodule,
+    make_graph,
+)
 
 RESULT_FILE = "result.json"
 SETTINGS_FILE = "settings.json"  # what a seed's checkpoints were trained under
@@ -144,6 +151,23 @@ def recipe(peer: Peer, overrides: list[str]) -> dict:
     return json.loads(json.dumps({**fields, "overrides": overrides}))  # tuples as lists, as read back
 
 
+def fit_peer(module: PeerModule, run: LoadedRun, peer: Peer, out_dir: Path, resume_from: Path | None):
+    """Fit with early stopping on validation, from ``resume_from`` when given -> (epochs, minutes)."""
+    clock = TrainingClock()
+    trainer = lightning.Trainer(
+        default_root_dir=out_dir,
+        max_epochs=peer.max_epochs,
+        accelerator="cpu",
+        logger=False,
+        gradient_clip_val=peer.gradient_clip_val,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[*best_and_last_checkpoints(out_dir), EarlyStopping("val_mae", patience=peer.patience), clock],
+    )
+    trainer.fit(module, datamodule=run.datamodule, ckpt_path=resume_from)
+    return trainer.current_epoch, clock.minutes
+
+
 def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_epochs: int | None = None) -> dict:
     """Train one peer for one seed and score it on the test split; the result is kept in out_dir.
 
@@ -151,7 +175,7 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
     resumes from its last epoch when the same command runs again, and a fit that ended unscored is
     scored as it is; a seed trained under another recipe starts afresh."""
     result_path, settings_path = out_dir / RESULT_FILE, out_dir / SETTINGS_FILE
-    last = out_dir / "checkpoints" / "last.ckpt"
+    last = last_checkpoint(out_dir)
     peer = PEERS[name]
     if max_epochs is not None:
         peer = dataclasses.replace(peer, max_epochs=max_epochs)
@@ -167,38 +191,14 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
             stale.unlink(missing_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
         settings_path.write_text(json.dumps(settings))
-    # best and last are replaced in place, never kept beside the new ones as best-v1.ckpt
-    best = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints",
-        filename="best",
-        monitor="val_mae",
-        mode="min",
-        save_top_k=1,
-        enable_version_counter=False,
-    )
-    latest = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False
-    )
-    clock = TrainingClock()
-    trainer = lightning.Trainer(
-        default_root_dir=out_dir,
-        max_epochs=peer.max_epochs,
-        accelerator="cpu",
-        logger=False,
-        gradient_clip_val=peer.gradient_clip_val,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[best, latest, EarlyStopping("val_mae", patience=peer.patience), clock],
-    )
     if resume and fit_is_over(last, peer.max_epochs):
         # resuming would validate again or train one more epoch; the fit is what it was
         state = torch.load(last, map_location="cpu", weights_only=True)
-        epochs, minutes = state["epoch"] + 1, state["callbacks"]["TrainingClock"]["minutes"]
+        epochs, minutes = state["epoch"] + 1, state["callbacks"][TrainingClock().state_key]["minutes"]
     else:
         if resume:
             print(f"{name} seed {seed}: resuming from {last}", flush=True)
-        trainer.fit(module, datamodule=run.datamodule, ckpt_path=last if resume else None)
-        epochs, minutes = trainer.current_epoch, clock.minutes
+        epochs, minutes = fit_peer(module, run, peer, out_dir, last if resume else None)
     best_epoch = int(_load_best(module, out_dir)["epoch"]) + 1
     result = {
         "peer": name,

@@ -182,6 +182,19 @@ def fit_is_over(last: Path, max_epochs: int) -> bool:
     return stopped or state["epoch"] + 1 >= max_epochs
 
 
+def best_and_last_checkpoints(out_dir: Path) -> list[ModelCheckpoint]:
+    """``best.ckpt`` (the lowest ``val_mae``) and ``last.ckpt`` (every epoch) in ``out_dir``/checkpoints.
+
+    Both are replaced in place: a retrain replaces best.ckpt, never writes best-v1. Not save_last:
+    Lightning refreshes that copy only when a new best is saved, so a resumed (or re-run) fit
+    restarted from the best epoch and trained the later ones again."""
+    directory = out_dir / "checkpoints"
+    best = ModelCheckpoint(
+        dirpath=directory, filename="best", monitor="val_mae", mode="min", save_top_k=1, enable_version_counter=False
+    )
+    return [best, ModelCheckpoint(dirpath=directory, filename="last", save_top_k=1, enable_version_counter=False)]
+
+
 def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path, label: str) -> bool:
     """Train ``module`` into ``out_dir``, resuming from its last checkpoint; a fit already over is
     left as it is. Returns whether this process is global rank 0 (the one that goes on to evaluate)."""
@@ -192,20 +205,6 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
         if is_launch_rank_zero():
             print(f"{label}: already trained ({last}), not trained again", flush=True)
         return is_launch_rank_zero()
-    checkpoints = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints",
-        filename="best",
-        monitor="val_mae",
-        mode="min",
-        save_top_k=1,
-        enable_version_counter=False,  # a retrain (resume=false) replaces best.ckpt, never writes best-v1
-    )
-    # Not save_last: Lightning refreshes that copy only when a new best is saved, so a resumed (or
-    # re-run) fit restarted from the best epoch and trained the later ones again. This one is
-    # rewritten after every epoch.
-    latest = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False
-    )
     trainer = lightning.Trainer(
         default_root_dir=out_dir,
         max_epochs=int(t.max_epochs),
@@ -221,8 +220,7 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
         limit_val_batches=t.limit_val_batches,
         log_every_n_steps=int(t.log_every_n_steps),
         callbacks=[
-            checkpoints,
-            latest,
+            *best_and_last_checkpoints(out_dir),
             EarlyStopping("val_mae", patience=int(t.early_stopping_patience)),
             progress_callback(label),
         ],

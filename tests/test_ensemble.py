@@ -2,6 +2,7 @@
 
 import copy
 import json
+import shutil
 
 import lightning
 import numpy as np
@@ -161,6 +162,38 @@ def test_compiled_training_compiles_one_members_forward_for_all_and_matches_eage
     torch.testing.assert_close(losses[True], losses[False], rtol=1e-5, atol=1e-6)
     for compiled_grad, eager_grad in zip(grads[True], grads[False]):
         torch.testing.assert_close(compiled_grad, eager_grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("g++") is None, reason="inductor on the CPU needs a C++ compiler")
+def test_inductor_compiled_training_step_gives_the_eager_objective_and_gradients(monkeypatch):
+    """The real compiler, as ``trainer.compile=true`` runs it on the CPU (inductor's C++ wrapper):
+    the same objective and gradients as the eager step from a graph inductor built, and the wrapper
+    asked for on the CPU only."""
+    options_seen = []
+    real_compile = torch.compile
+
+    def recording_compile(function, **kwargs):
+        options_seen.append(kwargs.get("options"))
+        return real_compile(function, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    batch = _batch(windows=6)
+    losses, grads = {}, {}
+    for compiled in (False, True):
+        ensemble = make_ensemble(members=3).float()
+        module = ForecastModule(ensemble, _graph(), target_weights=[1.0, 1.0], compile=compiled)
+        losses[compiled] = module.training_loss(batch)[0]
+        grads[compiled] = torch.autograd.grad(losses[compiled], list(ensemble.parameters()))
+    assert options_seen == [{"cpp_wrapper": True}]
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1  # compiled, no eager fallback
+    module._build_training_forward(torch.device("cuda"))  # built, not run: a GPU keeps the Python wrapper
+    assert options_seen[-1] is None
+    torch.testing.assert_close(losses[True], losses[False], rtol=1e-5, atol=1e-6)
+    for compiled_grad, eager_grad in zip(grads[True], grads[False]):
+        torch.testing.assert_close(compiled_grad, eager_grad, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -76,17 +76,9 @@ class ForecastModule(lightning.LightningModule):
         self.model = model
         # validated and saved in place of the trained weights (training/averaging.py)
         self.average = WeightAverage(model, weight_average) if weight_average else None
-        # A compiled function, not a submodule, so checkpoints keep the eager parameter names.
-        # Only training steps use it: evaluation batches vary in size and run once.
         self.is_ensemble = isinstance(model, SocialXLSTMEnsemble)
-        if self.is_ensemble:
-            # Each member trains on its own batch (nn/ensemble.py) through one compiled forward: the
-            # members share one shape, so it compiles once for all of them, not once per member.
-            # It calls forward itself, so module hooks (none are used) would not run in compiled steps.
-            run_member = torch.compile(type(model.members[0]).forward) if compile else None
-            self._training_forward = functools.partial(model.forecasts_of_own_batches, run_member=run_member)
-        else:
-            self._training_forward = torch.compile(model.forward) if compile else model.forward
+        self.compile_steps = compile
+        self._training_forward = None  # built at the first training step, on the batch's device
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
         self.reading_dropout, self.curriculum = reading_dropout, curriculum
         self.horizon_emphasis = horizon_emphasis
@@ -111,6 +103,8 @@ class ForecastModule(lightning.LightningModule):
         """(objective, masked MAE to log) on one training batch. An ensemble's batch holds one batch
         per member (``TrafficDataModule.shuffles``); its objective is the sum of the members' losses on
         their own batches, so each member's gradient is the one it would get alone."""
+        if self._training_forward is None:
+            self._training_forward = self._build_training_forward(batch["x"].device)
         forecasts = self._training_forward(batch["x"], batch["x_mask"], batch["time"], self.graph)
         weights = self.target_weights
         if self.horizon_emphasis:
@@ -121,6 +115,26 @@ class ForecastModule(lightning.LightningModule):
         targets = zip(batch["y"].chunk(len(forecasts)), batch["y_mask"].chunk(len(forecasts)))
         losses = torch.stack([masked_mae(f, y, mask, weights) for f, (y, mask) in zip(forecasts, targets)])
         return losses.sum(), losses.mean()
+
+    def _build_training_forward(self, device: torch.device):
+        """The training steps' forward: the model's own, or compiled with ``compile=True``.
+
+        A compiled function, not a submodule, so checkpoints keep the eager parameter names; only
+        training steps use it (evaluation batches vary in size and run once). On the CPU inductor
+        writes its C++ wrapper, which builds each graph's kernels as one library where the Python
+        wrapper builds one per kernel (79 for the Los-loop preset's step): its first step took 87 s
+        against about 100 on a 2-core Xeon, at the same step time (docs/benchmarks.md, "Where the
+        goals stand"). A GPU keeps the default Python wrapper: the C++ one is not measured there."""
+        model = self.model
+        options = {"cpp_wrapper": True} if device.type == "cpu" else None
+        if self.is_ensemble:
+            # Each member trains on its own batch (nn/ensemble.py) through one compiled forward: the
+            # members share one shape, so it compiles once for all of them, not once per member.
+            # It calls forward itself, so module hooks (none are used) would not run in compiled steps.
+            forward = type(model.members[0]).forward
+            run_member = torch.compile(forward, options=options) if self.compile_steps else None
+            return functools.partial(model.forecasts_of_own_batches, run_member=run_member)
+        return torch.compile(model.forward, options=options) if self.compile_steps else model.forward
 
     def clip_gradient_norms(self, max_norm: float) -> None:
         """Clip the gradient norm of each member of an ensemble on its own, as each would be clipped

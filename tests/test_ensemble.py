@@ -131,6 +131,21 @@ def test_the_objective_sums_the_members_own_errors_and_the_log_shows_their_mean(
         module.training_loss(_batch(windows=3))
 
 
+def _compiled_step_matches_eager(batch, grad_atol: float) -> ForecastModule:
+    """One ensemble step's objective and gradients, eager and through ``compile=True`` from the same
+    start, checked level; returns the compiled step's module."""
+    losses, grads = {}, {}
+    for compiled in (False, True):
+        ensemble = make_ensemble(members=3).float()
+        module = ForecastModule(ensemble, _graph(), target_weights=[1.0, 1.0], compile=compiled)
+        losses[compiled] = module.training_loss(batch)[0]
+        grads[compiled] = torch.autograd.grad(losses[compiled], list(ensemble.parameters()))
+    torch.testing.assert_close(losses[True], losses[False], rtol=1e-5, atol=1e-6)
+    for compiled_grad, eager_grad in zip(grads[True], grads[False]):
+        torch.testing.assert_close(compiled_grad, eager_grad, rtol=1e-4, atol=grad_atol)
+    return module
+
+
 def test_compiled_training_compiles_one_members_forward_for_all_and_matches_eager(monkeypatch):
     """A compiled training step runs each member on its own batch through one compiled forward:
     it compiles once, a graph the size of one network's (the members share one shape), and
@@ -150,18 +165,10 @@ def test_compiled_training_compiles_one_members_forward_for_all_and_matches_eage
     )
     alone.training_loss(_block(batch, 0, 2))  # one member's batch, as the ensemble's members get
     torch._dynamo.reset()  # the ensemble compiles from scratch, not as a recompile of that one
-    losses, grads = {}, {}
-    for compiled in (False, True):
-        ensemble = make_ensemble(members=3).float()
-        module = ForecastModule(ensemble, _graph(), target_weights=[1.0, 1.0], compile=compiled)
-        losses[compiled] = module.training_loss(batch)[0]
-        grads[compiled] = torch.autograd.grad(losses[compiled], list(ensemble.parameters()))
+    _compiled_step_matches_eager(batch, grad_atol=1e-6)
     one_network, ensemble_compile = counters
     assert ensemble_compile.frame_count == 1  # compiled once; its graph holds one network, not three:
     assert one_network.op_count > 0 and ensemble_compile.op_count < 1.5 * one_network.op_count
-    torch.testing.assert_close(losses[True], losses[False], rtol=1e-5, atol=1e-6)
-    for compiled_grad, eager_grad in zip(grads[True], grads[False]):
-        torch.testing.assert_close(compiled_grad, eager_grad, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.slow
@@ -180,20 +187,11 @@ def test_inductor_compiled_training_step_gives_the_eager_objective_and_gradients
     monkeypatch.setattr(torch, "compile", recording_compile)
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
-    batch = _batch(windows=6)
-    losses, grads = {}, {}
-    for compiled in (False, True):
-        ensemble = make_ensemble(members=3).float()
-        module = ForecastModule(ensemble, _graph(), target_weights=[1.0, 1.0], compile=compiled)
-        losses[compiled] = module.training_loss(batch)[0]
-        grads[compiled] = torch.autograd.grad(losses[compiled], list(ensemble.parameters()))
+    module = _compiled_step_matches_eager(_batch(windows=6), grad_atol=1e-5)
     assert options_seen == [{"cpp_wrapper": True}]
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1  # compiled, no eager fallback
     module._build_training_forward(torch.device("cuda"))  # built, not run: a GPU keeps the Python wrapper
     assert options_seen[-1] is None
-    torch.testing.assert_close(losses[True], losses[False], rtol=1e-5, atol=1e-6)
-    for compiled_grad, eager_grad in zip(grads[True], grads[False]):
-        torch.testing.assert_close(compiled_grad, eager_grad, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize(

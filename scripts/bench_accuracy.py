@@ -142,21 +142,27 @@ def train_seed(training: Training, at_a_time: int = 1) -> tuple[dict, Timing]:
         *training.extra,
     ]
     threads = child_threads(at_a_time)
-    env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = run_dir / LOG_FILE
     sys.stdout.write(f"training {run_dir}\n")  # one write: trainings side by side print whole lines
     sys.stdout.flush()
     start = time.perf_counter()
+    run_logged(command, run_dir / LOG_FILE, threads)
+    threads_used = str(threads) if threads is not None else os.environ.get("OMP_NUM_THREADS", "all")
+    timing = Timing((time.perf_counter() - start) / 60, at_a_time, threads_used)
+    write_timing(run_dir, timing)
+    return json.loads(summary.read_text()), timing
+
+
+def run_logged(command: list[str], log: Path, threads: int | None) -> None:
+    """Run a training child with its output in ``log`` (so that children side by side do not
+    interleave), at ``threads`` threads (None: torch's default); a failure ends the script with
+    the log's last lines."""
+    env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
     with log.open("w") as out:
         finished = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     if finished.returncode:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise SystemExit(f"{log}: training failed with exit status {finished.returncode}; its last lines:\n{tail}")
-    threads_used = str(threads) if threads is not None else os.environ.get("OMP_NUM_THREADS", "all")
-    timing = Timing((time.perf_counter() - start) / 60, at_a_time, threads_used)
-    write_timing(run_dir, timing)
-    return json.loads(summary.read_text()), timing
 
 
 def child_threads(jobs: int) -> int | None:

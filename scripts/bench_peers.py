@@ -23,14 +23,27 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import lightning
 import numpy as np
 import torch
-from bench_accuracy import PROTOCOLS, add_run_options, read_timing, run_folder, spread, timing_note
+from bench_accuracy import (
+    LOG_FILE,
+    PROTOCOLS,
+    add_run_options,
+    child_threads,
+    read_timing,
+    run_folder,
+    run_logged,
+    spread,
+    timing_note,
+)
 from benchreport import Table, add_doc_option
 from lightning.pytorch.callbacks import EarlyStopping
 from peers import PEERS, Peer, build_peer
@@ -57,7 +70,7 @@ SETTINGS_FILE = "settings.json"  # what a seed's checkpoints were trained under
 class PeerModule(ForecastModule):
     """The shared masked loss and validation metric, with the peer's own optimizer and schedule."""
 
-    def __init__(self, network, graph, peer: Peer, targets: int):
+    def __init__(self, network, graph, peer: Peer, targets: int, compile: bool = False):
         super().__init__(
             network,
             graph,
@@ -65,6 +78,7 @@ class PeerModule(ForecastModule):
             lr=peer.lr,
             weight_decay=peer.weight_decay,
             max_epochs=peer.max_epochs,
+            compile=compile,
         )
         self.peer = peer
 
@@ -82,7 +96,9 @@ def slots_per_day(interval: str) -> int:
     return int(pd.Timedelta(86_400, unit="s") / pd.Timedelta(interval))
 
 
-def _peer_run(name: str, peer: Peer, seed: int, overrides: list[str], out_dir: Path) -> tuple[LoadedRun, PeerModule]:
+def _peer_run(
+    name: str, peer: Peer, seed: int, overrides: list[str], out_dir: Path, compile: bool = False
+) -> tuple[LoadedRun, PeerModule]:
     """The experiment's data and graph with a fresh peer network (seeded), as one run."""
     cfg = compose_config([*overrides, f"seed={seed}", f"data.batch_size={peer.batch_size}"])
     lightning.seed_everything(seed, workers=True, verbose=False)
@@ -100,7 +116,7 @@ def _peer_run(name: str, peer: Peer, seed: int, overrides: list[str], out_dir: P
         graph=_graph_tensors(graph),
         channels=channels,
     )
-    module = PeerModule(network, graph, peer, targets=len(channels))
+    module = PeerModule(network, graph, peer, targets=len(channels), compile=compile)
     return LoadedRun(out_dir, cfg, datamodule, graph, {name: module}), module
 
 
@@ -123,15 +139,34 @@ def score(run: LoadedRun, forecasts: dict) -> dict:
     return metrics.compute()
 
 
+@dataclasses.dataclass(frozen=True)
+class Conditions:
+    """How a seed trains beside its recipe: these change its minutes, not its math."""
+
+    compile: bool = False
+    at_a_time: int = 1  # seeds trained side by side, the cores split between them
+
+    def describe(self) -> str:
+        steps = "compiled" if self.compile else "eager"
+        return f"{torch.get_num_threads()} thread(s), {self.at_a_time} at a time, {steps}"
+
+
+UNRECORDED = "conditions not recorded"
+
+
 class TrainingClock(lightning.Callback):
     """Minutes of training up to each checkpoint, kept in it, so a seed resumed in a later session
-    reports its whole training time (less the unfinished epoch of a stopped run, trained again)."""
+    reports its whole training time (less the unfinished epoch of a stopped run, trained again),
+    with every set of conditions it trained under: only one run alone gives a speed figure."""
 
-    def __init__(self):
+    def __init__(self, condition: str = ""):
         self.earlier, self._started = 0.0, None
+        self.condition, self.conditions = condition, []
 
     def on_train_start(self, trainer, module):
         self._started = time.perf_counter()
+        if self.condition not in self.conditions:
+            self.conditions.append(self.condition)
 
     @property
     def minutes(self) -> float:
@@ -139,10 +174,11 @@ class TrainingClock(lightning.Callback):
         return self.earlier + now
 
     def state_dict(self):
-        return {"minutes": self.minutes}
+        return {"minutes": self.minutes, "conditions": self.conditions}
 
     def load_state_dict(self, state):
         self.earlier = float(state["minutes"])
+        self.conditions = list(state.get("conditions", [UNRECORDED]))
 
 
 def recipe(peer: Peer, overrides: list[str]) -> dict:
@@ -151,9 +187,11 @@ def recipe(peer: Peer, overrides: list[str]) -> dict:
     return json.loads(json.dumps({**fields, "overrides": overrides}))  # tuples as lists, as read back
 
 
-def fit_peer(module: PeerModule, run: LoadedRun, peer: Peer, out_dir: Path, resume_from: Path | None):
-    """Fit with early stopping on validation, from ``resume_from`` when given -> (epochs, minutes)."""
-    clock = TrainingClock()
+def fit_peer(
+    module: PeerModule, run: LoadedRun, peer: Peer, out_dir: Path, resume_from: Path | None, conditions: Conditions
+):
+    """Fit with early stopping on validation, from ``resume_from`` when given -> (epochs, clock)."""
+    clock = TrainingClock(conditions.describe())
     trainer = lightning.Trainer(
         default_root_dir=out_dir,
         max_epochs=peer.max_epochs,
@@ -165,40 +203,63 @@ def fit_peer(module: PeerModule, run: LoadedRun, peer: Peer, out_dir: Path, resu
         callbacks=[*best_and_last_checkpoints(out_dir), EarlyStopping("val_mae", patience=peer.patience), clock],
     )
     trainer.fit(module, datamodule=run.datamodule, ckpt_path=resume_from)
-    return trainer.current_epoch, clock.minutes
+    return trainer.current_epoch, clock
 
 
-def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_epochs: int | None = None) -> dict:
+def peer_recipe(name: str, max_epochs: int | None = None) -> Peer:
+    """The peer's published recipe, with ``max_epochs`` in place of its own when given (smoke runs)."""
+    peer = PEERS[name]
+    return peer if max_epochs is None else dataclasses.replace(peer, max_epochs=max_epochs)
+
+
+def kept_settings(out_dir: Path) -> dict | None:
+    path = out_dir / SETTINGS_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def kept_result(out_dir: Path, settings: dict) -> dict | None:
+    """A seed's finished result, when it was trained as this command would train it (the same
+    recipe and overrides, as its checkpoints would have to be to resume), else None."""
+    path = out_dir / RESULT_FILE
+    return json.loads(path.read_text()) if path.exists() and kept_settings(out_dir) == settings else None
+
+
+def train_peer(
+    name: str,
+    seed: int,
+    overrides: list[str],
+    out_dir: Path,
+    max_epochs: int | None = None,
+    conditions: Conditions = Conditions(),
+) -> dict:
     """Train one peer for one seed and score it on the test split; the result is kept in out_dir.
 
     A seed stopped before its result (a session's end: the graph peers train for hours on a CPU)
     resumes from its last epoch when the same command runs again, and a fit that ended unscored is
     scored as it is; a seed trained under another recipe starts afresh."""
-    result_path, settings_path = out_dir / RESULT_FILE, out_dir / SETTINGS_FILE
-    last = last_checkpoint(out_dir)
-    peer = PEERS[name]
-    if max_epochs is not None:
-        peer = dataclasses.replace(peer, max_epochs=max_epochs)
-    if result_path.exists():  # reused only when it was trained as this command would train it
-        kept = json.loads(result_path.read_text())
-        if kept.get("max_epochs") == peer.max_epochs and kept.get("overrides") == overrides:
-            return kept
+    peer = peer_recipe(name, max_epochs)
     settings = recipe(peer, overrides)
-    resume = last.exists() and settings_path.exists() and json.loads(settings_path.read_text()) == settings
-    run, module = _peer_run(name, peer, seed, overrides, out_dir)
+    if (kept := kept_result(out_dir, settings)) is not None:
+        return kept
+    print(f"training {name} seed {seed} into {out_dir} ({conditions.describe()})", flush=True)
+    last = last_checkpoint(out_dir)
+    resume = last.exists() and kept_settings(out_dir) == settings
+    run, module = _peer_run(name, peer, seed, overrides, out_dir, conditions.compile)
     if not resume:  # what another recipe left must not be resumed or reused if this run is stopped
-        for stale in (last, result_path):
+        for stale in (last, out_dir / RESULT_FILE):
             stale.unlink(missing_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        settings_path.write_text(json.dumps(settings))
+        (out_dir / SETTINGS_FILE).write_text(json.dumps(settings))
     if resume and fit_is_over(last, peer.max_epochs):
         # resuming would validate again or train one more epoch; the fit is what it was
         state = torch.load(last, map_location="cpu", weights_only=True)
-        epochs, minutes = state["epoch"] + 1, state["callbacks"][TrainingClock().state_key]["minutes"]
+        clock = TrainingClock()
+        clock.load_state_dict(state["callbacks"][clock.state_key])
+        epochs = state["epoch"] + 1
     else:
         if resume:
             print(f"{name} seed {seed}: resuming from {last}", flush=True)
-        epochs, minutes = fit_peer(module, run, peer, out_dir, last if resume else None)
+        epochs, clock = fit_peer(module, run, peer, out_dir, last if resume else None, conditions)
     best_epoch = int(_load_best(module, out_dir)["epoch"]) + 1
     result = {
         "peer": name,
@@ -206,13 +267,14 @@ def train_peer(name: str, seed: int, overrides: list[str], out_dir: Path, max_ep
         "max_epochs": peer.max_epochs,
         "overrides": overrides,
         "summary": score(run, forecasts_on_test(run, name)),
-        "minutes": minutes,
+        "minutes": clock.minutes,
+        "conditions": clock.conditions,
         "epochs": epochs,
         "best_epoch": best_epoch,
         "parameters": sum(p.numel() for p in module.model.parameters()),
         "source": peer.source,
     }
-    result_path.write_text(json.dumps(result, indent=2))
+    (out_dir / RESULT_FILE).write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -288,6 +350,44 @@ def _counts(values: list[int]) -> str:
     return "/".join(str(v) for v in values)
 
 
+def minutes_conditions(results: list[dict]) -> str:
+    """What a peer's minutes per seed mean: a speed figure only when every seed trained alone under
+    one set of conditions."""
+    conditions = list(dict.fromkeys(c for r in results for c in r.get("conditions", [UNRECORDED])))
+    if len(conditions) == 1 and ", 1 at a time, " in conditions[0]:
+        return conditions[0]
+    return f"{'; '.join(conditions)}: not a speed figure"
+
+
+def peer_folder(args: argparse.Namespace, name: str, seed: int) -> Path:
+    return args.runs / "peers" / f"{args.experiment}-{args.protocol}-{name}-seed{seed}"
+
+
+def train_side_by_side(args: argparse.Namespace, pending: list[tuple[str, int]]) -> None:
+    """Train each (peer, seed) in a child run of this script, ``--jobs`` at a time with the cores
+    split between them; the results are then read back from their folders. A child's output goes
+    to its seed folder's log."""
+    at_a_time = min(args.jobs, len(pending))
+
+    def train_child(pair: tuple[str, int]) -> None:
+        name, seed = pair
+        out_dir = peer_folder(args, name, seed)
+        command = [
+            *(sys.executable, __file__, "--experiment", args.experiment, "--protocol", args.protocol),
+            *("--runs", str(args.runs), "--peers", name, "--seeds", str(seed), "--at-a-time", str(at_a_time)),
+            *(["--compile"] if args.compile else []),
+            *(["--max-epochs", str(args.max_epochs)] if args.max_epochs is not None else []),
+            *("--no-doc", "--", *args.overrides),
+        ]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        sys.stdout.write(f"training {name} seed {seed} into {out_dir} (log: {LOG_FILE})\n")
+        sys.stdout.flush()
+        run_logged(command, out_dir / LOG_FILE, child_threads(at_a_time))
+
+    with ThreadPoolExecutor(max_workers=at_a_time) as pool:
+        list(pool.map(train_child, pending))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(parser, "unused here (see --model-label)")
@@ -302,6 +402,13 @@ def main() -> None:
         "--max-epochs", type=int, default=None, help="instead of each peer's published number (smoke runs)"
     )
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="train through torch.compile, as README's Social-xLSTM command does: the same math, and "
+        "AGCRN's step holds 2 GB instead of 9",
+    )
+    parser.add_argument("--at-a-time", type=int, default=1, help=argparse.SUPPRESS)  # set by train_side_by_side
+    parser.add_argument(
         "--seed-ensemble",
         action="store_true",
         help="also a row per forecaster for the mean of its seeds' forecasts (a deep ensemble of the seeds)",
@@ -312,19 +419,26 @@ def main() -> None:
     quiet_lightning()
     overrides = [f"experiment={args.experiment}", *PROTOCOLS[args.protocol], *args.overrides]
 
+    pairs = [(name, seed) for name in args.peers for seed in args.seeds]
+    pending = [
+        (name, seed)
+        for name, seed in pairs
+        if kept_result(peer_folder(args, name, seed), recipe(peer_recipe(name, args.max_epochs), overrides)) is None
+    ]
+    if args.jobs > 1 and len(pending) > 1:
+        train_side_by_side(args, pending)
+    conditions = Conditions(args.compile, args.at_a_time)
     rows = {}
     ensemble = f"mean of {len(args.seeds)} seeds"
     for name in args.peers:
         results = []
-
-        def folder(seed, name=name):
-            return args.runs / "peers" / f"{args.experiment}-{args.protocol}-{name}-seed{seed}"
-
         for seed in args.seeds:
-            print(f"training {name} seed {seed} into {folder(seed)}", flush=True)
-            results.append(train_peer(name, seed, overrides, folder(seed), args.max_epochs))
+            results.append(
+                train_peer(name, seed, overrides, peer_folder(args, name, seed), args.max_epochs, conditions)
+            )
         rows[name] = results
         if args.seed_ensemble:
+            folder = functools.partial(peer_folder, args, name)
             rows[f"{name}, {ensemble}"] = [
                 ensemble_result(results, seed_ensemble(peer_seed_runs(name, args.seeds, overrides, folder)))
             ]
@@ -377,7 +491,8 @@ def main() -> None:
             "then scored (one ensemble, so no spread); its parameters and minutes are those of all its seeds together."
         )
     notes += [
-        f"- {name}: {PEERS[name].source}. Adapted: {'; '.join(PEERS[name].adapted) or 'nothing'}."
+        f"- {name}: {PEERS[name].source}. Adapted: {'; '.join(PEERS[name].adapted) or 'nothing'}. "
+        f"Minutes: {minutes_conditions(rows[name])}."
         for name in args.peers
     ]
     note = "\n".join(notes)

@@ -173,6 +173,12 @@ class TrainingClock(lightning.Callback):
         now = 0.0 if self._started is None else (time.perf_counter() - self._started) / 60
         return self.earlier + now
 
+    def on_train_epoch_end(self, trainer, module):
+        """One line an epoch, so that a run of hours shows how far it is and whether it still learns."""
+        metrics = trainer.callback_metrics
+        seen = " ".join(f"{k} {float(metrics[k]):.4f}" for k in ("train_mae", "val_mae") if k in metrics)
+        print(f"epoch {trainer.current_epoch + 1}: {seen} (scaled), {self.minutes:.1f} min", flush=True)
+
     def state_dict(self):
         return {"minutes": self.minutes, "conditions": self.conditions}
 

@@ -175,9 +175,9 @@ class TrainingClock(lightning.Callback):
 
     def on_train_epoch_end(self, trainer, module):
         """One line an epoch, so that a run of hours shows how far it is and whether it still learns."""
-        metrics = trainer.callback_metrics
-        seen = " ".join(f"{k} {float(metrics[k]):.4f}" for k in ("train_mae", "val_mae") if k in metrics)
-        print(f"epoch {trainer.current_epoch + 1}: {seen} (scaled), {self.minutes:.1f} min", flush=True)
+        if "val_mae" in trainer.callback_metrics:
+            mae = float(trainer.callback_metrics["val_mae"])
+            print(f"epoch {trainer.current_epoch + 1}: val_mae {mae:.4f} (scaled), {self.minutes:.1f} min", flush=True)
 
     def state_dict(self):
         return {"minutes": self.minutes, "conditions": self.conditions}

@@ -123,7 +123,7 @@ def _peer_run(
 def _load_best(module: PeerModule, out_dir: Path) -> dict:
     checkpoint = torch.load(out_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     module.load_state_dict(checkpoint["state_dict"])
-    module.eval()
+    module.cpu().eval()  # scored on the CPU batches evaluate uses, wherever it trained
     return checkpoint
 
 
@@ -148,7 +148,8 @@ class Conditions:
 
     def describe(self) -> str:
         steps = "compiled" if self.compile else "eager"
-        return f"{torch.get_num_threads()} thread(s), {self.at_a_time} at a time, {steps}"
+        device = "one CUDA GPU" if torch.cuda.is_available() else f"{torch.get_num_threads()} thread(s)"
+        return f"{device}, {self.at_a_time} at a time, {steps}"
 
 
 UNRECORDED = "conditions not recorded"
@@ -201,7 +202,8 @@ def fit_peer(
     trainer = lightning.Trainer(
         default_root_dir=out_dir,
         max_epochs=peer.max_epochs,
-        accelerator="cpu",
+        accelerator="gpu" if torch.cuda.is_available() else "cpu",
+        devices=1,
         logger=False,
         gradient_clip_val=peer.gradient_clip_val,
         enable_progress_bar=False,

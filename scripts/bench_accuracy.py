@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -154,11 +155,13 @@ def train_seed(training: Training, at_a_time: int = 1) -> tuple[dict, Timing]:
 
 
 def run_logged(command: list[str], log: Path, threads: int | None) -> None:
-    """Run a training child with its output in ``log`` (so that children side by side do not
-    interleave), at ``threads`` threads (None: torch's default); a failure ends the script with
-    the log's last lines."""
+    """Run a training child with its output appended to ``log`` (children side by side do not
+    interleave, and a run resumed in a later session keeps the earlier lines), at ``threads``
+    threads (None: torch's default); a failure ends the script with the log's last lines."""
     env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    with log.open("w") as out:
+    with log.open("a") as out:
+        out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(command)}\n")
+        out.flush()
         finished = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     if finished.returncode:
         tail = "\n".join(log.read_text().splitlines()[-15:])

@@ -1,9 +1,10 @@
 """The field's forecasters beside Social-xLSTM, on exactly its windows, splits, scaler, masks and
 metrics: one scoring path for every forecaster, the one ``evaluate`` uses.
 
-Each peer (scripts/peers.py: the package's network and its published METR-LA recipe) trains in
-this process with Lightning on the experiment's data module, with early stopping on the
-validation split and the best validation checkpoint kept, then is scored on the test split by
+Each peer (scripts/peers.py: the package's network and its published recipe) trains with
+Lightning on the experiment's data module, in this process or, with ``--jobs N``, in child runs
+N at a time, with early stopping on the validation split and the best validation checkpoint
+kept, then is scored on the test split by
 ``evaluation.evaluate.forecast_batches`` and ``metrics.ForecastMetrics``. A finished seed is
 read back from ``<runs>/peers/<experiment>-<protocol>-<peer>-seed<N>/result.json``. Social-xLSTM's
 rows come from scripts/bench_accuracy.py's run folders (``--model-label``), trained with the
@@ -22,12 +23,14 @@ seeds disagree more than a peer's, so averaging helps it more (``model.members``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import json
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import lightning
@@ -65,6 +68,7 @@ from social_xlstm.training.train import (
 
 RESULT_FILE = "result.json"
 SETTINGS_FILE = "settings.json"  # what a seed's checkpoints were trained under
+LOCK_FILE = "training.lock"
 
 
 class PeerModule(ForecastModule):
@@ -141,18 +145,31 @@ def score(run: LoadedRun, forecasts: dict) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class Conditions:
-    """How a seed trains beside its recipe: these change its minutes, not its math."""
+    """How a seed trains beside its recipe: these change its minutes, not what it learns."""
 
     compile: bool = False
-    at_a_time: int = 1  # seeds trained side by side, the cores split between them
+    at_a_time: int = 1  # trainings side by side, this one counted, the cores split between them
 
-    def describe(self) -> str:
-        steps = "compiled" if self.compile else "eager"
-        device = "one CUDA GPU" if torch.cuda.is_available() else f"{torch.get_num_threads()} thread(s)"
-        return f"{device}, {self.at_a_time} at a time, {steps}"
+    def record(self) -> dict:
+        """As kept with the minutes, with the device and threads of this process."""
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return {
+            "device": device,
+            "threads": torch.get_num_threads(),
+            "at_a_time": self.at_a_time,
+            "compiled": self.compile,
+        }
 
 
-UNRECORDED = "conditions not recorded"
+UNRECORDED = "conditions not recorded"  # a checkpoint from before conditions were kept
+
+
+def describe(condition: dict | str) -> str:
+    if isinstance(condition, str):  # UNRECORDED, or text kept by the first runs that recorded them
+        return condition
+    where = "one CUDA GPU" if condition["device"] == "cuda" else f"{condition['threads']} thread(s)"
+    steps = "compiled" if condition["compiled"] else "eager"
+    return f"{where}, {condition['at_a_time']} at a time, {steps}"
 
 
 class TrainingClock(lightning.Callback):
@@ -160,7 +177,7 @@ class TrainingClock(lightning.Callback):
     reports its whole training time (less the unfinished epoch of a stopped run, trained again),
     with every set of conditions it trained under: only one run alone gives a speed figure."""
 
-    def __init__(self, condition: str = ""):
+    def __init__(self, condition: dict | None = None):
         self.earlier, self._started = 0.0, None
         self.condition, self.conditions = condition, []
 
@@ -168,6 +185,9 @@ class TrainingClock(lightning.Callback):
         self._started = time.perf_counter()
         if self.condition not in self.conditions:
             self.conditions.append(self.condition)
+
+    def on_train_end(self, trainer, module):
+        self.earlier, self._started = self.minutes, None  # scoring afterwards is not training
 
     @property
     def minutes(self) -> float:
@@ -188,17 +208,27 @@ class TrainingClock(lightning.Callback):
         self.conditions = list(state.get("conditions", [UNRECORDED]))
 
 
+DESCRIPTIONS = ("build", "source", "adapted")  # Peer fields that do not change what a seed learns
+
+
 def recipe(peer: Peer, overrides: list[str]) -> dict:
-    """What a seed's checkpoints were trained under: the peer's recipe and the command's overrides."""
-    fields = {f.name: getattr(peer, f.name) for f in dataclasses.fields(peer) if f.name != "build"}
+    """What a seed's checkpoints are trained under: the peer's training settings and the command's
+    overrides (not its descriptions, so that rewording them keeps what was trained)."""
+    fields = {f.name: getattr(peer, f.name) for f in dataclasses.fields(peer) if f.name not in DESCRIPTIONS}
     return json.loads(json.dumps({**fields, "overrides": overrides}))  # tuples as lists, as read back
+
+
+def same_recipe(kept: dict | None, settings: dict) -> bool:
+    """Whether a seed folder's settings.json holds ``settings`` (keys it has beyond them, such as the
+    descriptions earlier runs kept, do not count)."""
+    return kept is not None and all(kept.get(key) == value for key, value in settings.items())
 
 
 def fit_peer(
     module: PeerModule, run: LoadedRun, peer: Peer, out_dir: Path, resume_from: Path | None, conditions: Conditions
 ):
     """Fit with early stopping on validation, from ``resume_from`` when given -> (epochs, clock)."""
-    clock = TrainingClock(conditions.describe())
+    clock = TrainingClock(conditions.record())
     trainer = lightning.Trainer(
         default_root_dir=out_dir,
         max_epochs=peer.max_epochs,
@@ -214,7 +244,7 @@ def fit_peer(
     return trainer.current_epoch, clock
 
 
-def peer_recipe(name: str, max_epochs: int | None = None) -> Peer:
+def budgeted_peer(name: str, max_epochs: int | None = None) -> Peer:
     """The peer's published recipe, with ``max_epochs`` in place of its own when given (smoke runs)."""
     peer = PEERS[name]
     return peer if max_epochs is None else dataclasses.replace(peer, max_epochs=max_epochs)
@@ -229,7 +259,47 @@ def kept_result(out_dir: Path, settings: dict) -> dict | None:
     """A seed's finished result, when it was trained as this command would train it (the same
     recipe and overrides, as its checkpoints would have to be to resume), else None."""
     path = out_dir / RESULT_FILE
-    return json.loads(path.read_text()) if path.exists() and kept_settings(out_dir) == settings else None
+    return json.loads(path.read_text()) if path.exists() and same_recipe(kept_settings(out_dir), settings) else None
+
+
+def needs_fit(out_dir: Path, settings: dict) -> bool:
+    """Whether the seed still has epochs to train (not only a finished fit to score)."""
+    if kept_result(out_dir, settings) is not None:
+        return False
+    last = last_checkpoint(out_dir)
+    resumable = last.exists() and same_recipe(kept_settings(out_dir), settings)
+    return not (resumable and fit_is_over(last, settings["max_epochs"]))
+
+
+@contextlib.contextmanager
+def seed_lock(out_dir: Path):
+    """Only one run trains a seed folder at a time: a second would write the same checkpoints."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / LOCK_FILE).open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"{out_dir}: another run is training this seed now") from None
+        yield
+
+
+def refuse_other_recipe(out_dir: Path, settings: dict) -> None:
+    """A seed trained under another recipe is not thrown away: hours of a graph peer's training
+    (or a typo in a --max-epochs smoke run) would be lost. Its folder must be removed by hand."""
+    kept = kept_settings(out_dir)
+    trained = last_checkpoint(out_dir).exists() or (out_dir / RESULT_FILE).exists()
+    if trained and not same_recipe(kept, settings):
+        changed = (
+            "no settings.json"
+            if kept is None
+            else ", ".join(
+                f"{key} {kept.get(key)} -> {value}" for key, value in settings.items() if kept.get(key) != value
+            )
+        )
+        raise SystemExit(
+            f"{out_dir / SETTINGS_FILE}: this seed was trained under another recipe ({changed}); "
+            f"remove {out_dir} to train it afresh, or give another --runs"
+        )
 
 
 def train_peer(
@@ -244,45 +314,44 @@ def train_peer(
 
     A seed stopped before its result (a session's end: the graph peers train for hours on a CPU)
     resumes from its last epoch when the same command runs again, and a fit that ended unscored is
-    scored as it is; a seed trained under another recipe starts afresh."""
-    peer = peer_recipe(name, max_epochs)
+    scored as it is; a seed trained under another recipe is refused (``refuse_other_recipe``)."""
+    peer = budgeted_peer(name, max_epochs)
     settings = recipe(peer, overrides)
     if (kept := kept_result(out_dir, settings)) is not None:
         return kept
-    print(f"training {name} seed {seed} into {out_dir} ({conditions.describe()})", flush=True)
-    last = last_checkpoint(out_dir)
-    resume = last.exists() and kept_settings(out_dir) == settings
-    run, module = _peer_run(name, peer, seed, overrides, out_dir, conditions.compile)
-    if not resume:  # what another recipe left must not be resumed or reused if this run is stopped
-        for stale in (last, out_dir / RESULT_FILE):
-            stale.unlink(missing_ok=True)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / SETTINGS_FILE).write_text(json.dumps(settings))
-    if resume and fit_is_over(last, peer.max_epochs):
-        # resuming would validate again or train one more epoch; the fit is what it was
-        state = torch.load(last, map_location="cpu", weights_only=True)
-        clock = TrainingClock()
-        clock.load_state_dict(state["callbacks"][clock.state_key])
-        epochs = state["epoch"] + 1
-    else:
-        if resume:
-            print(f"{name} seed {seed}: resuming from {last}", flush=True)
-        epochs, clock = fit_peer(module, run, peer, out_dir, last if resume else None, conditions)
-    best_epoch = int(_load_best(module, out_dir)["epoch"]) + 1
-    result = {
-        "peer": name,
-        "seed": seed,
-        "max_epochs": peer.max_epochs,
-        "overrides": overrides,
-        "summary": score(run, forecasts_on_test(run, name)),
-        "minutes": clock.minutes,
-        "conditions": clock.conditions,
-        "epochs": epochs,
-        "best_epoch": best_epoch,
-        "parameters": sum(p.numel() for p in module.model.parameters()),
-        "source": peer.source,
-    }
-    (out_dir / RESULT_FILE).write_text(json.dumps(result, indent=2))
+    with seed_lock(out_dir):
+        refuse_other_recipe(out_dir, settings)
+        print(f"training {name} seed {seed} into {out_dir} ({describe(conditions.record())})", flush=True)
+        last = last_checkpoint(out_dir)
+        resume = last.exists()
+        run, module = _peer_run(name, peer, seed, overrides, out_dir, conditions.compile)
+        if not resume:
+            (out_dir / SETTINGS_FILE).write_text(json.dumps(settings))
+        if resume and fit_is_over(last, peer.max_epochs):
+            # resuming would validate again or train one more epoch; the fit is what it was
+            state = torch.load(last, map_location="cpu", weights_only=True)
+            clock = TrainingClock()
+            clock.load_state_dict(state["callbacks"][clock.state_key])
+            epochs = state["epoch"] + 1
+        else:
+            if resume:
+                print(f"{name} seed {seed}: resuming from {last}", flush=True)
+            epochs, clock = fit_peer(module, run, peer, out_dir, last if resume else None, conditions)
+        best_epoch = int(_load_best(module, out_dir)["epoch"]) + 1
+        result = {
+            "peer": name,
+            "seed": seed,
+            "max_epochs": peer.max_epochs,
+            "overrides": overrides,
+            "summary": score(run, forecasts_on_test(run, name)),
+            "minutes": clock.minutes,
+            "conditions": clock.conditions,
+            "epochs": epochs,
+            "best_epoch": best_epoch,
+            "parameters": sum(p.numel() for p in module.model.parameters()),
+            "source": peer.source,
+        }
+        (out_dir / RESULT_FILE).write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -361,14 +430,27 @@ def _counts(values: list[int]) -> str:
 def minutes_conditions(results: list[dict]) -> str:
     """What a peer's minutes per seed mean: a speed figure only when every seed trained alone under
     one set of conditions."""
-    conditions = list(dict.fromkeys(c for r in results for c in r.get("conditions", [UNRECORDED])))
-    if len(conditions) == 1 and ", 1 at a time, " in conditions[0]:
-        return conditions[0]
-    return f"{'; '.join(conditions)}: not a speed figure"
+    conditions = [c for r in results for c in r.get("conditions", [UNRECORDED])]
+    described = list(dict.fromkeys(describe(c) for c in conditions))
+    alone = isinstance(conditions[0], dict) and conditions[0]["at_a_time"] == 1
+    if len(described) == 1 and alone:
+        return described[0]
+    return f"{'; '.join(described)}: not a speed figure"
 
 
 def peer_folder(args: argparse.Namespace, name: str, seed: int) -> Path:
     return args.runs / "peers" / f"{args.experiment}-{args.protocol}-{name}-seed{seed}"
+
+
+def child_arguments(args: argparse.Namespace, name: str, seed: int, at_a_time: int) -> list[str]:
+    """This script's arguments that train one (peer, seed) of ``args`` alone, as one of ``at_a_time``."""
+    return [
+        *("--experiment", args.experiment, "--protocol", args.protocol, "--runs", str(args.runs)),
+        *("--peers", name, "--seeds", str(seed), "--at-a-time", str(at_a_time)),
+        *(["--compile"] if args.compile else []),
+        *(["--max-epochs", str(args.max_epochs)] if args.max_epochs is not None else []),
+        *("--no-doc", "--", *args.overrides),
+    ]
 
 
 def train_side_by_side(args: argparse.Namespace, pending: list[tuple[str, int]]) -> None:
@@ -380,23 +462,25 @@ def train_side_by_side(args: argparse.Namespace, pending: list[tuple[str, int]])
     def train_child(pair: tuple[str, int]) -> None:
         name, seed = pair
         out_dir = peer_folder(args, name, seed)
-        command = [
-            *(sys.executable, __file__, "--experiment", args.experiment, "--protocol", args.protocol),
-            *("--runs", str(args.runs), "--peers", name, "--seeds", str(seed), "--at-a-time", str(at_a_time)),
-            *(["--compile"] if args.compile else []),
-            *(["--max-epochs", str(args.max_epochs)] if args.max_epochs is not None else []),
-            *("--no-doc", "--", *args.overrides),
-        ]
         out_dir.mkdir(parents=True, exist_ok=True)
         sys.stdout.write(f"training {name} seed {seed} into {out_dir} (log: {LOG_FILE})\n")
         sys.stdout.flush()
+        command = [sys.executable, __file__, *child_arguments(args, name, seed, at_a_time)]
         run_logged(command, out_dir / LOG_FILE, child_threads(at_a_time))
 
+    failures = []
     with ThreadPoolExecutor(max_workers=at_a_time) as pool:
-        list(pool.map(train_child, pending))
+        for done in as_completed([pool.submit(train_child, pair) for pair in pending]):
+            try:
+                done.result()
+            except SystemExit as failure:  # the others go on; every failure is told, as it comes
+                print(failure, file=sys.stderr, flush=True)
+                failures.append(str(failure))
+    if failures:
+        raise SystemExit(f"{len(failures)} of {len(pending)} trainings failed (above)")
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(parser, "unused here (see --model-label)")
     parser.add_argument("--peers", nargs="+", choices=sorted(PEERS), default=sorted(PEERS))
@@ -412,10 +496,16 @@ def main() -> None:
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="train through torch.compile, as README's Social-xLSTM command does: the same math, and "
-        "AGCRN's step holds 2 GB instead of 9",
+        help="train through torch.compile, as README's Social-xLSTM command does: the same network and "
+        "recipe; AGCRN's step then holds 2.1 GB instead of 8.7",
     )
-    parser.add_argument("--at-a-time", type=int, default=1, help=argparse.SUPPRESS)  # set by train_side_by_side
+    parser.add_argument(
+        "--at-a-time",
+        type=int,
+        default=1,
+        help="trainings running side by side with this one, itself counted (--jobs sets it for its children; "
+        "give it when you start runs side by side yourself): kept with the minutes, which are then no speed figure",
+    )
     parser.add_argument(
         "--seed-ensemble",
         action="store_true",
@@ -423,7 +513,12 @@ def main() -> None:
     )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, after --")
     add_doc_option(parser)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    args.seeds = list(dict.fromkeys(args.seeds))  # a seed named twice would train twice into one folder
     quiet_lightning()
     overrides = [f"experiment={args.experiment}", *PROTOCOLS[args.protocol], *args.overrides]
 
@@ -431,7 +526,7 @@ def main() -> None:
     pending = [
         (name, seed)
         for name, seed in pairs
-        if kept_result(peer_folder(args, name, seed), recipe(peer_recipe(name, args.max_epochs), overrides)) is None
+        if needs_fit(peer_folder(args, name, seed), recipe(budgeted_peer(name, args.max_epochs), overrides))
     ]
     if args.jobs > 1 and len(pending) > 1:
         train_side_by_side(args, pending)

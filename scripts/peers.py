@@ -7,8 +7,8 @@ every forecaster. What an adapter adds is what the package expects and our batch
 another form: the time-of-day slot (and, for STID, the weekend flag), the series of the target
 channel, the adjacency matrix.
 
-``PEERS`` records each one's published METR-LA settings (Los-loop is 207 of METR-LA's sensors)
-and the source of each number. The packages come with `make bench` (see the Makefile: basicts
+``PEERS`` records each one's published settings, for METR-LA where they exist (Los-loop is 207 of
+METR-LA's sensors), else for the closest published data, and the source of each number. The packages come with `make bench` (see the Makefile: basicts
 pins old versions of setuptools, tensorboard and transformers it does not need for its models,
 so it is installed without its dependencies).
 """

@@ -1,0 +1,101 @@
+"""The peers harness (scripts/bench_peers.py) keeps hours of a peer's training: what it resumes,
+reads back or refuses, how its side-by-side children are told what to train, and what its
+minutes mean."""
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+import bench_peers  # noqa: E402
+from peers import PEERS  # noqa: E402
+
+OVERRIDES = ["experiment=los_loop", "data.path=data/los-loop/dataset"]
+
+
+def _trained_seed(folder: Path, settings: dict) -> None:
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "last.ckpt").write_bytes(b"hours of training")
+    (folder / bench_peers.SETTINGS_FILE).write_text(json.dumps(settings))
+    (folder / bench_peers.RESULT_FILE).write_text(json.dumps({"peer": "stid", "minutes": 9.5}))
+
+
+def test_rewording_a_peer_keeps_what_its_seeds_were_trained_under():
+    reworded = replace(PEERS["stid"], source="another wording", adapted=("another note",))
+    assert bench_peers.recipe(reworded, OVERRIDES) == bench_peers.recipe(PEERS["stid"], OVERRIDES)
+    assert bench_peers.recipe(replace(PEERS["stid"], lr=0.001), OVERRIDES) != bench_peers.recipe(
+        PEERS["stid"], OVERRIDES
+    )
+
+
+def test_a_result_is_read_back_only_under_the_recipe_it_was_trained_under(tmp_path):
+    settings = bench_peers.recipe(PEERS["stid"], OVERRIDES)
+    # settings.json of earlier runs also kept the descriptions: extra keys do not count
+    _trained_seed(tmp_path, {**settings, "source": "older wording"})
+    assert bench_peers.kept_result(tmp_path, settings) == {"peer": "stid", "minutes": 9.5}
+    assert not bench_peers.needs_fit(tmp_path, settings)
+    other = bench_peers.recipe(bench_peers.budgeted_peer("stid", max_epochs=3), OVERRIDES)
+    assert bench_peers.kept_result(tmp_path, other) is None
+
+
+def test_a_seed_trained_under_another_recipe_is_refused_and_left_as_it_was(tmp_path):
+    settings = bench_peers.recipe(PEERS["stid"], OVERRIDES)
+    _trained_seed(tmp_path, settings)
+    before = _files(tmp_path)
+    with pytest.raises(SystemExit, match=r"settings\.json: .*max_epochs 200 -> 3.*remove"):
+        bench_peers.train_peer("stid", 0, OVERRIDES, tmp_path, max_epochs=3)
+    assert _files(tmp_path) == before
+    (tmp_path / bench_peers.SETTINGS_FILE).unlink()  # a checkpoint of an unknown recipe
+    with pytest.raises(SystemExit, match="no settings.json"):
+        bench_peers.refuse_other_recipe(tmp_path, settings)
+
+
+def _files(folder: Path) -> dict:
+    """Every file's bytes, less the (empty) lock file a run takes before it looks at the folder."""
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != bench_peers.LOCK_FILE}
+
+
+def test_one_run_at_a_time_trains_a_seed_folder(tmp_path):
+    with bench_peers.seed_lock(tmp_path):
+        with pytest.raises(SystemExit, match="another run is training this seed"):
+            with bench_peers.seed_lock(tmp_path):
+                pass
+    with bench_peers.seed_lock(tmp_path):  # free again once the first run is over
+        pass
+
+
+def test_a_child_is_told_to_train_its_one_seed_as_the_parent_would():
+    parser = bench_peers.build_parser()
+    args = parser.parse_args(
+        ["--experiment", "demo", "--seeds", "0", "1", "--peers", "stid", "agcrn", "--jobs", "2", "--compile"]
+        + ["--max-epochs", "4", "--", "data.path=elsewhere", "data.batch_size=16"]
+    )
+    child = parser.parse_args(bench_peers.child_arguments(args, "agcrn", 1, 2))
+    assert (child.peers, child.seeds, child.at_a_time, child.jobs) == (["agcrn"], [1], 2, 1)
+    assert (child.experiment, child.protocol, child.runs) == (args.experiment, args.protocol, args.runs)
+    assert (child.compile, child.max_epochs, child.overrides) == (True, 4, args.overrides)
+    assert child.no_doc  # the parent writes the one table
+
+
+def test_minutes_are_a_speed_figure_only_from_runs_alone_under_one_set_of_conditions():
+    alone = {"device": "cpu", "threads": 2, "at_a_time": 1, "compiled": False}
+    side_by_side = {**alone, "threads": 1, "at_a_time": 2}
+    assert bench_peers.minutes_conditions([{"conditions": [alone]}] * 3) == "2 thread(s), 1 at a time, eager"
+    mixed = bench_peers.minutes_conditions([{"conditions": [alone]}, {"conditions": [alone, side_by_side]}])
+    assert mixed == "2 thread(s), 1 at a time, eager; 1 thread(s), 2 at a time, eager: not a speed figure"
+    assert bench_peers.minutes_conditions([{}]).endswith("conditions not recorded: not a speed figure")
+
+
+def test_the_clock_counts_training_only(monkeypatch):
+    now = iter([0.0, 60.0])  # a third reading of the time would fail the test
+    monkeypatch.setattr(bench_peers.time, "perf_counter", lambda: next(now))
+    clock = bench_peers.TrainingClock({"device": "cpu", "threads": 1, "at_a_time": 1, "compiled": True})
+    clock.load_state_dict({"minutes": 30.0})  # earlier sessions' training of this seed
+    clock.on_train_start(None, None)  # t = 0 s
+    clock.on_train_end(None, None)  # t = 60 s
+    assert clock.minutes == 31.0  # and stays so while the test split is scored
+    assert clock.conditions == ["conditions not recorded", clock.condition]

@@ -8,9 +8,10 @@ another form: the time-of-day slot (and, for STID, the weekend flag), the series
 channel, the adjacency matrix.
 
 ``PEERS`` records each one's published settings, for METR-LA where they exist (Los-loop is 207 of
-METR-LA's sensors), else for the closest published data, and the source of each number. The packages come with `make bench` (see the Makefile: basicts
-pins old versions of setuptools, tensorboard and transformers it does not need for its models,
-so it is installed without its dependencies).
+METR-LA's sensors), else for the closest published data, and the source of each number. The
+packages come with `make bench` (see the Makefile: basicts pins old versions of setuptools,
+tensorboard and transformers it does not need for its models, so it is installed without its
+dependencies).
 """
 
 from __future__ import annotations

@@ -91,11 +91,12 @@ def test_minutes_are_a_speed_figure_only_from_runs_alone_under_one_set_of_condit
 
 
 def test_the_clock_counts_training_only(monkeypatch):
-    now = iter([0.0, 60.0])  # a third reading of the time would fail the test
+    now = iter([0.0, 60.0, 600.0])  # the seconds of each reading of the time, in turn
     monkeypatch.setattr(bench_peers.time, "perf_counter", lambda: next(now))
     clock = bench_peers.TrainingClock({"device": "cpu", "threads": 1, "at_a_time": 1, "compiled": True})
     clock.load_state_dict({"minutes": 30.0})  # earlier sessions' training of this seed
     clock.on_train_start(None, None)  # t = 0 s
     clock.on_train_end(None, None)  # t = 60 s
-    assert clock.minutes == 31.0  # and stays so while the test split is scored
+    assert clock.minutes == 31.0
+    assert clock.minutes == 31.0  # still, while the test split is scored (a running clock: t = 600 s)
     assert clock.conditions == ["conditions not recorded", clock.condition]

@@ -482,7 +482,11 @@ def train_side_by_side(args: argparse.Namespace, pending: list[tuple[str, int]])
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_options(parser, "unused here (see --model-label)")
+    add_run_options(
+        parser,
+        "names this table's section beside the one per experiment and protocol (a table from another "
+        "machine or set of peers), not the runs: Social-xLSTM's come from --model-label",
+    )
     parser.add_argument("--peers", nargs="+", choices=sorted(PEERS), default=sorted(PEERS))
     parser.add_argument(
         "--model-label",
@@ -560,8 +564,10 @@ def main() -> None:
     keys = ["overall"] if args.protocol == "tgcn" else list(first["per_target"][targets[0]]["report"])
     columns = ["MAE", "RMSE"] if keys == ["overall"] else [f"MAE {k}" for k in keys] + [f"RMSE {k}" for k in keys]
     table = Table(
-        f"bench_peers-{args.experiment}-{args.protocol}",
-        f"Peers: {args.experiment}, {args.protocol} protocol ({len(args.seeds)} seeds)",
+        f"bench_peers-{args.experiment}-{args.protocol}" + ("" if args.label == "default" else f"-{args.label}"),
+        f"Peers: {args.experiment}, {args.protocol} protocol"
+        + ("" if args.label == "default" else f", {args.label}")
+        + f" ({len(args.seeds)} seeds)",
         ["target", "forecaster", "parameters", "epochs (best)", "min per seed", *columns],
         right_aligned=3 + len(columns),
     )

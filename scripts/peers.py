@@ -136,7 +136,7 @@ def _stemgnn(num_sensors, num_targets, input_len, horizon, slots, graph):
         leaky_rate=0.2,
     )
 
-    return StemGNN(config), lambda network, series, _time, _graph: _per_series(network, series)
+    return _series_alone(StemGNN(config))
 
 
 def _itransformer(num_sensors, num_targets, input_len, horizon, slots, graph):
@@ -156,7 +156,12 @@ def _itransformer(num_sensors, num_targets, input_len, horizon, slots, graph):
         dropout=0.1,
         use_revin=True,
     )
-    return iTransformerForForecasting(config), lambda network, series, _time, _graph: _per_series(network, series)
+    return _series_alone(iTransformerForForecasting(config))
+
+
+def _series_alone(network: nn.Module) -> tuple[nn.Module, Callable]:
+    """A basicts network that reads the series and nothing else (no time, no road graph)."""
+    return network, lambda net, series, _time, _graph: _per_series(net, series)
 
 
 def _day_fraction(time: torch.Tensor, slots: int) -> torch.Tensor:

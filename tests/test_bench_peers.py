@@ -100,3 +100,40 @@ def test_the_clock_counts_training_only(monkeypatch):
     assert clock.minutes == 31.0
     assert clock.minutes == 31.0  # still, while the test split is scored (a running clock: t = 600 s)
     assert clock.conditions == ["conditions not recorded", clock.condition]
+
+
+def test_the_graph_peers_read_the_road_graph_as_a_sparse_matrix_with_the_edge_lists_numbers():
+    """Graph WaveNet's diffusion convolution over the sparse adjacency (how the harness hands it
+    the graph, for speed) gives the outputs and gradients of the same network over the edge list."""
+    pytest.importorskip("tsl")
+    import torch
+    from peers import _day_fraction, _graph_wavenet, edge_weights
+
+    from social_xlstm.nn.model import GraphTensors
+
+    torch.manual_seed(0)
+    sensors, slots = 6, 288
+    source = torch.tensor([0, 1, 2, 3, 4, 5, 0, 2])
+    receiver = torch.tensor([1, 2, 3, 4, 5, 0, 3, 5])  # one way round a ring, and two chords
+    distance = torch.tensor([300.0, 500.0, 800.0, 1200.0, 400.0, 650.0, 2000.0, 900.0])
+    graph = GraphTensors(torch.stack([source, receiver]), distance, torch.zeros(8), torch.zeros(8))
+    network, call = _graph_wavenet(sensors, 1, 12, 3, slots, graph)
+    network.eval()  # no dropout: the two calls see the same network
+    series = torch.randn(2, 12, sensors, 1)
+    time = torch.randn(2, 12, 4)
+
+    def outputs_and_gradients(forecast):
+        network.zero_grad()
+        out = forecast()
+        out.square().sum().backward()
+        return out.detach(), [p.grad.clone() for p in network.parameters() if p.grad is not None]
+
+    sparse, sparse_grads = outputs_and_gradients(lambda: call(network, series, time, graph))
+    edges, edge_grads = outputs_and_gradients(
+        lambda: network(series, graph.edge_index, edge_weights(graph), u=_day_fraction(time, slots))
+    )
+    assert sparse.shape == (2, 3, sensors, 1)
+    torch.testing.assert_close(sparse, edges, rtol=1e-5, atol=1e-6)
+    assert len(sparse_grads) == len(edge_grads) > 0
+    for got, expected in zip(sparse_grads, edge_grads):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)

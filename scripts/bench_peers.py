@@ -51,6 +51,7 @@ from benchreport import Table, add_doc_option
 from lightning.pytorch.callbacks import EarlyStopping
 from peers import PEERS, Peer, build_peer
 
+from social_xlstm.errors import InputError
 from social_xlstm.evaluation.evaluate import forecast_batches
 from social_xlstm.evaluation.forecasters import MODEL_NAME, LoadedRun, load_run
 from social_xlstm.metrics import ForecastMetrics
@@ -296,9 +297,10 @@ def refuse_other_recipe(out_dir: Path, settings: dict) -> None:
                 f"{key} {kept.get(key)} -> {value}" for key, value in settings.items() if kept.get(key) != value
             )
         )
-        raise SystemExit(
-            f"{out_dir / SETTINGS_FILE}: this seed was trained under another recipe ({changed}); "
-            f"remove {out_dir} to train it afresh, or give another --runs"
+        raise InputError(
+            out_dir / SETTINGS_FILE,
+            f"this seed was trained under another recipe ({changed}); "
+            f"remove {out_dir} to train it afresh, or give another --runs",
         )
 
 
@@ -392,9 +394,10 @@ def model_results(args, label: str, seeds: list[int]) -> list[dict]:
         run_dir = run_folder(args, label, seed)
         summary_path = run_dir / "metrics" / "summary.json"
         if not summary_path.exists():
-            raise SystemExit(
-                f"{summary_path}: not there; train it first with scripts/bench_accuracy.py "
-                f"--experiment {args.experiment} --protocol {args.protocol} --label {label}"
+            raise InputError(
+                summary_path,
+                f"not there; train it first with scripts/bench_accuracy.py "
+                f"--experiment {args.experiment} --protocol {args.protocol} --label {label}",
             )
         summary = json.loads(summary_path.read_text())["models"][MODEL_NAME]
         timing = read_timing(run_dir)
@@ -521,7 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = build_parser().parse_args()
+    """A refused input (a seed of another recipe, a missing Social-xLSTM run) is one line on
+    stderr and exit code 2, as the CLI reports bad input."""
+    try:
+        bench_peers(build_parser().parse_args())
+    except InputError as refused:
+        print(refused, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def bench_peers(args: argparse.Namespace) -> None:
     args.seeds = list(dict.fromkeys(args.seeds))  # a seed named twice would train twice into one folder
     quiet_lightning()
     overrides = [f"experiment={args.experiment}", *PROTOCOLS[args.protocol], *args.overrides]

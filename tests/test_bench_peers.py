@@ -3,6 +3,7 @@ reads back or refuses, how its side-by-side children are told what to train, and
 minutes mean."""
 
 import json
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import bench_peers  # noqa: E402
 from peers import PEERS  # noqa: E402
+
+from social_xlstm.errors import InputError  # noqa: E402
 
 OVERRIDES = ["experiment=los_loop", "data.path=data/los-loop/dataset"]
 
@@ -46,12 +49,25 @@ def test_a_seed_trained_under_another_recipe_is_refused_and_left_as_it_was(tmp_p
     settings = bench_peers.recipe(PEERS["stid"], OVERRIDES)
     _trained_seed(tmp_path, settings)
     before = _files(tmp_path)
-    with pytest.raises(SystemExit, match=r"settings\.json: .*max_epochs 200 -> 3.*remove"):
+    with pytest.raises(InputError, match=r"settings\.json: .*max_epochs 200 -> 3.*remove"):
         bench_peers.train_peer("stid", 0, OVERRIDES, tmp_path, max_epochs=3)
     assert _files(tmp_path) == before
     (tmp_path / bench_peers.SETTINGS_FILE).unlink()  # a checkpoint of an unknown recipe
-    with pytest.raises(SystemExit, match="no settings.json"):
+    with pytest.raises(InputError, match="no settings.json"):
         bench_peers.refuse_other_recipe(tmp_path, settings)
+
+
+def test_the_script_refuses_another_recipe_with_one_line_and_exit_code_2(tmp_path):
+    folder = tmp_path / "peers" / "demo-project-stid-seed0"
+    _trained_seed(folder, {**bench_peers.recipe(PEERS["stid"], ["experiment=demo"]), "lr": 0.5})
+    before = _files(folder)
+    script = Path(bench_peers.__file__)
+    args = ["--experiment", "demo", "--runs", str(tmp_path), "--peers", "stid", "--seeds", "0", "--no-doc"]
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith(f"{folder / bench_peers.SETTINGS_FILE}: ")
+    assert "lr 0.5 -> 0.002" in done.stderr
+    assert _files(folder) == before
 
 
 def _files(folder: Path) -> dict:

@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import dataclasses
 import fcntl
-import functools
 import json
 import sys
 import time
@@ -70,6 +69,11 @@ from social_xlstm.training.train import (
 RESULT_FILE = "result.json"
 SETTINGS_FILE = "settings.json"  # what a seed's checkpoints were trained under
 LOCK_FILE = "training.lock"
+# A peer is one network: each step reads one shuffle's batch of its published size. A preset
+# that trains an ensemble (the los_loop preset's model.members=3) would otherwise hand it the
+# members' three batches side by side, three times the batch and the passes per epoch.
+ONE_NETWORK = ("model.members=1",)
+FORECASTS_FILE = "test_forecasts.npz"  # the scored forecasts, truth and mask: seed ensembles read them
 
 
 class PeerModule(ForecastModule):
@@ -101,13 +105,19 @@ def slots_per_day(interval: str) -> int:
     return int(pd.Timedelta(86_400, unit="s") / pd.Timedelta(interval))
 
 
+def peer_config(peer: Peer, seed: int, overrides: list[str]):
+    """The run's configuration for a peer: the experiment's data, in batches of the peer's size."""
+    cfg = compose_config([*overrides, *ONE_NETWORK, f"seed={seed}", f"data.batch_size={peer.batch_size}"])
+    ensure_demo_data(cfg)
+    return cfg
+
+
 def _peer_run(
     name: str, peer: Peer, seed: int, overrides: list[str], out_dir: Path, compile: bool = False
 ) -> tuple[LoadedRun, PeerModule]:
     """The experiment's data and graph with a fresh peer network (seeded), as one run."""
-    cfg = compose_config([*overrides, f"seed={seed}", f"data.batch_size={peer.batch_size}"])
+    cfg = peer_config(peer, seed, overrides)
     lightning.seed_everything(seed, workers=True, verbose=False)
-    ensure_demo_data(cfg)
     datamodule = make_datamodule(cfg)
     datamodule.setup()
     graph = make_graph(cfg, datamodule)
@@ -138,10 +148,32 @@ def forecasts_on_test(run: LoadedRun, name: str) -> dict:
     return {key: np.concatenate([p[i] for p in parts]) for i, key in enumerate(("forecast", "truth", "mask"))}
 
 
-def score(run: LoadedRun, forecasts: dict) -> dict:
-    metrics = ForecastMetrics(run.datamodule.horizon, run.datamodule.targets, len(run.datamodule.sensor_ids))
+def score(forecasts: dict, targets: list[str]) -> dict:
+    """The test summary of forecasts [W, H, N, G] of the targets, as evaluate writes it."""
+    _, horizon, sensors, _ = forecasts["forecast"].shape
+    metrics = ForecastMetrics(horizon, targets, sensors)
     metrics.update(forecasts["forecast"], forecasts["truth"], forecasts["mask"])
     return metrics.compute()
+
+
+def keep_forecasts(out_dir: Path, forecasts: dict) -> None:
+    """Written whole or not at all: a seed ensemble reads them instead of loading every checkpoint."""
+    partial = out_dir / f".{FORECASTS_FILE}"
+    with partial.open("wb") as file:
+        np.savez_compressed(file, **forecasts)
+    partial.replace(out_dir / FORECASTS_FILE)
+
+
+def peer_forecasts(name: str, seed: int, overrides: list[str], out_dir: Path) -> dict:
+    """A trained seed's test forecasts: kept beside its result, or made once from its best
+    checkpoint (seeds scored before the forecasts were kept) and kept."""
+    path = out_dir / FORECASTS_FILE
+    if not path.exists():
+        run, module = _peer_run(name, PEERS[name], seed, overrides, out_dir)
+        _load_best(module, out_dir)
+        keep_forecasts(out_dir, forecasts_on_test(run, name))
+    with np.load(path) as kept:
+        return {key: kept[key] for key in kept.files}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +248,10 @@ def recipe(peer: Peer, overrides: list[str]) -> dict:
     """What a seed's checkpoints are trained under: the peer's training settings and the command's
     overrides (not its descriptions, so that rewording them keeps what was trained)."""
     fields = {f.name: getattr(peer, f.name) for f in dataclasses.fields(peer) if f.name not in DESCRIPTIONS}
-    return json.loads(json.dumps({**fields, "overrides": overrides}))  # tuples as lists, as read back
+    # the batches are kept too: seeds trained before ONE_NETWORK read three shuffles a step
+    # under the los_loop preset, and are refused rather than resumed
+    settings = {**fields, "overrides": overrides, "network_overrides": ONE_NETWORK}
+    return json.loads(json.dumps(settings))  # tuples as lists, as read back
 
 
 def same_recipe(kept: dict | None, settings: dict) -> bool:
@@ -340,12 +375,14 @@ def train_peer(
                 print(f"{name} seed {seed}: resuming from {last}", flush=True)
             epochs, clock = fit_peer(module, run, peer, out_dir, last if resume else None, conditions)
         best_epoch = int(_load_best(module, out_dir)["epoch"]) + 1
+        forecasts = forecasts_on_test(run, name)
+        keep_forecasts(out_dir, forecasts)
         result = {
             "peer": name,
             "seed": seed,
             "max_epochs": peer.max_epochs,
             "overrides": overrides,
-            "summary": score(run, forecasts_on_test(run, name)),
+            "summary": score(forecasts, run.datamodule.targets),
             "minutes": clock.minutes,
             "conditions": clock.conditions,
             "epochs": epochs,
@@ -357,23 +394,11 @@ def train_peer(
     return result
 
 
-def seed_ensemble(runs: list[tuple[LoadedRun, str]]) -> dict:
+def seed_ensemble(each: list[dict], targets: list[str]) -> dict:
     """The test summary of the mean of several seeds' forecasts (a deep ensemble of the seeds)."""
-    each = [forecasts_on_test(run, name) for run, name in runs]
     if not all(np.array_equal(f["truth"], each[0]["truth"], equal_nan=True) for f in each):
         raise SystemExit("seed ensemble: the seeds were scored on different test windows")
-    mean = {**each[0], "forecast": np.mean([f["forecast"] for f in each], axis=0)}
-    return score(runs[0][0], mean)
-
-
-def peer_seed_runs(name: str, seeds: list[int], overrides: list[str], folder) -> list[tuple[LoadedRun, str]]:
-    """Each trained seed of a peer, its best checkpoint loaded."""
-    runs = []
-    for seed in seeds:
-        run, module = _peer_run(name, PEERS[name], seed, overrides, folder(seed))
-        _load_best(module, folder(seed))
-        runs.append((run, name))
-    return runs
+    return score({**each[0], "forecast": np.mean([f["forecast"] for f in each], axis=0)}, targets)
 
 
 def _graph_tensors(graph):
@@ -557,9 +582,9 @@ def bench_peers(args: argparse.Namespace) -> None:
             )
         rows[name] = results
         if args.seed_ensemble:
-            folder = functools.partial(peer_folder, args, name)
+            each = [peer_forecasts(name, seed, overrides, peer_folder(args, name, seed)) for seed in args.seeds]
             rows[f"{name}, {ensemble}"] = [
-                ensemble_result(results, seed_ensemble(peer_seed_runs(name, args.seeds, overrides, folder)))
+                ensemble_result(results, seed_ensemble(each, results[0]["summary"]["targets"]))
             ]
     model_minutes = []
     for label in args.model_label:
@@ -568,8 +593,11 @@ def bench_peers(args: argparse.Namespace) -> None:
         if None not in (timings := [r["timing"] for r in results]):
             model_minutes.append(f"{label} {timing_note(timings)}")
         if args.seed_ensemble:
-            runs = [(model_only(load_run(run_folder(args, label, seed))), MODEL_NAME) for seed in args.seeds]
-            rows[f"Social-xLSTM ({label}), {ensemble}"] = [ensemble_result(results, seed_ensemble(runs))]
+            runs = [model_only(load_run(run_folder(args, label, seed))) for seed in args.seeds]
+            each = [forecasts_on_test(run, MODEL_NAME) for run in runs]
+            rows[f"Social-xLSTM ({label}), {ensemble}"] = [
+                ensemble_result(results, seed_ensemble(each, runs[0].datamodule.targets))
+            ]
 
     first = next(iter(rows.values()))[0]["summary"]
     targets = first["targets"]

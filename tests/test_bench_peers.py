@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -68,6 +69,42 @@ def test_the_script_refuses_another_recipe_with_one_line_and_exit_code_2(tmp_pat
     assert done.stderr.strip().splitlines()[-1].startswith(f"{folder / bench_peers.SETTINGS_FILE}: ")
     assert "lr 0.5 -> 0.002" in done.stderr
     assert _files(folder) == before
+
+
+def test_a_seed_ensemble_scores_the_mean_of_the_kept_forecasts_of_its_seeds(tmp_path):
+    truth = np.zeros((4, 12, 3, 1), np.float32)
+    mask = np.ones_like(truth, dtype=bool)
+    mask[0, 0, 0, 0] = False  # a missing reading is not scored
+    forecasts = []
+    for seed, offset in enumerate((1.0, 3.0)):
+        folder = tmp_path / f"seed{seed}"
+        folder.mkdir()
+        forecast = truth + offset
+        forecast[0, 0, 0, 0] = 100.0
+        bench_peers.keep_forecasts(folder, {"forecast": forecast, "truth": truth, "mask": mask})
+        # read back from the folder alone: no checkpoint there to make them from
+        forecasts.append(bench_peers.peer_forecasts("stid", seed, OVERRIDES, folder))
+    summary = bench_peers.seed_ensemble(forecasts, ["speed"])
+    assert summary["overall"]["mae"] == pytest.approx(2.0)  # |(1 + 3) / 2 - 0|
+    assert summary["overall"]["n"] == truth.size - 1
+    truth_elsewhere = {**forecasts[1], "truth": truth + 1}
+    with pytest.raises(SystemExit, match="different test windows"):
+        bench_peers.seed_ensemble([forecasts[0], truth_elsewhere], ["speed"])
+
+
+def test_a_peer_reads_batches_of_its_own_size_under_a_preset_that_trains_an_ensemble(demo_dir):
+    """The los_loop preset trains 3 members side by side, each step 3 shuffles' batches: a peer
+    is one network and must read one batch of its published size a step."""
+    from social_xlstm.training.train import make_datamodule
+
+    peer = PEERS["stid"]
+    overrides = ["experiment=demo", f"data.path={demo_dir}", "model.members=3"]
+    datamodule = make_datamodule(bench_peers.peer_config(peer, 0, overrides))
+    datamodule.setup()
+    windows = len(datamodule.windows["train"])
+    loader = datamodule.train_dataloader()
+    assert len(loader) == windows // peer.batch_size
+    assert next(iter(loader))["x"].shape[0] == peer.batch_size
 
 
 def _files(folder: Path) -> dict:

@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 # local CPU wheel pip takes it; elsewhere pip takes the registry build (CUDA on Linux).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup browser demo test test-fast bench bench-graph gpu-wheels clean
+.PHONY: setup browser demo test test-fast bench bench-graph gpu-wheels gpu-peer-wheels clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,16 @@ gpu-wheels: $(VENV)/.installed-test
 	$(PY) -m pip wheel --quiet --no-deps -w .gpu-wheels \
 		$$($(PY) -m pip freeze | grep -iE '^($(shell echo $(GPU_WHEELS) | tr ' -' '|.'))==')
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: -d .gpu-wheels "setuptools>=77"
+
+# scripts/gpu_peers.sh also needs basicts and what its import pulls in beyond the image: the
+# pure-Python ones as this venv runs them, and setproctitle (compiled) for the image's Python 3.12.
+GPU_PEER_WHEELS := basicts easy-torch easydict
+gpu-peer-wheels: bench gpu-wheels
+	$(PY) -m pip wheel --quiet --no-deps -w .gpu-wheels \
+		$$($(PY) -m pip freeze | grep -iE '^($(shell echo $(GPU_PEER_WHEELS) | tr ' -' '|.'))==')
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .gpu-wheels \
+		$$($(PY) -m pip freeze | grep -i '^setproctitle==')
 
 clean:
 	rm -rf $(VENV) build *.egg-info .gpu-wheels

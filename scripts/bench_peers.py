@@ -53,6 +53,7 @@ from peers import PEERS, Peer, build_peer
 from social_xlstm.errors import InputError
 from social_xlstm.evaluation.evaluate import forecast_batches
 from social_xlstm.evaluation.forecasters import MODEL_NAME, LoadedRun, load_run
+from social_xlstm.files import atomic_file
 from social_xlstm.metrics import ForecastMetrics
 from social_xlstm.run_directory import last_checkpoint
 from social_xlstm.training.config import compose_config
@@ -157,21 +158,17 @@ def score(forecasts: dict, targets: list[str]) -> dict:
 
 
 def keep_forecasts(out_dir: Path, forecasts: dict) -> None:
-    """Written whole or not at all: a seed ensemble reads them instead of loading every checkpoint."""
-    partial = out_dir / f".{FORECASTS_FILE}"
-    with partial.open("wb") as file:
+    """Written whole or not at all: a seed ensemble reads them instead of loading every checkpoint
+    (a seed trained on a GPU machine comes back without its checkpoints)."""
+    with atomic_file(out_dir / FORECASTS_FILE) as partial, partial.open("wb") as file:
         np.savez_compressed(file, **forecasts)
-    partial.replace(out_dir / FORECASTS_FILE)
 
 
-def peer_forecasts(name: str, seed: int, overrides: list[str], out_dir: Path) -> dict:
-    """A trained seed's test forecasts: kept beside its result, or made once from its best
-    checkpoint (seeds scored before the forecasts were kept) and kept."""
+def kept_forecasts(out_dir: Path) -> dict:
+    """A scored seed's test forecasts, as kept beside its result."""
     path = out_dir / FORECASTS_FILE
     if not path.exists():
-        run, module = _peer_run(name, PEERS[name], seed, overrides, out_dir)
-        _load_best(module, out_dir)
-        keep_forecasts(out_dir, forecasts_on_test(run, name))
+        raise InputError(path, f"not there; remove {out_dir / RESULT_FILE} to score the seed again")
     with np.load(path) as kept:
         return {key: kept[key] for key in kept.files}
 
@@ -390,7 +387,8 @@ def train_peer(
             "parameters": sum(p.numel() for p in module.model.parameters()),
             "source": peer.source,
         }
-        (out_dir / RESULT_FILE).write_text(json.dumps(result, indent=2))
+        with atomic_file(out_dir / RESULT_FILE) as partial:  # its presence says the seed is done
+            partial.write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -569,6 +567,8 @@ def bench_peers(args: argparse.Namespace) -> None:
         for name, seed in pairs
         if needs_fit(peer_folder(args, name, seed), recipe(budgeted_peer(name, args.max_epochs), overrides))
     ]
+    for name, seed in pending:  # here, before any child starts: one line and exit code 2
+        refuse_other_recipe(peer_folder(args, name, seed), recipe(budgeted_peer(name, args.max_epochs), overrides))
     if args.jobs > 1 and len(pending) > 1:
         train_side_by_side(args, pending)
     conditions = Conditions(args.compile, args.at_a_time)
@@ -582,7 +582,7 @@ def bench_peers(args: argparse.Namespace) -> None:
             )
         rows[name] = results
         if args.seed_ensemble:
-            each = [peer_forecasts(name, seed, overrides, peer_folder(args, name, seed)) for seed in args.seeds]
+            each = [kept_forecasts(peer_folder(args, name, seed)) for seed in args.seeds]
             rows[f"{name}, {ensemble}"] = [
                 ensemble_result(results, seed_ensemble(each, results[0]["summary"]["targets"]))
             ]

@@ -9,8 +9,13 @@
 # Here, once: make gpu-peer-wheels   (the GPU machine reaches no package registry)
 # Then, with the device tool:         run(command="bash scripts/gpu_peers.sh",
 #                                         carry=[".gpu-wheels", "data/los-loop/dataset"], timeout_s=540)
-# Back here: for f in <files_at>/*.tgz; do tar -xzf "$f" -C runs/bench/peers; done
+# Back here, each archive replaces the seed's folder whole (a local folder's checkpoints must not
+# stay beside another training's result):
+#   mkdir -p runs/bench/peers && for f in <files_at>/*.tgz; do
+#       rm -rf "runs/bench/peers/$(basename "$f" .tgz)"; tar -xzf "$f" -C runs/bench/peers; done
 # and then the table: scripts/bench_peers.py ... --peers ... itransformer ... (it trains nothing more).
+# A seed stopped by LIMIT comes back as its training log alone (<folder>.log): how far it got.
+# Its checkpoints stay on the machine, so only a next call on the same warm machine resumes it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
@@ -23,13 +28,20 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 $PY -m pip install --quiet --no-index --no-deps .gpu-wheels/*.whl || exit 1
 $PY -m pip install --quiet --no-index --no-deps --no-build-isolation -e . || exit 1
 
-# every seed trains as a child run, all at once on the one GPU; a seed stopped by the limit
-# has no result and is not packed (its checkpoints stay behind with the machine)
+# every seed trains as a child run, all at once on the one GPU, its output in its folder's log
 timeout "$LIMIT" $PY scripts/bench_peers.py --experiment los_loop --seeds 0 1 2 --peers $PEERS \
-    --jobs 3 --no-doc -- data.path=data/los-loop/dataset 2>&1 | tee "$OUT/gpu_peers.log" | grep -E 'training|epoch [0-9]*0:|failed|Error'
+    --jobs 3 --no-doc -- data.path=data/los-loop/dataset >"$OUT/gpu_peers.log" 2>&1
+rc=$?
+tail -n 5 "$OUT/gpu_peers.log"
+echo "bench_peers: exit $rc (124 = stopped by LIMIT)"
 for folder in runs/bench/peers/los_loop-project-*-seed*; do
-    [ -f "$folder/result.json" ] || continue
-    tar -czf "$OUT/$(basename "$folder").tgz" --exclude checkpoints --exclude training.lock \
-        -C runs/bench/peers "$(basename "$folder")"
+    name=$(basename "$folder")
+    echo "== $name"; tail -n 2 "$folder/bench_train.log"
+    if [ -f "$folder/result.json" ]; then
+        tar -czf "$OUT/$name.tgz" --exclude checkpoints --exclude training.lock -C runs/bench/peers "$name"
+    else
+        cp "$folder/bench_train.log" "$OUT/$name.log"
+    fi
 done
 ls -la "$OUT"
+exit "$rc"

@@ -63,12 +63,15 @@ def test_the_script_refuses_another_recipe_with_one_line_and_exit_code_2(tmp_pat
     _trained_seed(folder, {**bench_peers.recipe(PEERS["stid"], ["experiment=demo"]), "lr": 0.5})
     before = _files(folder)
     script = Path(bench_peers.__file__)
-    args = ["--experiment", "demo", "--runs", str(tmp_path), "--peers", "stid", "--seeds", "0", "--no-doc"]
+    # two seeds, two jobs: refused by the parent before any child run starts
+    args = ["--experiment", "demo", "--runs", str(tmp_path), "--peers", "stid", "--seeds", "0", "1", "--jobs", "2"]
+    args.append("--no-doc")
     done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith(f"{folder / bench_peers.SETTINGS_FILE}: ")
     assert "lr 0.5 -> 0.002" in done.stderr
     assert _files(folder) == before
+    assert not (tmp_path / "peers" / "demo-project-stid-seed1").exists()
 
 
 def test_a_seed_ensemble_scores_the_mean_of_the_kept_forecasts_of_its_seeds(tmp_path):
@@ -83,7 +86,7 @@ def test_a_seed_ensemble_scores_the_mean_of_the_kept_forecasts_of_its_seeds(tmp_
         forecast[0, 0, 0, 0] = 100.0
         bench_peers.keep_forecasts(folder, {"forecast": forecast, "truth": truth, "mask": mask})
         # read back from the folder alone: no checkpoint there to make them from
-        forecasts.append(bench_peers.peer_forecasts("stid", seed, OVERRIDES, folder))
+        forecasts.append(bench_peers.kept_forecasts(folder))
     summary = bench_peers.seed_ensemble(forecasts, ["speed"])
     assert summary["overall"]["mae"] == pytest.approx(2.0)  # |(1 + 3) / 2 - 0|
     assert summary["overall"]["n"] == truth.size - 1
@@ -103,8 +106,21 @@ def test_a_peer_reads_batches_of_its_own_size_under_a_preset_that_trains_an_ense
     datamodule.setup()
     windows = len(datamodule.windows["train"])
     loader = datamodule.train_dataloader()
-    assert len(loader) == windows // peer.batch_size
-    assert next(iter(loader))["x"].shape[0] == peer.batch_size
+    sizes = [batch["x"].shape[0] for batch in loader]
+    assert set(sizes) == {peer.batch_size}  # 3 x 32 a step without the fix
+    assert sum(sizes) == windows // peer.batch_size * peer.batch_size  # each window once an epoch
+
+
+def test_a_seed_trained_before_its_batches_were_kept_in_its_recipe_is_refused(tmp_path):
+    settings = bench_peers.recipe(PEERS["stid"], OVERRIDES)
+    _trained_seed(tmp_path, {key: value for key, value in settings.items() if key != "network_overrides"})
+    with pytest.raises(InputError, match=r"network_overrides None -> \['model.members=1'\]"):
+        bench_peers.refuse_other_recipe(tmp_path, settings)
+
+
+def test_a_seed_without_its_kept_forecasts_is_named_not_guessed(tmp_path):
+    with pytest.raises(InputError, match=r"test_forecasts\.npz: not there; remove .*result\.json"):
+        bench_peers.kept_forecasts(tmp_path)
 
 
 def _files(folder: Path) -> dict:

@@ -315,7 +315,11 @@ PEERS.update(
             batch_size=64,
             max_epochs=100,
             gradient_clip_val=5.0,
-            adapted=("tsl's GraphWaveNetModel reads out through an MLP decoder of its own",),
+            adapted=(
+                "tsl's GraphWaveNetModel reads out through an MLP decoder of its own",
+                "early stopping after 20 epochs without a better validation error, as for the other peers (the "
+                "authors' code trains all 100 and keeps the best)",
+            ),
         ),
         "agcrn": Peer(
             build=_agcrn,

@@ -257,6 +257,17 @@ def same_recipe(kept: dict | None, settings: dict) -> bool:
     return kept is not None and all(kept.get(key) == value for key, value in settings.items())
 
 
+def longer_cap(kept: dict | None, settings: dict) -> bool:
+    """Whether ``settings`` are the kept recipe with a higher epoch cap: a peer still improving at
+    its cap is not converged, and its fit trains on from where it stopped (the schedules count
+    epochs from the start, so the epochs it has are the ones the higher cap would train)."""
+    return (
+        kept is not None
+        and kept.get("max_epochs", settings["max_epochs"]) < settings["max_epochs"]
+        and same_recipe({**kept, "max_epochs": settings["max_epochs"]}, settings)
+    )
+
+
 def fit_peer(
     module: PeerModule, run: LoadedRun, peer: Peer, out_dir: Path, resume_from: Path | None, conditions: Conditions
 ):
@@ -290,9 +301,21 @@ def kept_settings(out_dir: Path) -> dict | None:
 
 def kept_result(out_dir: Path, settings: dict) -> dict | None:
     """A seed's finished result, when it was trained as this command would train it (the same
-    recipe and overrides, as its checkpoints would have to be to resume), else None."""
+    recipe and overrides, as its checkpoints would have to be to resume), or when early stopping
+    ended it before a cap this command only raises; else None."""
     path = out_dir / RESULT_FILE
-    return json.loads(path.read_text()) if path.exists() and same_recipe(kept_settings(out_dir), settings) else None
+    if not path.exists():
+        return None
+    kept = kept_settings(out_dir)
+    result = json.loads(path.read_text())
+    stopped_early = longer_cap(kept, settings) and result["epochs"] < kept["max_epochs"]
+    return result if same_recipe(kept, settings) or stopped_early else None
+
+
+def resumable(out_dir: Path, settings: dict) -> bool:
+    """Whether the seed's checkpoints can go on under ``settings``."""
+    kept = kept_settings(out_dir)
+    return last_checkpoint(out_dir).exists() and (same_recipe(kept, settings) or longer_cap(kept, settings))
 
 
 def needs_fit(out_dir: Path, settings: dict) -> bool:
@@ -300,8 +323,7 @@ def needs_fit(out_dir: Path, settings: dict) -> bool:
     if kept_result(out_dir, settings) is not None:
         return False
     last = last_checkpoint(out_dir)
-    resumable = last.exists() and same_recipe(kept_settings(out_dir), settings)
-    return not (resumable and fit_is_over(last, settings["max_epochs"]))
+    return not (resumable(out_dir, settings) and fit_is_over(last, settings["max_epochs"]))
 
 
 @contextlib.contextmanager
@@ -321,7 +343,7 @@ def refuse_other_recipe(out_dir: Path, settings: dict) -> None:
     (or a typo in a --max-epochs smoke run) would be lost. Its folder must be removed by hand."""
     kept = kept_settings(out_dir)
     trained = last_checkpoint(out_dir).exists() or (out_dir / RESULT_FILE).exists()
-    if trained and not same_recipe(kept, settings):
+    if trained and not same_recipe(kept, settings) and not resumable(out_dir, settings):
         changed = (
             "no settings.json"
             if kept is None
@@ -359,8 +381,13 @@ def train_peer(
         last = last_checkpoint(out_dir)
         resume = last.exists()
         run, module = _peer_run(name, peer, seed, overrides, out_dir, conditions.compile)
-        if not resume:
-            (out_dir / SETTINGS_FILE).write_text(json.dumps(settings))
+        raised = longer_cap(kept_settings(out_dir), settings)
+        if raised:  # the result at the old cap is not this fit's
+            (out_dir / RESULT_FILE).unlink(missing_ok=True)
+            print(f"{name} seed {seed}: the cap rises to {peer.max_epochs} epochs", flush=True)
+        if not resume or raised:
+            with atomic_file(out_dir / SETTINGS_FILE) as partial:
+                partial.write_text(json.dumps(settings))
         if resume and fit_is_over(last, peer.max_epochs):
             # resuming would validate again or train one more epoch; the fit is what it was
             state = torch.load(last, map_location="cpu", weights_only=True)

@@ -123,6 +123,26 @@ def test_a_seed_without_its_kept_forecasts_is_named_not_guessed(tmp_path):
         bench_peers.kept_forecasts(tmp_path)
 
 
+def test_a_higher_epoch_cap_trains_on_a_fit_that_reached_its_cap_and_keeps_one_that_stopped_early(tmp_path):
+    settings = bench_peers.recipe(replace(PEERS["stid"], max_epochs=3), OVERRIDES)
+    higher = bench_peers.recipe(replace(PEERS["stid"], max_epochs=5), OVERRIDES)
+    capped, stopped = tmp_path / "capped", tmp_path / "stopped"
+    _trained_seed(capped, settings)
+    (capped / bench_peers.RESULT_FILE).write_text(json.dumps({"epochs": 3}))  # trained up to its cap
+    _trained_seed(stopped, settings)
+    (stopped / bench_peers.RESULT_FILE).write_text(json.dumps({"epochs": 2}))  # early stopping ended it
+    assert bench_peers.kept_result(capped, higher) is None
+    assert bench_peers.resumable(capped, higher)
+    bench_peers.refuse_other_recipe(capped, higher)  # not refused: it trains on
+    assert bench_peers.kept_result(stopped, higher) == {"epochs": 2}
+    assert not bench_peers.needs_fit(stopped, higher)
+    lower = bench_peers.recipe(replace(PEERS["stid"], max_epochs=2), OVERRIDES)
+    with pytest.raises(InputError, match="max_epochs 3 -> 2"):  # a lower cap is another recipe
+        bench_peers.refuse_other_recipe(capped, lower)
+    with pytest.raises(InputError, match="lr 0.002 -> 0.001"):  # so is any other change with it
+        bench_peers.refuse_other_recipe(capped, {**higher, "lr": 0.001})
+
+
 def _files(folder: Path) -> dict:
     """Every file's bytes, less the (empty) lock file a run takes before it looks at the folder."""
     return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != bench_peers.LOCK_FILE}

@@ -65,18 +65,19 @@ bench-graph: bench
 # (pip freeze spells some names with "_": "-" matches either), and setuptools >= 77, which
 # reads pyproject's licence string (an image with an older one could not install the project).
 GPU_WHEELS := hydra-core omegaconf antlr4-python3-runtime mlstm-kernels pytest pluggy iniconfig einops
+# wheels into .gpu-wheels of the packages named in $(1), at the versions this venv runs
+venv_wheels = $(PY) -m pip wheel --quiet --no-deps -w .gpu-wheels \
+	$$($(PY) -m pip freeze | grep -iE '^($(shell echo $(1) | tr ' -' '|.'))==')
 gpu-wheels: $(VENV)/.installed-test
 	rm -rf .gpu-wheels
-	$(PY) -m pip wheel --quiet --no-deps -w .gpu-wheels \
-		$$($(PY) -m pip freeze | grep -iE '^($(shell echo $(GPU_WHEELS) | tr ' -' '|.'))==')
+	$(call venv_wheels,$(GPU_WHEELS))
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: -d .gpu-wheels "setuptools>=77"
 
 # scripts/gpu_peers.sh also needs basicts and what its import pulls in beyond the image: the
 # pure-Python ones as this venv runs them, and setproctitle (compiled) for the image's Python 3.12.
 GPU_PEER_WHEELS := basicts easy-torch easydict
 gpu-peer-wheels: bench gpu-wheels
-	$(PY) -m pip wheel --quiet --no-deps -w .gpu-wheels \
-		$$($(PY) -m pip freeze | grep -iE '^($(shell echo $(GPU_PEER_WHEELS) | tr ' -' '|.'))==')
+	$(call venv_wheels,$(GPU_PEER_WHEELS))
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .gpu-wheels \
 		$$($(PY) -m pip freeze | grep -i '^setproctitle==')

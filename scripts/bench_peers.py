@@ -588,14 +588,11 @@ def bench_peers(args: argparse.Namespace) -> None:
     quiet_lightning()
     overrides = [f"experiment={args.experiment}", *PROTOCOLS[args.protocol], *args.overrides]
 
+    settings = {name: recipe(budgeted_peer(name, args.max_epochs), overrides) for name in args.peers}
     pairs = [(name, seed) for name in args.peers for seed in args.seeds]
-    pending = [
-        (name, seed)
-        for name, seed in pairs
-        if needs_fit(peer_folder(args, name, seed), recipe(budgeted_peer(name, args.max_epochs), overrides))
-    ]
+    pending = [(name, seed) for name, seed in pairs if needs_fit(peer_folder(args, name, seed), settings[name])]
     for name, seed in pending:  # here, before any child starts: one line and exit code 2
-        refuse_other_recipe(peer_folder(args, name, seed), recipe(budgeted_peer(name, args.max_epochs), overrides))
+        refuse_other_recipe(peer_folder(args, name, seed), settings[name])
     if args.jobs > 1 and len(pending) > 1:
         train_side_by_side(args, pending)
     conditions = Conditions(args.compile, args.at_a_time)

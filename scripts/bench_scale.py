@@ -55,7 +55,7 @@ def _measure(
     from social_xlstm.data.windows import FeatureScaler, WindowArrays, WindowDataset
     from social_xlstm.graph import build_graph
     from social_xlstm.nn.model import SocialXLSTM, SocialXLSTMConfig
-    from social_xlstm.training.module import ForecastModule
+    from social_xlstm.training.module import ForecastModule, adamw
 
     torch.manual_seed(0)
     dataset = make_demo(sensors=sensors, days=max(1, math.ceil((steps + HORIZON + batch) / STEPS_PER_DAY)))
@@ -79,7 +79,7 @@ def _measure(
     )
     module = ForecastModule(SocialXLSTM(config), graph, target_weights=[1.0, 1.0]).to(device)
     batch_data = {key: value.to(device) for key, value in batch_data.items()}
-    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
+    optimizer = adamw(module.parameters(), lr=1e-3)  # as training builds it
     del dataset, windows
     on_gpu = device == "cuda"
     rss_before = _rss_mib()

@@ -21,6 +21,7 @@ from benchreport import Table, add_doc_option, add_malloc_option
 
 from social_xlstm.allocator import reuse_freed_memory
 from social_xlstm.training.config import compose_config
+from social_xlstm.training.module import adamw
 from social_xlstm.training.train import ensure_demo_data, make_datamodule, make_graph, make_module, run_info
 
 VARIANTS = {"social_xlstm": None, "lstm": "lstm", "no_pooling": "no_pooling"}
@@ -28,7 +29,7 @@ VARIANTS = {"social_xlstm": None, "lstm": "lstm", "no_pooling": "no_pooling"}
 
 def time_steps(module, batches, steps: int) -> tuple[float, float]:
     """(seconds of the first step, median seconds of the next ``steps``)."""
-    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
+    optimizer = adamw(module.parameters(), lr=1e-3)  # as training builds it
     module.train()
     durations = []
     for batch in itertools.islice(batches, steps + 1):

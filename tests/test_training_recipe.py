@@ -2,10 +2,12 @@
 readings as feed gaps, encoded exactly as the windows encode a real gap, and only training
 batches do. trainer.curriculum: the loss reads the near horizons first, on a schedule
 checked step by step, while validation scores all of them. trainer.horizon_emphasis: the loss
-weighs horizon h by h**p (mean 1), validation weighs them all the same."""
+weighs horizon h by h**p (mean 1), validation weighs them all the same. The optimizer: AdamW
+fused into one kernel in full precision, stepping as torch's plain loop does."""
 
 from types import SimpleNamespace
 
+import lightning
 import pytest
 import torch
 from conftest import tiny_train_args
@@ -14,7 +16,7 @@ from torch import nn
 from social_xlstm.cli import main
 from social_xlstm.graph import SensorGraph
 from social_xlstm.training import module as module_code
-from social_xlstm.training.module import ForecastModule, first_horizons, hide_readings, horizon_weights
+from social_xlstm.training.module import ForecastModule, adamw, first_horizons, hide_readings, horizon_weights
 
 
 def a_batch(b=16, t=12, n=30, f=3, seed=0):
@@ -207,3 +209,33 @@ def test_a_bad_fraction_is_one_line(demo_dir, tmp_path, capsys, key, value):
     err = capsys.readouterr().err
     assert key in err and "fraction" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_the_fused_adamw_steps_as_the_plain_loop_does():
+    torch.manual_seed(0)
+    plain_net, fused_net = nn.Linear(6, 4), nn.Linear(6, 4)
+    fused_net.load_state_dict(plain_net.state_dict())
+    start = plain_net.weight.detach().clone()
+    plain = torch.optim.AdamW(plain_net.parameters(), lr=0.01, weight_decay=0.1, fused=False, foreach=False)
+    fused = adamw(fused_net.parameters(), lr=0.01, weight_decay=0.1)
+    assert fused.defaults["fused"] is True
+    for step in range(5):
+        x = torch.randn(8, 6)
+        for net, optimizer in ((plain_net, plain), (fused_net, fused)):
+            optimizer.zero_grad()
+            net(x).pow(2).sum().backward()
+            optimizer.step()
+    assert (fused_net.weight - start).abs().min() > 1e-3  # every weight moved
+    for mine, reference in zip(fused_net.parameters(), plain_net.parameters()):
+        torch.testing.assert_close(mine, reference, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision, fused", [("32-true", True), ("bf16-mixed", None)])
+def test_training_fuses_adamw_only_where_lightning_can_clip_it(precision, fused):
+    module = ForecastModule(nn.Linear(3, 2), empty_graph(3), target_weights=[1.0])
+    trainer = lightning.Trainer(accelerator="cpu", precision=precision, logger=False, enable_checkpointing=False)
+    module.trainer = trainer
+    optimizer = module.configure_optimizers()["optimizer"]
+    assert optimizer.defaults["fused"] is fused
+    module.model(torch.ones(1, 3)).sum().backward()
+    trainer.precision_plugin.clip_gradients(optimizer, clip_val=1.0)  # mixed precision refuses a fused one

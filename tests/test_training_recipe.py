@@ -219,7 +219,7 @@ def test_the_fused_adamw_steps_as_the_plain_loop_does():
     plain = torch.optim.AdamW(plain_net.parameters(), lr=0.01, weight_decay=0.1, fused=False, foreach=False)
     fused = adamw(fused_net.parameters(), lr=0.01, weight_decay=0.1)
     assert fused.defaults["fused"] is True
-    for step in range(5):
+    for _ in range(5):
         x = torch.randn(8, 6)
         for net, optimizer in ((plain_net, plain), (fused_net, fused)):
             optimizer.zero_grad()

@@ -41,7 +41,7 @@ def hide_readings(batch: dict, fraction: float) -> dict:
     return {**batch, "x": x * mask, "x_mask": mask}
 
 
-def adamw(parameters, lr: float, weight_decay: float = 0.0, mixed_precision: bool = False) -> torch.optim.AdamW:
+def adamw(parameters, lr: float, weight_decay: float = 0.01, mixed_precision: bool = False) -> torch.optim.AdamW:
     """AdamW as one fused kernel where torch has one for the parameters' device: on the CPU its
     default loop over the preset's 192 tensors took 8.4 ms a step, the fused one 1.5 ms
     (docs/benchmarks.md). Not under mixed precision, where Lightning refuses to clip the

@@ -3,6 +3,8 @@
 import json
 import math
 import tracemalloc
+from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,8 @@ from social_xlstm.graph import (
     graph_from_coordinates,
     graph_from_distances,
 )
-from social_xlstm.graph.config import AUTO_ISOLATED_K, AUTO_K
+from social_xlstm.graph.config import AUTO_ISOLATED_K, AUTO_K, GraphConfig
+from social_xlstm.training.config import compose_config
 
 R = 6_371_008.8
 
@@ -348,3 +351,16 @@ def test_load_rejects_non_json(tmp_path):
         SensorGraph.load(path)
     with pytest.raises(InputError, match="not found"):
         SensorGraph.load(tmp_path / "absent.json")
+
+
+@pytest.mark.parametrize(
+    "group", sorted(p.stem for p in (Path(__file__).parents[1] / "configs" / "data").glob("*.yaml"))
+)
+def test_every_graph_option_is_a_plain_override_of_every_data_group(group):
+    """README names ``data.graph.<option>=`` overrides: each must compose, whatever the data group
+    (Hydra refuses to override a key the group does not hold), and reach the graph unchanged."""
+    options = {f.name for f in fields(GraphConfig)}
+    cfg = compose_config([f"data={group}", "data.graph.symmetric=true", "data.graph.sigma=250"])
+    assert set(cfg.data.graph) == options
+    graph = GraphConfig.from_mapping(cfg.data.graph)
+    assert graph.symmetric is True and graph.sigma == 250

@@ -4,7 +4,6 @@ import json
 import math
 import tracemalloc
 from dataclasses import fields
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +20,7 @@ from social_xlstm.graph import (
     graph_from_distances,
 )
 from social_xlstm.graph.config import AUTO_ISOLATED_K, AUTO_K, GraphConfig
-from social_xlstm.training.config import compose_config
+from social_xlstm.training.config import compose_config, config_dir
 
 R = 6_371_008.8
 
@@ -353,9 +352,7 @@ def test_load_rejects_non_json(tmp_path):
         SensorGraph.load(tmp_path / "absent.json")
 
 
-@pytest.mark.parametrize(
-    "group", sorted(p.stem for p in (Path(__file__).parents[1] / "configs" / "data").glob("*.yaml"))
-)
+@pytest.mark.parametrize("group", sorted(p.stem for p in (config_dir() / "data").glob("*.yaml")))
 def test_every_graph_option_is_a_plain_override_of_every_data_group(group):
     """README names ``data.graph.<option>=`` overrides: each must compose, whatever the data group
     (Hydra refuses to override a key the group does not hold), and reach the graph unchanged."""

@@ -3,7 +3,8 @@ readings as feed gaps, encoded exactly as the windows encode a real gap, and onl
 batches do. trainer.curriculum: the loss reads the near horizons first, on a schedule
 checked step by step, while validation scores all of them. trainer.horizon_emphasis: the loss
 weighs horizon h by h**p (mean 1), validation weighs them all the same. The optimizer: AdamW
-fused into one kernel in full precision, stepping as torch's plain loop does."""
+fused into one kernel in full precision, stepping as torch's plain loop does. The learning rate:
+a cosine per epoch, or per update after a linear warm-up, at the rates computed by hand."""
 
 from types import SimpleNamespace
 
@@ -17,6 +18,7 @@ from social_xlstm.cli import main
 from social_xlstm.graph import SensorGraph
 from social_xlstm.training import module as module_code
 from social_xlstm.training.module import ForecastModule, adamw, first_horizons, hide_readings, horizon_weights
+from social_xlstm.training.schedule import cosine_share, warmup_then_cosine
 
 
 def a_batch(b=16, t=12, n=30, f=3, seed=0):
@@ -202,7 +204,8 @@ def test_a_bad_horizon_emphasis_is_one_line(demo_dir, tmp_path, capsys, value):
 @pytest.mark.parametrize(
     ("key", "value"),
     [("trainer.reading_dropout", v) for v in ("1", "1.0", "-0.1", "some", "true")]
-    + [("trainer.curriculum", v) for v in ("-1", "1", "2.5")],
+    + [("trainer.curriculum", v) for v in ("-1", "1", "2.5")]
+    + [("trainer.warmup", v) for v in ("1", "-0.1")],
 )
 def test_a_bad_fraction_is_one_line(demo_dir, tmp_path, capsys, key, value):
     assert main(tiny_train_args(demo_dir, tmp_path / "run", f"{key}={value}")) == 2
@@ -239,3 +242,55 @@ def test_training_fuses_adamw_only_where_lightning_can_clip_it(precision, fused)
     assert optimizer.defaults["fused"] is fused
     module.model(torch.ones(1, 3)).sum().backward()
     trainer.precision_plugin.clip_gradients(optimizer, clip_val=1.0)  # mixed precision refuses a fused one
+
+
+def test_the_cosine_and_its_warm_up_by_hand():
+    # floor + (1 - floor) (1 + cos(pi p)) / 2 with floor 0.05
+    assert [cosine_share(p) for p in (0, 0.5, 1, 1.5)] == pytest.approx([1.0, 0.525, 0.05, 0.05])
+    # 10 of 100 updates rise linearly to the full rate, then the cosine spans the other 90
+    assert [warmup_then_cosine(u, 100, 10) for u in (0, 4, 9, 10, 55, 99)] == pytest.approx(
+        [0.1, 0.5, 1.0, 1.0, 0.525, cosine_share(89 / 90)]
+    )
+
+
+def test_per_update_without_warm_up_meets_the_per_epoch_cosine_at_each_epoch_start():
+    epochs, per_epoch = 11, 174
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(()))], lr=0.002)
+    reference = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=0.002 * 0.05)
+    for epoch in range(epochs):
+        share = warmup_then_cosine(epoch * per_epoch, epochs * per_epoch, 0)
+        assert share * 0.002 == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-9)
+        optimizer.step()
+        reference.step()
+
+
+@pytest.mark.parametrize(
+    "extra, shares",
+    [
+        # the default: the rate falls at the end of the first of 2 epochs, to (1 + cos(pi / 2)) / 2
+        ((), [1.0, 1.0, 1.0, 0.525, 0.525, 0.525]),
+        # 6 updates, half of them warm-up (1/3, 2/3, 1), then the cosine over 3: 0, 1/3, 2/3 of the way
+        (("trainer.lr_schedule=updates", "trainer.warmup=0.5"), [1 / 3, 2 / 3, 1.0, 1.0, 0.7625, 0.2875]),
+    ],
+)
+def test_a_run_steps_at_the_rates_of_its_schedule(demo_dir, tmp_path, monkeypatch, extra, shares):
+    rates, original = [], ForecastModule.training_step
+
+    def recording(self, batch, batch_idx):
+        rates.append(self.optimizers().param_groups[0]["lr"])
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(ForecastModule, "training_step", recording)
+    assert main(tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.lr=0.01", *extra, epochs=2)) == 0
+    assert rates == pytest.approx([0.01 * share for share in shares])
+
+
+@pytest.mark.parametrize(
+    "extra, key",
+    [(("trainer.lr_schedule=cosine",), "trainer.lr_schedule"), (("trainer.warmup=0.1",), "trainer.warmup")],
+)
+def test_a_schedule_that_cannot_run_is_one_line(demo_dir, tmp_path, capsys, extra, key):
+    assert main(tiny_train_args(demo_dir, tmp_path / "run", *extra)) == 2
+    err = capsys.readouterr().err
+    assert key in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

@@ -46,7 +46,8 @@ WHOLE_NUMBERS = (
 WHOLE_OR_AUTO = ("trainer.max_epochs", "trainer.early_stopping_patience")
 COUNTS = ("model.head.layers", "model.sensor_embedding_dim", "data.num_workers")  # whole numbers, 0 allowed
 NON_NEGATIVE_NUMBERS = ("trainer.lr", "trainer.weight_decay", "trainer.horizon_emphasis")
-FRACTIONS = ("trainer.reading_dropout", "trainer.curriculum")  # >= 0 and < 1
+LR_SCHEDULES = ("epochs", "updates")  # training/schedule.py
+FRACTIONS = ("trainer.reading_dropout", "trainer.curriculum", "trainer.warmup")  # >= 0 and < 1
 HELP = "see `social-xlstm train --help` and configs/"
 
 
@@ -134,6 +135,11 @@ def check_values(cfg: DictConfig) -> None:
             value = OmegaConf.select(cfg, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < upper:
                 raise InputError(key, f"expected {expected}, got {value!r}")
+    schedule = OmegaConf.select(cfg, "trainer.lr_schedule")
+    if schedule not in LR_SCHEDULES:
+        raise InputError("trainer.lr_schedule", f"expected one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
+    if cfg.trainer.warmup and schedule != "updates":
+        raise InputError("trainer.warmup", "a warm-up rises update by update: it needs trainer.lr_schedule=updates")
 
 
 def load_run_config(run_dir: str | Path) -> DictConfig:

@@ -12,6 +12,7 @@ from social_xlstm.graph import SensorGraph
 from social_xlstm.nn.ensemble import SocialXLSTMEnsemble
 from social_xlstm.nn.model import GraphTensors
 from social_xlstm.training.averaging import WeightAverage, averaged_parameters
+from social_xlstm.training.schedule import lr_scheduler
 
 
 def masked_mae(y_hat: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, target_weights: torch.Tensor) -> torch.Tensor:
@@ -81,6 +82,8 @@ class ForecastModule(lightning.LightningModule):
         reading_dropout: float = 0.0,
         curriculum: float = 0.0,
         horizon_emphasis: float = 0.0,
+        lr_schedule: str = "epochs",
+        warmup: float = 0.0,
     ):
         super().__init__()
         self.model = model
@@ -92,6 +95,7 @@ class ForecastModule(lightning.LightningModule):
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
         self.reading_dropout, self.curriculum = reading_dropout, curriculum
         self.horizon_emphasis = horizon_emphasis
+        self.lr_schedule, self.warmup = lr_schedule, warmup
         self.register_buffer("edge_index", graph.edge_index.long())
         self.register_buffer("edge_distance", torch.nan_to_num(graph.distance_m.float(), nan=0.0))
         self.register_buffer("edge_upstream", graph.upstream.float())
@@ -235,7 +239,6 @@ class ForecastModule(lightning.LightningModule):
     def configure_optimizers(self):
         mixed = "mixed" in str(self.trainer.precision)
         optimizer = adamw(self.parameters(), self.lr, self.weight_decay, mixed_precision=mixed)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(self.max_epochs, 1), eta_min=self.lr * 0.05
-        )
+        updates = self.trainer.estimated_stepping_batches
+        schedule = lr_scheduler(optimizer, self.lr_schedule, self.max_epochs, updates, self.warmup)
         return {"optimizer": optimizer, "lr_scheduler": schedule}

@@ -167,6 +167,8 @@ def make_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: str
         reading_dropout=float(t.reading_dropout),
         curriculum=float(t.curriculum),
         horizon_emphasis=float(t.horizon_emphasis),
+        lr_schedule=str(t.lr_schedule),
+        warmup=float(t.warmup),
     )
 
 

@@ -1,0 +1,40 @@
+"""The learning-rate schedule: a cosine from the rate down to a floor, per epoch or per update.
+
+Per epoch (the default) the rate is constant through an epoch and falls at its end; per update
+it follows the same curve step by step, after an optional linear warm-up from near 0. A short
+budget (the Los-loop preset trains 11 epochs) takes its largest drops between epochs when
+stepped per epoch; per update each step sees the rate the curve says at that point.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+
+FLOOR = 0.05  # the share of the rate the cosine ends at
+
+
+def cosine_share(progress: float, floor: float = FLOOR) -> float:
+    """The share of the rate at ``progress`` (0 to 1) along a cosine from 1 down to ``floor``."""
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+def warmup_then_cosine(update: int, updates: int, warmup_updates: int) -> float:
+    """The share of the rate at ``update`` (0-based) of ``updates``: rising linearly to 1 over the
+    first ``warmup_updates``, then the cosine over the rest."""
+    if update < warmup_updates:
+        return (update + 1) / warmup_updates
+    return cosine_share((update - warmup_updates) / max(updates - warmup_updates, 1))
+
+
+def lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str, epochs: int, updates: int, warmup: float) -> dict:
+    """Lightning's scheduler entry for ``schedule`` ("epochs" or "updates"); ``warmup`` is a share
+    of the updates (per update only)."""
+    if schedule == "epochs":
+        lr = optimizer.defaults["lr"]
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=lr * FLOOR)
+        return {"scheduler": cosine, "interval": "epoch"}
+    share = functools.partial(warmup_then_cosine, updates=updates, warmup_updates=round(warmup * updates))
+    return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, share), "interval": "step"}

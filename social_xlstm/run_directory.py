@@ -86,15 +86,24 @@ def _module_weights(path: Path, advice: str = "") -> dict:
     return state["state_dict"]
 
 
+def _check_same_schedule(path: Path, saved: DictConfig, command: DictConfig, retrain: str) -> None:
+    """A checkpoint's learning-rate scheduler only loads into one of its own kind: stepped per
+    epoch, its count would be read as updates (or the other way), or fail to load at all."""
+    before, now = (OmegaConf.select(c, "trainer.lr_schedule", default="epochs") for c in (saved, command))
+    if before != now:
+        raise InputError(
+            path, f"this run was trained with trainer.lr_schedule={before}, the command says {now}; {retrain}"
+        )
+
+
 def check_resumable(run_dir: Path, files: dict[str, str], modules: dict[str | None, ForecastModule]) -> None:
     """Refuse to continue a run that was trained on other data, another graph or other networks
     (the files would be rewritten under checkpoints that no longer fit them)."""
     retrain = "use another run_dir, or resume=false to train this one again from scratch"
     if (run_dir / CONFIG_FILE).is_file():
-        before, now = (
-            _network_settings(load_run_config(run_dir)),
-            _network_settings(OmegaConf.create(files[CONFIG_FILE])),
-        )
+        saved, command = load_run_config(run_dir), OmegaConf.create(files[CONFIG_FILE])
+        _check_same_schedule(run_dir / CONFIG_FILE, saved, command, retrain)
+        before, now = _network_settings(saved), _network_settings(command)
         changed = sorted(key for key in before.keys() | now.keys() if before.get(key) != now.get(key))
         if changed:
             raise InputError(

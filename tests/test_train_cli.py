@@ -263,6 +263,8 @@ def _snapshot(directory):
             ["model.residual_to_last=false"],
             "trained with another model.residual_to_last ('learned', the command says False)",
         ),
+        # the checkpoint's scheduler counts epochs; stepped per update it would not load
+        (["trainer.lr_schedule=updates"], "trained with trainer.lr_schedule=epochs, the command says updates"),
     ],
 )
 def test_a_refused_rerun_leaves_the_run_byte_for_byte(trained_run, tmp_path, capsys, change, refused):
@@ -276,6 +278,19 @@ def test_a_refused_rerun_leaves_the_run_byte_for_byte(trained_run, tmp_path, cap
     assert code == 2 and refused in err and len(err.splitlines()) == 1
     assert _snapshot(run_dir) == before
     assert main(["evaluate", str(run_dir)]) == 0
+
+
+def test_a_run_from_before_the_schedule_option_resumes_only_per_epoch(trained_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    config = run_dir / "config.yaml"
+    assert "  lr_schedule: epochs\n" in config.read_text()
+    config.write_text(config.read_text().replace("  lr_schedule: epochs\n", ""))  # as runs trained before it
+    before = _snapshot(run_dir)
+    assert main([*tiny_train_args(_dataset_path(run_dir), run_dir), "trainer.lr_schedule=updates"]) == 2
+    assert "trainer.lr_schedule=epochs" in capsys.readouterr().err
+    assert _snapshot(run_dir) == before
+    assert main(tiny_train_args(_dataset_path(run_dir), run_dir)) == 0  # the same schedule: it resumes
 
 
 def test_a_corrupt_last_checkpoint_is_refused_before_the_run_changes(trained_run, tmp_path, capsys):

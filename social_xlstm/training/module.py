@@ -239,6 +239,7 @@ class ForecastModule(lightning.LightningModule):
     def configure_optimizers(self):
         mixed = "mixed" in str(self.trainer.precision)
         optimizer = adamw(self.parameters(), self.lr, self.weight_decay, mixed_precision=mixed)
-        updates = self.trainer.estimated_stepping_batches
+        # read only where needed: Lightning loads the training batches to count them
+        updates = self.trainer.estimated_stepping_batches if self.lr_schedule == "updates" else None
         schedule = lr_scheduler(optimizer, self.lr_schedule, self.max_epochs, updates, self.warmup)
         return {"optimizer": optimizer, "lr_scheduler": schedule}

@@ -29,12 +29,16 @@ def warmup_then_cosine(update: int, updates: int, warmup_updates: int) -> float:
     return cosine_share((update - warmup_updates) / max(updates - warmup_updates, 1))
 
 
-def lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str, epochs: int, updates: int, warmup: float) -> dict:
-    """Lightning's scheduler entry for ``schedule`` ("epochs" or "updates"); ``warmup`` is a share
-    of the updates (per update only)."""
+def lr_scheduler(
+    optimizer: torch.optim.Optimizer, schedule: str, epochs: int, updates: int | None, warmup: float
+) -> dict:
+    """Lightning's scheduler entry for ``schedule`` ("epochs" or "updates", which needs the fit's
+    number of ``updates``); ``warmup`` is a share of the updates (per update only): at least one
+    update when asked for, and never all of them."""
     if schedule == "epochs":
         lr = optimizer.defaults["lr"]
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=lr * FLOOR)
         return {"scheduler": cosine, "interval": "epoch"}
-    share = functools.partial(warmup_then_cosine, updates=updates, warmup_updates=round(warmup * updates))
+    warmup_updates = max(1, math.floor(warmup * updates)) if warmup else 0
+    share = functools.partial(warmup_then_cosine, updates=updates, warmup_updates=min(warmup_updates, updates - 1))
     return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, share), "interval": "step"}

@@ -47,6 +47,7 @@ SWITCHES = [
     {"pooling_heads": 4},
     {"input_hops": 2},
     {"forecast_rounds": 2},
+    {"pool_every_step": False, "forecast_rounds": 1},
     {"day_of_week_inputs": False},
     {"day_of_week_inputs": False, "weekend_input": True, "head_layers": 1, "head_width": 16},
     {"input_hops": 1, "pooling": "none"},
@@ -147,6 +148,16 @@ def test_each_forecast_round_reaches_one_hop_further():
     assert two_hops[2] > 1e-6 and two_hops[3] > 1e-6  # two hops round the ring of 5 reach everyone
     alone = _influence(make_model(forecast_rounds=1, pooling="none"), source_vd=0)
     assert torch.all(alone[1:] == 0)  # without pooling the rounds are per-VD layers only
+
+
+def test_pooling_on_the_last_step_only_drops_the_hop_of_every_step():
+    model = make_model(pool_every_step=False, forecast_rounds=1)
+    assert model.social[0].pooling is None and model.forecast_social[0].pooling is not None
+    one_hop = _influence(model, source_vd=0)
+    assert one_hop[1] > 1e-6 and one_hop[N - 1] > 1e-6  # the forecast round's one hop
+    assert one_hop[2] == 0 and one_hop[3] == 0  # pooled at every step too, it reaches two (above)
+    with pytest.raises(ValueError, match="model.pooling.every_step=false needs model.pooling.forecast_rounds >= 1"):
+        make_model(pool_every_step=False)
 
 
 def test_per_vd_encoder_weights_are_batched_parameters_owned_by_one_vd():

@@ -44,6 +44,8 @@ class SocialXLSTMConfig:
     per_vd: bool = False  # every VD its own encoder weights (batched parameters)
     pooling: str = "attention"  # none | mean | idw | attention | grid
     pool_every_block: bool = False  # a pooling round before every interaction block (multi-hop)
+    pool_every_step: bool = True  # False: the rounds before the interaction mix own states only, and
+    #   the forecast rounds alone pool (on the last step): neighbours' states once, not at every step
     pooling_heads: int = 1  # attention heads (attention pooling only): each head picks its own neighbours
     input_hops: int = 0  # neighbours' raw readings over this many hops as extra inputs (0 = off)
     forecast_rounds: int = 0  # pooling rounds on the last state only, before the head: one hop each
@@ -141,7 +143,10 @@ class SocialXLSTM(nn.Module):
         )
         rounds = 1 + (c.interaction_blocks - 1 if c.pool_every_block and c.interaction == "mlstm" else 0)
         pooling = None if c.pooling == "none" else c.pooling
-        self.social = nn.ModuleList(SocialRound(pooling, c.hidden, c.pooling_heads) for _ in range(rounds))
+        if pooling and not c.pool_every_step and c.forecast_rounds < 1:
+            raise ValueError("model.pooling.every_step=false needs model.pooling.forecast_rounds >= 1")
+        step_pooling = pooling if c.pool_every_step else None
+        self.social = nn.ModuleList(SocialRound(step_pooling, c.hidden, c.pooling_heads) for _ in range(rounds))
         self.interaction = (
             nn.ModuleList(
                 MLSTMBlock(c.hidden, num_heads=c.interaction_heads, backend=c.kernels)

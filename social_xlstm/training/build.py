@@ -37,6 +37,7 @@ def network_config(
         per_vd=bool(model_cfg.encoder.per_vd),
         pooling=model_cfg.pooling.kind,
         pool_every_block=bool(model_cfg.pooling.every_block),
+        pool_every_step=bool(model_cfg.pooling.every_step),
         pooling_heads=int(model_cfg.pooling.heads),
         input_hops=int(model_cfg.pooling.input_hops),
         forecast_rounds=int(model_cfg.pooling.forecast_rounds),

@@ -158,6 +158,8 @@ def test_pooling_on_the_last_step_only_drops_the_hop_of_every_step():
     assert one_hop[2] == 0 and one_hop[3] == 0  # pooled at every step too, it reaches two (above)
     with pytest.raises(ValueError, match="model.pooling.every_step=false needs model.pooling.forecast_rounds >= 1"):
         make_model(pool_every_step=False)
+    with pytest.raises(ValueError, match="leaves model.pooling.every_block=true nothing to pool"):
+        make_model(pool_every_step=False, forecast_rounds=1, interaction_blocks=2, pool_every_block=True)
 
 
 def test_per_vd_encoder_weights_are_batched_parameters_owned_by_one_vd():

@@ -202,14 +202,14 @@ def test_bad_configs_are_one_line_errors(demo_dir, tmp_path, capsys, overrides, 
 
 
 def test_a_run_saved_before_newer_model_switches_still_evaluates(trained_run, tmp_path):
-    """A config.yaml without keys added later (pooling.heads, pooling.every_block) reads them
-    as their defaults: the same network, the same metrics."""
+    """A config.yaml without keys added later (pooling.heads, pooling.every_block,
+    pooling.every_step) reads them as their defaults: the same network, the same metrics."""
     new_run, old_run = tmp_path / "new", tmp_path / "old"
     shutil.copytree(trained_run, new_run)
     shutil.copytree(trained_run, old_run)
     config = old_run / "config.yaml"
     text = config.read_text()
-    for line in ("    heads: 1\n", "    every_block: false\n"):
+    for line in ("    heads: 1\n", "    every_block: false\n", "    every_step: true\n"):
         assert line in text
         text = text.replace(line, "", 1)
     config.write_text(text)

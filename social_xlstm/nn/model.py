@@ -1,5 +1,6 @@
-"""Social-xLSTM: per-VD sLSTM encoder -> social pooling over the sensor graph at every step ->
-mLSTM interaction stack -> multi-horizon, multi-target head.
+"""Social-xLSTM: per-VD sLSTM encoder -> social pooling over the sensor graph at every step (or,
+with ``pool_every_step=False``, on the last step only) -> mLSTM interaction stack ->
+multi-horizon, multi-target head.
 
 Shapes: readings x [B, T, N, F] (scaled, missing = 0) with their mask, time features
 [B, T, 4]; forecasts [B, H, N, G] in scaled units. The whole model is a recurrence over time,
@@ -145,6 +146,8 @@ class SocialXLSTM(nn.Module):
         pooling = None if c.pooling == "none" else c.pooling
         if pooling and not c.pool_every_step and c.forecast_rounds < 1:
             raise ValueError("model.pooling.every_step=false needs model.pooling.forecast_rounds >= 1")
+        if pooling and not c.pool_every_step and rounds > 1:
+            raise ValueError("model.pooling.every_step=false leaves model.pooling.every_block=true nothing to pool")
         step_pooling = pooling if c.pool_every_step else None
         self.social = nn.ModuleList(SocialRound(step_pooling, c.hidden, c.pooling_heads) for _ in range(rounds))
         self.interaction = (

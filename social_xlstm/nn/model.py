@@ -144,10 +144,11 @@ class SocialXLSTM(nn.Module):
         )
         rounds = 1 + (c.interaction_blocks - 1 if c.pool_every_block and c.interaction == "mlstm" else 0)
         pooling = None if c.pooling == "none" else c.pooling
-        if pooling and not c.pool_every_step and c.forecast_rounds < 1:
-            raise ValueError("model.pooling.every_step=false needs model.pooling.forecast_rounds >= 1")
-        if pooling and not c.pool_every_step and rounds > 1:
-            raise ValueError("model.pooling.every_step=false leaves model.pooling.every_block=true nothing to pool")
+        if pooling and not c.pool_every_step:
+            if c.forecast_rounds < 1:
+                raise ValueError("model.pooling.every_step=false needs model.pooling.forecast_rounds >= 1")
+            if rounds > 1:
+                raise ValueError("model.pooling.every_step=false leaves model.pooling.every_block=true nothing to pool")
         step_pooling = pooling if c.pool_every_step else None
         self.social = nn.ModuleList(SocialRound(step_pooling, c.hidden, c.pooling_heads) for _ in range(rounds))
         self.interaction = (

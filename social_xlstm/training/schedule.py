@@ -2,7 +2,7 @@
 
 Per epoch (the default) the rate is constant through an epoch and falls at its end; per update
 it follows the same curve step by step, after an optional linear warm-up from near 0. A short
-budget (the Los-loop preset trains 11 epochs) takes its largest drops between epochs when
+budget (the Los-loop preset trains 14 epochs) takes its largest drops between epochs when
 stepped per epoch; per update each step sees the rate the curve says at that point.
 """
 

@@ -6,6 +6,7 @@ weighs horizon h by h**p (mean 1), validation weighs them all the same. The opti
 fused into one kernel in full precision, stepping as torch's plain loop does. The learning rate:
 a cosine per epoch, or per update after a linear warm-up, at the rates computed by hand."""
 
+import functools
 from types import SimpleNamespace
 
 import lightning
@@ -18,7 +19,7 @@ from social_xlstm.cli import main
 from social_xlstm.graph import SensorGraph
 from social_xlstm.training import module as module_code
 from social_xlstm.training.module import ForecastModule, adamw, first_horizons, hide_readings, horizon_weights
-from social_xlstm.training.schedule import cosine_share, warmup_then_cosine
+from social_xlstm.training.schedule import BudgetCurve, cosine_share, epoch_share, warmup_then_cosine
 
 
 def a_batch(b=16, t=12, n=30, f=3, seed=0):
@@ -283,6 +284,43 @@ def test_a_run_steps_at_the_rates_of_its_schedule(demo_dir, tmp_path, monkeypatc
     monkeypatch.setattr(ForecastModule, "training_step", recording)
     assert main(tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.lr=0.01", *extra, epochs=2)) == 0
     assert rates == pytest.approx([0.01 * share for share in shares])
+
+
+def test_a_checkpoint_of_torchs_per_epoch_cosine_goes_on_along_the_longer_curve():
+    # a run trained before BudgetCurve saved CosineAnnealingLR's state after 2 of 2 epochs
+    old = torch.optim.SGD([nn.Parameter(torch.zeros(()))], lr=0.01)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(old, T_max=2, eta_min=0.01 * 0.05)
+    for _ in range(2):
+        old.step()
+        cosine.step()
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(()))], lr=0.01)
+    optimizer.load_state_dict(old.state_dict())  # Lightning restores the optimizer first
+    resumed = BudgetCurve(optimizer, functools.partial(epoch_share, epochs=4))
+    resumed.load_state_dict(cosine.state_dict())
+    rates = []
+    for _ in range(2):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        resumed.step()
+    # epochs 3 and 4 of 4: (1 + cos(pi 2/4)) / 2 and (1 + cos(pi 3/4)) / 2 above the 5% floor;
+    # CosineAnnealingLR's own T_max of 2 would give 0.05 and then climb (0.525 at epoch 4)
+    assert rates == pytest.approx([0.01 * 0.525, 0.01 * (0.05 + 0.95 * (1 - 0.5**0.5) / 2)])
+
+
+def test_a_resumed_run_given_more_epochs_stretches_its_cosine(demo_dir, tmp_path, monkeypatch):
+    rates, original = [], ForecastModule.training_step
+
+    def recording(self, batch, batch_idx):
+        rates.append(self.optimizers().param_groups[0]["lr"])
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(ForecastModule, "training_step", recording)
+    args = functools.partial(tiny_train_args, demo_dir, tmp_path / "run", "baselines=[]", "trainer.lr=0.01")
+    assert main(args(epochs=2)) == 0
+    del rates[:]
+    assert main(args(epochs=4)) == 0
+    # 3 updates an epoch; epochs 3 and 4 of 4 run at cosine_share(2/4) and cosine_share(3/4)
+    assert rates == pytest.approx([0.01 * cosine_share(2 / 4)] * 3 + [0.01 * cosine_share(3 / 4)] * 3)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,9 @@ Per epoch (the default) the rate is constant through an epoch and falls at its e
 it follows the same curve step by step, after an optional linear warm-up from near 0. A short
 budget (the Los-loop preset trains 14 epochs) takes its largest drops between epochs when
 stepped per epoch; per update each step sees the rate the curve says at that point.
+
+Both curves span the budget of the command that runs them: a checkpoint keeps only where the
+fit stands, so a resume given more epochs stretches the rest of the curve over them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,28 @@ def warmup_then_cosine(update: int, updates: int, warmup_updates: int) -> float:
     return cosine_share((update - warmup_updates) / max(updates - warmup_updates, 1))
 
 
+def epoch_share(epoch: int, epochs: int) -> float:
+    """The share of the rate through epoch ``epoch`` (0-based) of ``epochs``."""
+    return cosine_share(epoch / epochs)
+
+
+class BudgetCurve(torch.optim.lr_scheduler.LambdaLR):
+    """A share of the rate read in closed form from a curve over this command's budget.
+
+    torch's CosineAnnealingLR, which ran the per-epoch cosine before this class did, keeps the
+    length it was built with in its state, so a fit resumed with more epochs climbed back up past
+    the old end. Here a checkpoint gives only where the fit stands, a CosineAnnealingLR's
+    included, and the fit goes on along the resuming command's curve."""
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Where the fit stands (its step count and starting rates); the rate from here on, the
+        first resumed epoch or update included, is this curve's."""
+        self.last_epoch, self.base_lrs = state_dict["last_epoch"], state_dict["base_lrs"]
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * self.lr_lambdas[0](self.last_epoch)
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
 def lr_scheduler(
     optimizer: torch.optim.Optimizer, schedule: str, epochs: int, updates: int | None, warmup: float
 ) -> dict:
@@ -36,9 +61,10 @@ def lr_scheduler(
     number of ``updates``); ``warmup`` is a share of the updates (per update only): at least one
     update when asked for, and never all of them."""
     if schedule == "epochs":
-        lr = optimizer.defaults["lr"]
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=lr * FLOOR)
-        return {"scheduler": cosine, "interval": "epoch"}
+        return {
+            "scheduler": BudgetCurve(optimizer, functools.partial(epoch_share, epochs=max(epochs, 1))),
+            "interval": "epoch",
+        }
     warmup_updates = max(1, math.floor(warmup * updates)) if warmup else 0
     share = functools.partial(warmup_then_cosine, updates=updates, warmup_updates=min(warmup_updates, updates - 1))
-    return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, share), "interval": "step"}
+    return {"scheduler": BudgetCurve(optimizer, share), "interval": "step"}

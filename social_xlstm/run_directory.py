@@ -87,8 +87,8 @@ def _module_weights(path: Path, advice: str = "") -> dict:
 
 
 def _check_same_schedule(path: Path, saved: DictConfig, command: DictConfig, retrain: str) -> None:
-    """A checkpoint's learning-rate scheduler only loads into one of its own kind: stepped per
-    epoch, its count would be read as updates (or the other way), or fail to load at all."""
+    """A checkpoint's learning-rate scheduler counts epochs or updates: under the other schedule
+    its count would be read as the wrong one."""
     before, now = (OmegaConf.select(c, "trainer.lr_schedule", default="epochs") for c in (saved, command))
     if before != now:
         raise InputError(

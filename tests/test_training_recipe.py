@@ -286,6 +286,23 @@ def test_a_run_steps_at_the_rates_of_its_schedule(demo_dir, tmp_path, monkeypatc
     assert rates == pytest.approx([0.01 * share for share in shares])
 
 
+def test_a_fit_not_resumed_steps_at_torchs_per_epoch_cosine():
+    # the runs trained before BudgetCurve stepped CosineAnnealingLR: the same rates, 14 epochs
+    rates = []
+    for scheduler in (
+        lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=14, eta_min=0.002 * 0.05),
+        lambda opt: BudgetCurve(opt, functools.partial(epoch_share, epochs=14)),
+    ):
+        optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(()))], lr=0.002)
+        schedule, seen = scheduler(optimizer), []
+        for _ in range(14):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedule.step()
+        rates.append(seen)
+    assert rates[1] == pytest.approx(rates[0], rel=1e-12)
+
+
 def test_a_checkpoint_of_torchs_per_epoch_cosine_goes_on_along_the_longer_curve():
     # a run trained before BudgetCurve saved CosineAnnealingLR's state after 2 of 2 epochs
     old = torch.optim.SGD([nn.Parameter(torch.zeros(()))], lr=0.01)
@@ -294,8 +311,8 @@ def test_a_checkpoint_of_torchs_per_epoch_cosine_goes_on_along_the_longer_curve(
         old.step()
         cosine.step()
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(()))], lr=0.01)
-    optimizer.load_state_dict(old.state_dict())  # Lightning restores the optimizer first
     resumed = BudgetCurve(optimizer, functools.partial(epoch_share, epochs=4))
+    optimizer.load_state_dict(old.state_dict())  # as Lightning: the optimizer's state, then the scheduler's
     resumed.load_state_dict(cosine.state_dict())
     rates = []
     for _ in range(2):

@@ -6,7 +6,8 @@ budget (the Los-loop preset trains 14 epochs) takes its largest drops between ep
 stepped per epoch; per update each step sees the rate the curve says at that point.
 
 Both curves span the budget of the command that runs them: a checkpoint keeps only where the
-fit stands, so a resume given more epochs stretches the rest of the curve over them.
+fit stands, so a resume given more epochs stretches the rest of the curve over them (the rate
+steps up at the resume, e.g. from the 5% floor after 2 of 2 epochs to 52.5% at epoch 3 of 4).
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ class BudgetCurve(torch.optim.lr_scheduler.LambdaLR):
         """Where the fit stands (its step count and starting rates); the rate from here on, the
         first resumed epoch or update included, is this curve's."""
         self.last_epoch, self.base_lrs = state_dict["last_epoch"], state_dict["base_lrs"]
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = base * self.lr_lambdas[0](self.last_epoch)
+        for group, share, base in zip(self.optimizer.param_groups, self.lr_lambdas, self.base_lrs, strict=True):
+            group["lr"] = base * share(self.last_epoch)
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
 

@@ -265,6 +265,19 @@ def test_per_update_without_warm_up_meets_the_per_epoch_cosine_at_each_epoch_sta
         reference.step()
 
 
+@pytest.fixture
+def stepped_rates(monkeypatch) -> list[float]:
+    """The learning rate of every training update the test's runs take, in order."""
+    rates, original = [], ForecastModule.training_step
+
+    def recording(self, batch, batch_idx):
+        rates.append(self.optimizers().param_groups[0]["lr"])
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(ForecastModule, "training_step", recording)
+    return rates
+
+
 @pytest.mark.parametrize(
     "extra, shares",
     [
@@ -274,16 +287,9 @@ def test_per_update_without_warm_up_meets_the_per_epoch_cosine_at_each_epoch_sta
         (("trainer.lr_schedule=updates", "trainer.warmup=0.5"), [1 / 3, 2 / 3, 1.0, 1.0, 0.7625, 0.2875]),
     ],
 )
-def test_a_run_steps_at_the_rates_of_its_schedule(demo_dir, tmp_path, monkeypatch, extra, shares):
-    rates, original = [], ForecastModule.training_step
-
-    def recording(self, batch, batch_idx):
-        rates.append(self.optimizers().param_groups[0]["lr"])
-        return original(self, batch, batch_idx)
-
-    monkeypatch.setattr(ForecastModule, "training_step", recording)
+def test_a_run_steps_at_the_rates_of_its_schedule(demo_dir, tmp_path, stepped_rates, extra, shares):
     assert main(tiny_train_args(demo_dir, tmp_path / "run", "baselines=[]", "trainer.lr=0.01", *extra, epochs=2)) == 0
-    assert rates == pytest.approx([0.01 * share for share in shares])
+    assert stepped_rates == pytest.approx([0.01 * share for share in shares])
 
 
 def test_a_fit_not_resumed_steps_at_torchs_per_epoch_cosine():
@@ -324,20 +330,13 @@ def test_a_checkpoint_of_torchs_per_epoch_cosine_goes_on_along_the_longer_curve(
     assert rates == pytest.approx([0.01 * 0.525, 0.01 * (0.05 + 0.95 * (1 - 0.5**0.5) / 2)])
 
 
-def test_a_resumed_run_given_more_epochs_stretches_its_cosine(demo_dir, tmp_path, monkeypatch):
-    rates, original = [], ForecastModule.training_step
-
-    def recording(self, batch, batch_idx):
-        rates.append(self.optimizers().param_groups[0]["lr"])
-        return original(self, batch, batch_idx)
-
-    monkeypatch.setattr(ForecastModule, "training_step", recording)
+def test_a_resumed_run_given_more_epochs_stretches_its_cosine(demo_dir, tmp_path, stepped_rates):
     args = functools.partial(tiny_train_args, demo_dir, tmp_path / "run", "baselines=[]", "trainer.lr=0.01")
     assert main(args(epochs=2)) == 0
-    del rates[:]
+    del stepped_rates[:]
     assert main(args(epochs=4)) == 0
     # 3 updates an epoch; epochs 3 and 4 of 4 run at cosine_share(2/4) and cosine_share(3/4)
-    assert rates == pytest.approx([0.01 * cosine_share(2 / 4)] * 3 + [0.01 * cosine_share(3 / 4)] * 3)
+    assert stepped_rates == pytest.approx([0.01 * cosine_share(2 / 4)] * 3 + [0.01 * cosine_share(3 / 4)] * 3)
 
 
 @pytest.mark.parametrize(

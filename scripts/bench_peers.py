@@ -238,7 +238,8 @@ class TrainingClock(lightning.Callback):
         self.conditions = list(state.get("conditions", [UNRECORDED]))
 
 
-DESCRIPTIONS = ("build", "source", "adapted")  # Peer fields that do not change what a seed learns
+# Peer fields that do not change what a seed learns (compiled or eager, a step computes the same)
+DESCRIPTIONS = ("build", "source", "adapted", "compiles")
 
 
 def recipe(peer: Peer, overrides: list[str]) -> dict:
@@ -583,8 +584,21 @@ def main() -> None:
         raise SystemExit(2) from None
 
 
+def refuse_uncompilable(args: argparse.Namespace) -> None:
+    """``--compile`` with a peer torch.compile cannot trace fails at its first step, after the data
+    has loaded: refused before anything runs."""
+    eager_only = [name for name in args.peers if not PEERS[name].compiles]
+    if args.compile and eager_only:
+        raise InputError(
+            "--compile",
+            f"torch.compile cannot trace the torch_sparse products of {', '.join(eager_only)}; "
+            "train them without --compile",
+        )
+
+
 def bench_peers(args: argparse.Namespace) -> None:
     args.seeds = list(dict.fromkeys(args.seeds))  # a seed named twice would train twice into one folder
+    refuse_uncompilable(args)
     quiet_lightning()
     overrides = [f"experiment={args.experiment}", *PROTOCOLS[args.protocol], *args.overrides]
 

@@ -261,6 +261,9 @@ class Peer:
     gradient_clip_val: float | None = None
     patience: int = 20
     adapted: tuple[str, ...] = field(default_factory=tuple)  # what one week of data forces
+    # torch.compile can trace its step: not those multiplying by torch_sparse's matrix, whose
+    # custom kernels dynamo cannot run on fake tensors (torch 2.13)
+    compiles: bool = True
 
 
 PEERS = {
@@ -315,6 +318,7 @@ PEERS.update(
             batch_size=64,
             max_epochs=100,
             gradient_clip_val=5.0,
+            compiles=False,
             adapted=(
                 "tsl's GraphWaveNetModel reads out through an MLP decoder of its own",
                 "early stopping after 20 epochs without a better validation error, as for the other peers (the "
@@ -345,6 +349,7 @@ PEERS.update(
             milestones=(20, 30, 40, 50),
             gamma=0.1,
             gradient_clip_val=5.0,
+            compiles=False,
             adapted=(
                 "tsl's DCRNN is an encoder with an MLP read-out, not the paper's sequence-to-sequence decoder "
                 "with scheduled sampling",

@@ -226,3 +226,16 @@ def test_the_graph_peers_read_the_road_graph_as_a_sparse_matrix_with_the_edge_li
     assert len(sparse_grads) == len(edge_grads) > 0
     for got, expected in zip(sparse_grads, edge_grads):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_compiling_a_peer_torch_compile_cannot_trace_is_refused_before_anything_runs(tmp_path):
+    script = Path(bench_peers.__file__)
+    args = ["--experiment", "demo", "--runs", str(tmp_path), "--peers", "stid", "dcrnn", "--seeds", "0"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args, "--compile", "--no-doc"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "--compile: torch.compile cannot trace the torch_sparse products of dcrnn; train them without --compile"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -129,7 +129,7 @@ def _peer_run(
         input_len=datamodule.input_len,
         horizon=datamodule.horizon,
         slots=slots_per_day(datamodule.dataset.meta["interval"]),
-        graph=_graph_tensors(graph),
+        edge_weight=graph.weight.float(),
         channels=channels,
     )
     module = PeerModule(network, graph, peer, targets=len(channels), compile=compile)
@@ -425,17 +425,6 @@ def seed_ensemble(each: list[dict], targets: list[str]) -> dict:
     if not all(np.array_equal(f["truth"], each[0]["truth"], equal_nan=True) for f in each):
         raise SystemExit("seed ensemble: the seeds were scored on different test windows")
     return score({**each[0], "forecast": np.mean([f["forecast"] for f in each], axis=0)}, targets)
-
-
-def _graph_tensors(graph):
-    from social_xlstm.nn.model import GraphTensors
-
-    return GraphTensors(
-        graph.edge_index.long(),
-        torch.nan_to_num(graph.distance_m.float(), nan=0.0),
-        graph.upstream.float(),
-        graph.bearing.float(),
-    )
 
 
 def model_results(args, label: str, seeds: list[int]) -> list[dict]:

@@ -48,15 +48,6 @@ def day_of_week(time: torch.Tensor) -> torch.Tensor:
 DAY_ROW = {2: lambda time: weekend_flag(time)[..., 0], 7: day_of_week}
 
 
-def edge_weights(graph: GraphTensors) -> torch.Tensor:
-    """[E] Gaussian kernel of the road distance, exp(-(d / sigma)^2) with sigma the distances'
-    standard deviation: how DCRNN weighted METR-LA's graph, on the graph the model pools over."""
-    distance = graph.distance_m
-    known = distance[distance > 0]
-    sigma = known.std() if known.numel() > 1 else distance.new_tensor(1.0)
-    return torch.where(distance > 0, torch.exp(-((distance / sigma) ** 2)), torch.ones_like(distance))
-
-
 class TargetsAdapter(nn.Module):
     """A peer that reads the targets' series [B, T, N, G] (missing = 0, the scaled mean) and the
     time features of every reading [B, T, 4], and returns [B, H, N, G]."""
@@ -83,7 +74,7 @@ def _stid(
     input_len: int,
     horizon: int,
     slots: int,
-    graph: GraphTensors,
+    edge_weight: torch.Tensor,
     *,
     day_rows: int = 0,
 ) -> tuple[nn.Module, Callable]:
@@ -120,7 +111,7 @@ def _stid(
     return STID(config), call
 
 
-def _stemgnn(num_sensors, num_targets, input_len, horizon, slots, graph):
+def _stemgnn(num_sensors, num_targets, input_len, horizon, slots, edge_weight):
     """StemGNN learns its graph from the series (self-attention over the sensors) and reads
     neither the road graph nor the time of day, as published."""
     from basicts.models.StemGNN import StemGNN
@@ -139,7 +130,7 @@ def _stemgnn(num_sensors, num_targets, input_len, horizon, slots, graph):
     return _series_alone(StemGNN(config))
 
 
-def _itransformer(num_sensors, num_targets, input_len, horizon, slots, graph):
+def _itransformer(num_sensors, num_targets, input_len, horizon, slots, edge_weight):
     """iTransformer embeds each series' whole window as one token and attends across the series:
     attention over the sensors, learned from the data, with no road graph. Its authors fed it no
     time stamps on PEMS, so it reads none here either."""
@@ -169,26 +160,27 @@ def _day_fraction(time: torch.Tensor, slots: int) -> torch.Tensor:
     return (time_of_day_slot(time, slots).float() / slots)[..., None]
 
 
-def sparse_adjacency(graph: GraphTensors, num_sensors: int):
-    """The weighted road graph as the sparse matrix a message-passing layer multiplies by, rows
-    the receiving sensors (PyG's ``adj_t``). tsl's diffusion convolution computes the same
+def sparse_adjacency(graph: GraphTensors, edge_weight: torch.Tensor, num_sensors: int):
+    """The road graph weighted by ``edge_weight`` [E] as the sparse matrix a message-passing layer
+    multiplies by, rows the receiving sensors (PyG's ``adj_t``). tsl's diffusion convolution computes the same
     numbers from it as from the edge list, about 2.8x faster on the CPU (one Graph WaveNet step
     on Los-loop, batch 64, 1 thread, forward and backward: 11.1-11.6 s against 30.5-33.9 s):
     one sparse product per hop instead of a gather and a scatter over every edge of every window."""
     from torch_sparse import SparseTensor
 
     source, receiver = graph.edge_index
-    return SparseTensor(row=receiver, col=source, value=edge_weights(graph), sparse_sizes=(num_sensors,) * 2)
+    weight = edge_weight.to(receiver.device)
+    return SparseTensor(row=receiver, col=source, value=weight, sparse_sizes=(num_sensors,) * 2)
 
 
-def _with_time_of_day(network, series, time, graph, slots):
-    """The tsl graph models read the series, the road graph and, as their papers fed METR-LA,
+def _with_time_of_day(network, series, time, graph, edge_weight, slots):
+    """The tsl graph models read the series, the weighted road graph and, as their papers fed METR-LA,
     the time of day as a second input channel (a [0, 1) fraction of the day)."""
-    adjacency = sparse_adjacency(graph, series.shape[2])
+    adjacency = sparse_adjacency(graph, edge_weight, series.shape[2])
     return network(series, adjacency, u=_day_fraction(time, slots))
 
 
-def _graph_wavenet(num_sensors, num_targets, input_len, horizon, slots, graph):
+def _graph_wavenet(num_sensors, num_targets, input_len, horizon, slots, edge_weight):
     from tsl.nn.models import GraphWaveNetModel
 
     network = GraphWaveNetModel(
@@ -208,10 +200,10 @@ def _graph_wavenet(num_sensors, num_targets, input_len, horizon, slots, graph):
         dilation_mod=2,
         dropout=0.3,
     )
-    return network, lambda net, series, time, g: _with_time_of_day(net, series, time, g, slots)
+    return network, lambda net, series, time, g: _with_time_of_day(net, series, time, g, edge_weight, slots)
 
 
-def _agcrn(num_sensors, num_targets, input_len, horizon, slots, graph):
+def _agcrn(num_sensors, num_targets, input_len, horizon, slots, edge_weight):
     from tsl.nn.models import AGCRNModel
 
     network = AGCRNModel(
@@ -231,7 +223,7 @@ def _agcrn(num_sensors, num_targets, input_len, horizon, slots, graph):
     return network, call
 
 
-def _dcrnn(num_sensors, num_targets, input_len, horizon, slots, graph):
+def _dcrnn(num_sensors, num_targets, input_len, horizon, slots, edge_weight):
     from tsl.nn.models import DCRNNModel
 
     network = DCRNNModel(
@@ -243,14 +235,15 @@ def _dcrnn(num_sensors, num_targets, input_len, horizon, slots, graph):
         kernel_size=2,
         n_layers=2,
     )
-    return network, lambda net, series, time, g: _with_time_of_day(net, series, time, g, slots)
+    return network, lambda net, series, time, g: _with_time_of_day(net, series, time, g, edge_weight, slots)
 
 
 @dataclass(frozen=True)
 class Peer:
     """A peer network and its published training recipe (METR-LA unless said)."""
 
-    build: Callable  # (sensors, targets, input_len, horizon, slots, graph) -> (network, call)
+    # (sensors, targets, input_len, horizon, slots, edge_weight) -> (network, call)
+    build: Callable
     source: str  # the package and the paper the settings come from
     lr: float
     weight_decay: float
@@ -394,7 +387,17 @@ PEERS.update(
 
 
 def build_peer(
-    name: str, *, num_sensors: int, input_len: int, horizon: int, slots: int, graph: GraphTensors, channels: list[int]
+    name: str,
+    *,
+    num_sensors: int,
+    input_len: int,
+    horizon: int,
+    slots: int,
+    edge_weight: torch.Tensor,
+    channels: list[int],
 ) -> nn.Module:
-    network, call = PEERS[name].build(num_sensors, len(channels), input_len, horizon, slots, graph)
+    """``edge_weight`` [E]: the strength of each edge of the graph the forward pass is given (its
+    ``SensorGraph.weight``: on Los-loop the dataset's own, DCRNN's kernel of the road distance as
+    published for METR-LA); only the graph peers given the road graph read it."""
+    network, call = PEERS[name].build(num_sensors, len(channels), input_len, horizon, slots, edge_weight)
     return TargetsAdapter(network, call, channels)

@@ -196,7 +196,7 @@ def test_the_graph_peers_read_the_road_graph_as_a_sparse_matrix_with_the_edge_li
     the graph, for speed) gives the outputs and gradients of the same network over the edge list."""
     pytest.importorskip("tsl")
     import torch
-    from peers import _day_fraction, _graph_wavenet, edge_weights
+    from peers import _day_fraction, _graph_wavenet
 
     from social_xlstm.nn.model import GraphTensors
 
@@ -206,7 +206,8 @@ def test_the_graph_peers_read_the_road_graph_as_a_sparse_matrix_with_the_edge_li
     receiver = torch.tensor([1, 2, 3, 4, 5, 0, 3, 5])  # one way round a ring, and two chords
     distance = torch.tensor([300.0, 500.0, 800.0, 1200.0, 400.0, 650.0, 2000.0, 900.0])
     graph = GraphTensors(torch.stack([source, receiver]), distance, torch.zeros(8), torch.zeros(8))
-    network, call = _graph_wavenet(sensors, 1, 12, 3, slots, graph)
+    weight = torch.tensor([1.0, 0.8, 0.5, 0.3, 0.9, 0.6, 0.15, 0.4])  # the graph's own, as the dataset gives them
+    network, call = _graph_wavenet(sensors, 1, 12, 3, slots, weight)
     network.eval()  # no dropout: the two calls see the same network
     series = torch.randn(2, 12, sensors, 1)
     time = torch.randn(2, 12, 4)
@@ -219,7 +220,7 @@ def test_the_graph_peers_read_the_road_graph_as_a_sparse_matrix_with_the_edge_li
 
     sparse, sparse_grads = outputs_and_gradients(lambda: call(network, series, time, graph))
     edges, edge_grads = outputs_and_gradients(
-        lambda: network(series, graph.edge_index, edge_weights(graph), u=_day_fraction(time, slots))
+        lambda: network(series, graph.edge_index, weight, u=_day_fraction(time, slots))
     )
     assert sparse.shape == (2, 3, sensors, 1)
     torch.testing.assert_close(sparse, edges, rtol=1e-5, atol=1e-6)
@@ -239,3 +240,25 @@ def test_compiling_a_peer_torch_compile_cannot_trace_is_refused_before_anything_
         "--compile: torch.compile cannot trace the torch_sparse products of dcrnn; train them without --compile"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_graph_peer_diffuses_over_the_weights_of_the_datasets_graph(demo_dir, tmp_path):
+    """The harness hands Graph WaveNet the run's own graph weights (``SensorGraph.weight``: for
+    Los-loop the dataset's, DCRNN's road-distance kernel), not weights computed again."""
+    pytest.importorskip("tsl")
+    import torch
+    from peers import _day_fraction
+
+    overrides = ["experiment=demo", f"data.path={demo_dir}"]
+    run, module = bench_peers._peer_run("graph-wavenet", PEERS["graph-wavenet"], 0, overrides, tmp_path)
+    module.eval()
+    batch = next(iter(run.datamodule.val_dataloader()))
+    series = batch["x"][..., module.model.channels] * batch["x_mask"][..., module.model.channels]
+    time = batch["time"][:, : batch["x"].shape[1]]
+    network, graph = module.model.network, run.graph
+    with torch.no_grad():
+        expected = network(series, graph.edge_index, graph.weight.float(), u=_day_fraction(time, 288))
+        uniform = network(series, graph.edge_index, torch.ones(graph.num_edges), u=_day_fraction(time, 288))
+        forecast = module(batch)
+    torch.testing.assert_close(forecast, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(forecast, uniform, atol=1e-4)  # the weights matter to the forecast

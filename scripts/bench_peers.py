@@ -48,9 +48,10 @@ from bench_accuracy import (
 )
 from benchreport import Table, add_doc_option
 from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from peers import PEERS, Peer, build_peer
 
-from social_xlstm.errors import InputError
+from social_xlstm.errors import InputError, Interrupted
 from social_xlstm.evaluation.evaluate import forecast_batches
 from social_xlstm.evaluation.forecasters import MODEL_NAME, LoadedRun, load_run
 from social_xlstm.files import atomic_file
@@ -238,7 +239,7 @@ class TrainingClock(lightning.Callback):
         self.conditions = list(state.get("conditions", [UNRECORDED]))
 
 
-# Peer fields that do not change what a seed learns (compiled or eager, a step computes the same)
+# Peer fields that do not change what a seed learns (``compiles`` says what the harness can run)
 DESCRIPTIONS = ("build", "source", "adapted", "compiles")
 
 
@@ -285,7 +286,13 @@ def fit_peer(
         enable_model_summary=False,
         callbacks=[*best_and_last_checkpoints(out_dir), EarlyStopping("val_mae", patience=peer.patience), clock],
     )
-    trainer.fit(module, datamodule=run.datamodule, ckpt_path=resume_from)
+    try:
+        trainer.fit(module, datamodule=run.datamodule, ckpt_path=resume_from)
+    except SIGTERMException:  # a SystemExit with no code: left alone the script would exit 0
+        raise Interrupted(
+            f"{out_dir}: stopped by SIGTERM in epoch {trainer.current_epoch + 1}; the same command goes on "
+            "from its last finished epoch"
+        ) from None
     return trainer.current_epoch, clock
 
 
@@ -339,6 +346,18 @@ def seed_lock(out_dir: Path):
         yield
 
 
+def refuse_uncompilable(args: argparse.Namespace) -> None:
+    """``--compile`` with a peer torch.compile cannot trace fails at its first step, after the data
+    has loaded: refused before anything runs."""
+    eager_only = [name for name in args.peers if not PEERS[name].compiles]
+    if args.compile and eager_only:
+        raise InputError(
+            "--compile",
+            f"torch.compile cannot trace the torch_sparse products of {', '.join(eager_only)}; "
+            "train them without --compile",
+        )
+
+
 def refuse_other_recipe(out_dir: Path, settings: dict) -> None:
     """A seed trained under another recipe is not thrown away: hours of a graph peer's training
     (or a typo in a --max-epochs smoke run) would be lost. Its folder must be removed by hand."""
@@ -377,6 +396,8 @@ def train_peer(
     if (kept := kept_result(out_dir, settings)) is not None:
         return kept
     with seed_lock(out_dir):
+        if (kept := kept_result(out_dir, settings)) is not None:  # a run that held the lock finished it
+            return kept
         refuse_other_recipe(out_dir, settings)
         print(f"training {name} seed {seed} into {out_dir} ({describe(conditions.record())})", flush=True)
         last = last_checkpoint(out_dir)
@@ -510,6 +531,8 @@ def train_side_by_side(args: argparse.Namespace, pending: list[tuple[str, int]])
         sys.stdout.flush()
         command = [sys.executable, __file__, *child_arguments(args, name, seed, at_a_time)]
         run_logged(command, out_dir / LOG_FILE, child_threads(at_a_time))
+        if not (out_dir / RESULT_FILE).exists():  # a child that ended 0 unscored has not trained its seed
+            raise SystemExit(f"{out_dir / LOG_FILE}: the training ended without {RESULT_FILE}")
 
     failures = []
     with ThreadPoolExecutor(max_workers=at_a_time) as pool:
@@ -544,7 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile",
         action="store_true",
         help="train through torch.compile, as README's Social-xLSTM command does: the same network and "
-        "recipe; AGCRN's step then holds 2.1 GB instead of 8.7",
+        "recipe; AGCRN's step then holds 2.1 GB instead of 8.7. Refused for graph-wavenet and dcrnn: "
+        "name --peers with it",
     )
     parser.add_argument(
         "--at-a-time",
@@ -565,24 +589,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     """A refused input (a seed of another recipe, a missing Social-xLSTM run) is one line on
-    stderr and exit code 2, as the CLI reports bad input."""
+    stderr and exit code 2, as the CLI reports bad input; a fit stopped by SIGTERM is one line and
+    exit code 143, never 0 (a parent would read the seed as trained)."""
     try:
         bench_peers(build_parser().parse_args())
     except InputError as refused:
         print(refused, file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def refuse_uncompilable(args: argparse.Namespace) -> None:
-    """``--compile`` with a peer torch.compile cannot trace fails at its first step, after the data
-    has loaded: refused before anything runs."""
-    eager_only = [name for name in args.peers if not PEERS[name].compiles]
-    if args.compile and eager_only:
-        raise InputError(
-            "--compile",
-            f"torch.compile cannot trace the torch_sparse products of {', '.join(eager_only)}; "
-            "train them without --compile",
-        )
+    except Interrupted as stopped:
+        print(stopped, file=sys.stderr)
+        raise SystemExit(stopped.exit_code) from None
 
 
 def bench_peers(args: argparse.Namespace) -> None:

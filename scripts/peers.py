@@ -304,7 +304,8 @@ PEERS.update(
             build=_graph_wavenet,
             source="torch-spatiotemporal 0.9.5 GraphWaveNetModel (Wu et al., IJCAI 2019), the published METR-LA "
             "settings: 8 layers of dilation 1, 2, kernel 2, 32 channels, skip 256, learned adjacency with "
-            "10-dim node embeddings beside the road graph (diffusion order 2), dropout 0.3, time of day as an "
+            "10-dim node embeddings beside the road graph weighted by DCRNN's kernel of road distance (diffusion "
+            "order 2), dropout 0.3, time of day as an "
             "input channel; Adam lr 0.001, weight decay 1e-4, batch 64, gradient clip 5, 100 epochs",
             lr=0.001,
             weight_decay=1e-4,
@@ -334,7 +335,8 @@ PEERS.update(
             build=_dcrnn,
             source="torch-spatiotemporal 0.9.5 DCRNNModel (Li et al., ICLR 2018), the published METR-LA sizes: 2 "
             "diffusion-convolutional GRU layers of 64 units, diffusion order 2, time of day as an input "
-            "channel; Adam lr 0.01, lr x0.1 at epochs 20, 30, 40, 50, batch 64, gradient clip 5",
+            "channel, the road graph as weighted by DCRNN's kernel of road distance; Adam lr 0.01, lr x0.1 at "
+            "epochs 20, 30, 40, 50, batch 64, gradient clip 5, 100 epochs, early stopping after 50",
             lr=0.01,
             weight_decay=0.0,
             batch_size=64,
@@ -342,10 +344,13 @@ PEERS.update(
             milestones=(20, 30, 40, 50),
             gamma=0.1,
             gradient_clip_val=5.0,
+            patience=50,
             compiles=False,
             adapted=(
                 "tsl's DCRNN is an encoder with an MLP read-out, not the paper's sequence-to-sequence decoder "
                 "with scheduled sampling",
+                "Adam's epsilon is torch's 1e-8, not the published 1e-3, and the lr goes on down to 1e-6 after "
+                "epoch 50 where the published run kept a floor of 2e-6",
             ),
         ),
         "itransformer": Peer(
@@ -380,7 +385,11 @@ PEERS.update(
             max_epochs=100,
             milestones=(1, 50),
             gamma=0.5,
-            adapted=("no time-of-day or weekday input (StemGNN reads the series alone, as published)",),
+            adapted=(
+                "no time-of-day or weekday input (StemGNN reads the series alone, as published)",
+                "early stopping after 20 epochs without a better validation error, as for the other peers "
+                "(BasicTS trains all 100 and keeps the best)",
+            ),
         ),
     }
 )

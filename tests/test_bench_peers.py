@@ -262,3 +262,44 @@ def test_a_graph_peer_diffuses_over_the_weights_of_the_datasets_graph(demo_dir, 
         forecast = module(batch)
     torch.testing.assert_close(forecast, expected, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(forecast, uniform, atol=1e-4)  # the weights matter to the forecast
+
+
+def test_a_child_that_ends_without_its_result_is_told_as_a_failure(tmp_path, monkeypatch, capsys):
+    """A child run's exit status 0 is not enough: a seed counts as trained once its result is kept."""
+    args = bench_peers.build_parser().parse_args(
+        ["--experiment", "demo", "--runs", str(tmp_path), "--peers", "stid", "--seeds", "0", "1", "--jobs", "2"]
+    )
+
+    def child_ends_0(command, log, threads):  # seed 0 trained and scored, seed 1 ended unscored
+        if "0" == command[command.index("--seeds") + 1]:
+            (log.parent / bench_peers.RESULT_FILE).write_text("{}")
+
+    monkeypatch.setattr(bench_peers, "run_logged", child_ends_0)
+    with pytest.raises(SystemExit, match="1 of 2 trainings failed"):
+        bench_peers.train_side_by_side(args, [("stid", 0), ("stid", 1)])
+    seed1 = bench_peers.peer_folder(args, "stid", 1)
+    assert f"{seed1 / bench_peers.LOG_FILE}: the training ended without result.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_peer_stopped_by_sigterm_exits_143_and_goes_on_when_run_again(demo_dir, tmp_path):
+    """Lightning turns SIGTERM into a SystemExit without a code: the script used to exit 0, and a
+    parent running it side by side read the seed as trained."""
+    pytest.importorskip("basicts")
+    import signal
+    import time
+
+    folder = tmp_path / "peers" / "demo-project-stid-seed0"
+    args = ["--experiment", "demo", "--runs", str(tmp_path), "--peers", "stid", "--seeds", "0", "--no-doc"]
+    command = [sys.executable, str(Path(bench_peers.__file__)), *args, "--", f"data.path={demo_dir}"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last = folder / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert err.strip().splitlines()[-1].startswith(f"{folder}: stopped by SIGTERM in epoch ")
+    assert not (folder / bench_peers.RESULT_FILE).exists()  # nothing scored as if it had trained
+    assert last.exists()  # what it had trained is kept for the next run

@@ -260,8 +260,8 @@ def test_a_run_directory_serves_the_same_forecasts(run_dir, demo_dir, state):
     from_run = load_dashboard(run_dir, demo_dir)
     assert from_run.sensor_ids == state.sensor_ids
     np.testing.assert_allclose(
-        from_run.forecast(from_run.latest_origin), state.forecast(state.latest_origin), rtol=1e-3, atol=1e-2
-    )
+        from_run.forecast(from_run.latest_origin), state.forecast(state.latest_origin), rtol=1e-5, atol=1e-3
+    )  # as `predict` compares a run with its bundle
 
 
 # --- the command -----------------------------------------------------------------------------

@@ -224,6 +224,23 @@ def test_triton_step_matches_torch_step(dtype, rtol, v_layout):
 
 
 @pytest.mark.triton
+def test_the_triton_step_has_no_backward_so_a_gradient_is_refused_or_left_to_pytorch():
+    inputs = make_inputs(1, 16, 32)  # each requires a gradient
+    step_inputs = [x[:, :, 0] for x in inputs[:3]] + inputs[3:]
+    with pytest.raises(ValueError, match="forward-only"):
+        mlstm_step(*step_inputs, backend="triton")
+    with torch.no_grad():  # nothing recorded: the kernel runs
+        assert mlstm_step(*step_inputs, backend="triton")[0].grad_fn is None
+    # "auto" takes the PyTorch step (on a GPU it would otherwise take the kernel): the reference's gradient
+    grads = {}
+    for backend in ("auto", "torch"):
+        h, _ = mlstm_step(*step_inputs, backend=backend)
+        grads[backend] = torch.autograd.grad(h.square().sum(), step_inputs)
+    for got, want in zip(grads["auto"], grads["torch"]):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+@pytest.mark.triton
 def test_triton_recurrent_matches_parallel():
     inputs = [x.detach() for x in make_inputs(7, head_v=8)]
     want = mlstm_parallel(*inputs, return_last_states=True)

@@ -117,6 +117,12 @@ def test_csv_output_carries_units_minutes_and_six_significant_digits(bundle_dir,
     }
     forecasts = (tmp_path / "f.csv").read_text().splitlines()[1].split(",")[COLUMNS.index("forecast")]
     assert len(forecasts.replace(".", "").replace("-", "").lstrip("0")) <= 6
+    # and no fewer: every forecast is the full-precision one to six significant digits
+    assert predict(bundle_dir, demo_dir, tmp_path / "f.parquet", "--at", "latest") == 0
+    keys = ["sensor_id", "target", "horizon"]
+    exact = pd.read_parquet(tmp_path / "f.parquet").set_index(keys).forecast
+    rounded = table.astype({"sensor_id": str}).set_index(keys).forecast.reindex(exact.index)
+    np.testing.assert_allclose(rounded, exact, rtol=5e-6, atol=0)
 
 
 def test_a_sensor_removed_since_training_is_read_as_missing_when_allowed(bundle_dir, demo_dir, tmp_path, capsys):

@@ -122,9 +122,16 @@ def test_a_smaller_evaluation_batch_gives_the_same_results(trained_run, tmp_path
     assert len(err) == 1 and "--batch-size" in err[0] and "positive" in err[0]
 
 
-def test_evaluate_another_split(trained_run):
+def test_evaluate_another_split(trained_run, demo_dir):
     assert main(["evaluate", str(trained_run), "--split", "val"]) == 0
     assert json.loads((trained_run / "metrics/summary.json").read_text())["split"] == "val"
+    # the windows scored are the validation split's: 70% to 80% of the series, by hand
+    timestamps = read_dataset(demo_dir).timestamps
+    windows = load_run(trained_run).datamodule
+    begin, end = int(np.round(0.7 * len(timestamps))), int(np.round(0.8 * len(timestamps)))
+    origins = pd.read_parquet(trained_run / "predictions.parquet", columns=["origin"])["origin"]
+    assert origins.min() == timestamps[begin + windows.input_len - 1]  # the first window's last input
+    assert origins.max() == timestamps[end - windows.horizon - 1]  # the last window's targets end at `end`
 
 
 def test_train_keeps_lightnings_advert_and_internal_deprecations_out_of_the_terminal(demo_dir, tmp_path, recwarn):

@@ -3,6 +3,8 @@ Triton kernels by the real dispatch (under TRITON_INTERPRET=1 on a CPU), at the 
 (width 32 with 4 heads: head dim 8, which the sLSTM kernel once refused), and must train to the
 same numbers as the PyTorch references."""
 
+from collections import Counter
+
 import pytest
 import torch
 from conftest import DEVICE, tiny_train_args
@@ -19,6 +21,24 @@ SHAPES = {
     "presets": {},
     "pooled_blocks": {"day_of_week_inputs": False, "pool_every_block": True, "input_hops": 2, "interaction_blocks": 2},
 }
+
+
+@pytest.fixture
+def triton_calls(monkeypatch) -> Counter:
+    """Calls that reach each Triton entry point the training forward can take: the dispatch imports
+    them when it runs one, so a kernel choice that went unheeded shows as none."""
+    import social_xlstm_kernels.mlstm.triton_chunk as chunk
+    import social_xlstm_kernels.slstm.triton_fused as fused
+
+    calls = Counter()
+    for module, name in ((fused, "slstm_sequence_triton"), (chunk, "mlstm_chunkwise_triton")):
+
+        def counted(*args, _run=getattr(module, name), _name=name, **kwargs):
+            calls[_name] += 1
+            return _run(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+    return calls
 
 
 def preset_model(kernels: str, **shape) -> SocialXLSTM:
@@ -41,13 +61,13 @@ def preset_model(kernels: str, **shape) -> SocialXLSTM:
 @pytest.mark.slow  # the interpreter runs the kernels in numpy: a minute
 @pytest.mark.triton
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_triton_kernels_train_the_presets_shapes_like_the_references(shape):
+def test_triton_kernels_train_the_presets_shapes_like_the_references(shape, triton_calls):
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, T, N, F, generator=g).to(DEVICE)
     mask = (torch.rand(2, T, N, F, generator=g) > 0.1).to(DEVICE)
     time = torch.randn(2, T + H, 4, generator=g).to(DEVICE)
     graph = type(ring_graph(N))(*(t.to(DEVICE) for t in ring_graph(N)))
-    results = {}
+    results, calls = {}, {}
     for kernels in ("torch", "triton"):
         model = preset_model(kernels, **SHAPES[shape]).to(DEVICE)
         forecast = model(x, mask, time, graph)
@@ -56,6 +76,12 @@ def test_triton_kernels_train_the_presets_shapes_like_the_references(shape):
             forecast.detach(),
             {name: p.grad for name, p in model.named_parameters() if p.grad is not None},
         )
+        calls[kernels] = Counter(triton_calls)
+        triton_calls.clear()
+    assert calls["torch"] == Counter()
+    assert calls["triton"]["slstm_sequence_triton"] > 0
+    if shape == "pooled_blocks":  # its first block returns every step: the chunkwise kernel
+        assert calls["triton"]["mlstm_chunkwise_triton"] > 0
     torch.testing.assert_close(results["triton"][0], results["torch"][0], atol=2e-5, rtol=1e-4)
     assert results["triton"][1].keys() == results["torch"][1].keys()
     for name, grad in results["torch"][1].items():
@@ -63,7 +89,7 @@ def test_triton_kernels_train_the_presets_shapes_like_the_references(shape):
 
 
 @pytest.mark.triton
-def test_train_with_model_kernels_triton_from_the_cli(demo_dir, tmp_path):
+def test_train_with_model_kernels_triton_from_the_cli(demo_dir, tmp_path, triton_calls):
     run_dir = tmp_path / "run"
     args = tiny_train_args(
         demo_dir,
@@ -77,6 +103,7 @@ def test_train_with_model_kernels_triton_from_the_cli(demo_dir, tmp_path):
     )
     assert main(args) == 0
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert triton_calls["slstm_sequence_triton"] > 0  # the run's steps went through the kernels
 
 
 def test_an_unknown_kernel_choice_is_refused(demo_dir, tmp_path, capsys):

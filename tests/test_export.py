@@ -88,7 +88,12 @@ def test_time_features_from_seconds_match_training_across_dst():
 
 
 def test_onnx_matches_the_torch_model_and_the_runs_predictions(bundle, run_dir):
-    """Independent truth: the trained module on the datamodule's own (scaled, masked) windows."""
+    assert_forecasts_as_the_run(bundle, run_dir)
+
+
+def assert_forecasts_as_the_run(bundle, run_dir):
+    """Independent truth: the trained module on the datamodule's own (scaled, masked) windows, and
+    the run's predictions.parquet."""
     run = load_run(run_dir)
     module, scaler, targets = run.forecasters[MODEL_NAME], run.datamodule.scaler, run.datamodule.targets
     predictions = pd.read_parquet(run_dir / "predictions.parquet")
@@ -158,6 +163,10 @@ def test_streaming_after_input_len_steps_equals_the_window(bundle, demo_dir):
 
 
 def test_a_long_stream_forecasts_from_a_bounded_history(run_dir, bundle, demo_dir):
+    assert_streams_from_a_bounded_history(bundle, run_dir, demo_dir)
+
+
+def assert_streams_from_a_bounded_history(bundle, run_dir, demo_dir):
     """After k >= input_len readings the stream's forecast is the windowed model's over the last
     input_len + (k mod input_len) readings (two staggered streams restart in turn), checked
     against the torch model run on exactly those readings: never the whole stream."""
@@ -328,8 +337,8 @@ def test_export_replaces_an_existing_bundle(run_dir, bundle_dir, tmp_path):
 
 def test_a_model_with_identity_inputs_and_a_window_head_exports_and_streams(demo_dir, tmp_path):
     """The weekend flag is traced into the graph from the seconds of the week; the window head
-    keeps the last input_len readings in the streaming state: export's own
-    check compares both ONNX graphs with the torch model on windows and on a stream."""
+    keeps the last input_len readings in the streaming state. Checked as the default network is:
+    against the run's own forecasts and the torch model on a stream with gaps."""
     run_dir, out = tmp_path / "run", tmp_path / "bundle"
     extra = (
         "baselines=[]",
@@ -348,3 +357,6 @@ def test_a_model_with_identity_inputs_and_a_window_head_exports_and_streams(demo
     assert names[-3:] == ["last_value", "recent.0", "phase"]
     checked = json.loads((out / "metadata.json").read_text())["checked_against_run"]
     assert checked["largest_difference"] < 1e-3
+    bundle = Bundle.load(out)
+    assert_forecasts_as_the_run(bundle, run_dir)
+    assert_streams_from_a_bounded_history(bundle, run_dir, demo_dir)

@@ -1,6 +1,6 @@
 """Training on many processes (Lightning DDP over gloo, on this CPU): one run directory written
-once, by rank 0, equal in form to a single-process run; the validation metric synced across
-ranks; checkpoints that resume; and two "nodes" started by hand with torchrun-style variables."""
+once, by rank 0, equal in form to a single-process run, each forecast beside its own truth;
+checkpoints that resume; and two "nodes" started by hand with torchrun-style variables."""
 
 import os
 import socket
@@ -44,6 +44,9 @@ def test_two_processes_write_one_complete_run_directory(demo_dir, tmp_path):
         .reset_index(drop=True)
         .equals(reference[keys].sort_values(keys).reset_index(drop=True))
     )
+    # the truth does not depend on the training: gathered from two ranks, each row keeps its own
+    both = once.merge(reference, on=keys, suffixes=("_ddp", "_single"))
+    assert len(both) == len(reference) and (both.y_true_ddp == both.y_true_single).all()
     # rank 0 kept the checkpoints, and a second command resumes them on two processes
     last = torch.load(ddp / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 1

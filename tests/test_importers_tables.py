@@ -477,6 +477,27 @@ def test_cli_imports_each_format(tmp_path, tgcn, wide, metr, pems):
     assert np.isnan(wide_ds.values[0, 1, 0]) and wide_ds.values[4, 0, 0] == 0
     pems_ds = read_dataset(tmp_path / "out" / "pems")
     assert (pems_ds.values == 0).any()
+    # every option reached the importer: the same dataset as the Python API given the same arguments
+    api = {
+        "tgcn": import_tgcn_csv(
+            speed, adjacency, locations_csv=locations, start="2012-03-01T00:00", interval="5min", units="mph"
+        ),
+        "wide": import_wide_csv(readings, sensors, edges_csv=edges, missing_values=[-1]),
+        "metr": import_metr_h5(h5, metr_locations, distances_csv=distances_csv),
+        "pems": import_pems_npz(npz, pems_distances, start="2018-01-01T00:00"),
+    }
+    for name, expected in api.items():
+        got = read_dataset(tmp_path / "out" / name)
+        np.testing.assert_array_equal(got.values, expected.values, err_msg=name)  # NaN where NaN
+        assert got.timestamps.equals(expected.timestamps), name
+        assert got.meta["units"] == expected.meta["units"], name
+        for table in ("sensors", "edges"):
+            pd.testing.assert_frame_equal(
+                getattr(got, table).reset_index(drop=True),
+                getattr(expected, table).reset_index(drop=True),
+                check_dtype=False,
+                obj=f"{name} {table}",
+            )
 
 
 @pytest.mark.parametrize("case", ["missing file", "bad adjacency", "unknown location"])

@@ -8,6 +8,7 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pathlib
+import socket
 
 import pytest
 
@@ -22,6 +23,13 @@ def shared_data() -> pathlib.Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} not present")
     return SHARED_DATA
+
+
+def free_port() -> int:
+    """A TCP port nothing on this machine listens on now (a server or a DDP rendezvous)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def tiny_train_args(data_dir, run_dir, *extra: str, epochs: int = 1) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_without_sensors
+from conftest import free_port, write_without_sensors
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset
@@ -342,12 +342,6 @@ def test_serve_refuses_a_port_in_use(bundle_dir, demo_dir, no_server, capsys):
 
 
 # --- the page in a real browser ----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def require_browser():

@@ -3,14 +3,13 @@ once, by rank 0, equal in form to a single-process run, each forecast beside its
 checkpoints that resume; and two "nodes" started by hand with torchrun-style variables."""
 
 import os
-import socket
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_train_args
+from conftest import free_port, tiny_train_args
 
 from social_xlstm.cli import main
 
@@ -20,12 +19,6 @@ DDP = ["trainer.accelerator=cpu", "trainer.strategy=ddp"]
 def cli(*args, env=None):
     command = [sys.executable, "-m", "social_xlstm.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

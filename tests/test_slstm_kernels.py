@@ -3,11 +3,11 @@ interpreter on a CPU) against the reference, sequence against step, extreme gate
 
 import pytest
 import torch
+from conftest import DEVICE
 
 from social_xlstm_kernels import slstm_sequence, slstm_step
 from social_xlstm_kernels.slstm.naive import slstm_cell, slstm_sequence_naive
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 HEADS = 2
 # fp32 Triton against the float64 reference (observed errors are ~1e-6)
 FWD_TOL = dict(atol=2e-5, rtol=1e-5)

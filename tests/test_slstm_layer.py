@@ -3,11 +3,11 @@ agree, the reference initialisation, and the shared conv / norm pieces."""
 
 import pytest
 import torch
+from conftest import DEVICE
 
 from social_xlstm.nn.common import CausalConv1d, MultiHeadNorm
 from social_xlstm.nn.slstm import GatedMLP, SLSTMBlock, SLSTMLayer
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 D_MODEL, HEADS = 32, 2  # head dim 16: the smallest the Triton kernels take
 
 

@@ -54,7 +54,7 @@ def kill_after(command: list[str], delay: float, signum: int, ready=lambda: True
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not ready() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.002)  # a dataset's write takes tens of milliseconds: a coarser poll can miss it
     time.sleep(delay)
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
@@ -81,6 +81,12 @@ class TestKilledCommands:
         signum, stopped_code = SIGNALS[name]
         took = run_whole(command)
         before = tree_digest(out)
+        # once while the new output is being written beside the old (its hidden sibling exists): the
+        # moment the swap must survive, which kills at random moments may all miss
+        code, err = kill_after(command, 0.0, signum, ready=lambda: bool(hidden_siblings(out)))
+        assert code == stopped_code, f"killed while writing: exit {code}: {err}"
+        assert tree_digest(out) == before
+        load()
         rng = random.Random(f"{seed}-{name}")
         for delay in sorted(rng.uniform(0.3, took) for _ in range(3)):
             code, err = kill_after(command, delay, signum)

@@ -538,6 +538,7 @@ def test_cli_bad_input_is_one_line_and_leaves_nothing(tmp_path, tgcn, capsys, ca
 # ---------------------------------------------------------------- real data
 
 
+@pytest.mark.realdata
 def test_los_loop_real_data(shared_data, tmp_path):
     folder = shared_data / "los-loop"
     out = tmp_path / "los-loop"
@@ -584,6 +585,7 @@ def test_los_loop_real_data(shared_data, tmp_path):
     assert ds.meta["units"] == {"speed": "mph"} and ds.meta["interval"] == "5min"
 
 
+@pytest.mark.realdata
 def test_los_loop_dcrnn_pickle_is_the_published_csv_graph_with_directions(shared_data, tmp_path):
     """T-GCN's symmetric los_adj.csv is DCRNN's directed adj_mx.pkl made symmetric: the same
     pairs, so reading the pickle adds only which neighbour is upstream."""

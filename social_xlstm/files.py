@@ -19,8 +19,10 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from social_xlstm.errors import InputError
 
 _RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths atomically
 
@@ -150,3 +152,13 @@ def atomic_file(out: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def refuse_replacing(out: Path, inputs: Iterable[Path], option: str = "--out") -> None:
+    """Refuse an output path that is one of the command's ``inputs`` or lies inside one (a folder):
+    the write would replace what the command reads (a dataset's readings, a bundle's model)."""
+    target = out.resolve()
+    for read in inputs:
+        read = read.resolve()
+        if target == read or read in target.parents:
+            raise InputError(option, f"{out} would replace {read}, which this command reads; write elsewhere")

@@ -187,3 +187,9 @@ def test_cli_demo_then_inspect(tmp_path, capsys):
     assert main(["data", "inspect", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing" in err
+    readings = out / "readings.parquet"  # the report over the readings it reads: refused, kept
+    before = readings.read_bytes()
+    assert main(["data", "inspect", str(out), "--json", str(readings)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--json: {readings} would replace" in err
+    assert readings.read_bytes() == before

@@ -5,6 +5,7 @@ Tolerance between the torch run and the onnxruntime bundle: atol 1e-3, rtol 1e-5
 """
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -180,3 +181,21 @@ def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path
 def test_help_says_how_geojson_properties_are_named(capsys):
     assert main(["predict", "--help"]) == 0
     assert "speed_h3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["the data's readings", "inside the bundle"])
+def test_an_output_that_would_replace_an_input_is_refused_and_the_input_kept(
+    bundle_dir, demo_dir, tmp_path, capsys, target
+):
+    """A forecast table written over the readings it was computed from (or into the model's
+    folder) used to be written, exit 0: the dataset no longer read."""
+    data, source = tmp_path / "data", tmp_path / "bundle"
+    shutil.copytree(demo_dir, data)
+    shutil.copytree(bundle_dir, source)
+    read = data / "readings.parquet" if target == "the data's readings" else source / "model.onnx.csv"
+    before = {p: p.read_bytes() for folder in (data, source) for p in sorted(folder.rglob("*")) if p.is_file()}
+    assert predict(source, data, read) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(read) in err and "which this command reads" in err
+    after = {p: p.read_bytes() for folder in (data, source) for p in sorted(folder.rglob("*")) if p.is_file()}
+    assert after == before

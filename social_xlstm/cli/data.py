@@ -341,9 +341,12 @@ def inspect(
     ] = 12,
 ) -> None:
     """Quality report: coverage, gaps, stuck and zero sensors; full detail goes to JSON."""
-    from social_xlstm.data.dataset import QUALITY_FILE, read_dataset
+    from social_xlstm.data.dataset import INPUT_FILES, QUALITY_FILE, read_dataset
     from social_xlstm.data.quality import quality_report, write_report
+    from social_xlstm.files import refuse_replacing
 
+    if json_path is not None:
+        refuse_replacing(json_path, [directory / name for name in INPUT_FILES], "--json")
     dataset = read_dataset(directory)
     report = quality_report(dataset, run_steps=run_steps, top_k=top)
     _render_quality(report, directory)

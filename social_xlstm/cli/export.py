@@ -69,10 +69,13 @@ def predict(
     ] = False,
 ) -> None:
     """Forecast every sensor, horizon and target from the readings ending at --at."""
+    from social_xlstm.data.dataset import INPUT_FILES
     from social_xlstm.export.outputs import check_output, write_forecasts
     from social_xlstm.export.predict import load_forecaster, predict_frame
+    from social_xlstm.files import refuse_replacing
 
     check_output(out)
+    refuse_replacing(out, [source, *(data / name for name in INPUT_FILES)])
     forecaster = load_forecaster(source)
     frame = predict_frame(forecaster, data, at, allow_absent_sensors)
     write_forecasts(frame, out, forecaster.interval)

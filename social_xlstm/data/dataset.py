@@ -34,7 +34,8 @@ SENSORS_FILE = "sensors.parquet"
 EDGES_FILE = "edges.parquet"
 META_FILE = "meta.json"
 QUALITY_FILE = "quality.json"  # written beside the data by `data inspect`
-DATASET_FILES = (READINGS_FILE, SENSORS_FILE, EDGES_FILE, META_FILE, QUALITY_FILE)
+INPUT_FILES = (READINGS_FILE, SENSORS_FILE, EDGES_FILE, META_FILE)  # what reading a dataset reads
+DATASET_FILES = (*INPUT_FILES, QUALITY_FILE)
 
 
 @dataclass

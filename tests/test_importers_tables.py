@@ -704,3 +704,19 @@ def test_a_mistyped_year_is_refused_before_the_grid_exists(tmp_path, wide, capsy
     )
     assert "13 steps of 5min: 26 values" in capsys.readouterr().err
     assert main(["data", "import", "wide-csv", str(small), "--sensors", str(sensors), "--out", str(out)]) == 0
+
+
+@pytest.mark.parametrize("feature", ["sensor_id", "timestamp", " "])
+def test_a_feature_named_as_a_key_column_or_blank_is_refused_and_the_dataset_kept(tmp_path, wide, capsys, feature):
+    """It used to be written over the key column, exit 0: the dataset then read as another or not at all."""
+    readings, sensors, _ = wide
+    out = tmp_path / "out"
+    assert main(["data", "import", "wide-csv", str(readings), "--sensors", str(sensors), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    command = ["data", "import", "wide-csv", str(readings), "--sensors", str(sensors), "--feature", feature]
+    assert main([*command, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"feature name {feature!r}: expected a non-blank name" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left

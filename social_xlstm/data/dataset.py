@@ -113,6 +113,20 @@ class StreamedDataset:
         )
 
 
+KEY_COLUMNS = ("timestamp", "sensor_id")  # readings.parquet's columns beside the features
+
+
+def _check_feature_names(where: str | Path, features: list[str]) -> None:
+    """A feature is a column of readings.parquet beside the keys: a blank, repeated or key name
+    would be written over another column (the dataset then reads as another, or not at all)."""
+    for name in features:
+        if not str(name).strip() or name in KEY_COLUMNS or features.count(name) > 1:
+            raise InputError(
+                where,
+                f"feature name {name!r}: expected a non-blank name, used once, other than {', '.join(KEY_COLUMNS)}",
+            )
+
+
 class ReadingsCheck:
     """The dataset contract, checked chunk by chunk, and the counts meta.json records.
 
@@ -124,6 +138,7 @@ class ReadingsCheck:
         self.where = where
         self.shape = (len(sensors), len(features))
         self.features = list(features)
+        _check_feature_names(where, self.features)
         _check_tables(where, sensors, edges)
         self.steps = 0
         self.first: pd.Timestamp | None = None

@@ -720,3 +720,15 @@ def test_a_feature_named_as_a_key_column_or_blank_is_refused_and_the_dataset_kep
     assert len(err.splitlines()) == 1 and f"feature name {feature!r}: expected a non-blank name" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_a_blank_sensor_id_in_a_header_is_refused(tmp_path, capsys):
+    """``,101,102`` (tgcn-csv: sensor ids alone): the blank field was imported as sensor '' (exit 0)."""
+    speed = write(tmp_path / "speed.csv", ",101,102\n1,2,3\n4,5,6\n")
+    adjacency = write(tmp_path / "adj.csv", "0,1,0\n1,0,1\n0,1,0\n")
+    command = ["data", "import", "tgcn-csv", str(speed), "--adjacency", str(adjacency)]
+    command += ["--start", "2024-01-01T00:00", "--interval", "5min", "--out", str(tmp_path / "out")]
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "sensor 1 of 3 has a blank sensor_id; expected a name" in err
+    assert not (tmp_path / "out").exists()

@@ -196,6 +196,11 @@ def _check_tables(where: str | Path, sensors: pd.DataFrame, edges: pd.DataFrame 
     ids = sensors["sensor_id"]
     if ids.duplicated().any():
         raise InputError(where, f"duplicate sensor_id {ids[ids.duplicated()].iloc[0]!r}")
+    blank = ids.isna() | (ids.astype(str).str.strip() == "")
+    if blank.any():  # a blank header field read as a sensor: no one could name it
+        raise InputError(
+            where, f"sensor {int(blank.argmax()) + 1} of {len(ids)} has a blank sensor_id; expected a name"
+        )
     for column in ("latitude", "longitude"):
         if column not in sensors.columns:
             raise InputError(where, f"sensors need a '{column}' column")

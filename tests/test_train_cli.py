@@ -13,7 +13,7 @@ import torch
 from conftest import make_demo_dir, tiny_train_args
 
 from social_xlstm.cli import main
-from social_xlstm.data.dataset import read_dataset, write_dataset
+from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
 from social_xlstm.data.demo import make_demo
 from social_xlstm.evaluation.forecasters import load_run
 from social_xlstm.training.train import fit_is_over
@@ -252,6 +252,20 @@ def test_evaluating_on_another_dataset_is_refused(trained_run, tmp_path, capsys)
     write_dataset(make_demo(sensors=8, days=3, seed=4), other)
     assert main(["evaluate", str(trained_run), "--data", str(other)]) == 2
     assert "another dataset" in capsys.readouterr().err
+
+
+def test_evaluating_on_readings_of_another_interval_is_refused_and_the_run_kept(
+    trained_run, demo_dir, tmp_path, capsys
+):
+    """The same sensors every 10 minutes: scored, its horizons were labelled 10..120 minutes (exit 0)."""
+    ds = read_dataset(demo_dir)
+    meta = {**ds.meta, "interval": "10min"}
+    write_dataset(Dataset(ds.values[::2], ds.timestamps[::2], ds.features, ds.sensors, ds.edges, meta), tmp_path / "d")
+    before = _snapshot(trained_run)
+    assert main(["evaluate", str(trained_run), "--data", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "readings every 10min, where the run" in err and "every 5min" in err
+    assert _snapshot(trained_run) == before
 
 
 def _snapshot(directory):

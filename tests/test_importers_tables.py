@@ -732,3 +732,14 @@ def test_a_blank_sensor_id_in_a_header_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "sensor 1 of 3 has a blank sensor_id; expected a name" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_time_past_what_a_dataset_can_hold_is_one_line(tmp_path, capsys):
+    """A mistyped year (9999) ended the import with a traceback from pandas."""
+    readings = write(tmp_path / "r.csv", "timestamp,A\n2024-01-01T00:00Z,1\n2024-01-01T00:05Z,2\n9999-01-01T00:10Z,3\n")
+    sensors = write(tmp_path / "s.csv", "sensor_id,latitude,longitude\nA,1,1\n")
+    command = ["data", "import", "wide-csv", str(readings), "--sensors", str(sensors), "--out", str(tmp_path / "out")]
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(readings) in err
+    assert "9999-01-01 00:10:00+00:00; expected times between 1677-09-21 and 2262-04-11" in err

@@ -151,6 +151,7 @@ def test_a_sensor_removed_since_training_is_read_as_missing_when_allowed(bundle_
         ("short history", "history too short"),
         ("bad --at", "is not a timestamp"),
         ("--at off the grid", "is not a time step of the data"),
+        ("--at in the year 9999", "is not a time step of the data"),
         ("bad suffix", "must end in"),
     ],
 )
@@ -161,7 +162,7 @@ def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path
         data = tmp_path / "fewer"
         write_without_sensors(demo_dir, data, (3,))
         message = (
-            f"sensor '{dataset.sensor_ids[3]}' {message} (1 of the model's 8 are not); "
+            f"{data}: sensor '{dataset.sensor_ids[3]}' {message} (1 of the model's 8 are not); "
             "--allow-absent-sensors forecasts the others"
         )
     elif case == "short history":
@@ -170,6 +171,8 @@ def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path
         extra = ["--at", "next tuesday-ish"]
     elif case == "--at off the grid":
         extra = ["--at", (dataset.timestamps[-1] + pd.Timedelta("1min")).isoformat()]
+    elif case == "--at in the year 9999":
+        extra = ["--at", "9999-01-01T00:00"]
     else:
         out = tmp_path / "forecast.xlsx"
     assert predict(bundle_dir, data, out, *extra) == 2

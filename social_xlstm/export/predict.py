@@ -41,19 +41,23 @@ def _origin_index(timestamps: pd.DatetimeIndex, at) -> int:
     except (ValueError, TypeError):
         raise InputError("--at", f"{at!r} is not a timestamp (e.g. 2024-05-01T08:00+08:00) or 'latest'") from None
     origin = origin.tz_localize(timestamps.tz) if origin.tz is None else origin.tz_convert(timestamps.tz)
-    index = timestamps.get_indexer([origin])[0]
+    try:
+        index = timestamps.get_indexer([origin])[0]
+    except pd.errors.OutOfBoundsDatetime:  # a year past what a dataset's nanosecond times hold
+        index = -1
     if index < 0:
         raise InputError("--at", f"{origin} is not a time step of the data ({timestamps[0]} .. {timestamps[-1]})")
     return int(index)
 
 
 def latest_window(
-    dataset: Dataset, forecaster: Forecaster, at=None, allow_absent: bool = False
+    dataset: Dataset, forecaster: Forecaster, at=None, allow_absent: bool = False, where: str | Path | None = None
 ) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """The raw window [input_len, N, F] (NaN = missing) ending at ``at`` in the forecaster's
     sensor and feature order, with its timestamps. A model sensor the data does not list is an
-    error, or with ``allow_absent`` a sensor whose every reading is missing."""
-    where = dataset.meta.get("name") or "--data"
+    error, or with ``allow_absent`` a sensor whose every reading is missing. Errors name ``where``
+    (the dataset's folder), else the dataset's name."""
+    where = where or dataset.meta.get("name") or "--data"
     positions = pd.Index(dataset.sensor_ids).get_indexer(forecaster.sensor_ids)
     absent = positions < 0
     if absent.any() and not allow_absent:
@@ -109,6 +113,6 @@ def predict_frame(forecaster: Forecaster, data_dir: str | Path, at=None, allow_a
     step). With ``allow_absent``, model sensors the data does not list are read as missing and
     left out of the table: their neighbours are still forecast, they themselves would be a guess."""
     dataset = read_dataset(data_dir)
-    values, timestamps = latest_window(dataset, forecaster, at, allow_absent)
+    values, timestamps = latest_window(dataset, forecaster, at, allow_absent, where=data_dir)
     frame = forecast_frame(forecaster, forecaster.forecast(values, timestamps), timestamps[-1])
     return frame[frame["sensor_id"].isin(dataset.sensor_ids)].reset_index(drop=True)

@@ -192,7 +192,14 @@ def regular_grid(
     """
     if len(stamps) < 2:
         raise InputError(where, f"{len(stamps)} time step(s); need at least two to know the interval")
-    stamps = stamps.as_unit("ns")
+    try:
+        stamps = stamps.as_unit("ns")
+    except pd.errors.OutOfBoundsDatetime:  # a mistyped year (9999): datasets keep nanosecond times
+        raise InputError(
+            where,
+            f"times from {stamps.min()} to {stamps.max()}; expected times between {pd.Timestamp.min.date()} "
+            f"and {pd.Timestamp.max.date()}",
+        ) from None
     order = np.argsort(stamps.asi8, kind="stable")
     sorted_ns = stamps.asi8[order]
     gaps = np.diff(sorted_ns)

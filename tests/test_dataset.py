@@ -236,3 +236,21 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err.strip()
     assert err.endswith("No space left on device; nothing was written") and len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["under a file", "under a file's folder", "a name past 255 bytes"])
+def test_an_out_that_cannot_be_a_folder_is_one_line(tmp_path, capsys, where):
+    """These ended in a traceback (FileExistsError, NotADirectoryError, OSError 36)."""
+    from social_xlstm.cli import main
+
+    (tmp_path / "afile").write_text("not a folder")
+    out = {
+        "under a file": tmp_path / "afile" / "ds",
+        "under a file's folder": tmp_path / "afile" / "x" / "ds",
+        "a name past 255 bytes": tmp_path / ("d" * 250),  # its hidden temporary sibling's name is longer
+    }[where]
+    assert main(["data", "demo", "--out", str(out), "--sensors", "4", "--days", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.endswith("; nothing was written"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+    assert (tmp_path / "afile").read_text() == "not a folder"

@@ -18,6 +18,9 @@ FEATURES = ["flow", "speed", "occupancy"]
 DEFAULT_SENSORS = 48
 DEFAULT_DAYS = 28
 DEFAULT_INTERVAL = "5min"
+# readings per feature the simulator holds at most: about 110 bytes each at its peak (400 VDs over
+# 7 days took 210 MB, 100 VDs 143 MB), so about 2 GB; 2,000 VDs over 34 days at 5 minutes
+MAX_SENSOR_STEPS = 20_000_000
 
 
 def _substeps(interval: str) -> tuple[pd.Timedelta, int]:
@@ -49,7 +52,16 @@ def make_demo(
         raise InputError("--sensors", f"must be at least 2 (one per direction), got {sensors}")
     if days < 1:
         raise InputError("--days", f"must be at least 1, got {days}")
+    if seed < 0:
+        raise InputError("--seed", f"must be 0 or more, got {seed}")
     step, substeps = _substeps(interval)
+    sensor_steps = sensors * days * (pd.Timedelta("1D") // step)
+    if sensor_steps > MAX_SENSOR_STEPS:
+        raise InputError(
+            "--sensors, --days",
+            f"{sensors:,} VDs over {days:,} days are {sensor_steps:,} readings per feature; the demo simulates at "
+            f"most {MAX_SENSOR_STEPS:,} (about 2 GB of memory): choose fewer VDs or days",
+        )
     layout_rng, demand_rng, incident_rng, detector_rng, outage_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
     )

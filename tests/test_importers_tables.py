@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -743,3 +744,23 @@ def test_a_time_past_what_a_dataset_can_hold_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(readings) in err
     assert "9999-01-01 00:10:00+00:00; expected times between 1677-09-21 and 2262-04-11" in err
+
+
+def test_a_pems_file_that_is_no_archive_or_declares_too_much_is_one_line(tmp_path, pems):
+    """A bare .npy, and a 389 KB archive declaring 50 M values (it was read whole: 835 MB), and
+    sensor ids that are not UTF-8, each ended in a traceback or memory without bound."""
+    npz, distances, data = pems
+    bare = tmp_path / "bare.npy"
+    np.save(bare, data)
+    with pytest.raises(InputError, match=r"found a bare array \(\.npy\)"):
+        import_pems_npz(bare, distances, start="2018-01-01")
+    bomb = tmp_path / "bomb.npz"  # a header declaring 520 M values, and no values
+    with zipfile.ZipFile(bomb, "w") as archive, archive.open("data.npy", "w") as member:
+        header = {"descr": "|u1", "fortran_order": False, "shape": (200_000, 2_600, 1)}
+        np.lib.format.write_array_header_1_0(member, header)
+    with pytest.raises(InputError, match=r"declares shape \(200000, 2600, 1\); the limit is 500,000,000 values"):
+        import_pems_npz(bomb, distances, start="2018-01-01")
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes("a\nb\nc\nd\n\xe9".encode("latin-1"))
+    with pytest.raises(InputError, match=r"ids.txt: not UTF-8 text"):
+        import_pems_npz(npz, distances, start="2018-01-01", sensor_ids_file=ids)

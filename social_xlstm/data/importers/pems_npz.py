@@ -27,7 +27,7 @@ from social_xlstm.data.importers.csv_tables import (
     sensors_without_coordinates,
 )
 from social_xlstm.data.importers.provenance import table_meta
-from social_xlstm.data.importers.timeline import grid_from_start, interval_text, parse_interval
+from social_xlstm.data.importers.timeline import MAX_GRID_VALUES, grid_from_start, interval_text, parse_interval
 from social_xlstm.errors import InputError
 
 __all__ = ["import_pems_npz"]
@@ -49,14 +49,32 @@ def _units(features: Sequence[str], step: pd.Timedelta) -> dict[str, str]:
     return {feature: known.get(feature, "unknown") for feature in features}
 
 
+def _stored_shape(archive: np.lib.npyio.NpzFile, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an archive's member declares, read from its header alone: a small
+    compressed file can declare an array of terabytes."""
+    with archive.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+    return shape, dtype
+
+
 def _read_array(path: Path) -> np.ndarray:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files") or "data" not in archive.files:
-                found = ", ".join(archive.files) if hasattr(archive, "files") else "a bare array"
-                raise InputError(path, f"expected an .npz with key 'data'; found {found}")
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise InputError(path, "expected an .npz with key 'data'; found a bare array (.npy)")
+        with loaded as archive:
+            if "data" not in archive.files:
+                raise InputError(path, f"expected an .npz with key 'data'; found {', '.join(archive.files)}")
+            shape, dtype = _stored_shape(archive, "data")
+            if np.prod(shape, dtype=np.float64) > MAX_GRID_VALUES:
+                raise InputError(
+                    path,
+                    f"'data' declares shape {shape}; the limit is {MAX_GRID_VALUES:,} values (about 2 GB as a dataset)",
+                )
             data = archive["data"]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise InputError(path, f"not a readable .npz file ({' '.join(str(exc).split())[:200]})") from None
     if data.ndim != 3 or 0 in data.shape:
         raise InputError(path, f"'data' has shape {data.shape}; expected time x sensor x channel, none empty")
@@ -82,7 +100,11 @@ def _read_sensor_ids(path: str | Path | None, n: int) -> list[str]:
     if path is None:
         return [str(i) for i in range(n)]
     path = require_file(path)
-    ids = [token for token in re.split(r"[\s,]+", path.read_text(encoding="utf-8-sig")) if token]
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); expected sensor ids") from None
+    ids = [token for token in re.split(r"[\s,]+", text) if token]
     if len(ids) != n:
         raise InputError(path, f"{len(ids)} sensor ids; the array has {n} sensors")
     if len(set(ids)) != n:

@@ -917,3 +917,40 @@ def test_a_stopped_import_ends_its_workers_removes_the_spill_folder_and_says_so(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # only if the test failed: the command and what it left running
         process.wait(timeout=60)
+
+
+@pytest.mark.parametrize(
+    "replace, refused",
+    [
+        (
+            ("<LaneNum>2</LaneNum>", "<LaneNum>inf</LaneNum>"),
+            r"field LaneNum is 'inf', expected a whole number 0\.\.64",
+        ),
+        (("<LaneNum>2</LaneNum>", "<LaneNum>1e30</LaneNum>"), r"field LaneNum is '1e30', expected a whole number"),
+        (
+            ("<PositionLat>25.149709</PositionLat>", "<PositionLat>95.1</PositionLat>"),
+            r"field PositionLat is '95\.1', expected degrees in \[-90, 90\]",
+        ),
+    ],
+)
+def test_a_static_field_no_road_has_is_refused_naming_it(snapshots: Path, replace, refused):
+    """An infinite lane count ended in a traceback; a latitude of 95.1 was kept."""
+    listing = snapshots / "2025-03-18_00-00-40" / "VDList.xml"
+    listing.write_text(listing.read_text(encoding="utf-8").replace(*replace, 1), encoding="utf-8")
+    with pytest.raises(InputError, match=r"VDList\.xml: VD .*: " + refused):
+        import_taiwan_vd([snapshots])
+
+
+def test_a_feed_in_a_multi_byte_encoding_other_than_utf8_is_refused(tmp_path: Path):
+    big5 = tmp_path / "VDList.xml"
+    big5.write_bytes(f'<?xml version="1.0" encoding="Big5"?><VDList xmlns="{NS}"><VDs/></VDList>'.encode())
+    with pytest.raises(InputError, match=r"VDList\.xml: .*expected UTF-8 XML"):
+        import_taiwan_vd([big5])
+
+
+def test_live_lists_without_a_reading_are_refused(snapshots: Path):
+    """Every VDLiveList empty: ``next`` over no rows raised StopIteration (a traceback)."""
+    for live in snapshots.rglob("VDLiveList.xml"):
+        live.write_text(f'<VDLiveList xmlns="{NS}"><VDLives/></VDLiveList>', encoding="utf-8")
+    with pytest.raises(InputError, match="no live reading in the VDLiveList files"):
+        import_taiwan_vd([snapshots])

@@ -169,6 +169,11 @@ def _assemble(
         raise InputError(
             where, "no VDLiveList (live readings) found; a snapshot folder holds VDList.xml and VDLiveList.xml"
         )
+    if not live.rows:
+        raise InputError(
+            where,
+            "no live reading in the VDLiveList files (each was empty, or every record was dropped as implausible)",
+        )
     matched = [key for key in live.rows if catalogue.has_link(*key)]
     unknown_vd = [key for key in live.rows if not catalogue.has_detector(key[0])]
     unknown_link = [key for key in live.rows if catalogue.has_detector(key[0]) and not catalogue.has_link(*key)]

@@ -98,6 +98,8 @@ def to_number(where: str, context: str, field: str, raw: object) -> float:
         return float(raw)
     except (TypeError, ValueError):
         raise InputError(where, f"{context}: field {field} is {_shown(raw)}, expected a number") from None
+    except OverflowError:  # a JSON integer of 400 digits
+        raise InputError(where, f"{context}: field {field} is {_shown(raw)}, past what a number can hold") from None
 
 
 def to_epoch(where: str, context: str, field: str, raw: object) -> int:
@@ -124,9 +126,26 @@ def to_text(where: str, context: str, field: str, raw: object, *, required: bool
     return text
 
 
+MAX_LANES = 64  # more lanes than any road has: a garbled field, not a road
+
+
 def to_lane_count(where: str, context: str, raw: object) -> int | None:
     value = to_number(where, context, "LaneNum", raw)
-    return None if math.isnan(value) else int(value)
+    if math.isnan(value):
+        return None
+    if not (0 <= value <= MAX_LANES and value == int(value)):
+        raise InputError(where, f"{context}: field LaneNum is {_shown(raw)}, expected a whole number 0..{MAX_LANES}")
+    return int(value)
+
+
+def to_coordinate(where: str, context: str, field: str, raw: object, limit: float) -> float:
+    """A position in degrees within +-``limit``; absent is NaN (unknown)."""
+    value = to_number(where, context, field, raw)
+    if not (math.isnan(value) or -limit <= value <= limit):
+        raise InputError(
+            where, f"{context}: field {field} is {_shown(raw)}, expected degrees in [-{limit:g}, {limit:g}]"
+        )
+    return value
 
 
 def static_vd(where: str, fields: Fields, vd: Any) -> StaticVD:
@@ -145,8 +164,8 @@ def static_vd(where: str, fields: Fields, vd: Any) -> StaticVD:
     return StaticVD(
         vdid=vdid,
         links=links,
-        longitude=to_number(where, context, "PositionLon", fields.value(vd, "PositionLon")),
-        latitude=to_number(where, context, "PositionLat", fields.value(vd, "PositionLat")),
+        longitude=to_coordinate(where, context, "PositionLon", fields.value(vd, "PositionLon"), 180.0),
+        latitude=to_coordinate(where, context, "PositionLat", fields.value(vd, "PositionLat"), 90.0),
         road_id=to_text(where, context, "RoadID", fields.value(vd, "RoadID"), required=False),
         road_name=to_text(where, context, "RoadName", fields.value(vd, "RoadName"), required=False),
     )

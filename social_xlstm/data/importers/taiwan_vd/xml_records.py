@@ -101,6 +101,8 @@ class _DoctypeGuard:
             self.done = True
         except expat.ExpatError as exc:
             raise _malformed(self.where, exc) from None
+        except ValueError as exc:  # expat reads no multi-byte encoding but UTF-8 (Big5, say)
+            raise InputError(self.where, f"{exc}; expected UTF-8 XML, as the VD feeds are") from None
 
 
 def _events(where: str, stream: BinaryIO, fed: list[int]) -> Iterator[tuple[str, Element]]:

@@ -3,6 +3,7 @@ in each source's published layout, through the Python API and the CLI."""
 
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 import zipfile
@@ -141,6 +142,13 @@ class Alarm:
         return (os.system, ("touch pwned",))
 
 
+class UnknownEncoding:
+    """Unpickles through ``_codecs.encode`` (which numpy's protocol-2 arrays use) with no such codec."""
+
+    def __reduce__(self):
+        return (codecs.encode, ("abc", "no-such-codec"))
+
+
 @pytest.mark.parametrize(
     "content, problem",
     [
@@ -151,6 +159,8 @@ class Alarm:
         ([["773869", "767541", "767542"], {}, np.eye(2)], "3 x 3 numeric matrix"),
         ([["773869", "767541", "767542"], {}, -np.eye(3)], "non-negative"),
         ([["773869", "767541", "767542"], {}, Alarm()], "refers to posix.system"),
+        ([5, {}, np.eye(1)], "expected DCRNN's"),  # no list of ids: a TypeError before
+        ([["773869", "767541", "767542"], {}, UnknownEncoding()], "not a readable pickle"),  # a LookupError before
     ],
 )
 def test_tgcn_bad_dcrnn_pickle(tgcn, tmp_path, monkeypatch, content, problem):
@@ -365,6 +375,12 @@ def test_metr_h5_missing_rows_inserted_and_bad_inputs(tmp_path, metr):
     no_match = write(tmp_path / "far.csv", "from,to,cost\n1,2,3.0\n")
     with pytest.raises(InputError, match="none of its 1 rows"):
         import_metr_h5(h5, locations, distances_csv=no_match)
+    two_levels = tmp_path / "two_levels.h5"  # a traceback before
+    frame.set_axis(pd.MultiIndex.from_product([["speed"], frame.columns.astype(str)]), axis=1).to_hdf(
+        two_levels, key="df"
+    )
+    with pytest.raises(InputError, match="columns have 2 levels; expected one column per sensor id"):
+        import_metr_h5(two_levels, locations)
 
 
 # ---------------------------------------------------------------- pems-npz

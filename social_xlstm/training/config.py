@@ -154,7 +154,7 @@ def load_run_config(run_dir: str | Path) -> DictConfig:
     try:
         cfg = OmegaConf.load(path)
     except Exception as exc:  # yaml errors come in several types
-        raise InputError(path, f"not a readable config ({exc})") from None
+        raise InputError(path, f"not a readable config ({' '.join(str(exc).split())})") from None
     if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
         raise InputError(path, "expected a run config with 'data' and 'model' sections")
     packaged = OmegaConf.load(config_dir() / "model" / MODEL_DEFAULTS_FILE)

@@ -58,9 +58,14 @@ def read_dcrnn_adjacency(path: str | Path, sensor_ids: list[str]) -> pd.DataFram
     path = require_file(path)
     try:
         content = _ArrayOnlyUnpickler(path.read_bytes(), path).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, LookupError) as exc:
         raise InputError(path, f"not a readable pickle ({' '.join(str(exc).split())})") from None
-    if not (isinstance(content, (list, tuple)) and len(content) == 3 and isinstance(content[2], np.ndarray)):
+    if not (
+        isinstance(content, (list, tuple))
+        and len(content) == 3
+        and isinstance(content[0], (list, tuple, np.ndarray))
+        and isinstance(content[2], np.ndarray)
+    ):
         raise InputError(path, "expected DCRNN's [sensor_ids, id_to_index, adj_mx] with adj_mx a NumPy array")
     ids = [str(s) for s in content[0]]
     if len(set(ids)) != len(ids):

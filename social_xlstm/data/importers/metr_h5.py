@@ -58,6 +58,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise InputError(path, "expected a DataFrame with a DatetimeIndex and one column per sensor id")
     if frame.empty:
         raise InputError(path, "empty result: no readings in the file")
+    if frame.columns.nlevels > 1:
+        raise InputError(path, f"columns have {frame.columns.nlevels} levels; expected one column per sensor id")
     ids = frame.columns.astype(str).str.strip()
     if ids.duplicated().any():
         raise InputError(path, f"sensor id {ids[ids.duplicated()][0]!r} appears twice")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
 from fastapi import FastAPI
@@ -21,6 +22,10 @@ def check_port(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:  # the address is not one of this machine's
+                raise InputError(
+                    "--host", f"{host} is not an address of this machine ({exc.strerror}); use 127.0.0.1 or 0.0.0.0"
+                ) from None
             raise InputError(
                 "--port", f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
             ) from None

@@ -776,7 +776,28 @@ def test_a_pems_file_that_is_no_archive_or_declares_too_much_is_one_line(tmp_pat
         np.lib.format.write_array_header_1_0(member, header)
     with pytest.raises(InputError, match=r"declares shape \(200000, 2600, 1\); the limit is 500,000,000 values"):
         import_pems_npz(bomb, distances, start="2018-01-01")
+    complex_values = tmp_path / "complex.npz"
+    np.savez(complex_values, data=data + 1j)
+    with pytest.raises(InputError, match="'data' holds complex128; expected real numbers"):
+        import_pems_npz(complex_values, distances, start="2018-01-01")
     ids = tmp_path / "ids.txt"
     ids.write_bytes("a\nb\nc\nd\n\xe9".encode("latin-1"))
     with pytest.raises(InputError, match=r"ids.txt: not UTF-8 text"):
         import_pems_npz(npz, distances, start="2018-01-01", sensor_ids_file=ids)
+
+
+def test_a_reading_past_float32_is_a_counted_missing_reading_without_numpys_warning(tmp_path):
+    """1e300 is infinite as float32: the import counts it as missing in one note; numpy's own
+    'overflow encountered in cast' used to be printed too."""
+    import subprocess
+    import sys
+
+    readings = write(tmp_path / "r.csv", "timestamp,A\n2024-01-01T00:00Z,1\n2024-01-01T00:05Z,1e300\n")
+    sensors = write(tmp_path / "s.csv", "sensor_id,latitude,longitude\nA,1,1\n")
+    command = [sys.executable, "-m", "social_xlstm.cli", "data", "import", "wide-csv", str(readings)]
+    command += ["--sensors", str(sensors), "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr and "overflow" not in done.stderr
+    ds = read_dataset(tmp_path / "out")
+    assert np.isnan(ds.values[1, 0, 0]) and ds.meta["counts"]["readings_infinite_made_missing"] == {"speed": 1}

@@ -78,8 +78,8 @@ def _read_array(path: Path) -> np.ndarray:
         raise InputError(path, f"not a readable .npz file ({' '.join(str(exc).split())[:200]})") from None
     if data.ndim != 3 or 0 in data.shape:
         raise InputError(path, f"'data' has shape {data.shape}; expected time x sensor x channel, none empty")
-    if not np.issubdtype(data.dtype, np.number):
-        raise InputError(path, f"'data' holds {data.dtype}; expected numbers")
+    if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
+        raise InputError(path, f"'data' holds {data.dtype}; expected real numbers")
     return data
 
 

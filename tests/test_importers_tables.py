@@ -801,3 +801,14 @@ def test_a_reading_past_float32_is_a_counted_missing_reading_without_numpys_warn
     assert "Warning" not in done.stderr and "overflow" not in done.stderr
     ds = read_dataset(tmp_path / "out")
     assert np.isnan(ds.values[1, 0, 0]) and ds.meta["counts"]["readings_infinite_made_missing"] == {"speed": 1}
+
+
+def test_a_csv_wider_than_the_bound_is_refused_from_its_header(tmp_path, monkeypatch):
+    """Memory grows with the columns (about 11 KB each in pyarrow), not the file's size."""
+    import social_xlstm.data.importers.csv_tables as csv_tables
+
+    monkeypatch.setattr(csv_tables, "MAX_COLUMNS", 3)
+    readings = write(tmp_path / "r.csv", "timestamp,A,B,C\n2024-01-01T00:00Z,1,2,3\n")
+    sensors = write(tmp_path / "s.csv", "sensor_id,latitude,longitude\nA,1,1\nB,2,2\nC,3,3\n")
+    with pytest.raises(InputError, match=r"r\.csv: 4 columns; at most 3 are read"):
+        import_wide_csv(readings, sensors)

@@ -954,3 +954,21 @@ def test_live_lists_without_a_reading_are_refused(snapshots: Path):
         live.write_text(f'<VDLiveList xmlns="{NS}"><VDLives/></VDLiveList>', encoding="utf-8")
     with pytest.raises(InputError, match="no live reading in the VDLiveList files"):
         import_taiwan_vd([snapshots])
+
+
+def test_readings_spanning_more_than_the_bound_are_refused_naming_the_span(snapshots: Path, monkeypatch):
+    """One snapshot folder of ten years before (its own times consistent) made the grid ten years
+    long: 2 sensors x 1 M steps, and with 1,500 VDs about 9 GB, without a word."""
+    import social_xlstm.data.importers.taiwan_vd as taiwan_vd
+
+    earlier = snapshots / "2015-03-18_00-03-40"
+    shutil.copytree(snapshots / "2025-03-18_00-03-40", earlier)
+    for name in ("VDList.xml", "VDLiveList.xml"):
+        text = (earlier / name).read_text(encoding="utf-8")
+        (earlier / name).write_text(text.replace("2025-03-18", "2015-03-18"), encoding="utf-8")
+    monkeypatch.setattr(taiwan_vd, "MAX_GRID_VALUES", 1_000_000)  # ten years of 5-minute steps: 9.5 M values
+    with pytest.raises(
+        InputError,
+        match=r"readings from 2015-03-18 00:00:00\+08:00 to 2025-03-18 00:15:00\+08:00: 1,052,068 steps x 3 sensors",
+    ):
+        import_taiwan_vd([snapshots])

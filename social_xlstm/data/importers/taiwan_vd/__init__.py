@@ -44,7 +44,7 @@ from social_xlstm.data.importers.taiwan_vd.summaries import (
     parse,
     summarise,
 )
-from social_xlstm.data.importers.timeline import check_timezone, parse_interval
+from social_xlstm.data.importers.timeline import MAX_GRID_VALUES, check_timezone, parse_interval
 from social_xlstm.errors import InputError
 
 __all__ = ["import_taiwan_vd"]
@@ -187,6 +187,14 @@ def _assemble(
     sensors = catalogue.sensors(matched).sort_values("sensor_id", kind="stable").reset_index(drop=True)
     rows = [live.rows[normalise_vdid(vdid), link_id] for vdid, link_id in zip(sensors["vdid"], sensors["link_id"])]
     span = live.sums.survey(rows)
+    if span is not None and (span.last - span.first + 1) * len(rows) * len(FEATURES) > MAX_GRID_VALUES:
+        first, last = live.sums.bucket_start(span.first), live.sums.bucket_start(span.last)
+        raise InputError(
+            where,
+            f"readings from {first} to {last}: {span.last - span.first + 1:,} steps x {len(rows):,} sensors x "
+            f"{len(FEATURES)} features is past the limit of {MAX_GRID_VALUES:,} values; check the snapshots' "
+            "times (a folder of another year?)",
+        )
     counts = {
         "vdlist_versions": catalogue.n_versions,
         "vdlivelist_files": tally["vdlivelist_files"],

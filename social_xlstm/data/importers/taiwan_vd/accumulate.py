@@ -128,6 +128,10 @@ class IntervalSums:
                 )
             block = None  # freed before the next one is read
 
+    def bucket_start(self, bucket: int) -> pd.Timestamp:
+        """When interval ``bucket`` starts, in the dataset's time zone."""
+        return self._timestamps(bucket, bucket + 1)[0]
+
     def _timestamps(self, lo: int, hi: int) -> pd.DatetimeIndex:
         epochs = self.origin_s + np.arange(lo, hi) * self.interval_s
         return pd.DatetimeIndex(pd.to_datetime(epochs, unit="s", utc=True)).tz_convert(self.timezone)

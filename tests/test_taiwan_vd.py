@@ -958,7 +958,7 @@ def test_live_lists_without_a_reading_are_refused(snapshots: Path):
 
 def test_readings_spanning_more_than_the_bound_are_refused_naming_the_span(snapshots: Path, monkeypatch):
     """One snapshot folder of ten years before (its own times consistent) made the grid ten years
-    long: 2 sensors x 1 M steps, and with 1,500 VDs about 9 GB, without a word."""
+    long (1 M steps: with 1,500 VDs a 19 GB array to train on), without a word."""
     import social_xlstm.data.importers.taiwan_vd as taiwan_vd
 
     earlier = snapshots / "2015-03-18_00-03-40"

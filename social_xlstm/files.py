@@ -14,6 +14,7 @@ import ctypes
 import errno
 import functools
 import glob
+import hashlib
 import os
 import shutil
 import socket
@@ -41,8 +42,29 @@ def _owner_tag() -> str:
     return f"{_host()}-{os.getpid()}"
 
 
+# a temporary sibling's name adds its owner and a random part (about 40 bytes) to the output's:
+# a longer output name is shortened to this many bytes and a digest, within the file system's 255
+MAX_PREFIX_NAME = 160
+
+
 def _prefix(out: Path) -> str:
-    return f".{out.stem if out.suffix else out.name}."
+    name = out.stem if out.suffix else out.name
+    if len(name.encode()) > MAX_PREFIX_NAME:
+        name = (
+            name.encode()[: MAX_PREFIX_NAME - 17].decode(errors="ignore")
+            + "~"
+            + hashlib.sha1(name.encode()).hexdigest()[:16]
+        )
+    return f".{name}."
+
+
+def _make_parent(out: Path) -> None:
+    """Create ``out``'s folder; a file standing where a folder must be is the user's to fix."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next(p for p in reversed(out.parents) if p.exists() and not p.is_dir())
+        raise InputError(out, f"{blocking} is a file; expected a folder there") from None
 
 
 def _alive(pid: int) -> bool:
@@ -119,7 +141,7 @@ def _swap_by_renames(tmp: Path, out: Path) -> None:
 def atomic_dir(out: Path) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success it replaces ``out`` in one step, so that
     a kill at any moment leaves either the old ``out`` or the new one, never neither."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(out)
     remove_abandoned(out)
     tmp = Path(tempfile.mkdtemp(prefix=f"{_prefix(out)}{_owner_tag()}.", dir=out.parent))
     try:
@@ -140,7 +162,7 @@ def atomic_dir(out: Path) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_file(out: Path) -> Iterator[Path]:
     """Yield a temporary sibling path (same suffix); on success it replaces ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(out)
     remove_abandoned(out)
     handle, name = tempfile.mkstemp(prefix=f"{_prefix(out)}{_owner_tag()}.", suffix=out.suffix, dir=out.parent)
     os.close(handle)
@@ -155,10 +177,9 @@ def atomic_file(out: Path) -> Iterator[Path]:
 
 
 def refuse_replacing(out: Path, inputs: Iterable[Path], option: str = "--out") -> None:
-    """Refuse an output path that is one of the command's ``inputs`` or lies inside one (a folder):
-    the write would replace what the command reads (a dataset's readings, a bundle's model)."""
+    """Refuse an output path that is one of the files the command reads (a dataset's readings):
+    writing it would replace them."""
     target = out.resolve()
     for read in inputs:
-        read = read.resolve()
-        if target == read or read in target.parents:
+        if target == read.resolve():
             raise InputError(option, f"{out} would replace {read}, which this command reads; write elsewhere")

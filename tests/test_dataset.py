@@ -238,19 +238,29 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsy
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("where", ["under a file", "under a file's folder", "a name past 255 bytes"])
-def test_an_out_that_cannot_be_a_folder_is_one_line(tmp_path, capsys, where):
-    """These ended in a traceback (FileExistsError, NotADirectoryError, OSError 36)."""
+@pytest.mark.parametrize("under", ["afile/ds", "afile/x/ds"])
+def test_an_out_under_a_file_is_one_line_naming_the_file(tmp_path, capsys, under):
+    """These ended in a traceback (FileExistsError, NotADirectoryError)."""
     from social_xlstm.cli import main
 
     (tmp_path / "afile").write_text("not a folder")
-    out = {
-        "under a file": tmp_path / "afile" / "ds",
-        "under a file's folder": tmp_path / "afile" / "x" / "ds",
-        "a name past 255 bytes": tmp_path / ("d" * 250),  # its hidden temporary sibling's name is longer
-    }[where]
+    out = tmp_path / under
     assert main(["data", "demo", "--out", str(out), "--sensors", "4", "--days", "2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.endswith("; nothing was written"), err
+    assert len(err.splitlines()) == 1 and f"{out}: {tmp_path / 'afile'} is a file; expected a folder there" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
     assert (tmp_path / "afile").read_text() == "not a folder"
+
+
+def test_a_long_out_name_is_written_and_one_past_the_file_system_is_one_line(tmp_path, capsys):
+    """250 bytes is a legal name, but its temporary sibling's was not (a traceback); 300 is not."""
+    from social_xlstm.cli import main
+
+    legal = tmp_path / ("d" * 250)
+    assert main(["data", "demo", "--out", str(legal), "--sensors", "4", "--days", "2"]) == 0
+    assert read_dataset(legal).values.shape[1] == 4
+    capsys.readouterr()
+    assert main(["data", "demo", "--out", str(tmp_path / ("e" * 300)), "--sensors", "4", "--days", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.endswith("File name too long; nothing was written"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [legal.name]

@@ -186,19 +186,15 @@ def test_help_says_how_geojson_properties_are_named(capsys):
     assert "speed_h3" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("target", ["the data's readings", "inside the bundle"])
-def test_an_output_that_would_replace_an_input_is_refused_and_the_input_kept(
-    bundle_dir, demo_dir, tmp_path, capsys, target
-):
-    """A forecast table written over the readings it was computed from (or into the model's
-    folder) used to be written, exit 0: the dataset no longer read."""
-    data, source = tmp_path / "data", tmp_path / "bundle"
+@pytest.mark.parametrize("read", ["readings.parquet", "sensors.parquet"])
+def test_an_output_that_would_replace_the_data_read_is_refused_and_kept(bundle_dir, demo_dir, tmp_path, capsys, read):
+    """A forecast table written over the readings it was computed from used to be written, exit 0:
+    the dataset no longer read. A new file beside them, or in the model's folder, is fine."""
+    data = tmp_path / "data"
     shutil.copytree(demo_dir, data)
-    shutil.copytree(bundle_dir, source)
-    read = data / "readings.parquet" if target == "the data's readings" else source / "model.onnx.csv"
-    before = {p: p.read_bytes() for folder in (data, source) for p in sorted(folder.rglob("*")) if p.is_file()}
-    assert predict(source, data, read) == 2
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    assert predict(bundle_dir, data, data / read) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and str(read) in err and "which this command reads" in err
-    after = {p: p.read_bytes() for folder in (data, source) for p in sorted(folder.rglob("*")) if p.is_file()}
-    assert after == before
+    assert len(err.splitlines()) == 1 and f"{data / read} would replace" in err and "which this command reads" in err
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+    assert predict(bundle_dir, data, data / "forecast.csv") == 0

@@ -18,20 +18,10 @@ from social_xlstm.cli.console import make_console
 from social_xlstm.errors import InputError, Interrupted, SelfCheckError
 from social_xlstm.stopping import default_handlers, signals_interrupt
 
-# A full disk, a folder the user may not write or a path that cannot be one (a file where a folder
-# should be, a name past the file system's 255 bytes): the user's to fix, so one line, like bad
-# input (writers go through temporary files, which they remove on any error).
-UNWRITABLE = (
-    errno.EACCES,
-    errno.EPERM,
-    errno.ENOSPC,
-    errno.EROFS,
-    errno.EDQUOT,
-    errno.EEXIST,
-    errno.ENOTDIR,
-    errno.EISDIR,
-    errno.ENAMETOOLONG,
-)
+# A full disk, a folder the user may not write, or a name past the file system's 255 bytes: the
+# user's to fix, so one line, like bad input (writers go through temporary files, which they
+# remove on any error).
+UNWRITABLE = (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG)
 
 app = typer.Typer(
     name="social-xlstm",

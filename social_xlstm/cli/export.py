@@ -75,7 +75,7 @@ def predict(
     from social_xlstm.files import refuse_replacing
 
     check_output(out)
-    refuse_replacing(out, [source, *(data / name for name in INPUT_FILES)])
+    refuse_replacing(out, [data / name for name in INPUT_FILES])
     forecaster = load_forecaster(source)
     frame = predict_frame(forecaster, data, at, allow_absent_sensors)
     write_forecasts(frame, out, forecaster.interval)

@@ -187,13 +187,14 @@ def _assemble(
     sensors = catalogue.sensors(matched).sort_values("sensor_id", kind="stable").reset_index(drop=True)
     rows = [live.rows[normalise_vdid(vdid), link_id] for vdid, link_id in zip(sensors["vdid"], sensors["link_id"])]
     span = live.sums.survey(rows)
-    if span is not None and (span.last - span.first + 1) * len(rows) * len(FEATURES) > MAX_GRID_VALUES:
+    if span is not None and span.steps * len(rows) * len(FEATURES) > MAX_GRID_VALUES and span.filled < span.steps / 2:
+        # a large grid mostly of steps without any reading: a snapshot of another year, not a long feed
         first, last = live.sums.bucket_start(span.first), live.sums.bucket_start(span.last)
         raise InputError(
             where,
-            f"readings from {first} to {last}: {span.last - span.first + 1:,} steps x {len(rows):,} sensors x "
-            f"{len(FEATURES)} features is past the limit of {MAX_GRID_VALUES:,} values; check the snapshots' "
-            "times (a folder of another year?)",
+            f"readings from {first} to {last} fill {span.filled:,} of its {span.steps:,} steps; with "
+            f"{len(rows):,} sensors that grid is past {MAX_GRID_VALUES:,} values, most of them missing: "
+            "check the snapshots' times (a folder of another year?)",
         )
     counts = {
         "vdlist_versions": catalogue.n_versions,

@@ -42,6 +42,11 @@ class Span:
     last: int
     flow_scaled: int
     flow_too_sparse: int
+    filled: int  # buckets holding a reading of any of the rows
+
+    @property
+    def steps(self) -> int:
+        return self.last - self.first + 1
 
 
 class IntervalSums:
@@ -86,17 +91,18 @@ class IntervalSums:
         self._sums.ensure_rows(max(rows, default=0) + 1)
         self._sums.spill_all()
         first = last = None
-        scaled = too_sparse = 0
+        scaled = too_sparse = filled = 0
         for key in self._sums.keys():
             flow_n, speed_n, occupancy_n = self._sums.read(key)[_COUNTS][:, rows]
             seen = np.flatnonzero((flow_n + speed_n + occupancy_n).sum(axis=0) > 0)
+            filled += len(seen)
             if len(seen):
                 first = key * BUCKETS_PER_BLOCK + int(seen[0]) if first is None else first
                 last = key * BUCKETS_PER_BLOCK + int(seen[-1])
             enough = self._enough_minutes(flow_n)
             scaled += int((enough & (flow_n != self.minutes)).sum())
             too_sparse += int(((flow_n > 0) & ~enough).sum())
-        return None if first is None else Span(first, last, scaled, too_sparse)
+        return None if first is None else Span(first, last, scaled, too_sparse, filled)
 
     def chunks(self, rows: list[int], span: Span | None) -> Iterator[tuple[pd.DatetimeIndex, np.ndarray]]:
         """Values ``[steps, len(rows), 3]`` (NaN = missing) over ``span``, in time order.

@@ -126,26 +126,20 @@ def to_text(where: str, context: str, field: str, raw: object, *, required: bool
     return text
 
 
-MAX_LANES = 64  # more lanes than any road has: a garbled field, not a road
+MAX_LANES = 64  # more lanes than any road has: a garbled field or a sentinel (255), not a road
 
 
 def to_lane_count(where: str, context: str, raw: object) -> int | None:
+    """Lanes, or None (unknown) for what no road has: a sentinel (-99, 255), inf, a fraction. One
+    detector's garbled static field is unknown, as a sentinel reading is missing: the feed goes on."""
     value = to_number(where, context, "LaneNum", raw)
-    if math.isnan(value):
-        return None
-    if not (0 <= value <= MAX_LANES and value == int(value)):
-        raise InputError(where, f"{context}: field LaneNum is {_shown(raw)}, expected a whole number 0..{MAX_LANES}")
-    return int(value)
+    return int(value) if 0 <= value <= MAX_LANES and value == int(value) else None
 
 
 def to_coordinate(where: str, context: str, field: str, raw: object, limit: float) -> float:
-    """A position in degrees within +-``limit``; absent is NaN (unknown)."""
+    """A position in degrees, NaN (unknown) when absent or outside +-``limit`` (a sentinel, a typo)."""
     value = to_number(where, context, field, raw)
-    if not (math.isnan(value) or -limit <= value <= limit):
-        raise InputError(
-            where, f"{context}: field {field} is {_shown(raw)}, expected degrees in [-{limit:g}, {limit:g}]"
-        )
-    return value
+    return value if -limit <= value <= limit else math.nan
 
 
 def static_vd(where: str, fields: Fields, vd: Any) -> StaticVD:

@@ -163,9 +163,9 @@ def test_neighbours_are_more_alike_than_distant_sensors(week):
         ({"interval": "7s"}, "--interval"),
         ({"interval": "soon"}, "--interval"),
         ({"seed": -1}, "--seed"),  # numpy's SeedSequence raised a ValueError (a traceback)
-        # 2,000 VDs x 35 days x 288 steps = 20,160,000 readings, just past the bound: refused before
+        # 5,000 VDs x 35 days x 288 steps = 50,400,000 readings, just past the bound: refused before
         # any array exists
-        ({"sensors": 2000, "days": 35}, "--sensors, --days"),
+        ({"sensors": 5000, "days": 35}, "--sensors, --days"),
         ({"sensors": 100_000_000}, "--sensors, --days"),
     ],
 )

@@ -19,8 +19,9 @@ DEFAULT_SENSORS = 48
 DEFAULT_DAYS = 28
 DEFAULT_INTERVAL = "5min"
 # readings per feature the simulator holds at most: about 110 bytes each at its peak (400 VDs over
-# 7 days took 210 MB, 100 VDs 143 MB), so about 2 GB; 2,000 VDs over 34 days at 5 minutes
-MAX_SENSOR_STEPS = 20_000_000
+# 7 days took 210 MB, 100 VDs 143 MB), so about 5.5 GB; 100,000 VDs over a day at 5 minutes (as
+# scripts/bench_scale.py asks) is 28.8 M
+MAX_SENSOR_STEPS = 50_000_000
 
 
 def _substeps(interval: str) -> tuple[pd.Timedelta, int]:
@@ -59,8 +60,9 @@ def make_demo(
     if sensor_steps > MAX_SENSOR_STEPS:
         raise InputError(
             "--sensors, --days",
-            f"{sensors:,} VDs over {days:,} days are {sensor_steps:,} readings per feature; the demo simulates at "
-            f"most {MAX_SENSOR_STEPS:,} (about 2 GB of memory): choose fewer VDs or days",
+            f"{sensors:,} VDs over {days:,} days every {interval} are {sensor_steps:,} readings per feature; the "
+            f"demo simulates at most {MAX_SENSOR_STEPS:,} (about 5.5 GB of memory): fewer VDs or days, or a "
+            "longer --interval",
         )
     layout_rng, demand_rng, incident_rng, detector_rng, outage_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)

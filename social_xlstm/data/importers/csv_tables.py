@@ -20,8 +20,8 @@ from social_xlstm.errors import InputError
 
 ID_COLUMN = "sensor_id"
 # columns a CSV may have: pyarrow holds about 11 KB per column however short the file (100,000
-# columns of a 1.3 MB file took 1.1 GB), and 20,000 sensors is past any network imported so far
-MAX_COLUMNS = 20_000
+# columns of a 1.3 MB file took 1.1 GB); a statewide PeMS table has about 30,000 stations
+MAX_COLUMNS = 100_000
 COORDINATES = ("latitude", "longitude")
 COORDINATE_RANGE = {"latitude": 90.0, "longitude": 180.0}
 
@@ -82,10 +82,13 @@ def numeric_column(table: pa.Table, name: str, path: Path, *, header_lines: int 
 
 
 def numeric_matrix(table: pa.Table, names: Sequence[str], path: Path, *, dtype=np.float32) -> np.ndarray:
-    """Columns ``names`` stacked as a [rows, len(names)] array, filled one column at a time."""
+    """Columns ``names`` stacked as a [rows, len(names)] array, filled one column at a time. A
+    value past ``dtype`` (1e300 in float32) becomes infinite without numpy's warning: the dataset
+    counts infinite readings as missing and says so."""
     out = np.empty((table.num_rows, len(names)), dtype=dtype)
-    for j, name in enumerate(names):
-        out[:, j] = numeric_column(table, name, path)
+    with np.errstate(over="ignore"):
+        for j, name in enumerate(names):
+            out[:, j] = numeric_column(table, name, path)
     return out
 
 

@@ -118,7 +118,8 @@ def import_metr_h5(
     else:
         stamps, clock_note = frame.index.tz_convert(timezone), None
     grid = regular_grid(stamps, str(h5_path), first_line=None, columns=len(sensor_ids))
-    values = frame.to_numpy(dtype=np.float32, copy=True)
+    with np.errstate(over="ignore"):  # past float32 is infinite, counted as missing by the dataset
+        values = frame.to_numpy(dtype=np.float32, copy=True)
     del frame
     values[values == 0] = np.nan
     values = place_on_grid(values, grid)[:, :, None]

@@ -190,8 +190,10 @@ def import_pems_npz(
         ),
         sensors_without_coordinates=unlocated,
     )
+    with np.errstate(over="ignore"):  # past float32 is infinite, counted as missing by the dataset
+        values = data.astype(np.float32, copy=False)
     dataset = Dataset(
-        values=data.astype(np.float32, copy=False),
+        values=values,
         timestamps=timestamps,
         features=names,
         sensors=sensors,

@@ -297,6 +297,7 @@ def test_a_peer_stopped_by_sigterm_exits_143_and_goes_on_when_run_again(demo_dir
     deadline = time.monotonic() + 240
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert last.exists() and process.poll() is None, "no epoch finished in 240 s: nothing to stop mid-fit"
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 143, err

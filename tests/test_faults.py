@@ -80,10 +80,14 @@ class TestKilledCommands:
     def _kill_while_replacing(self, command, out, name, load, seed):
         signum, stopped_code = SIGNALS[name]
         took = run_whole(command)
-        before = tree_digest(out)
         # once while the new output is being written beside the old (its hidden sibling exists): the
-        # moment the swap must survive, which kills at random moments may all miss
-        code, err = kill_after(command, 0.0, signum, ready=lambda: bool(hidden_siblings(out)))
+        # moment the swap must survive, which kills at random moments may all miss. A busy machine
+        # can run the whole write between two polls: the command then ends 0, and it is tried again.
+        for _ in range(5):
+            before = tree_digest(out)
+            code, err = kill_after(command, 0.0, signum, ready=lambda: bool(hidden_siblings(out)))
+            if code != 0:
+                break
         assert code == stopped_code, f"killed while writing: exit {code}: {err}"
         assert tree_digest(out) == before
         load()

@@ -42,9 +42,10 @@ def _owner_tag() -> str:
     return f"{_host()}-{os.getpid()}"
 
 
-# a temporary sibling's name adds its owner and a random part (about 40 bytes) to the output's:
-# a longer output name is shortened to this many bytes and a digest, within the file system's 255
-MAX_PREFIX_NAME = 160
+# a temporary sibling's name adds its owner (a host name of up to 64 bytes, a namespace, a pid)
+# and a random part, up to about 100 bytes, to the output's: a longer output name is shortened to
+# this many bytes and a digest, within the file system's 255
+MAX_PREFIX_NAME = 120
 
 
 def _prefix(out: Path) -> str:

@@ -247,6 +247,8 @@ def recipe(peer: Peer, overrides: list[str]) -> dict:
     """What a seed's checkpoints are trained under: the peer's training settings and the command's
     overrides (not its descriptions, so that rewording them keeps what was trained)."""
     fields = {f.name: getattr(peer, f.name) for f in dataclasses.fields(peer) if f.name not in DESCRIPTIONS}
+    if not peer.revision:  # seeds kept before revisions were recorded are revision 0
+        del fields["revision"]
     # the batches are kept too: seeds trained before ONE_NETWORK read three shuffles a step
     # under the los_loop preset, and are refused rather than resumed
     settings = {**fields, "overrides": overrides, "network_overrides": ONE_NETWORK}

@@ -257,6 +257,9 @@ class Peer:
     # torch.compile can trace its step: not those multiplying by torch_sparse's matrix, whose
     # custom kernels dynamo cannot run on fake tensors (torch 2.13)
     compiles: bool = True
+    # raised when a change inside ``build`` changes what a seed learns, so that seeds trained
+    # before are refused rather than resumed (1: the graph peers read the dataset's edge weights)
+    revision: int = 0
 
 
 PEERS = {
@@ -313,6 +316,7 @@ PEERS.update(
             max_epochs=100,
             gradient_clip_val=5.0,
             compiles=False,
+            revision=1,
             adapted=(
                 "tsl's GraphWaveNetModel reads out through an MLP decoder of its own",
                 "early stopping after 20 epochs without a better validation error, as for the other peers (the "
@@ -346,6 +350,7 @@ PEERS.update(
             gradient_clip_val=5.0,
             patience=50,
             compiles=False,
+            revision=1,
             adapted=(
                 "tsl's DCRNN is an encoder with an MLP read-out, not the paper's sequence-to-sequence decoder "
                 "with scheduled sampling",

@@ -36,6 +36,18 @@ def test_rewording_a_peer_keeps_what_its_seeds_were_trained_under():
     )
 
 
+def test_a_seed_trained_before_its_peers_revision_is_refused_and_revision_0_keeps_older_seeds(tmp_path):
+    """A change inside a peer's builder (Graph WaveNet reading the dataset's edge weights) raises its
+    revision: its older seeds are refused; seeds kept before revisions were recorded stay revision 0."""
+    older = {**bench_peers.recipe(PEERS["graph-wavenet"], OVERRIDES)}
+    del older["revision"]  # what a seed trained before the change kept
+    _trained_seed(tmp_path, older)
+    with pytest.raises(InputError, match=r"settings\.json: .*revision"):
+        bench_peers.refuse_other_recipe(tmp_path, bench_peers.recipe(PEERS["graph-wavenet"], OVERRIDES))
+    assert "revision" not in bench_peers.recipe(PEERS["stid"], OVERRIDES)  # STID's kept seeds still match
+    assert bench_peers.recipe(replace(PEERS["stid"], revision=1), OVERRIDES)["revision"] == 1
+
+
 def test_a_result_is_read_back_only_under_the_recipe_it_was_trained_under(tmp_path):
     settings = bench_peers.recipe(PEERS["stid"], OVERRIDES)
     # settings.json of earlier runs also kept the descriptions: extra keys do not count

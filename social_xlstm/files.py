@@ -42,21 +42,26 @@ def _owner_tag() -> str:
     return f"{_host()}-{os.getpid()}"
 
 
-# a temporary sibling's name adds its owner (a host name of up to 64 bytes, a namespace, a pid)
-# and a random part, up to about 100 bytes, to the output's: a longer output name is shortened to
-# this many bytes and a digest, within the file system's 255
+# a temporary sibling's name adds its owner (a host name of up to 64 bytes, a namespace, a pid),
+# a random part and at most MAX_KEPT_SUFFIX bytes of suffix to the output's name: a longer name is
+# shortened to MAX_PREFIX_NAME bytes with a digest, within the file system's 255
 MAX_PREFIX_NAME = 120
+MAX_KEPT_SUFFIX = 16
 
 
 def _prefix(out: Path) -> str:
-    name = out.stem if out.suffix else out.name
-    if len(name.encode()) > MAX_PREFIX_NAME:
-        name = (
-            name.encode()[: MAX_PREFIX_NAME - 17].decode(errors="ignore")
-            + "~"
-            + hashlib.sha1(name.encode()).hexdigest()[:16]
-        )
-    return f".{name}."
+    """The whole name (``run.v1`` and ``run.v2`` must not share siblings), in the file system's
+    bytes (a name that is not UTF-8 is fine)."""
+    name = os.fsencode(out.name)
+    if len(name) > MAX_PREFIX_NAME:
+        name = name[: MAX_PREFIX_NAME - 17] + b"~" + hashlib.sha1(name).hexdigest()[:16].encode()
+    return f".{os.fsdecode(name)}."
+
+
+def _kept_suffix(out: Path) -> str:
+    """The output's suffix on its temporary file (writers such as matplotlib read the format from
+    it), unless it is too long to leave room for the rest of the name."""
+    return out.suffix if len(os.fsencode(out.suffix)) <= MAX_KEPT_SUFFIX else ""
 
 
 def _make_parent(out: Path) -> None:
@@ -64,8 +69,8 @@ def _make_parent(out: Path) -> None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        blocking = next(p for p in reversed(out.parents) if p.exists() and not p.is_dir())
-        raise InputError(out, f"{blocking} is a file; expected a folder there") from None
+        blocking = next((p for p in reversed(out.parents) if p.exists() and not p.is_dir()), out.parent)
+        raise InputError(out, f"{blocking} is not a folder; expected a folder there") from None
 
 
 def _alive(pid: int) -> bool:
@@ -138,14 +143,21 @@ def _swap_by_renames(tmp: Path, out: Path) -> None:
     shutil.rmtree(trash)
 
 
+def _own_temporaries(out: Path, prefix: str) -> list[Path]:
+    """This process's temporary siblings of ``out`` (not its trash, which may hold the old output):
+    also one that ``mkdtemp`` or ``mkstemp`` made before a signal stopped it returning the name."""
+    return [p for p in out.parent.glob(f"{glob.escape(prefix)}*") if not p.name[len(prefix) :].startswith("old.")]
+
+
 @contextlib.contextmanager
 def atomic_dir(out: Path) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success it replaces ``out`` in one step, so that
     a kill at any moment leaves either the old ``out`` or the new one, never neither."""
     _make_parent(out)
     remove_abandoned(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_prefix(out)}{_owner_tag()}.", dir=out.parent))
+    prefix = f"{_prefix(out)}{_owner_tag()}."
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
         yield tmp
         if out.exists() or out.is_symlink():
             if _exchange(tmp, out):
@@ -155,8 +167,8 @@ def atomic_dir(out: Path) -> Iterator[Path]:
         else:
             os.replace(tmp, out)
     except BaseException:
-        if tmp.exists():
-            _remove(tmp)
+        for leftover in _own_temporaries(out, prefix):
+            _remove(leftover)
         raise
 
 
@@ -165,15 +177,17 @@ def atomic_file(out: Path) -> Iterator[Path]:
     """Yield a temporary sibling path (same suffix); on success it replaces ``out``."""
     _make_parent(out)
     remove_abandoned(out)
-    handle, name = tempfile.mkstemp(prefix=f"{_prefix(out)}{_owner_tag()}.", suffix=out.suffix, dir=out.parent)
-    os.close(handle)
-    tmp = Path(name)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; the result is an ordinary readable file
+    prefix = f"{_prefix(out)}{_owner_tag()}."
     try:
+        handle, name = tempfile.mkstemp(prefix=prefix, suffix=_kept_suffix(out), dir=out.parent)
+        os.close(handle)
+        tmp = Path(name)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the result is an ordinary readable file
         yield tmp
         os.replace(tmp, out)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for leftover in _own_temporaries(out, prefix):
+            leftover.unlink(missing_ok=True)
         raise
 
 

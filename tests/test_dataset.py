@@ -247,7 +247,7 @@ def test_an_out_under_a_file_is_one_line_naming_the_file(tmp_path, capsys, under
     out = tmp_path / under
     assert main(["data", "demo", "--out", str(out), "--sensors", "4", "--days", "2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"{out}: {tmp_path / 'afile'} is a file; expected a folder there" in err
+    assert len(err.splitlines()) == 1 and f"{out}: {tmp_path / 'afile'} is not a folder; expected a folder there" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
     assert (tmp_path / "afile").read_text() == "not a folder"
 

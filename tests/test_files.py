@@ -79,3 +79,29 @@ def test_an_output_that_is_a_link_is_replaced_by_the_new_output(tmp_path):
     assert not out.is_symlink() and (out / "data.txt").read_text() == "new"
     assert (target / "data.txt").read_text() == "old"  # what the link pointed to is not touched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "out"]
+
+
+def test_outputs_differing_after_a_dot_never_clean_up_each_others_siblings(tmp_path):
+    """``run.v1`` and ``run.v2`` shared the prefix ``.run.``: cleaning up after ``run.v1`` removed a
+    dead writer's trash of ``run.v2``, which held the old ``run.v2``."""
+    write_output(tmp_path / "run.v2", "old v2")
+    trash = tmp_path / f"{files._prefix(tmp_path / 'run.v2')}{files._host()}-{dead_pid()}.old.abc123"
+    trash.mkdir()
+    os.replace(tmp_path / "run.v2", trash / "run.v2")
+    assert remove_abandoned(tmp_path / "run.v1") == []
+    assert remove_abandoned(tmp_path / "run.v2") == [trash]
+    assert (tmp_path / "run.v2" / "data.txt").read_text() == "old v2"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["d" * 250, "x" * 100 + "." + "y" * 150, os.fsdecode(b"caf\xe9-not-utf8.csv"), "é" * 127],
+    ids=["250 bytes", "a 151-byte suffix", "not UTF-8", "254 bytes of two-byte characters"],
+)
+def test_any_legal_name_can_be_written_whole(tmp_path, name):
+    """Each ended in an error: the temporary sibling's name passed 255 bytes, or was encoded as UTF-8."""
+    with files.atomic_file(tmp_path / "file" / name) as tmp:
+        tmp.write_text("new")
+    write_output(tmp_path / "folder" / name, "new")
+    assert (tmp_path / "file" / name).read_text() == (tmp_path / "folder" / name / "data.txt").read_text() == "new"
+    assert not [p for folder in ("file", "folder") for p in os.listdir(tmp_path / folder) if p.startswith(".")]

@@ -17,10 +17,10 @@ from social_xlstm.cli.console import make_console
 from social_xlstm.errors import InputError, Interrupted, SelfCheckError
 from social_xlstm.stopping import default_handlers, signals_interrupt
 
-# A full disk, a folder the user may not write, or a name past the file system's 255 bytes: the
-# user's to fix, so one line, like bad input (writers go through temporary files, which they
-# remove on any error).
-UNWRITABLE = (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG)
+# A full disk, a folder the user may not write, a name past the file system's 255 bytes, or a
+# folder given where a file is written: the user's to fix, so one line, like bad input (writers go
+# through temporary files, which they remove on any error).
+UNWRITABLE = (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG, errno.EISDIR)
 
 app = typer.Typer(
     name="social-xlstm",

@@ -58,6 +58,11 @@ def _prefix(out: Path) -> str:
     return f".{os.fsdecode(name)}."
 
 
+def _own_prefix(out: Path) -> str:
+    """The names of this process's temporary siblings of ``out`` start so (its trash: then ``old.``)."""
+    return f"{_prefix(out)}{_owner_tag()}."
+
+
 def _kept_suffix(out: Path) -> str:
     """The output's suffix on its temporary file (writers such as matplotlib read the format from
     it), unless it is too long to leave room for the rest of the name."""
@@ -89,8 +94,9 @@ def remove_abandoned(out: Path) -> list[Path]:
     host, removed = _host(), []
     if not out.parent.is_dir():
         return removed
-    for sibling in out.parent.glob(f"{glob.escape(_prefix(out))}*"):
-        owner, _, rest = sibling.name[len(_prefix(out)) :].partition(".")
+    prefix = _prefix(out)
+    for sibling in out.parent.glob(f"{glob.escape(prefix)}*"):
+        owner, _, rest = sibling.name[len(prefix) :].partition(".")
         owner_host, _, pid = owner.rpartition("-")
         if owner_host != host or not pid.isdigit() or _alive(int(pid)):
             continue
@@ -132,7 +138,7 @@ def _exchange(a: Path, b: Path) -> bool:
 def _swap_by_renames(tmp: Path, out: Path) -> None:
     """Where paths cannot be exchanged: out aside, tmp in. Stopped between the two, the old out
     goes back (a SIGKILL there is undone by the next write's ``remove_abandoned``)."""
-    trash = Path(tempfile.mkdtemp(prefix=f"{_prefix(out)}{_owner_tag()}.old.", dir=out.parent))
+    trash = Path(tempfile.mkdtemp(prefix=f"{_own_prefix(out)}old.", dir=out.parent))
     os.replace(out, trash / out.name)
     try:
         os.replace(tmp, out)
@@ -155,7 +161,7 @@ def atomic_dir(out: Path) -> Iterator[Path]:
     a kill at any moment leaves either the old ``out`` or the new one, never neither."""
     _make_parent(out)
     remove_abandoned(out)
-    prefix = f"{_prefix(out)}{_owner_tag()}."
+    prefix = _own_prefix(out)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
         yield tmp
@@ -177,7 +183,7 @@ def atomic_file(out: Path) -> Iterator[Path]:
     """Yield a temporary sibling path (same suffix); on success it replaces ``out``."""
     _make_parent(out)
     remove_abandoned(out)
-    prefix = f"{_prefix(out)}{_owner_tag()}."
+    prefix = _own_prefix(out)
     try:
         handle, name = tempfile.mkstemp(prefix=prefix, suffix=_kept_suffix(out), dir=out.parent)
         os.close(handle)

@@ -48,7 +48,6 @@ from bench_accuracy import (
 )
 from benchreport import Table, add_doc_option
 from lightning.pytorch.callbacks import EarlyStopping
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from peers import PEERS, Peer, build_peer
 
 from social_xlstm.errors import InputError, Interrupted
@@ -64,6 +63,7 @@ from social_xlstm.training.train import (
     best_and_last_checkpoints,
     ensure_demo_data,
     fit_is_over,
+    fit_or_interrupted,
     make_datamodule,
     make_graph,
 )
@@ -288,13 +288,7 @@ def fit_peer(
         enable_model_summary=False,
         callbacks=[*best_and_last_checkpoints(out_dir), EarlyStopping("val_mae", patience=peer.patience), clock],
     )
-    try:
-        trainer.fit(module, datamodule=run.datamodule, ckpt_path=resume_from)
-    except SIGTERMException:  # a SystemExit with no code: left alone the script would exit 0
-        raise Interrupted(
-            f"{out_dir}: stopped by SIGTERM in epoch {trainer.current_epoch + 1}; the same command goes on "
-            "from its last finished epoch"
-        ) from None
+    fit_or_interrupted(trainer, module, run.datamodule, out_dir, resume_from)
     return trainer.current_epoch, clock
 
 

@@ -313,6 +313,6 @@ def test_a_peer_stopped_by_sigterm_exits_143_and_goes_on_when_run_again(demo_dir
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 143, err
-    assert err.strip().splitlines()[-1].startswith(f"{folder}: stopped by SIGTERM in epoch ")
+    assert err.strip().splitlines()[-1].startswith(f"{folder}: training stopped by SIGTERM in epoch ")
     assert not (folder / bench_peers.RESULT_FILE).exists()  # nothing scored as if it had trained
     assert last.exists()  # what it had trained is kept for the next run

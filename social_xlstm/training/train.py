@@ -232,14 +232,22 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
         enable_progress_bar=sys.stdout.isatty(),  # elsewhere the epoch lines of progress_callback
         deterministic=False,
     )
+    fit_or_interrupted(trainer, module, datamodule, out_dir, last if resume else None)
+    return trainer.is_global_zero
+
+
+def fit_or_interrupted(trainer, module, datamodule, out_dir: Path, resume_from: Path | None) -> None:
+    """``trainer.fit`` into ``out_dir``; stopped by SIGTERM, an ``Interrupted`` that says where it
+    stopped and how to go on. Lightning raises a SystemExit with no code there: left alone it would
+    end the command with 0, and a caller would read the fit as done."""
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None)
-    except SIGTERMException:  # a SystemExit with no code: left alone it would end the command with 0
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    except SIGTERMException:
+        last = last_checkpoint(out_dir)
         saved = f"the same command resumes from {last}" if last.exists() else "no epoch had finished"
         raise Interrupted(
             f"{out_dir}: training stopped by SIGTERM in epoch {trainer.current_epoch + 1}; {saved}"
         ) from None
-    return trainer.is_global_zero
 
 
 def _processes(trainer: DictConfig) -> int:

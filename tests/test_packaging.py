@@ -77,3 +77,22 @@ def test_help_works_for_every_command(capsys):
 
 def test_unknown_command_is_a_usage_error(capsys):
     assert main(["no-such-command"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["data", "import", "--bogus"], "social-xlstm data import: No such option: --bogus"),
+        (["predict"], "social-xlstm predict: Missing argument"),
+        (["data", "demo", "--seed", "x"], "social-xlstm data demo: Invalid value for '--seed'"),
+        (["evaluat"], "social-xlstm: No such command 'evaluat'"),
+    ],
+)
+def test_a_usage_mistake_is_one_line_naming_the_help(capsys, argv, said):
+    # typer's own answer is a usage line, a hint line and a 3-line box
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"error: {said}"), err
+    command = said.split(":")[0]
+    assert err.rstrip().endswith(f"; see {command} --help"), err

@@ -53,7 +53,8 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code.
 
-    Usage mistakes are reported by typer (exit 2); an ``InputError`` from the package becomes
+    A usage mistake (an unknown option, a missing argument, a value of the wrong type) is one line
+    naming the command's ``--help``, exit code 2; an ``InputError`` from the package becomes
     one line on stderr and exit code 2, a ``SelfCheckError`` one line and exit code 1, never a
     traceback. A command stopped by SIGTERM says so in one line and exits 143 (a training also
     says where it stopped), by Ctrl-C 130 (a training: Lightning's own shutdown, exit 1): never
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         default_handlers()
     try:
         with contextlib.nullcontext() if own_handlers else signals_interrupt(command):
-            app(args=invocation, prog_name="social-xlstm")
+            # not standalone: click's usage errors come here rather than as typer's 5-line box
+            code = app(args=invocation, prog_name="social-xlstm", standalone_mode=False)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (InputError, SelfCheckError) as exc:
@@ -89,4 +91,25 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as exc:
         err_console.print(f"[bold red]stopped:[/] {escape(str(exc))}", highlight=False, soft_wrap=True, markup=True)
         return exc.exit_code
-    return 0
+    except Exception as exc:
+        # click's exceptions by name: a typer that vendors click (0.29 here) raises its own copies, older
+        # typers those of click itself (typer tells them apart the same way)
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "NoArgsIsHelpError" in kinds:
+            return exc.exit_code  # the help was the answer, and typer has printed it
+        if "ClickException" not in kinds:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(_usage_line(exc))}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    # a command's own return value is not an exit code; click's Exit (typer.Exit, --help) is
+    return code if isinstance(code, int) else 0
+
+
+def _usage_line(exc: Exception) -> str:
+    """Click's message on one line, with where to read the usage: ``social-xlstm data import: No
+    such option: --bogus; see social-xlstm data import --help``."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return message
+    return f"{ctx.command_path}: {message.rstrip('.')}; see {ctx.command_path} --help"

@@ -155,6 +155,13 @@ def _own_temporaries(out: Path, prefix: str) -> list[Path]:
     return [p for p in out.parent.glob(f"{glob.escape(prefix)}*") if not p.name[len(prefix) :].startswith("old.")]
 
 
+def _name_output(exc: BaseException, out: Path) -> None:
+    """A writer's error without a file name (pyarrow's full disk names none) names the output, so
+    the one line the user reads says where it could not write."""
+    if isinstance(exc, OSError) and exc.filename is None:
+        exc.filename = str(out)
+
+
 @contextlib.contextmanager
 def atomic_dir(out: Path) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success it replaces ``out`` in one step, so that
@@ -172,9 +179,10 @@ def atomic_dir(out: Path) -> Iterator[Path]:
                 _swap_by_renames(tmp, out)
         else:
             os.replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         for leftover in _own_temporaries(out, prefix):
             _remove(leftover)
+        _name_output(exc, out)
         raise
 
 
@@ -191,9 +199,10 @@ def atomic_file(out: Path) -> Iterator[Path]:
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the result is an ordinary readable file
         yield tmp
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         for leftover in _own_temporaries(out, prefix):
             leftover.unlink(missing_ok=True)
+        _name_output(exc, out)
         raise
 
 

@@ -238,6 +238,25 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsy
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_full_disk_while_pyarrow_writes_names_the_output(tmp_path, monkeypatch, capsys):
+    """pyarrow's error names no file; the line the user reads names --out (it said "output")."""
+    import errno
+
+    import pyarrow.parquet
+
+    from social_xlstm.cli import main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(pyarrow.parquet, "write_table", full)
+    out = tmp_path / "ds"
+    assert main(["data", "demo", "--out", str(out), "--sensors", "4", "--days", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {out}: Error writing bytes") and len(err.splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("under", ["afile/ds", "afile/x/ds"])
 def test_an_out_under_a_file_is_one_line_naming_the_file(tmp_path, capsys, under):
     """These ended in a traceback (FileExistsError, NotADirectoryError)."""

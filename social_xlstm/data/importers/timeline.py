@@ -192,6 +192,11 @@ def regular_grid(
     """
     if len(stamps) < 2:
         raise InputError(where, f"{len(stamps)} time step(s); need at least two to know the interval")
+    missing = np.flatnonzero(stamps.isna())
+    if len(missing):  # NaT sorts first and would be blamed on the row after it
+        raise InputError(
+            where, f"{_row_name(int(missing[0]), first_line)}: no time (NaT); expected a time on every row"
+        )
     try:
         stamps = stamps.as_unit("ns")
     except pd.errors.OutOfBoundsDatetime:  # a mistyped year (9999): datasets keep nanosecond times

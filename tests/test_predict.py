@@ -54,6 +54,25 @@ def test_run_and_bundle_predict_the_same_table(run_dir, bundle_dir, demo_dir, tm
     assert np.isfinite(from_bundle.forecast).all()
 
 
+def test_a_run_whose_dataset_moved_takes_its_sensors_from_data(run_dir, demo_dir, tmp_path):
+    """A run's data.path is as typed at training (relative to that folder, or since moved): predict
+    and serve read --data, yet refused the run ("the run's dataset directory is not there; pass
+    --data DIR") while --data was given."""
+    from social_xlstm.dashboard.state import load_dashboard
+
+    moved_run = shutil.copytree(run_dir, tmp_path / "run")
+    config = moved_run / "config.yaml"
+    assert str(demo_dir) in config.read_text()
+    config.write_text(config.read_text().replace(str(demo_dir), str(tmp_path / "gone")))
+    moved_data = shutil.copytree(demo_dir, tmp_path / "moved")
+    assert predict(moved_run, moved_data, tmp_path / "moved.parquet") == 0
+    assert predict(run_dir, demo_dir, tmp_path / "kept.parquet") == 0
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "moved.parquet"), pd.read_parquet(tmp_path / "kept.parquet")
+    )
+    assert load_dashboard(moved_run, moved_data).forecaster.sensor_ids == load_forecaster(run_dir).sensor_ids
+
+
 def test_forecast_at_an_origin_equals_the_runs_predictions(run_dir, bundle_dir, demo_dir):
     predictions = pd.read_parquet(run_dir / "predictions.parquet")
     origin = predictions.origin.iloc[len(predictions) // 2]

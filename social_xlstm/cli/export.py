@@ -76,7 +76,7 @@ def predict(
 
     check_output(out)
     refuse_replacing(out, [data / name for name in INPUT_FILES])
-    forecaster = load_forecaster(source)
+    forecaster = load_forecaster(source, data)
     frame = predict_frame(forecaster, data, at, allow_absent_sensors)
     write_forecasts(frame, out, forecaster.interval)
     console.print(f"{len(frame)} forecasts from {frame['origin'].iloc[0]} written to [bold]{out}[/]")

@@ -218,7 +218,7 @@ def load_dashboard(model: str | Path, data: str | Path, allow_absent: bool = Fal
     from social_xlstm.data.dataset import read_dataset
     from social_xlstm.export.predict import latest_window, load_forecaster
 
-    forecaster = load_forecaster(model)
+    forecaster = load_forecaster(model, data)
     dataset = read_dataset(data)
     window = functools.partial(latest_window, allow_absent=allow_absent)
     state = DashboardState(

@@ -22,15 +22,17 @@ from .forecaster import Forecaster
 from .metadata import METADATA_FILE
 
 
-def load_forecaster(path: str | Path, data: str | Path | None = None) -> Forecaster:
+def load_forecaster(path: str | Path, readings: str | Path | None = None) -> Forecaster:
     """A bundle directory (onnxruntime) or else a run directory (torch, imported only then, so
-    a bundle needs no training code; ``data``: the run's dataset if it moved)."""
+    a bundle needs no training code). ``readings``: the dataset the forecasts will read; a run
+    whose own dataset is not where its config says takes its sensors' coordinates and time zone
+    from it."""
     path = Path(path)
     if (path / METADATA_FILE).exists() or any(path.glob("*.onnx")):
         return Bundle.load(path)
     from .run_forecaster import RunForecaster
 
-    return RunForecaster.from_run(path, data)
+    return RunForecaster.from_run(path, fallback=readings)
 
 
 def _origin_index(timestamps: pd.DatetimeIndex, at) -> int:

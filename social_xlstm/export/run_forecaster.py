@@ -20,9 +20,12 @@ class RunForecaster(Forecaster):
         self.window, self.step_network = window, step
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, data: str | Path | None = None) -> RunForecaster:
-        """``data``: the run's dataset directory, if it is no longer where the run's config says."""
-        run = load_trained_run(run_dir, data)
+    def from_run(
+        cls, run_dir: str | Path, data: str | Path | None = None, fallback: str | Path | None = None
+    ) -> RunForecaster:
+        """``data``: the run's dataset directory, if it is no longer where the run's config says;
+        ``fallback``: the one to read only then (``runs.run_dataset_dir``)."""
+        run = load_trained_run(run_dir, data, fallback)
         units = RawUnits(run.scaler, run.data.features, run.data.targets)
         window, step = WindowNetwork(run.module, units).eval(), StepNetwork(run.module, units, run.input_len).eval()
         return cls(Path(run_dir), build_metadata(run, step.state_names(), step.fresh_state()), window, step)

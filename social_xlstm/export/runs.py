@@ -3,12 +3,11 @@ metadata a bundle records, built without reading the run's readings.
 
 The network comes from ``run_directory.load_network`` (checkpoint loaded with weights_only); sensor
 coordinates and the time zone come from the run's dataset directory (``sensors.parquet`` and
-``meta.json`` only), which ``data`` can point elsewhere if it moved.
+``meta.json`` only), which ``data`` can point elsewhere if it moved (``run_dataset_dir``).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,8 @@ from social_xlstm.data.dataset import META_FILE, SENSORS_FILE, feature_units
 from social_xlstm.data.windows import FeatureScaler
 from social_xlstm.errors import InputError
 from social_xlstm.graph import SensorGraph
-from social_xlstm.run_directory import SCALER_FILE, RunInfo, load_network, read_graph, read_run_info
+from social_xlstm.json_files import read_json_object
+from social_xlstm.run_directory import NOT_A_RUN, SCALER_FILE, RunInfo, load_network, read_graph, read_run_info
 from social_xlstm.training.config import load_run_config
 from social_xlstm.training.module import ForecastModule
 
@@ -39,15 +39,6 @@ class TrainedRun:
     config: dict  # the resolved run config (provenance)
 
 
-def _json(path: Path) -> dict:
-    if not path.is_file():
-        raise InputError(path, "not found: is this a run directory written by `social-xlstm train`?")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from None
-
-
 def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str, dict[str, str]]:
     """Coordinates of the model's sensors (in model order), the dataset's time zone and units."""
     meta_path, sensors_path = path / META_FILE, path / SENSORS_FILE
@@ -55,7 +46,7 @@ def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str,
         raise InputError(
             path, "the run's dataset directory (for sensor coordinates and time zone) is not there; pass --data DIR"
         )
-    meta = _json(meta_path)
+    meta = read_json_object(meta_path, NOT_A_RUN)
     timezone = meta.get("timezone")
     if not timezone:
         raise InputError(meta_path, "missing field 'timezone'")
@@ -68,22 +59,30 @@ def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str,
     return sensors.loc[sensor_ids].reset_index(), str(timezone), feature_units(meta)
 
 
-def run_dataset_dir(run_dir: str | Path, data: str | Path | None = None) -> Path:
-    """The run's dataset directory: ``data`` if given (the dataset moved), else the run config's."""
-    return Path(data if data is not None else load_run_config(Path(run_dir)).data.path)
+def run_dataset_dir(run_dir: str | Path, data: str | Path | None = None, fallback: str | Path | None = None) -> Path:
+    """The run's dataset directory: ``data`` if given (the dataset moved), else the run config's, or
+    ``fallback`` when that is not there (a run's ``data.path`` is as it was typed: relative to the
+    folder it was trained from, or a dataset since moved)."""
+    if data is not None:
+        return Path(data)
+    recorded = Path(load_run_config(Path(run_dir)).data.path)
+    return Path(fallback) if fallback is not None and not recorded.is_dir() else recorded
 
 
-def load_trained_run(run_dir: str | Path, data: str | Path | None = None) -> TrainedRun:
-    """The trained model of ``run_dir`` and everything a bundle records about it."""
+def load_trained_run(
+    run_dir: str | Path, data: str | Path | None = None, fallback: str | Path | None = None
+) -> TrainedRun:
+    """The trained model of ``run_dir`` and everything a bundle records about it (``data``,
+    ``fallback``: where its dataset is, as ``run_dataset_dir`` reads them)."""
     from omegaconf import OmegaConf
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     run_data = read_run_info(run_dir)
-    scaler = FeatureScaler.from_dict(_json(run_dir / SCALER_FILE), run_dir / SCALER_FILE)
+    scaler = FeatureScaler.from_dict(read_json_object(run_dir / SCALER_FILE, NOT_A_RUN), run_dir / SCALER_FILE)
     graph = read_graph(run_dir)
     module = load_network(cfg, run_data, graph, run_dir, None)
-    sensors, timezone, units = _dataset_info(run_dataset_dir(run_dir, data), run_data.sensor_ids)
+    sensors, timezone, units = _dataset_info(run_dataset_dir(run_dir, data, fallback), run_data.sensor_ids)
     return TrainedRun(
         run_dir=run_dir,
         module=module,

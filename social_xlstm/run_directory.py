@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from social_xlstm.errors import InputError
 from social_xlstm.graph import SensorGraph
+from social_xlstm.json_files import read_json_object, require_fields
 from social_xlstm.training.build import build_network, network_config
 from social_xlstm.training.config import CONFIG_FILE, load_run_config
 from social_xlstm.training.module import ForecastModule
@@ -28,6 +29,7 @@ MODEL_NAME = "social_xlstm"  # the model's name beside its baselines' (in summar
 GRAPH_FILE = "graph.json"
 SCALER_FILE = "scaler.json"
 DATA_INFO_FILE = "data.json"
+NOT_A_RUN = "not found: is this a run directory written by `social-xlstm train`?"
 # What must match for a re-run to continue a run: written from the data, not from the command.
 DATA_FILES = (DATA_INFO_FILE, GRAPH_FILE, SCALER_FILE)
 
@@ -151,23 +153,17 @@ def _network_settings(cfg: DictConfig) -> dict:
 
 def read_run_info(run_dir: Path) -> RunInfo:
     path = run_dir / DATA_INFO_FILE
-    if not path.is_file():
-        raise InputError(path, "not found: is this a run directory written by `social-xlstm train`?")
-    try:
-        info = json.loads(path.read_text())
-        return RunInfo(
-            list(map(str, info["sensor_ids"])),
-            list(info["features"]),
-            list(info["targets"]),
-            str(info["interval"]),
-            info.get("dataset"),
-            info.get("input_len"),
-            info.get("horizon"),
-        )
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from None
-    except (KeyError, TypeError) as exc:
-        raise InputError(path, f"missing field {exc}") from None
+    info = read_json_object(path, NOT_A_RUN)
+    require_fields(path, info, {"sensor_ids": list, "features": list, "targets": list, "interval": str})
+    return RunInfo(
+        list(map(str, info["sensor_ids"])),
+        list(map(str, info["features"])),
+        list(map(str, info["targets"])),
+        info["interval"],
+        info.get("dataset"),
+        info.get("input_len"),
+        info.get("horizon"),
+    )
 
 
 def read_graph(run_dir: Path) -> SensorGraph:

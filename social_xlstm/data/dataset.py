@@ -28,6 +28,7 @@ from social_xlstm import __version__
 from social_xlstm.data.readings_table import long_table, read_dense, steps_per_group
 from social_xlstm.errors import InputError
 from social_xlstm.files import atomic_dir
+from social_xlstm.json_files import read_json_object, require_fields
 
 READINGS_FILE = "readings.parquet"
 SENSORS_FILE = "sensors.parquet"
@@ -287,9 +288,12 @@ def feature_units(meta: dict) -> dict[str, str]:
     return {str(k): str(v) for k, v in units.items()} if isinstance(units, dict) else {}
 
 
+NOT_A_DATASET = "file not found (is this a dataset directory made by 'social-xlstm data import'?)"
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
-        raise InputError(path, "file not found (is this a dataset directory made by 'social-xlstm data import'?)")
+        raise InputError(path, NOT_A_DATASET)
     return path
 
 
@@ -302,14 +306,15 @@ def read_dataset(path: str | Path) -> Dataset:
             "dataset directory not found (make one with `social-xlstm data import ...` or "
             "`social-xlstm data demo --out DIR`)",
         )
-    meta_path = _require(path / META_FILE)
+    meta_path = path / META_FILE
+    meta = read_json_object(meta_path, NOT_A_DATASET)
+    require_fields(meta_path, meta, {"interval": str, "features": list})
     try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(meta_path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    for key in ("interval", "features"):
-        if key not in meta:
-            raise InputError(meta_path, f"missing field '{key}'")
+        interval = pd.Timedelta(meta["interval"])
+    except ValueError:
+        interval = pd.NaT
+    if not interval > pd.Timedelta(0):  # NaT compares False
+        raise InputError(meta_path, f"field 'interval' is {meta['interval']!r}; expected a time step such as '5min'")
     features = list(meta["features"])
     readings_path = _require(path / READINGS_FILE)
     try:

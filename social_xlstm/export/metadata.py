@@ -13,11 +13,11 @@ meaning; a loader refuses a version it does not know.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from social_xlstm.errors import InputError
+from social_xlstm.json_files import read_json_object, require_fields
 
 FORMAT = "social-xlstm-bundle"
 FORMAT_VERSION = 1
@@ -44,13 +44,8 @@ REQUIRED = {
 def read_metadata(bundle: Path) -> dict:
     """Load and check ``bundle/metadata.json``; any problem is a one-line InputError naming the field."""
     path = bundle / METADATA_FILE
-    if not path.is_file():
-        raise InputError(path, "not found: is this a bundle written by `social-xlstm export`?")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    data = read_json_object(path, "not found: is this a bundle written by `social-xlstm export`?")
+    if data.get("format") != FORMAT:
         raise InputError(path, f"field 'format' must be {FORMAT!r}")
     if data.get("format_version") != FORMAT_VERSION:
         raise InputError(
@@ -58,9 +53,7 @@ def read_metadata(bundle: Path) -> dict:
             f"field 'format_version' is {data.get('format_version')!r}; "
             f"this version of social-xlstm reads {FORMAT_VERSION}",
         )
-    for key, kind in REQUIRED.items():
-        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
-            raise InputError(path, f"field '{key}' is missing or not a {kind.__name__}")
+    require_fields(path, data, REQUIRED)
     for i, sensor in enumerate(data["sensors"]):
         if not isinstance(sensor, dict) or not {"sensor_id", "latitude", "longitude"} <= set(sensor):
             raise InputError(path, f"field 'sensors[{i}]' needs sensor_id, latitude and longitude")

@@ -81,14 +81,18 @@ def numeric_column(table: pa.Table, name: str, path: Path, *, header_lines: int 
     return values.to_numpy(dtype=np.float64)
 
 
-def numeric_matrix(table: pa.Table, names: Sequence[str], path: Path, *, dtype=np.float32) -> np.ndarray:
-    """Columns ``names`` stacked as a [rows, len(names)] array, filled one column at a time. A
-    value past ``dtype`` (1e300 in float32) becomes infinite without numpy's warning: the dataset
-    counts infinite readings as missing and says so."""
-    out = np.empty((table.num_rows, len(names)), dtype=dtype)
+def as_float32(values: np.ndarray) -> np.ndarray:
+    """``values`` as a dataset stores readings. A value past float32 (1e300) becomes infinite
+    without numpy's warning: the dataset counts infinite readings as missing and says so."""
     with np.errstate(over="ignore"):
-        for j, name in enumerate(names):
-            out[:, j] = numeric_column(table, name, path)
+        return values.astype(np.float32, copy=False)
+
+
+def numeric_matrix(table: pa.Table, names: Sequence[str], path: Path) -> np.ndarray:
+    """Columns ``names`` stacked as a [rows, len(names)] float32 array, one column at a time."""
+    out = np.empty((table.num_rows, len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        out[:, j] = as_float32(numeric_column(table, name, path))
     return out
 
 

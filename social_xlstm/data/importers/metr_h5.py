@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.dataset import Dataset
-from social_xlstm.data.importers.csv_tables import edge_frame, read_edge_list, read_sensor_table, require_file
+from social_xlstm.data.importers.csv_tables import (
+    as_float32,
+    edge_frame,
+    read_edge_list,
+    read_sensor_table,
+    require_file,
+)
 from social_xlstm.data.importers.provenance import table_meta
 from social_xlstm.data.importers.timeline import check_timezone, localise, place_on_grid, regular_grid
 from social_xlstm.errors import InputError
@@ -118,8 +124,7 @@ def import_metr_h5(
     else:
         stamps, clock_note = frame.index.tz_convert(timezone), None
     grid = regular_grid(stamps, str(h5_path), first_line=None, columns=len(sensor_ids))
-    with np.errstate(over="ignore"):  # past float32 is infinite, counted as missing by the dataset
-        values = frame.to_numpy(dtype=np.float32, copy=True)
+    values = as_float32(frame.to_numpy())
     del frame
     values[values == 0] = np.nan
     values = place_on_grid(values, grid)[:, :, None]

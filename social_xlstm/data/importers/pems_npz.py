@@ -19,6 +19,7 @@ import pandas as pd
 
 from social_xlstm.data.dataset import Dataset
 from social_xlstm.data.importers.csv_tables import (
+    as_float32,
     edge_frame,
     read_edge_list,
     read_sensor_table,
@@ -190,8 +191,7 @@ def import_pems_npz(
         ),
         sensors_without_coordinates=unlocated,
     )
-    with np.errstate(over="ignore"):  # past float32 is infinite, counted as missing by the dataset
-        values = data.astype(np.float32, copy=False)
+    values = as_float32(data)
     dataset = Dataset(
         values=values,
         timestamps=timestamps,

@@ -16,7 +16,7 @@ import pytest
 from conftest import free_port, write_without_sensors
 
 from social_xlstm.cli import main
-from social_xlstm.data.dataset import read_dataset
+from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
 
 pytestmark = pytest.mark.xdist_group("dashboard")  # one trained model for the whole module
 
@@ -304,6 +304,26 @@ def test_serve_refuses_data_without_the_models_sensors(bundle_dir, demo_dir, tmp
     assert main(["serve", str(bundle_dir), "--data", str(tmp_path / "fewer")]) == 2
     err = one_line_error(capsys)
     assert gone[0] in err and "--allow-absent-sensors shows the others" in err and not no_server
+
+
+def test_serve_refuses_readings_of_another_interval(bundle_dir, demo_dir, tmp_path, no_server, capsys):
+    dataset = read_dataset(demo_dir)
+    ten = tmp_path / "ten"
+    write_dataset(
+        Dataset(
+            dataset.values[::2],
+            dataset.timestamps[::2],
+            dataset.features,
+            dataset.sensors,
+            dataset.edges,
+            {**dataset.meta, "interval": "10min"},
+        ),
+        ten,
+    )
+    assert main(["serve", str(bundle_dir), "--data", str(ten)]) == 2
+    err = one_line_error(capsys)
+    assert f"{ten}: readings every 10min, where the model ({bundle_dir}) was trained on readings every 5min" in err
+    assert not no_server
 
 
 def test_sensors_removed_since_training_show_no_readings_and_no_forecast_when_allowed(

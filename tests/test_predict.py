@@ -37,6 +37,12 @@ def shuffled_with_extra_sensor(ds: Dataset) -> Dataset:
     return Dataset(values, ds.timestamps, ds.features, sensors, ds.edges, ds.meta)
 
 
+def every_second_step(ds: Dataset) -> Dataset:
+    return Dataset(
+        ds.values[::2], ds.timestamps[::2], ds.features, ds.sensors, ds.edges, {**ds.meta, "interval": "10min"}
+    )
+
+
 def predict(source, data, out, *extra):
     return main(["predict", str(source), "--data", str(data), "--out", str(out), *extra])
 
@@ -172,6 +178,7 @@ def test_a_sensor_removed_since_training_is_read_as_missing_when_allowed(bundle_
         ("--at off the grid", "is not a time step of the data"),
         ("--at in the year 9999", "is not a time step of the data"),
         ("bad suffix", "must end in"),
+        ("10-min readings", "readings every 10min, where the model"),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path, capsys, case, message):
@@ -192,6 +199,9 @@ def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path
         extra = ["--at", (dataset.timestamps[-1] + pd.Timedelta("1min")).isoformat()]
     elif case == "--at in the year 9999":
         extra = ["--at", "9999-01-01T00:00"]
+    elif case == "10-min readings":
+        data = rewritten(demo_dir, tmp_path / "ten", every_second_step)
+        message = f"{data}: {message} ({bundle_dir}) was trained on readings every 5min"
     else:
         out = tmp_path / "forecast.xlsx"
     assert predict(bundle_dir, data, out, *extra) == 2

@@ -97,10 +97,7 @@ class DashboardState:
                 raise InputError(
                     where, f"the model needs {kind} {', '.join(absent)}; the dataset has {', '.join(ds.features)}"
                 )
-        if "interval" in ds.meta and pd.Timedelta(ds.meta["interval"]) != self.step:
-            raise InputError(
-                where, f"readings every {ds.meta['interval']}, the model expects {self.forecaster.interval}"
-            )
+        ds.require_interval(self.forecaster.interval, f"the model ({self.forecaster.path})", where)
         if len(ds.timestamps) < self.input_len:
             raise InputError(
                 where, f"{len(ds.timestamps)} time steps, fewer than the model's input length {self.input_len}"

@@ -62,6 +62,16 @@ class Dataset:
     def interval(self) -> pd.Timedelta:
         return pd.Timedelta(self.meta["interval"])
 
+    def require_interval(self, step: str, model: str, where: str | Path) -> None:
+        """A model reads and forecasts steps of the interval it was trained on (``step``): on other
+        readings its horizons would be minutes of another step. ``model`` names it for the user."""
+        if self.interval != pd.Timedelta(step):
+            raise InputError(
+                where,
+                f"readings every {self.meta['interval']}, where {model} was trained on readings every {step}: "
+                "resample the data to that interval",
+            )
+
     def feature_index(self, name: str) -> int:
         if name not in self.features:
             raise InputError(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 from omegaconf import DictConfig
 
 from social_xlstm.errors import InputError
@@ -40,13 +39,7 @@ def _check_same_data(run_dir: Path, info: RunInfo, datamodule: TrafficDataModule
                 f"{key} differ from those the run was trained on ({run_dir}): "
                 "the checkpoint belongs to another dataset",
             )
-    interval = datamodule.dataset.meta["interval"]
-    if pd.Timedelta(info.interval) != pd.Timedelta(interval):  # its horizons would be minutes of another step
-        raise InputError(
-            datamodule.source,
-            f"readings every {interval}, where the run ({run_dir}) was trained on readings every "
-            f"{info.interval}: resample the data to the run's interval",
-        )
+    datamodule.dataset.require_interval(info.interval, f"the run ({run_dir})", datamodule.source)
 
 
 def fit_classical_baselines(datamodule: TrafficDataModule) -> dict:

@@ -70,10 +70,7 @@ def latest_window(
             f"model's {len(absent)} are not); --allow-absent-sensors forecasts the others",
         )
     features = [dataset.feature_index(f) for f in forecaster.features]
-    if dataset.interval != forecaster.interval_delta:
-        raise InputError(
-            where, f"interval is {dataset.meta['interval']}, the model forecasts steps of {forecaster.interval}"
-        )
+    dataset.require_interval(forecaster.interval, f"the model ({forecaster.path})", where)
     end = _origin_index(dataset.timestamps, at)
     start = end - forecaster.input_len + 1
     if start < 0:

@@ -17,6 +17,14 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def folder_bytes(root: pathlib.Path, *, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Every file under ``root`` by relative path (but those named in ``skip``): what "left byte
+    for byte as it was" compares."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name not in skip
+    }
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> pathlib.Path:
     """The real public data beside the checkout; tests that need it skip when it is absent."""

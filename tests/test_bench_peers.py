@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import folder_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
@@ -157,7 +158,7 @@ def test_a_higher_epoch_cap_trains_on_a_fit_that_reached_its_cap_and_keeps_one_t
 
 def _files(folder: Path) -> dict:
     """Every file's bytes, less the (empty) lock file a run takes before it looks at the folder."""
-    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != bench_peers.LOCK_FILE}
+    return folder_bytes(folder, skip=(bench_peers.LOCK_FILE,))
 
 
 def test_one_run_at_a_time_trains_a_seed_folder(tmp_path):

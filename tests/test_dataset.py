@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import folder_bytes
 
 from social_xlstm.data.dataset import Dataset, StreamedDataset, read_dataset, write_dataset
 from social_xlstm.errors import InputError
@@ -198,10 +199,10 @@ def test_only_a_dataset_directory_of_ours_is_replaced(tmp_path, prepare, problem
     out = tmp_path / "d"
     out.mkdir()
     prepare(out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = folder_bytes(out)
     with pytest.raises(InputError, match=problem):
         write_dataset(small_dataset(), out)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert folder_bytes(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary folder left
 
 

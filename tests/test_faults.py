@@ -7,7 +7,6 @@ SIGKILL, which no process can clean up after, the next run of the command does."
 
 from __future__ import annotations
 
-import hashlib
 import random
 import signal
 import subprocess
@@ -16,22 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import tiny_train_args
+from conftest import folder_bytes, tiny_train_args
 
 from social_xlstm.data.dataset import read_dataset
 from social_xlstm.export.bundle import Bundle
 
 pytestmark = [pytest.mark.xdist_group("faults"), pytest.mark.slow]  # commands run whole and killed, many times
 SIGNALS = {"SIGTERM": (signal.SIGTERM, 143), "SIGINT": (signal.SIGINT, 130), "SIGKILL": (signal.SIGKILL, -9)}
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Relative path -> SHA-256 of every file under root: 'byte for byte' made checkable."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def hidden_siblings(out: Path) -> list[str]:
@@ -84,14 +74,14 @@ class TestKilledCommands:
         # moment the swap must survive, which kills at random moments may all miss. A busy machine
         # can run the whole write between two polls: the command then ends 0, and it is tried again.
         for _ in range(5):
-            before = tree_digest(out)
+            before = folder_bytes(out)
             code, err = kill_after(command, 0.0, signum, ready=lambda: bool(hidden_siblings(out)))
             if code != 0:
                 break
         assert code == stopped_code, f"killed while writing: exit {code}: {err}"
         # the old output byte for byte, or (the sibling outlives the swap while the old one is
         # removed) a whole new one
-        now = tree_digest(out)
+        now = folder_bytes(out)
         assert now == before or now.keys() == before.keys()
         load()
         rng = random.Random(f"{seed}-{name}")
@@ -102,7 +92,7 @@ class TestKilledCommands:
             if code == stopped_code and signum != signal.SIGKILL:
                 assert len(err.strip().splitlines()) == 1 and err.startswith("stopped: "), err
             # the previous output byte for byte, or (the kill came after the swap) a whole new one
-            now = tree_digest(out)
+            now = folder_bytes(out)
             assert now == before or now.keys() == before.keys(), f"killed after {delay:.2f} s"
             load()  # and it is whole whenever the kill came
             if signum != signal.SIGKILL:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import folder_bytes
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset
@@ -733,13 +734,13 @@ def test_a_feature_named_as_a_key_column_or_blank_is_refused_and_the_dataset_kep
     readings, sensors, _ = wide
     out = tmp_path / "out"
     assert main(["data", "import", "wide-csv", str(readings), "--sensors", str(sensors), "--out", str(out)]) == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = folder_bytes(out)
     capsys.readouterr()
     command = ["data", "import", "wide-csv", str(readings), "--sensors", str(sensors), "--feature", feature]
     assert main([*command, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"feature name {feature!r}: expected a non-blank name" in err
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert folder_bytes(out) == before
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+from conftest import folder_bytes
 
 from social_xlstm.cli import main
 from social_xlstm.errors import InputError
@@ -79,10 +80,10 @@ def test_a_dataset_with_a_broken_meta_json_is_one_line(demo_dir, tmp_path, capsy
     broken = shutil.copytree(demo_dir, tmp_path / "data")
     meta_path = broken / "meta.json"
     meta_path.write_text(json.dumps(change(json.loads(meta_path.read_text()))))
-    before = {p.name: p.read_bytes() for p in broken.iterdir()}
+    before = folder_bytes(broken)
     assert main(["data", "inspect", str(broken)]) == 2
     _one_line(capsys, said)
-    assert {p.name: p.read_bytes() for p in broken.iterdir()} == before
+    assert folder_bytes(broken) == before
 
 
 def test_a_bundle_whose_metadata_is_not_an_object_is_one_line(bundle_dir, demo_dir, tmp_path, capsys):

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_without_sensors
+from conftest import folder_bytes, write_without_sensors
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
@@ -221,9 +221,9 @@ def test_an_output_that_would_replace_the_data_read_is_refused_and_kept(bundle_d
     the dataset no longer read. A new file beside them, or in the model's folder, is fine."""
     data = tmp_path / "data"
     shutil.copytree(demo_dir, data)
-    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    before = folder_bytes(data)
     assert predict(bundle_dir, data, data / read) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{data / read} would replace" in err and "which this command reads" in err
-    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+    assert folder_bytes(data) == before
     assert predict(bundle_dir, data, data / "forecast.csv") == 0

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import make_demo_dir, tiny_train_args
+from conftest import folder_bytes, make_demo_dir, tiny_train_args
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
@@ -261,15 +261,11 @@ def test_evaluating_on_readings_of_another_interval_is_refused_and_the_run_kept(
     ds = read_dataset(demo_dir)
     meta = {**ds.meta, "interval": "10min"}
     write_dataset(Dataset(ds.values[::2], ds.timestamps[::2], ds.features, ds.sensors, ds.edges, meta), tmp_path / "d")
-    before = _snapshot(trained_run)
+    before = folder_bytes(trained_run)
     assert main(["evaluate", str(trained_run), "--data", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "readings every 10min, where the run" in err and "every 5min" in err
-    assert _snapshot(trained_run) == before
-
-
-def _snapshot(directory):
-    return {p.relative_to(directory): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+    assert folder_bytes(trained_run) == before
 
 
 @pytest.mark.parametrize(
@@ -293,11 +289,11 @@ def test_a_refused_rerun_leaves_the_run_byte_for_byte(trained_run, tmp_path, cap
     (issue 27: config.yaml was rewritten, then export and evaluate refused the good run)."""
     run_dir = tmp_path / "run"
     shutil.copytree(trained_run, run_dir)
-    before = _snapshot(run_dir)
+    before = folder_bytes(run_dir)
     code = main([*tiny_train_args(_dataset_path(run_dir), run_dir), *change])
     err = capsys.readouterr().err.strip()
     assert code == 2 and refused in err and len(err.splitlines()) == 1
-    assert _snapshot(run_dir) == before
+    assert folder_bytes(run_dir) == before
     assert main(["evaluate", str(run_dir)]) == 0
 
 
@@ -307,10 +303,10 @@ def test_a_run_from_before_the_schedule_option_resumes_only_per_epoch(trained_ru
     config = run_dir / "config.yaml"
     assert "  lr_schedule: epochs\n" in config.read_text()
     config.write_text(config.read_text().replace("  lr_schedule: epochs\n", ""))  # as runs trained before it
-    before = _snapshot(run_dir)
+    before = folder_bytes(run_dir)
     assert main([*tiny_train_args(_dataset_path(run_dir), run_dir), "trainer.lr_schedule=updates"]) == 2
     assert "trainer.lr_schedule=epochs" in capsys.readouterr().err
-    assert _snapshot(run_dir) == before
+    assert folder_bytes(run_dir) == before
     assert main(tiny_train_args(_dataset_path(run_dir), run_dir)) == 0  # the same schedule: it resumes
 
 
@@ -318,11 +314,11 @@ def test_a_corrupt_last_checkpoint_is_refused_before_the_run_changes(trained_run
     run_dir = tmp_path / "run"
     shutil.copytree(trained_run, run_dir)
     (run_dir / "baselines/lstm/checkpoints/last.ckpt").write_bytes(b"not a checkpoint")
-    before = _snapshot(run_dir)
+    before = folder_bytes(run_dir)
     assert main(tiny_train_args(_dataset_path(run_dir), run_dir)) == 2
     err = capsys.readouterr().err
     assert "last.ckpt" in err and "not a readable checkpoint" in err
-    assert _snapshot(run_dir) == before
+    assert folder_bytes(run_dir) == before
 
 
 def _dataset_path(run_dir):

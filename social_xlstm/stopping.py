@@ -66,7 +66,8 @@ def _interrupted(command: str, signum: int) -> Interrupted:
 
 def _caused_by_ctrl_c(exc: BaseException) -> bool:
     """Whether ``exc`` comes from a KeyboardInterrupt: pyarrow raises one while it holds SIGINT
-    itself (reading or writing parquet), and typer turns it into a silent ``SystemExit(130)``."""
+    itself (reading or writing parquet); typer answers it with a silent exit code 130, which the
+    CLI's ``main`` raises again as a KeyboardInterrupt, and another library may wrap it."""
     seen = 0
     while exc is not None and seen < 8:
         if isinstance(exc, KeyboardInterrupt):
@@ -81,8 +82,8 @@ def signals_interrupt(command: str) -> Iterator[None]:
     130), in the main thread; elsewhere signals cannot be handled, and the block runs as it is.
     A signal the process was started to ignore (``nohup``, a background job) stays ignored.
 
-    ``Interrupted`` is a BaseException of our own rather than KeyboardInterrupt (typer turns
-    that into a silent exit 130), so ``except Exception`` does not swallow it. Only the first
+    ``Interrupted`` is a BaseException of our own rather than KeyboardInterrupt (typer answers
+    that with a silent exit 130), so ``except Exception`` does not swallow it. Only the first
     signal raises. Later ones are ignored, then and after the block (the process is on its way
     out, and temporary folders are removed as their owners are freed, after the block), so that
     a second Ctrl-C does not cut the clean-up short. A block that ends otherwise although a

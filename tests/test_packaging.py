@@ -95,4 +95,4 @@ def test_a_usage_mistake_is_one_line_naming_the_help(capsys, argv, said):
     assert err.count("\n") == 1, err
     assert err.startswith(f"error: {said}"), err
     command = said.split(":")[0]
-    assert err.rstrip().endswith(f"; see {command} --help"), err
+    assert err.rstrip().lower().endswith(f"see {command} --help"), err

@@ -63,3 +63,28 @@ def test_a_ctrl_c_that_a_library_turned_into_a_silent_exit_is_said():
     assert stopped.value.exit_code == 130 and "interrupted (Ctrl-C)" in str(stopped.value)
     with pytest.raises(SystemExit), signals_interrupt("social-xlstm data"):
         raise SystemExit(0)  # any other exit passes as it is
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "said"),
+    [
+        # pyarrow raises KeyboardInterrupt itself while it holds SIGINT; typer answers it with a
+        # silent 130 when it runs outside click's standalone mode, as main runs it
+        (KeyboardInterrupt, 130, "stopped: social-xlstm data: interrupted (Ctrl-C)"),
+        (EOFError, 1, "stopped: social-xlstm data: the input ended"),  # typer's Abort: a traceback
+    ],
+)
+def test_a_command_stopped_inside_a_library_is_one_line(monkeypatch, capsys, tmp_path, raised, code, said):
+    import social_xlstm.data.dataset
+    from social_xlstm.cli import main
+
+    def stopped(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(social_xlstm.data.dataset, "read_dataset", stopped)
+    try:
+        assert main(["data", "inspect", str(tmp_path)]) == code
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(said) and len(err.splitlines()) == 1, err

@@ -22,6 +22,8 @@ from social_xlstm.stopping import default_handlers, signals_interrupt
 # through temporary files, which they remove on any error).
 UNWRITABLE = (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG, errno.EISDIR)
 
+CTRL_C_EXIT = 130  # what typer returns for a KeyboardInterrupt
+
 app = typer.Typer(
     name="social-xlstm",
     help="Traffic forecasting for road-sensor networks with Social-xLSTM.",
@@ -74,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.nullcontext() if own_handlers else signals_interrupt(command):
             # not standalone: click's usage errors come here rather than as typer's 5-line box
             code = app(args=invocation, prog_name="social-xlstm", standalone_mode=False)
+            if code == CTRL_C_EXIT and not own_handlers:
+                # typer's silent answer to a KeyboardInterrupt that a library raised itself (pyarrow
+                # holds SIGINT while it reads or writes parquet): raised again, for the one line
+                raise KeyboardInterrupt
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (InputError, SelfCheckError) as exc:
@@ -97,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         kinds = {cls.__name__ for cls in type(exc).__mro__}
         if "NoArgsIsHelpError" in kinds:
             return exc.exit_code  # the help was the answer, and typer has printed it
+        if "Abort" in kinds:  # typer's answer to an EOFError: the input ended
+            err_console.print(f"[bold red]stopped:[/] {command}: the input ended", highlight=False, soft_wrap=True)
+            return 1
         if "ClickException" not in kinds:
             raise
         err_console.print(f"[bold red]error:[/] {escape(_usage_line(exc))}", highlight=False, soft_wrap=True)
@@ -108,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
 def _usage_line(exc: Exception) -> str:
     """Click's message on one line, with where to read the usage: ``social-xlstm data import: No
     such option: --bogus; see social-xlstm data import --help``."""
-    message = " ".join(exc.format_message().split())
+    message = " ".join(exc.format_message().split()).rstrip(".")
     ctx = getattr(exc, "ctx", None)
     if ctx is None:
         return message
-    return f"{ctx.command_path}: {message.rstrip('.')}; see {ctx.command_path} --help"
+    joined = " See" if message.endswith("?") else "; see"  # "Did you mean 'evaluate'?"
+    return f"{ctx.command_path}: {message}{joined} {ctx.command_path} --help"

@@ -382,6 +382,9 @@ def test_metr_h5_missing_rows_inserted_and_bad_inputs(tmp_path, metr):
     )
     with pytest.raises(InputError, match="columns have 2 levels; expected one column per sensor id"):
         import_metr_h5(two_levels, locations)
+    single = tmp_path / "single.h5"  # a float32 frame's block is read-only: zeros were set in place
+    frame.astype(np.float32).to_hdf(single, key="df")
+    np.testing.assert_array_equal(import_metr_h5(single, locations).values, import_metr_h5(h5, locations).values)
     no_time = tmp_path / "no_time.h5"  # blamed row 0 before, the row after the NaT once sorted
     frame.set_axis(frame.index.where(np.arange(len(frame)) != 6, pd.NaT)).to_hdf(no_time, key="df")
     with pytest.raises(InputError, match=r"no_time.h5: row 6: no time \(NaT\)"):

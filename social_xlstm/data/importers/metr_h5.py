@@ -124,9 +124,9 @@ def import_metr_h5(
     else:
         stamps, clock_note = frame.index.tz_convert(timezone), None
     grid = regular_grid(stamps, str(h5_path), first_line=None, columns=len(sensor_ids))
-    values = as_float32(frame.to_numpy())
+    values = as_float32(frame.to_numpy())  # a float32 frame's own read-only block: not changed in place
     del frame
-    values[values == 0] = np.nan
+    values = np.where(values == 0, np.float32(np.nan), values)
     values = place_on_grid(values, grid)[:, :, None]
     sensors, unlocated = read_sensor_table(locations_csv, sensor_ids)
     edges, graph_info = (None, {}) if distances_csv is None else gaussian_kernel_edges(distances_csv, sensor_ids)

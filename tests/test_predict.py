@@ -70,6 +70,7 @@ def test_a_run_whose_dataset_moved_takes_its_sensors_from_data(run_dir, demo_dir
     config = moved_run / "config.yaml"
     assert str(demo_dir) in config.read_text()
     config.write_text(config.read_text().replace(str(demo_dir), str(tmp_path / "gone")))
+    (tmp_path / "gone").mkdir()  # a folder of that name, but no dataset
     moved_data = shutil.copytree(demo_dir, tmp_path / "moved")
     assert predict(moved_run, moved_data, tmp_path / "moved.parquet") == 0
     assert predict(run_dir, demo_dir, tmp_path / "kept.parquet") == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from social_xlstm.data.dataset import META_FILE, SENSORS_FILE, feature_units
+from social_xlstm.data.dataset import META_FILE, NOT_A_DATASET, SENSORS_FILE, feature_units
 from social_xlstm.data.windows import FeatureScaler
 from social_xlstm.errors import InputError
 from social_xlstm.graph import SensorGraph
@@ -42,11 +42,13 @@ class TrainedRun:
 def _dataset_info(path: Path, sensor_ids: list[str]) -> tuple[pd.DataFrame, str, dict[str, str]]:
     """Coordinates of the model's sensors (in model order), the dataset's time zone and units."""
     meta_path, sensors_path = path / META_FILE, path / SENSORS_FILE
-    if not meta_path.is_file() or not sensors_path.is_file():
+    if not _holds_a_dataset(path):
         raise InputError(
-            path, "the run's dataset directory (for sensor coordinates and time zone) is not there; pass --data DIR"
+            path,
+            "no dataset directory here (meta.json and sensors.parquet), where the run's sensor coordinates and "
+            "time zone are read from; give its dataset with --data",
         )
-    meta = read_json_object(meta_path, NOT_A_RUN)
+    meta = read_json_object(meta_path, NOT_A_DATASET)
     timezone = meta.get("timezone")
     if not timezone:
         raise InputError(meta_path, "missing field 'timezone'")
@@ -66,7 +68,11 @@ def run_dataset_dir(run_dir: str | Path, data: str | Path | None = None, fallbac
     if data is not None:
         return Path(data)
     recorded = Path(load_run_config(Path(run_dir)).data.path)
-    return Path(fallback) if fallback is not None and not recorded.is_dir() else recorded
+    return Path(fallback) if fallback is not None and not _holds_a_dataset(recorded) else recorded
+
+
+def _holds_a_dataset(path: Path) -> bool:
+    return (path / META_FILE).is_file() and (path / SENSORS_FILE).is_file()
 
 
 def load_trained_run(

@@ -155,6 +155,13 @@ def _own_temporaries(out: Path, prefix: str) -> list[Path]:
     return [p for p in out.parent.glob(f"{glob.escape(prefix)}*") if not p.name[len(prefix) :].startswith("old.")]
 
 
+def _umask() -> int:
+    """The process's umask (set and put back at once: Python has no other way to read it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _name_output(exc: BaseException, out: Path) -> None:
     """A writer's error without a file name (pyarrow's full disk names none) names the output, so
     the one line the user reads says where it could not write."""
@@ -171,6 +178,7 @@ def atomic_dir(out: Path) -> Iterator[Path]:
     prefix = _own_prefix(out)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the output is an ordinary folder
         yield tmp
         if out.exists() or out.is_symlink():
             if _exchange(tmp, out):
@@ -196,7 +204,7 @@ def atomic_file(out: Path) -> Iterator[Path]:
         handle, name = tempfile.mkstemp(prefix=prefix, suffix=_kept_suffix(out), dir=out.parent)
         os.close(handle)
         tmp = Path(name)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the result is an ordinary readable file
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the output is an ordinary file
         yield tmp
         os.replace(tmp, out)
     except BaseException as exc:

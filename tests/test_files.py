@@ -105,3 +105,19 @@ def test_any_legal_name_can_be_written_whole(tmp_path, name):
     write_output(tmp_path / "folder" / name, "new")
     assert (tmp_path / "file" / name).read_text() == (tmp_path / "folder" / name / "data.txt").read_text() == "new"
     assert not [p for folder in ("file", "folder") for p in os.listdir(tmp_path / folder) if p.startswith(".")]
+
+
+@pytest.mark.parametrize(("umask", "folder", "file"), [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_outputs_get_the_permissions_the_umask_gives_not_a_temporary_files(tmp_path, umask, folder, file):
+    """mkdtemp makes its folder 0700: datasets and bundles were unreadable to a service running
+    as another user, whatever the umask."""
+    before = os.umask(umask)
+    try:
+        with atomic_dir(tmp_path / "bundle") as tmp:
+            (tmp / "metadata.json").write_text("{}")
+        with files.atomic_file(tmp_path / "forecast.csv") as tmp:
+            tmp.write_text("x\n")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "bundle").stat().st_mode & 0o777 == folder
+    assert (tmp_path / "forecast.csv").stat().st_mode & 0o777 == file

@@ -38,7 +38,8 @@ def _write(dataset, out: Path) -> dict:
     counts = write_dataset(dataset, out)["counts"]
     console.print(
         f"wrote [bold]{out}[/]: {counts['sensors']} sensors x {counts['timesteps']} steps x {counts['features']} "
-        f"features ({', '.join(dataset.features)}), every {dataset.meta['interval']}, {counts['edges']} edges"
+        f"feature{'s' if counts['features'] != 1 else ''} ({', '.join(dataset.features)}), every "
+        f"{dataset.meta['interval']}, {counts['edges']} edges"
     )
     for feature, count in counts["readings_infinite_made_missing"].items():
         if count:

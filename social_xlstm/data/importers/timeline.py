@@ -223,6 +223,7 @@ def regular_grid(
             f"{interval_text(pd.Timedelta(step))} grid "
             f"(it follows {stamps[int(order[irregular[0]])].isoformat()})",
         )
+    _refuse_a_lone_time(stamps, order, gaps, step, where, first_line)
     periods = int((sorted_ns[-1] - sorted_ns[0]) // step) + 1
     if periods * columns > max_values:
         raise InputError(
@@ -234,6 +235,29 @@ def regular_grid(
         )
     grid = pd.date_range(stamps[order[0]], periods=periods, freq=pd.Timedelta(step))
     return Grid(stamps=grid, rows=((stamps.asi8 - sorted_ns[0]) // step).astype(np.int64), step=pd.Timedelta(step))
+
+
+def _refuse_a_lone_time(
+    stamps: pd.DatetimeIndex, order: np.ndarray, gaps: np.ndarray, step: int, where: str, first_line: int | None
+) -> None:
+    """A time typed with the wrong year (2042 for 2024) leaves a row or a few far from all the
+    others, and the grid would fill the gap with ten times more missing steps than the file has
+    rows: a dataset almost wholly empty, imported without a word. Two long campaigns a year apart
+    are not refused: each side of their gap holds many rows."""
+    widest = int(np.argmax(gaps))
+    missing_steps = int(gaps[widest] // step) - 1
+    before, after = widest + 1, len(order) - widest - 1
+    apart = min(before, after)
+    if missing_steps < 10 * len(order) or apart > max(1, len(order) // 100):
+        return
+    lone = order[:before] if before <= after else order[before:]
+    row = int(lone.min())
+    raise InputError(
+        where,
+        f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} lies {pd.Timedelta(int(gaps[widest]))} from "
+        f"the other rows ({apart} row(s) on its side of a gap of {missing_steps:,} missing steps): a mistyped "
+        "time? Correct or remove it",
+    )
 
 
 def place_on_grid(values: np.ndarray, grid: Grid) -> np.ndarray:

@@ -29,6 +29,7 @@ MODEL_NAME = "social_xlstm"  # the model's name beside its baselines' (in summar
 GRAPH_FILE = "graph.json"
 SCALER_FILE = "scaler.json"
 DATA_INFO_FILE = "data.json"
+EVALUATIONS_DIR = "evaluations"
 NOT_A_RUN = "not found: is this a run directory written by `social-xlstm train`?"
 # What must match for a re-run to continue a run: written from the data, not from the command.
 DATA_FILES = (DATA_INFO_FILE, GRAPH_FILE, SCALER_FILE)
@@ -46,6 +47,16 @@ class RunInfo:
     dataset: str | None = None
     input_len: int | None = None
     horizon: int | None = None
+
+
+def evaluation_dir(run_dir: Path, split: str, data: Path | None, recorded_data: str) -> Path:
+    """Where ``evaluate`` writes metrics/, predictions.parquet and plots/: the run directory for
+    its own test split (what ``train`` wrote there), else ``evaluations/<split>[-<dataset>]`` inside
+    it, so that scoring another split or dataset leaves the training's test results as they were."""
+    other_data = data is not None and Path(data).resolve() != Path(recorded_data).resolve()
+    if split == "test" and not other_data:
+        return run_dir
+    return run_dir / EVALUATIONS_DIR / (f"{split}-{Path(data).resolve().name}" if other_data else split)
 
 
 def model_dir(run_dir: Path, variant: str | None) -> Path:

@@ -122,16 +122,27 @@ def test_a_smaller_evaluation_batch_gives_the_same_results(trained_run, tmp_path
     assert len(err) == 1 and "--batch-size" in err[0] and "positive" in err[0]
 
 
-def test_evaluate_another_split(trained_run, demo_dir):
+def test_evaluate_another_split(trained_run, demo_dir, tmp_path):
+    """Another split's results go beside the run's own (they replaced the test results train wrote)."""
+    assert main(["evaluate", str(trained_run)]) == 0
+    own = {name: bytes_ for name, bytes_ in folder_bytes(trained_run).items() if not name.startswith("evaluations")}
     assert main(["evaluate", str(trained_run), "--split", "val"]) == 0
-    assert json.loads((trained_run / "metrics/summary.json").read_text())["split"] == "val"
+    assert {name: b for name, b in folder_bytes(trained_run).items() if not name.startswith("evaluations")} == own
+    val = trained_run / "evaluations" / "val"
+    assert json.loads((val / "metrics/summary.json").read_text())["split"] == "val"
+    assert (val / "plots").is_dir() and (val / "metrics/per_sensor.csv").is_file()
     # the windows scored are the validation split's: 70% to 80% of the series, by hand
     timestamps = read_dataset(demo_dir).timestamps
     windows = load_run(trained_run).datamodule
     begin, end = int(np.round(0.7 * len(timestamps))), int(np.round(0.8 * len(timestamps)))
-    origins = pd.read_parquet(trained_run / "predictions.parquet", columns=["origin"])["origin"]
+    origins = pd.read_parquet(val / "predictions.parquet", columns=["origin"])["origin"]
     assert origins.min() == timestamps[begin + windows.input_len - 1]  # the first window's last input
     assert origins.max() == timestamps[end - windows.horizon - 1]  # the last window's targets end at `end`
+    copy = shutil.copytree(demo_dir, tmp_path / "copy")
+    assert main(["evaluate", str(trained_run), "--data", str(copy)]) == 0
+    assert (trained_run / "evaluations" / "test-copy" / "metrics" / "summary.json").is_file()
+    assert main(["evaluate", str(trained_run), "--data", str(demo_dir)]) == 0  # its own data: its own results
+    assert {name: b for name, b in folder_bytes(trained_run).items() if not name.startswith("evaluations")} == own
 
 
 def test_train_keeps_lightnings_advert_and_internal_deprecations_out_of_the_terminal(demo_dir, tmp_path, recwarn):

@@ -41,12 +41,14 @@ def metrics_table(summary: dict) -> list[Table]:
     return tables
 
 
-def _show(summary: dict, run_dir: Path) -> None:
+def _show(summary: dict, written: Path) -> None:
     for table in metrics_table(summary):
         console.print(table)
     for warning in summary.get("warnings", []):
         console.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
-    console.print(f"run directory: [bold]{run_dir}[/] (metrics/, predictions.parquet, plots/)")
+    console.print(
+        f"results of the {summary['split']} split: [bold]{written}[/] (metrics/, predictions.parquet, plots/)"
+    )
 
 
 MAIN_KEYS = (
@@ -119,13 +121,17 @@ def evaluate(
         ),
     ] = None,
 ) -> None:
-    """Evaluate a trained run: metrics, predictions and plots into the run directory."""
+    """Evaluate a trained run: metrics, predictions and plots into the run directory (its own test
+    split: what train wrote), or into RUN_DIR/evaluations/SPLIT[-DATASET] for another split or dataset."""
     from social_xlstm.data.windows import SPLITS
     from social_xlstm.errors import InputError
     from social_xlstm.evaluation.evaluate import evaluate_run
+    from social_xlstm.run_directory import evaluation_dir
+    from social_xlstm.training.config import load_run_config
 
     if split not in SPLITS:
         raise InputError("--split", f"expected one of {', '.join(SPLITS)}, got {split!r}")
     if batch_size is not None and batch_size < 1:
         raise InputError("--batch-size", f"expected a positive number of windows, got {batch_size}")
-    _show(evaluate_run(run_dir, split, data, batch_size), run_dir)
+    out = evaluation_dir(run_dir, split, data, load_run_config(run_dir).data.path)
+    _show(evaluate_run(run_dir, split, data, batch_size, out), out)

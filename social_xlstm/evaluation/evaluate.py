@@ -66,11 +66,16 @@ def forecast_batches(run: LoadedRun, split: str) -> Iterator[dict]:
 
 
 def evaluate_run(
-    run_dir: str | Path, split: str = "test", data_path: str | Path | None = None, batch_size: int | None = None
+    run_dir: str | Path,
+    split: str = "test",
+    data_path: str | Path | None = None,
+    batch_size: int | None = None,
+    out: str | Path | None = None,
 ) -> dict:
-    """Evaluate every forecaster of the run on ``split``; write the run's metrics, predictions
-    and plots; return the summary, with the model against the naive forecasters on the
-    validation split (``warnings`` names each target where one of them is better).
+    """Evaluate every forecaster of the run on ``split``; write metrics, predictions and plots
+    into ``out`` (default: the run directory; the CLI asks ``run_directory.evaluation_dir``);
+    return the summary, with the model against the naive forecasters on the validation split
+    (``warnings`` names each target where one of them is better).
 
     One pass over the split, a batch at a time: metrics are sums, predictions.parquet is
     appended, and the plots keep one horizon of the few forecasters they draw, so memory does
@@ -81,6 +86,7 @@ def evaluate_run(
     from social_xlstm.evaluation.plots import HorizonSlice, write_plots
 
     run = load_run(run_dir, data_path, batch_size)
+    out = run.run_dir if out is None else Path(out)
     dm = run.datamodule
     metrics = {name: ForecastMetrics(dm.horizon, dm.targets, len(dm.sensor_ids)) for name in run.forecasters}
     plotted = HorizonSlice(min(3, dm.horizon), [name for name in PLOTTED if name in run.forecasters])
@@ -88,7 +94,7 @@ def evaluate_run(
     units = feature_units(dm.dataset.meta)
     give_back_freed_memory()  # what loading the data and fitting the classical baselines freed
     with (
-        atomic_file(run.run_dir / "predictions.parquet") as tmp,
+        atomic_file(out / "predictions.parquet") as tmp,
         PredictionsWriter(tmp, dm.timestamps, dm.sensor_ids, dm.targets, list(run.forecasters), units) as predictions,
     ):
         for count, batch in enumerate(forecast_batches(run, split), 1):
@@ -116,8 +122,8 @@ def evaluate_run(
     )
     per_sensor.insert(per_sensor.columns.get_loc("horizon") + 1, "minutes_ahead", per_sensor["horizon"] * minutes)
     per_sensor.insert(per_sensor.columns.get_loc("target") + 1, "unit", per_sensor["target"].map(units))
-    metrics_dir = run.run_dir / "metrics"
+    metrics_dir = out / "metrics"
     _atomic_write(metrics_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
     _atomic_write(metrics_dir / "per_sensor.csv", lambda p: per_sensor.to_csv(p, index=False))
-    write_plots(run, summary, per_sensor, plotted)
+    write_plots(run, summary, per_sensor, plotted, out / "plots")
     return summary

@@ -144,8 +144,7 @@ def error_map(sensors: pd.DataFrame, per_sensor: pd.DataFrame, target: str, unit
     _save(fig, path)
 
 
-def write_plots(run, summary: dict, per_sensor: pd.DataFrame, series: HorizonSlice) -> None:
-    plots = run.run_dir / "plots"
+def write_plots(run, summary: dict, per_sensor: pd.DataFrame, series: HorizonSlice, plots: Path) -> None:
     dm = run.datamodule
     chosen = [str(s) for s in run.cfg.get("plot_sensors") or []]
     unknown = [s for s in chosen if s not in dm.sensor_ids]

@@ -35,6 +35,18 @@ def test_big_data_still_trains_ten_epochs_and_numbers_are_kept():
     assert resolve_budget(fixed, train_windows=100, batch_size=8) is None and fixed.max_epochs == 4
 
 
+def test_patience_longer_than_the_epochs_set_is_said_to_leave_them_all():
+    """`trainer.max_epochs=2` printed "early stopping after 28 epochs" and nothing else."""
+    t = trainer(max_epochs=2)
+    note = resolve_budget(t, train_windows=380, batch_size=32)  # 11 updates an epoch
+    assert t.early_stopping_patience == 28
+    assert note.endswith(
+        "early stopping after 28 epochs without a better validation error "
+        "(the 2 epochs set are fewer: all train, the best is kept)"
+    )
+    assert "fewer" not in resolve_budget(trainer(max_epochs=50), train_windows=380, batch_size=32)
+
+
 def test_limit_train_batches_caps_an_epoch_as_lightning_does():
     assert batches_per_epoch(10_000, 32, 100) == 100
     assert batches_per_epoch(10_000, 32, 0.5) == 156

@@ -43,7 +43,9 @@ def resolve_budget(trainer: DictConfig, train_windows: int, batch_size: int) -> 
         )
     if trainer.early_stopping_patience == AUTO:
         trainer.early_stopping_patience = max(MIN_PATIENCE, math.ceil(PATIENCE_UPDATES / per_epoch))
+        moot = trainer.early_stopping_patience >= trainer.max_epochs  # max_epochs set by the user
         chosen.append(
             f"early stopping after {trainer.early_stopping_patience} epochs without a better validation error"
+            + (f" (the {trainer.max_epochs} epochs set are fewer: all train, the best is kept)" if moot else "")
         )
     return f"training budget (auto, from {train_windows:,} training windows): {', '.join(chosen)}" if chosen else None

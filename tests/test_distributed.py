@@ -27,7 +27,9 @@ def test_two_processes_write_one_complete_run_directory(demo_dir, tmp_path):
     assert main(tiny_train_args(demo_dir, single, epochs=2)) == 0
     done = cli(*tiny_train_args(demo_dir, ddp, *DDP, "trainer.devices=2", epochs=2), env={"OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.count("run directory:") == 1 and done.stdout.count("MAE / RMSE on the test split") == 2
+    assert (
+        done.stdout.count("results of the test split:") == 1 and done.stdout.count("MAE / RMSE on the test split") == 2
+    )
     keys = ["origin", "sensor_id", "horizon", "target"]
     once, reference = (pd.read_parquet(d / "predictions.parquet") for d in (ddp, single))
     assert not once.duplicated(keys).any()
@@ -68,5 +70,5 @@ def test_two_nodes_started_by_hand_train_one_run(demo_dir, tmp_path):
     ]
     outputs = [node.communicate(timeout=600) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outputs]
-    assert "run directory:" in outputs[0][0] and "run directory:" not in outputs[1][0]
+    assert "results of the test split:" in outputs[0][0] and "results of the test split:" not in outputs[1][0]
     assert (run_dir / "metrics" / "summary.json").is_file()

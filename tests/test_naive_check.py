@@ -23,7 +23,7 @@ def test_a_shortfall_is_named_per_target_and_horizon_with_units():
     lines = shortfalls(maes, {"flow": "veh/5min"})
     assert len(lines) == 2
     assert "worse than historical_average on flow" in lines[0]
-    assert "(h12 20.000 veh/5min against 19.000 veh/5min)" in lines[0]
+    assert "(h12 20.000 against 19.000, in veh/5min)" in lines[0]
     assert "worse than persistence on speed" in lines[1] and "(h12 3.000 against 2.900)" in lines[1]
     best = {target: {key: 0.1 for key in horizons} for target, horizons in maes["social_xlstm"].items()}
     assert shortfalls({**maes, "social_xlstm": best}, {}) == []

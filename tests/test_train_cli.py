@@ -145,7 +145,9 @@ def test_evaluate_another_split(trained_run, demo_dir, tmp_path):
     assert {name: b for name, b in folder_bytes(trained_run).items() if not name.startswith("evaluations")} == own
 
 
-def test_train_keeps_lightnings_advert_and_internal_deprecations_out_of_the_terminal(demo_dir, tmp_path, recwarn):
+def test_train_keeps_lightnings_advert_and_internal_deprecations_out_of_the_terminal(
+    demo_dir, tmp_path, recwarn, capsys
+):
     shown = []
     listener = logging.Handler()
     listener.emit = lambda record: shown.append(record.getMessage())
@@ -153,12 +155,18 @@ def test_train_keeps_lightnings_advert_and_internal_deprecations_out_of_the_term
     lightning_log.addHandler(listener)
     try:
         assert main(tiny_train_args(demo_dir, tmp_path / "quiet", "baselines=[]")) == 0
+        assert main(tiny_train_args(demo_dir, tmp_path / "quiet", "baselines=[]", epochs=2)) == 0
     finally:
         lightning_log.removeHandler(listener)
-    assert any("Trainer.fit" in message for message in shown)  # Lightning's own messages still show
+    assert any("Restoring states" in message for message in shown)  # Lightning's own messages still show
     assert not any("TPU available" in message for message in shown)  # its census of absent accelerators does not
     assert not any("litlogger" in message for message in shown)
-    assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
+    assert not any("`Trainer.fit` stopped" in message for message in shown)  # said by our own line, below
+    assert not [w for w in recwarn if "LeafSpec" in str(w.message) or "logging interval" in str(w.message)]
+    out = capsys.readouterr().out
+    assert "social_xlstm (1 of 1): trained 1 of 1 epochs; the run keeps its best epoch, val_mae " in out
+    assert "social_xlstm (1 of 1): epoch 2/2, train_mae " in out and " (scaled units), " in out
+    assert "speed: MAE / RMSE on the test split (" in out and " windows, km/h)" in out and "(15 min)" in out
 
 
 def test_train_resumes_from_the_last_checkpoint(demo_dir, tmp_path):

@@ -26,12 +26,14 @@ def metrics_table(summary: dict) -> list[Table]:
     first = next(iter(summary["models"].values()))
     for target in first["targets"]:
         report_keys = list(first["per_target"][target]["report"])
+        unit = (summary.get("units") or {}).get(target) or "real units"
         table = Table(
-            title=f"{target}: MAE / RMSE on the {summary['split']} split ({summary['windows']} windows, real units)"
+            title=f"{target}: MAE / RMSE on the {summary['split']} split ({summary['windows']} windows, {unit})"
         )
         table.add_column("model", no_wrap=True)
+        minutes = summary.get("horizon_minutes") or {}
         for key in report_keys:
-            table.add_column("mean 1..H" if key == "mean" else f"horizon {key[1:]}", justify="right", no_wrap=True)
+            table.add_column(_column(key, minutes, len(minutes)), justify="right", no_wrap=True)
         for name, result in summary["models"].items():
             report = result["per_target"][target]["report"]
             table.add_row(
@@ -39,6 +41,14 @@ def metrics_table(summary: dict) -> list[Table]:
             )
         tables.append(table)
     return tables
+
+
+def _column(key: str, minutes: dict, horizon: int) -> str:
+    """``h3`` -> ``horizon 3 (15 min)``; ``mean`` -> ``mean 1..12`` (of the horizons' errors)."""
+    if key == "mean":
+        return f"mean 1..{horizon}" if horizon else "mean 1..H"
+    step = key[1:]
+    return f"horizon {step} ({minutes[step]:g} min)" if step in minutes else f"horizon {step}"
 
 
 def _show(summary: dict, written: Path) -> None:

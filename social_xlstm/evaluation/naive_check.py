@@ -46,8 +46,8 @@ def shortfalls(maes: dict[str, dict[str, dict[str, float]]], units: dict[str, st
                 key for key, mae in model.items() if naive.get(key) is not None and mae is not None and naive[key] < mae
             ]
             if lost:
-                unit = f" {units[target]}" if target in units else ""
-                where = ", ".join(f"{key} {model[key]:.3f}{unit} against {naive[key]:.3f}{unit}" for key in lost)
+                unit = f", in {units[target]}" if target in units else ""
+                where = ", ".join(f"{key} {model[key]:.3f} against {naive[key]:.3f}" for key in lost) + unit
                 lines.append(
                     f"{MODEL_NAME} is worse than {name} on {target} on the validation split ({where}): "
                     f"train longer (trainer.max_epochs), or use the {name} forecast there"

@@ -40,6 +40,7 @@ class EpochLines(Callback):
             return
         metrics = trainer.callback_metrics
         errors = ", ".join(f"{key} {metrics[key].item():.4f}" for key in ("train_mae", "val_mae") if key in metrics)
+        errors += " (scaled units)" if errors else ""
         seconds = time.perf_counter() - self._start
         print(
             f"{self.label}: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}, {errors}, {seconds:.0f} s",
@@ -47,6 +48,27 @@ class EpochLines(Callback):
         )
 
 
-def progress_callback(label: str) -> Callback:
-    """A bar on a terminal, lines elsewhere."""
-    return LabelledProgressBar(label) if sys.stdout.isatty() else EpochLines(label)
+class EndOfFit(Callback):
+    """One line when a fit ends: why it stopped and the best validation error, whose checkpoint
+    the run keeps (in place of Lightning's "`Trainer.fit` stopped: `max_epochs=6` reached.")."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        stopping = trainer.early_stopping_callback
+        if stopping is not None and stopping.stopped_epoch > 0:
+            epoch, patience = stopping.stopped_epoch + 1, stopping.patience
+            how = f"stopped early after epoch {epoch}: no better validation error in {patience} epochs"
+        else:
+            how = f"trained {trainer.current_epoch} of {trainer.max_epochs} epochs"
+        best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+        kept = f"; the run keeps its best epoch, val_mae {best.item():.4f} (scaled units)" if best is not None else ""
+        print(f"{self.label}: {how}{kept}", flush=True)
+
+
+def progress_callbacks(label: str) -> list[Callback]:
+    """A bar on a terminal, lines elsewhere; and the line that ends the fit."""
+    return [LabelledProgressBar(label) if sys.stdout.isatty() else EpochLines(label), EndOfFit(label)]

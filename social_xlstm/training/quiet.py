@@ -13,7 +13,8 @@ import warnings
 
 # The cloud-logger advert, and the accelerator census printed at every fit ("TPU available: False")
 # three times per `train`: the training budget and epoch lines say what matters.
-_NOISE = ("💡 Tip:", "GPU available:", "TPU available:", "HPU available:")
+# And why a fit stopped, which the CLI's own line says with the best validation error (progress.EndOfFit).
+_NOISE = ("💡 Tip:", "GPU available:", "TPU available:", "HPU available:", "`Trainer.fit` stopped:")
 
 
 class _NoAdverts(logging.Filter):

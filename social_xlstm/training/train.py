@@ -35,12 +35,12 @@ from social_xlstm.run_directory import (
     run_files,
     write_run_files,
 )
-from social_xlstm.training.budget import resolve_budget
+from social_xlstm.training.budget import batches_per_epoch, resolve_budget
 from social_xlstm.training.build import NEURAL_BASELINES
 from social_xlstm.training.config import config_dir
 from social_xlstm.training.datamodule import TrafficDataModule
 from social_xlstm.training.module import ForecastModule
-from social_xlstm.training.progress import network_label, progress_callback
+from social_xlstm.training.progress import network_label, progress_callbacks
 from social_xlstm.training.quiet import quiet_lightning
 
 RUN_DIR_ENV = "SOCIAL_XLSTM_RESOLVED_RUN_DIR"  # how DDP workers learn the time-stamped name rank 0 chose
@@ -197,6 +197,11 @@ def best_and_last_checkpoints(out_dir: Path) -> list[ModelCheckpoint]:
     return [best, ModelCheckpoint(dirpath=directory, filename="last", save_top_k=1, enable_version_counter=False)]
 
 
+def _updates_per_epoch(cfg: DictConfig, datamodule: TrafficDataModule) -> int:
+    train_windows = len(datamodule.windows["train"]) // _processes(cfg.trainer)
+    return batches_per_epoch(train_windows, int(cfg.data.batch_size), cfg.trainer.limit_train_batches)
+
+
 def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path, label: str) -> bool:
     """Train ``module`` into ``out_dir``, resuming from its last checkpoint; a fit already over is
     left as it is. Returns whether this process is global rank 0 (the one that goes on to evaluate)."""
@@ -220,16 +225,17 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
         gradient_clip_val=t.gradient_clip_val,
         limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches,
-        log_every_n_steps=int(t.log_every_n_steps),
+        # an epoch shorter than the interval would log no step (and Lightning warns of it)
+        log_every_n_steps=min(int(t.log_every_n_steps), _updates_per_epoch(cfg, datamodule)),
         callbacks=[
             *best_and_last_checkpoints(out_dir),
             EarlyStopping("val_mae", patience=int(t.early_stopping_patience)),
-            progress_callback(label),
+            *progress_callbacks(label),
         ],
         # version=None: a resumed fit logs to the next version_N, so the earlier log is kept
         logger=[CSVLogger(out_dir, name="logs"), TensorBoardLogger(out_dir, name="tensorboard")],
         enable_model_summary=False,
-        enable_progress_bar=sys.stdout.isatty(),  # elsewhere the epoch lines of progress_callback
+        enable_progress_bar=sys.stdout.isatty(),  # elsewhere the epoch lines of progress_callbacks
         deterministic=False,
     )
     fit_or_interrupted(trainer, module, datamodule, out_dir, last if resume else None)
@@ -275,8 +281,9 @@ def train(cfg: DictConfig) -> Path | None:
         list(datamodule.features),
         list(datamodule.targets),
     )  # as config.yaml records them
-    processes = _processes(cfg.trainer)
-    budget = resolve_budget(cfg.trainer, len(datamodule.windows["train"]) // processes, int(cfg.data.batch_size))
+    budget = resolve_budget(
+        cfg.trainer, len(datamodule.windows["train"]) // _processes(cfg.trainer), int(cfg.data.batch_size)
+    )
     if budget and main_process:
         print(budget, flush=True)
     graph = make_graph(cfg, datamodule)

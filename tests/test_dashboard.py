@@ -304,6 +304,14 @@ def test_serve_refuses_data_without_the_models_sensors(bundle_dir, demo_dir, tmp
     assert main(["serve", str(bundle_dir), "--data", str(tmp_path / "fewer")]) == 2
     err = one_line_error(capsys)
     assert gone[0] in err and "--allow-absent-sensors shows the others" in err and not no_server
+    dataset = read_dataset(demo_dir)  # not one of the model's sensors: no "others" to show
+    renamed = dataset.sensors.assign(sensor_id="x" + dataset.sensors["sensor_id"])
+    write_dataset(
+        Dataset(dataset.values, dataset.timestamps, dataset.features, renamed, None, dataset.meta), tmp_path / "other"
+    )
+    assert main(["serve", str(bundle_dir), "--data", str(tmp_path / "other"), "--allow-absent-sensors"]) == 2
+    err = one_line_error(capsys)
+    assert "8 of the model's 8 sensors are not in the dataset" in err and err.endswith("was trained for?")
 
 
 def test_serve_refuses_readings_of_another_interval(bundle_dir, demo_dir, tmp_path, no_server, capsys):

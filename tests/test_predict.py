@@ -37,6 +37,11 @@ def shuffled_with_extra_sensor(ds: Dataset) -> Dataset:
     return Dataset(values, ds.timestamps, ds.features, sensors, ds.edges, ds.meta)
 
 
+def renamed_sensors(ds: Dataset) -> Dataset:
+    sensors = ds.sensors.assign(sensor_id="x" + ds.sensors["sensor_id"])
+    return Dataset(ds.values, ds.timestamps, ds.features, sensors, None, ds.meta)
+
+
 def every_second_step(ds: Dataset) -> Dataset:
     return Dataset(
         ds.values[::2], ds.timestamps[::2], ds.features, ds.sensors, ds.edges, {**ds.meta, "interval": "10min"}
@@ -176,10 +181,11 @@ def test_a_sensor_removed_since_training_is_read_as_missing_when_allowed(bundle_
         ("lacks a sensor", "needed by the model is not in the data"),
         ("short history", "history too short"),
         ("bad --at", "is not a timestamp"),
-        ("--at off the grid", "is not a time step of the data"),
+        ("--at off the grid", "is not a time step of the data (every 5min from"),
         ("--at in the year 9999", "is not a time step of the data"),
         ("bad suffix", "must end in"),
         ("10-min readings", "readings every 10min, where the model"),
+        ("no sensor of the model", "none of the model's 8 sensors is in the data"),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path, capsys, case, message):
@@ -200,6 +206,9 @@ def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path
         extra = ["--at", (dataset.timestamps[-1] + pd.Timedelta("1min")).isoformat()]
     elif case == "--at in the year 9999":
         extra = ["--at", "9999-01-01T00:00"]
+    elif case == "no sensor of the model":
+        data = rewritten(demo_dir, tmp_path / "other", renamed_sensors)
+        message += f" (the model's first: '{dataset.sensor_ids[0]}', the data's: 'x{dataset.sensor_ids[0]}')"
     elif case == "10-min readings":
         data = rewritten(demo_dir, tmp_path / "ten", every_second_step)
         message = f"{data}: {message} ({bundle_dir}) was trained on readings every 5min"

@@ -86,7 +86,10 @@ class DashboardState:
             shown = ", ".join(repr(s) for s in missing[:3]) + (
                 f" and {len(missing) - 3} more" if len(missing) > 3 else ""
             )
-            hint = "" if self.allow_absent else "; --allow-absent-sensors shows the others"
+            if len(missing) == len(self.sensor_ids):
+                hint = "; is --data the dataset the model was trained for?"
+            else:
+                hint = "" if self.allow_absent else "; --allow-absent-sensors shows the others"
             raise InputError(
                 where,
                 f"{len(missing)} of the model's {len(self.sensor_ids)} sensors are not in the dataset: {shown}{hint}",

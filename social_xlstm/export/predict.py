@@ -35,7 +35,7 @@ def load_forecaster(path: str | Path, readings: str | Path | None = None) -> For
     return RunForecaster.from_run(path, fallback=readings)
 
 
-def _origin_index(timestamps: pd.DatetimeIndex, at) -> int:
+def _origin_index(timestamps: pd.DatetimeIndex, at, interval: str) -> int:
     if at is None or (isinstance(at, str) and at.strip().lower() == "latest"):
         return len(timestamps) - 1
     try:
@@ -48,7 +48,10 @@ def _origin_index(timestamps: pd.DatetimeIndex, at) -> int:
     except pd.errors.OutOfBoundsDatetime:  # a year past what a dataset's nanosecond times hold
         index = -1
     if index < 0:
-        raise InputError("--at", f"{origin} is not a time step of the data ({timestamps[0]} .. {timestamps[-1]})")
+        raise InputError(
+            "--at",
+            f"{origin} is not a time step of the data (every {interval} from {timestamps[0]} to {timestamps[-1]})",
+        )
     return int(index)
 
 
@@ -62,6 +65,13 @@ def latest_window(
     where = where or dataset.meta.get("name") or "--data"
     positions = pd.Index(dataset.sensor_ids).get_indexer(forecaster.sensor_ids)
     absent = positions < 0
+    if absent.all():  # not one shared: --allow-absent-sensors would have nothing to forecast
+        raise InputError(
+            where,
+            f"none of the model's {len(absent)} sensors is in the data (the model's first: "
+            f"{forecaster.sensor_ids[0]!r}, the data's: {dataset.sensor_ids[0]!r}); is --data the dataset the model "
+            "was trained for?",
+        )
     if absent.any() and not allow_absent:
         missing = forecaster.sensor_ids[int(np.argmax(absent))]
         raise InputError(
@@ -71,7 +81,7 @@ def latest_window(
         )
     features = [dataset.feature_index(f) for f in forecaster.features]
     dataset.require_interval(forecaster.interval, f"the model ({forecaster.path})", where)
-    end = _origin_index(dataset.timestamps, at)
+    end = _origin_index(dataset.timestamps, at, dataset.meta["interval"])
     start = end - forecaster.input_len + 1
     if start < 0:
         raise InputError(

@@ -220,9 +220,10 @@ def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path
     assert not out.exists() and not list(tmp_path.glob(".forecast*"))
 
 
-def test_help_says_how_geojson_properties_are_named(capsys):
+def test_help_says_how_geojson_properties_are_named_and_lists_every_column(capsys):
     assert main(["predict", "--help"]) == 0
-    assert "speed_h3" in capsys.readouterr().out
+    said = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "speed_h3" in said and ", ".join(COLUMNS) in said
 
 
 @pytest.mark.parametrize("read", ["readings.parquet", "sensors.parquet"])

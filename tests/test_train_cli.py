@@ -355,6 +355,18 @@ def test_a_mistyped_data_path_is_an_error_not_a_simulated_corridor(tmp_path, cap
     assert not missing.exists() and not (tmp_path / "run").exists()
 
 
+def test_the_demo_made_on_first_use_is_said(tmp_path, monkeypatch, capsys):
+    from social_xlstm.training.config import compose_config
+    from social_xlstm.training.train import ensure_demo_data
+
+    monkeypatch.chdir(tmp_path)  # the demo's own path, data/demo, relative to where train runs
+    ensure_demo_data(compose_config(["experiment=demo", "data.demo.sensors=4", "data.demo.days=2"]))
+    dataset = read_dataset(tmp_path / "data" / "demo")
+    said = capsys.readouterr().out
+    assert said.startswith(f"generated the embedded demo network into data/demo: 4 VDs x {len(dataset.timestamps)} ")
+    assert "`social-xlstm data inspect data/demo`" in said
+
+
 @pytest.mark.slow
 def test_a_training_stopped_by_sigterm_exits_143_and_says_how_to_resume(demo_dir, tmp_path):
     """Lightning turns SIGTERM into a SystemExit without a code: the command used to exit 0."""

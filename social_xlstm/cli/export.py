@@ -53,8 +53,8 @@ def predict(
         typer.Option(
             "--out",
             help="Output file: .parquet or .csv (one row per sensor, horizon and target: sensor_id, origin, timestamp, "
-            "horizon, minutes_ahead, target, forecast, unit, latitude, longitude) or .geojson (one Point per sensor, flat properties "
-            "<target>_h<horizon>, e.g. speed_h3).",
+            "horizon, minutes_ahead, target, forecast, unit, latitude, longitude) or .geojson (one Point per sensor, "
+            "flat properties <target>_h<horizon>, e.g. speed_h3).",
         ),
     ],
     at: Annotated[

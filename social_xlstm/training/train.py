@@ -79,7 +79,12 @@ def ensure_demo_data(cfg: DictConfig) -> None:
     options = {key: demo[key] for key in ("sensors", "days") if demo.get(key) is not None}
     dataset = make_demo(seed=int(demo.get("seed", 0)), **options)
     dataset.meta["import_command"] = "social-xlstm train (generated the embedded demo on first use)"
-    write_dataset(dataset, path)
+    counts = write_dataset(dataset, path)["counts"]
+    print(
+        f"generated the embedded demo network into {path}: {counts['sensors']} VDs x {counts['timesteps']} steps of "
+        f"{dataset.meta['interval']} ({', '.join(dataset.features)}); `social-xlstm data inspect {path}` describes it",
+        flush=True,
+    )
 
 
 def _is_demo_path(path: Path) -> bool:

@@ -418,6 +418,9 @@ def test_sensors_a_partial_road_graph_leaves_alone_pool_from_their_nearest(demo_
         ("model.head.layers=-1", "model.head.layers: expected a whole number >= 0, got -1"),
         ("trainer.lr=inf", "trainer.lr: expected a finite number >= 0"),
         ("data.graph.connect_isolated_k=aut", "data.graph.connect_isolated_k: expected auto, null or a positive"),
+        ("experiment=demos", "Could not find 'experiment/demos'; experiment is one of default, demo, los_loop"),
+        ("data=mine", "data is one of demo, los_loop; a dataset directory is given as data.path=mine"),
+        ("mine", "Error parsing override 'mine'; overrides are KEY=VALUE (a dataset directory: data.path=mine)"),
     ],
 )
 def test_mistakes_are_answered_with_what_was_meant(tmp_path, capsys, override, message):

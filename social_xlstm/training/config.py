@@ -67,7 +67,8 @@ def compose_config(overrides: list[str]) -> DictConfig:
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as exc:
         first_line = str(exc).strip().splitlines()[0].rstrip(".")
-        raise InputError("overrides", f"{first_line}{_did_you_mean(first_line)} ({HELP})") from None
+        hint = _did_you_mean(first_line) or _group_hint(first_line)
+        raise InputError("overrides", f"{first_line}{hint} ({HELP})") from None
     OmegaConf.set_struct(cfg, True)
     check_values(cfg)
     return cfg
@@ -95,6 +96,19 @@ def _did_you_mean(message: str) -> str:
         return ""
     full = next((k for k in keys if k == close[0] or k.endswith("." + close[0])), close[0])
     return f"; did you mean {full}?"
+
+
+def _group_hint(message: str) -> str:
+    """What a preset or data name could have been (``experiment=demos``), and that a folder is
+    given as ``data.path=DIR`` (``data=DIR`` or a bare ``DIR``)."""
+    missing = re.search(r"Could not find '([^/']+)/([^']*)'", message)
+    if missing:
+        group, name = missing.groups()
+        names = sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+        folder = f"; a dataset directory is given as data.path={name}" if group == "data" else ""
+        return f"; {group} is one of {', '.join(names)}{folder}" if names else ""
+    bare = re.search(r"Error parsing override '([^'=]+)'$", message)
+    return f"; overrides are KEY=VALUE (a dataset directory: data.path={bare.group(1)})" if bare else ""
 
 
 def _as_override(flag: str, overrides: list[str]) -> str:

@@ -156,10 +156,21 @@ def _own_temporaries(out: Path, prefix: str) -> list[Path]:
 
 
 def _umask() -> int:
-    """The process's umask (set and put back at once: Python has no other way to read it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    """The process's umask, read from /proc (setting it to read it back would change it for a
+    moment under every thread); elsewhere set and put back at once."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def _ordinary(path: Path, mode: int) -> None:
+    """Give the temporary the permissions an ordinary new file or folder would have: ``mode``
+    less the umask, keeping the setgid bit a folder inherits (its files keep the group)."""
+    os.chmod(path, (os.stat(path).st_mode & 0o7000) | (mode & ~_umask()))
 
 
 def _name_output(exc: BaseException, out: Path) -> None:
@@ -178,7 +189,7 @@ def atomic_dir(out: Path) -> Iterator[Path]:
     prefix = _own_prefix(out)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the output is an ordinary folder
+        _ordinary(tmp, 0o777)  # mkdtemp makes it private
         yield tmp
         if out.exists() or out.is_symlink():
             if _exchange(tmp, out):
@@ -204,7 +215,7 @@ def atomic_file(out: Path) -> Iterator[Path]:
         handle, name = tempfile.mkstemp(prefix=prefix, suffix=_kept_suffix(out), dir=out.parent)
         os.close(handle)
         tmp = Path(name)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the output is an ordinary file
+        _ordinary(tmp, 0o666)  # mkstemp makes it private
         yield tmp
         os.replace(tmp, out)
     except BaseException as exc:

@@ -121,3 +121,15 @@ def test_outputs_get_the_permissions_the_umask_gives_not_a_temporary_files(tmp_p
         os.umask(before)
     assert (tmp_path / "bundle").stat().st_mode & 0o777 == folder
     assert (tmp_path / "forecast.csv").stat().st_mode & 0o777 == file
+
+
+def test_a_folder_written_into_a_setgid_folder_keeps_its_group_bit(tmp_path):
+    """chmod with a plain mode cleared the setgid bit the new folder inherits: files in it lost the group."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o2775)
+    if not shared.stat().st_mode & 0o2000:
+        pytest.skip("this file system keeps no setgid bit")
+    with atomic_dir(shared / "bundle") as tmp:
+        (tmp / "metadata.json").write_text("{}")
+    assert (shared / "bundle").stat().st_mode & 0o2000

@@ -173,6 +173,8 @@ def _row_name(row: int, first_line: int | None) -> str:
 # What an import may allocate for its grid: 500 M values are 2 GB of float32 (a month of 5-minute
 # readings of 60,000 sensors). A time typed with the wrong year asks for far more from a few rows.
 MAX_GRID_VALUES = 500_000_000
+# How few rows beyond a long gap make them a mistyped time rather than data (a share of all rows).
+LONE_ROWS = 0.02
 
 
 def regular_grid(
@@ -241,23 +243,24 @@ def _refuse_a_lone_time(
     stamps: pd.DatetimeIndex, order: np.ndarray, gaps: np.ndarray, step: int, where: str, first_line: int | None
 ) -> None:
     """A time typed with the wrong year (2042 for 2024) leaves a row or a few far from all the
-    others, and the grid would fill the gap with ten times more missing steps than the file has
-    rows: a dataset almost wholly empty, imported without a word. Two long campaigns a year apart
-    are not refused: each side of their gap holds many rows."""
-    widest = int(np.argmax(gaps))
-    missing_steps = int(gaps[widest] // step) - 1
-    before, after = widest + 1, len(order) - widest - 1
-    apart = min(before, after)
-    if missing_steps < 10 * len(order) or apart > max(1, len(order) // 100):
-        return
-    lone = order[:before] if before <= after else order[before:]
-    row = int(lone.min())
-    raise InputError(
-        where,
-        f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} lies {pd.Timedelta(int(gaps[widest]))} from "
-        f"the other rows ({apart} row(s) on its side of a gap of {missing_steps:,} missing steps): a mistyped "
-        "time? Correct or remove it",
-    )
+    others, and the grid fills the gap with missing steps: a dataset almost wholly empty, imported
+    without a word. Refused: a gap of ten times more missing steps than the file has rows, with
+    no more than ``LONE_ROWS`` of them (at least 3) on one side. Two campaigns a year apart are
+    not: each side of their gap holds many rows."""
+    rows = len(order)
+    lone_limit = max(3, int(rows * LONE_ROWS))
+    for gap in np.flatnonzero(gaps // step - 1 >= 10 * rows):
+        before, after = gap + 1, rows - gap - 1
+        if min(before, after) > lone_limit:
+            continue
+        lone = order[:before] if before <= after else order[before:]
+        row = int(lone.min())
+        raise InputError(
+            where,
+            f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} lies {pd.Timedelta(int(gaps[gap]))} from "
+            f"the other rows ({len(lone)} row(s) on its side of {int(gaps[gap] // step) - 1:,} missing steps): a "
+            "mistyped time, or a reading after a long outage? Correct or remove it",
+        )
 
 
 def place_on_grid(values: np.ndarray, grid: Grid) -> np.ndarray:

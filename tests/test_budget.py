@@ -42,9 +42,10 @@ def test_patience_longer_than_the_epochs_set_is_said_to_leave_them_all():
     assert t.early_stopping_patience == 28
     assert note.endswith(
         "early stopping after 28 epochs without a better validation error "
-        "(the 2 epochs set are fewer: all train, the best is kept)"
+        "(no fewer than the 2 epochs set: all train, the best is kept)"
     )
     assert "fewer" not in resolve_budget(trainer(max_epochs=50), train_windows=380, batch_size=32)
+    assert "fewer" not in resolve_budget(trainer(), train_windows=32, batch_size=32)  # both auto: 300 and 300
 
 
 def test_limit_train_batches_caps_an_epoch_as_lightning_does():

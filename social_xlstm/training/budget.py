@@ -36,6 +36,7 @@ def resolve_budget(trainer: DictConfig, train_windows: int, batch_size: int) -> 
     chosen (None when nothing was auto)."""
     per_epoch = batches_per_epoch(train_windows, batch_size, trainer.limit_train_batches)
     chosen = []
+    epochs_set = trainer.max_epochs != AUTO
     if trainer.max_epochs == AUTO:
         trainer.max_epochs = min(max(math.ceil(TARGET_UPDATES / per_epoch), EPOCHS[0]), EPOCHS[1])
         chosen.append(
@@ -43,9 +44,9 @@ def resolve_budget(trainer: DictConfig, train_windows: int, batch_size: int) -> 
         )
     if trainer.early_stopping_patience == AUTO:
         trainer.early_stopping_patience = max(MIN_PATIENCE, math.ceil(PATIENCE_UPDATES / per_epoch))
-        moot = trainer.early_stopping_patience >= trainer.max_epochs  # max_epochs set by the user
+        moot = epochs_set and trainer.early_stopping_patience >= trainer.max_epochs
         chosen.append(
             f"early stopping after {trainer.early_stopping_patience} epochs without a better validation error"
-            + (f" (the {trainer.max_epochs} epochs set are fewer: all train, the best is kept)" if moot else "")
+            + (f" (no fewer than the {trainer.max_epochs} epochs set: all train, the best is kept)" if moot else "")
         )
     return f"training budget (auto, from {train_windows:,} training windows): {', '.join(chosen)}" if chosen else None

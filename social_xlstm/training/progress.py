@@ -8,6 +8,7 @@ import sys
 import time
 
 from lightning.pytorch.callbacks import Callback, RichProgressBar
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 
 
 def network_label(name: str, index: int, count: int) -> str:
@@ -59,11 +60,12 @@ class EndOfFit(Callback):
         if not trainer.is_global_zero:
             return
         stopping = trainer.early_stopping_callback
-        if stopping is not None and stopping.stopped_epoch > 0:
-            epoch, patience = stopping.stopped_epoch + 1, stopping.patience
-            how = f"stopped early after epoch {epoch}: no better validation error in {patience} epochs"
-        else:
-            how = f"trained {trainer.current_epoch} of {trainer.max_epochs} epochs"
+        reason = getattr(stopping, "stopping_reason", EarlyStoppingReason.NOT_STOPPED)
+        how = f"trained {trainer.current_epoch} of {trainer.max_epochs} epochs"
+        if reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
+            how += f", stopped early: no better validation error in {stopping.patience} epochs"
+        elif reason != EarlyStoppingReason.NOT_STOPPED:  # a validation error that is not finite, above all
+            how += f", stopped: {' '.join(str(stopping.stopping_reason_message).split())}"
         best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
         kept = f"; the run keeps its best epoch, val_mae {best.item():.4f} (scaled units)" if best is not None else ""
         print(f"{self.label}: {how}{kept}", flush=True)

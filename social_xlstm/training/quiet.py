@@ -14,7 +14,7 @@ import warnings
 # The cloud-logger advert, and the accelerator census printed at every fit ("TPU available: False")
 # three times per `train`: the training budget and epoch lines say what matters.
 # And why a fit stopped, which the CLI's own line says with the best validation error (progress.EndOfFit).
-_NOISE = ("💡 Tip:", "GPU available:", "TPU available:", "HPU available:", "`Trainer.fit` stopped:")
+_NOISE = ("💡 Tip:", "GPU available:", "TPU available:", "HPU available:", "`Trainer.fit` stopped: `max_epochs=")
 
 
 class _NoAdverts(logging.Filter):

@@ -11,6 +11,7 @@ are those it was trained with; otherwise it is refused before a byte of the run 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +52,15 @@ class RunInfo:
 
 def evaluation_dir(run_dir: Path, split: str, data: Path | None, recorded_data: str) -> Path:
     """Where ``evaluate`` writes metrics/, predictions.parquet and plots/: the run directory for
-    its own test split (what ``train`` wrote there), else ``evaluations/<split>[-<dataset>]`` inside
-    it, so that scoring another split or dataset leaves the training's test results as they were."""
+    its own test split (what ``train`` wrote there), else ``evaluations/<split>`` inside it, or
+    ``evaluations/<split>-<dataset>-<digest of its path>`` for another dataset (two folders of one
+    name stay apart), so that scoring another split or dataset leaves the training's results."""
     other_data = data is not None and Path(data).resolve() != Path(recorded_data).resolve()
-    if split == "test" and not other_data:
-        return run_dir
-    return run_dir / EVALUATIONS_DIR / (f"{split}-{Path(data).resolve().name}" if other_data else split)
+    if not other_data:
+        return run_dir if split == "test" else run_dir / EVALUATIONS_DIR / split
+    where = Path(data).resolve()
+    digest = hashlib.sha1(str(where).encode()).hexdigest()[:6]
+    return run_dir / EVALUATIONS_DIR / f"{split}-{where.name}-{digest}"
 
 
 def model_dir(run_dir: Path, variant: str | None) -> Path:

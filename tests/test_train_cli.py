@@ -140,8 +140,10 @@ def test_evaluate_another_split(trained_run, demo_dir, tmp_path):
     assert origins.max() == timestamps[end - windows.horizon - 1]  # the last window's targets end at `end`
     copy = shutil.copytree(demo_dir, tmp_path / "copy")
     assert main(["evaluate", str(trained_run), "--data", str(copy)]) == 0
-    assert (trained_run / "evaluations" / "test-copy" / "metrics" / "summary.json").is_file()
+    (scored,) = (trained_run / "evaluations").glob("test-copy-*")
+    assert json.loads((scored / "metrics" / "summary.json").read_text())["data"] == str(copy.resolve())
     assert main(["evaluate", str(trained_run), "--data", str(demo_dir)]) == 0  # its own data: its own results
+    assert [p.name for p in (trained_run / "evaluations").iterdir()] == sorted(["val", scored.name])
     assert {name: b for name, b in folder_bytes(trained_run).items() if not name.startswith("evaluations")} == own
 
 
@@ -421,6 +423,8 @@ def test_sensors_a_partial_road_graph_leaves_alone_pool_from_their_nearest(demo_
         ("experiment=demos", "Could not find 'experiment/demos'; experiment is one of default, demo, los_loop"),
         ("data=mine", "data is one of demo, los_loop; a dataset directory is given as data.path=mine"),
         ("mine", "Error parsing override 'mine'; overrides are KEY=VALUE (a dataset directory: data.path=mine)"),
+        ("data/demo", "overrides are KEY=VALUE (a dataset directory: data.path=data/demo)"),  # said data.demo.seed
+        ("los_loop", "overrides are KEY=VALUE (a preset: experiment=los_loop)"),
     ],
 )
 def test_mistakes_are_answered_with_what_was_meant(tmp_path, capsys, override, message):
@@ -477,3 +481,36 @@ def test_piped_help_and_tables_are_not_cut_at_80_columns():
         [sys.executable, "-m", "social_xlstm.cli", "serve", "--help"], capture_output=True, text=True, env=env
     )
     assert "--allow-absent-sensors" in done.stdout and "--allow-host" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        ("PATIENCE_EXHAUSTED", "trained 12 of 20 epochs, stopped early: no better validation error in 5 epochs"),
+        ("NON_FINITE_METRIC", "trained 12 of 20 epochs, stopped: Monitored metric val_mae = nan is not finite"),
+        ("NOT_STOPPED", "trained 12 of 20 epochs; the run keeps"),
+    ],
+)
+def test_the_end_of_a_fit_says_why_it_stopped(capsys, reason, said):
+    """Lightning's EarlyStopping also stops on a validation error that is not finite."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
+
+    from social_xlstm.training.progress import EndOfFit
+
+    stopping = SimpleNamespace(
+        stopping_reason=EarlyStoppingReason[reason],
+        patience=5,
+        stopping_reason_message="Monitored metric val_mae = nan is not finite.\nPrevious best value was 0.300.",
+    )
+    trainer = SimpleNamespace(
+        is_global_zero=True,
+        early_stopping_callback=stopping,
+        current_epoch=12,
+        max_epochs=20,
+        checkpoint_callback=SimpleNamespace(best_model_score=torch.tensor(0.25)),
+    )
+    EndOfFit("social_xlstm (1 of 1)").on_train_end(trainer, None)
+    out = capsys.readouterr().out
+    assert out.startswith(f"social_xlstm (1 of 1): {said}") and out.endswith("val_mae 0.2500 (scaled units)\n"), out

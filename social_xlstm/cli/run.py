@@ -132,7 +132,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """Evaluate a trained run: metrics, predictions and plots into the run directory (its own test
-    split: what train wrote), or into RUN_DIR/evaluations/SPLIT[-DATASET] for another split or dataset."""
+    split: what train wrote), or into RUN_DIR/evaluations/SPLIT[-DATASET-DIGEST] for another split or dataset."""
     from social_xlstm.data.windows import SPLITS
     from social_xlstm.errors import InputError
     from social_xlstm.evaluation.evaluate import evaluate_run

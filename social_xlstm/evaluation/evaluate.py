@@ -109,6 +109,7 @@ def evaluate_run(
     minutes = pd.Timedelta(dm.dataset.meta["interval"]).total_seconds() / 60
     summary = {
         "split": split,
+        "data": str(Path(dm.source).resolve()) if isinstance(dm.source, (str, Path)) else None,
         "windows": windows,
         "interval": dm.dataset.meta["interval"],
         "units": {target: units.get(target) for target in dm.targets},

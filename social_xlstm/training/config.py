@@ -67,7 +67,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as exc:
         first_line = str(exc).strip().splitlines()[0].rstrip(".")
-        hint = _did_you_mean(first_line) or _group_hint(first_line)
+        hint = _group_hint(first_line) or _did_you_mean(first_line)
         raise InputError("overrides", f"{first_line}{hint} ({HELP})") from None
     OmegaConf.set_struct(cfg, True)
     check_values(cfg)
@@ -108,7 +108,12 @@ def _group_hint(message: str) -> str:
         folder = f"; a dataset directory is given as data.path={name}" if group == "data" else ""
         return f"; {group} is one of {', '.join(names)}{folder}" if names else ""
     bare = re.search(r"Error parsing override '([^'=]+)'$", message)
-    return f"; overrides are KEY=VALUE (a dataset directory: data.path={bare.group(1)})" if bare else ""
+    if not bare:
+        return ""
+    word = bare.group(1)
+    if (config_dir() / "experiment" / f"{word}.yaml").is_file():
+        return f"; overrides are KEY=VALUE (a preset: experiment={word})"
+    return f"; overrides are KEY=VALUE (a dataset directory: data.path={word})"
 
 
 def _as_override(flag: str, overrides: list[str]) -> str:

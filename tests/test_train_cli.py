@@ -13,6 +13,7 @@ import torch
 from conftest import folder_bytes, make_demo_dir, tiny_train_args
 
 from social_xlstm.cli import main
+from social_xlstm.cli.run import metrics_table
 from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
 from social_xlstm.data.demo import make_demo
 from social_xlstm.evaluation.forecasters import load_run
@@ -168,7 +169,15 @@ def test_train_keeps_lightnings_advert_and_internal_deprecations_out_of_the_term
     out = capsys.readouterr().out
     assert "social_xlstm (1 of 1): trained 1 of 1 epochs; the run keeps its best epoch, val_mae " in out
     assert "social_xlstm (1 of 1): epoch 2/2, train_mae " in out and " (scaled units), " in out
-    assert "speed: MAE / RMSE on the test split (" in out and " windows, km/h)" in out and "(15 min)" in out
+    summary = json.loads((tmp_path / "quiet" / "metrics" / "summary.json").read_text())
+    flow, speed = metrics_table(summary)  # units and minutes, as the terminal shows them (whatever its width)
+    assert speed.title == f"speed: MAE / RMSE on the test split ({summary['windows']} windows, km/h)"
+    assert "vehicles per 5min" in flow.title
+    assert [c.header for c in speed.columns] == [
+        "model",
+        *(f"horizon {h} ({5 * h} min)" for h in (3, 6, 12)),
+        "mean 1..12",
+    ]
 
 
 def test_train_resumes_from_the_last_checkpoint(demo_dir, tmp_path):

@@ -65,6 +65,32 @@ def test_run_and_bundle_predict_the_same_table(run_dir, bundle_dir, demo_dir, tm
     assert np.isfinite(from_bundle.forecast).all()
 
 
+def test_data_kept_in_another_time_zone_is_noted_and_forecast_at_the_same_instants(
+    bundle_dir, demo_dir, tmp_path, capsys
+):
+    """A re-import without --timezone went unnoticed: naive local times read as UTC shift every step."""
+    utc = rewritten(
+        demo_dir,
+        tmp_path / "utc",
+        lambda ds: Dataset(
+            ds.values,
+            ds.timestamps.tz_convert("UTC"),
+            ds.features,
+            ds.sensors,
+            ds.edges,
+            {**ds.meta, "timezone": "UTC"},
+        ),
+    )
+    assert predict(bundle_dir, utc, tmp_path / "utc.parquet") == 0
+    assert predict(bundle_dir, demo_dir, tmp_path / "local.parquet") == 0
+    err = capsys.readouterr().err
+    assert f"{utc} keeps its times in UTC, the model in {load_forecaster(bundle_dir).timezone}" in err
+    assert err.count("note:") == 1
+    in_utc, local = pd.read_parquet(tmp_path / "utc.parquet"), pd.read_parquet(tmp_path / "local.parquet")
+    assert (in_utc.origin == local.origin).all()
+    np.testing.assert_array_equal(in_utc.forecast, local.forecast)
+
+
 def test_a_run_whose_dataset_moved_takes_its_sensors_from_data(run_dir, demo_dir, tmp_path):
     """A run's data.path is as typed at training (relative to that folder, or since moved): predict
     and serve read --data, yet refused the run ("the run's dataset directory is not there; pass

@@ -80,6 +80,15 @@ def predict(
     frame = predict_frame(forecaster, data, at, allow_absent_sensors)
     write_forecasts(frame, out, forecaster.interval)
     console.print(f"{len(frame)} forecasts from {frame['origin'].iloc[0]} written to [bold]{out}[/]")
+    data_zone = str(frame["origin"].iloc[0].tz)
+    if data_zone != forecaster.timezone:  # the same instants either way, unless the import misread local clocks
+        err_console.print(
+            f"[yellow]note:[/] {escape(str(data))} keeps its times in {data_zone}, the model in "
+            f"{forecaster.timezone}: if its readings were written in local clock time, import them with "
+            f"--timezone {forecaster.timezone}",
+            highlight=False,
+            soft_wrap=True,
+        )
     left_out = len(forecaster.sensor_ids) - frame["sensor_id"].nunique()
     if left_out:
         err_console.print(

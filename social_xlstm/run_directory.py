@@ -55,10 +55,9 @@ def evaluation_dir(run_dir: Path, split: str, data: Path | None, recorded_data: 
     its own test split (what ``train`` wrote there), else ``evaluations/<split>`` inside it, or
     ``evaluations/<split>-<dataset>-<digest of its path>`` for another dataset (two folders of one
     name stay apart), so that scoring another split or dataset leaves the training's results."""
-    other_data = data is not None and Path(data).resolve() != Path(recorded_data).resolve()
-    if not other_data:
+    where = None if data is None else Path(data).resolve()
+    if where is None or where == Path(recorded_data).resolve():
         return run_dir if split == "test" else run_dir / EVALUATIONS_DIR / split
-    where = Path(data).resolve()
     digest = hashlib.sha1(str(where).encode()).hexdigest()[:6]
     return run_dir / EVALUATIONS_DIR / f"{split}-{where.name}-{digest}"
 

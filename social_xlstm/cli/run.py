@@ -33,7 +33,7 @@ def metrics_table(summary: dict) -> list[Table]:
         table.add_column("model", no_wrap=True)
         minutes = summary.get("horizon_minutes") or {}
         for key in report_keys:
-            table.add_column(_column(key, minutes, len(minutes)), justify="right", no_wrap=True)
+            table.add_column(_column(key, minutes), justify="right", no_wrap=True)
         for name, result in summary["models"].items():
             report = result["per_target"][target]["report"]
             table.add_row(
@@ -43,10 +43,11 @@ def metrics_table(summary: dict) -> list[Table]:
     return tables
 
 
-def _column(key: str, minutes: dict, horizon: int) -> str:
-    """``h3`` -> ``horizon 3 (15 min)``; ``mean`` -> ``mean 1..12`` (of the horizons' errors)."""
+def _column(key: str, minutes: dict) -> str:
+    """``h3`` -> ``horizon 3 (15 min)``; ``mean`` -> ``mean 1..12`` (of the horizons' errors);
+    ``minutes``: the summary's minutes ahead per horizon (none in older summaries)."""
     if key == "mean":
-        return f"mean 1..{horizon}" if horizon else "mean 1..H"
+        return f"mean 1..{len(minutes)}" if minutes else "mean 1..H"
     step = key[1:]
     return f"horizon {step} ({minutes[step]:g} min)" if step in minutes else f"horizon {step}"
 

@@ -202,9 +202,13 @@ def best_and_last_checkpoints(out_dir: Path) -> list[ModelCheckpoint]:
     return [best, ModelCheckpoint(dirpath=directory, filename="last", save_top_k=1, enable_version_counter=False)]
 
 
+def _train_windows(cfg: DictConfig, datamodule: TrafficDataModule) -> int:
+    """Training windows each process reads (under DDP each trains on its own share)."""
+    return len(datamodule.windows["train"]) // _processes(cfg.trainer)
+
+
 def _updates_per_epoch(cfg: DictConfig, datamodule: TrafficDataModule) -> int:
-    train_windows = len(datamodule.windows["train"]) // _processes(cfg.trainer)
-    return batches_per_epoch(train_windows, int(cfg.data.batch_size), cfg.trainer.limit_train_batches)
+    return batches_per_epoch(_train_windows(cfg, datamodule), int(cfg.data.batch_size), cfg.trainer.limit_train_batches)
 
 
 def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path, label: str) -> bool:
@@ -286,9 +290,7 @@ def train(cfg: DictConfig) -> Path | None:
         list(datamodule.features),
         list(datamodule.targets),
     )  # as config.yaml records them
-    budget = resolve_budget(
-        cfg.trainer, len(datamodule.windows["train"]) // _processes(cfg.trainer), int(cfg.data.batch_size)
-    )
+    budget = resolve_budget(cfg.trainer, _train_windows(cfg, datamodule), int(cfg.data.batch_size))
     if budget and main_process:
         print(budget, flush=True)
     graph = make_graph(cfg, datamodule)

@@ -191,9 +191,8 @@ def import_pems_npz(
         ),
         sensors_without_coordinates=unlocated,
     )
-    values = as_float32(data)
     dataset = Dataset(
-        values=values,
+        values=as_float32(data),
         timestamps=timestamps,
         features=names,
         sensors=sensors,

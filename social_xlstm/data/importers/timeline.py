@@ -249,7 +249,8 @@ def _refuse_a_lone_time(
     not: each side of their gap holds many rows."""
     rows = len(order)
     lone_limit = max(3, int(rows * LONE_ROWS))
-    for gap in np.flatnonzero(gaps // step - 1 >= 10 * rows):
+    missing_steps = gaps // step - 1
+    for gap in np.flatnonzero(missing_steps >= 10 * rows):
         before, after = gap + 1, rows - gap - 1
         if min(before, after) > lone_limit:
             continue
@@ -258,7 +259,7 @@ def _refuse_a_lone_time(
         raise InputError(
             where,
             f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} lies {pd.Timedelta(int(gaps[gap]))} from "
-            f"the other rows ({len(lone)} row(s) on its side of {int(gaps[gap] // step) - 1:,} missing steps): a "
+            f"the other rows ({len(lone)} row(s) on its side of {int(missing_steps[gap]):,} missing steps): a "
             "mistyped time, or a reading after a long outage? Correct or remove it",
         )
 

@@ -84,6 +84,30 @@ def write_without_sensors(demo_dir: pathlib.Path, out: pathlib.Path, dropped: tu
     return gone
 
 
+def rewritten(demo_dir: pathlib.Path, out: pathlib.Path, change) -> str:
+    """A copy of the demo dataset with ``change(dataset) -> dataset`` applied."""
+    from social_xlstm.data.dataset import read_dataset, write_dataset
+
+    write_dataset(change(read_dataset(demo_dir)), out)
+    return str(out)
+
+
+def renamed_sensors(ds):
+    """The same readings under ids the model has never seen."""
+    from social_xlstm.data.dataset import Dataset
+
+    sensors = ds.sensors.assign(sensor_id="x" + ds.sensors["sensor_id"])
+    return Dataset(ds.values, ds.timestamps, ds.features, sensors, None, ds.meta)
+
+
+def every_second_step(ds):
+    """The same sensors every 10 minutes (the demo's 5 halved)."""
+    from social_xlstm.data.dataset import Dataset
+
+    meta = {**ds.meta, "interval": "10min"}
+    return Dataset(ds.values[::2], ds.timestamps[::2], ds.features, ds.sensors, ds.edges, meta)
+
+
 class Artifacts:
     """Demo data, runs and bundles made once per test session (per xdist worker) and shared by
     every module that asks for the same one: a module that overrides ``demo_dir`` or ``run_dir``

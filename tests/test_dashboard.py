@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import free_port, write_without_sensors
+from conftest import every_second_step, free_port, renamed_sensors, rewritten, write_without_sensors
 
 from social_xlstm.cli import main
-from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
+from social_xlstm.data.dataset import read_dataset
 
 pytestmark = pytest.mark.xdist_group("dashboard")  # one trained model for the whole module
 
@@ -304,31 +304,15 @@ def test_serve_refuses_data_without_the_models_sensors(bundle_dir, demo_dir, tmp
     assert main(["serve", str(bundle_dir), "--data", str(tmp_path / "fewer")]) == 2
     err = one_line_error(capsys)
     assert gone[0] in err and "--allow-absent-sensors shows the others" in err and not no_server
-    dataset = read_dataset(demo_dir)  # not one of the model's sensors: no "others" to show
-    renamed = dataset.sensors.assign(sensor_id="x" + dataset.sensors["sensor_id"])
-    write_dataset(
-        Dataset(dataset.values, dataset.timestamps, dataset.features, renamed, None, dataset.meta), tmp_path / "other"
-    )
-    assert main(["serve", str(bundle_dir), "--data", str(tmp_path / "other"), "--allow-absent-sensors"]) == 2
+    other = rewritten(demo_dir, tmp_path / "other", renamed_sensors)  # not one of the model's: no "others"
+    assert main(["serve", str(bundle_dir), "--data", other, "--allow-absent-sensors"]) == 2
     err = one_line_error(capsys)
     assert "8 of the model's 8 sensors are not in the dataset" in err and err.endswith("was trained for?")
 
 
 def test_serve_refuses_readings_of_another_interval(bundle_dir, demo_dir, tmp_path, no_server, capsys):
-    dataset = read_dataset(demo_dir)
-    ten = tmp_path / "ten"
-    write_dataset(
-        Dataset(
-            dataset.values[::2],
-            dataset.timestamps[::2],
-            dataset.features,
-            dataset.sensors,
-            dataset.edges,
-            {**dataset.meta, "interval": "10min"},
-        ),
-        ten,
-    )
-    assert main(["serve", str(bundle_dir), "--data", str(ten)]) == 2
+    ten = rewritten(demo_dir, tmp_path / "ten", every_second_step)
+    assert main(["serve", str(bundle_dir), "--data", ten]) == 2
     err = one_line_error(capsys)
     assert f"{ten}: readings every 10min, where the model ({bundle_dir}) was trained on readings every 5min" in err
     assert not no_server

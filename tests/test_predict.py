@@ -10,10 +10,10 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import folder_bytes, write_without_sensors
+from conftest import every_second_step, folder_bytes, renamed_sensors, rewritten, write_without_sensors
 
 from social_xlstm.cli import main
-from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
+from social_xlstm.data.dataset import Dataset, read_dataset
 from social_xlstm.export.predict import load_forecaster, predict_frame
 
 TOL = {"rtol": 1e-5, "atol": 1e-3}
@@ -23,29 +23,12 @@ COLUMNS = [
 ]
 
 
-def rewritten(demo_dir, out, change) -> str:
-    """A copy of the demo dataset with ``change(dataset) -> dataset`` applied."""
-    write_dataset(change(read_dataset(demo_dir)), out)
-    return str(out)
-
-
 def shuffled_with_extra_sensor(ds: Dataset) -> Dataset:
     order = np.random.default_rng(0).permutation(len(ds.sensor_ids))
     extra = ds.sensors.iloc[[0]].assign(sensor_id="extra-vd")
     sensors = pd.concat([ds.sensors.iloc[order], extra], ignore_index=True)
     values = np.concatenate([ds.values[:, order], ds.values[:, :1] * 2], axis=1)
     return Dataset(values, ds.timestamps, ds.features, sensors, ds.edges, ds.meta)
-
-
-def renamed_sensors(ds: Dataset) -> Dataset:
-    sensors = ds.sensors.assign(sensor_id="x" + ds.sensors["sensor_id"])
-    return Dataset(ds.values, ds.timestamps, ds.features, sensors, None, ds.meta)
-
-
-def every_second_step(ds: Dataset) -> Dataset:
-    return Dataset(
-        ds.values[::2], ds.timestamps[::2], ds.features, ds.sensors, ds.edges, {**ds.meta, "interval": "10min"}
-    )
 
 
 def predict(source, data, out, *extra):

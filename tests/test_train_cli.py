@@ -10,11 +10,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import folder_bytes, make_demo_dir, tiny_train_args
+from conftest import every_second_step, folder_bytes, make_demo_dir, rewritten, tiny_train_args
 
 from social_xlstm.cli import main
 from social_xlstm.cli.run import metrics_table
-from social_xlstm.data.dataset import Dataset, read_dataset, write_dataset
+from social_xlstm.data.dataset import read_dataset, write_dataset
 from social_xlstm.data.demo import make_demo
 from social_xlstm.evaluation.forecasters import load_run
 from social_xlstm.training.train import fit_is_over
@@ -288,11 +288,9 @@ def test_evaluating_on_readings_of_another_interval_is_refused_and_the_run_kept(
     trained_run, demo_dir, tmp_path, capsys
 ):
     """The same sensors every 10 minutes: scored, its horizons were labelled 10..120 minutes (exit 0)."""
-    ds = read_dataset(demo_dir)
-    meta = {**ds.meta, "interval": "10min"}
-    write_dataset(Dataset(ds.values[::2], ds.timestamps[::2], ds.features, ds.sensors, ds.edges, meta), tmp_path / "d")
+    ten = rewritten(demo_dir, tmp_path / "d", every_second_step)
     before = folder_bytes(trained_run)
-    assert main(["evaluate", str(trained_run), "--data", str(tmp_path / "d")]) == 2
+    assert main(["evaluate", str(trained_run), "--data", ten]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "readings every 10min, where the run" in err and "every 5min" in err
     assert folder_bytes(trained_run) == before

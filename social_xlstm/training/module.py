@@ -137,8 +137,9 @@ class ForecastModule(lightning.LightningModule):
         training steps use it (evaluation batches vary in size and run once). On the CPU inductor
         writes its C++ wrapper, which builds each graph's kernels as one library where the Python
         wrapper builds one per kernel (79 for the Los-loop preset's step): its first step took 87 s
-        against about 100 on a 2-core Xeon, at the same step time (docs/benchmarks.md, "Where the
-        goals stand"). A GPU keeps the default Python wrapper: the C++ one is not measured there."""
+        against about 100 on a 2-core Xeon, at the same step time (docs/benchmarks-journal.md,
+        "11 epochs and inductor's C++ wrapper"). A GPU keeps the default Python wrapper: the C++
+        one is not measured there."""
         model = self.model
         options = {"cpp_wrapper": True} if device.type == "cpu" else None
         if self.is_ensemble:

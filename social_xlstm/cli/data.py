@@ -134,6 +134,58 @@ def import_wide_csv(
     )
 
 
+@import_app.command("long-csv")
+def import_long_csv(
+    readings_csv: Annotated[
+        Path, typer.Argument(help="CSV: one row per time and sensor, e.g. timestamp, sensor_id, flow, speed.")
+    ],
+    sensors: Annotated[Path, typer.Option(help="CSV with sensor_id, latitude, longitude (more columns are kept).")],
+    out: OutOption,
+    time_column: Annotated[str, typer.Option(help="Column of ISO 8601 times.")] = "timestamp",
+    sensor_column: Annotated[str, typer.Option(help="Column of sensor ids.")] = "sensor_id",
+    feature: Annotated[
+        Optional[list[str]],
+        typer.Option("--feature", help="A column to read as a feature (repeatable; default: every other column)."),
+    ] = None,
+    edges: Annotated[Optional[Path], typer.Option(help="CSV with from, to, distance_m (and/or weight).")] = None,
+    missing_value: Annotated[
+        Optional[list[float]], typer.Option("--missing-value", help="A value that means 'no reading' (repeatable).")
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="Time zone for timestamps written without an offset.")] = "UTC",
+    units: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--units",
+            help="FEATURE=UNIT recorded in meta.json, e.g. flow=veh/5min (repeatable; a bare UNIT for one feature).",
+        ),
+    ] = None,
+    name: NameOption = None,
+    max_values: Annotated[
+        int, typer.Option(min=1, help="Largest grid (time steps x sensors x features) to allocate.")
+    ] = 500_000_000,
+) -> None:
+    """Your own data, one row per time and sensor: timestamp, sensor_id and a column per feature."""
+    from social_xlstm.data.importers.long_csv import import_long_csv as run
+    from social_xlstm.data.importers.long_csv import parse_units
+
+    _write(
+        run(
+            readings_csv,
+            sensors,
+            time_column=time_column,
+            sensor_column=sensor_column,
+            features=feature,
+            edges_csv=edges,
+            missing_values=tuple(missing_value or ()),
+            timezone=timezone,
+            units=parse_units(units or ()),
+            name=name,
+            max_values=max_values,
+        ),
+        out,
+    )
+
+
 @import_app.command("metr-h5")
 def import_metr_h5(
     h5: Annotated[Path, typer.Argument(help="METR-LA / PEMS-BAY pandas HDF5 file (e.g. metr-la.h5).")],

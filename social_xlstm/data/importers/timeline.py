@@ -123,6 +123,15 @@ _OFFSET_SUFFIX = r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\
 def parse_row_times(text: pd.Series, timezone: str, where: str, *, first_line: int = 2) -> Localised:
     """ISO 8601 times, one per row: with offsets they are converted, without they are local to ``timezone``."""
     check_timezone(timezone)
+    stamps = parse_iso_times(text, where, first_line=first_line)
+    if stamps.tz is not None:
+        return Localised(stamps.tz_convert(timezone), None)
+    return localise(stamps, timezone, where)
+
+
+def parse_iso_times(text: pd.Series, where: str, *, first_line: int = 2) -> pd.DatetimeIndex:
+    """ISO 8601 times, one per row: UTC instants if they carry a UTC offset (all or none must),
+    naive wall-clock times if not. A blank or unreadable time names its line."""
     text = text.str.strip()
     blank = text.isna() | (text == "")
     if blank.any():
@@ -141,10 +150,7 @@ def parse_row_times(text: pd.Series, timezone: str, where: str, *, first_line: i
             where,
             f"line {row + first_line}: {text.iloc[row]!r} is not an ISO 8601 timestamp (e.g. 2024-01-01T00:05:00)",
         )
-    stamps = pd.DatetimeIndex(parsed)
-    if stamps.tz is not None:
-        return Localised(stamps.tz_convert(timezone), None)
-    return localise(stamps, timezone, where)
+    return pd.DatetimeIndex(parsed)
 
 
 def _offset_text(offset: pd.Timedelta) -> str:
@@ -166,8 +172,24 @@ class Grid:
         return len(self.stamps) - len(self.rows)
 
 
-def _row_name(row: int, first_line: int | None) -> str:
-    return f"row {row}" if first_line is None else f"line {row + first_line}"
+def in_nanoseconds(stamps: pd.DatetimeIndex, where: str) -> pd.DatetimeIndex:
+    """``stamps`` at the nanosecond resolution datasets keep (pandas may parse to seconds or
+    microseconds); a mistyped year such as 9999 does not fit and is refused."""
+    try:
+        return stamps.as_unit("ns")
+    except pd.errors.OutOfBoundsDatetime:
+        raise InputError(
+            where,
+            f"times from {stamps.min()} to {stamps.max()}; expected times between {pd.Timestamp.min.date()} "
+            f"and {pd.Timestamp.max.date()}",
+        ) from None
+
+
+def _row_name(row: int, first_line: int | np.ndarray | None) -> str:
+    """``first_line``: the file line of row 0, each row's own line (an array), or None for 0-based rows."""
+    if first_line is None:
+        return f"row {row}"
+    return f"line {first_line[row] if isinstance(first_line, np.ndarray) else row + first_line}"
 
 
 # What an import may allocate for its grid: 500 M values are 2 GB of float32 (a month of 5-minute
@@ -181,7 +203,7 @@ def regular_grid(
     stamps: pd.DatetimeIndex,
     where: str,
     *,
-    first_line: int | None = 2,
+    first_line: int | np.ndarray | None = 2,
     columns: int = 1,
     max_values: int = MAX_GRID_VALUES,
 ) -> Grid:
@@ -189,7 +211,8 @@ def regular_grid(
 
     The step is the most common gap between consecutive times; gaps that are a multiple of it
     become missing steps; any other gap, or a repeated time, is an error naming the row's line
-    (``first_line`` is the file line of row 0; None names 0-based rows, for non-text sources).
+    (``first_line`` is the file line of row 0, or each row's line; None names 0-based rows, for
+    non-text sources).
     A grid of more than ``max_values`` values (steps x ``columns``) is refused before it exists.
     """
     if len(stamps) < 2:
@@ -199,14 +222,7 @@ def regular_grid(
         raise InputError(
             where, f"{_row_name(int(missing[0]), first_line)}: no time (NaT); expected a time on every row"
         )
-    try:
-        stamps = stamps.as_unit("ns")
-    except pd.errors.OutOfBoundsDatetime:  # a mistyped year (9999): datasets keep nanosecond times
-        raise InputError(
-            where,
-            f"times from {stamps.min()} to {stamps.max()}; expected times between {pd.Timestamp.min.date()} "
-            f"and {pd.Timestamp.max.date()}",
-        ) from None
+    stamps = in_nanoseconds(stamps, where)
     order = np.argsort(stamps.asi8, kind="stable")
     sorted_ns = stamps.asi8[order]
     gaps = np.diff(sorted_ns)
@@ -233,14 +249,19 @@ def regular_grid(
             f"{len(stamps):,} rows from {stamps[order[0]].isoformat()} to {stamps[order[-1]].isoformat()} span "
             f"{periods:,} steps of {interval_text(pd.Timedelta(step))}: {periods * columns:,} values, more than "
             f"the limit of {max_values:,}; check the times (a mistyped year?), or raise the limit "
-            "(wide-csv: --max-values)",
+            "(wide-csv, long-csv: --max-values)",
         )
     grid = pd.date_range(stamps[order[0]], periods=periods, freq=pd.Timedelta(step))
     return Grid(stamps=grid, rows=((stamps.asi8 - sorted_ns[0]) // step).astype(np.int64), step=pd.Timedelta(step))
 
 
 def _refuse_a_lone_time(
-    stamps: pd.DatetimeIndex, order: np.ndarray, gaps: np.ndarray, step: int, where: str, first_line: int | None
+    stamps: pd.DatetimeIndex,
+    order: np.ndarray,
+    gaps: np.ndarray,
+    step: int,
+    where: str,
+    first_line: int | np.ndarray | None,
 ) -> None:
     """A time typed with the wrong year (2042 for 2024) leaves a row or a few far from all the
     others, and the grid fills the gap with missing steps: a dataset almost wholly empty, imported

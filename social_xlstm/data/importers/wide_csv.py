@@ -12,35 +12,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from social_xlstm.data.dataset import Dataset
 from social_xlstm.data.importers.csv_tables import (
-    edge_frame,
     numeric_matrix,
-    read_edge_list,
     read_header,
     read_sensor_table,
     read_table,
+    read_user_edges,
     require_file,
-    require_known_ends,
 )
-from social_xlstm.data.importers.provenance import table_meta
+from social_xlstm.data.importers.provenance import blank_cells_missing, table_meta
 from social_xlstm.data.importers.timeline import MAX_GRID_VALUES, parse_row_times, place_on_grid, regular_grid
 from social_xlstm.errors import InputError
 
 __all__ = ["import_wide_csv"]
 
 SOURCE = "wide CSV (wide-csv): user-supplied readings, one column per sensor"
-EDGE_VALUES = ("distance_m", "weight")
-
-
-def _read_edges(path: Path, sensor_ids: list[str]) -> pd.DataFrame:
-    listed = read_edge_list(path, EDGE_VALUES)
-    require_known_ends(listed, set(sensor_ids), path)
-    return edge_frame(
-        listed["from"], listed["to"], **{name: listed[name].to_numpy() for name in EDGE_VALUES if name in listed}
-    )
 
 
 def import_wide_csv(
@@ -76,22 +64,14 @@ def import_wide_csv(
         values[np.isin(values, np.asarray(missing_values, dtype=np.float32))] = np.nan
     values = place_on_grid(values, grid)[:, :, None]
     sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids)
-    edges = None if edges_csv is None else _read_edges(require_file(edges_csv), sensor_ids)
+    edges = None if edges_csv is None else read_user_edges(edges_csv, sensor_ids)
     meta = table_meta(
         format_name="wide-csv",
         source=SOURCE,
         licence="unknown (user-supplied data)",
         step=grid.step,
         units={feature: units or "unknown"},
-        missing_value_convention=(
-            "a blank cell is missing"
-            + (
-                f"; the values {', '.join(f'{v:g}' for v in missing_values)} also mean missing"
-                if len(missing_values)
-                else ""
-            )
-            + "; time steps absent from the file are inserted as missing"
-        ),
+        missing_value_convention=blank_cells_missing(missing_values, "time steps absent from the file"),
         missing_values=missing_values,
         inputs={"readings": readings_csv, "sensors": sensors_csv, "edges": edges_csv},
         name=name,

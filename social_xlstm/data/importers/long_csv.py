@@ -1,0 +1,340 @@
+"""Import a user's own long CSV: one row per time and sensor, one column per feature.
+
+The layout detector systems export (``timestamp, sensor_id, flow, speed, occupancy``). Such a
+file holds a row for every reading, so it is read in blocks, twice, and never whole: the first
+pass finds the times and the sensors, the second places each block's readings on the grid.
+Memory follows the grid (bounded by ``max_values``), not the file. Times must lie on a regular
+grid; a time and sensor without a row, and blank cells, become missing readings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from social_xlstm.data.dataset import Dataset
+from social_xlstm.data.importers.csv_tables import (
+    ID_COLUMN,
+    MAX_COLUMNS,
+    as_float32,
+    numeric_column,
+    read_header,
+    read_sensor_table,
+    read_user_edges,
+    require_file,
+)
+from social_xlstm.data.importers.provenance import blank_cells_missing, table_meta
+from social_xlstm.data.importers.timeline import (
+    MAX_GRID_VALUES,
+    Grid,
+    check_timezone,
+    in_nanoseconds,
+    parse_iso_times,
+    regular_grid,
+)
+from social_xlstm.errors import InputError
+
+__all__ = ["import_long_csv"]
+
+SOURCE = "long CSV (long-csv): user-supplied readings, one row per time and sensor"
+# Bytes of the file parsed at a time: a block's table is a few times this, whatever the file's size.
+BLOCK_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which columns of the file hold the time, the sensor id and the features, in file order."""
+
+    time: str
+    sensor: str
+    features: tuple[str, ...]
+
+
+@dataclass
+class Block:
+    """One parsed block and the file line of its first row."""
+
+    table: pa.Table
+    first_line: int
+
+
+def _choose_columns(path: Path, time: str, sensor: str, features: Sequence[str] | None) -> Columns:
+    header = read_header(path)
+    listed = ", ".join(header)
+    for option, name in (("--time-column", time), ("--sensor-column", sensor)):
+        if name not in header:
+            raise InputError(path, f"no column {name!r} (set {option}); the header has {listed}")
+    if features:
+        absent = [name for name in features if name not in header]
+        if absent:
+            raise InputError(path, f"no feature column {absent[0]!r} (--feature); the header has {listed}")
+        if {time, sensor} & set(features):
+            raise InputError("--feature", f"{time!r} and {sensor!r} are the time and sensor columns, not features")
+        chosen = tuple(name for name in header if name in set(features))
+    else:
+        chosen = tuple(name for name in header if name not in (time, sensor))
+    if time == sensor:
+        raise InputError("--sensor-column", f"{sensor!r} is also the time column")
+    if not chosen:
+        raise InputError(path, f"no feature column besides {time!r} and {sensor!r}; expected e.g. flow, speed")
+    return Columns(time=time, sensor=sensor, features=chosen)
+
+
+def _blocks(path: Path, columns: Sequence[str], numeric: Sequence[str] = ()) -> Iterator[Block]:
+    """The file's ``columns`` a block at a time: ids and times as text, ``numeric`` as floats."""
+    types = {name: pa.float64() if name in numeric else pa.string() for name in columns}
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, include_columns=list(columns), strings_can_be_null=True
+            ),
+        )
+        line = 2
+        for batch in reader:
+            yield Block(pa.Table.from_batches([batch]), line)
+            line += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        if numeric and "conversion error" in str(exc):
+            _name_the_non_number(path, numeric)
+        raise InputError(path, f"malformed CSV: {' '.join(str(exc).split())}") from None
+
+
+def _name_the_non_number(path: Path, numeric: Sequence[str]) -> None:
+    """Find the cell that stopped a typed read (pyarrow's error names neither line nor value)."""
+    for block in _blocks(path, numeric):
+        for name in numeric:
+            numeric_column(block.table, name, path, header_lines=block.first_line - 1)
+
+
+@dataclass
+class Coded:
+    """A text column as each row's index into its distinct values (in order of first appearance):
+    a long file repeats every time once per sensor and every id once per time, so each distinct
+    text is parsed or looked up once."""
+
+    rows: np.ndarray
+    distinct: pd.Series
+
+
+def _coded(block: Block, column: str) -> Coded:
+    encoded = block.table.column(column).combine_chunks().dictionary_encode()
+    return Coded(rows=encoded.indices.to_numpy(zero_copy_only=False), distinct=encoded.dictionary.to_pandas())
+
+
+def _sensor_ids(block: Block, column: str, path: Path) -> Coded:
+    """The block's sensor ids, blanks around them removed; a blank id names its line."""
+    text = block.table.column(column)
+    ids = _coded(block, column) if not text.null_count else None
+    blank = None if ids is None else np.flatnonzero((ids.distinct.str.strip() == "").to_numpy())
+    if ids is None or len(blank):
+        rows = text.is_null().to_numpy(zero_copy_only=False)
+        if ids is not None:
+            rows = np.isin(ids.rows, blank)
+        raise InputError(path, f"column {column!r}, line {int(np.flatnonzero(rows)[0]) + block.first_line}: blank")
+    return Coded(rows=ids.rows, distinct=ids.distinct.str.strip())
+
+
+@dataclass
+class Scan:
+    """The first pass: each distinct time (sorted, as read: naive or UTC) with the line it first
+    appears on, whether the times carry an offset, and the sensors in order of appearance."""
+
+    times: np.ndarray
+    lines: np.ndarray
+    with_offset: bool
+    sensors: dict[str, int]
+
+
+def _block_times(block: Block, columns: Columns, path: Path, with_offset: bool | None) -> pd.DatetimeIndex:
+    """Each row's time, its distinct texts parsed once; a bad one is named by its line (parsed
+    again row by row, which only an error costs)."""
+    where = str(path)
+    try:
+        if block.table.column(columns.time).null_count:
+            raise InputError(where, "a blank time")
+        times = _coded(block, columns.time)
+        distinct = in_nanoseconds(parse_iso_times(times.distinct, where), where)
+    except InputError:
+        parse_iso_times(block.table.column(columns.time).to_pandas(), where, first_line=block.first_line)
+        raise
+    if with_offset is not None and (distinct.tz is not None) != with_offset:
+        raise InputError(
+            path, f"line {block.first_line}: {times.distinct.iloc[0]!r} mixes timestamps with and without a UTC offset"
+        )
+    return distinct[times.rows]
+
+
+def _scan(path: Path, columns: Columns, features: int, max_values: int) -> Scan:
+    """Times and sensors of the whole file, refused as soon as their grid must pass ``max_values``."""
+    times, lines = np.empty(0, np.int64), np.empty(0, np.int64)
+    with_offset: bool | None = None
+    sensors: dict[str, int] = {}
+    for block in _blocks(path, (columns.time, columns.sensor)):
+        stamps = _block_times(block, columns, path, with_offset)
+        with_offset = stamps.tz is not None
+        for sensor in _sensor_ids(block, columns.sensor, path).distinct:
+            sensors.setdefault(sensor, len(sensors))
+        if len(sensors) > MAX_COLUMNS:
+            raise InputError(path, f"more than {MAX_COLUMNS:,} sensors in column {columns.sensor!r}")
+        # earlier lines first, so each distinct time keeps the line it first appears on
+        merged, first = np.unique(np.concatenate([times, stamps.asi8]), return_index=True)
+        lines = np.concatenate([lines, np.arange(len(stamps)) + block.first_line])[first]
+        times = merged
+        if len(times) * len(sensors) * features > max_values:
+            raise InputError(
+                path,
+                f"{len(times):,} distinct times x {len(sensors):,} sensors x {features} features already pass "
+                f"the limit of {max_values:,} values; check the times (a mistyped year?), or raise --max-values",
+            )
+    if with_offset is None:
+        raise InputError(path, "no data rows under the header")
+    return Scan(times=times, lines=lines, with_offset=with_offset, sensors=sensors)
+
+
+def _localise(scan: Scan, timezone: str, path: Path) -> pd.DatetimeIndex:
+    """The distinct times as instants in ``timezone``. Naive times must each name one instant:
+    the hour a DST change repeats cannot be told apart in a long file (each sensor's two
+    readings at 01:30 look like one reading given twice), so it is refused."""
+    if scan.with_offset:
+        return pd.DatetimeIndex(scan.times).tz_localize("UTC").tz_convert(timezone)
+    try:
+        return pd.DatetimeIndex(scan.times).tz_localize(timezone, ambiguous="raise", nonexistent="raise")
+    except (ValueError, OverflowError) as exc:
+        raise InputError(
+            path,
+            f"naive timestamps are not all valid wall-clock times in {timezone} ({exc}); write them with a UTC "
+            "offset, e.g. 2024-11-03T01:30:00-07:00",
+        ) from None
+
+
+def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing: np.ndarray) -> np.ndarray:
+    """The second pass: every row's readings at [step, sensor]; a time and sensor given twice is refused."""
+    sensors = len(scan.sensors)
+    values = np.full((len(grid.stamps), sensors, len(columns.features)), np.nan, dtype=np.float32)
+    seen = np.zeros((len(grid.stamps), sensors), dtype=bool)
+    sensor_index = pd.Index(list(scan.sensors))
+    for block in _blocks(path, (columns.time, columns.sensor, *columns.features), numeric=columns.features):
+        stamps = _block_times(block, columns, path, scan.with_offset).asi8
+        position = np.minimum(np.searchsorted(scan.times, stamps), len(scan.times) - 1)
+        ids = _sensor_ids(block, columns.sensor, path)
+        sensor = sensor_index.get_indexer(ids.distinct)[ids.rows]
+        changed = (scan.times[position] != stamps) | (sensor < 0)
+        if changed.any():
+            row = int(np.flatnonzero(changed)[0])
+            raise InputError(path, f"line {row + block.first_line}: the file changed while it was read")
+        step = grid.rows[position]
+        twice = seen[step, sensor]
+        cell = step * sensors + sensor
+        order = np.argsort(cell, kind="stable")
+        twice[order[1:][np.diff(cell[order]) == 0]] = True
+        if twice.any():
+            row = int(np.flatnonzero(twice)[0])
+            raise InputError(
+                path,
+                f"line {row + block.first_line}: sensor {sensor_index[sensor[row]]!r} at "
+                f"{grid.stamps[step[row]].isoformat()} has a row already; expected one row per time and sensor",
+            )
+        seen[step, sensor] = True
+        readings = np.stack([as_float32(numeric_column(block.table, name, path)) for name in columns.features], 1)
+        if len(missing):
+            readings[np.isin(readings, missing)] = np.nan
+        values[step, sensor] = readings
+    return values
+
+
+def parse_units(items: Sequence[str]) -> dict[str, str] | str | None:
+    """``--units`` as given: ``FEATURE=UNIT`` items, or one bare unit (for a file of one feature)."""
+    if not items:
+        return None
+    pairs = [item.partition("=") for item in items]
+    if len(items) == 1 and not pairs[0][1]:
+        return items[0].strip()
+    bare = [item for item, (_, sign, _) in zip(items, pairs) if not sign]
+    if bare:
+        raise InputError("--units", f"{bare[0]!r}: expected FEATURE=UNIT, e.g. flow=veh/5min, when units are repeated")
+    units = {feature.strip(): unit.strip() for feature, _, unit in pairs}
+    if len(units) < len(items):
+        raise InputError("--units", "a feature is given twice")
+    return units
+
+
+def _units_by_feature(units: Mapping[str, str] | str | None, features: Sequence[str]) -> dict[str, str]:
+    if isinstance(units, str):
+        if len(features) != 1:
+            raise InputError(
+                "--units", f"{units!r} for {len(features)} features ({', '.join(features)}); give FEATURE=UNIT each"
+            )
+        units = {features[0]: units}
+    unknown = sorted(set(units or {}) - set(features))
+    if unknown:
+        raise InputError("--units", f"{unknown[0]!r} is not a feature read ({', '.join(features)})")
+    return {feature: (units or {}).get(feature, "unknown") for feature in features}
+
+
+def import_long_csv(
+    readings_csv: str | Path,
+    sensors_csv: str | Path,
+    *,
+    time_column: str = "timestamp",
+    sensor_column: str = ID_COLUMN,
+    features: Sequence[str] | None = None,
+    edges_csv: str | Path | None = None,
+    missing_values: Sequence[float] = (),
+    timezone: str = "UTC",
+    units: Mapping[str, str] | str | None = None,
+    name: str | None = None,
+    max_values: int = MAX_GRID_VALUES,
+) -> Dataset:
+    """Read the rows onto a regular grid of times x sensors x ``features`` (default: every column
+    but the time and the sensor id). Timestamps without an offset are local to ``timezone``;
+    ``units`` maps a feature to its unit (a bare unit: the one feature's); sensors absent from
+    ``sensors_csv`` get NaN coordinates."""
+    readings_csv = require_file(readings_csv)
+    check_timezone(timezone)
+    columns = _choose_columns(readings_csv, time_column, sensor_column, features)
+    units_by_feature = _units_by_feature(units, columns.features)
+    scan = _scan(readings_csv, columns, len(columns.features), max_values)
+    stamps = _localise(scan, timezone, readings_csv)
+    grid = regular_grid(
+        stamps,
+        str(readings_csv),
+        first_line=scan.lines,
+        columns=len(scan.sensors) * len(columns.features),
+        max_values=max_values,
+    )
+    missing = np.asarray(missing_values, dtype=np.float32)
+    values = _fill(readings_csv, columns, scan, grid, missing)
+    sensor_ids = list(scan.sensors)
+    sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids)
+    edges = None if edges_csv is None else read_user_edges(edges_csv, sensor_ids)
+    meta = table_meta(
+        format_name="long-csv",
+        source=SOURCE,
+        licence="unknown (user-supplied data)",
+        step=grid.step,
+        units=units_by_feature,
+        missing_value_convention=blank_cells_missing(missing_values, "times and sensors without a row"),
+        missing_values=missing_values,
+        inputs={"readings": readings_csv, "sensors": sensors_csv, "edges": edges_csv},
+        name=name,
+        steps_inserted_as_missing=grid.inserted,
+        sensors_without_coordinates=unlocated,
+    )
+    dataset = Dataset(
+        values=values,
+        timestamps=grid.stamps,
+        features=list(columns.features),
+        sensors=sensors,
+        edges=edges,
+        meta=meta,
+    )
+    dataset.validate(readings_csv)
+    return dataset

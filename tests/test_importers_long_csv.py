@@ -1,0 +1,210 @@
+"""long-csv: a user's own table of one row per time and sensor, read in blocks, checked against
+the grid it was written from, against wide-csv on the same readings, and on its refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import folder_bytes
+
+from social_xlstm.cli import main
+from social_xlstm.data.dataset import read_dataset
+from social_xlstm.data.importers import long_csv
+from social_xlstm.data.importers.long_csv import import_long_csv, parse_units
+from social_xlstm.data.importers.wide_csv import import_wide_csv
+from social_xlstm.errors import InputError
+
+SENSORS = ["VD-01", "007", "N3"]
+FEATURES = ["flow", "speed", "occupancy"]
+
+
+def grid_and_rows(steps: int = 40, seed: int = 0, *, zone: str = "Asia/Taipei"):
+    """A grid of readings with blank cells, and its long rows in shuffled order, some left out
+    (missing readings) and one whole step absent (a step the file never mentions)."""
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2024-03-01T00:00", periods=steps, freq="5min", tz=zone)
+    values = rng.uniform(0, 100, (steps, len(SENSORS), len(FEATURES))).round(2).astype(np.float32)
+    values[rng.random(values.shape) < 0.05] = np.nan
+    rows = []
+    for t, stamp in enumerate(times):
+        for s, sensor in enumerate(SENSORS):
+            if t == 7 or (t, s) in {(3, 1), (20, 0)}:
+                values[t, s] = np.nan
+                continue
+            rows.append({"timestamp": stamp.isoformat(), "sensor_id": sensor, **dict(zip(FEATURES, values[t, s]))})
+    frame = pd.DataFrame(rows).sample(frac=1.0, random_state=seed)
+    return times, values, frame
+
+
+def sensors_csv(path):
+    pd.DataFrame({"sensor_id": SENSORS, "latitude": [25.0, 25.01, 25.02], "longitude": [121.5, 121.51, 121.52]}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+@pytest.fixture
+def long_files(tmp_path):
+    times, values, frame = grid_and_rows()
+    readings = tmp_path / "readings.csv"
+    frame.to_csv(readings, index=False)
+    return times, values, readings, sensors_csv(tmp_path / "sensors.csv")
+
+
+def first_appearance(frame: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(frame["sensor_id"]))
+
+
+def test_the_grid_comes_back_from_shuffled_rows_with_gaps(long_files):
+    times, values, readings, sensors = long_files
+    ds = import_long_csv(readings, sensors, timezone="Asia/Taipei", units={"flow": "veh/5min", "speed": "km/h"})
+    order = [SENSORS.index(s) for s in first_appearance(pd.read_csv(readings, dtype={"sensor_id": str}))]
+    assert list(ds.sensors["sensor_id"]) == [SENSORS[i] for i in order]
+    assert ds.features == FEATURES
+    assert ds.timestamps.equals(times)
+    np.testing.assert_array_equal(ds.values, values[:, order])
+    assert ds.meta["interval"] == "5min" and ds.meta["steps_inserted_as_missing"] == 1
+    assert ds.meta["units"] == {"flow": "veh/5min", "speed": "km/h", "occupancy": "unknown"}
+    assert ds.sensors.set_index("sensor_id").loc["007", "latitude"] == 25.01
+
+
+def test_small_blocks_give_the_same_dataset(long_files, monkeypatch):
+    """Blocks of a few rows: times, sensors and readings gathered across many blocks."""
+    _, _, readings, sensors = long_files
+    whole = import_long_csv(readings, sensors)
+    monkeypatch.setattr(long_csv, "BLOCK_BYTES", 256)
+    blocks = import_long_csv(readings, sensors)
+    np.testing.assert_array_equal(blocks.values, whole.values)
+    assert blocks.timestamps.equals(whole.timestamps)
+    assert list(blocks.sensors["sensor_id"]) == list(whole.sensors["sensor_id"])
+
+
+def test_it_agrees_with_wide_csv_on_the_same_readings(tmp_path):
+    """One feature written both ways, naive local times and a missing-value code."""
+    times, values, frame = grid_and_rows(zone="America/Los_Angeles")
+    frame = frame[["timestamp", "sensor_id", "speed"]].copy()
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"]).dt.strftime("%Y-%m-%d %H:%M")
+    frame["speed"] = frame["speed"].fillna(-1)
+    long_path = tmp_path / "long.csv"
+    frame.to_csv(long_path, index=False)
+    wide = frame.pivot(index="timestamp", columns="sensor_id", values="speed")
+    wide_path = tmp_path / "wide.csv"
+    wide[first_appearance(frame)].reset_index().to_csv(wide_path, index=False, na_rep="")
+    sensors = sensors_csv(tmp_path / "sensors.csv")
+    kwargs = dict(missing_values=(-1,), timezone="America/Los_Angeles")
+    from_long = import_long_csv(long_path, sensors, units="mph", **kwargs)
+    from_wide = import_wide_csv(wide_path, sensors, feature="speed", units="mph", **kwargs)
+    np.testing.assert_array_equal(from_long.values, from_wide.values)
+    assert from_long.timestamps.equals(from_wide.timestamps) and from_long.timestamps.equals(times)
+    assert list(from_long.sensors["sensor_id"]) == list(from_wide.sensors["sensor_id"])
+    assert from_long.meta["units"] == from_wide.meta["units"] == {"speed": "mph"}
+
+
+def write_rows(path, lines: list[str]):
+    path.write_text("\n".join(["timestamp,sensor_id,flow,speed", *lines]) + "\n")
+    return path
+
+
+def regular_lines(steps: int = 60, start: str = "2024-03-01T00:00") -> list[str]:
+    times = pd.date_range(start, periods=steps, freq="5min")
+    return [f"{t:%Y-%m-%dT%H:%M},{s},{i % 7},{50 + i % 11}" for i, t in enumerate(times) for s in SENSORS]
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            lambda lines: lines.__setitem__(100, lines[100].replace(",50", ",fifty")),
+            "column 'speed', line 102: 'fifty'",
+        ),
+        (lambda lines: lines.__setitem__(130, lines[129]), "line 132: sensor 'VD-01' at 2024-03-01T03:35:00+00:00 has"),
+        (lambda lines: lines.__setitem__(170, lines[10]), "line 172: sensor '007' at 2024-03-01T00:15:00+00:00 has"),
+        (lambda lines: lines.__setitem__(170, ",".join(["", *lines[170].split(",")[1:]])), "line 172: blank"),
+        (
+            lambda lines: lines.__setitem__(152, lines[152].replace(",N3,", ", ,")),
+            "column 'sensor_id', line 154: blank",
+        ),
+        (lambda lines: lines.__setitem__(147, lines[147].replace(":05,", ":05Z,")), "line 149: '2024-03-01T04:05Z'"),
+        (lambda lines: lines.__setitem__(120, lines[120].replace(":20,", ":22,")), "line 122: time 2024-03-01T03:22"),
+    ],
+    ids=["not-a-number", "twice", "twice-blocks-apart", "blank-time", "blank-sensor", "mixed-offsets", "off-grid"],
+)
+def test_a_bad_row_is_named_by_its_line_across_blocks(tmp_path, monkeypatch, change, problem):
+    monkeypatch.setattr(long_csv, "BLOCK_BYTES", 300)  # about ten rows a block
+    lines = regular_lines()
+    change(lines)
+    readings = write_rows(tmp_path / "r.csv", lines)
+    with pytest.raises(InputError, match="r.csv") as caught:
+        import_long_csv(readings, sensors_csv(tmp_path / "s.csv"))
+    assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs, problem",
+    [
+        ({"time_column": "time"}, "no column 'time' (set --time-column); the header has timestamp, sensor_id"),
+        ({"sensor_column": "vd"}, "no column 'vd' (set --sensor-column)"),
+        ({"features": ["volume"]}, "no feature column 'volume' (--feature)"),
+        ({"features": ["sensor_id"]}, "are the time and sensor columns, not features"),
+        ({"units": "km/h"}, "'km/h' for 2 features (flow, speed); give FEATURE=UNIT each"),
+        ({"units": {"volume": "veh"}}, "'volume' is not a feature read (flow, speed)"),
+        ({"timezone": "Mars/Olympus"}, "is not an IANA time zone"),
+        ({"max_values": 100}, "already pass the limit of 100 values"),
+    ],
+)
+def test_options_that_do_not_fit_the_file_are_refused(tmp_path, kwargs, problem):
+    readings = write_rows(tmp_path / "r.csv", regular_lines(steps=20))
+    with pytest.raises(InputError) as caught:
+        import_long_csv(readings, sensors_csv(tmp_path / "s.csv"), **kwargs)
+    assert problem in str(caught.value)
+
+
+def test_only_the_chosen_features_are_read(tmp_path):
+    lines = [line + ",north" for line in regular_lines(steps=20)]
+    readings = tmp_path / "r.csv"
+    readings.write_text("\n".join(["timestamp,sensor_id,flow,speed,direction", *lines]) + "\n")
+    sensors = sensors_csv(tmp_path / "s.csv")
+    with pytest.raises(InputError, match="column 'direction', line 2: 'north' is not a number"):
+        import_long_csv(readings, sensors)
+    ds = import_long_csv(readings, sensors, features=["speed"])
+    assert ds.features == ["speed"] and ds.values.shape == (20, 3, 1)
+    assert ds.values[0, 0, 0] == 50 and ds.values[12, 1, 0] == 51  # 50 + the step's index % 11
+
+
+def test_the_hour_a_dst_change_repeats_needs_offsets(tmp_path):
+    """Naive 01:00-01:55 happen twice on 2024-11-03 in Los Angeles: a long file cannot tell them apart."""
+    readings = write_rows(tmp_path / "r.csv", regular_lines(steps=40, start="2024-11-03T00:00"))
+    sensors = sensors_csv(tmp_path / "s.csv")
+    with pytest.raises(InputError, match="write them with a UTC offset"):
+        import_long_csv(readings, sensors, timezone="America/Los_Angeles")
+    stamps = pd.date_range("2024-11-03T00:00-07:00", periods=40, freq="5min")
+    lines = [f"{t.isoformat()},{s},1,2" for t in stamps for s in SENSORS]
+    ds = import_long_csv(write_rows(tmp_path / "r.csv", lines), sensors, timezone="America/Los_Angeles")
+    assert len(ds.timestamps) == 40 and np.isfinite(ds.values).all()
+
+
+def test_units_as_typed():
+    assert parse_units([]) is None
+    assert parse_units(["mph"]) == "mph"
+    assert parse_units(["flow=veh/5min", "speed = km/h"]) == {"flow": "veh/5min", "speed": "km/h"}
+    with pytest.raises(InputError, match="'mph': expected FEATURE=UNIT"):
+        parse_units(["flow=veh/5min", "mph"])
+    with pytest.raises(InputError, match="given twice"):
+        parse_units(["flow=a", "flow=b"])
+
+
+def test_the_cli_imports_and_a_refused_import_leaves_the_dataset(long_files, tmp_path, capsys):
+    _, values, readings, sensors = long_files
+    out = tmp_path / "ds"
+    command = ["data", "import", "long-csv", str(readings), "--sensors", str(sensors), "--out", str(out)]
+    assert main([*command, "--units", "flow=veh/5min", "--timezone", "Asia/Taipei"]) == 0
+    assert "3 sensors x 40 steps x 3 features (flow, speed, occupancy), every 5min" in capsys.readouterr().out
+    ds = read_dataset(out)
+    assert ds.meta["units"]["flow"] == "veh/5min" and ds.meta["importer"]["format"] == "long-csv"
+    assert int(np.isfinite(ds.values).sum()) == int(np.isfinite(values).sum())
+    before = folder_bytes(out)
+    assert main([*command, "--time-column", "time"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "readings.csv" in err and "--time-column" in err
+    assert folder_bytes(out) == before

@@ -184,6 +184,13 @@ def test_the_hour_a_dst_change_repeats_needs_offsets(tmp_path):
     assert len(ds.timestamps) == 40 and np.isfinite(ds.values).all()
 
 
+def test_the_cli_default_limit_is_the_importers():
+    from social_xlstm.cli.data import MAX_VALUES
+    from social_xlstm.data.importers.timeline import MAX_GRID_VALUES
+
+    assert MAX_VALUES == MAX_GRID_VALUES
+
+
 def test_units_as_typed():
     assert parse_units([]) is None
     assert parse_units(["mph"]) == "mph"

@@ -26,6 +26,17 @@ UnitsOption = Annotated[
     Optional[str], typer.Option(help="Units of the feature recorded in meta.json, e.g. mph (default: unknown).")
 ]
 
+# Options of the two importers of a user's own tables (wide-csv, long-csv).
+EdgesOption = Annotated[Optional[Path], typer.Option(help="CSV with from, to, distance_m (and/or weight).")]
+MissingValueOption = Annotated[
+    Optional[list[float]], typer.Option("--missing-value", help="A value that means 'no reading' (repeatable).")
+]
+LocalTimezoneOption = Annotated[str, typer.Option(help="Time zone for timestamps written without an offset.")]
+MaxValuesOption = Annotated[
+    int, typer.Option(min=1, help="Largest grid (steps x sensors x features) to allocate; a mistyped year asks more.")
+]
+MAX_VALUES = 500_000_000  # importers.timeline.MAX_GRID_VALUES, without importing pandas to show --help
+
 
 def _write(dataset, out: Path) -> dict:
     """Record how the dataset was made, write it atomically, say what was written (and which
@@ -103,17 +114,13 @@ def import_wide_csv(
     readings_csv: Annotated[Path, typer.Argument(help="CSV: a timestamp column, then one column per sensor id.")],
     sensors: Annotated[Path, typer.Option(help="CSV with sensor_id, latitude, longitude (more columns are kept).")],
     out: OutOption,
-    edges: Annotated[Optional[Path], typer.Option(help="CSV with from, to, distance_m (and/or weight).")] = None,
-    missing_value: Annotated[
-        Optional[list[float]], typer.Option("--missing-value", help="A value that means 'no reading' (repeatable).")
-    ] = None,
+    edges: EdgesOption = None,
+    missing_value: MissingValueOption = None,
     feature: Annotated[str, typer.Option(help="Name of the measured feature.")] = "speed",
-    timezone: Annotated[str, typer.Option(help="Time zone for timestamps written without an offset.")] = "UTC",
+    timezone: LocalTimezoneOption = "UTC",
     units: UnitsOption = None,
     name: NameOption = None,
-    max_values: Annotated[
-        int, typer.Option(min=1, help="Largest grid (time steps x sensors) to allocate; a mistyped year asks for more.")
-    ] = 500_000_000,
+    max_values: MaxValuesOption = MAX_VALUES,
 ) -> None:
     """Your own data: timestamp x sensor CSV plus a sensors CSV with coordinates."""
     from social_xlstm.data.importers.wide_csv import import_wide_csv as run
@@ -147,11 +154,9 @@ def import_long_csv(
         Optional[list[str]],
         typer.Option("--feature", help="A column to read as a feature (repeatable; default: every other column)."),
     ] = None,
-    edges: Annotated[Optional[Path], typer.Option(help="CSV with from, to, distance_m (and/or weight).")] = None,
-    missing_value: Annotated[
-        Optional[list[float]], typer.Option("--missing-value", help="A value that means 'no reading' (repeatable).")
-    ] = None,
-    timezone: Annotated[str, typer.Option(help="Time zone for timestamps written without an offset.")] = "UTC",
+    edges: EdgesOption = None,
+    missing_value: MissingValueOption = None,
+    timezone: LocalTimezoneOption = "UTC",
     units: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -160,9 +165,7 @@ def import_long_csv(
         ),
     ] = None,
     name: NameOption = None,
-    max_values: Annotated[
-        int, typer.Option(min=1, help="Largest grid (time steps x sensors x features) to allocate.")
-    ] = 500_000_000,
+    max_values: MaxValuesOption = MAX_VALUES,
 ) -> None:
     """Your own data, one row per time and sensor: timestamp, sensor_id and a column per feature."""
     from social_xlstm.data.importers.long_csv import import_long_csv as run

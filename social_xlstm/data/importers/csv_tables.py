@@ -222,17 +222,3 @@ def edge_frame(src: Sequence, dst: Sequence, **values: Sequence[float]) -> pd.Da
     frame = pd.DataFrame({"src": np.asarray(src).astype(str), "dst": np.asarray(dst).astype(str), **values})
     frame = frame[frame["src"] != frame["dst"]]
     return frame.drop_duplicates(["src", "dst"], keep="last").reset_index(drop=True)
-
-
-# What a user's own edges CSV may give for each pair (wide-csv, long-csv).
-USER_EDGE_VALUES = ("distance_m", "weight")
-
-
-def read_user_edges(path: str | Path, sensor_ids: Sequence[str]) -> pd.DataFrame:
-    """A user's edges CSV (``from, to`` with ``distance_m`` and/or ``weight``) as canonical edges."""
-    path = require_file(path)
-    listed = read_edge_list(path, USER_EDGE_VALUES)
-    require_known_ends(listed, set(sensor_ids), path)
-    return edge_frame(
-        listed["from"], listed["to"], **{name: listed[name].to_numpy() for name in USER_EDGE_VALUES if name in listed}
-    )

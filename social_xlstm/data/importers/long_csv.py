@@ -25,11 +25,8 @@ from social_xlstm.data.importers.csv_tables import (
     as_float32,
     numeric_column,
     read_header,
-    read_sensor_table,
-    read_user_edges,
     require_file,
 )
-from social_xlstm.data.importers.provenance import blank_cells_missing, table_meta
 from social_xlstm.data.importers.timeline import (
     MAX_GRID_VALUES,
     Grid,
@@ -38,6 +35,7 @@ from social_xlstm.data.importers.timeline import (
     parse_iso_times,
     regular_grid,
 )
+from social_xlstm.data.importers.user_csv import user_dataset
 from social_xlstm.errors import InputError
 
 __all__ = ["import_long_csv"]
@@ -312,29 +310,18 @@ def import_long_csv(
     )
     missing = np.asarray(missing_values, dtype=np.float32)
     values = _fill(readings_csv, columns, scan, grid, missing)
-    sensor_ids = list(scan.sensors)
-    sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids)
-    edges = None if edges_csv is None else read_user_edges(edges_csv, sensor_ids)
-    meta = table_meta(
+    return user_dataset(
         format_name="long-csv",
         source=SOURCE,
-        licence="unknown (user-supplied data)",
-        step=grid.step,
-        units=units_by_feature,
-        missing_value_convention=blank_cells_missing(missing_values, "times and sensors without a row"),
-        missing_values=missing_values,
-        inputs={"readings": readings_csv, "sensors": sensors_csv, "edges": edges_csv},
-        name=name,
-        steps_inserted_as_missing=grid.inserted,
-        sensors_without_coordinates=unlocated,
-    )
-    dataset = Dataset(
+        readings_csv=readings_csv,
+        sensors_csv=sensors_csv,
+        edges_csv=edges_csv,
+        sensor_ids=list(scan.sensors),
+        features=columns.features,
         values=values,
-        timestamps=grid.stamps,
-        features=list(columns.features),
-        sensors=sensors,
-        edges=edges,
-        meta=meta,
+        grid=grid,
+        units=units_by_feature,
+        missing_values=missing_values,
+        absent="times and sensors without a row",
+        name=name,
     )
-    dataset.validate(readings_csv)
-    return dataset

@@ -41,10 +41,3 @@ def table_meta(
     if name is not None:
         meta["name"] = name
     return meta
-
-
-def blank_cells_missing(missing_values: Sequence[float], absent: str) -> str:
-    """meta.json's missing-value convention of the user CSV importers; ``absent`` names what the
-    file may leave out (time steps, or time-and-sensor rows), which becomes missing too."""
-    listed = f"; the values {', '.join(f'{v:g}' for v in missing_values)} also mean missing" if missing_values else ""
-    return f"a blank cell is missing{listed}; {absent} are inserted as missing"

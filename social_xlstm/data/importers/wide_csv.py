@@ -17,13 +17,11 @@ from social_xlstm.data.dataset import Dataset
 from social_xlstm.data.importers.csv_tables import (
     numeric_matrix,
     read_header,
-    read_sensor_table,
     read_table,
-    read_user_edges,
     require_file,
 )
-from social_xlstm.data.importers.provenance import blank_cells_missing, table_meta
 from social_xlstm.data.importers.timeline import MAX_GRID_VALUES, parse_row_times, place_on_grid, regular_grid
+from social_xlstm.data.importers.user_csv import user_dataset
 from social_xlstm.errors import InputError
 
 __all__ = ["import_wide_csv"]
@@ -63,24 +61,19 @@ def import_wide_csv(
     if len(missing_values):
         values[np.isin(values, np.asarray(missing_values, dtype=np.float32))] = np.nan
     values = place_on_grid(values, grid)[:, :, None]
-    sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids)
-    edges = None if edges_csv is None else read_user_edges(edges_csv, sensor_ids)
-    meta = table_meta(
+    return user_dataset(
         format_name="wide-csv",
         source=SOURCE,
-        licence="unknown (user-supplied data)",
-        step=grid.step,
+        readings_csv=readings_csv,
+        sensors_csv=sensors_csv,
+        edges_csv=edges_csv,
+        sensor_ids=sensor_ids,
+        features=[feature],
+        values=values,
+        grid=grid,
         units={feature: units or "unknown"},
-        missing_value_convention=blank_cells_missing(missing_values, "time steps absent from the file"),
         missing_values=missing_values,
-        inputs={"readings": readings_csv, "sensors": sensors_csv, "edges": edges_csv},
+        absent="time steps absent from the file",
         name=name,
-        steps_inserted_as_missing=grid.inserted,
-        sensors_without_coordinates=unlocated,
         **({"clock": times.note} if times.note else {}),
     )
-    dataset = Dataset(
-        values=values, timestamps=grid.stamps, features=[feature], sensors=sensors, edges=edges, meta=meta
-    )
-    dataset.validate(readings_csv)
-    return dataset

@@ -1,0 +1,78 @@
+"""What the two importers of a user's own CSV tables share (wide-csv, long-csv): the edges
+file, the missing-value convention and the dataset they build from a filled grid."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from social_xlstm.data.dataset import Dataset
+from social_xlstm.data.importers.csv_tables import (
+    edge_frame,
+    read_edge_list,
+    read_sensor_table,
+    require_file,
+    require_known_ends,
+)
+from social_xlstm.data.importers.provenance import table_meta
+from social_xlstm.data.importers.timeline import Grid
+
+# What a user's edges CSV may give for each pair.
+EDGE_VALUES = ("distance_m", "weight")
+
+
+def read_user_edges(path: str | Path, sensor_ids: Sequence[str]) -> pd.DataFrame:
+    """A user's edges CSV (``from, to`` with ``distance_m`` and/or ``weight``) as canonical edges."""
+    path = require_file(path)
+    listed = read_edge_list(path, EDGE_VALUES)
+    require_known_ends(listed, set(sensor_ids), path)
+    return edge_frame(
+        listed["from"], listed["to"], **{name: listed[name].to_numpy() for name in EDGE_VALUES if name in listed}
+    )
+
+
+def user_dataset(
+    *,
+    format_name: str,
+    source: str,
+    readings_csv: Path,
+    sensors_csv: str | Path,
+    edges_csv: str | Path | None,
+    sensor_ids: Sequence[str],
+    features: Sequence[str],
+    values: np.ndarray,
+    grid: Grid,
+    units: Mapping[str, str],
+    missing_values: Sequence[float],
+    absent: str,
+    name: str | None,
+    **extra,
+) -> Dataset:
+    """The checked dataset of a filled ``values [steps, sensors, features]`` grid, with the
+    sensors' coordinates, the optional edges and meta.json's account of the import. ``absent``
+    names what the file may leave out (time steps, or rows), which is missing too."""
+    sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids)
+    edges = None if edges_csv is None else read_user_edges(edges_csv, sensor_ids)
+    listed = f"; the values {', '.join(f'{v:g}' for v in missing_values)} also mean missing" if missing_values else ""
+    meta = table_meta(
+        format_name=format_name,
+        source=source,
+        licence="unknown (user-supplied data)",
+        step=grid.step,
+        units=units,
+        missing_value_convention=f"a blank cell is missing{listed}; {absent} are inserted as missing",
+        missing_values=missing_values,
+        inputs={"readings": readings_csv, "sensors": sensors_csv, "edges": edges_csv},
+        name=name,
+        steps_inserted_as_missing=grid.inserted,
+        sensors_without_coordinates=unlocated,
+        **extra,
+    )
+    dataset = Dataset(
+        values=values, timestamps=grid.stamps, features=list(features), sensors=sensors, edges=edges, meta=meta
+    )
+    dataset.validate(readings_csv)
+    return dataset

@@ -42,7 +42,7 @@ __all__ = ["import_long_csv"]
 
 SOURCE = "long CSV (long-csv): user-supplied readings, one row per time and sensor"
 # Bytes of the file parsed at a time: a block's table is a few times this, whatever the file's size.
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)

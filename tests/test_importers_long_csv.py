@@ -215,3 +215,23 @@ def test_the_cli_imports_and_a_refused_import_leaves_the_dataset(long_files, tmp
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "readings.csv" in err and "--time-column" in err
     assert folder_bytes(out) == before
+
+
+def test_negative_readings_are_counted_and_their_code_named(tmp_path, capsys):
+    """An outage written as -1 imported as a speed of -1 km/h, and inspect said 100% coverage."""
+    lines = regular_lines(steps=20)
+    for row in (5, 6, 7, 30):
+        lines[row] = lines[row].rsplit(",", 1)[0] + ",-1"
+    lines[40] = lines[40].rsplit(",", 1)[0] + ",-3"
+    readings = write_rows(tmp_path / "r.csv", lines)
+    out = tmp_path / "ds"
+    command = ["data", "import", "long-csv", str(readings), "--sensors", str(sensors_csv(tmp_path / "s.csv"))]
+    assert main([*command, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "5 'speed' readings are negative (4 of them -1): if -1 means 'no reading'" in err
+    assert "--missing-value -1" in err and "'flow'" not in err
+    assert read_dataset(out).meta["counts"]["readings_negative"] == {"flow": 0, "speed": 5}
+    assert main(["data", "inspect", str(out)]) == 0
+    assert "5 'speed' readings are negative" in capsys.readouterr().out
+    assert main([*command, "--out", str(out), "--missing-value", "-1", "--missing-value", "-3"]) == 0
+    assert "negative" not in capsys.readouterr().err

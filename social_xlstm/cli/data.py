@@ -38,9 +38,28 @@ MaxValuesOption = Annotated[
 MAX_VALUES = 500_000_000  # importers.timeline.MAX_GRID_VALUES, without importing pandas to show --help
 
 
-def _write(dataset, out: Path) -> dict:
+def _negative_readings_warning(dataset, feature: str, count: int, missing_value_option: bool) -> str:
+    """Traffic readings are never below zero, so negative ones are most often a code for 'no
+    reading' (-1, -99) that the import took for a value; the commonest one is named."""
+    import numpy as np
+
+    text = f"{count:,} '{feature}' readings are negative"
+    values = getattr(dataset, "values", None)  # a streamed dataset is not in memory: the count alone
+    if values is None:
+        return text
+    column = values[..., dataset.features.index(feature)]
+    codes, times = np.unique(column[column < 0], return_counts=True)
+    code = f"{codes[times.argmax()]:g}"
+    text += f" ({'all' if len(codes) == 1 else f'{times.max():,} of them'} {code})"
+    if missing_value_option:
+        text += f": if {code} means 'no reading', import again with --missing-value {code}"
+    return text
+
+
+def _write(dataset, out: Path, *, missing_value_option: bool = False) -> dict:
     """Record how the dataset was made, write it atomically, say what was written (and which
-    features hold no reading at all: training on them fails) and return its counts."""
+    features hold no reading at all, or negative ones: a code for 'none'?) and return its counts.
+    ``missing_value_option``: the command takes --missing-value, so the warning can name it."""
     from social_xlstm.cli.commands import invocation
     from social_xlstm.data.dataset import write_dataset
 
@@ -60,6 +79,10 @@ def _write(dataset, out: Path) -> dict:
                 highlight=False,
                 soft_wrap=True,
             )
+    for feature, count in counts["readings_negative"].items():
+        if count:
+            text = _negative_readings_warning(dataset, feature, count, missing_value_option)
+            err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
     present = counts["readings_present"]
     for feature in [f for f in dataset.features if not present[f]]:
         kept = [f for f in dataset.features if present[f]]
@@ -138,6 +161,7 @@ def import_wide_csv(
             max_values=max_values,
         ),
         out,
+        missing_value_option=True,
     )
 
 
@@ -186,6 +210,7 @@ def import_long_csv(
             max_values=max_values,
         ),
         out,
+        missing_value_option=True,
     )
 
 
@@ -406,11 +431,14 @@ def inspect(
     dataset = read_dataset(directory)
     report = quality_report(dataset, run_steps=run_steps, top_k=top)
     _render_quality(report, directory)
-    infinite = (dataset.meta.get("counts") or {}).get("readings_infinite_made_missing") or {}
-    for feature, count in infinite.items():
+    counts = dataset.meta.get("counts") or {}
+    for feature, count in (counts.get("readings_infinite_made_missing") or {}).items():
         if count:
             console.print(
                 f"[yellow]note:[/] {count:,} '{feature}' readings were infinite at import and count as missing"
             )
+    for feature, count in (counts.get("readings_negative") or {}).items():
+        if count:
+            console.print(f"[yellow]note:[/] {count:,} '{feature}' readings are negative (read as values)")
     written = write_report(report, json_path or directory / QUALITY_FILE)
     console.print(f"wrote [bold]{written}[/]")

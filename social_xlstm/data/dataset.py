@@ -157,6 +157,7 @@ class ReadingsCheck:
         self._step_ns: int | None = None
         self.present = np.zeros(len(features), dtype=np.int64)
         self.infinite = np.zeros(len(features), dtype=np.int64)
+        self.negative = np.zeros(len(features), dtype=np.int64)  # traffic readings are not: a code for 'none'?
 
     def add(self, stamps: pd.DatetimeIndex, values: np.ndarray) -> np.ndarray:
         """Check one chunk; return its values with infinite readings (an overflowed 1e300, say)
@@ -183,6 +184,7 @@ class ReadingsCheck:
             self.infinite += infinite.sum(axis=(0, 1))
             values = np.where(infinite, np.nan, values).astype(values.dtype, copy=False)
         self.present += np.isfinite(values).sum(axis=(0, 1))
+        self.negative += (values < 0).sum(axis=(0, 1))
         return values
 
     def finish(self) -> None:
@@ -200,6 +202,7 @@ class ReadingsCheck:
             "edges": 0 if edges is None else len(edges),
             "readings_present": {name: int(count) for name, count in zip(self.features, self.present)},
             "readings_infinite_made_missing": {name: int(count) for name, count in zip(self.features, self.infinite)},
+            "readings_negative": {name: int(count) for name, count in zip(self.features, self.negative)},
         }
 
 

@@ -5,7 +5,7 @@ import json
 from conftest import tiny_train_args
 
 from social_xlstm.cli import main
-from social_xlstm.evaluation.naive_check import shortfalls
+from social_xlstm.evaluation.naive_check import evaluated_split_notes, shortfalls
 
 
 def test_a_shortfall_is_named_per_target_and_horizon_with_units():
@@ -27,6 +27,10 @@ def test_a_shortfall_is_named_per_target_and_horizon_with_units():
     assert "worse than persistence on speed" in lines[1] and "(h12 3.000 against 2.900)" in lines[1]
     best = {target: {key: 0.1 for key in horizons} for target, horizons in maes["social_xlstm"].items()}
     assert shortfalls({**maes, "social_xlstm": best}, {}) == []
+    notes = evaluated_split_notes(maes, {"flow": "veh/5min"}, "test")
+    assert notes[0].startswith("on the test split historical_average is better than social_xlstm on flow")
+    assert "(h12 20.000 against 19.000, in veh/5min)" in notes[0] and len(notes) == 2
+    assert evaluated_split_notes(maes, {}, "val") == []  # the warnings already say it
 
 
 def test_an_untrained_model_is_flagged_in_the_summary_and_the_table(demo_dir, tmp_path, capsys):
@@ -36,4 +40,6 @@ def test_an_untrained_model_is_flagged_in_the_summary_and_the_table(demo_dir, tm
     validation = summary["validation_mae"]
     assert set(validation) == {"social_xlstm", "persistence", "historical_average"}
     assert summary["warnings"] and all("validation split" in w for w in summary["warnings"])
-    assert "warning: social_xlstm is worse than" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "warning: social_xlstm is worse than" in shown
+    assert summary["notes"] and "note: on the test split" in shown

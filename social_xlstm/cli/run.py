@@ -57,6 +57,8 @@ def _show(summary: dict, written: Path) -> None:
         console.print(table)
     for warning in summary.get("warnings", []):
         console.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    for note in summary.get("notes", []):
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     console.print(
         f"results of the {summary['split']} split: [bold]{written}[/] (metrics/, predictions.parquet, plots/)"
     )

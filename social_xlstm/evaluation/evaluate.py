@@ -18,7 +18,7 @@ import torch
 from social_xlstm.allocator import give_back_freed_memory
 from social_xlstm.data.dataset import feature_units
 from social_xlstm.evaluation.forecasters import MODEL_NAME, LoadedRun, load_run
-from social_xlstm.evaluation.naive_check import shortfalls, validation_means
+from social_xlstm.evaluation.naive_check import evaluated_split_notes, report_maes, shortfalls, validation_means
 from social_xlstm.evaluation.predictions import PredictionsWriter
 from social_xlstm.files import atomic_file
 from social_xlstm.metrics import ForecastMetrics
@@ -107,6 +107,7 @@ def evaluate_run(
                 give_back_freed_memory()
     validation = validation_means(run, forecast_batches)
     minutes = pd.Timedelta(dm.dataset.meta["interval"]).total_seconds() / 60
+    models = {name: m.compute() for name, m in metrics.items()}
     summary = {
         "split": split,
         "data": str(Path(dm.source).resolve()) if isinstance(dm.source, (str, Path)) else None,
@@ -114,9 +115,10 @@ def evaluate_run(
         "interval": dm.dataset.meta["interval"],
         "units": {target: units.get(target) for target in dm.targets},
         "horizon_minutes": {str(h): h * minutes for h in range(1, dm.horizon + 1)},
-        "models": {name: _per_target(m.compute()) for name, m in metrics.items()},
+        "models": {name: _per_target(computed) for name, computed in models.items()},
         "validation_mae": validation,
         "warnings": shortfalls(validation, units),
+        "notes": evaluated_split_notes({name: report_maes(c) for name, c in models.items()}, units, split),
     }
     per_sensor = pd.concat(
         [m.per_sensor(dm.sensor_ids).assign(model=name) for name, m in metrics.items()], ignore_index=True

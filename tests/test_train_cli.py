@@ -4,6 +4,7 @@ docs/architecture.md, "Run directory", predictions checked against the dataset i
 import json
 import logging
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -500,8 +501,6 @@ def test_piped_help_and_tables_are_not_cut_at_80_columns():
 )
 def test_the_end_of_a_fit_says_why_it_stopped(capsys, reason, said):
     """Lightning's EarlyStopping also stops on a validation error that is not finite."""
-    from types import SimpleNamespace
-
     from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 
     from social_xlstm.training.progress import EndOfFit
@@ -521,3 +520,32 @@ def test_the_end_of_a_fit_says_why_it_stopped(capsys, reason, said):
     EndOfFit("social_xlstm (1 of 1)").on_train_end(trainer, None)
     out = capsys.readouterr().out
     assert out.startswith(f"social_xlstm (1 of 1): {said}") and out.endswith("val_mae 0.2500 (scaled units)\n"), out
+
+
+def test_the_second_epoch_says_how_long_the_rest_may_take(capsys, monkeypatch):
+    """A new user's auto budget came to 231 epochs and nothing said it would take hours."""
+    from social_xlstm.training import progress
+
+    assert progress.pace_note("m", 2, 231, 30.0) == (
+        "m: at 30 s an epoch, its 229 epochs left take up to about 114 min (early stopping may end it sooner; "
+        "trainer.max_epochs=N caps it)"
+    )
+    assert progress.pace_note("m", 1, 231, 30.0) is None  # the first epoch holds the compile
+    assert progress.pace_note("m", 2, 4, 20.0) is None  # under a minute left
+    clock = iter([0.0, 100.0, 145.0])
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    lines = progress.EpochLines("social_xlstm (1 of 3)")
+    trainer = SimpleNamespace(
+        sanity_checking=False,
+        is_global_zero=True,
+        callback_metrics={"val_mae": torch.tensor(0.3)},
+        current_epoch=1,
+        max_epochs=10,
+    )
+    lines.on_train_epoch_start(trainer, None)
+    lines.on_validation_epoch_end(trainer, None)
+    assert capsys.readouterr().out.splitlines() == [
+        "social_xlstm (1 of 3): epoch 2/10, val_mae 0.3000 (scaled units), 45 s",
+        "social_xlstm (1 of 3): at 45 s an epoch, its 8 epochs left take up to about 6 min (early stopping may end "
+        "it sooner; trainer.max_epochs=N caps it)",
+    ]

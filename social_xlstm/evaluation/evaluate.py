@@ -118,7 +118,7 @@ def evaluate_run(
         "models": {name: _per_target(computed) for name, computed in models.items()},
         "validation_mae": validation,
         "warnings": shortfalls(validation, units),
-        "notes": evaluated_split_notes({name: report_maes(c) for name, c in models.items()}, units, split),
+        "notes": evaluated_split_notes({name: report_maes(c) for name, c in models.items()}, validation, units, split),
     }
     per_sensor = pd.concat(
         [m.per_sensor(dm.sensor_ids).assign(model=name) for name, m in metrics.items()], ignore_index=True

@@ -33,20 +33,24 @@ def batches_per_epoch(train_windows: int, batch_size: int, limit_train_batches) 
 def resolve_budget(trainer: DictConfig, train_windows: int, batch_size: int) -> str | None:
     """Replace ``auto`` in trainer.max_epochs and trainer.early_stopping_patience (checked by
     ``config.check_values``) by numbers chosen from the data; return a line that says what was
-    chosen (None when nothing was auto)."""
+    chosen and what was set (None when nothing was auto)."""
     per_epoch = batches_per_epoch(train_windows, batch_size, trainer.limit_train_batches)
-    chosen = []
-    epochs_set = trainer.max_epochs != AUTO
-    if trainer.max_epochs == AUTO:
+    source = f"auto, from {train_windows:,} training windows"
+    epochs_set, patience_set = trainer.max_epochs != AUTO, trainer.early_stopping_patience != AUTO
+    if epochs_set and patience_set:
+        return None
+    if not epochs_set:
         trainer.max_epochs = min(max(math.ceil(TARGET_UPDATES / per_epoch), EPOCHS[0]), EPOCHS[1])
-        chosen.append(
-            f"{trainer.max_epochs} epochs of {per_epoch} batches ({trainer.max_epochs * per_epoch:,} updates)"
-        )
-    if trainer.early_stopping_patience == AUTO:
+    if not patience_set:
         trainer.early_stopping_patience = max(MIN_PATIENCE, math.ceil(PATIENCE_UPDATES / per_epoch))
-        moot = epochs_set and trainer.early_stopping_patience >= trainer.max_epochs
-        chosen.append(
-            f"early stopping after {trainer.early_stopping_patience} epochs without a better validation error"
-            + (f" (no fewer than the {trainer.max_epochs} epochs set: all train, the best is kept)" if moot else "")
+    batches = f"{per_epoch} batch{'es' if per_epoch != 1 else ''}"
+    epochs = f"{trainer.max_epochs} epochs of {batches} ({trainer.max_epochs * per_epoch:,} updates)"
+    patience = f"early stopping after {trainer.early_stopping_patience} epochs without a better validation error"
+    if not epochs_set:
+        return f"training budget ({source}): {epochs}" + ("" if patience_set else f", {patience}")
+    if trainer.early_stopping_patience >= trainer.max_epochs:
+        return (
+            f"training budget: the {epochs} set all train (early stopping's patience, {source}, is "
+            f"{trainer.early_stopping_patience} epochs); the epoch with the best validation error is kept"
         )
-    return f"training budget (auto, from {train_windows:,} training windows): {', '.join(chosen)}" if chosen else None
+    return f"training budget: the {epochs} set, {patience} ({source})"

@@ -15,15 +15,46 @@ def network_label(name: str, index: int, count: int) -> str:
     return f"{name} ({index} of {count})"
 
 
+# The epoch after which train says how long the rest may take: the first holds the compile.
+PACE_EPOCH = 2
+PACE_MIN_SECONDS = 60  # shorter fits need no forecast of their end
+
+
+def pace_note(label: str, finished: int, max_epochs: int, seconds: float) -> str | None:
+    """After the second epoch, how long the remaining ones take at its pace (a budget chosen
+    from the data can run to hundreds of epochs, and a user should know before waiting)."""
+    remaining = (max_epochs - finished) * seconds
+    if finished != PACE_EPOCH or remaining < PACE_MIN_SECONDS:
+        return None
+    return (
+        f"{label}: at {seconds:.0f} s an epoch, its {max_epochs - finished} epochs left take up to about "
+        f"{remaining / 60:.0f} min (early stopping may end it sooner; trainer.max_epochs=N caps it)"
+    )
+
+
 class LabelledProgressBar(RichProgressBar):
-    """Lightning's bar, titled with the network and counting epochs from 1 of max_epochs."""
+    """Lightning's bar, titled with the network and counting epochs from 1 of max_epochs, with
+    the pace note printed above it."""
 
     def __init__(self, label: str):
         super().__init__()
         self.label = label
+        self._start = time.perf_counter()
 
     def _get_train_description(self, current_epoch: int) -> str:
         return f"{self.label}: epoch {current_epoch + 1}/{self.trainer.max_epochs}"
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        self._start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        super().on_validation_epoch_end(trainer, pl_module)
+        if trainer.sanity_checking or not trainer.is_global_zero or self._console is None:
+            return
+        note = pace_note(self.label, trainer.current_epoch + 1, trainer.max_epochs, time.perf_counter() - self._start)
+        if note:
+            self._console.print(note, highlight=False, soft_wrap=True)
 
 
 class EpochLines(Callback):
@@ -47,6 +78,9 @@ class EpochLines(Callback):
             f"{self.label}: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}, {errors}, {seconds:.0f} s",
             flush=True,
         )
+        note = pace_note(self.label, trainer.current_epoch + 1, trainer.max_epochs, seconds)
+        if note:
+            print(note, flush=True)
 
 
 class EndOfFit(Callback):

@@ -235,3 +235,53 @@ def test_negative_readings_are_counted_and_their_code_named(tmp_path, capsys):
     assert "5 'speed' readings are negative" in capsys.readouterr().out
     assert main([*command, "--out", str(out), "--missing-value", "-1", "--missing-value", "-3"]) == 0
     assert "negative" not in capsys.readouterr().err
+
+
+def rows_at(*times: str) -> list[str]:
+    return [f"{t},{s},1,2" for t in times for s in SENSORS]
+
+
+FIVE_MINUTES = [f"{hour:02d}:{minute:02d}" for hour in range(2) for minute in range(0, 60, 5)]
+
+
+@pytest.mark.parametrize(
+    "lines, zone, said",
+    [
+        (rows_at(*(f"2024-03-01T{t}+08:00" for t in FIVE_MINUTES)), "Etc/GMT-8", "offset +08:00, kept as Etc/GMT-8"),
+        (
+            # the end of DST in Los Angeles: the hour from 01:00 is written twice, at -07:00 then -08:00
+            rows_at(
+                *(f"2024-11-03T{t}-07:00" for t in FIVE_MINUTES),
+                *(f"2024-11-03T01:{t[3:]}-08:00" for t in FIVE_MINUTES[:12]),
+            ),
+            "UTC",
+            "offsets -08:00, -07:00 (daylight saving?) and are kept in UTC",
+        ),
+        (rows_at(*(f"2024-03-01T{t}" for t in FIVE_MINUTES)), "UTC", "carry no UTC offset and were read as UTC"),
+        (rows_at(*(f"2024-03-01T{t}Z" for t in FIVE_MINUTES)), "UTC", None),
+    ],
+    ids=["one-offset", "dst-offsets", "naive", "utc"],
+)
+def test_without_timezone_the_times_own_offset_is_kept(tmp_path, capsys, lines, zone, said):
+    """A new user's times at -08:00 became a dataset in UTC: predictions and weekends in UTC, without a word."""
+    readings = write_rows(tmp_path / "r.csv", lines)
+    out = tmp_path / "ds"
+    command = ["data", "import", "long-csv", str(readings), "--sensors", str(sensors_csv(tmp_path / "s.csv"))]
+    assert main([*command, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    ds = read_dataset(out)
+    assert str(ds.timestamps.tz) == zone == ds.meta["timezone"]
+    assert (said is None and "clock" not in ds.meta and "note" not in err) or (said in ds.meta["clock"] and said in err)
+    if zone == "Etc/GMT-8":
+        assert ds.timestamps[0].hour == 0  # the hours as written, not UTC's 16:00
+
+
+def test_wide_csv_keeps_the_times_own_offset_too(tmp_path):
+    readings = tmp_path / "wide.csv"
+    readings.write_text(
+        "time," + ",".join(SENSORS) + "\n" + "".join(f"2024-03-01T{t}+08:00,1,2,3\n" for t in FIVE_MINUTES)
+    )
+    ds = import_wide_csv(readings, sensors_csv(tmp_path / "s.csv"))
+    assert str(ds.timestamps.tz) == "Etc/GMT-8" and ds.timestamps[0].hour == 0
+    assert "offset +08:00, kept as Etc/GMT-8" in ds.meta["clock"]
+    assert "clock" not in import_wide_csv(readings, sensors_csv(tmp_path / "s.csv"), timezone="Asia/Taipei").meta

@@ -31,7 +31,13 @@ EdgesOption = Annotated[Optional[Path], typer.Option(help="CSV with from, to, di
 MissingValueOption = Annotated[
     Optional[list[float]], typer.Option("--missing-value", help="A value that means 'no reading' (repeatable).")
 ]
-LocalTimezoneOption = Annotated[str, typer.Option(help="Time zone for timestamps written without an offset.")]
+LocalTimezoneOption = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Time zone the dataset keeps and naive timestamps are read in, e.g. America/Los_Angeles "
+        "(default: the one UTC offset the times carry, else UTC)."
+    ),
+]
 MaxValuesOption = Annotated[
     int, typer.Option(min=1, help="Largest grid (steps x sensors x features) to allocate; a mistyped year asks more.")
 ]
@@ -71,6 +77,8 @@ def _write(dataset, out: Path, *, missing_value_option: bool = False) -> dict:
         f"feature{'s' if counts['features'] != 1 else ''} ({', '.join(dataset.features)}), every "
         f"{dataset.meta['interval']}, {counts['edges']} edges"
     )
+    if dataset.meta.get("clock"):
+        err_console.print(f"[yellow]note:[/] {escape(dataset.meta['clock'])}", highlight=False, soft_wrap=True)
     for feature, count in counts["readings_infinite_made_missing"].items():
         if count:
             err_console.print(
@@ -140,7 +148,7 @@ def import_wide_csv(
     edges: EdgesOption = None,
     missing_value: MissingValueOption = None,
     feature: Annotated[str, typer.Option(help="Name of the measured feature.")] = "speed",
-    timezone: LocalTimezoneOption = "UTC",
+    timezone: LocalTimezoneOption = None,
     units: UnitsOption = None,
     name: NameOption = None,
     max_values: MaxValuesOption = MAX_VALUES,
@@ -180,7 +188,7 @@ def import_long_csv(
     ] = None,
     edges: EdgesOption = None,
     missing_value: MissingValueOption = None,
-    timezone: LocalTimezoneOption = "UTC",
+    timezone: LocalTimezoneOption = None,
     units: Annotated[
         Optional[list[str]],
         typer.Option(

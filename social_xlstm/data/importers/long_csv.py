@@ -31,11 +31,13 @@ from social_xlstm.data.importers.timeline import (
     MAX_GRID_VALUES,
     Grid,
     check_timezone,
+    choose_timezone,
     in_nanoseconds,
     parse_iso_times,
     regular_grid,
+    utc_offsets,
 )
-from social_xlstm.data.importers.user_csv import user_dataset
+from social_xlstm.data.importers.user_csv import clock_note, user_dataset
 from social_xlstm.errors import InputError
 
 __all__ = ["import_long_csv"]
@@ -143,11 +145,13 @@ def _sensor_ids(block: Block, column: str, path: Path) -> Coded:
 @dataclass
 class Scan:
     """The first pass: each distinct time (sorted, as read: naive or UTC) with the line it first
-    appears on, whether the times carry an offset, and the sensors in order of appearance."""
+    appears on, whether the times carry an offset and which (minutes), and the sensors in order
+    of appearance."""
 
     times: np.ndarray
     lines: np.ndarray
     with_offset: bool
+    offsets: set[int]
     sensors: dict[str, int]
 
 
@@ -174,10 +178,13 @@ def _scan(path: Path, columns: Columns, features: int, max_values: int) -> Scan:
     """Times and sensors of the whole file, refused as soon as their grid must pass ``max_values``."""
     times, lines = np.empty(0, np.int64), np.empty(0, np.int64)
     with_offset: bool | None = None
+    offsets: set[int] = set()
     sensors: dict[str, int] = {}
     for block in _blocks(path, (columns.time, columns.sensor)):
         stamps = _block_times(block, columns, path, with_offset)
         with_offset = stamps.tz is not None
+        if with_offset:
+            offsets |= utc_offsets(_coded(block, columns.time).distinct)
         for sensor in _sensor_ids(block, columns.sensor, path).distinct:
             sensors.setdefault(sensor, len(sensors))
         if len(sensors) > MAX_COLUMNS:
@@ -194,7 +201,7 @@ def _scan(path: Path, columns: Columns, features: int, max_values: int) -> Scan:
             )
     if with_offset is None:
         raise InputError(path, "no data rows under the header")
-    return Scan(times=times, lines=lines, with_offset=with_offset, sensors=sensors)
+    return Scan(times=times, lines=lines, with_offset=with_offset, offsets=offsets, sensors=sensors)
 
 
 def _localise(scan: Scan, timezone: str, path: Path) -> pd.DatetimeIndex:
@@ -286,20 +293,23 @@ def import_long_csv(
     features: Sequence[str] | None = None,
     edges_csv: str | Path | None = None,
     missing_values: Sequence[float] = (),
-    timezone: str = "UTC",
+    timezone: str | None = None,
     units: Mapping[str, str] | str | None = None,
     name: str | None = None,
     max_values: int = MAX_GRID_VALUES,
 ) -> Dataset:
     """Read the rows onto a regular grid of times x sensors x ``features`` (default: every column
-    but the time and the sensor id). Timestamps without an offset are local to ``timezone``;
+    but the time and the sensor id). Timestamps without an offset are local to ``timezone`` (None:
+    the times' own offset, else UTC: ``timeline.choose_timezone``);
     ``units`` maps a feature to its unit (a bare unit: the one feature's); sensors absent from
     ``sensors_csv`` get NaN coordinates."""
     readings_csv = require_file(readings_csv)
-    check_timezone(timezone)
+    if timezone is not None:
+        check_timezone(timezone)
     columns = _choose_columns(readings_csv, time_column, sensor_column, features)
     units_by_feature = _units_by_feature(units, columns.features)
     scan = _scan(readings_csv, columns, len(columns.features), max_values)
+    timezone, zone_note = choose_timezone(timezone, scan.offsets)
     stamps = _localise(scan, timezone, readings_csv)
     grid = regular_grid(
         stamps,
@@ -324,4 +334,5 @@ def import_long_csv(
         missing_values=missing_values,
         absent="times and sensors without a row",
         name=name,
+        **clock_note(zone_note),
     )

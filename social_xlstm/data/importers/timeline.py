@@ -120,6 +120,43 @@ def localise(naive: pd.DatetimeIndex, timezone: str, where: str) -> Localised:
 _OFFSET_SUFFIX = r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 
+_OFFSET_AT_END = r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def utc_offsets(text: pd.Series) -> set[int]:
+    """The UTC offsets, in minutes, written at the end of ISO times (naive ones give none)."""
+    offsets = set()
+    for written in text.str.strip().str.extract(_OFFSET_AT_END)[0].dropna().unique():
+        digits = written.replace(":", "")
+        minutes = 0 if digits == "Z" else int(digits[1:3]) * 60 + int(digits[3:5] or 0)
+        offsets.add(-minutes if digits.startswith("-") else minutes)
+    return offsets
+
+
+def choose_timezone(given: str | None, offsets: set[int]) -> tuple[str, str | None]:
+    """The zone a dataset keeps (its local time of day and weekends are what the model reads):
+    ``--timezone`` when given, else the one offset the file's times all carry (a fixed-offset
+    zone, ``Etc/GMT-8`` for +08:00), else UTC; with a note, when not given, of what was chosen."""
+    if given is not None:
+        return check_timezone(given), None
+    hint = "--timezone names a zone with its daylight-saving rules, e.g. America/Los_Angeles"
+    if not offsets:
+        return "UTC", f"the times carry no UTC offset and were read as UTC; if they are local clock times, {hint}"
+    if len(offsets) > 1:
+        written = ", ".join(_offset_text(pd.Timedelta(minutes=m)) for m in sorted(offsets))
+        return "UTC", f"the times carry the UTC offsets {written} (daylight saving?) and are kept in UTC; {hint}"
+    (minutes,) = offsets
+    if minutes == 0:
+        return "UTC", None
+    if minutes % 60:
+        return (
+            "UTC",
+            f"the times carry the UTC offset {_offset_text(pd.Timedelta(minutes=minutes))}, kept in UTC; {hint}",
+        )
+    zone = f"Etc/GMT{-minutes // 60:+d}"  # POSIX signs: Etc/GMT-8 is eight hours ahead of UTC
+    return zone, f"the times carry the UTC offset {_offset_text(pd.Timedelta(minutes=minutes))}, kept as {zone}; {hint}"
+
+
 def parse_row_times(text: pd.Series, timezone: str, where: str, *, first_line: int = 2) -> Localised:
     """ISO 8601 times, one per row: with offsets they are converted, without they are local to ``timezone``."""
     check_timezone(timezone)

@@ -76,3 +76,9 @@ def user_dataset(
     )
     dataset.validate(readings_csv)
     return dataset
+
+
+def clock_note(*notes: str | None) -> dict[str, str]:
+    """meta.json's ``clock``: how the times were read (their zone, a DST grid), when it needs saying."""
+    said = [note for note in notes if note]
+    return {"clock": "; ".join(said)} if said else {}

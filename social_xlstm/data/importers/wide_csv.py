@@ -20,8 +20,15 @@ from social_xlstm.data.importers.csv_tables import (
     read_table,
     require_file,
 )
-from social_xlstm.data.importers.timeline import MAX_GRID_VALUES, parse_row_times, place_on_grid, regular_grid
-from social_xlstm.data.importers.user_csv import user_dataset
+from social_xlstm.data.importers.timeline import (
+    MAX_GRID_VALUES,
+    choose_timezone,
+    parse_row_times,
+    place_on_grid,
+    regular_grid,
+    utc_offsets,
+)
+from social_xlstm.data.importers.user_csv import clock_note, user_dataset
 from social_xlstm.errors import InputError
 
 __all__ = ["import_wide_csv"]
@@ -36,14 +43,15 @@ def import_wide_csv(
     edges_csv: str | Path | None = None,
     missing_values: Sequence[float] = (),
     feature: str = "speed",
-    timezone: str = "UTC",
+    timezone: str | None = None,
     units: str | None = None,
     name: str | None = None,
     max_values: int = MAX_GRID_VALUES,
 ) -> Dataset:
     """Read the readings onto a regular grid; blank cells and ``missing_values`` become NaN.
 
-    Timestamps without an offset are local to ``timezone``; sensors absent from
+    Timestamps without an offset are local to ``timezone`` (None: the times' own offset, else
+    UTC: ``timeline.choose_timezone``); sensors absent from
     ``sensors_csv`` get NaN coordinates, ids it lists that the readings lack are an error.
     """
     readings_csv = require_file(readings_csv)
@@ -54,7 +62,9 @@ def import_wide_csv(
     table = read_table(readings_csv, strings=[time_column])
     if table.num_rows == 0:
         raise InputError(readings_csv, "no data rows under the header")
-    times = parse_row_times(table.column(time_column).to_pandas(), timezone, str(readings_csv))
+    text = table.column(time_column).to_pandas()
+    timezone, zone_note = choose_timezone(timezone, utc_offsets(text.drop_duplicates()))
+    times = parse_row_times(text, timezone, str(readings_csv))
     grid = regular_grid(times.stamps, str(readings_csv), columns=len(sensor_ids), max_values=max_values)
     values = numeric_matrix(table, sensor_ids, readings_csv)
     del table
@@ -75,5 +85,5 @@ def import_wide_csv(
         missing_values=missing_values,
         absent="time steps absent from the file",
         name=name,
-        **({"clock": times.note} if times.note else {}),
+        **clock_note(zone_note, times.note),
     )

@@ -285,3 +285,21 @@ def test_wide_csv_keeps_the_times_own_offset_too(tmp_path):
     assert str(ds.timestamps.tz) == "Etc/GMT-8" and ds.timestamps[0].hour == 0
     assert "offset +08:00, kept as Etc/GMT-8" in ds.meta["clock"]
     assert "clock" not in import_wide_csv(readings, sensors_csv(tmp_path / "s.csv"), timezone="Asia/Taipei").meta
+
+
+def test_the_sensors_file_may_name_its_columns_as_the_readings_do(tmp_path):
+    """A new user's detector_locations.csv (detector_id, lat, lon) had to be renamed by hand."""
+    readings = tmp_path / "r.csv"
+    readings.write_text(
+        "time,detector_id,speed\n" + "".join(f"2024-03-01T{t},{s},50\n" for t in FIVE_MINUTES for s in SENSORS)
+    )
+    located = tmp_path / "detectors.csv"
+    located.write_text(
+        "detector_id,lat,lon,road\n" + "".join(f"{s},25.0{i},121.5{i},A1\n" for i, s in enumerate(SENSORS))
+    )
+    ds = import_long_csv(readings, located, time_column="time", sensor_column="detector_id")
+    assert list(ds.sensors.columns[:4]) == ["sensor_id", "latitude", "longitude", "road"]
+    assert ds.sensors.set_index("sensor_id").loc["N3", "longitude"] == 121.52
+    readings.write_text(readings.read_text().replace("detector_id", "station", 1))
+    with pytest.raises(InputError, match=r"detectors.csv: expected a header with sensor_id \(or station\), latitude"):
+        import_long_csv(readings, located, time_column="time", sensor_column="station")

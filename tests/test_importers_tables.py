@@ -240,7 +240,10 @@ def test_wide_csv_offsets_are_converted(tmp_path, wide):
             "2024-01-01 00:12,1,2\n2024-01-01 00:15,1,2\n",
             "line 5: time 2024-01-01T00:12.* off the regular 5min grid",
         ),
-        ("t,A,B\n2024-01-01 00:00,1,2\n2024-01-01 00:00,1,2\n", "line 3: .* appears twice"),
+        (
+            "t,A,B\n2024-01-01 00:00,1,2\n2024-01-01 00:00,1,2\n",
+            "line 3: .* appears twice; a file of one row per time and sensor is a long table: data import long-csv",
+        ),
         ("t,A,B\n2024-01-01 00:00,1,2\nyesterday,1,2\n", "line 3: 'yesterday' is not an ISO 8601"),
         ("t,A,B\n2024-01-01 00:00,1,2\n2024-01-01T00:05Z,1,2\n", "line 3: .* mixes"),
         ("t,A,C\n2024-01-01 00:00,1,2\n2024-01-01 00:05,1,2\n", None),

@@ -143,7 +143,9 @@ def import_tgcn_csv(
 @import_app.command("wide-csv")
 def import_wide_csv(
     readings_csv: Annotated[Path, typer.Argument(help="CSV: a timestamp column, then one column per sensor id.")],
-    sensors: Annotated[Path, typer.Option(help="CSV with sensor_id, latitude, longitude (more columns are kept).")],
+    sensors: Annotated[
+        Path, typer.Option(help="CSV with sensor_id, latitude, longitude (or lat, lon); more columns are kept.")
+    ],
     out: OutOption,
     edges: EdgesOption = None,
     missing_value: MissingValueOption = None,
@@ -178,7 +180,13 @@ def import_long_csv(
     readings_csv: Annotated[
         Path, typer.Argument(help="CSV: one row per time and sensor, e.g. timestamp, sensor_id, flow, speed.")
     ],
-    sensors: Annotated[Path, typer.Option(help="CSV with sensor_id, latitude, longitude (more columns are kept).")],
+    sensors: Annotated[
+        Path,
+        typer.Option(
+            help="CSV with sensor_id (or the --sensor-column name), latitude, longitude (or lat, lon); more "
+            "columns are kept."
+        ),
+    ],
     out: OutOption,
     time_column: Annotated[str, typer.Option(help="Column of ISO 8601 times.")] = "timestamp",
     sensor_column: Annotated[str, typer.Option(help="Column of sensor ids.")] = "sensor_id",

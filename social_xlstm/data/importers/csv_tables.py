@@ -104,28 +104,48 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def read_sensor_table(path: str | Path, sensor_ids: Sequence[str]) -> tuple[pd.DataFrame, int]:
+# Other spellings of the coordinates' columns, taken when the file lacks the canonical name.
+COORDINATE_ALIASES = {"latitude": ("lat",), "longitude": ("lon", "lng", "long")}
+
+
+def _canonical_names(header: Sequence[str], id_column: str) -> dict[str, str]:
+    """Header name -> canonical name, for the id column and coordinates spelled another way."""
+    renames = {id_column: ID_COLUMN} if ID_COLUMN not in header and id_column in header else {}
+    for canonical, aliases in COORDINATE_ALIASES.items():
+        if canonical not in header:
+            renames.update({name: canonical for name in header if name.lower() in aliases})
+    return renames
+
+
+def read_sensor_table(
+    path: str | Path, sensor_ids: Sequence[str], *, id_column: str = ID_COLUMN
+) -> tuple[pd.DataFrame, int]:
     """Sensors in ``sensor_ids`` order with coordinates matched by id, and how many had none.
 
     Accepts a header with ``sensor_id, latitude, longitude`` (extra columns are kept, a leading
-    ``index`` column of the METR-LA file is dropped) or the headerless DCRNN layouts
+    ``index`` column of the METR-LA file is dropped; ``id_column`` may name the ids, and ``lat``,
+    ``lon`` or ``lng`` the coordinates) or the headerless DCRNN layouts
     ``sensor_id, latitude, longitude`` (PEMS-BAY) and ``index, sensor_id, latitude, longitude``.
     Sensors the file does not list get NaN coordinates; an id the data does not have is an error.
     """
     path = require_file(path)
     header = read_header(path)
-    if ID_COLUMN in header:
-        table = read_table(path, strings=[ID_COLUMN])
+    renames = _canonical_names(header, id_column)
+    if ID_COLUMN in header or id_column in renames:
+        table = read_table(path, strings=[ID_COLUMN if ID_COLUMN in header else id_column])
+        table = table.rename_columns([renames.get(name, name) for name in table.column_names])
         first_data_line = 2
     elif len(header) in (3, 4) and all(_is_number(field) for field in header):
         names = [ID_COLUMN, *COORDINATES] if len(header) == 3 else ["index", ID_COLUMN, *COORDINATES]
         table = read_table(path, column_names=names, strings=[ID_COLUMN])
         first_data_line = 1
     else:
-        raise InputError(path, f"expected a header with {ID_COLUMN}, latitude, longitude; got {', '.join(header)}")
+        named = ID_COLUMN if id_column == ID_COLUMN else f"{ID_COLUMN} (or {id_column})"
+        raise InputError(path, f"expected a header with {named}, latitude, longitude; got {', '.join(header)}")
     for column in COORDINATES:
         if column not in table.column_names:
-            raise InputError(path, f"missing column {column!r}; expected {ID_COLUMN}, latitude, longitude")
+            also = " or ".join(COORDINATE_ALIASES[column])
+            raise InputError(path, f"missing column {column!r} (or {also}); expected {ID_COLUMN}, latitude, longitude")
     frame = table.drop_columns(["index"]).to_pandas() if "index" in table.column_names else table.to_pandas()
     if frame[ID_COLUMN].isna().any():
         raise InputError(

@@ -327,6 +327,7 @@ def import_long_csv(
         sensors_csv=sensors_csv,
         edges_csv=edges_csv,
         sensor_ids=list(scan.sensors),
+        sensor_column=sensor_column,
         features=columns.features,
         values=values,
         grid=grid,

@@ -243,6 +243,7 @@ def regular_grid(
     first_line: int | np.ndarray | None = 2,
     columns: int = 1,
     max_values: int = MAX_GRID_VALUES,
+    if_repeated: str = "",
 ) -> Grid:
     """Place tz-aware ``stamps`` (one per input row, any order) on the regular grid they span.
 
@@ -250,7 +251,8 @@ def regular_grid(
     become missing steps; any other gap, or a repeated time, is an error naming the row's line
     (``first_line`` is the file line of row 0, or each row's line; None names 0-based rows, for
     non-text sources).
-    A grid of more than ``max_values`` values (steps x ``columns``) is refused before it exists.
+    A grid of more than ``max_values`` values (steps x ``columns``) is refused before it exists;
+    ``if_repeated`` ends the message of a repeated time (a hint at what such a file may be).
     """
     if len(stamps) < 2:
         raise InputError(where, f"{len(stamps)} time step(s); need at least two to know the interval")
@@ -266,7 +268,9 @@ def regular_grid(
     repeated = np.flatnonzero(gaps == 0)
     if len(repeated):
         row = int(order[repeated[0] + 1])
-        raise InputError(where, f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} appears twice")
+        raise InputError(
+            where, f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} appears twice{if_repeated}"
+        )
     values, counts = np.unique(gaps, return_counts=True)
     step = int(values[np.argmax(counts)])
     irregular = np.flatnonzero(gaps % step)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from social_xlstm.data.dataset import Dataset
 from social_xlstm.data.importers.csv_tables import (
+    ID_COLUMN,
     edge_frame,
     read_edge_list,
     read_sensor_table,
@@ -42,6 +43,7 @@ def user_dataset(
     sensors_csv: str | Path,
     edges_csv: str | Path | None,
     sensor_ids: Sequence[str],
+    sensor_column: str = ID_COLUMN,
     features: Sequence[str],
     values: np.ndarray,
     grid: Grid,
@@ -53,8 +55,9 @@ def user_dataset(
 ) -> Dataset:
     """The checked dataset of a filled ``values [steps, sensors, features]`` grid, with the
     sensors' coordinates, the optional edges and meta.json's account of the import. ``absent``
-    names what the file may leave out (time steps, or rows), which is missing too."""
-    sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids)
+    names what the file may leave out (time steps, or rows), which is missing too;
+    ``sensor_column`` may name the ids in the sensors file, as in the readings."""
+    sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids, id_column=sensor_column)
     edges = None if edges_csv is None else read_user_edges(edges_csv, sensor_ids)
     listed = f"; the values {', '.join(f'{v:g}' for v in missing_values)} also mean missing" if missing_values else ""
     meta = table_meta(

@@ -65,7 +65,13 @@ def import_wide_csv(
     text = table.column(time_column).to_pandas()
     timezone, zone_note = choose_timezone(timezone, utc_offsets(text.drop_duplicates()))
     times = parse_row_times(text, timezone, str(readings_csv))
-    grid = regular_grid(times.stamps, str(readings_csv), columns=len(sensor_ids), max_values=max_values)
+    grid = regular_grid(
+        times.stamps,
+        str(readings_csv),
+        columns=len(sensor_ids),
+        max_values=max_values,
+        if_repeated="; a file of one row per time and sensor is a long table: data import long-csv",
+    )
     values = numeric_matrix(table, sensor_ids, readings_csv)
     del table
     if len(missing_values):

@@ -510,3 +510,13 @@ def test_meta_names_the_sources_without_server_paths(client, bundle_dir, demo_di
     meta = client.get("/api/meta").json()
     assert meta["model_source"] == bundle_dir.name and meta["data_source"] == demo_dir.name
     assert "/" not in meta["model_source"] + meta["data_source"]
+
+
+def test_json_numbers_are_the_float32_forecasts_as_they_print():
+    """The API answered 55.599998474121094 for a forecast of 55.6 (float32 widened to float64)."""
+    from social_xlstm.dashboard.api import _floats
+
+    forecasts = np.array([[55.6, np.nan], [np.inf, 0.1]], dtype=np.float32)
+    assert _floats(forecasts) == [[55.6, None], [None, 0.1]]
+    assert json.dumps(_floats(np.float32(63.3))) == "63.3"
+    assert _floats(np.array([1 / 3])) == [1 / 3]  # float64 keeps every digit

@@ -112,11 +112,14 @@ def assert_forecasts_as_the_run(bundle, run_dir):
         np.testing.assert_allclose(got[rows.horizon.to_numpy() - 1, n, g], rows.y_pred.to_numpy(), **TOL)
 
 
-def test_both_neighbour_reading_layouts_export_the_same_forecasts(run_dir, bundle, demo_dir, tmp_path, monkeypatch):
+def test_both_neighbour_reading_layouts_export_the_same_forecasts(
+    run_dir, bundle, demo_dir, tmp_path, monkeypatch, capsys
+):
     """The demo graph is small enough for the dense sum; forcing the per-edge one changes the
     graph (more scatters) and not the forecasts."""
     monkeypatch.setattr(neighbour_readings, "DENSE_COST_RATIO", 0)
     assert main(["export", str(run_dir), "--out", str(tmp_path / "sparse")]) == 0
+    assert "in the targets' units (flow vehicles per 5min over all lanes, speed km/h)" in capsys.readouterr().out
     sparse = Bundle.load(tmp_path / "sparse")
 
     def scatters(b):

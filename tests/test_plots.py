@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from social_xlstm.evaluation.plots import _spread_shared_places, last_day
+from social_xlstm.evaluation.plots import _spread_shared_places, last_day, time_span
 
 
 def test_sensors_at_one_place_are_drawn_side_by_side():
@@ -21,3 +21,10 @@ def test_the_forecast_plot_shows_the_last_day():
     assert last_day(at, pd.Timedelta("5min")) == slice(712, 1000)
     assert last_day(at[:100], pd.Timedelta("5min")) == slice(0, 100)
     assert last_day(at, pd.Timedelta("1h")) == slice(976, 1000)
+
+
+def test_a_forecast_plot_that_crosses_midnight_names_both_dates():
+    """A title read "2012-03-06 21:45 to 21:30": the end, a day later, seemed to come first."""
+    day = pd.date_range("2012-03-06 21:45", periods=288, freq="5min", tz="America/Los_Angeles")
+    assert time_span(day) == "2012-03-06 21:45 to 2012-03-07 21:40"
+    assert time_span(day[:12]) == "2012-03-06 21:45 to 22:40"

@@ -146,6 +146,7 @@ def test_geojson_has_one_point_per_sensor(bundle_dir, demo_dir, tmp_path):
         assert {f"{t}_h{h}" for t in ("flow", "speed") for h in range(1, 13)} <= set(props)
         row = table[(table.sensor_id == props["sensor_id"]) & (table.target == "speed") & (table.horizon == 3)]
         assert props["speed_h3"] == pytest.approx(row.forecast.iloc[0])
+        assert props["speed_h3"] == float(str(np.float32(row.forecast.iloc[0])))  # as float32 prints it
         assert props["speed_unit"] == "km/h"
 
 
@@ -156,8 +157,12 @@ def test_csv_output_carries_units_minutes_and_six_significant_digits(bundle_dir,
     assert set(table[table.target == "speed"].unit) == {"km/h"} and set(table.minutes_ahead) == {
         5.0 * h for h in range(1, 13)
     }
-    forecasts = (tmp_path / "f.csv").read_text().splitlines()[1].split(",")[COLUMNS.index("forecast")]
-    assert len(forecasts.replace(".", "").replace("-", "").lstrip("0")) <= 6
+    first = (tmp_path / "f.csv").read_text().splitlines()[1].split(",")
+    forecast = first[COLUMNS.index("forecast")]
+    assert len(forecast.replace(".", "").replace("-", "").lstrip("0")) <= 6
+    sensors = read_dataset(demo_dir).sensors.set_index("sensor_id")
+    latitude = sensors.latitude[first[COLUMNS.index("sensor_id")]]
+    assert float(first[COLUMNS.index("latitude")]) == pytest.approx(latitude, abs=1e-7)  # not 100 m off
     # and no fewer: every forecast is the full-precision one to six significant digits
     assert predict(bundle_dir, demo_dir, tmp_path / "f.parquet", "--at", "latest") == 0
     keys = ["sensor_id", "target", "horizon"]
@@ -189,7 +194,8 @@ def test_a_sensor_removed_since_training_is_read_as_missing_when_allowed(bundle_
     [
         ("lacks a sensor", "needed by the model is not in the data"),
         ("short history", "history too short"),
-        ("bad --at", "is not a timestamp"),
+        ("bad --at", "is not an ISO 8601 timestamp"),
+        ("--at written month first", "'03/07/2024 07:00' is not an ISO 8601 timestamp"),
         ("--at off the grid", "is not a time step of the data (every 5min from"),
         ("--at in the year 9999", "is not a time step of the data"),
         ("bad suffix", "must end in"),
@@ -211,6 +217,8 @@ def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path
         extra = ["--at", dataset.timestamps[5].isoformat()]
     elif case == "bad --at":
         extra = ["--at", "next tuesday-ish"]
+    elif case == "--at written month first":  # March 7 or July 3: pandas read it as the first, silently
+        extra = ["--at", "03/07/2024 07:00"]
     elif case == "--at off the grid":
         extra = ["--at", (dataset.timestamps[-1] + pd.Timedelta("1min")).isoformat()]
     elif case == "--at in the year 9999":

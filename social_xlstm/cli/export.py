@@ -30,11 +30,14 @@ def export(
 
     with console.status("exporting to ONNX and checking it against the run"):
         bundle = export_bundle(run_dir, out, data)
-    checked = read_metadata(bundle)["checked_against_run"]
+    metadata = read_metadata(bundle)
+    checked = metadata["checked_against_run"]
+    known = metadata.get("units") or {}
+    units = ", ".join(f"{target} {known[target]}" for target in metadata["targets"] if target in known)
     console.print(
         f"bundle: [bold]{bundle}[/] (model.onnx, model_step.onnx, metadata.json); checked against the run on "
         f"{checked['windows']} windows and {checked['streamed_readings']} streamed readings: largest difference "
-        f"{checked['largest_difference']:.2g}",
+        f"{checked['largest_difference']:.2g} in the targets' units" + (f" ({escape(units)})" if units else ""),
         soft_wrap=True,
     )
 

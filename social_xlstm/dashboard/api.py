@@ -49,8 +49,10 @@ router = APIRouter(prefix="/api")
 
 
 def _floats(values: np.ndarray) -> list:
-    """Array -> nested lists of Python floats, NaN and inf -> None (JSON has no NaN)."""
-    array = np.asarray(values, dtype=np.float64)
+    """Array -> nested lists of Python floats, NaN and inf -> None (JSON has no NaN). float32
+    values go out as they print (55.6), not as float64 widens them (55.599998474121094)."""
+    array = np.asarray(values)
+    array = array.astype(str).astype(np.float64) if array.dtype == np.float32 else array.astype(np.float64)
     if array.ndim == 0:
         return None if not math.isfinite(array) else float(array)
     out = array.astype(object)

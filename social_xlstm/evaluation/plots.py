@@ -18,6 +18,12 @@ from social_xlstm.errors import InputError  # noqa: E402
 from social_xlstm.run_directory import MODEL_NAME  # noqa: E402
 
 
+def time_span(times: pd.DatetimeIndex) -> str:
+    """``2012-03-06 21:45 to 23:30``; the end's date too when it is another day."""
+    end = f"{times[-1]:%H:%M}" if times[-1].date() == times[0].date() else f"{times[-1]:%Y-%m-%d %H:%M}"
+    return f"{times[0]:%Y-%m-%d %H:%M} to {end}"
+
+
 def _save(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")
@@ -108,7 +114,7 @@ def forecast_vs_actual(
         ax.plot(at, series[name][day, sensor, target], label=f"{name}, {ahead} ahead", **style)
     ax.plot(at, truth, color="black", lw=1.2, label="actual", zorder=3)
     ax.set(
-        title=f"{sensor_id}: {target_name}, forecast {ahead} ahead, {at[0]:%Y-%m-%d %H:%M} to {at[-1]:%H:%M}",
+        title=f"{sensor_id}: {target_name}, forecast {ahead} ahead, {time_span(at)}",
         ylabel=_with_unit(target_name, units),
     )
     ax.legend(fontsize=8)

@@ -8,15 +8,29 @@ GeoJSON: a FeatureCollection with one Point feature per sensor at its coordinate
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from social_xlstm.errors import InputError
 from social_xlstm.files import atomic_file
 
 FORMATS = (".parquet", ".csv", ".geojson")
+
+
+COORDINATES = ("latitude", "longitude")
+
+
+def _coordinate_text(degrees: float) -> str:
+    return "" if pd.isna(degrees) else f"{degrees:.7f}".rstrip("0").rstrip(".")
+
+
+def shortest_float(value) -> float | None:
+    """A float32 forecast as the number it prints as (55.6, not float64's 55.599998474121094);
+    None where it is not a number (JSON has no NaN)."""
+    value = np.float32(value)
+    return float(str(value)) if np.isfinite(value) else None
 
 
 def check_output(out: str | Path) -> Path:
@@ -36,8 +50,7 @@ def geojson(frame: pd.DataFrame, interval: str) -> dict:
         first = rows.iloc[0]
         properties = {"sensor_id": str(sensor_id), "origin": first["origin"].isoformat(), "interval": interval}
         for row in rows.itertuples(index=False):
-            value = float(row.forecast)
-            properties[f"{row.target}_h{int(row.horizon)}"] = value if math.isfinite(value) else None
+            properties[f"{row.target}_h{int(row.horizon)}"] = shortest_float(row.forecast)
             properties[f"{row.target}_unit"] = row.unit
         features.append(
             {
@@ -56,7 +69,9 @@ def write_forecasts(frame: pd.DataFrame, out: str | Path, interval: str) -> Path
         if suffix == ".parquet":
             frame.to_parquet(tmp, index=False)
         elif suffix == ".csv":
-            frame.to_csv(tmp, index=False, float_format="%.6g")  # 6 significant digits, not float64's 17
+            # 6 significant digits, not float64's 17; coordinates keep 7 decimals (about a centimetre)
+            coordinates = {name: frame[name].map(_coordinate_text) for name in COORDINATES if name in frame}
+            frame.assign(**coordinates).to_csv(tmp, index=False, float_format="%.6g")
         else:
             tmp.write_text(json.dumps(geojson(frame, interval), allow_nan=False) + "\n")
     return out

@@ -38,10 +38,12 @@ def load_forecaster(path: str | Path, readings: str | Path | None = None) -> For
 def _origin_index(timestamps: pd.DatetimeIndex, at, interval: str) -> int:
     if at is None or (isinstance(at, str) and at.strip().lower() == "latest"):
         return len(timestamps) - 1
-    try:
-        origin = pd.Timestamp(at)
+    try:  # ISO 8601 only, as the importers read: 03/07/2012 is March 7 in one country, July 3 in others
+        origin = pd.to_datetime(at.strip(), format="ISO8601") if isinstance(at, str) else pd.Timestamp(at)
     except (ValueError, TypeError):
-        raise InputError("--at", f"{at!r} is not a timestamp (e.g. 2024-05-01T08:00+08:00) or 'latest'") from None
+        raise InputError(
+            "--at", f"{at!r} is not an ISO 8601 timestamp (e.g. 2024-05-01T08:00+08:00) or 'latest'"
+        ) from None
     origin = origin.tz_localize(timestamps.tz) if origin.tz is None else origin.tz_convert(timestamps.tz)
     try:
         index = timestamps.get_indexer([origin])[0]

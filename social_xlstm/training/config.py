@@ -119,7 +119,7 @@ def _group_hint(message: str) -> str:
 def _as_override(flag: str, overrides: list[str]) -> str:
     """What a ``--max-epochs 2`` was probably meant to be."""
     name = flag.lstrip("-").split("=", 1)[0].replace("-", "_")
-    keys = [k for k in all_keys() if k == name or k.endswith("." + name)]
+    keys = [k for k in all_keys() if k in (name, f"{name}.path") or k.endswith("." + name)]
     if not keys:
         return f"e.g. trainer.max_epochs=20 ({HELP})"
     given = flag.split("=", 1)[1] if "=" in flag else None

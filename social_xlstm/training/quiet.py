@@ -3,7 +3,8 @@
 Lightning advertises its cloud logger and lists absent accelerators at every fit, and its pytree
 helper trips a deprecation
 that torch raises about Lightning's own code: both would print on every ``train``, between the
-messages that matter. Everything else Lightning says still shows.
+messages that matter, as would its warning that a resumed run's checkpoint folder is not empty.
+Everything else Lightning says still shows.
 """
 
 from __future__ import annotations
@@ -29,3 +30,6 @@ def quiet_lightning() -> None:
     """Install both filters (idempotent: the same filter object is never added twice)."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NO_ADVERTS)
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"lightning\.pytorch\.utilities\._pytree")
+    # A run resumed from its last.ckpt writes into its own checkpoint folder: that it is not empty
+    # is the point (run_directory decides what may be resumed, and refuses the rest).
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")

@@ -100,12 +100,12 @@ def main() -> None:
                 f"{m['peak_mib']:.0f} ({m['baseline_mib']:.0f})",
             )
     if not args.no_doc:
-        from social_xlstm.data.importers.long_csv import BLOCK_BYTES
+        from social_xlstm.data.importers.csv_blocks import BLOCK_BYTES
 
         table.write(
             "Each import runs in a fresh process; 'before' is its peak RSS just before the call (Python, "
             "numpy, pandas and pyarrow loaded). The file is parsed in blocks of "
-            f"{BLOCK_BYTES >> 20} MiB (long_csv.BLOCK_BYTES), twice: times and sensors first, then the "
+            f"{BLOCK_BYTES >> 20} MiB (csv_blocks.BLOCK_BYTES), twice: times and sensors first, then the "
             "readings onto the grid. The dataset directory's write is measured apart (bench_dataset_io.py)."
         )
 

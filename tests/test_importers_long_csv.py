@@ -10,7 +10,7 @@ from conftest import folder_bytes
 
 from social_xlstm.cli import main
 from social_xlstm.data.dataset import read_dataset
-from social_xlstm.data.importers import long_csv
+from social_xlstm.data.importers import csv_blocks
 from social_xlstm.data.importers.long_csv import import_long_csv, parse_units
 from social_xlstm.data.importers.wide_csv import import_wide_csv
 from social_xlstm.errors import InputError
@@ -73,7 +73,7 @@ def test_small_blocks_give_the_same_dataset(long_files, monkeypatch):
     """Blocks of a few rows: times, sensors and readings gathered across many blocks."""
     _, _, readings, sensors = long_files
     whole = import_long_csv(readings, sensors)
-    monkeypatch.setattr(long_csv, "BLOCK_BYTES", 256)
+    monkeypatch.setattr(csv_blocks, "BLOCK_BYTES", 256)
     blocks = import_long_csv(readings, sensors)
     np.testing.assert_array_equal(blocks.values, whole.values)
     assert blocks.timestamps.equals(whole.timestamps)
@@ -106,6 +106,13 @@ def write_rows(path, lines: list[str]):
     return path
 
 
+def rows_at(*times: str) -> list[str]:
+    return [f"{t},{s},1,2" for t in times for s in SENSORS]
+
+
+FIVE_MINUTES = [f"{hour:02d}:{minute:02d}" for hour in range(2) for minute in range(0, 60, 5)]
+
+
 def regular_lines(steps: int = 60, start: str = "2024-03-01T00:00") -> list[str]:
     times = pd.date_range(start, periods=steps, freq="5min")
     return [f"{t:%Y-%m-%dT%H:%M},{s},{i % 7},{50 + i % 11}" for i, t in enumerate(times) for s in SENSORS]
@@ -131,7 +138,7 @@ def regular_lines(steps: int = 60, start: str = "2024-03-01T00:00") -> list[str]
     ids=["not-a-number", "twice", "twice-blocks-apart", "blank-time", "blank-sensor", "mixed-offsets", "off-grid"],
 )
 def test_a_bad_row_is_named_by_its_line_across_blocks(tmp_path, monkeypatch, change, problem):
-    monkeypatch.setattr(long_csv, "BLOCK_BYTES", 300)  # about ten rows a block
+    monkeypatch.setattr(csv_blocks, "BLOCK_BYTES", 300)  # about ten rows a block
     lines = regular_lines()
     change(lines)
     readings = write_rows(tmp_path / "r.csv", lines)
@@ -173,15 +180,22 @@ def test_only_the_chosen_features_are_read(tmp_path):
 
 
 def test_the_hour_a_dst_change_repeats_needs_offsets(tmp_path):
-    """Naive 01:00-01:55 happen twice on 2024-11-03 in Los Angeles: a long file cannot tell them apart."""
-    readings = write_rows(tmp_path / "r.csv", regular_lines(steps=40, start="2024-11-03T00:00"))
+    """Naive 01:00-01:55 happen twice on 2024-11-03 in Los Angeles: in a long file each sensor's
+    two readings at 01:30 would look like one reading given twice."""
+    clock = [f"{hour:02d}:{minute:02d}" for hour in (0, 1, 1, 2) for minute in range(0, 60, 5)]
+    readings = write_rows(tmp_path / "r.csv", rows_at(*(f"2024-11-03T{t}" for t in clock)))
     sensors = sensors_csv(tmp_path / "s.csv")
-    with pytest.raises(InputError, match="write them with a UTC offset"):
+    with pytest.raises(InputError) as caught:
         import_long_csv(readings, sensors, timezone="America/Los_Angeles")
-    stamps = pd.date_range("2024-11-03T00:00-07:00", periods=40, freq="5min")
-    lines = [f"{t.isoformat()},{s},1,2" for t in stamps for s in SENSORS]
-    ds = import_long_csv(write_rows(tmp_path / "r.csv", lines), sensors, timezone="America/Los_Angeles")
-    assert len(ds.timestamps) == 40 and np.isfinite(ds.values).all()
+    assert "line 38: 2024-11-03T01:00 is not one instant in America/Los_Angeles" in str(caught.value)
+    assert "e.g. 2024-11-03T01:00-07:00" in str(caught.value)
+    stamps = pd.date_range("2024-11-03T00:00-07:00", periods=48, freq="5min")
+    ds = import_long_csv(
+        write_rows(tmp_path / "r.csv", rows_at(*(t.isoformat() for t in stamps))),
+        sensors,
+        timezone="America/Los_Angeles",
+    )
+    assert len(ds.timestamps) == 48 and np.isfinite(ds.values).all()
 
 
 def test_the_cli_default_limit_is_the_importers():
@@ -235,13 +249,6 @@ def test_negative_readings_are_counted_and_their_code_named(tmp_path, capsys):
     assert "5 'speed' readings are negative" in capsys.readouterr().out
     assert main([*command, "--out", str(out), "--missing-value", "-1", "--missing-value", "-3"]) == 0
     assert "negative" not in capsys.readouterr().err
-
-
-def rows_at(*times: str) -> list[str]:
-    return [f"{t},{s},1,2" for t in times for s in SENSORS]
-
-
-FIVE_MINUTES = [f"{hour:02d}:{minute:02d}" for hour in range(2) for minute in range(0, 60, 5)]
 
 
 @pytest.mark.parametrize(
@@ -303,3 +310,58 @@ def test_the_sensors_file_may_name_its_columns_as_the_readings_do(tmp_path):
     readings.write_text(readings.read_text().replace("detector_id", "station", 1))
     with pytest.raises(InputError, match=r"detectors.csv: expected a header with sensor_id \(or station\), latitude"):
         import_long_csv(readings, located, time_column="time", sensor_column="station")
+
+
+def awkward_file(path, *, repeat_at: int | None = None):
+    """What exports hold: blanks around header names, a trailing comma, an id 'NA', a note with a
+    newline inside its quotes, blank lines. Returns the file line of each data row."""
+    text, lines, line = ["timestamp , sensor_id, flow,note,"], [], 2
+    rows = [(t, s) for t in FIVE_MINUTES for s in ("NA", "B")]
+    if repeat_at is not None:
+        rows.insert(repeat_at, rows[repeat_at - 5])
+    for i, (t, s) in enumerate(rows):
+        note = '"kerb\nwork"' if i == 3 else ""
+        text.append(f"2024-03-01T{t},{s},{i},{note},")
+        lines.append(line)
+        line += 2 if i == 3 else 1
+        if i in (6, 7):
+            text.append("")
+            line += 1
+    path.write_text("\n".join(text) + "\n")
+    return lines
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 20, 60])
+def test_an_awkward_export_reads_and_its_errors_name_the_editors_line(tmp_path, monkeypatch, block_bytes):
+    monkeypatch.setattr(csv_blocks, "BLOCK_BYTES", block_bytes)
+    sensors = tmp_path / "s.csv"
+    sensors.write_text("sensor_id,latitude,longitude\nNA,25.0,121.5\nB,25.1,121.6\n")
+    awkward_file(tmp_path / "r.csv")
+    ds = import_long_csv(tmp_path / "r.csv", sensors, features=["flow"])
+    assert list(ds.sensors.sensor_id) == ["NA", "B"] and ds.features == ["flow"]
+    assert ds.values[:3, :, 0].tolist() == [[0, 1], [2, 3], [4, 5]]
+    assert "note" not in ds.features and len(ds.timestamps) == 24
+    with pytest.raises(InputError, match="column 'note', line 5: 'kerb\\\\nwork' is not a number"):
+        import_long_csv(tmp_path / "r.csv", sensors)  # every named column: the note too
+    lines = awkward_file(tmp_path / "r.csv", repeat_at=20)
+    with pytest.raises(InputError, match=f"line {lines[20]}: sensor 'B' at 2024-03-01T00:35:00\\+00:00 has a row"):
+        import_long_csv(tmp_path / "r.csv", sensors, features=["flow"])
+
+
+def test_offsets_in_one_block_and_none_in_the_next_name_the_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_blocks, "BLOCK_BYTES", 300)
+    lines = [line.replace(",", "Z,", 1) if i < 90 else line for i, line in enumerate(regular_lines())]
+    readings = write_rows(tmp_path / "r.csv", lines)
+    with pytest.raises(InputError, match="mixes timestamps with and without a UTC offset") as caught:
+        import_long_csv(readings, sensors_csv(tmp_path / "s.csv"))
+    line = int(str(caught.value).split("line ")[1].split(":")[0])
+    assert line > 2 and lines[line - 2].split(",")[0].endswith("Z") != lines[line - 3].split(",")[0].endswith("Z")
+
+
+def test_a_run_of_blank_lines_is_no_block(tmp_path, monkeypatch):
+    """pyarrow hands a block of blank lines over as a table of no rows: no times, so no offset."""
+    monkeypatch.setattr(csv_blocks, "BLOCK_BYTES", 60)
+    lines = rows_at(*(f"2024-03-01T{t}Z" for t in FIVE_MINUTES))
+    write_rows(tmp_path / "r.csv", [*lines[:30], *[""] * 200, *lines[30:]])
+    ds = import_long_csv(tmp_path / "r.csv", sensors_csv(tmp_path / "s.csv"))
+    assert len(ds.timestamps) == 24 and np.isfinite(ds.values).all()

@@ -46,8 +46,9 @@ def resolve_budget(trainer: DictConfig, train_windows: int, batch_size: int) -> 
     batches = f"{per_epoch} batch{'es' if per_epoch != 1 else ''}"
     epochs = f"{trainer.max_epochs} epochs of {batches} ({trainer.max_epochs * per_epoch:,} updates)"
     patience = f"early stopping after {trainer.early_stopping_patience} epochs without a better validation error"
-    if not epochs_set:
-        return f"training budget ({source}): {epochs}" + ("" if patience_set else f", {patience}")
+    if not epochs_set:  # a patience as long as the epochs would never stop them: not worth a word
+        said = patience_set or trainer.early_stopping_patience >= trainer.max_epochs
+        return f"training budget ({source}): {epochs}" + ("" if said else f", {patience}")
     if trainer.early_stopping_patience >= trainer.max_epochs:
         return (
             f"training budget: the {epochs} set all train (early stopping's patience, {source}, is "

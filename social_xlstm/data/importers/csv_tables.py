@@ -56,8 +56,9 @@ def read_header(path: Path) -> list[str]:
 def read_table(path: Path, *, column_names: Sequence[str] | None = None, strings: Sequence[str] = ()) -> pa.Table:
     """Read a whole CSV; ``column_names`` for headerless files, ``strings`` kept as text (ids, times)."""
     read_options = pacsv.ReadOptions(column_names=list(column_names) if column_names else None)
+    # Text is never missing: an id 'NA' or 'NULL' is an id; a blank one is "" and refused as blank.
     convert_options = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in strings}, strings_can_be_null=True
+        column_types={name: pa.string() for name in strings}, strings_can_be_null=False
     )
     try:
         table = pacsv.read_csv(path, read_options=read_options, convert_options=convert_options)
@@ -74,11 +75,18 @@ def numeric_column(table: pa.Table, name: str, path: Path, *, header_lines: int 
         return column.to_numpy(zero_copy_only=False).astype(np.float64)
     text = column.to_pandas()
     values = pd.to_numeric(text, errors="coerce")
-    bad = values.isna() & text.notna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
+    row = first_non_number(text, values)
+    if row is not None:
         raise InputError(path, f"column {name!r}, line {row + 1 + header_lines}: {text.iloc[row]!r} is not a number")
     return values.to_numpy(dtype=np.float64)
+
+
+def first_non_number(text: pd.Series, values: pd.Series | None = None) -> int | None:
+    """The first row of ``text`` that holds something other than a number or nothing
+    (``values``: its numbers, when already read)."""
+    values = pd.to_numeric(text, errors="coerce") if values is None else values
+    bad = values.isna() & text.notna()
+    return int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else None
 
 
 def as_float32(values: np.ndarray) -> np.ndarray:
@@ -147,11 +155,10 @@ def read_sensor_table(
             also = " or ".join(COORDINATE_ALIASES[column])
             raise InputError(path, f"missing column {column!r} (or {also}); expected {ID_COLUMN}, latitude, longitude")
     frame = table.drop_columns(["index"]).to_pandas() if "index" in table.column_names else table.to_pandas()
-    if frame[ID_COLUMN].isna().any():
-        raise InputError(
-            path, f"blank {ID_COLUMN} on line {int(np.flatnonzero(frame[ID_COLUMN].isna())[0]) + first_data_line}"
-        )
     frame[ID_COLUMN] = frame[ID_COLUMN].str.strip()
+    blank = frame[ID_COLUMN].isna() | (frame[ID_COLUMN] == "")
+    if blank.any():
+        raise InputError(path, f"blank {ID_COLUMN} on line {int(np.flatnonzero(blank)[0]) + first_data_line}")
     for column in COORDINATES:
         frame[column] = numeric_column(table, column, path, header_lines=first_data_line - 1)
         outside = frame[column].abs() > COORDINATE_RANGE[column]
@@ -204,11 +211,10 @@ def read_edge_list(path: str | Path, value_names: Sequence[str]) -> pd.DataFrame
         raise InputError(
             path, f"expected columns from, to and {' or '.join(value_names)}; got {', '.join(table.column_names)}"
         )
-    frame = pd.DataFrame({end: table.column(end).to_pandas() for end in ("from", "to")})
-    blank = frame.isna().any(axis=1)
+    frame = pd.DataFrame({end: table.column(end).to_pandas().str.strip() for end in ("from", "to")})
+    blank = (frame.isna() | (frame == "")).any(axis=1)
     if blank.any():
         raise InputError(path, f"blank sensor id on line {int(np.flatnonzero(blank)[0]) + 1 + header_lines}")
-    frame = frame.apply(lambda ids: ids.str.strip())
     for name in present:
         values = numeric_column(table, name, path, header_lines=header_lines)
         # Weights may be any finite number; everything else here is a distance.

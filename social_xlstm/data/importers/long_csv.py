@@ -1,24 +1,23 @@
 """Import a user's own long CSV: one row per time and sensor, one column per feature.
 
 The layout detector systems export (``timestamp, sensor_id, flow, speed, occupancy``). Such a
-file holds a row for every reading, so it is read in blocks, twice, and never whole: the first
-pass finds the times and the sensors, the second places each block's readings on the grid.
-Memory follows the grid (bounded by ``max_values``), not the file. Times must lie on a regular
-grid; a time and sensor without a row, and blank cells, become missing readings.
+file holds a row for every reading, so it is read in blocks (``csv_blocks``), twice, and never
+whole: the first pass finds the times and the sensors, the second places each block's readings
+on the grid. Memory follows the grid (bounded by ``max_values``), not the file. Times must lie on
+a regular grid; a time and sensor without a row, and blank cells, become missing readings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from social_xlstm.data.dataset import Dataset
+from social_xlstm.data.importers.csv_blocks import Block, FileLines, coded, read_blocks
 from social_xlstm.data.importers.csv_tables import (
     ID_COLUMN,
     MAX_COLUMNS,
@@ -43,30 +42,25 @@ from social_xlstm.errors import InputError
 __all__ = ["import_long_csv"]
 
 SOURCE = "long CSV (long-csv): user-supplied readings, one row per time and sensor"
-# Bytes of the file parsed at a time: a block's table is a few times this, whatever the file's size.
-BLOCK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
 class Columns:
-    """Which columns of the file hold the time, the sensor id and the features, in file order."""
+    """The header's names (an unnamed column, after a trailing comma, gets a placeholder) and
+    which hold the time, the sensor id and the features, in file order."""
 
+    names: tuple[str, ...]
     time: str
     sensor: str
     features: tuple[str, ...]
 
 
-@dataclass
-class Block:
-    """One parsed block and the file line of its first row."""
-
-    table: pa.Table
-    first_line: int
-
-
 def _choose_columns(path: Path, time: str, sensor: str, features: Sequence[str] | None) -> Columns:
     header = read_header(path)
-    listed = ", ".join(header)
+    names = tuple(name or f"(unnamed column {i + 1})" for i, name in enumerate(header))
+    listed = ", ".join(name for name in header if name)
+    if time == sensor:
+        raise InputError("--sensor-column", f"{sensor!r} is also the time column")
     for option, name in (("--time-column", time), ("--sensor-column", sensor)):
         if name not in header:
             raise InputError(path, f"no column {name!r} (set {option}); the header has {listed}")
@@ -78,146 +72,112 @@ def _choose_columns(path: Path, time: str, sensor: str, features: Sequence[str] 
             raise InputError("--feature", f"{time!r} and {sensor!r} are the time and sensor columns, not features")
         chosen = tuple(name for name in header if name in set(features))
     else:
-        chosen = tuple(name for name in header if name not in (time, sensor))
-    if time == sensor:
-        raise InputError("--sensor-column", f"{sensor!r} is also the time column")
+        chosen = tuple(name for name in header if name and name not in (time, sensor))
     if not chosen:
         raise InputError(path, f"no feature column besides {time!r} and {sensor!r}; expected e.g. flow, speed")
-    return Columns(time=time, sensor=sensor, features=chosen)
+    return Columns(names=names, time=time, sensor=sensor, features=chosen)
 
 
-def _blocks(path: Path, columns: Sequence[str], numeric: Sequence[str] = ()) -> Iterator[Block]:
-    """The file's ``columns`` a block at a time: ids and times as text, ``numeric`` as floats."""
-    types = {name: pa.float64() if name in numeric else pa.string() for name in columns}
-    try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types, include_columns=list(columns), strings_can_be_null=True
-            ),
-        )
-        line = 2
-        for batch in reader:
-            yield Block(pa.Table.from_batches([batch]), line)
-            line += batch.num_rows
-    except pa.ArrowInvalid as exc:
-        if numeric and "conversion error" in str(exc):
-            _name_the_non_number(path, numeric)
-        raise InputError(path, f"malformed CSV: {' '.join(str(exc).split())}") from None
-
-
-def _name_the_non_number(path: Path, numeric: Sequence[str]) -> None:
-    """Find the cell that stopped a typed read (pyarrow's error names neither line nor value)."""
-    for block in _blocks(path, numeric):
-        for name in numeric:
-            numeric_column(block.table, name, path, header_lines=block.first_line - 1)
-
-
-@dataclass
-class Coded:
-    """A text column as each row's index into its distinct values (in order of first appearance):
-    a long file repeats every time once per sensor and every id once per time, so each distinct
-    text is parsed or looked up once."""
-
-    rows: np.ndarray
-    distinct: pd.Series
-
-
-def _coded(block: Block, column: str) -> Coded:
-    encoded = block.table.column(column).combine_chunks().dictionary_encode()
-    return Coded(rows=encoded.indices.to_numpy(zero_copy_only=False), distinct=encoded.dictionary.to_pandas())
-
-
-def _sensor_ids(block: Block, column: str, path: Path) -> Coded:
-    """The block's sensor ids, blanks around them removed; a blank id names its line."""
-    text = block.table.column(column)
-    ids = _coded(block, column) if not text.null_count else None
-    blank = None if ids is None else np.flatnonzero((ids.distinct.str.strip() == "").to_numpy())
-    if ids is None or len(blank):
-        rows = text.is_null().to_numpy(zero_copy_only=False)
-        if ids is not None:
-            rows = np.isin(ids.rows, blank)
-        raise InputError(path, f"column {column!r}, line {int(np.flatnonzero(rows)[0]) + block.first_line}: blank")
-    return Coded(rows=ids.rows, distinct=ids.distinct.str.strip())
+def _sensor_ids(block: Block, column: str, path: Path) -> pd.Series:
+    """The block's distinct sensor ids, blanks around them removed (rows: ``coded``); a blank
+    id names its line."""
+    ids = coded(block, column)
+    blank = np.flatnonzero((ids.distinct.str.strip() == "").to_numpy())
+    if len(blank):
+        row = int(np.flatnonzero(np.isin(ids.rows, blank))[0])
+        raise InputError(path, f"column {column!r}, line {block.line(row)}: blank")
+    return ids.rows, ids.distinct.str.strip()
 
 
 @dataclass
 class Scan:
-    """The first pass: each distinct time (sorted, as read: naive or UTC) with the line it first
-    appears on, whether the times carry an offset and which (minutes), and the sensors in order
-    of appearance."""
+    """The first pass: each distinct time (sorted, as read: naive or UTC) with the data row it
+    first appears on, whether the times carry an offset and which (minutes), and the sensors in
+    order of appearance."""
 
     times: np.ndarray
-    lines: np.ndarray
+    rows: np.ndarray
     with_offset: bool
     offsets: set[int]
     sensors: dict[str, int]
+    lines: FileLines
+
+    def line(self, index: int) -> int:
+        """The file line of distinct time ``index``."""
+        return self.lines.of(int(self.rows[index]))
 
 
-def _block_times(block: Block, columns: Columns, path: Path, with_offset: bool | None) -> pd.DatetimeIndex:
-    """Each row's time, its distinct texts parsed once; a bad one is named by its line (parsed
-    again row by row, which only an error costs)."""
+def _block_times(
+    block: Block, columns: Columns, path: Path, with_offset: bool | None
+) -> tuple[pd.DatetimeIndex, pd.Series]:
+    """Each row's time and the block's distinct time texts, each parsed once; a bad one is
+    named by its line (the block parsed again row by row, which only an error costs)."""
     where = str(path)
+    times = coded(block, columns.time)
     try:
-        if block.table.column(columns.time).null_count:
-            raise InputError(where, "a blank time")
-        times = _coded(block, columns.time)
         distinct = in_nanoseconds(parse_iso_times(times.distinct, where), where)
     except InputError:
-        parse_iso_times(block.table.column(columns.time).to_pandas(), where, first_line=block.first_line)
+        parse_iso_times(block.table.column(columns.time).to_pandas(), where, first_line=block.line)
         raise
     if with_offset is not None and (distinct.tz is not None) != with_offset:
         raise InputError(
-            path, f"line {block.first_line}: {times.distinct.iloc[0]!r} mixes timestamps with and without a UTC offset"
+            path,
+            f"line {block.line(0)}: {times.distinct.iloc[times.rows[0]]!r} mixes timestamps with and "
+            "without a UTC offset",
         )
-    return distinct[times.rows]
+    return distinct[times.rows], times.distinct
 
 
-def _scan(path: Path, columns: Columns, features: int, max_values: int) -> Scan:
+def _scan(path: Path, columns: Columns, max_values: int) -> Scan:
     """Times and sensors of the whole file, refused as soon as their grid must pass ``max_values``."""
-    times, lines = np.empty(0, np.int64), np.empty(0, np.int64)
+    times, rows = np.empty(0, np.int64), np.empty(0, np.int64)
     with_offset: bool | None = None
     offsets: set[int] = set()
     sensors: dict[str, int] = {}
-    for block in _blocks(path, (columns.time, columns.sensor)):
-        stamps = _block_times(block, columns, path, with_offset)
+    lines = FileLines(path)
+    for block in read_blocks(path, columns.names, (columns.time, columns.sensor)):
+        stamps, texts = _block_times(block, columns, path, with_offset)
         with_offset = stamps.tz is not None
         if with_offset:
-            offsets |= utc_offsets(_coded(block, columns.time).distinct)
-        for sensor in _sensor_ids(block, columns.sensor, path).distinct:
+            offsets |= utc_offsets(texts)
+        for sensor in _sensor_ids(block, columns.sensor, path)[1]:
             sensors.setdefault(sensor, len(sensors))
         if len(sensors) > MAX_COLUMNS:
             raise InputError(path, f"more than {MAX_COLUMNS:,} sensors in column {columns.sensor!r}")
-        # earlier lines first, so each distinct time keeps the line it first appears on
+        # earlier rows first, so each distinct time keeps the row it first appears on
         merged, first = np.unique(np.concatenate([times, stamps.asi8]), return_index=True)
-        lines = np.concatenate([lines, np.arange(len(stamps)) + block.first_line])[first]
+        rows = np.concatenate([rows, np.arange(len(stamps)) + block.first_row])[first]
         times = merged
-        if len(times) * len(sensors) * features > max_values:
+        if len(times) * len(sensors) * len(columns.features) > max_values:
             raise InputError(
                 path,
-                f"{len(times):,} distinct times x {len(sensors):,} sensors x {features} features already pass "
-                f"the limit of {max_values:,} values; check the times (a mistyped year?), or raise --max-values",
+                f"{len(times):,} distinct times x {len(sensors):,} sensors x {len(columns.features)} features "
+                f"already pass the limit of {max_values:,} values; check the times (a mistyped year?), or raise "
+                "--max-values",
             )
     if with_offset is None:
         raise InputError(path, "no data rows under the header")
-    return Scan(times=times, lines=lines, with_offset=with_offset, offsets=offsets, sensors=sensors)
+    return Scan(times=times, rows=rows, with_offset=with_offset, offsets=offsets, sensors=sensors, lines=lines)
 
 
 def _localise(scan: Scan, timezone: str, path: Path) -> pd.DatetimeIndex:
     """The distinct times as instants in ``timezone``. Naive times must each name one instant:
     the hour a DST change repeats cannot be told apart in a long file (each sensor's two
-    readings at 01:30 look like one reading given twice), so it is refused."""
+    readings at 01:30 look like one reading given twice), and the hour it skips never was."""
+    naive = pd.DatetimeIndex(scan.times)
     if scan.with_offset:
-        return pd.DatetimeIndex(scan.times).tz_localize("UTC").tz_convert(timezone)
-    try:
-        return pd.DatetimeIndex(scan.times).tz_localize(timezone, ambiguous="raise", nonexistent="raise")
-    except (ValueError, OverflowError) as exc:
+        return naive.tz_localize("UTC").tz_convert(timezone)
+    stamps = naive.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    if stamps.isna().any():
+        index = int(np.flatnonzero(stamps.isna())[0])
+        written = f"{naive[index]:%Y-%m-%dT%H:%M}"
+        offset = (naive[index] - pd.Timedelta(hours=3)).tz_localize(timezone).isoformat()[-6:]  # before the change
         raise InputError(
             path,
-            f"naive timestamps are not all valid wall-clock times in {timezone} ({exc}); write them with a UTC "
-            "offset, e.g. 2024-11-03T01:30:00-07:00",
-        ) from None
+            f"line {scan.line(index)}: {written} is not one instant in {timezone} (a daylight-saving change "
+            f"repeats or skips that hour); write the times with a UTC offset, e.g. {written}{offset}",
+        )
+    return stamps
 
 
 def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing: np.ndarray) -> np.ndarray:
@@ -226,15 +186,16 @@ def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing: np.ndar
     values = np.full((len(grid.stamps), sensors, len(columns.features)), np.nan, dtype=np.float32)
     seen = np.zeros((len(grid.stamps), sensors), dtype=bool)
     sensor_index = pd.Index(list(scan.sensors))
-    for block in _blocks(path, (columns.time, columns.sensor, *columns.features), numeric=columns.features):
-        stamps = _block_times(block, columns, path, scan.with_offset).asi8
+    wanted = (columns.time, columns.sensor, *columns.features)
+    for block in read_blocks(path, columns.names, wanted, numeric=columns.features):
+        stamps = _block_times(block, columns, path, scan.with_offset)[0].asi8
         position = np.minimum(np.searchsorted(scan.times, stamps), len(scan.times) - 1)
-        ids = _sensor_ids(block, columns.sensor, path)
-        sensor = sensor_index.get_indexer(ids.distinct)[ids.rows]
+        id_rows, ids = _sensor_ids(block, columns.sensor, path)
+        sensor = sensor_index.get_indexer(ids)[id_rows]
         changed = (scan.times[position] != stamps) | (sensor < 0)
         if changed.any():
             row = int(np.flatnonzero(changed)[0])
-            raise InputError(path, f"line {row + block.first_line}: the file changed while it was read")
+            raise InputError(path, f"line {block.line(row)}: the file changed while it was read")
         step = grid.rows[position]
         twice = seen[step, sensor]
         cell = step * sensors + sensor
@@ -244,7 +205,7 @@ def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing: np.ndar
             row = int(np.flatnonzero(twice)[0])
             raise InputError(
                 path,
-                f"line {row + block.first_line}: sensor {sensor_index[sensor[row]]!r} at "
+                f"line {block.line(row)}: sensor {sensor_index[sensor[row]]!r} at "
                 f"{grid.stamps[step[row]].isoformat()} has a row already; expected one row per time and sensor",
             )
         seen[step, sensor] = True
@@ -308,15 +269,16 @@ def import_long_csv(
         check_timezone(timezone)
     columns = _choose_columns(readings_csv, time_column, sensor_column, features)
     units_by_feature = _units_by_feature(units, columns.features)
-    scan = _scan(readings_csv, columns, len(columns.features), max_values)
+    scan = _scan(readings_csv, columns, max_values)
     timezone, zone_note = choose_timezone(timezone, scan.offsets)
     stamps = _localise(scan, timezone, readings_csv)
     grid = regular_grid(
         stamps,
         str(readings_csv),
-        first_line=scan.lines,
+        first_line=scan.line,
         columns=len(scan.sensors) * len(columns.features),
         max_values=max_values,
+        counted="distinct times",
     )
     missing = np.asarray(missing_values, dtype=np.float32)
     values = _fill(readings_csv, columns, scan, grid, missing)

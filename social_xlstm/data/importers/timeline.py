@@ -8,6 +8,7 @@ the file is not a regular series and are refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -117,10 +118,22 @@ def localise(naive: pd.DatetimeIndex, timezone: str, where: str) -> Localised:
 
 
 # A UTC offset (or Z) after a time of day; a bare date such as 2024-01-01 must not look like one.
-_OFFSET_SUFFIX = r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+# Where row i of a table is: the file line of row 0 (an int), each row's line (an array, or a
+# function of the row, which a reader of a long file computes only for the row it names), or
+# None for 0-based rows of a source that has no lines.
+Lines = int | np.ndarray | Callable[[int], int] | None
+
+
+def row_name(row: int, first_line: Lines) -> str:
+    if first_line is None:
+        return f"row {row}"
+    if isinstance(first_line, np.ndarray):
+        return f"line {first_line[row]}"
+    return f"line {first_line(row) if callable(first_line) else row + first_line}"
 
 
 _OFFSET_AT_END = r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$"
+_HAS_OFFSET = _OFFSET_AT_END.replace("(Z|", "(?:Z|")  # the same, without a group: for str.contains
 
 
 def utc_offsets(text: pd.Series) -> set[int]:
@@ -148,13 +161,11 @@ def choose_timezone(given: str | None, offsets: set[int]) -> tuple[str, str | No
     (minutes,) = offsets
     if minutes == 0:
         return "UTC", None
-    if minutes % 60:
-        return (
-            "UTC",
-            f"the times carry the UTC offset {_offset_text(pd.Timedelta(minutes=minutes))}, kept in UTC; {hint}",
-        )
+    written = _offset_text(pd.Timedelta(minutes=minutes))
+    if minutes % 60 or not -12 <= minutes // 60 <= 14:  # the Etc zones are whole hours from -12 to +14
+        return "UTC", f"the times carry the UTC offset {written}, kept in UTC; {hint}"
     zone = f"Etc/GMT{-minutes // 60:+d}"  # POSIX signs: Etc/GMT-8 is eight hours ahead of UTC
-    return zone, f"the times carry the UTC offset {_offset_text(pd.Timedelta(minutes=minutes))}, kept as {zone}; {hint}"
+    return zone, f"the times carry the UTC offset {written}, kept as {zone} (UTC{written}, POSIX signs); {hint}"
 
 
 def parse_row_times(text: pd.Series, timezone: str, where: str, *, first_line: int = 2) -> Localised:
@@ -166,18 +177,20 @@ def parse_row_times(text: pd.Series, timezone: str, where: str, *, first_line: i
     return localise(stamps, timezone, where)
 
 
-def parse_iso_times(text: pd.Series, where: str, *, first_line: int = 2) -> pd.DatetimeIndex:
+def parse_iso_times(text: pd.Series, where: str, *, first_line: Lines = 2) -> pd.DatetimeIndex:
     """ISO 8601 times, one per row: UTC instants if they carry a UTC offset (all or none must),
     naive wall-clock times if not. A blank or unreadable time names its line."""
+    if text.empty:
+        return pd.DatetimeIndex([])
     text = text.str.strip()
     blank = text.isna() | (text == "")
     if blank.any():
-        raise InputError(where, f"line {int(np.flatnonzero(blank)[0]) + first_line}: blank timestamp")
-    has_offset = text.str.contains(_OFFSET_SUFFIX, regex=True)
+        raise InputError(where, f"{row_name(int(np.flatnonzero(blank)[0]), first_line)}: blank timestamp")
+    has_offset = text.str.contains(_HAS_OFFSET, regex=True)
     if has_offset.any() and not has_offset.all():
         row = int(np.flatnonzero(has_offset != has_offset.iloc[0])[0])
         raise InputError(
-            where, f"line {row + first_line}: {text.iloc[row]!r} mixes timestamps with and without a UTC offset"
+            where, f"{row_name(row, first_line)}: {text.iloc[row]!r} mixes timestamps with and without a UTC offset"
         )
     parsed = pd.to_datetime(text, format="ISO8601", utc=bool(has_offset.iloc[0]), errors="coerce")
     bad = parsed.isna()
@@ -185,7 +198,7 @@ def parse_iso_times(text: pd.Series, where: str, *, first_line: int = 2) -> pd.D
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
             where,
-            f"line {row + first_line}: {text.iloc[row]!r} is not an ISO 8601 timestamp (e.g. 2024-01-01T00:05:00)",
+            f"{row_name(row, first_line)}: {text.iloc[row]!r} is not an ISO 8601 timestamp (e.g. 2024-01-01T00:05:00)",
         )
     return pd.DatetimeIndex(parsed)
 
@@ -222,13 +235,6 @@ def in_nanoseconds(stamps: pd.DatetimeIndex, where: str) -> pd.DatetimeIndex:
         ) from None
 
 
-def _row_name(row: int, first_line: int | np.ndarray | None) -> str:
-    """``first_line``: the file line of row 0, each row's own line (an array), or None for 0-based rows."""
-    if first_line is None:
-        return f"row {row}"
-    return f"line {first_line[row] if isinstance(first_line, np.ndarray) else row + first_line}"
-
-
 # What an import may allocate for its grid: 500 M values are 2 GB of float32 (a month of 5-minute
 # readings of 60,000 sensors). A time typed with the wrong year asks for far more from a few rows.
 MAX_GRID_VALUES = 500_000_000
@@ -240,10 +246,11 @@ def regular_grid(
     stamps: pd.DatetimeIndex,
     where: str,
     *,
-    first_line: int | np.ndarray | None = 2,
+    first_line: Lines = 2,
     columns: int = 1,
     max_values: int = MAX_GRID_VALUES,
     if_repeated: str = "",
+    counted: str = "rows",
 ) -> Grid:
     """Place tz-aware ``stamps`` (one per input row, any order) on the regular grid they span.
 
@@ -252,15 +259,14 @@ def regular_grid(
     (``first_line`` is the file line of row 0, or each row's line; None names 0-based rows, for
     non-text sources).
     A grid of more than ``max_values`` values (steps x ``columns``) is refused before it exists;
-    ``if_repeated`` ends the message of a repeated time (a hint at what such a file may be).
+    ``if_repeated`` ends the message of a repeated time (a hint at what such a file may be);
+    ``counted`` names what ``stamps`` are in messages (a long file gives its distinct times).
     """
     if len(stamps) < 2:
         raise InputError(where, f"{len(stamps)} time step(s); need at least two to know the interval")
     missing = np.flatnonzero(stamps.isna())
     if len(missing):  # NaT sorts first and would be blamed on the row after it
-        raise InputError(
-            where, f"{_row_name(int(missing[0]), first_line)}: no time (NaT); expected a time on every row"
-        )
+        raise InputError(where, f"{row_name(int(missing[0]), first_line)}: no time (NaT); expected a time on every row")
     stamps = in_nanoseconds(stamps, where)
     order = np.argsort(stamps.asi8, kind="stable")
     sorted_ns = stamps.asi8[order]
@@ -269,7 +275,7 @@ def regular_grid(
     if len(repeated):
         row = int(order[repeated[0] + 1])
         raise InputError(
-            where, f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} appears twice{if_repeated}"
+            where, f"{row_name(row, first_line)}: time {stamps[row].isoformat()} appears twice{if_repeated}"
         )
     values, counts = np.unique(gaps, return_counts=True)
     step = int(values[np.argmax(counts)])
@@ -278,16 +284,16 @@ def regular_grid(
         row = int(order[irregular[0] + 1])
         raise InputError(
             where,
-            f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} is off the regular "
+            f"{row_name(row, first_line)}: time {stamps[row].isoformat()} is off the regular "
             f"{interval_text(pd.Timedelta(step))} grid "
             f"(it follows {stamps[int(order[irregular[0]])].isoformat()})",
         )
-    _refuse_a_lone_time(stamps, order, gaps, step, where, first_line)
+    _refuse_a_lone_time(stamps, order, gaps, step, where, first_line, counted)
     periods = int((sorted_ns[-1] - sorted_ns[0]) // step) + 1
     if periods * columns > max_values:
         raise InputError(
             where,
-            f"{len(stamps):,} rows from {stamps[order[0]].isoformat()} to {stamps[order[-1]].isoformat()} span "
+            f"{len(stamps):,} {counted} from {stamps[order[0]].isoformat()} to {stamps[order[-1]].isoformat()} span "
             f"{periods:,} steps of {interval_text(pd.Timedelta(step))}: {periods * columns:,} values, more than "
             f"the limit of {max_values:,}; check the times (a mistyped year?), or raise the limit "
             "(wide-csv, long-csv: --max-values)",
@@ -302,7 +308,8 @@ def _refuse_a_lone_time(
     gaps: np.ndarray,
     step: int,
     where: str,
-    first_line: int | np.ndarray | None,
+    first_line: Lines,
+    counted: str,
 ) -> None:
     """A time typed with the wrong year (2042 for 2024) leaves a row or a few far from all the
     others, and the grid fills the gap with missing steps: a dataset almost wholly empty, imported
@@ -320,8 +327,8 @@ def _refuse_a_lone_time(
         row = int(lone.min())
         raise InputError(
             where,
-            f"{_row_name(row, first_line)}: time {stamps[row].isoformat()} lies {pd.Timedelta(int(gaps[gap]))} from "
-            f"the other rows ({len(lone)} row(s) on its side of {int(missing_steps[gap]):,} missing steps): a "
+            f"{row_name(row, first_line)}: time {stamps[row].isoformat()} lies {pd.Timedelta(int(gaps[gap]))} from "
+            f"the other {counted} ({len(lone)} of them on its side of {int(missing_steps[gap]):,} missing steps): a "
             "mistyped time, or a reading after a long outage? Correct or remove it",
         )
 

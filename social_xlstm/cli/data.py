@@ -455,6 +455,8 @@ def inspect(
             )
     for feature, count in (counts.get("readings_negative") or {}).items():
         if count:
-            console.print(f"[yellow]note:[/] {count:,} '{feature}' readings are negative (read as values)")
+            console.print(
+                f"[yellow]note:[/] {count:,} '{feature}' readings are negative (read as values)", soft_wrap=True
+            )
     written = write_report(report, json_path or directory / QUALITY_FILE)
     console.print(f"wrote [bold]{written}[/]")

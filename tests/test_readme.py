@@ -66,3 +66,29 @@ def test_the_los_loop_block_runs_as_written(shared_data, tmp_path):
         done = run(command, work)
         assert done.returncode == 0, f"{command}\n{done.stderr[-2000:]}"
     assert (work / "runs" / "los-loop" / "metrics" / "summary.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_own_data_block_runs_as_written(tmp_path):
+    """Files with the README's headers (two days of six detectors at +08:00), then its commands."""
+    import numpy as np
+    import pandas as pd
+
+    readme = (ROOT / "README.md").read_text()
+    readings_header, sensors_header = "timestamp,sensor_id,flow,speed,occupancy", "sensor_id,latitude,longitude,road"
+    assert readings_header in readme and sensors_header in readme
+    rng = np.random.default_rng(0)
+    times = pd.date_range("2024-03-04T00:00+08:00", periods=576, freq="5min")
+    ids = [f"VD-{i:03d}" for i in range(1, 7)]
+    rows = [
+        f"{t.isoformat()},{s},{rng.integers(10, 60)},{rng.uniform(40, 100):.1f},{rng.uniform(2, 20):.1f}"
+        for t in times
+        for s in ids
+    ]
+    (tmp_path / "readings.csv").write_text("\n".join([readings_header, *rows]) + "\n")
+    located = [f"{s},{25.04 + 0.01 * i:.4f},{121.53 + 0.005 * i:.4f},N1" for i, s in enumerate(ids)]
+    (tmp_path / "sensors.csv").write_text("\n".join([sensors_header, *located]) + "\n")
+    for command in block_starting_with("social-xlstm data import long-csv readings.csv"):
+        done = run(command, tmp_path)
+        assert done.returncode == 0, f"{command}\n{done.stderr[-2000:]}"
+    assert (tmp_path / "runs" / "mine" / "metrics" / "summary.json").is_file()

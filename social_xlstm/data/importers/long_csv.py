@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.dataset import Dataset
-from social_xlstm.data.importers.csv_blocks import Block, FileLines, coded, read_blocks
+from social_xlstm.data.importers.csv_blocks import Block, Coded, FileLines, coded, read_blocks
 from social_xlstm.data.importers.csv_tables import (
     ID_COLUMN,
     MAX_COLUMNS,
@@ -78,15 +78,14 @@ def _choose_columns(path: Path, time: str, sensor: str, features: Sequence[str] 
     return Columns(names=names, time=time, sensor=sensor, features=chosen)
 
 
-def _sensor_ids(block: Block, column: str, path: Path) -> pd.Series:
-    """The block's distinct sensor ids, blanks around them removed (rows: ``coded``); a blank
-    id names its line."""
+def _sensor_ids(block: Block, column: str, path: Path) -> Coded:
+    """The block's sensor ids, blanks around them removed; a blank id names its line."""
     ids = coded(block, column)
     blank = np.flatnonzero((ids.distinct.str.strip() == "").to_numpy())
     if len(blank):
         row = int(np.flatnonzero(np.isin(ids.rows, blank))[0])
         raise InputError(path, f"column {column!r}, line {block.line(row)}: blank")
-    return ids.rows, ids.distinct.str.strip()
+    return Coded(rows=ids.rows, distinct=ids.distinct.str.strip())
 
 
 @dataclass
@@ -140,7 +139,7 @@ def _scan(path: Path, columns: Columns, max_values: int) -> Scan:
         with_offset = stamps.tz is not None
         if with_offset:
             offsets |= utc_offsets(texts)
-        for sensor in _sensor_ids(block, columns.sensor, path)[1]:
+        for sensor in _sensor_ids(block, columns.sensor, path).distinct:
             sensors.setdefault(sensor, len(sensors))
         if len(sensors) > MAX_COLUMNS:
             raise InputError(path, f"more than {MAX_COLUMNS:,} sensors in column {columns.sensor!r}")
@@ -190,8 +189,8 @@ def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing: np.ndar
     for block in read_blocks(path, columns.names, wanted, numeric=columns.features):
         stamps = _block_times(block, columns, path, scan.with_offset)[0].asi8
         position = np.minimum(np.searchsorted(scan.times, stamps), len(scan.times) - 1)
-        id_rows, ids = _sensor_ids(block, columns.sensor, path)
-        sensor = sensor_index.get_indexer(ids)[id_rows]
+        ids = _sensor_ids(block, columns.sensor, path)
+        sensor = sensor_index.get_indexer(ids.distinct)[ids.rows]
         changed = (scan.times[position] != stamps) | (sensor < 0)
         if changed.any():
             row = int(np.flatnonzero(changed)[0])

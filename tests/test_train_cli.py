@@ -532,6 +532,9 @@ def test_the_second_epoch_says_how_long_the_rest_may_take(capsys, monkeypatch):
         "m: at 30 s an epoch, its 229 epochs left take up to about 114 min (early stopping may end it sooner; "
         "trainer.max_epochs=N caps it)"
     )
+    assert progress.pace_note("m", 2, 231, 30.0, networks_after=2).endswith(
+        "caps it); then 2 more networks train ('baselines=[]' trains the model alone)"
+    )
     assert progress.pace_note("m", 1, 231, 30.0) is None  # the first epoch holds the compile
     assert progress.pace_note("m", 2, 4, 20.0) is None  # under a minute left
     clock = iter([0.0, 100.0, 145.0])
@@ -551,3 +554,15 @@ def test_the_second_epoch_says_how_long_the_rest_may_take(capsys, monkeypatch):
         "social_xlstm (1 of 3): at 45 s an epoch, its 8 epochs left take up to about 6 min (early stopping may end "
         "it sooner; trainer.max_epochs=N caps it)",
     ]
+
+
+def test_the_pace_note_counts_the_networks_still_to_train(demo_dir, tmp_path, capsys, monkeypatch):
+    """The note said 57 min for the model while two baselines followed it: hours in all."""
+    from social_xlstm.training import progress
+
+    monkeypatch.setattr(progress, "PACE_MIN_SECONDS", 0)
+    assert main(tiny_train_args(demo_dir, tmp_path / "run", "baselines=[lstm]", epochs=2)) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "an epoch, its" in line]
+    assert len(notes) == 2
+    assert notes[0].startswith("social_xlstm (1 of 2)") and "then 1 more network trains" in notes[0]
+    assert notes[1].startswith("lstm (2 of 2)") and "more network" not in notes[1]

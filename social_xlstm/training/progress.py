@@ -20,15 +20,22 @@ PACE_EPOCH = 2
 PACE_MIN_SECONDS = 60  # shorter fits need no forecast of their end
 
 
-def pace_note(label: str, finished: int, max_epochs: int, seconds: float) -> str | None:
+def pace_note(label: str, finished: int, max_epochs: int, seconds: float, networks_after: int = 0) -> str | None:
     """After the second epoch, how long the remaining ones take at its pace (a budget chosen
-    from the data can run to hundreds of epochs, and a user should know before waiting)."""
+    from the data can run to hundreds of epochs, and a user should know before waiting), and
+    how many networks train after this one (the neural baselines, by default)."""
     remaining = (max_epochs - finished) * seconds
     if finished != PACE_EPOCH or remaining < PACE_MIN_SECONDS:
         return None
+    after = (
+        f"; then {networks_after} more network{'s train' if networks_after > 1 else ' trains'} ('baselines=[]' "
+        "trains the model alone)"
+        if networks_after
+        else ""
+    )
     return (
         f"{label}: at {seconds:.0f} s an epoch, its {max_epochs - finished} epochs left take up to about "
-        f"{remaining / 60:.0f} min (early stopping may end it sooner; trainer.max_epochs=N caps it)"
+        f"{remaining / 60:.0f} min (early stopping may end it sooner; trainer.max_epochs=N caps it){after}"
     )
 
 
@@ -36,9 +43,10 @@ class LabelledProgressBar(RichProgressBar):
     """Lightning's bar, titled with the network and counting epochs from 1 of max_epochs, with
     the pace note printed above it."""
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, networks_after: int = 0):
         super().__init__()
         self.label = label
+        self.networks_after = networks_after
         self._start = time.perf_counter()
 
     def _get_train_description(self, current_epoch: int) -> str:
@@ -52,16 +60,18 @@ class LabelledProgressBar(RichProgressBar):
         super().on_validation_epoch_end(trainer, pl_module)
         if trainer.sanity_checking or not trainer.is_global_zero or self._console is None:
             return
-        note = pace_note(self.label, trainer.current_epoch + 1, trainer.max_epochs, time.perf_counter() - self._start)
+        seconds = time.perf_counter() - self._start
+        note = pace_note(self.label, trainer.current_epoch + 1, trainer.max_epochs, seconds, self.networks_after)
         if note:
-            self._console.print(note, highlight=False, soft_wrap=True)
+            self._console.print(note, highlight=False, soft_wrap=True, markup=False)
 
 
 class EpochLines(Callback):
     """One line per finished epoch, flushed: network, epoch, the errors logged and the time."""
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, networks_after: int = 0):
         self.label = label
+        self.networks_after = networks_after
         self._start = time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
@@ -78,7 +88,7 @@ class EpochLines(Callback):
             f"{self.label}: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}, {errors}, {seconds:.0f} s",
             flush=True,
         )
-        note = pace_note(self.label, trainer.current_epoch + 1, trainer.max_epochs, seconds)
+        note = pace_note(self.label, trainer.current_epoch + 1, trainer.max_epochs, seconds, self.networks_after)
         if note:
             print(note, flush=True)
 
@@ -105,6 +115,8 @@ class EndOfFit(Callback):
         print(f"{self.label}: {how}{kept}", flush=True)
 
 
-def progress_callbacks(label: str) -> list[Callback]:
-    """A bar on a terminal, lines elsewhere; and the line that ends the fit."""
-    return [LabelledProgressBar(label) if sys.stdout.isatty() else EpochLines(label), EndOfFit(label)]
+def progress_callbacks(label: str, networks_after: int = 0) -> list[Callback]:
+    """A bar on a terminal, lines elsewhere; and the line that ends the fit. ``networks_after``:
+    how many networks the command trains after this one."""
+    shown = LabelledProgressBar(label, networks_after) if sys.stdout.isatty() else EpochLines(label, networks_after)
+    return [shown, EndOfFit(label)]

@@ -211,9 +211,17 @@ def _updates_per_epoch(cfg: DictConfig, datamodule: TrafficDataModule) -> int:
     return batches_per_epoch(_train_windows(cfg, datamodule), int(cfg.data.batch_size), cfg.trainer.limit_train_batches)
 
 
-def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModule, out_dir: Path, label: str) -> bool:
+def fit_one(
+    cfg: DictConfig,
+    datamodule: TrafficDataModule,
+    module: ForecastModule,
+    out_dir: Path,
+    label: str,
+    networks_after: int = 0,
+) -> bool:
     """Train ``module`` into ``out_dir``, resuming from its last checkpoint; a fit already over is
-    left as it is. Returns whether this process is global rank 0 (the one that goes on to evaluate)."""
+    left as it is (``networks_after``: how many the command trains after it, for the pace note).
+    Returns whether this process is global rank 0 (the one that goes on to evaluate)."""
     t = cfg.trainer
     last = last_checkpoint(out_dir)
     resume = bool(cfg.resume) and last.exists()
@@ -239,7 +247,7 @@ def fit_one(cfg: DictConfig, datamodule: TrafficDataModule, module: ForecastModu
         callbacks=[
             *best_and_last_checkpoints(out_dir),
             EarlyStopping("val_mae", patience=int(t.early_stopping_patience)),
-            *progress_callbacks(label),
+            *progress_callbacks(label, networks_after),
         ],
         # version=None: a resumed fit logs to the next version_N, so the earlier log is kept
         logger=[CSVLogger(out_dir, name="logs"), TensorBoardLogger(out_dir, name="tensorboard")],
@@ -307,5 +315,5 @@ def train(cfg: DictConfig) -> Path | None:
     for index, (variant, module) in enumerate(modules.items(), 1):
         lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
         label = network_label(variant or MODEL_NAME, index, len(modules))
-        main_process = fit_one(cfg, datamodule, module, model_dir(run_dir, variant), label)
+        main_process = fit_one(cfg, datamodule, module, model_dir(run_dir, variant), label, len(modules) - index)
     return run_dir if main_process else None

@@ -41,11 +41,11 @@ def test_patience_longer_than_the_epochs_set_is_said_to_leave_them_all():
     note = resolve_budget(t, train_windows=380, batch_size=32)  # 11 updates an epoch
     assert t.early_stopping_patience == 28
     assert note == (
-        "training budget: the 2 epochs of 11 batches (22 updates) set all train (early stopping's patience, "
+        "training budget: 2 epochs of 11 batches (22 updates), as set, all of them (early stopping's patience, "
         "auto, from 380 training windows, is 28 epochs); the epoch with the best validation error is kept"
     )
     assert resolve_budget(trainer(max_epochs=50), train_windows=380, batch_size=32) == (
-        "training budget: the 50 epochs of 11 batches (550 updates) set, early stopping after 28 epochs without "
+        "training budget: 50 epochs of 11 batches (550 updates), as set; early stopping after 28 epochs without "
         "a better validation error (auto, from 380 training windows)"
     )
     both = resolve_budget(trainer(), train_windows=32, batch_size=32)  # both auto: 300 and 300

@@ -125,8 +125,14 @@ def regular_lines(steps: int = 60, start: str = "2024-03-01T00:00") -> list[str]
             lambda lines: lines.__setitem__(100, lines[100].replace(",50", ",fifty")),
             "column 'speed', line 102: 'fifty'",
         ),
-        (lambda lines: lines.__setitem__(130, lines[129]), "line 132: sensor 'VD-01' at 2024-03-01T03:35:00+00:00 has"),
-        (lambda lines: lines.__setitem__(170, lines[10]), "line 172: sensor '007' at 2024-03-01T00:15:00+00:00 has"),
+        (
+            lambda lines: lines.__setitem__(130, lines[129]),
+            "line 132: sensor 'VD-01' at 2024-03-01T03:35 has a row already, on line 131",
+        ),
+        (
+            lambda lines: lines.__setitem__(170, lines[10]),
+            "line 172: sensor '007' at 2024-03-01T00:15 has a row already, on line 12",
+        ),
         (lambda lines: lines.__setitem__(170, ",".join(["", *lines[170].split(",")[1:]])), "line 172: blank"),
         (
             lambda lines: lines.__setitem__(152, lines[152].replace(",N3,", ", ,")),
@@ -172,7 +178,7 @@ def test_only_the_chosen_features_are_read(tmp_path):
     readings = tmp_path / "r.csv"
     readings.write_text("\n".join(["timestamp,sensor_id,flow,speed,direction", *lines]) + "\n")
     sensors = sensors_csv(tmp_path / "s.csv")
-    with pytest.raises(InputError, match="column 'direction', line 2: 'north' is not a number"):
+    with pytest.raises(InputError, match="column 'direction', line 2: 'north' is not a number; --feature NAME"):
         import_long_csv(readings, sensors)
     ds = import_long_csv(readings, sensors, features=["speed"])
     assert ds.features == ["speed"] and ds.values.shape == (20, 3, 1)
@@ -187,8 +193,12 @@ def test_the_hour_a_dst_change_repeats_needs_offsets(tmp_path):
     sensors = sensors_csv(tmp_path / "s.csv")
     with pytest.raises(InputError) as caught:
         import_long_csv(readings, sensors, timezone="America/Los_Angeles")
-    assert "line 38: 2024-11-03T01:00 is not one instant in America/Los_Angeles" in str(caught.value)
-    assert "e.g. 2024-11-03T01:00-07:00" in str(caught.value)
+    assert "line 38: 2024-11-03T01:00 happens twice in America/Los_Angeles (clocks go back)" in str(caught.value)
+    assert "e.g. 2024-11-03T01:00-07:00 for the first" in str(caught.value)
+    hours = [f"{hour:02d}:{minute:02d}" for hour in range(4) for minute in range(0, 60, 5)]
+    spring = write_rows(tmp_path / "spring.csv", rows_at(*(f"2024-03-10T{t}" for t in hours)))
+    with pytest.raises(InputError, match=r"line 74: 2024-03-10T02:00 never happens in America/Los_Angeles \(clocks"):
+        import_long_csv(spring, sensors, timezone="America/Los_Angeles")
     stamps = pd.date_range("2024-11-03T00:00-07:00", periods=48, freq="5min")
     ds = import_long_csv(
         write_rows(tmp_path / "r.csv", rows_at(*(t.isoformat() for t in stamps))),
@@ -220,10 +230,14 @@ def test_the_cli_imports_and_a_refused_import_leaves_the_dataset(long_files, tmp
     out = tmp_path / "ds"
     command = ["data", "import", "long-csv", str(readings), "--sensors", str(sensors), "--out", str(out)]
     assert main([*command, "--units", "flow=veh/5min", "--timezone", "Asia/Taipei"]) == 0
-    shown = " ".join(capsys.readouterr().out.split())  # rich wraps at the terminal's width (xdist's is narrow)
+    captured = capsys.readouterr()
+    shown = " ".join(captured.out.split())  # rich wraps at the terminal's width (xdist's is narrow)
     assert "3 sensors x 40 steps x 3 features (flow, speed, occupancy), every 5min" in shown
     ds = read_dataset(out)
     assert ds.meta["units"]["flow"] == "veh/5min" and ds.meta["importer"]["format"] == "long-csv"
+    said = " ".join(captured.err.split())
+    assert "the unit of 'speed', 'occupancy' is unknown: --units records it" in said
+    assert "no road graph given (--edges): training links each sensor to its nearest ones by coordinates" in said
     assert int(np.isfinite(ds.values).sum()) == int(np.isfinite(values).sum())
     before = folder_bytes(out)
     assert main([*command, "--time-column", "time"]) == 2
@@ -244,7 +258,7 @@ def test_negative_readings_are_counted_and_their_code_named(tmp_path, capsys):
     assert main([*command, "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "5 'speed' readings are negative (4 of them -1): if -1 means 'no reading'" in err
-    assert "--missing-value -1" in err and "'flow'" not in err
+    assert "--missing-value -1" in err and "'flow' readings" not in err
     assert read_dataset(out).meta["counts"]["readings_negative"] == {"flow": 0, "speed": 5}
     assert main(["data", "inspect", str(out)]) == 0
     assert "5 'speed' readings are negative" in capsys.readouterr().out
@@ -279,7 +293,9 @@ def test_without_timezone_the_times_own_offset_is_kept(tmp_path, capsys, lines, 
     err = capsys.readouterr().err
     ds = read_dataset(out)
     assert str(ds.timestamps.tz) == zone == ds.meta["timezone"]
-    assert (said is None and "clock" not in ds.meta and "note" not in err) or (said in ds.meta["clock"] and said in err)
+    assert (said is None and "clock" not in ds.meta and "the times carry" not in err) or (
+        said in ds.meta["clock"] and said in err
+    )
     if zone == "Etc/GMT-8":
         assert ds.timestamps[0].hour == 0  # the hours as written, not UTC's 16:00
 
@@ -345,7 +361,8 @@ def test_an_awkward_export_reads_and_its_errors_name_the_editors_line(tmp_path, 
     with pytest.raises(InputError, match="column 'note', line 5: 'kerb\\\\nwork' is not a number"):
         import_long_csv(tmp_path / "r.csv", sensors)  # every named column: the note too
     lines = awkward_file(tmp_path / "r.csv", repeat_at=20)
-    with pytest.raises(InputError, match=f"line {lines[20]}: sensor 'B' at 2024-03-01T00:35:00\\+00:00 has a row"):
+    repeated = f"line {lines[20]}: sensor 'B' at 2024-03-01T00:35 has a row already, on line {lines[15]}"
+    with pytest.raises(InputError, match=repeated):
         import_long_csv(tmp_path / "r.csv", sensors, features=["flow"])
 
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from social_xlstm.evaluation.plots import _spread_shared_places, last_day, time_span
+from social_xlstm.evaluation.plots import _spread_shared_places, last_day, time_span, with_unit
 
 
 def test_sensors_at_one_place_are_drawn_side_by_side():
@@ -28,3 +28,9 @@ def test_a_forecast_plot_that_crosses_midnight_names_both_dates():
     day = pd.date_range("2012-03-06 21:45", periods=288, freq="5min", tz="America/Los_Angeles")
     assert time_span(day) == "2012-03-06 21:45 to 2012-03-07 21:40"
     assert time_span(day[:12]) == "2012-03-06 21:45 to 22:40"
+
+
+def test_an_axis_names_its_unit_once():
+    assert with_unit("speed", {"speed": "km/h"}) == "speed (km/h)"
+    assert with_unit("Speed (mph)", {"Speed (mph)": "mph"}) == "Speed (mph)"  # said "Speed (mph) (mph)"
+    assert with_unit("flow", {}) == "flow"

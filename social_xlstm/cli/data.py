@@ -77,6 +77,21 @@ def _write(dataset, out: Path, *, missing_value_option: bool = False) -> dict:
         f"feature{'s' if counts['features'] != 1 else ''} ({', '.join(dataset.features)}), every "
         f"{dataset.meta['interval']}, {counts['edges']} edges"
     )
+    if not counts["edges"]:
+        err_console.print(
+            "[yellow]note:[/] no road graph given (--edges): training links each sensor to its nearest ones by "
+            "coordinates (data.graph.method=auto)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    unknown = [feature for feature, unit in dataset.meta.get("units", {}).items() if unit == "unknown"]
+    if unknown:
+        err_console.print(
+            f"[yellow]note:[/] the unit of {', '.join(repr(f) for f in unknown)} is unknown: --units records it "
+            "(the tables, plots and forecasts show it)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if dataset.meta.get("clock"):
         err_console.print(f"[yellow]note:[/] {escape(dataset.meta['clock'])}", highlight=False, soft_wrap=True)
     for feature, count in counts["readings_infinite_made_missing"].items():

@@ -32,8 +32,10 @@ def _save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
-def _with_unit(target: str, units: dict) -> str:
-    return f"{target} ({units[target]})" if units.get(target) else target
+def with_unit(target: str, units: dict) -> str:
+    """``speed (km/h)``; a name that already ends in its unit (``Speed (mph)``) as it is."""
+    unit = units.get(target)
+    return f"{target} ({unit})" if unit and not target.endswith(f"({unit})") else target
 
 
 def error_by_horizon(summary: dict, target: str, units: dict, minutes: float, path: Path) -> None:
@@ -49,7 +51,7 @@ def error_by_horizon(summary: dict, target: str, units: dict, minutes: float, pa
             lw=2.5 if name == MODEL_NAME else 1.2,
             label=name,
         )
-    ax.set(xlabel="minutes ahead", ylabel=f"MAE, {_with_unit(target, units)}", title=f"{target}: error by horizon")
+    ax.set(xlabel="minutes ahead", ylabel=f"MAE, {with_unit(target, units)}", title=f"{target}: error by horizon")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)
@@ -115,7 +117,7 @@ def forecast_vs_actual(
     ax.plot(at, truth, color="black", lw=1.2, label="actual", zorder=3)
     ax.set(
         title=f"{sensor_id}: {target_name}, forecast {ahead} ahead, {time_span(at)}",
-        ylabel=_with_unit(target_name, units),
+        ylabel=with_unit(target_name, units),
     )
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
@@ -138,7 +140,7 @@ def error_map(sensors: pd.DataFrame, per_sensor: pd.DataFrame, target: str, unit
     located = _spread_shared_places(sensors.set_index("sensor_id").loc[mae.index, ["latitude", "longitude"]])
     fig, ax = plt.subplots(figsize=(6, 5))
     points = ax.scatter(located.longitude, located.latitude, c=mae.values, cmap="viridis", s=25, edgecolors="none")
-    fig.colorbar(points, ax=ax, label=f"MAE, {_with_unit(target, units)}, mean over horizons")
+    fig.colorbar(points, ax=ax, label=f"MAE, {with_unit(target, units)}, mean over horizons")
     ax.set(xlabel="longitude (degrees)", ylabel="latitude (degrees)", title=f"{target}: error per sensor")
     ax.ticklabel_format(useOffset=False, style="plain")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))

@@ -51,7 +51,7 @@ def resolve_budget(trainer: DictConfig, train_windows: int, batch_size: int) -> 
         return f"training budget ({source}): {epochs}" + ("" if said else f", {patience}")
     if trainer.early_stopping_patience >= trainer.max_epochs:
         return (
-            f"training budget: the {epochs} set all train (early stopping's patience, {source}, is "
+            f"training budget: {epochs}, as set, all of them (early stopping's patience, {source}, is "
             f"{trainer.early_stopping_patience} epochs); the epoch with the best validation error is kept"
         )
-    return f"training budget: the {epochs} set, {patience} ({source})"
+    return f"training budget: {epochs}, as set; {patience} ({source})"

@@ -73,18 +73,19 @@ def coded(block: Block, column: str) -> Coded:
 
 
 def read_blocks(
-    path: Path, names: Sequence[str], columns: Sequence[str], *, numeric: Sequence[str] = ()
+    path: Path, names: Sequence[str], columns: Sequence[str], *, numeric: Sequence[str] = (), hint: str = ""
 ) -> Iterator[Block]:
     """``columns`` of the CSV at ``path``, whose header is ``names`` (cleaned), a block at a time:
     ``numeric`` ones as floats (a blank, NA or NaN cell is missing), the others as text, never
-    missing (an id 'NA' is an id). A cell that is not a number names its column and line."""
+    missing (an id 'NA' is an id). A cell that is not a number names its column and line, then
+    ``hint``."""
     text = [name for name in columns if name not in numeric]
     lines = FileLines(path)
     try:
         yield from _parse(path, names, text, numeric, lines)
     except pa.ArrowInvalid as exc:
         if numeric and "conversion error" in str(exc):
-            _name_the_non_number(path, names, numeric, lines)
+            _name_the_non_number(path, names, numeric, lines, hint)
         raise InputError(path, f"malformed CSV: {' '.join(str(exc).split())}") from None
 
 
@@ -105,7 +106,7 @@ def _parse(path, names, text, numeric, lines, *, nullable_text: bool = False) ->
             first_row += batch.num_rows
 
 
-def _name_the_non_number(path: Path, names: Sequence[str], numeric: Sequence[str], lines: FileLines) -> None:
+def _name_the_non_number(path: Path, names: Sequence[str], numeric: Sequence[str], lines: FileLines, hint: str) -> None:
     """Find the cell that stopped a typed read (pyarrow's error names neither line nor value):
     the same columns as text, with the cells the typed read takes for missing as missing."""
     for block in _parse(path, names, numeric, (), lines, nullable_text=True):
@@ -113,4 +114,6 @@ def _name_the_non_number(path: Path, names: Sequence[str], numeric: Sequence[str
             cells = block.table.column(name).to_pandas()
             row = first_non_number(cells)
             if row is not None:
-                raise InputError(path, f"column {name!r}, line {block.line(row)}: {cells.iloc[row]!r} is not a number")
+                raise InputError(
+                    path, f"column {name!r}, line {block.line(row)}: {cells.iloc[row]!r} is not a number{hint}"
+                )

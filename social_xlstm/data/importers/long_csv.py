@@ -47,12 +47,14 @@ SOURCE = "long CSV (long-csv): user-supplied readings, one row per time and sens
 @dataclass(frozen=True)
 class Columns:
     """The header's names (an unnamed column, after a trailing comma, gets a placeholder) and
-    which hold the time, the sensor id and the features, in file order."""
+    which hold the time, the sensor id and the features, in file order (``chosen``: the
+    features were named by --feature, not every other column)."""
 
     names: tuple[str, ...]
     time: str
     sensor: str
     features: tuple[str, ...]
+    chosen: bool
 
 
 def _choose_columns(path: Path, time: str, sensor: str, features: Sequence[str] | None) -> Columns:
@@ -75,7 +77,7 @@ def _choose_columns(path: Path, time: str, sensor: str, features: Sequence[str] 
         chosen = tuple(name for name in header if name and name not in (time, sensor))
     if not chosen:
         raise InputError(path, f"no feature column besides {time!r} and {sensor!r}; expected e.g. flow, speed")
-    return Columns(names=names, time=time, sensor=sensor, features=chosen)
+    return Columns(names=names, time=time, sensor=sensor, features=chosen, chosen=bool(features))
 
 
 def _sensor_ids(block: Block, column: str, path: Path) -> Coded:
@@ -170,12 +172,13 @@ def _localise(scan: Scan, timezone: str, path: Path) -> pd.DatetimeIndex:
     if stamps.isna().any():
         index = int(np.flatnonzero(stamps.isna())[0])
         written = f"{naive[index]:%Y-%m-%dT%H:%M}"
-        offset = (naive[index] - pd.Timedelta(hours=3)).tz_localize(timezone).isoformat()[-6:]  # before the change
-        raise InputError(
-            path,
-            f"line {scan.line(index)}: {written} is not one instant in {timezone} (a daylight-saving change "
-            f"repeats or skips that hour); write the times with a UTC offset, e.g. {written}{offset}",
-        )
+        if pd.isna(naive[index : index + 1].tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")[0]):
+            offset = (naive[index] - pd.Timedelta(hours=3)).tz_localize(timezone).isoformat()[-6:]  # before the change
+            problem = f"happens twice in {timezone} (clocks go back); write the times with a UTC offset, e.g. "
+            problem += f"{written}{offset} for the first"
+        else:
+            problem = f"never happens in {timezone} (clocks skip that hour): the rows are mislabelled"
+        raise InputError(path, f"line {scan.line(index)}: {written} {problem}")
     return stamps
 
 
@@ -186,7 +189,8 @@ def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing: np.ndar
     seen = np.zeros((len(grid.stamps), sensors), dtype=bool)
     sensor_index = pd.Index(list(scan.sensors))
     wanted = (columns.time, columns.sensor, *columns.features)
-    for block in read_blocks(path, columns.names, wanted, numeric=columns.features):
+    hint = "" if columns.chosen else "; --feature NAME (repeatable) reads only the feature columns"
+    for block in read_blocks(path, columns.names, wanted, numeric=columns.features, hint=hint):
         stamps = _block_times(block, columns, path, scan.with_offset)[0].asi8
         position = np.minimum(np.searchsorted(scan.times, stamps), len(scan.times) - 1)
         ids = _sensor_ids(block, columns.sensor, path)
@@ -202,10 +206,12 @@ def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing: np.ndar
         twice[order[1:][np.diff(cell[order]) == 0]] = True
         if twice.any():
             row = int(np.flatnonzero(twice)[0])
+            first = _first_line_of(path, columns, scan, grid, step[row], sensor[row])
             raise InputError(
                 path,
                 f"line {block.line(row)}: sensor {sensor_index[sensor[row]]!r} at "
-                f"{grid.stamps[step[row]].isoformat()} has a row already; expected one row per time and sensor",
+                f"{block.table.column(columns.time)[row].as_py()} has a row already, on line {first}; expected one "
+                "row per time and sensor",
             )
         seen[step, sensor] = True
         readings = np.stack([as_float32(numeric_column(block.table, name, path)) for name in columns.features], 1)
@@ -213,6 +219,20 @@ def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing: np.ndar
             readings[np.isin(readings, missing)] = np.nan
         values[step, sensor] = readings
     return values
+
+
+def _first_line_of(path: Path, columns: Columns, scan: Scan, grid: Grid, step: int, sensor: int) -> int:
+    """The line of the first row for (``step``, ``sensor``): read again, since only a repeated
+    row asks (keeping a line per cell would double the grid's memory)."""
+    sensor_index = pd.Index(list(scan.sensors))
+    for block in read_blocks(path, columns.names, (columns.time, columns.sensor)):
+        stamps = _block_times(block, columns, path, scan.with_offset)[0].asi8
+        ids = _sensor_ids(block, columns.sensor, path)
+        steps = grid.rows[np.minimum(np.searchsorted(scan.times, stamps), len(scan.times) - 1)]
+        match = np.flatnonzero((steps == step) & (sensor_index.get_indexer(ids.distinct)[ids.rows] == sensor))
+        if len(match):
+            return block.line(int(match[0]))
+    raise AssertionError("a repeated row whose first is not in the file")
 
 
 def parse_units(items: Sequence[str]) -> dict[str, str] | str | None:

@@ -39,9 +39,18 @@ def run_whole(command: list[str]) -> float:
     return time.monotonic() - start
 
 
+def default_interrupt() -> None:
+    """The child takes Ctrl-C as a terminal's foreground command does. A shell without job control
+    starts background jobs (a test run with `&`) with SIGINT ignored, their children inherit it, and
+    the CLI, like Python itself, leaves an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def kill_after(command: list[str], delay: float, signum: int, ready=lambda: True) -> tuple[int, str]:
     """Start ``command``, wait until ``ready()`` (or until it ended), then ``delay`` seconds, and signal it."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=default_interrupt
+    )
     deadline = time.monotonic() + 120
     while not ready() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)  # a dataset's write takes tens of milliseconds: a coarser poll can miss it

@@ -44,7 +44,7 @@ MaxValuesOption = Annotated[
 MAX_VALUES = 500_000_000  # importers.timeline.MAX_GRID_VALUES, without importing pandas to show --help
 
 
-def _negative_readings_warning(dataset, feature: str, count: int, missing_value_option: bool) -> str:
+def _negative_readings_warning(dataset, feature: str, count: int, user_table: bool) -> str:
     """Traffic readings are never below zero, so negative ones are most often a code for 'no
     reading' (-1, -99) that the import took for a value; the commonest one is named."""
     import numpy as np
@@ -57,15 +57,16 @@ def _negative_readings_warning(dataset, feature: str, count: int, missing_value_
     codes, times = np.unique(column[column < 0], return_counts=True)
     code = f"{codes[times.argmax()]:g}"
     text += f" ({'all' if len(codes) == 1 else f'{times.max():,} of them'} {code})"
-    if missing_value_option:
+    if user_table:
         text += f": if {code} means 'no reading', import again with --missing-value {code}"
     return text
 
 
-def _write(dataset, out: Path, *, missing_value_option: bool = False) -> dict:
+def _write(dataset, out: Path, *, user_table: bool = False) -> dict:
     """Record how the dataset was made, write it atomically, say what was written (and which
     features hold no reading at all, or negative ones: a code for 'none'?) and return its counts.
-    ``missing_value_option``: the command takes --missing-value, so the warning can name it."""
+    ``user_table``: a user's own CSV (wide-csv, long-csv), whose --missing-value and --edges the
+    warnings can name."""
     from social_xlstm.cli.commands import invocation
     from social_xlstm.data.dataset import write_dataset
 
@@ -77,7 +78,7 @@ def _write(dataset, out: Path, *, missing_value_option: bool = False) -> dict:
         f"feature{'s' if counts['features'] != 1 else ''} ({', '.join(dataset.features)}), every "
         f"{dataset.meta['interval']}, {counts['edges']} edges"
     )
-    if not counts["edges"]:
+    if user_table and not counts["edges"]:
         err_console.print(
             "[yellow]note:[/] no road graph given (--edges): training links each sensor to its nearest ones by "
             "coordinates (data.graph.method=auto)",
@@ -104,7 +105,7 @@ def _write(dataset, out: Path, *, missing_value_option: bool = False) -> dict:
             )
     for feature, count in counts["readings_negative"].items():
         if count:
-            text = _negative_readings_warning(dataset, feature, count, missing_value_option)
+            text = _negative_readings_warning(dataset, feature, count, user_table)
             err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
     present = counts["readings_present"]
     for feature in [f for f in dataset.features if not present[f]]:
@@ -186,7 +187,7 @@ def import_wide_csv(
             max_values=max_values,
         ),
         out,
-        missing_value_option=True,
+        user_table=True,
     )
 
 
@@ -241,7 +242,7 @@ def import_long_csv(
             max_values=max_values,
         ),
         out,
-        missing_value_option=True,
+        user_table=True,
     )
 
 

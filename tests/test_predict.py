@@ -255,3 +255,18 @@ def test_an_output_that_would_replace_the_data_read_is_refused_and_kept(bundle_d
     assert len(err.splitlines()) == 1 and f"{data / read} would replace" in err and "which this command reads" in err
     assert folder_bytes(data) == before
     assert predict(bundle_dir, data, data / "forecast.csv") == 0
+
+
+def test_sensor_keeps_the_forecasts_of_the_sensors_named(bundle_dir, demo_dir, tmp_path, capsys):
+    """A user grepped the CSV for one detector's next hour."""
+    ids = read_dataset(demo_dir).sensor_ids
+    whole = predict_frame(load_forecaster(bundle_dir), demo_dir)
+    out = tmp_path / "two.csv"
+    assert predict(bundle_dir, demo_dir, out, "--sensor", ids[5], "--sensor", ids[2]) == 0
+    two = pd.read_csv(out, dtype={"sensor_id": str})
+    assert set(two.sensor_id) == {ids[2], ids[5]} and len(two) == 2 * 12 * 2
+    expected = whole[whole.sensor_id.isin([ids[2], ids[5]])].reset_index(drop=True)
+    np.testing.assert_allclose(two.forecast, expected.forecast, rtol=1e-5)  # the whole network's forecasts
+    assert predict(bundle_dir, demo_dir, tmp_path / "x.csv", "--sensor", "nope") == 2
+    err = capsys.readouterr().err
+    assert "--sensor: 'nope' is not a sensor of the model (it forecasts 8:" in err and not (tmp_path / "x.csv").exists()

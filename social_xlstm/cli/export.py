@@ -70,8 +70,12 @@ def predict(
             "training): they are read as missing and left out of the output."
         ),
     ] = False,
+    sensor: Annotated[
+        Optional[list[str]],
+        typer.Option("--sensor", help="Only this sensor's forecasts (repeatable; default: every sensor)."),
+    ] = None,
 ) -> None:
-    """Forecast every sensor, horizon and target from the readings ending at --at."""
+    """Forecast every sensor (or those named), horizon and target from the readings ending at --at."""
     from social_xlstm.data.dataset import INPUT_FILES
     from social_xlstm.export.outputs import check_output, write_forecasts
     from social_xlstm.export.predict import load_forecaster, predict_frame
@@ -80,7 +84,7 @@ def predict(
     check_output(out)
     refuse_replacing(out, [data / name for name in INPUT_FILES])
     forecaster = load_forecaster(source, data)
-    frame = predict_frame(forecaster, data, at, allow_absent_sensors)
+    frame = predict_frame(forecaster, data, at, allow_absent_sensors, sensor or ())
     write_forecasts(frame, out, forecaster.interval)
     console.print(f"{len(frame)} forecasts from {frame['origin'].iloc[0]} written to [bold]{out}[/]")
     data_zone = str(frame["origin"].iloc[0].tz)
@@ -92,10 +96,12 @@ def predict(
             highlight=False,
             soft_wrap=True,
         )
-    left_out = len(forecaster.sensor_ids) - frame["sensor_id"].nunique()
+    wanted = len(set(sensor)) if sensor else len(forecaster.sensor_ids)
+    left_out = wanted - frame["sensor_id"].nunique()
     if left_out:
+        whose = f"the {wanted} sensors asked for" if sensor else f"the model's {wanted} sensors"
         err_console.print(
-            f"[yellow]note:[/] {left_out} of the model's {len(forecaster.sensor_ids)} sensors are not in "
+            f"[yellow]note:[/] {left_out} of {whose} are not in "
             f"{escape(str(data))}: read as missing, left out of the output",
             highlight=False,
             soft_wrap=True,

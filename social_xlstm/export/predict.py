@@ -9,6 +9,7 @@ detector removed since training); the window is the ``input_len`` steps ending a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -119,11 +120,37 @@ def forecast_frame(forecaster: Forecaster, forecast: np.ndarray, origin: pd.Time
     )
 
 
-def predict_frame(forecaster: Forecaster, data_dir: str | Path, at=None, allow_absent: bool = False) -> pd.DataFrame:
+def require_model_sensors(forecaster: Forecaster, sensors: Sequence[str]) -> None:
+    """``--sensor`` names only sensors the model forecasts (checked before any work)."""
+    known = set(forecaster.sensor_ids)
+    unknown = [sensor for sensor in sensors if sensor not in known]
+    if unknown:
+        listed = ", ".join(forecaster.sensor_ids[:3])
+        raise InputError(
+            "--sensor",
+            f"{unknown[0]!r} is not a sensor of the model (it forecasts {len(known)}: {listed}, ...)",
+        )
+
+
+def predict_frame(
+    forecaster: Forecaster,
+    data_dir: str | Path,
+    at=None,
+    allow_absent: bool = False,
+    sensors: Sequence[str] = (),
+) -> pd.DataFrame:
     """Forecasts from the readings of ``data_dir`` ending at ``at`` ('latest' or None: the last
-    step). With ``allow_absent``, model sensors the data does not list are read as missing and
-    left out of the table: their neighbours are still forecast, they themselves would be a guess."""
+    step), for ``sensors`` (none: all). The whole network is forecast either way, since each
+    sensor's forecast reads its neighbours. With ``allow_absent``, model sensors the data does not
+    list are read as missing and left out of the table: their neighbours are still forecast, they
+    themselves would be a guess."""
+    require_model_sensors(forecaster, sensors)
     dataset = read_dataset(data_dir)
     values, timestamps = latest_window(dataset, forecaster, at, allow_absent, where=data_dir)
     frame = forecast_frame(forecaster, forecaster.forecast(values, timestamps), timestamps[-1])
-    return frame[frame["sensor_id"].isin(dataset.sensor_ids)].reset_index(drop=True)
+    kept = frame["sensor_id"].isin(dataset.sensor_ids) & (frame["sensor_id"].isin(sensors) if sensors else True)
+    if sensors and not kept.any():
+        raise InputError(
+            data_dir, f"none of {', '.join(sensors)} is in the data (--allow-absent-sensors left them out)"
+        )
+    return frame[kept].reset_index(drop=True)

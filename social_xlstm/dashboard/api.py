@@ -21,6 +21,7 @@ from social_xlstm.dashboard.guard import MAX_BODY_BYTES
 from social_xlstm.dashboard.schemas import ErrorDetail, ForecastResponse, Meta, SensorDetail, SensorsResponse
 from social_xlstm.dashboard.state import DashboardState
 from social_xlstm.data.dataset import feature_units
+from social_xlstm.export.outputs import as_printed
 
 # Limits: a history request is capped at one week of 5-minute readings; no endpoint takes a body.
 MAX_HISTORY = 2016
@@ -49,10 +50,8 @@ router = APIRouter(prefix="/api")
 
 
 def _floats(values: np.ndarray) -> list:
-    """Array -> nested lists of Python floats, NaN and inf -> None (JSON has no NaN). float32
-    values go out as they print (55.6), not as float64 widens them (55.599998474121094)."""
-    array = np.asarray(values)
-    array = array.astype(str).astype(np.float64) if array.dtype == np.float32 else array.astype(np.float64)
+    """Array -> nested lists of Python floats, ``as_printed``; NaN and inf -> None (JSON has no NaN)."""
+    array = as_printed(values)
     if array.ndim == 0:
         return None if not math.isfinite(array) else float(array)
     out = array.astype(object)

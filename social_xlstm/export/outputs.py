@@ -26,11 +26,17 @@ def _coordinate_text(degrees: float) -> str:
     return "" if pd.isna(degrees) else f"{degrees:.7f}".rstrip("0").rstrip(".")
 
 
+def as_printed(values) -> np.ndarray:
+    """Numbers as float64 for JSON: float32 ones as they print (55.6), not as float64 widens them
+    (55.599998474121094); others as they are."""
+    array = np.asarray(values)
+    return array.astype(str).astype(np.float64) if array.dtype == np.float32 else array.astype(np.float64)
+
+
 def shortest_float(value) -> float | None:
-    """A float32 forecast as the number it prints as (55.6, not float64's 55.599998474121094);
-    None where it is not a number (JSON has no NaN)."""
-    value = np.float32(value)
-    return float(str(value)) if np.isfinite(value) else None
+    """One float32 forecast ``as_printed``; None where it is not a number (JSON has no NaN)."""
+    value = as_printed(np.float32(value))
+    return float(value) if np.isfinite(value) else None
 
 
 def check_output(out: str | Path) -> Path:

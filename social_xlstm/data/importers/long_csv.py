@@ -36,7 +36,7 @@ from social_xlstm.data.importers.timeline import (
     regular_grid,
     utc_offsets,
 )
-from social_xlstm.data.importers.user_csv import clock_note, user_dataset
+from social_xlstm.data.importers.user_csv import clock_note, mark_missing, user_dataset
 from social_xlstm.errors import InputError
 
 __all__ = ["import_long_csv"]
@@ -182,7 +182,23 @@ def _localise(scan: Scan, timezone: str, path: Path) -> pd.DatetimeIndex:
     return stamps
 
 
-def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing: np.ndarray) -> np.ndarray:
+def _cells(
+    block: Block, columns: Columns, path: Path, scan: Scan, grid: Grid, sensor_index: pd.Index
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's grid step and sensor index; a time or id the scan did not see means the file
+    changed between the passes."""
+    stamps = _block_times(block, columns, path, scan.with_offset)[0].asi8
+    position = np.minimum(np.searchsorted(scan.times, stamps), len(scan.times) - 1)
+    ids = _sensor_ids(block, columns.sensor, path)
+    sensor = sensor_index.get_indexer(ids.distinct)[ids.rows]
+    changed = (scan.times[position] != stamps) | (sensor < 0)
+    if changed.any():
+        row = int(np.flatnonzero(changed)[0])
+        raise InputError(path, f"line {block.line(row)}: the file changed while it was read")
+    return grid.rows[position], sensor
+
+
+def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing_values: Sequence[float]) -> np.ndarray:
     """The second pass: every row's readings at [step, sensor]; a time and sensor given twice is refused."""
     sensors = len(scan.sensors)
     values = np.full((len(grid.stamps), sensors, len(columns.features)), np.nan, dtype=np.float32)
@@ -191,22 +207,14 @@ def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing: np.ndar
     wanted = (columns.time, columns.sensor, *columns.features)
     hint = "" if columns.chosen else "; --feature NAME (repeatable) reads only the feature columns"
     for block in read_blocks(path, columns.names, wanted, numeric=columns.features, hint=hint):
-        stamps = _block_times(block, columns, path, scan.with_offset)[0].asi8
-        position = np.minimum(np.searchsorted(scan.times, stamps), len(scan.times) - 1)
-        ids = _sensor_ids(block, columns.sensor, path)
-        sensor = sensor_index.get_indexer(ids.distinct)[ids.rows]
-        changed = (scan.times[position] != stamps) | (sensor < 0)
-        if changed.any():
-            row = int(np.flatnonzero(changed)[0])
-            raise InputError(path, f"line {block.line(row)}: the file changed while it was read")
-        step = grid.rows[position]
+        step, sensor = _cells(block, columns, path, scan, grid, sensor_index)
         twice = seen[step, sensor]
         cell = step * sensors + sensor
         order = np.argsort(cell, kind="stable")
         twice[order[1:][np.diff(cell[order]) == 0]] = True
         if twice.any():
             row = int(np.flatnonzero(twice)[0])
-            first = _first_line_of(path, columns, scan, grid, step[row], sensor[row])
+            first = _first_line_of(path, columns, scan, grid, sensor_index, (step[row], sensor[row]))
             raise InputError(
                 path,
                 f"line {block.line(row)}: sensor {sensor_index[sensor[row]]!r} at "
@@ -215,21 +223,19 @@ def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing: np.ndar
             )
         seen[step, sensor] = True
         readings = np.stack([as_float32(numeric_column(block.table, name, path)) for name in columns.features], 1)
-        if len(missing):
-            readings[np.isin(readings, missing)] = np.nan
+        mark_missing(readings, missing_values)
         values[step, sensor] = readings
     return values
 
 
-def _first_line_of(path: Path, columns: Columns, scan: Scan, grid: Grid, step: int, sensor: int) -> int:
-    """The line of the first row for (``step``, ``sensor``): read again, since only a repeated
+def _first_line_of(
+    path: Path, columns: Columns, scan: Scan, grid: Grid, sensor_index: pd.Index, cell: tuple[int, int]
+) -> int:
+    """The line of the first row for ``cell`` (step, sensor): read again, since only a repeated
     row asks (keeping a line per cell would double the grid's memory)."""
-    sensor_index = pd.Index(list(scan.sensors))
     for block in read_blocks(path, columns.names, (columns.time, columns.sensor)):
-        stamps = _block_times(block, columns, path, scan.with_offset)[0].asi8
-        ids = _sensor_ids(block, columns.sensor, path)
-        steps = grid.rows[np.minimum(np.searchsorted(scan.times, stamps), len(scan.times) - 1)]
-        match = np.flatnonzero((steps == step) & (sensor_index.get_indexer(ids.distinct)[ids.rows] == sensor))
+        step, sensor = _cells(block, columns, path, scan, grid, sensor_index)
+        match = np.flatnonzero((step == cell[0]) & (sensor == cell[1]))
         if len(match):
             return block.line(int(match[0]))
     raise AssertionError("a repeated row whose first is not in the file")
@@ -299,8 +305,7 @@ def import_long_csv(
         max_values=max_values,
         counted="distinct times",
     )
-    missing = np.asarray(missing_values, dtype=np.float32)
-    values = _fill(readings_csv, columns, scan, grid, missing)
+    values = _fill(readings_csv, columns, scan, grid, missing_values)
     return user_dataset(
         format_name="long-csv",
         source=SOURCE,

@@ -35,6 +35,13 @@ def read_user_edges(path: str | Path, sensor_ids: Sequence[str]) -> pd.DataFrame
     )
 
 
+def mark_missing(values: np.ndarray, missing_values: Sequence[float]) -> None:
+    """In place: readings equal to a ``--missing-value`` code become NaN (compared as float32,
+    as they are stored)."""
+    if len(missing_values):
+        values[np.isin(values, np.asarray(missing_values, dtype=np.float32))] = np.nan
+
+
 def user_dataset(
     *,
     format_name: str,

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from social_xlstm.data.dataset import Dataset
 from social_xlstm.data.importers.csv_tables import (
     numeric_matrix,
@@ -28,7 +26,7 @@ from social_xlstm.data.importers.timeline import (
     regular_grid,
     utc_offsets,
 )
-from social_xlstm.data.importers.user_csv import clock_note, user_dataset
+from social_xlstm.data.importers.user_csv import clock_note, mark_missing, user_dataset
 from social_xlstm.errors import InputError
 
 __all__ = ["import_wide_csv"]
@@ -74,8 +72,7 @@ def import_wide_csv(
     )
     values = numeric_matrix(table, sensor_ids, readings_csv)
     del table
-    if len(missing_values):
-        values[np.isin(values, np.asarray(missing_values, dtype=np.float32))] = np.nan
+    mark_missing(values, missing_values)
     values = place_on_grid(values, grid)[:, :, None]
     return user_dataset(
         format_name="wide-csv",

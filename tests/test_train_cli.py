@@ -3,6 +3,7 @@ docs/architecture.md, "Run directory", predictions checked against the dataset i
 
 import json
 import logging
+import re
 import shutil
 from types import SimpleNamespace
 
@@ -149,6 +150,23 @@ def test_evaluate_another_split(trained_run, demo_dir, tmp_path):
     assert {name: b for name, b in folder_bytes(trained_run).items() if not name.startswith("evaluations")} == own
 
 
+def test_the_epoch_lines_give_the_validation_error_in_each_targets_unit(demo_dir, tmp_path, capsys):
+    """They said only "val_mae 0.2474 (scaled units)", a number no user can read: the errors in
+    units must be the ones evaluate then scores on the validation split."""
+    run = tmp_path / "run"
+    assert main(tiny_train_args(demo_dir, run, "baselines=[]", "trainer.limit_val_batches=1.0")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    summary = json.loads((run / "metrics" / "summary.json").read_text())
+    errors = rf"validation MAE flow ([0-9.]+) {re.escape(summary['units']['flow'])}, speed ([0-9.]+) km/h"
+    said = re.search(rf"keeps its best epoch, {errors} \(val_mae 0\.[0-9]{{4}} scaled\)", out)
+    assert said, out
+    assert re.search(rf"epoch 1/1, {errors}; train_mae ", out), out
+    scored = summary["validation_mae"]["social_xlstm"]
+    # Lightning averages the batches' errors, evaluate the readings': they differ by the masks only
+    assert float(said[1]) == pytest.approx(scored["flow"]["mean"], rel=0.02)
+    assert float(said[2]) == pytest.approx(scored["speed"]["mean"], rel=0.02)
+
+
 def test_train_keeps_lightnings_advert_and_internal_deprecations_out_of_the_terminal(
     demo_dir, tmp_path, recwarn, capsys
 ):
@@ -169,8 +187,8 @@ def test_train_keeps_lightnings_advert_and_internal_deprecations_out_of_the_term
     noise = ("LeafSpec", "logging interval", "exists and is not empty")  # the last: the resumed run's own folder
     assert not [w for w in recwarn if any(text in str(w.message) for text in noise)]
     out = capsys.readouterr().out
-    assert "social_xlstm (1 of 1): trained 1 of 1 epochs; the run keeps its best epoch, val_mae " in out
-    assert "social_xlstm (1 of 1): epoch 2/2, train_mae " in out and " (scaled units), " in out
+    assert "social_xlstm (1 of 1): trained 1 of 1 epochs; the run keeps its best epoch, validation MAE flow " in out
+    assert "social_xlstm (1 of 1): epoch 2/2, validation MAE flow " in out and " (scaled units), " in out
     summary = json.loads((tmp_path / "quiet" / "metrics" / "summary.json").read_text())
     flow, speed = metrics_table(summary)  # units and minutes, as the terminal shows them (whatever its width)
     assert speed.title == f"speed: MAE / RMSE on the test split ({summary['windows']} windows, km/h)"
@@ -458,7 +476,7 @@ def test_progress_names_each_network_counts_epochs_from_one_and_says_what_it_ski
     assert main(tiny_train_args(demo_dir, run_dir, epochs=2)) == 0
     out = capfd.readouterr().out
     for label in ("social_xlstm (1 of 3)", "lstm (2 of 3)", "no_pooling (3 of 3)"):
-        assert f"{label}: epoch 1/2, train_mae" in out and f"{label}: epoch 2/2" in out
+        assert f"{label}: epoch 1/2, validation MAE flow" in out and f"{label}: epoch 2/2" in out
     assert "Epoch 0/" not in out and "TPU available" not in out
     assert main(tiny_train_args(demo_dir, run_dir, epochs=2)) == 0
     again = capfd.readouterr().out
@@ -522,6 +540,37 @@ def test_the_end_of_a_fit_says_why_it_stopped(capsys, reason, said):
     EndOfFit("social_xlstm (1 of 1)").on_train_end(trainer, None)
     out = capsys.readouterr().out
     assert out.startswith(f"social_xlstm (1 of 1): {said}") and out.endswith("val_mae 0.2500 (scaled units)\n"), out
+
+
+def test_the_fits_last_line_gives_its_best_epoch_in_units_only_when_it_validated_that_epoch(capsys):
+    from social_xlstm.training.progress import EndOfFit, TargetUnits
+
+    units = TargetUnits(("flow", "speed"), (10.0, 4.0), {"flow": "veh/5min", "speed": "km/h"})
+    end = EndOfFit("m", units)
+    for error, flow, speed in ((0.3, 0.5, 0.25), (0.25, 0.4, 0.125), (0.28, 0.1, 0.1)):
+        metrics = {
+            "val_mae": torch.tensor(error),
+            "val_mae_target0": torch.tensor(flow),
+            "val_mae_target1": torch.tensor(speed),
+        }
+        end.on_validation_epoch_end(SimpleNamespace(sanity_checking=False, callback_metrics=metrics), None)
+
+    def finish(best: float) -> str:
+        trainer = SimpleNamespace(
+            is_global_zero=True,
+            early_stopping_callback=None,
+            current_epoch=3,
+            max_epochs=3,
+            checkpoint_callback=SimpleNamespace(best_model_score=torch.tensor(best)),
+        )
+        end.on_train_end(trainer, None)
+        return capsys.readouterr().out
+
+    # the second epoch's errors times the stds: 0.4 x 10 and 0.125 x 4
+    assert finish(0.25).endswith(
+        "best epoch, validation MAE flow 4.00 veh/5min, speed 0.50 km/h (val_mae 0.2500 scaled)\n"
+    )
+    assert finish(0.2).endswith("best epoch, val_mae 0.2000 (scaled units)\n")  # an epoch before a resume
 
 
 def test_the_second_epoch_says_how_long_the_rest_may_take(capsys, monkeypatch):

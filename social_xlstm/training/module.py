@@ -109,9 +109,19 @@ class ForecastModule(lightning.LightningModule):
     def forward(self, batch: dict) -> torch.Tensor:
         return self.model(batch["x"], batch["x_mask"], batch["time"], self.graph)
 
-    def loss(self, batch: dict) -> torch.Tensor:
-        """The served forecast's masked MAE of the scaled targets (validation reads it)."""
-        return masked_mae(self(batch), batch["y"], batch["y_mask"], self.target_weights)
+    def validation_errors(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The served forecast's masked MAE: ``val_mae`` over the weighted targets together (what
+        early stopping and the best checkpoint read) and ``val_mae_target{g}`` of each target
+        alone. Each is in z-scores, so one scale turns a target's error into its own unit for
+        the epoch lines (training/progress.py)."""
+        forecast, y, mask = self(batch), batch["y"], batch["y_mask"]
+        errors = {"val_mae": masked_mae(forecast, y, mask, self.target_weights)}
+        alone = self.target_weights.new_ones(1)
+        for g in range(forecast.shape[-1]):
+            errors[f"val_mae_target{g}"] = masked_mae(
+                forecast[..., g : g + 1], y[..., g : g + 1], mask[..., g : g + 1], alone
+            )
+        return errors
 
     def training_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(objective, masked MAE to log) on one training batch. An ensemble's batch holds one batch
@@ -195,8 +205,10 @@ class ForecastModule(lightning.LightningModule):
         return 1 + int(epochs * (horizons - 1) / ramp + 1e-9)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        # synced: under DDP every rank sees a share of the windows, and all must agree on the best
-        self.log("val_mae", self.loss(batch), prog_bar=True, batch_size=batch["x"].shape[0], sync_dist=True)
+        for name, error in self.validation_errors(batch).items():
+            # synced: under DDP every rank sees a share of the windows, and all must agree on the best
+            shown = name == "val_mae"
+            self.log(name, error, prog_bar=shown, batch_size=batch["x"].shape[0], sync_dist=True)
 
     # --- the weight average: in for validation and the checkpoints after it, out for training ---
 

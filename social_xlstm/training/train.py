@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from social_xlstm.data.dataset import write_dataset
+from social_xlstm.data.dataset import feature_units, write_dataset
 from social_xlstm.errors import InputError, Interrupted
 from social_xlstm.graph import SensorGraph, build_graph
 from social_xlstm.run_directory import (
@@ -40,7 +40,7 @@ from social_xlstm.training.build import NEURAL_BASELINES
 from social_xlstm.training.config import config_dir
 from social_xlstm.training.datamodule import TrafficDataModule
 from social_xlstm.training.module import ForecastModule
-from social_xlstm.training.progress import network_label, progress_callbacks
+from social_xlstm.training.progress import TargetUnits, network_label, progress_callbacks
 from social_xlstm.training.quiet import quiet_lightning
 
 RUN_DIR_ENV = "SOCIAL_XLSTM_RESOLVED_RUN_DIR"  # how DDP workers learn the time-stamped name rank 0 chose
@@ -211,6 +211,13 @@ def _updates_per_epoch(cfg: DictConfig, datamodule: TrafficDataModule) -> int:
     return batches_per_epoch(_train_windows(cfg, datamodule), int(cfg.data.batch_size), cfg.trainer.limit_train_batches)
 
 
+def target_units(datamodule: TrafficDataModule) -> TargetUnits:
+    """What turns the targets' validation errors from z-scores into their units (the epoch lines)."""
+    scaler = datamodule.scaler
+    std = tuple(float(scaler.std[scaler.features.index(target)]) for target in datamodule.targets)
+    return TargetUnits(tuple(datamodule.targets), std, feature_units(datamodule.dataset.meta))
+
+
 def fit_one(
     cfg: DictConfig,
     datamodule: TrafficDataModule,
@@ -247,7 +254,7 @@ def fit_one(
         callbacks=[
             *best_and_last_checkpoints(out_dir),
             EarlyStopping("val_mae", patience=int(t.early_stopping_patience)),
-            *progress_callbacks(label, networks_after),
+            *progress_callbacks(label, networks_after, target_units(datamodule)),
         ],
         # version=None: a resumed fit logs to the next version_N, so the earlier log is kept
         logger=[CSVLogger(out_dir, name="logs"), TensorBoardLogger(out_dir, name="tensorboard")],

@@ -185,27 +185,68 @@ def test_only_the_chosen_features_are_read(tmp_path):
     assert ds.values[0, 0, 0] == 50 and ds.values[12, 1, 0] == 51  # 50 + the step's index % 11
 
 
-def test_the_hour_a_dst_change_repeats_needs_offsets(tmp_path):
-    """Naive 01:00-01:55 happen twice on 2024-11-03 in Los Angeles: in a long file each sensor's
-    two readings at 01:30 would look like one reading given twice."""
-    clock = [f"{hour:02d}:{minute:02d}" for hour in (0, 1, 1, 2) for minute in range(0, 60, 5)]
-    readings = write_rows(tmp_path / "r.csv", rows_at(*(f"2024-11-03T{t}" for t in clock)))
+FALL_BACK = pd.date_range("2024-11-03T07:00Z", periods=48, freq="5min").tz_convert(
+    "America/Los_Angeles"
+)  # 01:00-01:55 twice
+
+
+def fall_back_lines(stamps, *, naive: bool) -> list[str]:
+    """Rows in time order (sensors in a shuffled order at each time), the step's index as flow."""
+    rng = np.random.default_rng(3)
+    lines = []
+    for step, stamp in enumerate(stamps):
+        written = f"{stamp:%Y-%m-%dT%H:%M}" if naive else stamp.isoformat()
+        lines += [f"{written},{sensor},{step},{50 + SENSORS.index(sensor)}" for sensor in rng.permutation(SENSORS)]
+    return lines
+
+
+@pytest.mark.parametrize("block_bytes", [None, 256])
+def test_the_hour_a_dst_change_repeats_is_read_by_each_sensors_order(tmp_path, monkeypatch, block_bytes):
+    """Naive 01:00-01:55 happen twice on 2024-11-03 in Los Angeles: a sensor's first row at 01:30
+    is daylight time, its second standard time; the offsets written out give the same dataset."""
+    if block_bytes:
+        monkeypatch.setattr(csv_blocks, "BLOCK_BYTES", block_bytes)  # the two rows in different blocks
     sensors = sensors_csv(tmp_path / "s.csv")
-    with pytest.raises(InputError) as caught:
-        import_long_csv(readings, sensors, timezone="America/Los_Angeles")
-    assert "line 38: 2024-11-03T01:00 happens twice in America/Los_Angeles (clocks go back)" in str(caught.value)
-    assert "e.g. 2024-11-03T01:00-07:00 for the first" in str(caught.value)
-    hours = [f"{hour:02d}:{minute:02d}" for hour in range(4) for minute in range(0, 60, 5)]
-    spring = write_rows(tmp_path / "spring.csv", rows_at(*(f"2024-03-10T{t}" for t in hours)))
-    with pytest.raises(InputError, match=r"line 74: 2024-03-10T02:00 never happens in America/Los_Angeles \(clocks"):
-        import_long_csv(spring, sensors, timezone="America/Los_Angeles")
-    stamps = pd.date_range("2024-11-03T00:00-07:00", periods=48, freq="5min")
-    ds = import_long_csv(
-        write_rows(tmp_path / "r.csv", rows_at(*(t.isoformat() for t in stamps))),
+    naive = import_long_csv(
+        write_rows(tmp_path / "naive.csv", fall_back_lines(FALL_BACK, naive=True)),
         sensors,
         timezone="America/Los_Angeles",
     )
-    assert len(ds.timestamps) == 48 and np.isfinite(ds.values).all()
+    with_offsets = import_long_csv(
+        write_rows(tmp_path / "offsets.csv", fall_back_lines(FALL_BACK, naive=False)),
+        sensors,
+        timezone="America/Los_Angeles",
+    )
+    assert naive.timestamps.equals(with_offsets.timestamps) and len(naive.timestamps) == 48
+    np.testing.assert_array_equal(naive.values, with_offsets.values)
+    assert naive.values[:, 0, 0].tolist() == list(range(48))  # flow = the step, in true time order
+    assert "first row at such a time was read as daylight time, its second as standard time" in naive.meta["clock"]
+    assert "2024-11-03 01:00" in naive.meta["clock"] and "clock" not in with_offsets.meta
+
+
+def test_the_repeated_hour_given_once_is_daylight_time_and_a_third_row_is_refused(tmp_path):
+    sensors = sensors_csv(tmp_path / "s.csv")
+    once = [stamp for stamp in FALL_BACK if stamp.utcoffset() == pd.Timedelta(hours=-7)]  # 00:00-01:55 PDT
+    later = pd.date_range("2024-11-03T02:00-08:00", periods=12, freq="5min")
+    ds = import_long_csv(
+        write_rows(tmp_path / "once.csv", fall_back_lines(once + list(later), naive=True)),
+        sensors,
+        timezone="America/Los_Angeles",
+    )
+    assert len(ds.timestamps) == 48 and np.isnan(ds.values[24:36]).all() and np.isfinite(ds.values[:24]).all()
+    assert ds.meta["clock"].endswith("no sensor has a second row, so the standard-time hour is missing")
+    lines = fall_back_lines(FALL_BACK, naive=True)
+    third = lines[:]
+    third.insert(36 * 3, next(line for line in lines[12 * 3 :] if ",VD-01," in line))  # VD-01 at 01:00 a third time
+    with pytest.raises(InputError, match=r"line 110: sensor 'VD-01' at 2024-11-03T01:00 has a row already, on line"):
+        import_long_csv(write_rows(tmp_path / "third.csv", third), sensors, timezone="America/Los_Angeles")
+
+
+def test_the_hour_a_dst_change_skips_is_refused(tmp_path):
+    hours = [f"{hour:02d}:{minute:02d}" for hour in range(4) for minute in range(0, 60, 5)]
+    spring = write_rows(tmp_path / "spring.csv", rows_at(*(f"2024-03-10T{t}" for t in hours)))
+    with pytest.raises(InputError, match=r"line 74: 2024-03-10T02:00 never happens in America/Los_Angeles \(clocks"):
+        import_long_csv(spring, sensors_csv(tmp_path / "s.csv"), timezone="America/Los_Angeles")
 
 
 def test_the_cli_default_limit_is_the_importers():

@@ -5,6 +5,7 @@ file holds a row for every reading, so it is read in blocks (``csv_blocks``), tw
 whole: the first pass finds the times and the sensors, the second places each block's readings
 on the grid. Memory follows the grid (bounded by ``max_values``), not the file. Times must lie on
 a regular grid; a time and sensor without a row, and blank cells, become missing readings.
+Naive times in the hour a DST change repeats are told apart by file order, sensor by sensor.
 """
 
 from __future__ import annotations
@@ -161,63 +162,127 @@ def _scan(path: Path, columns: Columns, max_values: int) -> Scan:
     return Scan(times=times, rows=rows, with_offset=with_offset, offsets=offsets, sensors=sensors, lines=lines)
 
 
-def _localise(scan: Scan, timezone: str, path: Path) -> pd.DatetimeIndex:
-    """The distinct times as instants in ``timezone``. Naive times must each name one instant:
-    the hour a DST change repeats cannot be told apart in a long file (each sensor's two
-    readings at 01:30 look like one reading given twice), and the hour it skips never was."""
+@dataclass(frozen=True)
+class Instants:
+    """The distinct times as instants: ``stamps[i]`` is distinct time i (in daylight time where
+    a wall-clock time happens twice), and after them come the standard-time instants of those
+    times, ``repeated[k]`` naming the distinct time of the k-th (sorted)."""
+
+    stamps: pd.DatetimeIndex
+    repeated: np.ndarray
+
+    def time_of(self, index: int) -> int:
+        """The distinct time of instant ``index``."""
+        distinct = len(self.stamps) - len(self.repeated)
+        return index if index < distinct else int(self.repeated[index - distinct])
+
+    def note(self, timezone: str, standard_rows: int) -> str | None:
+        """How the repeated hour was read (meta.json's ``clock``), when the file has one."""
+        if not len(self.repeated):
+            return None
+        first = self.stamps[int(self.repeated[0])]
+        days = len(set(self.stamps[self.repeated].date))
+        when = f"{first:%Y-%m-%d %H:%M}" + (f" and on {days - 1} more day(s)" if days > 1 else "")
+        said = (
+            f"naive times that happen twice in {timezone} when clocks go back ({when}): each sensor's first row at "
+            "such a time was read as daylight time, its second as standard time"
+        )
+        return said + (
+            "; no sensor has a second row, so the standard-time hour is missing" if not standard_rows else ""
+        )
+
+
+def _localise(scan: Scan, timezone: str, path: Path) -> Instants:
+    """The distinct times as instants in ``timezone``. A naive time the clocks pass twice (the
+    hour a DST change repeats) gets both instants: which one a row means is its sensor's first
+    or second row at that time (``_Cells``). The hour a DST change skips never was."""
     naive = pd.DatetimeIndex(scan.times)
     if scan.with_offset:
-        return naive.tz_localize("UTC").tz_convert(timezone)
-    stamps = naive.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    if stamps.isna().any():
-        index = int(np.flatnonzero(stamps.isna())[0])
-        written = f"{naive[index]:%Y-%m-%dT%H:%M}"
-        if pd.isna(naive[index : index + 1].tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")[0]):
-            offset = (naive[index] - pd.Timedelta(hours=3)).tz_localize(timezone).isoformat()[-6:]  # before the change
-            problem = f"happens twice in {timezone} (clocks go back); write the times with a UTC offset, e.g. "
-            problem += f"{written}{offset} for the first"
-        else:
-            problem = f"never happens in {timezone} (clocks skip that hour): the rows are mislabelled"
-        raise InputError(path, f"line {scan.line(index)}: {written} {problem}")
-    return stamps
+        return Instants(naive.tz_localize("UTC").tz_convert(timezone), np.empty(0, np.int64))
+    daylight = naive.tz_localize(timezone, ambiguous=np.ones(len(naive), bool), nonexistent="NaT")
+    skipped = np.flatnonzero(daylight.isna())
+    if len(skipped):
+        index = int(skipped[0])
+        raise InputError(
+            path,
+            f"line {scan.line(index)}: {naive[index]:%Y-%m-%dT%H:%M} never happens in {timezone} (clocks skip "
+            "that hour): the rows are mislabelled",
+        )
+    standard = naive.tz_localize(timezone, ambiguous=np.zeros(len(naive), bool))
+    repeated = np.flatnonzero(daylight.asi8 != standard.asi8)
+    return Instants(daylight.append(standard[repeated]), repeated)
 
 
-def _cells(
-    block: Block, columns: Columns, path: Path, scan: Scan, grid: Grid, sensor_index: pd.Index
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's grid step and sensor index; a time or id the scan did not see means the file
-    changed between the passes."""
-    stamps = _block_times(block, columns, path, scan.with_offset)[0].asi8
-    position = np.minimum(np.searchsorted(scan.times, stamps), len(scan.times) - 1)
-    ids = _sensor_ids(block, columns.sensor, path)
-    sensor = sensor_index.get_indexer(ids.distinct)[ids.rows]
-    changed = (scan.times[position] != stamps) | (sensor < 0)
-    if changed.any():
-        row = int(np.flatnonzero(changed)[0])
-        raise InputError(path, f"line {block.line(row)}: the file changed while it was read")
-    return grid.rows[position], sensor
+class _Cells:
+    """One pass's map from each row, blocks in file order, to its (grid step, sensor). A sensor's
+    first row at a time the clocks pass twice is the daylight one, its next the standard one:
+    detectors report in time order, so file order is time order sensor by sensor (a third row
+    lands on the second's cell, where ``_fill`` refuses it as given twice)."""
+
+    def __init__(self, columns: Columns, path: Path, scan: Scan, grid: Grid, instants: Instants):
+        self.columns, self.path, self.scan, self.grid, self.instants = columns, path, scan, grid, instants
+        self.sensor_index = pd.Index(list(scan.sensors))
+        self.rows_seen = np.zeros(len(instants.repeated) * len(scan.sensors), np.int64)  # per (repeated time, sensor)
+        self.standard_rows = 0
+
+    def __call__(self, block: Block) -> tuple[np.ndarray, np.ndarray]:
+        """The block's rows' grid steps and sensor indices; a time or id the scan did not see
+        means the file changed between the passes."""
+        times = self.scan.times
+        stamps = _block_times(block, self.columns, self.path, self.scan.with_offset)[0].asi8
+        position = np.minimum(np.searchsorted(times, stamps), len(times) - 1)
+        ids = _sensor_ids(block, self.columns.sensor, self.path)
+        sensor = self.sensor_index.get_indexer(ids.distinct)[ids.rows]
+        changed = (times[position] != stamps) | (sensor < 0)
+        if changed.any():
+            row = int(np.flatnonzero(changed)[0])
+            raise InputError(self.path, f"line {block.line(row)}: the file changed while it was read")
+        step = self.grid.rows[position]
+        if len(self.instants.repeated):
+            self._second_rows_to_standard_time(step, position, sensor)
+        return step, sensor
+
+    def _second_rows_to_standard_time(self, step: np.ndarray, position: np.ndarray, sensor: np.ndarray) -> None:
+        repeated = self.instants.repeated
+        k = np.minimum(np.searchsorted(repeated, position), len(repeated) - 1)
+        rows = np.flatnonzero(repeated[k] == position)
+        if not len(rows):
+            return
+        pair = k[rows] * len(self.sensor_index) + sensor[rows]
+        order = np.argsort(pair, kind="stable")  # file order within each (time, sensor)
+        starts = np.r_[True, pair[order][1:] != pair[order][:-1]]
+        rank = np.empty(len(rows), np.int64)
+        rank[order] = np.arange(len(rows)) - np.maximum.accumulate(np.where(starts, np.arange(len(rows)), 0))
+        later = self.rows_seen[pair] + rank > 0
+        np.add.at(self.rows_seen, pair, 1)
+        distinct = len(self.instants.stamps) - len(repeated)
+        step[rows[later]] = self.grid.rows[distinct + k[rows[later]]]
+        self.standard_rows += int(later.sum())
 
 
-def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing_values: Sequence[float]) -> np.ndarray:
-    """The second pass: every row's readings at [step, sensor]; a time and sensor given twice is refused."""
+def _fill(
+    path: Path, columns: Columns, scan: Scan, grid: Grid, instants: Instants, missing_values: Sequence[float]
+) -> tuple[np.ndarray, _Cells]:
+    """The second pass: every row's readings at [step, sensor]; a time and sensor given twice is
+    refused. Also returns the pass's cells (how many rows went to a standard-time hour)."""
     sensors = len(scan.sensors)
     values = np.full((len(grid.stamps), sensors, len(columns.features)), np.nan, dtype=np.float32)
     seen = np.zeros((len(grid.stamps), sensors), dtype=bool)
-    sensor_index = pd.Index(list(scan.sensors))
+    cells = _Cells(columns, path, scan, grid, instants)
     wanted = (columns.time, columns.sensor, *columns.features)
     hint = "" if columns.chosen else "; --feature NAME (repeatable) reads only the feature columns"
     for block in read_blocks(path, columns.names, wanted, numeric=columns.features, hint=hint):
-        step, sensor = _cells(block, columns, path, scan, grid, sensor_index)
+        step, sensor = cells(block)
         twice = seen[step, sensor]
         cell = step * sensors + sensor
         order = np.argsort(cell, kind="stable")
         twice[order[1:][np.diff(cell[order]) == 0]] = True
         if twice.any():
             row = int(np.flatnonzero(twice)[0])
-            first = _first_line_of(path, columns, scan, grid, sensor_index, (step[row], sensor[row]))
+            first = _first_line_of(_Cells(columns, path, scan, grid, instants), (step[row], sensor[row]))
             raise InputError(
                 path,
-                f"line {block.line(row)}: sensor {sensor_index[sensor[row]]!r} at "
+                f"line {block.line(row)}: sensor {cells.sensor_index[sensor[row]]!r} at "
                 f"{block.table.column(columns.time)[row].as_py()} has a row already, on line {first}; expected one "
                 "row per time and sensor",
             )
@@ -225,16 +290,14 @@ def _fill(path: Path, columns: Columns, scan: Scan, grid: Grid, missing_values: 
         readings = np.stack([as_float32(numeric_column(block.table, name, path)) for name in columns.features], 1)
         mark_missing(readings, missing_values)
         values[step, sensor] = readings
-    return values
+    return values, cells
 
 
-def _first_line_of(
-    path: Path, columns: Columns, scan: Scan, grid: Grid, sensor_index: pd.Index, cell: tuple[int, int]
-) -> int:
-    """The line of the first row for ``cell`` (step, sensor): read again, since only a repeated
-    row asks (keeping a line per cell would double the grid's memory)."""
-    for block in read_blocks(path, columns.names, (columns.time, columns.sensor)):
-        step, sensor = _cells(block, columns, path, scan, grid, sensor_index)
+def _first_line_of(cells: _Cells, cell: tuple[int, int]) -> int:
+    """The line of the first row for ``cell`` (step, sensor): read again (with fresh ``cells``),
+    since only a repeated row asks (keeping a line per cell would double the grid's memory)."""
+    for block in read_blocks(cells.path, cells.columns.names, (cells.columns.time, cells.columns.sensor)):
+        step, sensor = cells(block)
         match = np.flatnonzero((step == cell[0]) & (sensor == cell[1]))
         if len(match):
             return block.line(int(match[0]))
@@ -296,16 +359,16 @@ def import_long_csv(
     units_by_feature = _units_by_feature(units, columns.features)
     scan = _scan(readings_csv, columns, max_values)
     timezone, zone_note = choose_timezone(timezone, scan.offsets)
-    stamps = _localise(scan, timezone, readings_csv)
+    instants = _localise(scan, timezone, readings_csv)
     grid = regular_grid(
-        stamps,
+        instants.stamps,
         str(readings_csv),
-        first_line=scan.line,
+        first_line=lambda index: scan.line(instants.time_of(index)),
         columns=len(scan.sensors) * len(columns.features),
         max_values=max_values,
         counted="distinct times",
     )
-    values = _fill(readings_csv, columns, scan, grid, missing_values)
+    values, cells = _fill(readings_csv, columns, scan, grid, instants, missing_values)
     return user_dataset(
         format_name="long-csv",
         source=SOURCE,
@@ -321,5 +384,5 @@ def import_long_csv(
         missing_values=missing_values,
         absent="times and sensors without a row",
         name=name,
-        **clock_note(zone_note),
+        **clock_note(zone_note, instants.note(timezone, cells.standard_rows)),
     )

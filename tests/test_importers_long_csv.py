@@ -101,6 +101,49 @@ def test_it_agrees_with_wide_csv_on_the_same_readings(tmp_path):
     assert from_long.meta["units"] == from_wide.meta["units"] == {"speed": "mph"}
 
 
+@pytest.mark.parametrize(
+    "layout, time_format",
+    [("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M"), ("%d.%m.%Y %H:%M:%S%z", "%d.%m.%Y %H:%M:%S%z")],
+)
+def test_times_in_another_layout_read_with_time_format_agree_with_iso(tmp_path, layout, time_format):
+    """An agency's export writes 03/01/2024 07:30; the same readings in ISO 8601 are the truth,
+    through long-csv and wide-csv alike (naive local times, and times with offsets)."""
+    times, values, frame = grid_and_rows(zone="America/Los_Angeles")
+    sensors = sensors_csv(tmp_path / "sensors.csv")
+    iso = tmp_path / "iso.csv"
+    frame.to_csv(iso, index=False)
+    if "%z" not in layout:
+        frame = frame.assign(timestamp=pd.to_datetime(frame["timestamp"]).dt.strftime(layout))
+    else:
+        frame = frame.assign(timestamp=[pd.Timestamp(t).strftime(layout) for t in frame["timestamp"]])
+    other = tmp_path / "other.csv"
+    frame.to_csv(other, index=False)
+    zone = {"timezone": "America/Los_Angeles"}
+    truth = import_long_csv(iso, sensors, **zone)
+    read = import_long_csv(other, sensors, time_format=time_format, **zone)
+    assert read.timestamps.equals(truth.timestamps) and read.timestamps.equals(times)
+    np.testing.assert_array_equal(read.values, truth.values)
+    speed = frame.pivot(index="timestamp", columns="sensor_id", values="speed")[first_appearance(frame)]
+    wide_path = tmp_path / "wide.csv"
+    speed.reset_index().to_csv(wide_path, index=False, na_rep="")
+    wide = import_wide_csv(wide_path, sensors, time_format=time_format, **zone)
+    assert wide.timestamps.equals(times)
+    np.testing.assert_array_equal(wide.values[..., 0], truth.values[..., FEATURES.index("speed")])
+
+
+def test_a_time_off_the_format_names_its_line_and_iso_errors_point_at_time_format(tmp_path):
+    sensors = sensors_csv(tmp_path / "s.csv")
+    lines = [line.replace("2024-03-01T", "03/01/2024 ", 1) for line in regular_lines()]
+    lines[40] = lines[40].replace("03/01/2024", "2024-03-01", 1)
+    readings = write_rows(tmp_path / "r.csv", lines)
+    with pytest.raises(InputError, match=r"line 42: '2024-03-01 01:05' does not match --time-format '%m/%d/%Y %H:%M'"):
+        import_long_csv(readings, sensors, time_format="%m/%d/%Y %H:%M")
+    with pytest.raises(
+        InputError, match=r"line 2: '03/01/2024 00:00' is not an ISO 8601 .*--time-format '%m/%d/%Y %H:%M'"
+    ):
+        import_long_csv(readings, sensors)
+
+
 def write_rows(path, lines: list[str]):
     path.write_text("\n".join(["timestamp,sensor_id,flow,speed", *lines]) + "\n")
     return path
@@ -284,6 +327,12 @@ def test_the_cli_imports_and_a_refused_import_leaves_the_dataset(long_files, tmp
     assert main([*command, "--time-column", "time"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "readings.csv" in err and "--time-column" in err
+    assert folder_bytes(out) == before
+    for layout in ("long-csv", "wide-csv"):  # each passes --time-format on to its importer
+        command[2] = layout
+        assert main([*command, "--time-format", "%m/%d/%Y %H:%M"]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "line 2: '2024-03-01" in err and "does not match --time-format '%m/%d/%Y %H:%M'" in err, err
     assert folder_bytes(out) == before
 
 

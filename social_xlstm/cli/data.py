@@ -31,6 +31,13 @@ EdgesOption = Annotated[Optional[Path], typer.Option(help="CSV with from, to, di
 MissingValueOption = Annotated[
     Optional[list[float]], typer.Option("--missing-value", help="A value that means 'no reading' (repeatable).")
 ]
+TimeFormatOption = Annotated[
+    Optional[str],
+    typer.Option(
+        help="How the times are written, in strptime codes, e.g. '%m/%d/%Y %H:%M' for 03/07/2012 17:50 "
+        "(default: ISO 8601, e.g. 2012-03-07T17:50)."
+    ),
+]
 LocalTimezoneOption = Annotated[
     Optional[str],
     typer.Option(
@@ -166,6 +173,7 @@ def import_wide_csv(
     edges: EdgesOption = None,
     missing_value: MissingValueOption = None,
     feature: Annotated[str, typer.Option(help="Name of the measured feature.")] = "speed",
+    time_format: TimeFormatOption = None,
     timezone: LocalTimezoneOption = None,
     units: UnitsOption = None,
     name: NameOption = None,
@@ -182,6 +190,7 @@ def import_wide_csv(
             missing_values=tuple(missing_value or ()),
             feature=feature,
             timezone=timezone,
+            time_format=time_format,
             units=units,
             name=name,
             max_values=max_values,
@@ -204,7 +213,8 @@ def import_long_csv(
         ),
     ],
     out: OutOption,
-    time_column: Annotated[str, typer.Option(help="Column of ISO 8601 times.")] = "timestamp",
+    time_column: Annotated[str, typer.Option(help="Column of the times.")] = "timestamp",
+    time_format: TimeFormatOption = None,
     sensor_column: Annotated[str, typer.Option(help="Column of sensor ids.")] = "sensor_id",
     feature: Annotated[
         Optional[list[str]],
@@ -234,6 +244,7 @@ def import_long_csv(
             time_column=time_column,
             sensor_column=sensor_column,
             features=feature,
+            time_format=time_format,
             edges_csv=edges,
             missing_values=tuple(missing_value or ()),
             timezone=timezone,

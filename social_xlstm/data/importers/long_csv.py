@@ -33,7 +33,7 @@ from social_xlstm.data.importers.timeline import (
     check_timezone,
     choose_timezone,
     in_nanoseconds,
-    parse_iso_times,
+    parse_times,
     regular_grid,
     utc_offsets,
 )
@@ -49,16 +49,20 @@ SOURCE = "long CSV (long-csv): user-supplied readings, one row per time and sens
 class Columns:
     """The header's names (an unnamed column, after a trailing comma, gets a placeholder) and
     which hold the time, the sensor id and the features, in file order (``chosen``: the
-    features were named by --feature, not every other column)."""
+    features were named by --feature, not every other column), and how the times are written
+    (``time_format``: strptime codes, None for ISO 8601)."""
 
     names: tuple[str, ...]
     time: str
     sensor: str
     features: tuple[str, ...]
     chosen: bool
+    time_format: str | None = None
 
 
-def _choose_columns(path: Path, time: str, sensor: str, features: Sequence[str] | None) -> Columns:
+def _choose_columns(
+    path: Path, time: str, sensor: str, features: Sequence[str] | None, time_format: str | None
+) -> Columns:
     header = read_header(path)
     names = tuple(name or f"(unnamed column {i + 1})" for i, name in enumerate(header))
     listed = ", ".join(name for name in header if name)
@@ -78,7 +82,9 @@ def _choose_columns(path: Path, time: str, sensor: str, features: Sequence[str] 
         chosen = tuple(name for name in header if name and name not in (time, sensor))
     if not chosen:
         raise InputError(path, f"no feature column besides {time!r} and {sensor!r}; expected e.g. flow, speed")
-    return Columns(names=names, time=time, sensor=sensor, features=chosen, chosen=bool(features))
+    return Columns(
+        names=names, time=time, sensor=sensor, features=chosen, chosen=bool(features), time_format=time_format
+    )
 
 
 def _sensor_ids(block: Block, column: str, path: Path) -> Coded:
@@ -117,9 +123,10 @@ def _block_times(
     where = str(path)
     times = coded(block, columns.time)
     try:
-        distinct = in_nanoseconds(parse_iso_times(times.distinct, where), where)
+        distinct = in_nanoseconds(parse_times(times.distinct, where, time_format=columns.time_format), where)
     except InputError:
-        parse_iso_times(block.table.column(columns.time).to_pandas(), where, first_line=block.line)
+        every_row = block.table.column(columns.time).to_pandas()
+        parse_times(every_row, where, first_line=block.line, time_format=columns.time_format)
         raise
     if with_offset is not None and (distinct.tz is not None) != with_offset:
         raise InputError(
@@ -141,7 +148,7 @@ def _scan(path: Path, columns: Columns, max_values: int) -> Scan:
         stamps, texts = _block_times(block, columns, path, with_offset)
         with_offset = stamps.tz is not None
         if with_offset:
-            offsets |= utc_offsets(texts)
+            offsets |= utc_offsets(texts, columns.time_format)
         for sensor in _sensor_ids(block, columns.sensor, path).distinct:
             sensors.setdefault(sensor, len(sensors))
         if len(sensors) > MAX_COLUMNS:
@@ -340,6 +347,7 @@ def import_long_csv(
     time_column: str = "timestamp",
     sensor_column: str = ID_COLUMN,
     features: Sequence[str] | None = None,
+    time_format: str | None = None,
     edges_csv: str | Path | None = None,
     missing_values: Sequence[float] = (),
     timezone: str | None = None,
@@ -348,14 +356,15 @@ def import_long_csv(
     max_values: int = MAX_GRID_VALUES,
 ) -> Dataset:
     """Read the rows onto a regular grid of times x sensors x ``features`` (default: every column
-    but the time and the sensor id). Timestamps without an offset are local to ``timezone`` (None:
+    but the time and the sensor id). Times are ISO 8601, or written as ``time_format`` says
+    (strptime codes, e.g. ``%m/%d/%Y %H:%M``); those without an offset are local to ``timezone`` (None:
     the times' own offset, else UTC: ``timeline.choose_timezone``);
     ``units`` maps a feature to its unit (a bare unit: the one feature's); sensors absent from
     ``sensors_csv`` get NaN coordinates."""
     readings_csv = require_file(readings_csv)
     if timezone is not None:
         check_timezone(timezone)
-    columns = _choose_columns(readings_csv, time_column, sensor_column, features)
+    columns = _choose_columns(readings_csv, time_column, sensor_column, features, time_format)
     units_by_feature = _units_by_feature(units, columns.features)
     scan = _scan(readings_csv, columns, max_values)
     timezone, zone_note = choose_timezone(timezone, scan.offsets)

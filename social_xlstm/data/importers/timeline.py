@@ -136,8 +136,39 @@ _OFFSET_AT_END = r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{
 _HAS_OFFSET = _OFFSET_AT_END.replace("(Z|", "(?:Z|")  # the same, without a group: for str.contains
 
 
-def utc_offsets(text: pd.Series) -> set[int]:
-    """The UTC offsets, in minutes, written at the end of ISO times (naive ones give none)."""
+# What a refused time suggests: the layouts agencies export besides ISO 8601.
+TIME_FORMAT_HINT = "--time-format reads another layout, e.g. --time-format '%m/%d/%Y %H:%M' for 03/07/2012 17:50"
+
+
+def _strptime(text: pd.Series, time_format: str, where: str, first_line: Lines) -> list[datetime]:
+    """Each row's time read with ``time_format`` (strptime codes), each distinct text once."""
+    codes, distinct = pd.factorize(text)
+    parsed = []
+    for index, written in enumerate(distinct):
+        try:
+            parsed.append(datetime.strptime(written, time_format))
+        except ValueError:
+            row = int(np.flatnonzero(codes == index)[0])
+            raise InputError(
+                where, f"{row_name(row, first_line)}: {written!r} does not match --time-format {time_format!r}"
+            ) from None
+    return [parsed[code] for code in codes]
+
+
+def utc_offsets(text: pd.Series, time_format: str | None = None) -> set[int]:
+    """The UTC offsets, in minutes, the times carry: written at the end of ISO times, or read
+    with ``time_format``'s %z (naive times give none; one that does not parse gives none either:
+    the parse that follows names its line)."""
+    if time_format is not None:
+        offsets = set()
+        for written in text.dropna().str.strip().unique():
+            try:
+                offset = datetime.strptime(written, time_format).utcoffset()
+            except ValueError:
+                continue
+            if offset is not None:
+                offsets.add(int(offset.total_seconds() // 60))
+        return offsets
     offsets = set()
     for written in text.str.strip().str.extract(_OFFSET_AT_END)[0].dropna().unique():
         digits = written.replace(":", "")
@@ -168,24 +199,34 @@ def choose_timezone(given: str | None, offsets: set[int]) -> tuple[str, str | No
     return zone, f"the times carry the UTC offset {written}, kept as {zone} (UTC{written}, POSIX signs); {hint}"
 
 
-def parse_row_times(text: pd.Series, timezone: str, where: str, *, first_line: int = 2) -> Localised:
-    """ISO 8601 times, one per row: with offsets they are converted, without they are local to ``timezone``."""
+def parse_row_times(
+    text: pd.Series, timezone: str, where: str, *, first_line: int = 2, time_format: str | None = None
+) -> Localised:
+    """Times, one per row (``parse_times``): with offsets they are converted, without they are
+    local to ``timezone``."""
     check_timezone(timezone)
-    stamps = parse_iso_times(text, where, first_line=first_line)
+    stamps = parse_times(text, where, first_line=first_line, time_format=time_format)
     if stamps.tz is not None:
         return Localised(stamps.tz_convert(timezone), None)
     return localise(stamps, timezone, where)
 
 
-def parse_iso_times(text: pd.Series, where: str, *, first_line: Lines = 2) -> pd.DatetimeIndex:
-    """ISO 8601 times, one per row: UTC instants if they carry a UTC offset (all or none must),
-    naive wall-clock times if not. A blank or unreadable time names its line."""
+def parse_times(
+    text: pd.Series, where: str, *, first_line: Lines = 2, time_format: str | None = None
+) -> pd.DatetimeIndex:
+    """Times, one per row, in ISO 8601 or in ``time_format`` (strptime codes: ``%m/%d/%Y %H:%M``):
+    UTC instants if they carry a UTC offset (all or none must), naive wall-clock times if not.
+    A blank or unreadable time names its line."""
     if text.empty:
         return pd.DatetimeIndex([])
     text = text.str.strip()
     blank = text.isna() | (text == "")
     if blank.any():
         raise InputError(where, f"{row_name(int(np.flatnonzero(blank)[0]), first_line)}: blank timestamp")
+    if time_format is not None:
+        stamps = _strptime(text, time_format, where, first_line)
+        aware = stamps[0].tzinfo is not None  # all or none: a format has %z or not
+        return pd.DatetimeIndex(pd.to_datetime(stamps, utc=True) if aware else stamps)
     has_offset = text.str.contains(_HAS_OFFSET, regex=True)
     if has_offset.any() and not has_offset.all():
         row = int(np.flatnonzero(has_offset != has_offset.iloc[0])[0])
@@ -198,7 +239,8 @@ def parse_iso_times(text: pd.Series, where: str, *, first_line: Lines = 2) -> pd
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
             where,
-            f"{row_name(row, first_line)}: {text.iloc[row]!r} is not an ISO 8601 timestamp (e.g. 2024-01-01T00:05:00)",
+            f"{row_name(row, first_line)}: {text.iloc[row]!r} is not an ISO 8601 timestamp (e.g. "
+            f"2024-01-01T00:05:00); {TIME_FORMAT_HINT}",
         )
     return pd.DatetimeIndex(parsed)
 

@@ -42,13 +42,15 @@ def import_wide_csv(
     missing_values: Sequence[float] = (),
     feature: str = "speed",
     timezone: str | None = None,
+    time_format: str | None = None,
     units: str | None = None,
     name: str | None = None,
     max_values: int = MAX_GRID_VALUES,
 ) -> Dataset:
     """Read the readings onto a regular grid; blank cells and ``missing_values`` become NaN.
 
-    Timestamps without an offset are local to ``timezone`` (None: the times' own offset, else
+    Times are ISO 8601, or written as ``time_format`` says (strptime codes, e.g.
+    ``%m/%d/%Y %H:%M``); those without an offset are local to ``timezone`` (None: the times' own offset, else
     UTC: ``timeline.choose_timezone``); sensors absent from
     ``sensors_csv`` get NaN coordinates, ids it lists that the readings lack are an error.
     """
@@ -61,8 +63,8 @@ def import_wide_csv(
     if table.num_rows == 0:
         raise InputError(readings_csv, "no data rows under the header")
     text = table.column(time_column).to_pandas()
-    timezone, zone_note = choose_timezone(timezone, utc_offsets(text.drop_duplicates()))
-    times = parse_row_times(text, timezone, str(readings_csv))
+    timezone, zone_note = choose_timezone(timezone, utc_offsets(text.drop_duplicates(), time_format))
+    times = parse_row_times(text, timezone, str(readings_csv), time_format=time_format)
     grid = regular_grid(
         times.stamps,
         str(readings_csv),

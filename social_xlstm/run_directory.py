@@ -206,7 +206,7 @@ def build_module(cfg: DictConfig, info: RunInfo, graph: SensorGraph, variant: st
             variant=variant,
         )
     )
-    return ForecastModule(network, graph, **training)
+    return ForecastModule(network, graph, target_names=info.targets, **training)
 
 
 def load_network(

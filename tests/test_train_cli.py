@@ -161,10 +161,13 @@ def test_the_epoch_lines_give_the_validation_error_in_each_targets_unit(demo_dir
     said = re.search(rf"keeps its best epoch, {errors} \(val_mae 0\.[0-9]{{4}} scaled\)", out)
     assert said, out
     assert re.search(rf"epoch 1/1, {errors}; train_mae ", out), out
-    scored = summary["validation_mae"]["social_xlstm"]
-    # Lightning averages the batches' errors, evaluate the readings': they differ by the masks only
-    assert float(said[1]) == pytest.approx(scored["flow"]["mean"], rel=0.02)
-    assert float(said[2]) == pytest.approx(scored["speed"]["mean"], rel=0.02)
+    assert main(["evaluate", str(run), "--split", "val"]) == 0
+    scored = json.loads((run / "evaluations" / "val" / "metrics" / "summary.json").read_text())
+    targets = scored["models"]["social_xlstm"]["per_target"]
+    # the mean over the observed readings, as evaluate's; evaluate floors forecasts at zero, which a
+    # one-epoch model's night flows reach (37.05 against 36.93 when written), its speeds do not
+    assert float(said[1]) == pytest.approx(targets["flow"]["overall"]["mae"], rel=0.01)
+    assert float(said[2]) == pytest.approx(targets["speed"]["overall"]["mae"], abs=0.005)
 
 
 def test_train_keeps_lightnings_advert_and_internal_deprecations_out_of_the_terminal(
@@ -547,11 +550,13 @@ def test_the_fits_last_line_gives_its_best_epoch_in_units_only_when_it_validated
 
     units = TargetUnits(("flow", "speed"), (10.0, 4.0), {"flow": "veh/5min", "speed": "km/h"})
     end = EndOfFit("m", units)
-    for error, flow, speed in ((0.3, 0.5, 0.25), (0.25, 0.4, 0.125), (0.28, 0.1, 0.1)):
+    # a non-finite first epoch is never the best; a tie keeps the earlier epoch, as the checkpoint does
+    epochs = ((float("nan"), 0.9, 0.9), (0.3, 0.5, 0.25), (0.25, 0.4, 0.125), (0.28, 0.1, 0.1), (0.25, 0.2, 0.2))
+    for error, flow, speed in epochs:
         metrics = {
             "val_mae": torch.tensor(error),
-            "val_mae_target0": torch.tensor(flow),
-            "val_mae_target1": torch.tensor(speed),
+            "val_mae_flow": torch.tensor(flow),
+            "val_mae_speed": torch.tensor(speed),
         }
         end.on_validation_epoch_end(SimpleNamespace(sanity_checking=False, callback_metrics=metrics), None)
 

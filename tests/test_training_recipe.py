@@ -178,13 +178,15 @@ def test_the_training_loss_weighs_far_horizons_and_validation_does_not():
     # sum of (h / 6.5) * h over h = 1..12, over 12 horizons: 650 / 78
     assert objective.item() == pytest.approx(650 / 78)
     assert logged.item() == pytest.approx(650 / 78)
-    assert module.validation_errors(batch)["val_mae"].item() == pytest.approx(6.5)  # validation: the plain mean error
+    assert module.validation_errors(batch)["val_mae"][0].item() == pytest.approx(
+        6.5
+    )  # validation: the plain mean error
     # horizon 12 unobserved in half the windows: a weighted mean, divided by the observed weights
     batch["y_mask"][:8, 11] = False
     weights, count = torch.arange(1.0, 13.0) / 6.5, torch.tensor([2.0] * 11 + [1.0])
     expected = (weights * count * torch.arange(1.0, 13.0)).sum() / (weights * count).sum()
     assert module.training_loss(batch)[0].item() == pytest.approx(expected.item())
-    assert module.validation_errors(batch)["val_mae"].item() == pytest.approx(
+    assert module.validation_errors(batch)["val_mae"][0].item() == pytest.approx(
         (78 - 6) / 11.5
     )  # 11.5 observed horizons per window
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import lightning
 import torch
@@ -84,6 +85,7 @@ class ForecastModule(lightning.LightningModule):
         horizon_emphasis: float = 0.0,
         lr_schedule: str = "epochs",
         warmup: float = 0.0,
+        target_names: Sequence[str] = (),
     ):
         super().__init__()
         self.model = model
@@ -96,6 +98,7 @@ class ForecastModule(lightning.LightningModule):
         self.reading_dropout, self.curriculum = reading_dropout, curriculum
         self.horizon_emphasis = horizon_emphasis
         self.lr_schedule, self.warmup = lr_schedule, warmup
+        self.target_names = list(target_names)  # names the per-target validation errors (else target0, ...)
         self.register_buffer("edge_index", graph.edge_index.long())
         self.register_buffer("edge_distance", torch.nan_to_num(graph.distance_m.float(), nan=0.0))
         self.register_buffer("edge_upstream", graph.upstream.float())
@@ -109,18 +112,20 @@ class ForecastModule(lightning.LightningModule):
     def forward(self, batch: dict) -> torch.Tensor:
         return self.model(batch["x"], batch["x_mask"], batch["time"], self.graph)
 
-    def validation_errors(self, batch: dict) -> dict[str, torch.Tensor]:
-        """The served forecast's masked MAE: ``val_mae`` over the weighted targets together (what
-        early stopping and the best checkpoint read) and ``val_mae_target{g}`` of each target
-        alone. Each is in z-scores, so one scale turns a target's error into its own unit for
-        the epoch lines (training/progress.py)."""
+    def validation_errors(self, batch: dict) -> dict[str, tuple[torch.Tensor, int]]:
+        """The served forecast's masked MAE, each with the weight the epoch's mean gives it:
+        ``val_mae`` over the weighted targets together, by windows (what early stopping and the
+        best checkpoint read), and ``val_mae_{target}`` of each target alone, by its observed
+        readings, so the epoch's figure is the mean over readings that evaluate reports (a batch
+        where a target is never observed does not count). In z-scores: one scale turns a
+        target's error into its unit (training/progress.py)."""
         forecast, y, mask = self(batch), batch["y"], batch["y_mask"]
-        errors = {"val_mae": masked_mae(forecast, y, mask, self.target_weights)}
+        errors = {"val_mae": (masked_mae(forecast, y, mask, self.target_weights), batch["x"].shape[0])}
         alone = self.target_weights.new_ones(1)
-        for g in range(forecast.shape[-1]):
-            errors[f"val_mae_target{g}"] = masked_mae(
-                forecast[..., g : g + 1], y[..., g : g + 1], mask[..., g : g + 1], alone
-            )
+        for g, name in enumerate(self.target_names or [f"target{g}" for g in range(forecast.shape[-1])]):
+            observed = mask[..., g : g + 1]
+            error = masked_mae(forecast[..., g : g + 1], y[..., g : g + 1], observed, alone)
+            errors[f"val_mae_{name}"] = (error, int(observed.sum()))
         return errors
 
     def training_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,10 +210,9 @@ class ForecastModule(lightning.LightningModule):
         return 1 + int(epochs * (horizons - 1) / ramp + 1e-9)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        for name, error in self.validation_errors(batch).items():
-            # synced: under DDP every rank sees a share of the windows, and all must agree on the best
-            shown = name == "val_mae"
-            self.log(name, error, prog_bar=shown, batch_size=batch["x"].shape[0], sync_dist=True)
+        for name, (error, weight) in self.validation_errors(batch).items():
+            if weight:  # synced: under DDP every rank sees a share of the windows, and all must agree on the best
+                self.log(name, error, prog_bar=name == "val_mae", batch_size=weight, sync_dist=True)
 
     # --- the weight average: in for validation and the checkpoints after it, out for training ---
 

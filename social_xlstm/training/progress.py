@@ -4,6 +4,7 @@ CI), one flushed line per epoch instead of a progress bar that would appear only
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ def pace_note(label: str, finished: int, max_epochs: int, seconds: float, networ
 
 @dataclass(frozen=True)
 class TargetUnits:
-    """Turns the per-target validation errors the module logs in z-scores (``val_mae_target{g}``)
+    """Turns the per-target validation errors the module logs in z-scores (``val_mae_{target}``)
     into each target's own unit: a z-score's error times the training split's std is the error in
     the unit (before the floor at zero that evaluation applies). A user reads "speed 3.05 mph",
     which means something; 0.2474 scaled does not."""
@@ -54,8 +55,8 @@ class TargetUnits:
     def describe(self, metrics: dict) -> str | None:
         """``speed 3.05 mph, flow 12.31 veh/5min``; None before the first validation."""
         parts = []
-        for g, (target, std) in enumerate(zip(self.targets, self.std)):
-            error = metrics.get(f"val_mae_target{g}")
+        for target, std in zip(self.targets, self.std):
+            error = metrics.get(f"val_mae_{target}")
             if error is None:
                 return None
             unit = self.units.get(target)
@@ -147,7 +148,8 @@ class EndOfFit(Callback):
         if trainer.sanity_checking or readable is None or "val_mae" not in metrics:
             return
         error = float(metrics["val_mae"])
-        if self._best is None or error <= self._best[0]:
+        # strictly lower, as the best checkpoint is kept; a non-finite error is never the best
+        if math.isfinite(error) and (self._best is None or error < self._best[0]):
             self._best = (error, readable)
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -3,6 +3,8 @@ the grid it was written from, against wide-csv on the same readings, and on its 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -144,6 +146,35 @@ def test_a_time_off_the_format_names_its_line_and_iso_errors_point_at_time_forma
         import_long_csv(readings, sensors)
 
 
+@pytest.mark.parametrize(
+    "time_format, problem",
+    [
+        ("%Y-%m-%d %H:%M %Z", "%Z (a zone name) is not read as a zone; write the UTC offset with %z"),
+        ("%Y-%m-%d %Q", "'Q' is a bad directive"),
+        (" ", "empty; expected strptime codes"),
+    ],
+)
+def test_a_time_format_strptime_cannot_use_is_refused_before_reading(tmp_path, long_files, time_format, problem):
+    _, _, readings, sensors = long_files
+    for importer in (import_long_csv, import_wide_csv):
+        with pytest.raises(InputError, match=re.escape(problem)) as caught:
+            importer(readings, sensors, time_format=time_format)
+        assert caught.value.where == "--time-format"
+
+
+def test_offsets_read_with_time_format_choose_the_zone_as_iso_offsets_do(tmp_path):
+    lines = [
+        f"{t:%d.%m.%Y %H:%M%z},{s},1,2"
+        for t in pd.date_range("2024-03-01", periods=24, freq="5min", tz="Etc/GMT+8")
+        for s in SENSORS
+    ]
+    ds = import_long_csv(
+        write_rows(tmp_path / "r.csv", lines), sensors_csv(tmp_path / "s.csv"), time_format="%d.%m.%Y %H:%M%z"
+    )
+    assert str(ds.timestamps.tz) == "Etc/GMT+8" and ds.timestamps[0] == pd.Timestamp("2024-03-01T08:00Z")
+    assert "the times carry the UTC offset -08:00, kept as Etc/GMT+8" in ds.meta["clock"]
+
+
 def write_rows(path, lines: list[str]):
     path.write_text("\n".join(["timestamp,sensor_id,flow,speed", *lines]) + "\n")
     return path
@@ -283,6 +314,25 @@ def test_the_repeated_hour_given_once_is_daylight_time_and_a_third_row_is_refuse
     third.insert(36 * 3, next(line for line in lines[12 * 3 :] if ",VD-01," in line))  # VD-01 at 01:00 a third time
     with pytest.raises(InputError, match=r"line 110: sensor 'VD-01' at 2024-11-03T01:00 has a row already, on line"):
         import_long_csv(write_rows(tmp_path / "third.csv", third), sensors, timezone="America/Los_Angeles")
+
+
+def test_rows_out_of_time_order_near_the_repeated_hour_are_refused_and_a_lone_row_is_noted(tmp_path):
+    """Order is all that tells the two 01:30s apart: a file sorted newest first would swap them
+    silently; and a sensor silent in the first hour has its one row read as the first."""
+    sensors = sensors_csv(tmp_path / "s.csv")
+    zone = {"timezone": "America/Los_Angeles"}
+    lines = fall_back_lines(FALL_BACK, naive=True)
+    newest_first = write_rows(tmp_path / "reversed.csv", lines[::-1])
+    with pytest.raises(InputError, match=r"line 5: the rows of sensor '.*' are not in time order near the hour a DST"):
+        import_long_csv(newest_first, sensors, **zone)
+    silent = [line for i, line in enumerate(lines) if not (12 * 3 <= i < 24 * 3 and ",N3," in line)]
+    ds = import_long_csv(write_rows(tmp_path / "silent.csv", silent), sensors, **zone)
+    assert ds.meta["clock"].endswith(
+        "; 1 sensor(s) have one row at such a time where others have two, read as daylight time (if it was the "
+        "second, write those times with their UTC offset)"
+    )
+    n3 = list(ds.sensors["sensor_id"]).index("N3")
+    assert np.isnan(ds.values[24:36, n3, 0]).all() and ds.values[12:24, n3, 0].tolist() == list(range(24, 36))
 
 
 def test_the_hour_a_dst_change_skips_is_refused(tmp_path):

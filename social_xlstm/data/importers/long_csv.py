@@ -30,6 +30,7 @@ from social_xlstm.data.importers.csv_tables import (
 from social_xlstm.data.importers.timeline import (
     MAX_GRID_VALUES,
     Grid,
+    check_time_format,
     check_timezone,
     choose_timezone,
     in_nanoseconds,
@@ -173,30 +174,18 @@ def _scan(path: Path, columns: Columns, max_values: int) -> Scan:
 class Instants:
     """The distinct times as instants: ``stamps[i]`` is distinct time i (in daylight time where
     a wall-clock time happens twice), and after them come the standard-time instants of those
-    times, ``repeated[k]`` naming the distinct time of the k-th (sorted)."""
+    times, ``repeated[k]`` naming the distinct time of the k-th (sorted). ``near`` marks the
+    distinct times within an hour of a repeated one, where each sensor's rows must come in time
+    order (that order is what tells the two hours apart)."""
 
     stamps: pd.DatetimeIndex
     repeated: np.ndarray
+    near: np.ndarray
 
     def time_of(self, index: int) -> int:
         """The distinct time of instant ``index``."""
         distinct = len(self.stamps) - len(self.repeated)
         return index if index < distinct else int(self.repeated[index - distinct])
-
-    def note(self, timezone: str, standard_rows: int) -> str | None:
-        """How the repeated hour was read (meta.json's ``clock``), when the file has one."""
-        if not len(self.repeated):
-            return None
-        first = self.stamps[int(self.repeated[0])]
-        days = len(set(self.stamps[self.repeated].date))
-        when = f"{first:%Y-%m-%d %H:%M}" + (f" and on {days - 1} more day(s)" if days > 1 else "")
-        said = (
-            f"naive times that happen twice in {timezone} when clocks go back ({when}): each sensor's first row at "
-            "such a time was read as daylight time, its second as standard time"
-        )
-        return said + (
-            "; no sensor has a second row, so the standard-time hour is missing" if not standard_rows else ""
-        )
 
 
 def _localise(scan: Scan, timezone: str, path: Path) -> Instants:
@@ -205,7 +194,9 @@ def _localise(scan: Scan, timezone: str, path: Path) -> Instants:
     or second row at that time (``_Cells``). The hour a DST change skips never was."""
     naive = pd.DatetimeIndex(scan.times)
     if scan.with_offset:
-        return Instants(naive.tz_localize("UTC").tz_convert(timezone), np.empty(0, np.int64))
+        return Instants(
+            naive.tz_localize("UTC").tz_convert(timezone), np.empty(0, np.int64), np.zeros(len(naive), bool)
+        )
     daylight = naive.tz_localize(timezone, ambiguous=np.ones(len(naive), bool), nonexistent="NaT")
     skipped = np.flatnonzero(daylight.isna())
     if len(skipped):
@@ -217,19 +208,28 @@ def _localise(scan: Scan, timezone: str, path: Path) -> Instants:
         )
     standard = naive.tz_localize(timezone, ambiguous=np.zeros(len(naive), bool))
     repeated = np.flatnonzero(daylight.asi8 != standard.asi8)
-    return Instants(daylight.append(standard[repeated]), repeated)
+    near = np.zeros(len(naive), bool)
+    if len(repeated):
+        hour = pd.Timedelta(hours=1).value
+        at = np.clip(np.searchsorted(scan.times[repeated], scan.times), 1, len(repeated)) - 1
+        before = np.abs(scan.times - scan.times[repeated][at])
+        after = np.abs(scan.times - scan.times[repeated][np.minimum(at + 1, len(repeated) - 1)])
+        near = np.minimum(before, after) <= hour
+    return Instants(daylight.append(standard[repeated]), repeated, near)
 
 
 class _Cells:
     """One pass's map from each row, blocks in file order, to its (grid step, sensor). A sensor's
     first row at a time the clocks pass twice is the daylight one, its next the standard one:
-    detectors report in time order, so file order is time order sensor by sensor (a third row
-    lands on the second's cell, where ``_fill`` refuses it as given twice)."""
+    detectors report in time order, so file order is time order sensor by sensor; within an hour
+    of such a time, rows out of that order are refused (a file sorted newest first, or shuffled).
+    A third row lands on the second's cell, where ``_fill`` refuses it as given twice."""
 
     def __init__(self, columns: Columns, path: Path, scan: Scan, grid: Grid, instants: Instants):
         self.columns, self.path, self.scan, self.grid, self.instants = columns, path, scan, grid, instants
         self.sensor_index = pd.Index(list(scan.sensors))
         self.rows_seen = np.zeros(len(instants.repeated) * len(scan.sensors), np.int64)  # per (repeated time, sensor)
+        self.last_near = np.full(len(scan.sensors), np.iinfo(np.int64).min)  # each sensor's latest instant near one
         self.standard_rows = 0
 
     def __call__(self, block: Block) -> tuple[np.ndarray, np.ndarray]:
@@ -246,25 +246,79 @@ class _Cells:
             raise InputError(self.path, f"line {block.line(row)}: the file changed while it was read")
         step = self.grid.rows[position]
         if len(self.instants.repeated):
-            self._second_rows_to_standard_time(step, position, sensor)
+            extra = self._second_rows_to_standard_time(step, position, sensor)
+            self._require_time_order(block, step, position, sensor, extra)
         return step, sensor
 
-    def _second_rows_to_standard_time(self, step: np.ndarray, position: np.ndarray, sensor: np.ndarray) -> None:
+    def _require_time_order(
+        self, block: Block, step: np.ndarray, position: np.ndarray, sensor: np.ndarray, extra: np.ndarray
+    ) -> None:
+        """Each sensor's instants near a repeated hour rise in file order (``extra`` rows, a third
+        at a repeated time, are left to ``_fill``, which names them as given twice)."""
+        rows = np.flatnonzero(self.instants.near[position] & ~extra)
+        if not len(rows):
+            return
+        order = np.argsort(sensor[rows], kind="stable")
+        who, when = sensor[rows][order], self.grid.stamps.asi8[step[rows][order]]
+        first = np.r_[True, who[1:] != who[:-1]]
+        before = np.where(first, self.last_near[who], np.r_[when[:1], when[:-1]])
+        late = np.flatnonzero(when < before)
+        if len(late):
+            row = int(rows[order[late]].min())  # the first in the file
+            raise InputError(
+                self.path,
+                f"line {block.line(row)}: the rows of sensor {self.sensor_index[sensor[row]]!r} are not in time "
+                "order near the hour a DST change repeats, which only their order tells apart; write those times "
+                "with their UTC offset",
+            )
+        last = np.r_[who[1:] != who[:-1], True]
+        self.last_near[who[last]] = when[last]
+
+    def clock_note(self, timezone: str) -> str | None:
+        """How the repeated hour was read (meta.json's ``clock``), after the pass, when the file has one."""
         repeated = self.instants.repeated
+        if not len(repeated):
+            return None
+        first = self.instants.stamps[int(repeated[0])]
+        days = len(set(self.instants.stamps[repeated].date))
+        when = f"{first:%Y-%m-%d %H:%M}" + (f" and on {days - 1} more day(s)" if days > 1 else "")
+        said = (
+            f"naive times that happen twice in {timezone} when clocks go back ({when}): each sensor's first row at "
+            "such a time was read as daylight time, its second as standard time"
+        )
+        if not self.standard_rows:
+            return said + "; no sensor has a second row, so the standard-time hour is missing"
+        rows = self.rows_seen.reshape(len(repeated), -1)
+        alone = int(((rows == 1) & (rows.max(axis=1, keepdims=True) >= 2)).any(axis=0).sum())
+        if alone:
+            said += (
+                f"; {alone} sensor(s) have one row at such a time where others have two, read as daylight time (if "
+                "it was the second, write those times with their UTC offset)"
+            )
+        return said
+
+    def _second_rows_to_standard_time(self, step: np.ndarray, position: np.ndarray, sensor: np.ndarray) -> np.ndarray:
+        """Moves each sensor's second row at a repeated time to its standard-time step, in place;
+        returns which rows are a third or later (given twice, for ``_fill`` to refuse)."""
+        repeated = self.instants.repeated
+        extra = np.zeros(len(step), bool)
         k = np.minimum(np.searchsorted(repeated, position), len(repeated) - 1)
         rows = np.flatnonzero(repeated[k] == position)
         if not len(rows):
-            return
+            return extra
         pair = k[rows] * len(self.sensor_index) + sensor[rows]
         order = np.argsort(pair, kind="stable")  # file order within each (time, sensor)
         starts = np.r_[True, pair[order][1:] != pair[order][:-1]]
         rank = np.empty(len(rows), np.int64)
         rank[order] = np.arange(len(rows)) - np.maximum.accumulate(np.where(starts, np.arange(len(rows)), 0))
-        later = self.rows_seen[pair] + rank > 0
+        occurrence = self.rows_seen[pair] + rank
         np.add.at(self.rows_seen, pair, 1)
+        later = occurrence > 0
         distinct = len(self.instants.stamps) - len(repeated)
         step[rows[later]] = self.grid.rows[distinct + k[rows[later]]]
-        self.standard_rows += int(later.sum())
+        self.standard_rows += int((occurrence == 1).sum())
+        extra[rows[occurrence > 1]] = True
+        return extra
 
 
 def _fill(
@@ -364,6 +418,8 @@ def import_long_csv(
     readings_csv = require_file(readings_csv)
     if timezone is not None:
         check_timezone(timezone)
+    if time_format is not None:
+        check_time_format(time_format)
     columns = _choose_columns(readings_csv, time_column, sensor_column, features, time_format)
     units_by_feature = _units_by_feature(units, columns.features)
     scan = _scan(readings_csv, columns, max_values)
@@ -393,5 +449,5 @@ def import_long_csv(
         missing_values=missing_values,
         absent="times and sensors without a row",
         name=name,
-        **clock_note(zone_note, instants.note(timezone, cells.standard_rows)),
+        **clock_note(zone_note, cells.clock_note(timezone)),
     )

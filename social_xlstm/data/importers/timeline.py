@@ -29,6 +29,24 @@ def check_timezone(timezone: str) -> str:
     return timezone
 
 
+def check_time_format(time_format: str) -> str:
+    """A ``--time-format`` strptime can use, refused before any reading: an empty one, a bad
+    directive (which strptime would report as every time failing to match), or %Z (strptime
+    reads only UTC or GMT there and gives naive times, which --timezone would then shift)."""
+    if not time_format.strip():
+        raise InputError("--time-format", "empty; expected strptime codes, e.g. '%m/%d/%Y %H:%M'")
+    if "%Z" in time_format.replace("%%", ""):
+        raise InputError(
+            "--time-format", f"{time_format!r}: %Z (a zone name) is not read as a zone; write the UTC offset with %z"
+        )
+    try:
+        datetime.strptime("", time_format)
+    except ValueError as exc:
+        if "does not match format" not in str(exc):
+            raise InputError("--time-format", f"{time_format!r}: {exc}") from None
+    return time_format
+
+
 def interval_text(step: pd.Timedelta) -> str:
     """Pandas' short spelling (5min, 30s, 1h) that ``pd.Timedelta`` reads back."""
     text = pd.tseries.frequencies.to_offset(step).freqstr

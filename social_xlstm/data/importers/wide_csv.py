@@ -20,6 +20,7 @@ from social_xlstm.data.importers.csv_tables import (
 )
 from social_xlstm.data.importers.timeline import (
     MAX_GRID_VALUES,
+    check_time_format,
     choose_timezone,
     parse_row_times,
     place_on_grid,
@@ -55,6 +56,8 @@ def import_wide_csv(
     ``sensors_csv`` get NaN coordinates, ids it lists that the readings lack are an error.
     """
     readings_csv = require_file(readings_csv)
+    if time_format is not None:
+        check_time_format(time_format)
     header = read_header(readings_csv)
     time_column, sensor_ids = header[0], header[1:]
     if not sensor_ids:

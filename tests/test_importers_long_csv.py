@@ -162,6 +162,43 @@ def test_a_time_format_strptime_cannot_use_is_refused_before_reading(tmp_path, l
         assert caught.value.where == "--time-format"
 
 
+def test_a_code_given_twice_and_what_is_left_over_are_named(tmp_path, long_files):
+    """A new user's '%M/%d/%Y %H:%M:%S' ended in a regular expression's traceback; '%m/%d/%Y %H:%M'
+    on times with seconds did not say what did not match."""
+    _, _, readings, sensors = long_files
+    with pytest.raises(InputError, match=r"'%M/%d/%Y %H:%M:%S': %M is given twice"):
+        import_long_csv(readings, sensors, time_format="%M/%d/%Y %H:%M:%S")
+    lines = [line.replace("2024-03-01T", "03/01/2024 ", 1).replace(",", ":00,", 1) for line in regular_lines()]
+    with_seconds = write_rows(tmp_path / "r.csv", lines)
+    with pytest.raises(InputError, match=r"line 2: '03/01/2024 00:00:00' does not match .* \(':00' is left over\)"):
+        import_long_csv(with_seconds, sensors, time_format="%m/%d/%Y %H:%M")
+    # without a format, the refused time names the layouts that read it
+    with pytest.raises(
+        InputError,
+        match=re.escape(
+            "--time-format '%m/%d/%Y %H:%M:%S' reads it (or --time-format '%d/%m/%Y %H:%M:%S', if the day comes first)"
+        ),
+    ):
+        import_long_csv(with_seconds, sensors)
+
+
+def test_naive_times_read_as_utc_given_twice_point_at_timezone(tmp_path):
+    """Local clock times without --timezone repeat the hour clocks go back: 'given twice' alone
+    did not say that the zone was the fix."""
+    lines = fall_back_lines(FALL_BACK, naive=True)
+    sensors = sensors_csv(tmp_path / "s.csv")
+    with pytest.raises(
+        InputError,
+        match=r"has a row already, on line \d+; expected one row per time and sensor; the "
+        r"times carry no UTC offset and were read as UTC: if they are local clock times, give --timezone",
+    ):
+        import_long_csv(write_rows(tmp_path / "r.csv", lines), sensors)
+    wide = tmp_path / "wide.csv"
+    wide.write_text("timestamp,VD-01\n" + "".join(f"{line.split(',')[0]},{i}\n" for i, line in enumerate(lines[::3])))
+    with pytest.raises(InputError, match=r"appears twice; a file of one row .*; the times carry no UTC offset"):
+        import_wide_csv(wide, sensors)
+
+
 def test_offsets_read_with_time_format_choose_the_zone_as_iso_offsets_do(tmp_path):
     lines = [
         f"{t:%d.%m.%Y %H:%M%z},{s},1,2"
@@ -465,7 +502,10 @@ def test_the_sensors_file_may_name_its_columns_as_the_readings_do(tmp_path):
     assert list(ds.sensors.columns[:4]) == ["sensor_id", "latitude", "longitude", "road"]
     assert ds.sensors.set_index("sensor_id").loc["N3", "longitude"] == 121.52
     readings.write_text(readings.read_text().replace("detector_id", "station", 1))
-    with pytest.raises(InputError, match=r"detectors.csv: expected a header with sensor_id \(or station\), latitude"):
+    with pytest.raises(
+        InputError,
+        match=r"detectors.csv: expected a header with sensor_id \(or station or id\), latitude, longitude \(any case\)",
+    ):
         import_long_csv(readings, located, time_column="time", sensor_column="station")
 
 
@@ -523,3 +563,25 @@ def test_a_run_of_blank_lines_is_no_block(tmp_path, monkeypatch):
     write_rows(tmp_path / "r.csv", [*lines[:30], *[""] * 200, *lines[30:]])
     ds = import_long_csv(tmp_path / "r.csv", sensors_csv(tmp_path / "s.csv"))
     assert len(ds.timestamps) == 24 and np.isfinite(ds.values).all()
+
+
+def test_an_agencys_station_list_and_a_swapped_time_format_code(tmp_path, capsys):
+    """A new user's station list said `ID,Latitude,Longitude,Fwy,Dir` and had to be renamed by
+    hand; '%H:%S:%M' for '%H:%M:%S' spread a week over 5-second steps and said nothing."""
+    stations = tmp_path / "stations.csv"
+    stations.write_text(
+        "ID,Latitude,Longitude,Fwy,Dir\nVD-01,34.1,-118.2,5,N\n007,34.2,-118.3,5,S\nN3,34.3,-118.4,10,E\n"
+    )
+    lines = [line.replace("2024-03-01T", "03/01/2024 ", 1).replace(",", ":00,", 1) for line in regular_lines()]
+    readings = write_rows(tmp_path / "r.csv", lines)
+    out = tmp_path / "ds"
+    command = ["data", "import", "long-csv", str(readings), "--sensors", str(stations), "--out", str(out)]
+    assert main([*command, "--time-format", "%m/%d/%Y %H:%M:%S"]) == 0
+    ds = read_dataset(out)
+    assert ds.sensors.set_index("sensor_id").loc["007", ["latitude", "longitude", "Fwy"]].tolist() == [34.2, -118.3, 5]
+    assert "only" not in capsys.readouterr().err
+    assert main([*command, "--time-format", "%m/%d/%Y %H:%S:%M"]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert re.search(
+        r"warning: only 60 of the [\d,]+ steps of every 5s from the first time to the last have a row", said
+    )

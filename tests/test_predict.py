@@ -270,3 +270,22 @@ def test_sensor_keeps_the_forecasts_of_the_sensors_named(bundle_dir, demo_dir, t
     assert predict(bundle_dir, demo_dir, tmp_path / "x.csv", "--sensor", "nope") == 2
     err = capsys.readouterr().err
     assert "--sensor: 'nope' is not a sensor of the model (it forecasts 8:" in err and not (tmp_path / "x.csv").exists()
+
+
+def test_at_without_an_offset_in_an_hour_a_dst_change_repeats_or_skips_is_refused_with_the_offsets():
+    """A new user's `--at '2012-11-04 01:30'` on a Los Angeles dataset ended in pandas' traceback."""
+    from social_xlstm.errors import InputError
+    from social_xlstm.export.predict import _origin_index
+
+    fall = pd.date_range("2012-11-04T07:00Z", periods=48, freq="5min").tz_convert("America/Los_Angeles")
+    with pytest.raises(
+        InputError,
+        match=r"2012-11-04T01:30 happens twice in America/Los_Angeles \(clocks go back\): "
+        r"write 2012-11-04T01:30:00-07:00 for the first or 2012-11-04T01:30:00-08:00 for the second",
+    ):
+        _origin_index(fall, "2012-11-04 01:30", "5min")
+    assert _origin_index(fall, "2012-11-04 00:30", "5min") == 6  # 07:30Z
+    assert _origin_index(fall, "2012-11-04T01:30-08:00", "5min") == 30  # 09:30Z, the second 01:30
+    spring = pd.date_range("2012-03-11T08:00Z", periods=48, freq="5min").tz_convert("America/Los_Angeles")
+    with pytest.raises(InputError, match=r"2012-03-11T02:30 never happens in America/Los_Angeles"):
+        _origin_index(spring, "2012-03-11 02:30", "5min")

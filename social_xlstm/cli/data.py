@@ -102,6 +102,15 @@ def _write(dataset, out: Path, *, user_table: bool = False) -> dict:
         )
     if dataset.meta.get("clock"):
         err_console.print(f"[yellow]note:[/] {escape(dataset.meta['clock'])}", highlight=False, soft_wrap=True)
+    inserted = dataset.meta.get("steps_inserted_as_missing", 0)
+    if user_table and inserted > counts["timesteps"] / 2:  # a time format with codes swapped spreads a week over years
+        err_console.print(
+            f"[yellow]warning:[/] only {counts['timesteps'] - inserted:,} of the {counts['timesteps']:,} steps of "
+            f"every {dataset.meta['interval']} from the first time to the last have a row: check that the times read "
+            "as written (--time-format codes in the wrong place?)",
+            highlight=False,
+            soft_wrap=True,
+        )
     for feature, count in counts["readings_infinite_made_missing"].items():
         if count:
             err_console.print(

@@ -36,6 +36,22 @@ def load_forecaster(path: str | Path, readings: str | Path | None = None) -> For
     return RunForecaster.from_run(path, fallback=readings)
 
 
+def _localised(naive: pd.Timestamp, zone) -> pd.Timestamp:
+    """``--at`` without an offset, in the data's zone; a time a daylight-saving change repeats
+    or skips is refused with the offsets that name it."""
+    first = naive.tz_localize(zone, ambiguous=True, nonexistent="NaT")
+    second = naive.tz_localize(zone, ambiguous=False, nonexistent="NaT")
+    if first is pd.NaT:
+        raise InputError("--at", f"{naive:%Y-%m-%dT%H:%M} never happens in {zone} (clocks skip that hour)")
+    if first != second:
+        raise InputError(
+            "--at",
+            f"{naive:%Y-%m-%dT%H:%M} happens twice in {zone} (clocks go back): write {first.isoformat()} for the "
+            f"first or {second.isoformat()} for the second",
+        )
+    return first
+
+
 def _origin_index(timestamps: pd.DatetimeIndex, at, interval: str) -> int:
     if at is None or (isinstance(at, str) and at.strip().lower() == "latest"):
         return len(timestamps) - 1
@@ -45,7 +61,10 @@ def _origin_index(timestamps: pd.DatetimeIndex, at, interval: str) -> int:
         raise InputError(
             "--at", f"{at!r} is not an ISO 8601 timestamp (e.g. 2024-05-01T08:00+08:00) or 'latest'"
         ) from None
-    origin = origin.tz_localize(timestamps.tz) if origin.tz is None else origin.tz_convert(timestamps.tz)
+    if origin.tz is not None:
+        origin = origin.tz_convert(timestamps.tz)
+    else:
+        origin = _localised(origin, timestamps.tz)
     try:
         index = timestamps.get_indexer([origin])[0]
     except pd.errors.OutOfBoundsDatetime:  # a year past what a dataset's nanosecond times hold

@@ -116,12 +116,23 @@ def _is_number(text: str) -> bool:
 COORDINATE_ALIASES = {"latitude": ("lat",), "longitude": ("lon", "lng", "long")}
 
 
+ID_ALIASES = ("id",)
+
+
 def _canonical_names(header: Sequence[str], id_column: str) -> dict[str, str]:
-    """Header name -> canonical name, for the id column and coordinates spelled another way."""
-    renames = {id_column: ID_COLUMN} if ID_COLUMN not in header and id_column in header else {}
-    for canonical, aliases in COORDINATE_ALIASES.items():
+    """Header name -> canonical name, for the id column and coordinates spelled another way or
+    in another case (an agency's station list says ``ID, Latitude, Longitude``); the first
+    spelling of each in the header wins."""
+    spellings = {
+        ID_COLUMN: (ID_COLUMN, id_column.lower(), *ID_ALIASES),
+        **{canonical: (canonical, *aliases) for canonical, aliases in COORDINATE_ALIASES.items()},
+    }
+    renames = {}
+    for canonical, names in spellings.items():
         if canonical not in header:
-            renames.update({name: canonical for name in header if name.lower() in aliases})
+            spelled = next((name for name in header if name.strip().lower() in names), None)
+            if spelled is not None:
+                renames[spelled] = canonical
     return renames
 
 
@@ -139,8 +150,9 @@ def read_sensor_table(
     path = require_file(path)
     header = read_header(path)
     renames = _canonical_names(header, id_column)
-    if ID_COLUMN in header or id_column in renames:
-        table = read_table(path, strings=[ID_COLUMN if ID_COLUMN in header else id_column])
+    if ID_COLUMN in header or ID_COLUMN in renames.values():
+        id_name = ID_COLUMN if ID_COLUMN in header else next(k for k, v in renames.items() if v == ID_COLUMN)
+        table = read_table(path, strings=[id_name])
         table = table.rename_columns([renames.get(name, name) for name in table.column_names])
         first_data_line = 2
     elif len(header) in (3, 4) and all(_is_number(field) for field in header):
@@ -148,12 +160,17 @@ def read_sensor_table(
         table = read_table(path, column_names=names, strings=[ID_COLUMN])
         first_data_line = 1
     else:
-        named = ID_COLUMN if id_column == ID_COLUMN else f"{ID_COLUMN} (or {id_column})"
-        raise InputError(path, f"expected a header with {named}, latitude, longitude; got {', '.join(header)}")
+        others = [name for name in dict.fromkeys([id_column, *ID_ALIASES]) if name != ID_COLUMN]
+        named = f"{ID_COLUMN} (or {' or '.join(others)})"
+        raise InputError(
+            path, f"expected a header with {named}, latitude, longitude (any case); got {', '.join(header)}"
+        )
     for column in COORDINATES:
         if column not in table.column_names:
             also = " or ".join(COORDINATE_ALIASES[column])
-            raise InputError(path, f"missing column {column!r} (or {also}); expected {ID_COLUMN}, latitude, longitude")
+            raise InputError(
+                path, f"missing column {column!r} (or {also}, any case); expected {ID_COLUMN}, latitude, longitude"
+            )
     frame = table.drop_columns(["index"]).to_pandas() if "index" in table.column_names else table.to_pandas()
     frame[ID_COLUMN] = frame[ID_COLUMN].str.strip()
     blank = frame[ID_COLUMN].isna() | (frame[ID_COLUMN] == "")

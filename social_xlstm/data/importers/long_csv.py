@@ -36,6 +36,7 @@ from social_xlstm.data.importers.timeline import (
     in_nanoseconds,
     parse_times,
     regular_grid,
+    repeated_time_hint,
     utc_offsets,
 )
 from social_xlstm.data.importers.user_csv import clock_note, mark_missing, user_dataset
@@ -268,8 +269,8 @@ class _Cells:
             raise InputError(
                 self.path,
                 f"line {block.line(row)}: the rows of sensor {self.sensor_index[sensor[row]]!r} are not in time "
-                "order near the hour a DST change repeats, which only their order tells apart; write those times "
-                "with their UTC offset",
+                "order near the hour a DST change repeats, which only their order tells apart; sort each sensor's rows "
+                "oldest first, or write those times with their UTC offset",
             )
         last = np.r_[who[1:] != who[:-1], True]
         self.last_near[who[last]] = when[last]
@@ -322,10 +323,17 @@ class _Cells:
 
 
 def _fill(
-    path: Path, columns: Columns, scan: Scan, grid: Grid, instants: Instants, missing_values: Sequence[float]
+    path: Path,
+    columns: Columns,
+    scan: Scan,
+    grid: Grid,
+    instants: Instants,
+    missing_values: Sequence[float],
+    if_repeated: str = "",
 ) -> tuple[np.ndarray, _Cells]:
     """The second pass: every row's readings at [step, sensor]; a time and sensor given twice is
-    refused. Also returns the pass's cells (how many rows went to a standard-time hour)."""
+    refused (``if_repeated`` ends that message). Also returns the pass's cells (how many rows
+    went to a standard-time hour)."""
     sensors = len(scan.sensors)
     values = np.full((len(grid.stamps), sensors, len(columns.features)), np.nan, dtype=np.float32)
     seen = np.zeros((len(grid.stamps), sensors), dtype=bool)
@@ -345,7 +353,7 @@ def _fill(
                 path,
                 f"line {block.line(row)}: sensor {cells.sensor_index[sensor[row]]!r} at "
                 f"{block.table.column(columns.time)[row].as_py()} has a row already, on line {first}; expected one "
-                "row per time and sensor",
+                f"row per time and sensor{if_repeated}",
             )
         seen[step, sensor] = True
         readings = np.stack([as_float32(numeric_column(block.table, name, path)) for name in columns.features], 1)
@@ -423,6 +431,7 @@ def import_long_csv(
     columns = _choose_columns(readings_csv, time_column, sensor_column, features, time_format)
     units_by_feature = _units_by_feature(units, columns.features)
     scan = _scan(readings_csv, columns, max_values)
+    repeated_hint = repeated_time_hint(timezone, scan.offsets)
     timezone, zone_note = choose_timezone(timezone, scan.offsets)
     instants = _localise(scan, timezone, readings_csv)
     grid = regular_grid(
@@ -433,7 +442,7 @@ def import_long_csv(
         max_values=max_values,
         counted="distinct times",
     )
-    values, cells = _fill(readings_csv, columns, scan, grid, instants, missing_values)
+    values, cells = _fill(readings_csv, columns, scan, grid, instants, missing_values, repeated_hint)
     return user_dataset(
         format_name="long-csv",
         source=SOURCE,

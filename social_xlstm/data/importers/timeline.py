@@ -8,6 +8,7 @@ the file is not a regular series and are refused.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,10 +36,14 @@ def check_time_format(time_format: str) -> str:
     reads only UTC or GMT there and gives naive times, which --timezone would then shift)."""
     if not time_format.strip():
         raise InputError("--time-format", "empty; expected strptime codes, e.g. '%m/%d/%Y %H:%M'")
-    if "%Z" in time_format.replace("%%", ""):
+    codes = re.findall(r"%.", time_format.replace("%%", ""))
+    if "%Z" in codes:
         raise InputError(
             "--time-format", f"{time_format!r}: %Z (a zone name) is not read as a zone; write the UTC offset with %z"
         )
+    twice = sorted({code for code in codes if codes.count(code) > 1})
+    if twice:
+        raise InputError("--time-format", f"{time_format!r}: {twice[0]} is given twice")
     try:
         datetime.strptime("", time_format)
     except ValueError as exc:
@@ -154,8 +159,27 @@ _OFFSET_AT_END = r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{
 _HAS_OFFSET = _OFFSET_AT_END.replace("(Z|", "(?:Z|")  # the same, without a group: for str.contains
 
 
-# What a refused time suggests: the layouts agencies export besides ISO 8601.
-TIME_FORMAT_HINT = "--time-format reads another layout, e.g. --time-format '%m/%d/%Y %H:%M' for 03/07/2012 17:50"
+# Layouts agencies and spreadsheets export besides ISO 8601, which a refused time is tried against.
+COMMON_LAYOUTS = tuple(
+    f"{date} {clock}"
+    for date in ("%m/%d/%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%m-%d-%Y", "%d-%m-%Y")
+    for clock in ("%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p")
+)
+
+
+def time_format_hint(written: str) -> str:
+    """What a time that is not ISO 8601 suggests: the common layouts that read it (a date such
+    as 03/04/2024 reads month first and day first: both are named, month first first)."""
+    fits = []
+    for layout in COMMON_LAYOUTS:
+        try:
+            datetime.strptime(written.strip(), layout)
+        except ValueError:
+            continue
+        fits.append(f"--time-format '{layout}'")
+    if not fits:
+        return "--time-format reads another layout in strptime codes, e.g. '%m/%d/%Y %H:%M' for 03/07/2012 17:50"
+    return f"{fits[0]} reads it" + (f" (or {fits[1]}, if the day comes first)" if len(fits) > 1 else "")
 
 
 def _strptime(text: pd.Series, time_format: str, where: str, first_line: Lines) -> list[datetime]:
@@ -165,10 +189,13 @@ def _strptime(text: pd.Series, time_format: str, where: str, first_line: Lines) 
     for index, written in enumerate(distinct):
         try:
             parsed.append(datetime.strptime(written, time_format))
-        except ValueError:
+        except ValueError as exc:
             row = int(np.flatnonzero(codes == index)[0])
+            left = str(exc).partition("unconverted data remains: ")[2]
             raise InputError(
-                where, f"{row_name(row, first_line)}: {written!r} does not match --time-format {time_format!r}"
+                where,
+                f"{row_name(row, first_line)}: {written!r} does not match --time-format {time_format!r}"
+                + (f" ({left!r} is left over)" if left else ""),
             ) from None
     return [parsed[code] for code in codes]
 
@@ -193,6 +220,17 @@ def utc_offsets(text: pd.Series, time_format: str | None = None) -> set[int]:
         minutes = 0 if digits == "Z" else int(digits[1:3]) * 60 + int(digits[3:5] or 0)
         offsets.add(-minutes if digits.startswith("-") else minutes)
     return offsets
+
+
+def repeated_time_hint(given: str | None, offsets: set[int]) -> str:
+    """What ends the message of a time given twice when naive times were read as UTC: local
+    clock times repeat the hour clocks go back, which --timezone tells apart."""
+    if given is not None or offsets:
+        return ""
+    return (
+        "; the times carry no UTC offset and were read as UTC: if they are local clock times, give --timezone "
+        "(the hour clocks go back happens twice)"
+    )
 
 
 def choose_timezone(given: str | None, offsets: set[int]) -> tuple[str, str | None]:
@@ -258,7 +296,7 @@ def parse_times(
         raise InputError(
             where,
             f"{row_name(row, first_line)}: {text.iloc[row]!r} is not an ISO 8601 timestamp (e.g. "
-            f"2024-01-01T00:05:00); {TIME_FORMAT_HINT}",
+            f"2024-01-01T00:05:00); {time_format_hint(text.iloc[row])}",
         )
     return pd.DatetimeIndex(parsed)
 

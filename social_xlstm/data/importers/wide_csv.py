@@ -25,6 +25,7 @@ from social_xlstm.data.importers.timeline import (
     parse_row_times,
     place_on_grid,
     regular_grid,
+    repeated_time_hint,
     utc_offsets,
 )
 from social_xlstm.data.importers.user_csv import clock_note, mark_missing, user_dataset
@@ -66,14 +67,16 @@ def import_wide_csv(
     if table.num_rows == 0:
         raise InputError(readings_csv, "no data rows under the header")
     text = table.column(time_column).to_pandas()
-    timezone, zone_note = choose_timezone(timezone, utc_offsets(text.drop_duplicates(), time_format))
+    offsets = utc_offsets(text.drop_duplicates(), time_format)
+    repeated_hint = repeated_time_hint(timezone, offsets)
+    timezone, zone_note = choose_timezone(timezone, offsets)
     times = parse_row_times(text, timezone, str(readings_csv), time_format=time_format)
     grid = regular_grid(
         times.stamps,
         str(readings_csv),
         columns=len(sensor_ids),
         max_values=max_values,
-        if_repeated="; a file of one row per time and sensor is a long table: data import long-csv",
+        if_repeated=f"; a file of one row per time and sensor is a long table: data import long-csv{repeated_hint}",
     )
     values = numeric_matrix(table, sensor_ids, readings_csv)
     del table

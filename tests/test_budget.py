@@ -51,6 +51,8 @@ def test_patience_longer_than_the_epochs_set_is_said_to_leave_them_all():
     both = resolve_budget(trainer(), train_windows=32, batch_size=32)  # both auto: 300 and 300
     assert both.startswith("training budget (auto, from 32 training windows): 300 epochs of 1 batch (300 updates)")
     assert "set" not in both and "early stopping" not in both  # a patience of 300 for 300 epochs
+    one = resolve_budget(trainer(max_epochs=1), train_windows=32, batch_size=32)
+    assert one.startswith("training budget: 1 epoch of 1 batch (1 update), as set")  # "1 epochs" read as a slip
 
 
 def test_limit_train_batches_caps_an_epoch_as_lightning_does():

@@ -44,7 +44,8 @@ def resolve_budget(trainer: DictConfig, train_windows: int, batch_size: int) -> 
     if not patience_set:
         trainer.early_stopping_patience = max(MIN_PATIENCE, math.ceil(PATIENCE_UPDATES / per_epoch))
     batches = f"{per_epoch} batch{'es' if per_epoch != 1 else ''}"
-    epochs = f"{trainer.max_epochs} epochs of {batches} ({trainer.max_epochs * per_epoch:,} updates)"
+    epochs = f"{trainer.max_epochs} epoch{'s' if trainer.max_epochs != 1 else ''} of {batches} "
+    epochs += f"({trainer.max_epochs * per_epoch:,} update{'s' if trainer.max_epochs * per_epoch != 1 else ''})"
     patience = f"early stopping after {trainer.early_stopping_patience} epochs without a better validation error"
     if not epochs_set:  # a patience as long as the epochs would never stop them: not worth a word
         said = patience_set or trainer.early_stopping_patience >= trainer.max_epochs

@@ -585,3 +585,28 @@ def test_an_agencys_station_list_and_a_swapped_time_format_code(tmp_path, capsys
     assert re.search(
         r"warning: only 60 of the [\d,]+ steps of every 5s from the first time to the last have a row", said
     )
+
+
+def test_two_years_joined_newest_first_are_each_in_order_near_their_repeated_hour(tmp_path):
+    """Yearly exports joined out of date order: each fall-back day is in order on its own."""
+    sensors = sensors_csv(tmp_path / "s.csv")
+    earlier = pd.date_range("2023-11-05T07:00Z", periods=48, freq="5min").tz_convert("America/Los_Angeles")
+    later = FALL_BACK
+    naive = fall_back_lines(later, naive=True) + fall_back_lines(earlier, naive=True)
+    offsets = fall_back_lines(later, naive=False) + fall_back_lines(earlier, naive=False)
+    zone = {"timezone": "America/Los_Angeles", "max_values": 10**9}
+    read = import_long_csv(write_rows(tmp_path / "naive.csv", naive), sensors, **zone)
+    truth = import_long_csv(write_rows(tmp_path / "offsets.csv", offsets), sensors, **zone)
+    np.testing.assert_array_equal(read.values, truth.values)
+    assert read.timestamps.equals(truth.timestamps) and "and on 1 more day(s)" in read.meta["clock"]
+
+
+def test_the_column_named_by_sensor_column_wins_over_a_generic_id(tmp_path):
+    """A sensors file `id,station,lat,lon` whose `id` is a row number: the ids are in `station`."""
+    from social_xlstm.data.importers.csv_tables import read_sensor_table
+
+    path = tmp_path / "stations.csv"
+    path.write_text("id,station,lat,lon\n1,2,34.1,-118.1\n2,1,34.0,-118.0\n")
+    sensors, _ = read_sensor_table(path, ["1", "2"], id_column="station")
+    assert sensors.set_index("sensor_id").loc["1", "latitude"] == 34.0
+    assert sensors.set_index("sensor_id").loc["1", "id"] == 2  # the row number stays, as another column

@@ -176,7 +176,10 @@ def import_tgcn_csv(
 def import_wide_csv(
     readings_csv: Annotated[Path, typer.Argument(help="CSV: a timestamp column, then one column per sensor id.")],
     sensors: Annotated[
-        Path, typer.Option(help="CSV with sensor_id, latitude, longitude (or lat, lon); more columns are kept.")
+        Path,
+        typer.Option(
+            help="CSV with sensor_id (or ID), latitude, longitude (or lat, lon), any case; more columns are kept."
+        ),
     ],
     out: OutOption,
     edges: EdgesOption = None,
@@ -217,7 +220,8 @@ def import_long_csv(
     sensors: Annotated[
         Path,
         typer.Option(
-            help="CSV with sensor_id (or the --sensor-column name), latitude, longitude (or lat, lon); more "
+            help="CSV with sensor_id (or the --sensor-column name, or ID), latitude, longitude (or lat, lon), any "
+            "case; more "
             "columns are kept."
         ),
     ],

@@ -42,11 +42,11 @@ def _localised(naive: pd.Timestamp, zone) -> pd.Timestamp:
     first = naive.tz_localize(zone, ambiguous=True, nonexistent="NaT")
     second = naive.tz_localize(zone, ambiguous=False, nonexistent="NaT")
     if first is pd.NaT:
-        raise InputError("--at", f"{naive:%Y-%m-%dT%H:%M} never happens in {zone} (clocks skip that hour)")
+        raise InputError("--at", f"{naive.isoformat()} never happens in {zone} (clocks skip that hour)")
     if first != second:
         raise InputError(
             "--at",
-            f"{naive:%Y-%m-%dT%H:%M} happens twice in {zone} (clocks go back): write {first.isoformat()} for the "
+            f"{naive.isoformat()} happens twice in {zone} (clocks go back): write {first.isoformat()} for the "
             f"first or {second.isoformat()} for the second",
         )
     return first

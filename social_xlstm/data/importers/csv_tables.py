@@ -121,18 +121,23 @@ ID_ALIASES = ("id",)
 
 def _canonical_names(header: Sequence[str], id_column: str) -> dict[str, str]:
     """Header name -> canonical name, for the id column and coordinates spelled another way or
-    in another case (an agency's station list says ``ID, Latitude, Longitude``); the first
-    spelling of each in the header wins."""
+    in another case (an agency's station list says ``ID, Latitude, Longitude``). Spellings are
+    tried most specific first: the name as given (``--sensor-column``), then in any case, then
+    the aliases, so a generic ``id`` (a row number?) never wins over the column the user named."""
     spellings = {
-        ID_COLUMN: (ID_COLUMN, id_column.lower(), *ID_ALIASES),
+        ID_COLUMN: (ID_COLUMN, id_column, *ID_ALIASES),
         **{canonical: (canonical, *aliases) for canonical, aliases in COORDINATE_ALIASES.items()},
     }
     renames = {}
     for canonical, names in spellings.items():
-        if canonical not in header:
-            spelled = next((name for name in header if name.strip().lower() in names), None)
-            if spelled is not None:
-                renames[spelled] = canonical
+        if canonical in header:
+            continue
+        for spelling in names:
+            exact = [name for name in header if name.strip() == spelling]
+            spelled = exact or [name for name in header if name.strip().lower() == spelling.lower()]
+            if spelled:
+                renames[spelled[0]] = canonical
+                break
     return renames
 
 

@@ -175,13 +175,18 @@ def _scan(path: Path, columns: Columns, max_values: int) -> Scan:
 class Instants:
     """The distinct times as instants: ``stamps[i]`` is distinct time i (in daylight time where
     a wall-clock time happens twice), and after them come the standard-time instants of those
-    times, ``repeated[k]`` naming the distinct time of the k-th (sorted). ``near`` marks the
-    distinct times within an hour of a repeated one, where each sensor's rows must come in time
-    order (that order is what tells the two hours apart)."""
+    times, ``repeated[k]`` naming the distinct time of the k-th (sorted). ``window`` numbers, for
+    each distinct time within an hour of a repeated one, the day clocks went back (-1 elsewhere):
+    there each sensor's rows must come in time order, which is what tells the two hours apart;
+    the days are checked apart (yearly files may be joined in any order)."""
 
     stamps: pd.DatetimeIndex
     repeated: np.ndarray
-    near: np.ndarray
+    window: np.ndarray
+
+    @property
+    def windows(self) -> int:
+        return int(self.window.max()) + 1 if len(self.window) else 0
 
     def time_of(self, index: int) -> int:
         """The distinct time of instant ``index``."""
@@ -195,9 +200,7 @@ def _localise(scan: Scan, timezone: str, path: Path) -> Instants:
     or second row at that time (``_Cells``). The hour a DST change skips never was."""
     naive = pd.DatetimeIndex(scan.times)
     if scan.with_offset:
-        return Instants(
-            naive.tz_localize("UTC").tz_convert(timezone), np.empty(0, np.int64), np.zeros(len(naive), bool)
-        )
+        return Instants(naive.tz_localize("UTC").tz_convert(timezone), np.empty(0, np.int64), np.full(len(naive), -1))
     daylight = naive.tz_localize(timezone, ambiguous=np.ones(len(naive), bool), nonexistent="NaT")
     skipped = np.flatnonzero(daylight.isna())
     if len(skipped):
@@ -209,14 +212,16 @@ def _localise(scan: Scan, timezone: str, path: Path) -> Instants:
         )
     standard = naive.tz_localize(timezone, ambiguous=np.zeros(len(naive), bool))
     repeated = np.flatnonzero(daylight.asi8 != standard.asi8)
-    near = np.zeros(len(naive), bool)
+    window = np.full(len(naive), -1)
     if len(repeated):
-        hour = pd.Timedelta(hours=1).value
-        at = np.clip(np.searchsorted(scan.times[repeated], scan.times), 1, len(repeated)) - 1
-        before = np.abs(scan.times - scan.times[repeated][at])
-        after = np.abs(scan.times - scan.times[repeated][np.minimum(at + 1, len(repeated) - 1)])
-        near = np.minimum(before, after) <= hour
-    return Instants(daylight.append(standard[repeated]), repeated, near)
+        twice = scan.times[repeated]
+        day = np.unique(twice // pd.Timedelta(days=1).value, return_inverse=True)[1]
+        later = np.minimum(np.searchsorted(twice, scan.times), len(twice) - 1)
+        earlier = np.maximum(later - 1, 0)
+        nearest = np.where(np.abs(scan.times - twice[earlier]) < np.abs(scan.times - twice[later]), earlier, later)
+        near = np.abs(scan.times - twice[nearest]) <= pd.Timedelta(hours=1).value
+        window[near] = day[nearest[near]]
+    return Instants(daylight.append(standard[repeated]), repeated, window)
 
 
 class _Cells:
@@ -230,7 +235,8 @@ class _Cells:
         self.columns, self.path, self.scan, self.grid, self.instants = columns, path, scan, grid, instants
         self.sensor_index = pd.Index(list(scan.sensors))
         self.rows_seen = np.zeros(len(instants.repeated) * len(scan.sensors), np.int64)  # per (repeated time, sensor)
-        self.last_near = np.full(len(scan.sensors), np.iinfo(np.int64).min)  # each sensor's latest instant near one
+        # each (window, sensor)'s latest instant so far
+        self.last_near = np.full(instants.windows * len(scan.sensors), np.iinfo(np.int64).min)
         self.standard_rows = 0
 
     def __call__(self, block: Block) -> tuple[np.ndarray, np.ndarray]:
@@ -254,13 +260,15 @@ class _Cells:
     def _require_time_order(
         self, block: Block, step: np.ndarray, position: np.ndarray, sensor: np.ndarray, extra: np.ndarray
     ) -> None:
-        """Each sensor's instants near a repeated hour rise in file order (``extra`` rows, a third
-        at a repeated time, are left to ``_fill``, which names them as given twice)."""
-        rows = np.flatnonzero(self.instants.near[position] & ~extra)
+        """Each sensor's instants near a repeated hour rise in file order, day by day (``extra``
+        rows, a third at a repeated time, are left to ``_fill``, which names them as given twice)."""
+        window = self.instants.window[position]
+        rows = np.flatnonzero((window >= 0) & ~extra)
         if not len(rows):
             return
-        order = np.argsort(sensor[rows], kind="stable")
-        who, when = sensor[rows][order], self.grid.stamps.asi8[step[rows][order]]
+        key = window[rows] * len(self.sensor_index) + sensor[rows]
+        order = np.argsort(key, kind="stable")
+        who, when = key[order], self.grid.stamps.asi8[step[rows][order]]
         first = np.r_[True, who[1:] != who[:-1]]
         before = np.where(first, self.last_near[who], np.r_[when[:1], when[:-1]])
         late = np.flatnonzero(when < before)
@@ -269,8 +277,8 @@ class _Cells:
             raise InputError(
                 self.path,
                 f"line {block.line(row)}: the rows of sensor {self.sensor_index[sensor[row]]!r} are not in time "
-                "order near the hour a DST change repeats, which only their order tells apart; sort each sensor's rows "
-                "oldest first, or write those times with their UTC offset",
+                "order near the hour a DST change repeats (or one is given twice), and only their order tells the "
+                "two hours apart; write those times with their UTC offset, or keep each sensor's rows oldest first",
             )
         last = np.r_[who[1:] != who[:-1], True]
         self.last_near[who[last]] = when[last]

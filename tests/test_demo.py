@@ -188,7 +188,11 @@ def test_cli_demo_then_inspect(tmp_path, capsys):
     assert report["summary"]["sensors"] == 6 and set(report["sensors"]) == set(ds.sensor_ids)
     assert main(["data", "inspect", str(out)]) == 0
     assert json.loads((out / "quality.json").read_text())["summary"]["steps"] == 288
-    capsys.readouterr()
+    shown = " ".join(capsys.readouterr().out.split())  # a new user asked what "usable" and "VDs / steps" meant
+    assert (
+        "usable: steps with a reading in neither a stuck run (12+ steps of one non-zero value) nor a zero run" in shown
+    )
+    assert "stuck, zero runs: VDs with one / their steps" in shown and "0 with flow: steps where speed" in shown
     assert main(["data", "inspect", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing" in err

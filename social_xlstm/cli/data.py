@@ -449,6 +449,15 @@ def _render_quality(report: dict, directory: Path) -> None:
             *((str(f["zero_conflicts"]),) * with_flow),
         )
     console.print(summary)
+    n = s["run_steps"]
+    console.print(
+        f"usable: steps with a reading in neither a stuck run ({n}+ steps of one non-zero value) nor a zero run "
+        f"({n}+ zeros); stuck, zero runs: VDs with one / their steps; no data: VDs without a reading"
+        + ("; 0 with flow: steps where speed or occupancy is 0 while flow counted vehicles" if with_flow else ""),
+        style="dim",
+        highlight=False,
+        soft_wrap=True,
+    )
     worst = Table(title=f"Worst {len(report['worst_sensors'])} sensors by usable share (coverage per feature)")
     for column in ("sensor_id", "usable", *s["features"], "longest gap", "stuck", "zero"):
         worst.add_column(column, justify="left" if column == "sensor_id" else "right", no_wrap=column == "sensor_id")

@@ -34,3 +34,27 @@ def test_an_axis_names_its_unit_once():
     assert with_unit("speed", {"speed": "km/h"}) == "speed (km/h)"
     assert with_unit("Speed (mph)", {"Speed (mph)": "mph"}) == "Speed (mph)"  # said "Speed (mph) (mph)"
     assert with_unit("flow", {}) == "flow"
+
+
+def test_names_from_a_users_header_make_plot_files_in_the_plots_folder(demo_dir, tmp_path):
+    """A feature `speed/5min` made folders of the plots' names (plots/error_by_horizon_speed/5min.png);
+    blanks (`Avg Speed`) made awkward file names."""
+    from conftest import rewritten, tiny_train_args
+
+    from social_xlstm.cli import main
+    from social_xlstm.data.dataset import Dataset
+    from social_xlstm.evaluation.plots import plot_file
+
+    assert plot_file(tmp_path, "forecast", "Avg Speed/5min", "I-5/N") == tmp_path / "forecast_Avg_Speed_5min_I-5_N.png"
+
+    def awkward(ds):
+        sensors = ds.sensors.assign(sensor_id=[f"I-5/N {i}" for i in range(len(ds.sensors))])
+        features = [f"{name}/5min" if name == "speed" else name for name in ds.features]
+        units = {f"{name}/5min" if name == "speed" else name: unit for name, unit in ds.meta["units"].items()}
+        return Dataset(ds.values, ds.timestamps, features, sensors, None, {**ds.meta, "units": units})
+
+    data = rewritten(demo_dir, tmp_path / "awkward", awkward)
+    run = tmp_path / "run"
+    assert main(tiny_train_args(data, run, "baselines=[]", "data.targets=[speed/5min]", "plot_sensors=[I-5/N 0]")) == 0
+    plots = sorted(p.name for p in (run / "plots").iterdir())
+    assert "error_by_horizon_speed_5min.png" in plots and "forecast_speed_5min_I-5_N_0.png" in plots, plots

@@ -4,6 +4,7 @@ the sensor coordinates; units on every axis."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -152,6 +153,14 @@ def error_map(sensors: pd.DataFrame, per_sensor: pd.DataFrame, target: str, unit
     _save(fig, path)
 
 
+def plot_file(plots: Path, kind: str, *names: str) -> Path:
+    """``plots/kind_name_....png`` with each name's characters a file name may not hold (a ``/``
+    in a feature ``flow/5min`` or an id, blanks in ``Avg Speed``) replaced by ``_``: a name from
+    a user's header must not turn part of a plot's name into a folder."""
+    parts = [re.sub(r"[^\w.-]+", "_", str(name)).strip("_") or "_" for name in names]
+    return plots / f"{'_'.join([kind, *parts])}.png"
+
+
 def write_plots(run, summary: dict, per_sensor: pd.DataFrame, series: HorizonSlice, plots: Path) -> None:
     dm = run.datamodule
     chosen = [str(s) for s in run.cfg.get("plot_sensors") or []]
@@ -164,9 +173,9 @@ def write_plots(run, summary: dict, per_sensor: pd.DataFrame, series: HorizonSli
     units = summary.get("units") or {}
     minutes = pd.Timedelta(summary["interval"]).total_seconds() / 60
     for g, target in enumerate(dm.targets):
-        error_by_horizon(summary, target, units, minutes, plots / f"error_by_horizon_{target}.png")
+        error_by_horizon(summary, target, units, minutes, plot_file(plots, "error_by_horizon", target))
         if dm.sensors[["latitude", "longitude"]].notna().all(axis=None):
-            error_map(dm.sensors, per_sensor, target, units, plots / f"error_map_{target}.png")
+            error_map(dm.sensors, per_sensor, target, units, plot_file(plots, "error_map", target))
         for sensor_id in chosen:
             n = dm.sensor_ids.index(str(sensor_id))
             forecast_vs_actual(
@@ -177,5 +186,5 @@ def write_plots(run, summary: dict, per_sensor: pd.DataFrame, series: HorizonSli
                 target,
                 dm.timestamps,
                 units,
-                plots / f"forecast_{target}_{str(sensor_id).replace('/', '_')}.png",
+                plot_file(plots, "forecast", target, sensor_id),
             )

@@ -221,8 +221,7 @@ def import_long_csv(
         Path,
         typer.Option(
             help="CSV with sensor_id (or the --sensor-column name, or ID), latitude, longitude (or lat, lon), any "
-            "case; more "
-            "columns are kept."
+            "case; more columns are kept."
         ),
     ],
     out: OutOption,

@@ -188,10 +188,14 @@ class Instants:
     def windows(self) -> int:
         return int(self.window.max()) + 1 if len(self.window) else 0
 
+    @property
+    def distinct(self) -> int:
+        """How many distinct times: the standard-time instants come after them."""
+        return len(self.stamps) - len(self.repeated)
+
     def time_of(self, index: int) -> int:
         """The distinct time of instant ``index``."""
-        distinct = len(self.stamps) - len(self.repeated)
-        return index if index < distinct else int(self.repeated[index - distinct])
+        return index if index < self.distinct else int(self.repeated[index - self.distinct])
 
 
 def _localise(scan: Scan, timezone: str, path: Path) -> Instants:
@@ -323,8 +327,7 @@ class _Cells:
         occurrence = self.rows_seen[pair] + rank
         np.add.at(self.rows_seen, pair, 1)
         later = occurrence > 0
-        distinct = len(self.instants.stamps) - len(repeated)
-        step[rows[later]] = self.grid.rows[distinct + k[rows[later]]]
+        step[rows[later]] = self.grid.rows[self.instants.distinct + k[rows[later]]]
         self.standard_rows += int((occurrence == 1).sum())
         extra[rows[occurrence > 1]] = True
         return extra

@@ -202,18 +202,14 @@ def _strptime(text: pd.Series, time_format: str, where: str, first_line: Lines) 
 
 def utc_offsets(text: pd.Series, time_format: str | None = None) -> set[int]:
     """The UTC offsets, in minutes, the times carry: written at the end of ISO times, or read
-    with ``time_format``'s %z (naive times give none; one that does not parse gives none either:
-    the parse that follows names its line)."""
+    with ``time_format``'s %z (naive times give none; times that do not all parse give none: the
+    parse that follows names the line)."""
     if time_format is not None:
-        offsets = set()
-        for written in text.dropna().str.strip().unique():
-            try:
-                offset = datetime.strptime(written, time_format).utcoffset()
-            except ValueError:
-                continue
-            if offset is not None:
-                offsets.add(int(offset.total_seconds() // 60))
-        return offsets
+        try:
+            stamps = _strptime(text.dropna().str.strip().drop_duplicates(), time_format, "times", None)
+        except InputError:  # the parse that follows names the line
+            return set()
+        return {int(stamp.utcoffset().total_seconds() // 60) for stamp in stamps if stamp.tzinfo is not None}
     offsets = set()
     for written in text.str.strip().str.extract(_OFFSET_AT_END)[0].dropna().unique():
         digits = written.replace(":", "")

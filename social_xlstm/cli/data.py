@@ -102,6 +102,12 @@ def _write(dataset, out: Path, *, user_table: bool = False) -> dict:
         )
     if dataset.meta.get("clock"):
         err_console.print(f"[yellow]note:[/] {escape(dataset.meta['clock'])}", highlight=False, soft_wrap=True)
+    for role, layout in dataset.meta.get("csv_layout", {}).items():
+        err_console.print(
+            f"[yellow]note:[/] read the {role} file {escape(dataset.meta['input_files'][role])} as {layout}",
+            highlight=False,
+            soft_wrap=True,
+        )
     inserted = dataset.meta.get("steps_inserted_as_missing", 0)
     if user_table and inserted > counts["timesteps"] / 2:  # a time format with codes swapped spreads a week over years
         err_console.print(
@@ -191,7 +197,10 @@ def import_wide_csv(
     name: NameOption = None,
     max_values: MaxValuesOption = MAX_VALUES,
 ) -> None:
-    """Your own data: timestamp x sensor CSV plus a sensors CSV with coordinates."""
+    """Your own data: timestamp x sensor CSV plus a sensors CSV with coordinates.
+
+    Every CSV may separate its fields by commas, semicolons or tabs and write decimal commas
+    (12,5), as spreadsheets in much of Europe save them: each file's first lines say which."""
     from social_xlstm.data.importers.wide_csv import import_wide_csv as run
 
     _write(
@@ -245,7 +254,10 @@ def import_long_csv(
     name: NameOption = None,
     max_values: MaxValuesOption = MAX_VALUES,
 ) -> None:
-    """Your own data, one row per time and sensor: timestamp, sensor_id and a column per feature."""
+    """Your own data, one row per time and sensor: timestamp, sensor_id and a column per feature.
+
+    Every CSV may separate its fields by commas, semicolons or tabs and write decimal commas
+    (12,5), as spreadsheets in much of Europe save them: each file's first lines say which."""
     from social_xlstm.data.importers.long_csv import import_long_csv as run
     from social_xlstm.data.importers.long_csv import parse_units
 

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from social_xlstm.data.importers.csv_dialect import dialect_of
 from social_xlstm.data.importers.csv_tables import first_non_number
 from social_xlstm.errors import InputError
 
@@ -33,7 +34,7 @@ class FileLines:
 
     def of(self, row: int) -> int:
         with self.path.open(newline="", encoding="utf-8-sig") as stream:
-            reader = csv.reader(stream)
+            reader = csv.reader(stream, delimiter=dialect_of(self.path).delimiter)
             next(reader, None)  # the header
             start, seen = reader.line_num + 1, 0
             for record in reader:
@@ -91,12 +92,16 @@ def read_blocks(
 
 def _parse(path, names, text, numeric, lines, *, nullable_text: bool = False) -> Iterator[Block]:
     types = {name: pa.string() for name in text} | {name: pa.float64() for name in numeric}
+    dialect = dialect_of(path)
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=list(names), skip_rows=1),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        parse_options=pacsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
-            column_types=types, include_columns=[*text, *numeric], strings_can_be_null=nullable_text
+            column_types=types,
+            include_columns=[*text, *numeric],
+            strings_can_be_null=nullable_text,
+            decimal_point=dialect.decimal,
         ),
     )
     first_row = 0
@@ -112,7 +117,7 @@ def _name_the_non_number(path: Path, names: Sequence[str], numeric: Sequence[str
     for block in _parse(path, names, numeric, (), lines, nullable_text=True):
         for name in numeric:
             cells = block.table.column(name).to_pandas()
-            row = first_non_number(cells)
+            row = first_non_number(cells, dialect=dialect_of(path))
             if row is not None:
                 raise InputError(
                     path, f"column {name!r}, line {block.line(row)}: {cells.iloc[row]!r} is not a number{hint}"

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from social_xlstm.data.importers.csv_dialect import CsvDialect, dialect_of
 from social_xlstm.errors import InputError
 
 ID_COLUMN = "sensor_id"
@@ -37,7 +38,7 @@ def read_header(path: Path) -> list[str]:
     """The first line's fields (BOM and surrounding blanks removed); refuses empty or duplicate names."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as stream:
-            header = next(csv.reader(stream), None)
+            header = next(csv.reader(stream, delimiter=dialect_of(path).delimiter), None)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(path, f"not a UTF-8 CSV file ({exc})") from None
     if not header or not any(field.strip() for field in header):
@@ -55,13 +56,19 @@ def read_header(path: Path) -> list[str]:
 
 def read_table(path: Path, *, column_names: Sequence[str] | None = None, strings: Sequence[str] = ()) -> pa.Table:
     """Read a whole CSV; ``column_names`` for headerless files, ``strings`` kept as text (ids, times)."""
+    dialect = dialect_of(path)
     read_options = pacsv.ReadOptions(column_names=list(column_names) if column_names else None)
     # Text is never missing: an id 'NA' or 'NULL' is an id; a blank one is "" and refused as blank.
     convert_options = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in strings}, strings_can_be_null=False
+        column_types={name: pa.string() for name in strings}, strings_can_be_null=False, decimal_point=dialect.decimal
     )
     try:
-        table = pacsv.read_csv(path, read_options=read_options, convert_options=convert_options)
+        table = pacsv.read_csv(
+            path,
+            read_options=read_options,
+            parse_options=pacsv.ParseOptions(delimiter=dialect.delimiter),
+            convert_options=convert_options,
+        )
     except pa.ArrowInvalid as exc:
         raise InputError(path, f"malformed CSV: {' '.join(str(exc).split())}") from None
     # The header may carry blanks around names ("a, b"); callers look columns up by clean names.
@@ -74,17 +81,19 @@ def numeric_column(table: pa.Table, name: str, path: Path, *, header_lines: int 
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_null(column.type):
         return column.to_numpy(zero_copy_only=False).astype(np.float64)
     text = column.to_pandas()
-    values = pd.to_numeric(text, errors="coerce")
+    values = dialect_of(path).numbers(text)
     row = first_non_number(text, values)
     if row is not None:
         raise InputError(path, f"column {name!r}, line {row + 1 + header_lines}: {text.iloc[row]!r} is not a number")
     return values.to_numpy(dtype=np.float64)
 
 
-def first_non_number(text: pd.Series, values: pd.Series | None = None) -> int | None:
+def first_non_number(
+    text: pd.Series, values: pd.Series | None = None, dialect: CsvDialect = CsvDialect()
+) -> int | None:
     """The first row of ``text`` that holds something other than a number or nothing
     (``values``: its numbers, when already read)."""
-    values = pd.to_numeric(text, errors="coerce") if values is None else values
+    values = dialect.numbers(text) if values is None else values
     bad = values.isna() & text.notna()
     return int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else None
 
@@ -104,12 +113,8 @@ def numeric_matrix(table: pa.Table, names: Sequence[str], path: Path) -> np.ndar
     return out
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _is_number(text: str, dialect: CsvDialect) -> bool:
+    return bool(dialect.numbers(pd.Series([text])).notna().iloc[0])
 
 
 # Other spellings of the coordinates' columns, taken when the file lacks the canonical name.
@@ -160,7 +165,7 @@ def read_sensor_table(
         table = read_table(path, strings=[id_name])
         table = table.rename_columns([renames.get(name, name) for name in table.column_names])
         first_data_line = 2
-    elif len(header) in (3, 4) and all(_is_number(field) for field in header):
+    elif len(header) in (3, 4) and all(_is_number(field, dialect_of(path)) for field in header):
         names = [ID_COLUMN, *COORDINATES] if len(header) == 3 else ["index", ID_COLUMN, *COORDINATES]
         table = read_table(path, column_names=names, strings=[ID_COLUMN])
         first_data_line = 1
@@ -217,7 +222,7 @@ def read_edge_list(path: str | Path, value_names: Sequence[str]) -> pd.DataFrame
     """
     path = require_file(path)
     header = read_header(path)
-    if _is_number(header[0]):
+    if _is_number(header[0], dialect_of(path)):
         if len(header) != 3:
             raise InputError(
                 path,

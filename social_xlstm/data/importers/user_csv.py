@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.dataset import Dataset
+from social_xlstm.data.importers.csv_dialect import dialect_of
 from social_xlstm.data.importers.csv_tables import (
     ID_COLUMN,
     edge_frame,
@@ -67,6 +68,7 @@ def user_dataset(
     sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids, id_column=sensor_column)
     edges = None if edges_csv is None else read_user_edges(edges_csv, sensor_ids)
     listed = f"; the values {', '.join(f'{v:g}' for v in missing_values)} also mean missing" if missing_values else ""
+    inputs = {"readings": readings_csv, "sensors": sensors_csv, "edges": edges_csv}
     meta = table_meta(
         format_name=format_name,
         source=source,
@@ -75,10 +77,11 @@ def user_dataset(
         units=units,
         missing_value_convention=f"a blank cell is missing{listed}; {absent} are inserted as missing",
         missing_values=missing_values,
-        inputs={"readings": readings_csv, "sensors": sensors_csv, "edges": edges_csv},
+        inputs=inputs,
         name=name,
         steps_inserted_as_missing=grid.inserted,
         sensors_without_coordinates=unlocated,
+        **csv_layouts(inputs),
         **extra,
     )
     dataset = Dataset(
@@ -86,6 +89,14 @@ def user_dataset(
     )
     dataset.validate(readings_csv)
     return dataset
+
+
+def csv_layouts(inputs: Mapping[str, str | Path | None]) -> dict[str, dict[str, str]]:
+    """meta.json's ``csv_layout``: how each file that is not comma-separated with decimal points
+    was read (``csv_dialect``), so that a separator or decimal mark found in the file is on record."""
+    dialects = {role: dialect_of(Path(path)) for role, path in inputs.items() if path is not None}
+    said = {role: dialect.describe() for role, dialect in dialects.items() if not dialect.plain}
+    return {"csv_layout": said} if said else {}
 
 
 def clock_note(*notes: str | None) -> dict[str, str]:

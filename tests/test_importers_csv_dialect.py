@@ -1,0 +1,133 @@
+"""CSV files separated by semicolons or tabs, with decimal commas (what spreadsheets in much of
+Europe save): each reads as the same file written with commas and decimal points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_importers_long_csv import SENSORS, grid_and_rows
+
+from social_xlstm.cli import main
+from social_xlstm.data.dataset import read_dataset
+from social_xlstm.data.importers import csv_blocks, csv_dialect
+from social_xlstm.data.importers.csv_tables import read_sensor_table
+from social_xlstm.data.importers.long_csv import import_long_csv
+from social_xlstm.data.importers.wide_csv import import_wide_csv
+from social_xlstm.errors import InputError
+
+SEMICOLON_COMMA = {"sep": ";", "decimal": ","}
+
+
+def sensors_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"sensor_id": SENSORS, "latitude": [25.0, 25.0125, 25.02], "longitude": [121.5, 121.51, 121.5275]}
+    )
+
+
+def write_pair(tmp_path, frame: pd.DataFrame, name: str, **layout) -> tuple:
+    """The same table written twice: plain, and with ``layout`` (pandas' sep / decimal)."""
+    plain, other = tmp_path / f"{name}.csv", tmp_path / f"{name}-other.csv"
+    frame.to_csv(plain, index=False)
+    frame.to_csv(other, index=False, **layout)
+    return plain, other
+
+
+def assert_same_dataset(a, b):
+    np.testing.assert_array_equal(a.values, b.values)
+    assert a.timestamps.equals(b.timestamps)
+    pd.testing.assert_frame_equal(a.sensors, b.sensors)
+    if a.edges is None:
+        assert b.edges is None
+    else:
+        pd.testing.assert_frame_equal(a.edges, b.edges)
+
+
+def test_a_semicolon_file_with_decimal_commas_reads_as_the_comma_file(tmp_path):
+    _, _, frame = grid_and_rows()
+    readings, readings_eu = write_pair(tmp_path, frame, "readings", **SEMICOLON_COMMA)
+    sensors, sensors_eu = write_pair(tmp_path, sensors_frame(), "sensors", **SEMICOLON_COMMA)
+    edges = pd.DataFrame({"from": ["VD-01", "007"], "to": ["007", "N3"], "distance_m": [812.5, 1200.25]})
+    edges_plain, edges_eu = write_pair(tmp_path, edges, "edges", **SEMICOLON_COMMA)
+    plain = import_long_csv(readings, sensors, edges_csv=edges_plain, timezone="Asia/Taipei")
+    eu = import_long_csv(readings_eu, sensors_eu, edges_csv=edges_eu, timezone="Asia/Taipei")
+    assert ";" in readings_eu.read_text() and "," in readings_eu.read_text().splitlines()[1]
+    assert_same_dataset(plain, eu)
+    layout = "semicolon-separated, decimal commas"
+    assert eu.meta["csv_layout"] == {"readings": layout, "sensors": layout, "edges": layout}
+    assert "csv_layout" not in plain.meta
+
+
+def test_a_tab_separated_file_read_in_small_blocks(tmp_path, monkeypatch):
+    _, _, frame = grid_and_rows(seed=3)
+    readings, readings_tab = write_pair(tmp_path, frame, "readings", sep="\t")
+    sensors = tmp_path / "sensors.csv"
+    sensors_frame().to_csv(sensors, index=False)
+    monkeypatch.setattr(csv_blocks, "BLOCK_BYTES", 256)
+    tab = import_long_csv(readings_tab, sensors)
+    assert_same_dataset(import_long_csv(readings, sensors), tab)
+    assert tab.meta["csv_layout"] == {"readings": "tab-separated, decimal points"}
+
+
+def test_wide_csv_with_decimal_commas(tmp_path):
+    times, values, frame = grid_and_rows(zone="Europe/Amsterdam")
+    wide = frame.pivot(index="timestamp", columns="sensor_id", values="speed")[SENSORS].reset_index()
+    readings, readings_eu = write_pair(tmp_path, wide, "wide", **SEMICOLON_COMMA)
+    sensors, sensors_eu = write_pair(tmp_path, sensors_frame(), "sensors", **SEMICOLON_COMMA)
+    eu = import_wide_csv(readings_eu, sensors_eu, feature="speed", timezone="Europe/Amsterdam")
+    assert_same_dataset(import_wide_csv(readings, sensors, feature="speed", timezone="Europe/Amsterdam"), eu)
+    np.testing.assert_array_equal(eu.values[:, :, 0], values[:, :, 1])
+    assert eu.timestamps.equals(times)
+
+
+def test_a_headerless_station_list_with_decimal_commas(tmp_path):
+    """Its first line splits into three fields on commas and on semicolons alike."""
+    path = tmp_path / "locations.csv"
+    path.write_text("773869;34,15497;-118,31829\n767541;34,11621;-118,23799\n")
+    sensors, unlocated = read_sensor_table(path, ["767541", "773869"])
+    assert unlocated == 0
+    assert sensors["latitude"].tolist() == [34.11621, 34.15497]
+    assert sensors["longitude"].tolist() == [-118.23799, -118.31829]
+
+
+def test_numbers_written_both_ways_are_refused_naming_both_lines(tmp_path):
+    path = tmp_path / "readings.csv"
+    path.write_text("timestamp;sensor_id;speed\n2024-03-01T00:00;A;61,5\n2024-03-01T00:05;A;60.25\n")
+    sensors = tmp_path / "sensors.csv"
+    sensors.write_text("sensor_id,latitude,longitude\nA,25.0,121.5\n")
+    with pytest.raises(
+        InputError, match=r"decimal comma \(line 2: '61,5'\) and with a decimal point \(line 3: '60.25'\)"
+    ):
+        import_long_csv(path, sensors)
+
+
+@pytest.mark.parametrize("importer", ["long", "wide"])
+def test_a_decimal_point_past_the_sample_is_no_number_and_named_by_its_line(tmp_path, monkeypatch, importer):
+    monkeypatch.setattr(csv_dialect, "SAMPLE_BYTES", 64)
+    sensors = tmp_path / "sensors.csv"
+    sensors.write_text("sensor_id,latitude,longitude\nA,25.0,121.5\n")
+    path = tmp_path / "readings.csv"
+    times = [f"2024-03-01T00:{m:02d}" for m in range(0, 60, 5)]
+    cells = ["61,5"] * len(times)
+    cells[9] = "60.25"
+    if importer == "long":
+        path.write_text("timestamp;sensor_id;speed\n" + "".join(f"{t};A;{c}\n" for t, c in zip(times, cells)))
+        read = import_long_csv
+    else:
+        path.write_text("timestamp;A\n" + "".join(f"{t};{c}\n" for t, c in zip(times, cells)))
+        read = import_wide_csv
+    with pytest.raises(InputError, match=r"line 11: '60.25' is not a number"):
+        read(path, sensors)
+
+
+def test_the_cli_says_how_it_read_the_file(tmp_path, capsys):
+    _, _, frame = grid_and_rows()
+    _, readings = write_pair(tmp_path, frame, "readings", **SEMICOLON_COMMA)
+    sensors = tmp_path / "sensors.csv"
+    sensors_frame().to_csv(sensors, index=False)
+    out = tmp_path / "ds"
+    assert main(["data", "import", "long-csv", str(readings), "--sensors", str(sensors), "--out", str(out)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "read the readings file readings-other.csv as semicolon-separated, decimal commas" in err
+    assert "sensors file" not in err
+    assert read_dataset(out).meta["csv_layout"] == {"readings": "semicolon-separated, decimal commas"}

@@ -610,3 +610,82 @@ def test_the_column_named_by_sensor_column_wins_over_a_generic_id(tmp_path):
     sensors, _ = read_sensor_table(path, ["1", "2"], id_column="station")
     assert sensors.set_index("sensor_id").loc["1", "latitude"] == 34.0
     assert sensors.set_index("sensor_id").loc["1", "id"] == 2  # the row number stays, as another column
+
+
+def split_rows(tmp_path, lines: list[str], parts: int, name: str = "day") -> list:
+    """``lines`` cut into ``parts`` files in order, each with the header: an export of a file per day."""
+    return [
+        write_rows(tmp_path / f"{name}-{k}.csv", list(chunk)) for k, chunk in enumerate(np.array_split(lines, parts))
+    ]
+
+
+def test_several_files_read_as_the_one_file_they_make_together(tmp_path, monkeypatch):
+    _, _, frame = grid_and_rows(steps=60)
+    whole = tmp_path / "whole.csv"
+    frame.to_csv(whole, index=False)
+    parts = []
+    for k, rows in enumerate(np.array_split(np.arange(len(frame)), 3)):
+        parts.append(tmp_path / f"part-{k}.csv")
+        frame.iloc[rows].to_csv(parts[-1], index=False)
+    sensors = sensors_csv(tmp_path / "sensors.csv")
+    one = import_long_csv(whole, sensors, timezone="Asia/Taipei")
+    monkeypatch.setattr(csv_blocks, "BLOCK_BYTES", 256)
+    several = import_long_csv(parts, sensors, timezone="Asia/Taipei")
+    np.testing.assert_array_equal(one.values, several.values)
+    assert one.timestamps.equals(several.timestamps)
+    assert list(one.sensors["sensor_id"]) == list(several.sensors["sensor_id"])
+    assert several.meta["input_files"]["readings"] == ["part-0.csv", "part-1.csv", "part-2.csv"]
+    assert one.meta["input_files"]["readings"] == "whole.csv"
+
+
+def test_the_repeated_hour_split_between_two_days_files_is_read_by_their_order(tmp_path):
+    """The fall-back day cut inside the repeated hour: the second file's 01:00 is standard time."""
+    sensors = sensors_csv(tmp_path / "s.csv")
+    lines = fall_back_lines(FALL_BACK, naive=True)
+    cut = next(i for i, stamp in enumerate(FALL_BACK) if stamp.utcoffset() == pd.Timedelta(hours=-8)) * len(SENSORS)
+    first = write_rows(tmp_path / "a.csv", lines[: cut + 1])  # one sensor's second 01:00 row ends the first file
+    second = write_rows(tmp_path / "b.csv", lines[cut + 1 :])
+    ds = import_long_csv([first, second], sensors, timezone="America/Los_Angeles")
+    assert ds.values[:, 0, 0].tolist() == list(range(48))
+    with pytest.raises(InputError, match=r"a\.csv: line 2: the rows of sensor .* are not in time order"):
+        import_long_csv([second, first], sensors, timezone="America/Los_Angeles")
+
+
+def test_errors_in_several_files_name_the_file_and_its_line(tmp_path):
+    sensors = sensors_csv(tmp_path / "s.csv")
+    lines = regular_lines(steps=30)
+    a, b, c = split_rows(tmp_path, lines, 3)
+    again = write_rows(tmp_path / "again.csv", lines[:3])
+    with pytest.raises(
+        InputError,
+        match=r"again\.csv: line 2: sensor 'VD-01' at 2024-03-01T00:00 has a row already, "
+        r"on line 2 of day-0\.csv",
+    ):
+        import_long_csv([a, b, c, again], sensors)
+    off_grid = write_rows(
+        tmp_path / "late.csv", [line.replace("T02:25", "T02:27") for line in c.read_text().splitlines()[1:]]
+    )
+    with pytest.raises(
+        InputError, match=r"day-0\.csv \.\. late\.csv \(3 files\): late\.csv line 29: time .* is off the"
+    ):
+        import_long_csv([a, b, off_grid], sensors)
+    other = tmp_path / "other.csv"
+    other.write_text("timestamp,sensor_id,speed,flow\n")
+    with pytest.raises(
+        InputError,
+        match=r"other\.csv: its header \(timestamp, sensor_id, speed, flow\) differs from "
+        r"day-0\.csv's \(timestamp, sensor_id, flow, speed\)",
+    ):
+        import_long_csv([a, other], sensors)
+    with pytest.raises(InputError, match="day-0.csv: given twice"):
+        import_long_csv([a, b, tmp_path / "." / "day-0.csv"], sensors)
+
+
+def test_the_cli_reads_a_file_per_day(tmp_path, capsys):
+    sensors = sensors_csv(tmp_path / "s.csv")
+    files = split_rows(tmp_path, regular_lines(steps=36), 3)
+    out = tmp_path / "ds"
+    assert main(["data", "import", "long-csv", *map(str, files), "--sensors", str(sensors), "--out", str(out)]) == 0
+    assert "3 sensors x 36 steps" in " ".join(capsys.readouterr().out.split())
+    ds = read_dataset(out)
+    assert ds.values[:, :, 0].ravel().tolist() == [step % 7 for step in range(36) for _ in SENSORS]

@@ -103,10 +103,10 @@ def _write(dataset, out: Path, *, user_table: bool = False) -> dict:
     if dataset.meta.get("clock"):
         err_console.print(f"[yellow]note:[/] {escape(dataset.meta['clock'])}", highlight=False, soft_wrap=True)
     for role, layout in dataset.meta.get("csv_layout", {}).items():
+        names = dataset.meta["input_files"][role]
+        files = f"file {names}" if isinstance(names, str) else f"files {names[0]} .. {names[-1]} ({len(names)})"
         err_console.print(
-            f"[yellow]note:[/] read the {role} file {escape(dataset.meta['input_files'][role])} as {layout}",
-            highlight=False,
-            soft_wrap=True,
+            f"[yellow]note:[/] read the {role} {escape(files)} as {layout}", highlight=False, soft_wrap=True
         )
     inserted = dataset.meta.get("steps_inserted_as_missing", 0)
     if user_table and inserted > counts["timesteps"] / 2:  # a time format with codes swapped spreads a week over years
@@ -224,7 +224,11 @@ def import_wide_csv(
 @import_app.command("long-csv")
 def import_long_csv(
     readings_csv: Annotated[
-        Path, typer.Argument(help="CSV: one row per time and sensor, e.g. timestamp, sensor_id, flow, speed.")
+        list[Path],
+        typer.Argument(
+            help="CSV: one row per time and sensor, e.g. timestamp, sensor_id, flow, speed; or several with one "
+            "header (a file per day or per detector: exports/*.csv), read as one table in the order given."
+        ),
     ],
     sensors: Annotated[
         Path,

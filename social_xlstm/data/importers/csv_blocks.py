@@ -48,14 +48,51 @@ class FileLines:
 
 @dataclass
 class Block:
-    """One parsed block: its table and the data row (0-based) its first row is."""
+    """One parsed block: its table and the data row (0-based) of its file its first row is."""
 
     table: pa.Table
     first_row: int
     lines: FileLines
 
+    @property
+    def path(self) -> Path:
+        return self.lines.path
+
     def line(self, row: int) -> int:
         return self.lines.of(self.first_row + row)
+
+
+@dataclass(frozen=True)
+class CsvFiles:
+    """Files with one header read as one table, in the order given: an export of a file per day
+    or per detector. Each block knows its file, so an error names the file and its line."""
+
+    paths: tuple[Path, ...]
+
+    def __post_init__(self):
+        if not self.paths:
+            raise InputError("readings", "no file given")
+        seen: set[Path] = set()
+        for path in self.paths:
+            if path.resolve() in seen:
+                raise InputError(path, "given twice")
+            seen.add(path.resolve())
+
+    def __str__(self) -> str:
+        """The one file, or the first and the last of several (what an error about them all names)."""
+        first, last = self.paths[0], self.paths[-1]
+        return str(first) if len(self.paths) == 1 else f"{first} .. {last.name} ({len(self.paths)} files)"
+
+    @property
+    def several(self) -> bool:
+        return len(self.paths) > 1
+
+    def blocks(
+        self, names: Sequence[str], columns: Sequence[str], *, numeric: Sequence[str] = (), hint: str = ""
+    ) -> Iterator[Block]:
+        """``read_blocks`` of every file in turn."""
+        for path in self.paths:
+            yield from read_blocks(path, names, columns, numeric=numeric, hint=hint)
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.dataset import Dataset
-from social_xlstm.data.importers.csv_blocks import Block, Coded, FileLines, coded, read_blocks
+from social_xlstm.data.importers.csv_blocks import Block, Coded, CsvFiles, FileLines, coded, read_blocks
 from social_xlstm.data.importers.csv_tables import (
     ID_COLUMN,
     MAX_COLUMNS,
@@ -63,9 +63,17 @@ class Columns:
 
 
 def _choose_columns(
-    path: Path, time: str, sensor: str, features: Sequence[str] | None, time_format: str | None
+    files: CsvFiles, time: str, sensor: str, features: Sequence[str] | None, time_format: str | None
 ) -> Columns:
+    path = files.paths[0]
     header = read_header(path)
+    for other in files.paths[1:]:
+        if read_header(other) != header:
+            raise InputError(
+                other,
+                f"its header ({', '.join(read_header(other))}) differs from {path.name}'s ({', '.join(header)}); "
+                "the files are read as one table",
+            )
     names = tuple(name or f"(unnamed column {i + 1})" for i, name in enumerate(header))
     listed = ", ".join(name for name in header if name)
     if time == sensor:
@@ -89,40 +97,48 @@ def _choose_columns(
     )
 
 
-def _sensor_ids(block: Block, column: str, path: Path) -> Coded:
+def _sensor_ids(block: Block, column: str) -> Coded:
     """The block's sensor ids, blanks around them removed; a blank id names its line."""
     ids = coded(block, column)
     blank = np.flatnonzero((ids.distinct.str.strip() == "").to_numpy())
     if len(blank):
         row = int(np.flatnonzero(np.isin(ids.rows, blank))[0])
-        raise InputError(path, f"column {column!r}, line {block.line(row)}: blank")
+        raise InputError(block.path, f"column {column!r}, line {block.line(row)}: blank")
     return Coded(rows=ids.rows, distinct=ids.distinct.str.strip())
 
 
 @dataclass
 class Scan:
     """The first pass: each distinct time (sorted, as read: naive or UTC) with the data row it
-    first appears on, whether the times carry an offset and which (minutes), and the sensors in
-    order of appearance."""
+    first appears on (counted over the files, one after the other, each file starting at
+    ``starts``), whether the times carry an offset and which (minutes), and the sensors in order
+    of appearance."""
 
     times: np.ndarray
     rows: np.ndarray
     with_offset: bool
     offsets: set[int]
     sensors: dict[str, int]
-    lines: FileLines
+    files: CsvFiles
+    starts: np.ndarray
 
-    def line(self, index: int) -> int:
-        """The file line of distinct time ``index``."""
-        return self.lines.of(int(self.rows[index]))
+    def location(self, index: int) -> tuple[Path, int]:
+        """The file and line of distinct time ``index``."""
+        row = int(self.rows[index])
+        file = int(np.searchsorted(self.starts, row, side="right")) - 1
+        path = self.files.paths[file]
+        return path, FileLines(path).of(row - int(self.starts[file]))
+
+    def place(self, index: int) -> int | str:
+        """Its line, with its file's name when there are several (``timeline.row_name``)."""
+        path, line = self.location(index)
+        return f"{path.name} line {line}" if self.files.several else line
 
 
-def _block_times(
-    block: Block, columns: Columns, path: Path, with_offset: bool | None
-) -> tuple[pd.DatetimeIndex, pd.Series]:
+def _block_times(block: Block, columns: Columns, with_offset: bool | None) -> tuple[pd.DatetimeIndex, pd.Series]:
     """Each row's time and the block's distinct time texts, each parsed once; a bad one is
     named by its line (the block parsed again row by row, which only an error costs)."""
-    where = str(path)
+    where = str(block.path)
     times = coded(block, columns.time)
     try:
         distinct = in_nanoseconds(parse_times(times.distinct, where, time_format=columns.time_format), where)
@@ -132,43 +148,50 @@ def _block_times(
         raise
     if with_offset is not None and (distinct.tz is not None) != with_offset:
         raise InputError(
-            path,
+            block.path,
             f"line {block.line(0)}: {times.distinct.iloc[times.rows[0]]!r} mixes timestamps with and "
             "without a UTC offset",
         )
     return distinct[times.rows], times.distinct
 
 
-def _scan(path: Path, columns: Columns, max_values: int) -> Scan:
-    """Times and sensors of the whole file, refused as soon as their grid must pass ``max_values``."""
+def _scan(files: CsvFiles, columns: Columns, max_values: int) -> Scan:
+    """Times and sensors of all the files, refused as soon as their grid must pass ``max_values``."""
     times, rows = np.empty(0, np.int64), np.empty(0, np.int64)
     with_offset: bool | None = None
     offsets: set[int] = set()
     sensors: dict[str, int] = {}
-    lines = FileLines(path)
-    for block in read_blocks(path, columns.names, (columns.time, columns.sensor)):
-        stamps, texts = _block_times(block, columns, path, with_offset)
-        with_offset = stamps.tz is not None
-        if with_offset:
-            offsets |= utc_offsets(texts, columns.time_format)
-        for sensor in _sensor_ids(block, columns.sensor, path).distinct:
-            sensors.setdefault(sensor, len(sensors))
-        if len(sensors) > MAX_COLUMNS:
-            raise InputError(path, f"more than {MAX_COLUMNS:,} sensors in column {columns.sensor!r}")
-        # earlier rows first, so each distinct time keeps the row it first appears on
-        merged, first = np.unique(np.concatenate([times, stamps.asi8]), return_index=True)
-        rows = np.concatenate([rows, np.arange(len(stamps)) + block.first_row])[first]
-        times = merged
-        if len(times) * len(sensors) * len(columns.features) > max_values:
-            raise InputError(
-                path,
-                f"{len(times):,} distinct times x {len(sensors):,} sensors x {len(columns.features)} features "
-                f"already pass the limit of {max_values:,} values; check the times (a mistyped year?), or raise "
-                "--max-values",
-            )
+    starts = np.zeros(len(files.paths), np.int64)  # each file's first row, counted over the files before it
+    for index, path in enumerate(files.paths):
+        file_rows = 0
+        for block in read_blocks(path, columns.names, (columns.time, columns.sensor)):
+            stamps, texts = _block_times(block, columns, with_offset)
+            with_offset = stamps.tz is not None
+            if with_offset:
+                offsets |= utc_offsets(texts, columns.time_format)
+            for sensor in _sensor_ids(block, columns.sensor).distinct:
+                sensors.setdefault(sensor, len(sensors))
+            if len(sensors) > MAX_COLUMNS:
+                raise InputError(path, f"more than {MAX_COLUMNS:,} sensors in column {columns.sensor!r}")
+            # earlier rows first, so each distinct time keeps the row it first appears on
+            merged, first = np.unique(np.concatenate([times, stamps.asi8]), return_index=True)
+            rows = np.concatenate([rows, np.arange(len(stamps)) + starts[index] + block.first_row])[first]
+            times = merged
+            file_rows = block.first_row + len(stamps)
+            if len(times) * len(sensors) * len(columns.features) > max_values:
+                raise InputError(
+                    path,
+                    f"{len(times):,} distinct times x {len(sensors):,} sensors x {len(columns.features)} features "
+                    f"already pass the limit of {max_values:,} values; check the times (a mistyped year?), or raise "
+                    "--max-values",
+                )
+        if index + 1 < len(starts):
+            starts[index + 1] = starts[index] + file_rows
     if with_offset is None:
-        raise InputError(path, "no data rows under the header")
-    return Scan(times=times, rows=rows, with_offset=with_offset, offsets=offsets, sensors=sensors, lines=lines)
+        raise InputError(files, "no data rows under the header")
+    return Scan(
+        times=times, rows=rows, with_offset=with_offset, offsets=offsets, sensors=sensors, files=files, starts=starts
+    )
 
 
 @dataclass(frozen=True)
@@ -198,7 +221,7 @@ class Instants:
         return index if index < self.distinct else int(self.repeated[index - self.distinct])
 
 
-def _localise(scan: Scan, timezone: str, path: Path) -> Instants:
+def _localise(scan: Scan, timezone: str) -> Instants:
     """The distinct times as instants in ``timezone``. A naive time the clocks pass twice (the
     hour a DST change repeats) gets both instants: which one a row means is its sensor's first
     or second row at that time (``_Cells``). The hour a DST change skips never was."""
@@ -209,9 +232,10 @@ def _localise(scan: Scan, timezone: str, path: Path) -> Instants:
     skipped = np.flatnonzero(daylight.isna())
     if len(skipped):
         index = int(skipped[0])
+        path, line = scan.location(index)
         raise InputError(
             path,
-            f"line {scan.line(index)}: {naive[index]:%Y-%m-%dT%H:%M} never happens in {timezone} (clocks skip "
+            f"line {line}: {naive[index]:%Y-%m-%dT%H:%M} never happens in {timezone} (clocks skip "
             "that hour): the rows are mislabelled",
         )
     standard = naive.tz_localize(timezone, ambiguous=np.zeros(len(naive), bool))
@@ -235,8 +259,8 @@ class _Cells:
     of such a time, rows out of that order are refused (a file sorted newest first, or shuffled).
     A third row lands on the second's cell, where ``_fill`` refuses it as given twice."""
 
-    def __init__(self, columns: Columns, path: Path, scan: Scan, grid: Grid, instants: Instants):
-        self.columns, self.path, self.scan, self.grid, self.instants = columns, path, scan, grid, instants
+    def __init__(self, columns: Columns, scan: Scan, grid: Grid, instants: Instants):
+        self.columns, self.scan, self.grid, self.instants = columns, scan, grid, instants
         self.sensor_index = pd.Index(list(scan.sensors))
         self.rows_seen = np.zeros(len(instants.repeated) * len(scan.sensors), np.int64)  # per (repeated time, sensor)
         # each (window, sensor)'s latest instant so far
@@ -247,14 +271,14 @@ class _Cells:
         """The block's rows' grid steps and sensor indices; a time or id the scan did not see
         means the file changed between the passes."""
         times = self.scan.times
-        stamps = _block_times(block, self.columns, self.path, self.scan.with_offset)[0].asi8
+        stamps = _block_times(block, self.columns, self.scan.with_offset)[0].asi8
         position = np.minimum(np.searchsorted(times, stamps), len(times) - 1)
-        ids = _sensor_ids(block, self.columns.sensor, self.path)
+        ids = _sensor_ids(block, self.columns.sensor)
         sensor = self.sensor_index.get_indexer(ids.distinct)[ids.rows]
         changed = (times[position] != stamps) | (sensor < 0)
         if changed.any():
             row = int(np.flatnonzero(changed)[0])
-            raise InputError(self.path, f"line {block.line(row)}: the file changed while it was read")
+            raise InputError(block.path, f"line {block.line(row)}: the file changed while it was read")
         step = self.grid.rows[position]
         if len(self.instants.repeated):
             extra = self._second_rows_to_standard_time(step, position, sensor)
@@ -279,7 +303,7 @@ class _Cells:
         if len(late):
             row = int(rows[order[late]].min())  # the first in the file
             raise InputError(
-                self.path,
+                block.path,
                 f"line {block.line(row)}: the rows of sensor {self.sensor_index[sensor[row]]!r} are not in time "
                 "order near the hour a DST change repeats (or one is given twice), and only their order tells the "
                 "two hours apart; write those times with their UTC offset, or keep each sensor's rows oldest first",
@@ -334,7 +358,7 @@ class _Cells:
 
 
 def _fill(
-    path: Path,
+    files: CsvFiles,
     columns: Columns,
     scan: Scan,
     grid: Grid,
@@ -348,10 +372,10 @@ def _fill(
     sensors = len(scan.sensors)
     values = np.full((len(grid.stamps), sensors, len(columns.features)), np.nan, dtype=np.float32)
     seen = np.zeros((len(grid.stamps), sensors), dtype=bool)
-    cells = _Cells(columns, path, scan, grid, instants)
+    cells = _Cells(columns, scan, grid, instants)
     wanted = (columns.time, columns.sensor, *columns.features)
     hint = "" if columns.chosen else "; --feature NAME (repeatable) reads only the feature columns"
-    for block in read_blocks(path, columns.names, wanted, numeric=columns.features, hint=hint):
+    for block in files.blocks(columns.names, wanted, numeric=columns.features, hint=hint):
         step, sensor = cells(block)
         twice = seen[step, sensor]
         cell = step * sensors + sensor
@@ -359,29 +383,30 @@ def _fill(
         twice[order[1:][np.diff(cell[order]) == 0]] = True
         if twice.any():
             row = int(np.flatnonzero(twice)[0])
-            first = _first_line_of(_Cells(columns, path, scan, grid, instants), (step[row], sensor[row]))
+            path, line = _first_line_of(_Cells(columns, scan, grid, instants), (step[row], sensor[row]))
+            where = "" if path == block.path else f" of {path.name}"
             raise InputError(
-                path,
+                block.path,
                 f"line {block.line(row)}: sensor {cells.sensor_index[sensor[row]]!r} at "
-                f"{block.table.column(columns.time)[row].as_py()} has a row already, on line {first}; expected one "
-                f"row per time and sensor{if_repeated}",
+                f"{block.table.column(columns.time)[row].as_py()} has a row already, on line {line}{where}; expected "
+                f"one row per time and sensor{if_repeated}",
             )
         seen[step, sensor] = True
-        readings = np.stack([as_float32(numeric_column(block.table, name, path)) for name in columns.features], 1)
+        readings = np.stack([as_float32(numeric_column(block.table, name, block.path)) for name in columns.features], 1)
         mark_missing(readings, missing_values)
         values[step, sensor] = readings
     return values, cells
 
 
-def _first_line_of(cells: _Cells, cell: tuple[int, int]) -> int:
-    """The line of the first row for ``cell`` (step, sensor): read again (with fresh ``cells``),
-    since only a repeated row asks (keeping a line per cell would double the grid's memory)."""
-    for block in read_blocks(cells.path, cells.columns.names, (cells.columns.time, cells.columns.sensor)):
+def _first_line_of(cells: _Cells, cell: tuple[int, int]) -> tuple[Path, int]:
+    """The file and line of the first row for ``cell`` (step, sensor): read again (with fresh
+    ``cells``), since only a repeated row asks (keeping a line per cell would double the grid's memory)."""
+    for block in cells.scan.files.blocks(cells.columns.names, (cells.columns.time, cells.columns.sensor)):
         step, sensor = cells(block)
         match = np.flatnonzero((step == cell[0]) & (sensor == cell[1]))
         if len(match):
-            return block.line(int(match[0]))
-    raise AssertionError("a repeated row whose first is not in the file")
+            return block.path, block.line(int(match[0]))
+    raise AssertionError("a repeated row whose first is not in the files")
 
 
 def parse_units(items: Sequence[str]) -> dict[str, str] | str | None:
@@ -414,7 +439,7 @@ def _units_by_feature(units: Mapping[str, str] | str | None, features: Sequence[
 
 
 def import_long_csv(
-    readings_csv: str | Path,
+    readings_csv: str | Path | Sequence[str | Path],
     sensors_csv: str | Path,
     *,
     time_column: str = "timestamp",
@@ -433,31 +458,33 @@ def import_long_csv(
     (strptime codes, e.g. ``%m/%d/%Y %H:%M``); those without an offset are local to ``timezone`` (None:
     the times' own offset, else UTC: ``timeline.choose_timezone``);
     ``units`` maps a feature to its unit (a bare unit: the one feature's); sensors absent from
-    ``sensors_csv`` get NaN coordinates."""
-    readings_csv = require_file(readings_csv)
+    ``sensors_csv`` get NaN coordinates. Several readings files (a file per day or per detector,
+    each with the same header) are read as one table, in the order given."""
+    paths = [readings_csv] if isinstance(readings_csv, (str, Path)) else list(readings_csv)
+    files = CsvFiles(tuple(require_file(path) for path in paths))
     if timezone is not None:
         check_timezone(timezone)
     if time_format is not None:
         check_time_format(time_format)
-    columns = _choose_columns(readings_csv, time_column, sensor_column, features, time_format)
+    columns = _choose_columns(files, time_column, sensor_column, features, time_format)
     units_by_feature = _units_by_feature(units, columns.features)
-    scan = _scan(readings_csv, columns, max_values)
+    scan = _scan(files, columns, max_values)
     repeated_hint = repeated_time_hint(timezone, scan.offsets)
     timezone, zone_note = choose_timezone(timezone, scan.offsets)
-    instants = _localise(scan, timezone, readings_csv)
+    instants = _localise(scan, timezone)
     grid = regular_grid(
         instants.stamps,
-        str(readings_csv),
-        first_line=lambda index: scan.line(instants.time_of(index)),
+        str(files),
+        first_line=lambda index: scan.place(instants.time_of(index)),
         columns=len(scan.sensors) * len(columns.features),
         max_values=max_values,
         counted="distinct times",
     )
-    values, cells = _fill(readings_csv, columns, scan, grid, instants, missing_values, repeated_hint)
+    values, cells = _fill(files, columns, scan, grid, instants, missing_values, repeated_hint)
     return user_dataset(
         format_name="long-csv",
         source=SOURCE,
-        readings_csv=readings_csv,
+        readings_csv=files,
         sensors_csv=sensors_csv,
         edges_csv=edges_csv,
         sensor_ids=list(scan.sensors),

@@ -22,11 +22,12 @@ def table_meta(
     units: Mapping[str, str],
     missing_value_convention: str,
     missing_values: Sequence[float],
-    inputs: Mapping[str, str | Path | None],
+    inputs: Mapping[str, str | Path | list[Path] | None],
     name: str | None,
     **extra,
 ) -> dict:
-    """The common meta dict; ``inputs`` maps each role (readings, edges, ...) to its file."""
+    """The common meta dict; ``inputs`` maps each role (readings, edges, ...) to its file, or
+    its files (a list, kept as a list of names)."""
     meta = {
         "source": source,
         "licence": licence,
@@ -35,7 +36,11 @@ def table_meta(
         "missing_value_convention": missing_value_convention,
         "missing_values": [float(v) for v in missing_values],
         "importer": {"format": format_name, "version": IMPORT_VERSION},
-        "input_files": {role: Path(path).name for role, path in inputs.items() if path is not None},
+        "input_files": {
+            role: [Path(p).name for p in path] if isinstance(path, list) else Path(path).name
+            for role, path in inputs.items()
+            if path is not None
+        },
         **extra,
     }
     if name is not None:

@@ -143,8 +143,9 @@ def localise(naive: pd.DatetimeIndex, timezone: str, where: str) -> Localised:
 # A UTC offset (or Z) after a time of day; a bare date such as 2024-01-01 must not look like one.
 # Where row i of a table is: the file line of row 0 (an int), each row's line (an array, or a
 # function of the row, which a reader of a long file computes only for the row it names), or
-# None for 0-based rows of a source that has no lines.
-Lines = int | np.ndarray | Callable[[int], int] | None
+# None for 0-based rows of a source that has no lines. A function may also name the row's place
+# whole ("day-02.csv line 12": a table read from several files).
+Lines = int | np.ndarray | Callable[[int], int | str] | None
 
 
 def row_name(row: int, first_line: Lines) -> str:
@@ -152,7 +153,8 @@ def row_name(row: int, first_line: Lines) -> str:
         return f"row {row}"
     if isinstance(first_line, np.ndarray):
         return f"line {first_line[row]}"
-    return f"line {first_line(row) if callable(first_line) else row + first_line}"
+    line = first_line(row) if callable(first_line) else row + first_line
+    return line if isinstance(line, str) else f"line {line}"
 
 
 _OFFSET_AT_END = r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$"

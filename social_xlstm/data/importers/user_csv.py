@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.dataset import Dataset
+from social_xlstm.data.importers.csv_blocks import CsvFiles
 from social_xlstm.data.importers.csv_dialect import dialect_of
 from social_xlstm.data.importers.csv_tables import (
     ID_COLUMN,
@@ -47,7 +48,7 @@ def user_dataset(
     *,
     format_name: str,
     source: str,
-    readings_csv: Path,
+    readings_csv: Path | CsvFiles,
     sensors_csv: str | Path,
     edges_csv: str | Path | None,
     sensor_ids: Sequence[str],
@@ -68,7 +69,10 @@ def user_dataset(
     sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids, id_column=sensor_column)
     edges = None if edges_csv is None else read_user_edges(edges_csv, sensor_ids)
     listed = f"; the values {', '.join(f'{v:g}' for v in missing_values)} also mean missing" if missing_values else ""
-    inputs = {"readings": readings_csv, "sensors": sensors_csv, "edges": edges_csv}
+    readings = readings_csv
+    if isinstance(readings_csv, CsvFiles):  # one file is named as wide-csv's is, several as a list
+        readings = list(readings_csv.paths) if readings_csv.several else readings_csv.paths[0]
+    inputs = {"readings": readings, "sensors": sensors_csv, "edges": edges_csv}
     meta = table_meta(
         format_name=format_name,
         source=source,
@@ -87,15 +91,22 @@ def user_dataset(
     dataset = Dataset(
         values=values, timestamps=grid.stamps, features=list(features), sensors=sensors, edges=edges, meta=meta
     )
-    dataset.validate(readings_csv)
+    dataset.validate(str(readings_csv))
     return dataset
 
 
-def csv_layouts(inputs: Mapping[str, str | Path | None]) -> dict[str, dict[str, str]]:
-    """meta.json's ``csv_layout``: how each file that is not comma-separated with decimal points
-    was read (``csv_dialect``), so that a separator or decimal mark found in the file is on record."""
-    dialects = {role: dialect_of(Path(path)) for role, path in inputs.items() if path is not None}
-    said = {role: dialect.describe() for role, dialect in dialects.items() if not dialect.plain}
+def csv_layouts(inputs: Mapping[str, str | Path | list[Path] | None]) -> dict[str, dict[str, str]]:
+    """meta.json's ``csv_layout``: how the files of each role that are not comma-separated with
+    decimal points were read (``csv_dialect``), so that a separator or decimal mark found in a
+    file is on record."""
+    said = {}
+    for role, paths in inputs.items():
+        listed = paths if isinstance(paths, list) else [] if paths is None else [paths]
+        layouts = dict.fromkeys(
+            dialect.describe() for dialect in map(dialect_of, map(Path, listed)) if not dialect.plain
+        )
+        if layouts:
+            said[role] = " or ".join(layouts)
     return {"csv_layout": said} if said else {}
 
 

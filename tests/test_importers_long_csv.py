@@ -189,7 +189,7 @@ def test_naive_times_read_as_utc_given_twice_point_at_timezone(tmp_path):
     sensors = sensors_csv(tmp_path / "s.csv")
     with pytest.raises(
         InputError,
-        match=r"has a row already, on line \d+; expected one row per time and sensor; the "
+        match=r"has a row with other readings already, on line \d+; expected one row per time and sensor; the "
         r"times carry no UTC offset and were read as UTC: if they are local clock times, give --timezone",
     ):
         import_long_csv(write_rows(tmp_path / "r.csv", lines), sensors)
@@ -237,12 +237,12 @@ def regular_lines(steps: int = 60, start: str = "2024-03-01T00:00") -> list[str]
             "column 'speed', line 102: 'fifty'",
         ),
         (
-            lambda lines: lines.__setitem__(130, lines[129]),
-            "line 132: sensor 'VD-01' at 2024-03-01T03:35 has a row already, on line 131",
+            lambda lines: lines.__setitem__(130, lines[129].rsplit(",", 1)[0] + ",99"),
+            "line 132: sensor 'VD-01' at 2024-03-01T03:35 has a row with other readings already, on line 131",
         ),
         (
-            lambda lines: lines.__setitem__(170, lines[10]),
-            "line 172: sensor '007' at 2024-03-01T00:15 has a row already, on line 12",
+            lambda lines: lines.__setitem__(170, lines[10].rsplit(",", 1)[0] + ","),
+            "line 172: sensor '007' at 2024-03-01T00:15 has a row with other readings already, on line 12",
         ),
         (lambda lines: lines.__setitem__(170, ",".join(["", *lines[170].split(",")[1:]])), "line 172: blank"),
         (
@@ -349,7 +349,9 @@ def test_the_repeated_hour_given_once_is_daylight_time_and_a_third_row_is_refuse
     lines = fall_back_lines(FALL_BACK, naive=True)
     third = lines[:]
     third.insert(36 * 3, next(line for line in lines[12 * 3 :] if ",VD-01," in line))  # VD-01 at 01:00 a third time
-    with pytest.raises(InputError, match=r"line 110: sensor 'VD-01' at 2024-11-03T01:00 has a row already, on line"):
+    with pytest.raises(
+        InputError, match=r"line 110: sensor 'VD-01' at 2024-11-03T01:00 has a row with other readings already, on line"
+    ):
         import_long_csv(write_rows(tmp_path / "third.csv", third), sensors, timezone="America/Los_Angeles")
 
 
@@ -541,7 +543,9 @@ def test_an_awkward_export_reads_and_its_errors_name_the_editors_line(tmp_path, 
     with pytest.raises(InputError, match="column 'note', line 5: 'kerb\\\\nwork' is not a number"):
         import_long_csv(tmp_path / "r.csv", sensors)  # every named column: the note too
     lines = awkward_file(tmp_path / "r.csv", repeat_at=20)
-    repeated = f"line {lines[20]}: sensor 'B' at 2024-03-01T00:35 has a row already, on line {lines[15]}"
+    repeated = (
+        f"line {lines[20]}: sensor 'B' at 2024-03-01T00:35 has a row with other readings already, on line {lines[15]}"
+    )
     with pytest.raises(InputError, match=repeated):
         import_long_csv(tmp_path / "r.csv", sensors, features=["flow"])
 
@@ -655,10 +659,10 @@ def test_errors_in_several_files_name_the_file_and_its_line(tmp_path):
     sensors = sensors_csv(tmp_path / "s.csv")
     lines = regular_lines(steps=30)
     a, b, c = split_rows(tmp_path, lines, 3)
-    again = write_rows(tmp_path / "again.csv", lines[:3])
+    again = write_rows(tmp_path / "again.csv", [line.rsplit(",", 1)[0] + ",99" for line in lines[:3]])
     with pytest.raises(
         InputError,
-        match=r"again\.csv: line 2: sensor 'VD-01' at 2024-03-01T00:00 has a row already, "
+        match=r"again\.csv: line 2: sensor 'VD-01' at 2024-03-01T00:00 has a row with other readings already, "
         r"on line 2 of day-0\.csv",
     ):
         import_long_csv([a, b, c, again], sensors)
@@ -689,3 +693,26 @@ def test_the_cli_reads_a_file_per_day(tmp_path, capsys):
     assert "3 sensors x 36 steps" in " ".join(capsys.readouterr().out.split())
     ds = read_dataset(out)
     assert ds.values[:, :, 0].ravel().tolist() == [step % 7 for step in range(36) for _ in SENSORS]
+
+
+@pytest.mark.parametrize("block_bytes", [None, 300])
+def test_a_row_repeated_with_the_same_readings_is_dropped_and_counted(tmp_path, monkeypatch, capsys, block_bytes):
+    """Daily exports that overlap by a step, and a row written twice in a row (a blank repeats a blank)."""
+    if block_bytes:
+        monkeypatch.setattr(csv_blocks, "BLOCK_BYTES", block_bytes)
+    sensors = sensors_csv(tmp_path / "s.csv")
+    lines = regular_lines(steps=30)
+    lines[40] = lines[40].rsplit(",", 1)[0] + ","  # a blank speed
+    alone = import_long_csv(write_rows(tmp_path / "all.csv", lines), sensors)
+    first = write_rows(tmp_path / "day-0.csv", lines[:45] + [lines[40]])  # the blank row twice
+    second = write_rows(tmp_path / "day-1.csv", lines[42:])  # three rows the first file has
+    together = import_long_csv([first, second], sensors)
+    np.testing.assert_array_equal(together.values, alone.values)
+    assert together.meta["repeated_rows_dropped"] == 4 and "repeated_rows_dropped" not in alone.meta
+    out = tmp_path / "ds"
+    assert (
+        main(["data", "import", "long-csv", str(first), str(second), "--sensors", str(sensors), "--out", str(out)]) == 0
+    )
+    assert "4 rows repeated an earlier row of their time and sensor with the same readings" in " ".join(
+        capsys.readouterr().err.split()
+    )

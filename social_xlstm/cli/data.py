@@ -102,6 +102,13 @@ def _write(dataset, out: Path, *, user_table: bool = False) -> dict:
         )
     if dataset.meta.get("clock"):
         err_console.print(f"[yellow]note:[/] {escape(dataset.meta['clock'])}", highlight=False, soft_wrap=True)
+    if dataset.meta.get("repeated_rows_dropped"):
+        err_console.print(
+            f"[yellow]note:[/] {dataset.meta['repeated_rows_dropped']:,} rows repeated an earlier row of their time "
+            "and sensor with the same readings and were dropped",
+            highlight=False,
+            soft_wrap=True,
+        )
     for role, layout in dataset.meta.get("csv_layout", {}).items():
         names = dataset.meta["input_files"][role]
         files = f"file {names}" if isinstance(names, str) else f"files {names[0]} .. {names[-1]} ({len(names)})"

@@ -365,37 +365,56 @@ def _fill(
     instants: Instants,
     missing_values: Sequence[float],
     if_repeated: str = "",
-) -> tuple[np.ndarray, _Cells]:
-    """The second pass: every row's readings at [step, sensor]; a time and sensor given twice is
-    refused (``if_repeated`` ends that message). Also returns the pass's cells (how many rows
-    went to a standard-time hour)."""
+) -> tuple[np.ndarray, _Cells, int]:
+    """The second pass: every row's readings at [step, sensor]. A row that repeats an earlier
+    one of its time and sensor with the same readings is dropped (exports of a file per day often
+    overlap by a step) and counted; one with other readings is refused (``if_repeated`` ends that
+    message). Also returns the pass's cells (how many rows went to a standard-time hour)."""
     sensors = len(scan.sensors)
     values = np.full((len(grid.stamps), sensors, len(columns.features)), np.nan, dtype=np.float32)
     seen = np.zeros((len(grid.stamps), sensors), dtype=bool)
     cells = _Cells(columns, scan, grid, instants)
     wanted = (columns.time, columns.sensor, *columns.features)
     hint = "" if columns.chosen else "; --feature NAME (repeatable) reads only the feature columns"
+    dropped = 0
     for block in files.blocks(columns.names, wanted, numeric=columns.features, hint=hint):
         step, sensor = cells(block)
-        twice = seen[step, sensor]
-        cell = step * sensors + sensor
-        order = np.argsort(cell, kind="stable")
-        twice[order[1:][np.diff(cell[order]) == 0]] = True
-        if twice.any():
-            row = int(np.flatnonzero(twice)[0])
+        readings = np.stack([as_float32(numeric_column(block.table, name, block.path)) for name in columns.features], 1)
+        mark_missing(readings, missing_values)
+        repeated, conflicting = _repeated_rows(
+            step * sensors + sensor, readings, seen[step, sensor], values[step, sensor]
+        )
+        if conflicting.any():
+            row = int(np.flatnonzero(conflicting)[0])
             path, line = _first_line_of(_Cells(columns, scan, grid, instants), (step[row], sensor[row]))
             where = "" if path == block.path else f" of {path.name}"
             raise InputError(
                 block.path,
                 f"line {block.line(row)}: sensor {cells.sensor_index[sensor[row]]!r} at "
-                f"{block.table.column(columns.time)[row].as_py()} has a row already, on line {line}{where}; expected "
-                f"one row per time and sensor{if_repeated}",
+                f"{block.table.column(columns.time)[row].as_py()} has a row with other readings already, on line "
+                f"{line}{where}; expected one row per time and sensor{if_repeated}",
             )
-        seen[step, sensor] = True
-        readings = np.stack([as_float32(numeric_column(block.table, name, block.path)) for name in columns.features], 1)
-        mark_missing(readings, missing_values)
-        values[step, sensor] = readings
-    return values, cells
+        kept = ~repeated
+        dropped += int(repeated.sum())
+        seen[step[kept], sensor[kept]] = True
+        values[step[kept], sensor[kept]] = readings[kept]
+    return values, cells, dropped
+
+
+def _repeated_rows(
+    cell: np.ndarray, readings: np.ndarray, filled: np.ndarray, stored: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which of a block's rows repeat a cell (a step and sensor) that an earlier block ``filled``
+    (with ``stored`` readings) or an earlier row of the block holds, and which of those repeats
+    carry other readings than the one they repeat (a blank repeats only a blank)."""
+    order = np.argsort(cell, kind="stable")
+    starts = np.r_[True, cell[order][1:] != cell[order][:-1]]
+    first = np.empty_like(order)  # each row's first row of its cell within the block
+    first[order] = order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]
+    repeated = filled | (first != np.arange(len(cell)))
+    before = np.where(filled[:, None], stored, readings[first])
+    same = ((before == readings) | (np.isnan(before) & np.isnan(readings))).all(axis=1)
+    return repeated, repeated & ~same
 
 
 def _first_line_of(cells: _Cells, cell: tuple[int, int]) -> tuple[Path, int]:
@@ -480,7 +499,7 @@ def import_long_csv(
         max_values=max_values,
         counted="distinct times",
     )
-    values, cells = _fill(files, columns, scan, grid, instants, missing_values, repeated_hint)
+    values, cells, dropped = _fill(files, columns, scan, grid, instants, missing_values, repeated_hint)
     return user_dataset(
         format_name="long-csv",
         source=SOURCE,
@@ -497,4 +516,5 @@ def import_long_csv(
         absent="times and sensors without a row",
         name=name,
         **clock_note(zone_note, cells.clock_note(timezone)),
+        **({"repeated_rows_dropped": dropped} if dropped else {}),
     )

@@ -716,3 +716,16 @@ def test_a_row_repeated_with_the_same_readings_is_dropped_and_counted(tmp_path, 
     assert "4 rows repeated an earlier row of their time and sensor with the same readings" in " ".join(
         capsys.readouterr().err.split()
     )
+
+
+def test_a_sensor_the_station_list_lacks_is_warned_of_at_import(tmp_path, capsys):
+    readings = write_rows(tmp_path / "r.csv", regular_lines(steps=12))
+    listed = tmp_path / "s.csv"
+    listed.write_text("sensor_id,latitude,longitude\nVD-01,25.0,121.5\nN3,25.02,121.52\n")  # no 007
+    assert (
+        main(["data", "import", "long-csv", str(readings), "--sensors", str(listed), "--out", str(tmp_path / "ds")])
+        == 0
+    )
+    err = " ".join(capsys.readouterr().err.split())
+    assert "warning: 1 sensors have no coordinates ('007'; the sensors file does not give their latitude" in err
+    assert read_dataset(tmp_path / "ds").meta["sensors_without_coordinates"] == 1

@@ -439,6 +439,28 @@ def test_sensors_a_partial_road_graph_leaves_alone_pool_from_their_nearest(demo_
     assert printed in capsys.readouterr().out
 
 
+def test_sensors_without_coordinates_or_edges_train_on_their_own_readings(demo_dir, tmp_path, capsys):
+    """A detector the station list lacks (no coordinates) and no edge links: it cannot borrow
+    neighbours, so it forecasts from its own readings, said at the start, instead of stopping
+    the run with advice that cannot work for it."""
+    ds = read_dataset(demo_dir)
+    alone = ds.sensor_ids[:2]
+    edges = ds.edges[~ds.edges.src.isin(alone) & ~ds.edges.dst.isin(alone)].reset_index(drop=True)
+    sensors = ds.sensors.copy()
+    sensors.loc[sensors.sensor_id.isin(alone), ["latitude", "longitude"]] = np.nan
+    unlocated = tmp_path / "unlocated"
+    write_dataset(type(ds)(ds.values, ds.timestamps, ds.features, sensors, edges, ds.meta), unlocated)
+    run_dir = tmp_path / "run"
+    assert main(tiny_train_args(unlocated, run_dir, "baselines=[]")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"graph: 2 sensors have no neighbour and no coordinates to find one ({alone[0]}, {alone[1]})" in out
+    graph = json.loads((run_dir / "graph.json").read_text())
+    assert set(alone).isdisjoint(graph["meta"].get("connected_isolated", {}).get("sensors", []))
+    per_sensor = pd.read_csv(run_dir / "metrics" / "per_sensor.csv")
+    assert set(alone) <= set(per_sensor.iloc[:, 0].astype(str))
+    assert np.isfinite(per_sensor.select_dtypes("number").to_numpy()).all()
+
+
 @pytest.mark.parametrize(
     "override, message",
     [

@@ -75,7 +75,7 @@ def _write(dataset, out: Path, *, user_table: bool = False) -> dict:
     ``user_table``: a user's own CSV (wide-csv, long-csv), whose --missing-value and --edges the
     warnings can name."""
     from social_xlstm.cli.commands import invocation
-    from social_xlstm.data.dataset import write_dataset
+    from social_xlstm.data.dataset import unlocated_sensors, write_dataset
 
     dataset.meta["import_command"] = shlex.join(["social-xlstm", *invocation])
     dataset.meta.setdefault("name", out.name)
@@ -85,6 +85,16 @@ def _write(dataset, out: Path, *, user_table: bool = False) -> dict:
         f"feature{'s' if counts['features'] != 1 else ''} ({', '.join(dataset.features)}), every "
         f"{dataset.meta['interval']}, {counts['edges']} edges"
     )
+    unlocated = unlocated_sensors(dataset.sensors)
+    if user_table and unlocated:
+        named = ", ".join(repr(sensor) for sensor in unlocated[:3]) + (", ..." if len(unlocated) > 3 else "")
+        err_console.print(
+            f"[yellow]warning:[/] {len(unlocated):,} sensors have no coordinates ({escape(named)}; the sensors file "
+            "does not give their latitude and longitude): a graph by coordinates gives them no neighbours, so "
+            "unless --edges links them they forecast from their own readings",
+            highlight=False,
+            soft_wrap=True,
+        )
     if user_table and not counts["edges"]:
         err_console.print(
             "[yellow]note:[/] no road graph given (--edges): training links each sensor to its nearest ones by "

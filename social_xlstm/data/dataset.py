@@ -39,6 +39,13 @@ INPUT_FILES = (READINGS_FILE, SENSORS_FILE, EDGES_FILE, META_FILE)  # what readi
 DATASET_FILES = (*INPUT_FILES, QUALITY_FILE)
 
 
+def unlocated_sensors(sensors: pd.DataFrame) -> list[str]:
+    """Ids of the sensors without a latitude or a longitude: no coordinate graph gives them neighbours."""
+    columns = [column for column in ("latitude", "longitude") if column in sensors.columns]
+    unknown = sensors[columns].isna().any(axis=1) if len(columns) == 2 else pd.Series(True, index=sensors.index)
+    return sensors.loc[unknown, "sensor_id"].astype(str).tolist()
+
+
 @dataclass
 class Dataset:
     """A regular-grid multivariate sensor time series with sensor metadata and an optional graph.

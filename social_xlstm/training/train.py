@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from social_xlstm.data.dataset import feature_units, write_dataset
+from social_xlstm.data.dataset import feature_units, unlocated_sensors, write_dataset
 from social_xlstm.errors import InputError, Interrupted
 from social_xlstm.graph import SensorGraph, build_graph
 from social_xlstm.run_directory import (
@@ -118,12 +118,23 @@ def make_graph(cfg: DictConfig, datamodule: TrafficDataModule) -> SensorGraph:
             flush=True,
         )
     isolated = graph.isolated_sensors()
-    if isolated and cfg.model.pooling.kind != "none":
+    if not isolated or cfg.model.pooling.kind == "none":
+        return graph
+    unlocated = set(unlocated_sensors(datamodule.dataset.sensors))
+    if cfg.data.graph.connect_isolated_k is None or not unlocated.issuperset(isolated):
         raise InputError(
             f"{cfg.data.path} graph",
             f"{len(isolated)} sensors have no neighbour to pool from (e.g. {isolated[0]!r}); connect them to "
             "their nearest by coordinates (data.graph.connect_isolated_k=4; a sensor needs a latitude and "
             "longitude for it), or use model.pooling.kind=none",
+        )
+    if is_launch_rank_zero():  # nothing to borrow neighbours by: they still forecast, from their own readings
+        print(
+            f"graph: {len(isolated)} sensors have no neighbour and no coordinates to find one "
+            f"({', '.join(isolated[:3])}{', ...' if len(isolated) > 3 else ''}): they forecast from their own "
+            "readings; give their latitude and longitude in the sensors file (or link them with --edges) and "
+            "import again to give them neighbours",
+            flush=True,
         )
     return graph
 

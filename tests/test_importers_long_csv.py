@@ -144,6 +144,15 @@ def test_a_time_off_the_format_names_its_line_and_iso_errors_point_at_time_forma
         InputError, match=r"line 2: '03/01/2024 00:00' is not an ISO 8601 .*--time-format '%m/%d/%Y %H:%M'"
     ):
         import_long_csv(readings, sensors)
+    day_first = write_rows(
+        tmp_path / "d.csv", [line.replace("2024-03-01T", "17-03-2024 ", 1) for line in regular_lines(12)]
+    )
+    with pytest.raises(
+        InputError,
+        match=r"line 2: '17-03-2024 00:00' does not match --time-format '%m-%d-%Y %H:%M'; "
+        r"--time-format '%d-%m-%Y %H:%M' reads it$",
+    ):
+        import_long_csv(day_first, sensors, time_format="%m-%d-%Y %H:%M")
 
 
 @pytest.mark.parametrize(
@@ -377,7 +386,11 @@ def test_rows_out_of_time_order_near_the_repeated_hour_are_refused_and_a_lone_ro
 def test_the_hour_a_dst_change_skips_is_refused(tmp_path):
     hours = [f"{hour:02d}:{minute:02d}" for hour in range(4) for minute in range(0, 60, 5)]
     spring = write_rows(tmp_path / "spring.csv", rows_at(*(f"2024-03-10T{t}" for t in hours)))
-    with pytest.raises(InputError, match=r"line 74: 2024-03-10T02:00 never happens in America/Los_Angeles \(clocks"):
+    with pytest.raises(
+        InputError,
+        match=r"line 74: 2024-03-10T02:00 never happens in America/Los_Angeles \(clocks skip that hour\): the rows "
+        r"are mislabelled, or the times are not that zone's clock \(check --timezone\)",
+    ):
         import_long_csv(spring, sensors_csv(tmp_path / "s.csv"), timezone="America/Los_Angeles")
 
 

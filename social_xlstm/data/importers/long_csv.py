@@ -236,7 +236,7 @@ def _localise(scan: Scan, timezone: str) -> Instants:
         raise InputError(
             path,
             f"line {line}: {naive[index]:%Y-%m-%dT%H:%M} never happens in {timezone} (clocks skip "
-            "that hour): the rows are mislabelled",
+            "that hour): the rows are mislabelled, or the times are not that zone's clock (check --timezone)",
         )
     standard = naive.tz_localize(timezone, ambiguous=np.zeros(len(naive), bool))
     repeated = np.flatnonzero(daylight.asi8 != standard.asi8)

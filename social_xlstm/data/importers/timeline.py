@@ -169,19 +169,30 @@ COMMON_LAYOUTS = tuple(
 )
 
 
-def time_format_hint(written: str) -> str:
-    """What a time that is not ISO 8601 suggests: the common layouts that read it (a date such
-    as 03/04/2024 reads month first and day first: both are named, month first first)."""
+def _layouts_reading(written: str) -> list[str]:
+    """The common layouts that read ``written``, month first first."""
     fits = []
     for layout in COMMON_LAYOUTS:
         try:
             datetime.strptime(written.strip(), layout)
         except ValueError:
             continue
-        fits.append(f"--time-format '{layout}'")
+        fits.append(layout)
+    return fits
+
+
+def _layouts_phrase(fits: list[str]) -> str:
+    said = [f"--time-format '{layout}'" for layout in fits]
+    return f"{said[0]} reads it" + (f" (or {said[1]}, if the day comes first)" if len(said) > 1 else "")
+
+
+def time_format_hint(written: str) -> str:
+    """What a time that is not ISO 8601 suggests: the common layouts that read it (a date such
+    as 03/04/2024 reads month first and day first: both are named, month first first)."""
+    fits = _layouts_reading(written)
     if not fits:
         return "--time-format reads another layout in strptime codes, e.g. '%m/%d/%Y %H:%M' for 03/07/2012 17:50"
-    return f"{fits[0]} reads it" + (f" (or {fits[1]}, if the day comes first)" if len(fits) > 1 else "")
+    return _layouts_phrase(fits)
 
 
 def _strptime(text: pd.Series, time_format: str, where: str, first_line: Lines) -> list[datetime]:
@@ -194,10 +205,12 @@ def _strptime(text: pd.Series, time_format: str, where: str, first_line: Lines) 
         except ValueError as exc:
             row = int(np.flatnonzero(codes == index)[0])
             left = str(exc).partition("unconverted data remains: ")[2]
+            others = [layout for layout in _layouts_reading(written) if layout != time_format]
             raise InputError(
                 where,
                 f"{row_name(row, first_line)}: {written!r} does not match --time-format {time_format!r}"
-                + (f" ({left!r} is left over)" if left else ""),
+                + (f" ({left!r} is left over)" if left else "")
+                + (f"; {_layouts_phrase(others)}" if others else ""),
             ) from None
     return [parsed[code] for code in codes]
 

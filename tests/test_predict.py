@@ -19,7 +19,7 @@ from social_xlstm.export.predict import load_forecaster, predict_frame
 TOL = {"rtol": 1e-5, "atol": 1e-3}
 COLUMNS = [
     *("sensor_id", "origin", "timestamp", "horizon", "minutes_ahead"),
-    *("target", "forecast", "unit", "latitude", "longitude"),
+    *("target", "forecast", "unit", "latitude", "longitude", "observed_share"),
 ]
 
 
@@ -128,6 +128,33 @@ def test_missing_readings_are_accepted_and_change_the_forecast(run_dir, bundle_d
     assert np.isfinite(from_bundle.forecast).all()
     np.testing.assert_allclose(from_run.forecast, from_bundle.forecast, **TOL)
     assert not np.allclose(full.forecast, from_bundle.forecast)
+
+
+def test_a_sensor_silent_over_the_window_is_warned_of_and_its_share_of_inputs_said(
+    bundle_dir, demo_dir, tmp_path, capsys
+):
+    ds = read_dataset(demo_dir)
+    silent, partial = ds.sensor_ids[0], ds.sensor_ids[1]
+
+    def silence(ds: Dataset) -> Dataset:
+        values = ds.values.copy()
+        values[-12:, 0] = np.nan  # the whole input window
+        values[-12:, 1] = 1.0
+        values[-3:, 1, 0] = np.nan  # 3 of its 12 x 3 input readings
+        return Dataset(values, ds.timestamps, ds.features, ds.sensors, ds.edges, ds.meta)
+
+    quiet = rewritten(demo_dir, tmp_path / "quiet", silence)
+    out = tmp_path / "f.csv"
+    assert predict(bundle_dir, quiet, out) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "warning: 1 sensors had no reading in the 12 input steps up to" in err and f"({silent})" in err
+    share = pd.read_csv(out, dtype={"sensor_id": str}).groupby("sensor_id")["observed_share"].first()
+    assert ds.features == ["flow", "speed", "occupancy"]  # the model reads all three
+    assert share[silent] == 0 and share[partial] == round(33 / 36, 4)
+    geo = tmp_path / "f.geojson"
+    assert predict(bundle_dir, quiet, geo) == 0
+    properties = {f["properties"]["sensor_id"]: f["properties"] for f in json.loads(geo.read_text())["features"]}
+    assert properties[partial]["observed_share"] == round(33 / 36, 4)
 
 
 def test_geojson_has_one_point_per_sensor(bundle_dir, demo_dir, tmp_path):

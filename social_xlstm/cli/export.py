@@ -56,8 +56,9 @@ def predict(
         typer.Option(
             "--out",
             help="Output file: .parquet or .csv (one row per sensor, horizon and target: sensor_id, origin, timestamp, "
-            "horizon, minutes_ahead, target, forecast, unit, latitude, longitude) or .geojson (one Point per sensor, "
-            "flat properties <target>_h<horizon>, e.g. speed_h3).",
+            "horizon, minutes_ahead, target, forecast, unit, latitude, longitude, observed_share: the share "
+            "of the sensor's input readings that were observed) or .geojson (one Point per sensor, flat properties "
+            "<target>_h<horizon>, e.g. speed_h3).",
         ),
     ],
     at: Annotated[
@@ -93,6 +94,16 @@ def predict(
             f"[yellow]note:[/] {escape(str(data))} keeps its times in {data_zone}, the model in "
             f"{forecaster.timezone}: if its readings were written in local clock time, import them with "
             f"--timezone {forecaster.timezone}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    blind = frame.loc[frame["observed_share"] == 0, "sensor_id"].unique()
+    if len(blind):
+        named = ", ".join(map(str, blind[:3])) + (", ..." if len(blind) > 3 else "")
+        err_console.print(
+            f"[yellow]warning:[/] {len(blind)} sensors had no reading in the {forecaster.input_len} input steps up to "
+            f"{frame['origin'].iloc[0]} ({escape(named)}): their forecasts rest on their neighbours and the time of "
+            "day alone (observed_share 0 in the output)",
             highlight=False,
             soft_wrap=True,
         )

@@ -54,7 +54,12 @@ def geojson(frame: pd.DataFrame, interval: str) -> dict:
     features = []
     for sensor_id, rows in frame.groupby("sensor_id", sort=False):
         first = rows.iloc[0]
-        properties = {"sensor_id": str(sensor_id), "origin": first["origin"].isoformat(), "interval": interval}
+        properties = {
+            "sensor_id": str(sensor_id),
+            "origin": first["origin"].isoformat(),
+            "interval": interval,
+            "observed_share": shortest_float(first["observed_share"]),
+        }
         for row in rows.itertuples(index=False):
             properties[f"{row.target}_h{int(row.horizon)}"] = shortest_float(row.forecast)
             properties[f"{row.target}_unit"] = row.unit

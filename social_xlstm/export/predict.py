@@ -116,8 +116,11 @@ def latest_window(
     return values, dataset.timestamps[start : end + 1]
 
 
-def forecast_frame(forecaster: Forecaster, forecast: np.ndarray, origin: pd.Timestamp) -> pd.DataFrame:
-    """[H, N, G] forecasts -> one row per sensor, horizon and target, sensor-major."""
+def forecast_frame(
+    forecaster: Forecaster, forecast: np.ndarray, origin: pd.Timestamp, observed_share: np.ndarray
+) -> pd.DataFrame:
+    """[H, N, G] forecasts -> one row per sensor, horizon and target, sensor-major, with the share
+    of each sensor's input readings that were observed [N] (0: its forecast read none of its own)."""
     h, n, g = forecast.shape
     sensor, horizon, target = (
         a.reshape(-1) for a in np.meshgrid(np.arange(n), np.arange(h), np.arange(g), indexing="ij")
@@ -135,6 +138,7 @@ def forecast_frame(forecaster: Forecaster, forecast: np.ndarray, origin: pd.Time
             "unit": np.asarray([forecaster.units.get(t, "") for t in forecaster.targets], dtype=object)[target],
             "latitude": forecaster.sensors["latitude"].to_numpy()[sensor],
             "longitude": forecaster.sensors["longitude"].to_numpy()[sensor],
+            "observed_share": observed_share[sensor].round(4),
         }
     )
 
@@ -166,7 +170,8 @@ def predict_frame(
     require_model_sensors(forecaster, sensors)
     dataset = read_dataset(data_dir)
     values, timestamps = latest_window(dataset, forecaster, at, allow_absent, where=data_dir)
-    frame = forecast_frame(forecaster, forecaster.forecast(values, timestamps), timestamps[-1])
+    observed_share = np.isfinite(values).mean(axis=(0, 2))
+    frame = forecast_frame(forecaster, forecaster.forecast(values, timestamps), timestamps[-1], observed_share)
     kept = frame["sensor_id"].isin(dataset.sensor_ids) & (frame["sensor_id"].isin(sensors) if sensors else True)
     if sensors and not kept.any():
         raise InputError(

@@ -1,5 +1,6 @@
-"""CSV files separated by semicolons or tabs, with decimal commas (what spreadsheets in much of
-Europe save): each reads as the same file written with commas and decimal points."""
+"""A user's CSV as exports elsewhere write it: separated by semicolons or tabs, with decimal
+commas (what spreadsheets in much of Europe save), each read as the same file written with
+commas and decimal points; and a station list in its own words (--sensors-field)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from social_xlstm.data.importers.csv_tables import read_sensor_table
 from social_xlstm.data.importers.long_csv import import_long_csv
 from social_xlstm.data.importers.wide_csv import import_wide_csv
 from social_xlstm.errors import InputError
+from social_xlstm.graph.config import build_graph
 
 SEMICOLON_COMMA = {"sep": ";", "decimal": ","}
 
@@ -131,3 +133,62 @@ def test_the_cli_says_how_it_read_the_file(tmp_path, capsys):
     assert "read the readings file readings-other.csv as semicolon-separated, decimal commas" in err
     assert "sensors file" not in err
     assert read_dataset(out).meta["csv_layout"] == {"readings": "semicolon-separated, decimal commas"}
+
+
+def road_sensors(tmp_path):
+    """A Dutch station list: its own column names, two carriageways of one road, km posts."""
+    path = tmp_path / "meetpunten.csv"
+    pd.DataFrame(
+        {
+            "ID": SENSORS,
+            "Weg": ["A2"] * 3,
+            "Richting": ["N", "N", "S"],
+            "Breedtegraad": [52.00, 52.01, 52.005],
+            "Lengtegraad": [5.0, 5.0, 5.0003],
+            "Hectometer": [10.0, 11.1, 10.6],
+        }
+    ).to_csv(path, index=False, **SEMICOLON_COMMA)
+    return path
+
+
+def test_a_station_list_in_its_own_words_gives_the_graph_its_upstream_neighbours(tmp_path, capsys):
+    _, _, frame = grid_and_rows()
+    readings = tmp_path / "readings.csv"
+    frame.to_csv(readings, index=False)
+    fields = [
+        "latitude=Breedtegraad",
+        "longitude=Lengtegraad",
+        "road=Weg",
+        "direction=Richting",
+        "position_km=Hectometer",
+    ]
+    out = tmp_path / "ds"
+    args = ["data", "import", "long-csv", str(readings), "--sensors", str(road_sensors(tmp_path)), "--out", str(out)]
+    assert main([*args, *(f"--sensors-field={field}" for field in fields)]) == 0
+    ds = read_dataset(out)
+    sensors = ds.sensors.set_index("sensor_id")
+    assert sensors.loc["007", ["latitude", "longitude", "position_km"]].tolist() == [52.01, 5.0, 11.1]
+    assert sensors.loc["N3", "direction"] == "S" and sensors.loc["N3", "road"] == "A2"
+    graph = build_graph(ds, {"method": "coordinates", "k": 2})
+    ids = graph.sensor_ids
+    upstream = {(ids[s], ids[t]): int(u) for (s, t), u in zip(graph.edge_index.T.tolist(), graph.upstream.tolist())}
+    assert upstream[("VD-01", "007")] == 1 and upstream[("007", "VD-01")] == -1  # northbound, km rising
+    assert upstream[("N3", "VD-01")] == 0  # the other carriageway
+
+
+@pytest.mark.parametrize(
+    "fields, problem",
+    [
+        (["latitude=Lat"], "meetpunten.csv: no column 'Lat' (--sensors-field latitude=Lat); the header has ID, Weg"),
+        (["height=Weg"], "--sensors-field: 'height' is not a field; expected one of latitude, longitude, road"),
+        (["latitude"], "--sensors-field: 'latitude': expected ROLE=COLUMN"),
+        (["road=Weg", "road=Richting"], "--sensors-field: 'road' is given twice"),
+    ],
+)
+def test_a_sensors_field_that_does_not_fit_is_refused(tmp_path, capsys, fields, problem):
+    readings = tmp_path / "readings.csv"
+    grid_and_rows()[2].to_csv(readings, index=False)
+    out = tmp_path / "ds"
+    args = ["data", "import", "long-csv", str(readings), "--sensors", str(road_sensors(tmp_path)), "--out", str(out)]
+    assert main([*args, *(f"--sensors-field={field}" for field in fields)]) == 2
+    assert problem in " ".join(capsys.readouterr().err.split()) and not out.exists()

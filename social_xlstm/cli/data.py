@@ -31,6 +31,15 @@ EdgesOption = Annotated[Optional[Path], typer.Option(help="CSV with from, to, di
 MissingValueOption = Annotated[
     Optional[list[float]], typer.Option("--missing-value", help="A value that means 'no reading' (repeatable).")
 ]
+SensorsFieldOption = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--sensors-field",
+        help="ROLE=COLUMN: a column of the sensors file to read as latitude, longitude, road, direction (N, S, E "
+        "or W: with road and position_km it tells the graph which neighbour is upstream) or position_km (km "
+        "along the road), e.g. latitude=Breedtegraad (repeatable).",
+    ),
+]
 TimeFormatOption = Annotated[
     Optional[str],
     typer.Option(
@@ -206,6 +215,7 @@ def import_wide_csv(
     ],
     out: OutOption,
     edges: EdgesOption = None,
+    sensors_field: SensorsFieldOption = None,
     missing_value: MissingValueOption = None,
     feature: Annotated[str, typer.Option(help="Name of the measured feature.")] = "speed",
     time_format: TimeFormatOption = None,
@@ -218,6 +228,7 @@ def import_wide_csv(
 
     Every CSV may separate its fields by commas, semicolons or tabs and write decimal commas
     (12,5), as spreadsheets in much of Europe save them: each file's first lines say which."""
+    from social_xlstm.data.importers.user_csv import parse_sensor_fields
     from social_xlstm.data.importers.wide_csv import import_wide_csv as run
 
     _write(
@@ -226,6 +237,7 @@ def import_wide_csv(
             sensors,
             edges_csv=edges,
             missing_values=tuple(missing_value or ()),
+            sensor_fields=parse_sensor_fields(sensors_field or ()),
             feature=feature,
             timezone=timezone,
             time_format=time_format,
@@ -263,6 +275,7 @@ def import_long_csv(
         typer.Option("--feature", help="A column to read as a feature (repeatable; default: every other column)."),
     ] = None,
     edges: EdgesOption = None,
+    sensors_field: SensorsFieldOption = None,
     missing_value: MissingValueOption = None,
     timezone: LocalTimezoneOption = None,
     units: Annotated[
@@ -281,6 +294,7 @@ def import_long_csv(
     (12,5), as spreadsheets in much of Europe save them: each file's first lines say which."""
     from social_xlstm.data.importers.long_csv import import_long_csv as run
     from social_xlstm.data.importers.long_csv import parse_units
+    from social_xlstm.data.importers.user_csv import parse_sensor_fields
 
     _write(
         run(
@@ -292,6 +306,7 @@ def import_long_csv(
             time_format=time_format,
             edges_csv=edges,
             missing_values=tuple(missing_value or ()),
+            sensor_fields=parse_sensor_fields(sensors_field or ()),
             timezone=timezone,
             units=parse_units(units or ()),
             name=name,

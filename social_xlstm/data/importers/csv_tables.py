@@ -8,7 +8,7 @@ naming the file, the column and the line (1-based, header included) a person can
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +123,27 @@ COORDINATE_ALIASES = {"latitude": ("lat",), "longitude": ("lon", "lng", "long")}
 
 ID_ALIASES = ("id",)
 
+# What a column of a sensors file may be read as (--sensors-field ROLE=COLUMN): the coordinates,
+# and the road, travel direction and position along it that tell the graph which neighbour is
+# upstream (graph/geometry.py).
+SENSOR_FIELDS = ("latitude", "longitude", "road", "direction", "position_km")
+
+
+def _named_fields(header: Sequence[str], fields: Mapping[str, str], path: Path) -> dict[str, str]:
+    """Header name -> role for the columns ``fields`` names (role -> column)."""
+    renames = {}
+    for role, name in fields.items():
+        if role not in SENSOR_FIELDS:
+            raise InputError("--sensors-field", f"{role!r} is not a field; expected one of {', '.join(SENSOR_FIELDS)}")
+        if name not in header:
+            raise InputError(
+                path, f"no column {name!r} (--sensors-field {role}={name}); the header has {', '.join(header)}"
+            )
+        if role in header and role != name:
+            raise InputError(path, f"has a column {role!r} already; --sensors-field {role}={name} would hide it")
+        renames[name] = role
+    return renames
+
 
 def _canonical_names(header: Sequence[str], id_column: str) -> dict[str, str]:
     """Header name -> canonical name, for the id column and coordinates spelled another way or
@@ -147,7 +168,7 @@ def _canonical_names(header: Sequence[str], id_column: str) -> dict[str, str]:
 
 
 def read_sensor_table(
-    path: str | Path, sensor_ids: Sequence[str], *, id_column: str = ID_COLUMN
+    path: str | Path, sensor_ids: Sequence[str], *, id_column: str = ID_COLUMN, fields: Mapping[str, str] = {}
 ) -> tuple[pd.DataFrame, int]:
     """Sensors in ``sensor_ids`` order with coordinates matched by id, and how many had none.
 
@@ -156,10 +177,17 @@ def read_sensor_table(
     ``lon`` or ``lng`` the coordinates) or the headerless DCRNN layouts
     ``sensor_id, latitude, longitude`` (PEMS-BAY) and ``index, sensor_id, latitude, longitude``.
     Sensors the file does not list get NaN coordinates; an id the data does not have is an error.
+    ``fields`` (role -> column) names the columns to read as the coordinates, road, direction and
+    position_km, before any other spelling.
     """
     path = require_file(path)
     header = read_header(path)
-    renames = _canonical_names(header, id_column)
+    named = _named_fields(header, fields, path)
+    renames = {
+        name: role
+        for name, role in _canonical_names(header, id_column).items()
+        if role not in fields and name not in named
+    } | named
     if ID_COLUMN in header or ID_COLUMN in renames.values():
         id_name = ID_COLUMN if ID_COLUMN in header else next(k for k, v in renames.items() if v == ID_COLUMN)
         table = read_table(path, strings=[id_name])

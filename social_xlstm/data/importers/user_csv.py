@@ -22,6 +22,7 @@ from social_xlstm.data.importers.csv_tables import (
 )
 from social_xlstm.data.importers.provenance import table_meta
 from social_xlstm.data.importers.timeline import Grid
+from social_xlstm.errors import InputError
 
 # What a user's edges CSV may give for each pair.
 EDGE_VALUES = ("distance_m", "weight")
@@ -53,6 +54,7 @@ def user_dataset(
     edges_csv: str | Path | None,
     sensor_ids: Sequence[str],
     sensor_column: str = ID_COLUMN,
+    sensor_fields: Mapping[str, str] = {},
     features: Sequence[str],
     values: np.ndarray,
     grid: Grid,
@@ -65,8 +67,9 @@ def user_dataset(
     """The checked dataset of a filled ``values [steps, sensors, features]`` grid, with the
     sensors' coordinates, the optional edges and meta.json's account of the import. ``absent``
     names what the file may leave out (time steps, or rows), which is missing too;
-    ``sensor_column`` may name the ids in the sensors file, as in the readings."""
-    sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids, id_column=sensor_column)
+    ``sensor_column`` may name the ids in the sensors file, as in the readings, and
+    ``sensor_fields`` its other columns (``parse_sensor_fields``)."""
+    sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids, id_column=sensor_column, fields=sensor_fields)
     edges = None if edges_csv is None else read_user_edges(edges_csv, sensor_ids)
     listed = f"; the values {', '.join(f'{v:g}' for v in missing_values)} also mean missing" if missing_values else ""
     readings = readings_csv
@@ -93,6 +96,19 @@ def user_dataset(
     )
     dataset.validate(str(readings_csv))
     return dataset
+
+
+def parse_sensor_fields(items: Sequence[str]) -> dict[str, str]:
+    """``--sensors-field ROLE=COLUMN`` items as given: which column of the sensors file is which field."""
+    fields = {}
+    for item in items:
+        role, sign, column = (part.strip() for part in item.partition("="))
+        if not sign or not role or not column:
+            raise InputError("--sensors-field", f"{item!r}: expected ROLE=COLUMN, e.g. latitude=Breedtegraad")
+        if role in fields:
+            raise InputError("--sensors-field", f"{role!r} is given twice")
+        fields[role] = column
+    return fields
 
 
 def csv_layouts(inputs: Mapping[str, str | Path | list[Path] | None]) -> dict[str, dict[str, str]]:

@@ -8,7 +8,7 @@ off the grid is an error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from social_xlstm.data.dataset import Dataset
@@ -42,6 +42,7 @@ def import_wide_csv(
     *,
     edges_csv: str | Path | None = None,
     missing_values: Sequence[float] = (),
+    sensor_fields: Mapping[str, str] = {},
     feature: str = "speed",
     timezone: str | None = None,
     time_format: str | None = None,
@@ -94,6 +95,7 @@ def import_wide_csv(
         grid=grid,
         units={feature: units or "unknown"},
         missing_values=missing_values,
+        sensor_fields=sensor_fields,
         absent="time steps absent from the file",
         name=name,
         **clock_note(zone_note, times.note),

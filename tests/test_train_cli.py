@@ -252,6 +252,12 @@ def test_a_fit_is_over_at_its_last_epoch_or_when_early_stopping_fired(tmp_path, 
         (["model.hidden=0"], "model.hidden: expected a positive whole number"),
         (["data.batch_size=-4"], "data.batch_size: expected a positive whole number"),
         (["trainer.lr=fast"], "trainer.lr: expected a finite number >= 0"),
+        (
+            ["data.targets=[Snelheid (km/u)]"],
+            "quote a value with blanks, brackets or other signs, and the override for the shell: "
+            "\"data.targets=['Snelheid (km/u)']\"",
+        ),
+        (["data.path=/tmp/my data (copy)"], "Error parsing override 'data.path=/tmp/my data (copy)' (mismatched"),
     ],
 )
 def test_bad_configs_are_one_line_errors(demo_dir, tmp_path, capsys, overrides, message):

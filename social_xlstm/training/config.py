@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -67,7 +68,10 @@ def compose_config(overrides: list[str]) -> DictConfig:
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as exc:
         first_line = str(exc).strip().splitlines()[0].rstrip(".")
-        hint = _group_hint(first_line) or _did_you_mean(first_line)
+        unparsed = _unparsable(overrides)
+        if unparsed is not None and "Error parsing override" not in first_line:  # the grammar's words alone
+            first_line = f"Error parsing override '{unparsed}' ({first_line})"
+        hint = _group_hint(first_line) or _quoting_hint(unparsed) or _did_you_mean(first_line)
         raise InputError("overrides", f"{first_line}{hint} ({HELP})") from None
     OmegaConf.set_struct(cfg, True)
     check_values(cfg)
@@ -114,6 +118,30 @@ def _group_hint(message: str) -> str:
     if (config_dir() / "experiment" / f"{word}.yaml").is_file():
         return f"; overrides are KEY=VALUE (a preset: experiment={word})"
     return f"; overrides are KEY=VALUE (a dataset directory: data.path={word})"
+
+
+def _unparsable(overrides: list[str]) -> str | None:
+    """The first override Hydra's grammar cannot read, if one is the trouble."""
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except HydraException:
+            return override
+    return None
+
+
+def _quoting_hint(override: str | None) -> str:
+    """How to write a value Hydra's grammar does not take bare (a column named ``Snelheid
+    (km/u)``, a folder with blanks): quoted inside the override, the override quoted for the shell."""
+    key, sign, value = (override or "").partition("=")
+    if not sign or not value:
+        return ""
+    if value.startswith("[") and value.endswith("]"):
+        quoted = "[" + ", ".join(f"'{item.strip()}'" for item in value[1:-1].split(",")) + "]"
+    else:
+        quoted = f"'{value}'"
+    return f'; quote a value with blanks, brackets or other signs, and the override for the shell: "{key}={quoted}"'
 
 
 def _as_override(flag: str, overrides: list[str]) -> str:

@@ -192,3 +192,33 @@ def test_a_sensors_field_that_does_not_fit_is_refused(tmp_path, capsys, fields, 
     args = ["data", "import", "long-csv", str(readings), "--sensors", str(road_sensors(tmp_path)), "--out", str(out)]
     assert main([*args, *(f"--sensors-field={field}" for field in fields)]) == 2
     assert problem in " ".join(capsys.readouterr().err.split()) and not out.exists()
+
+
+def test_feature_columns_renamed_at_import_carry_their_units(tmp_path):
+    path = tmp_path / "metingen.csv"
+    path.write_text(
+        "Tijdstip;Detector;Intensiteit (vtg/u);Snelheid (km/u)\n"
+        + "".join(
+            f"2025-03-17T00:{m:02d};VD-01;{120 + m};{98 + m / 10:.1f}\n".replace(".", ",") for m in range(0, 60, 5)
+        )
+    )
+    sensors = tmp_path / "sensors.csv"
+    sensors.write_text("sensor_id,latitude,longitude\nVD-01,52.0,5.0\n")
+    ds = import_long_csv(
+        path,
+        sensors,
+        time_column="Tijdstip",
+        sensor_column="Detector",
+        features=["Intensiteit (vtg/u)=flow", "Snelheid (km/u)=speed"],
+        units={"flow": "veh/h", "speed": "km/h"},
+    )
+    assert ds.features == ["flow", "speed"] and ds.meta["units"] == {"flow": "veh/h", "speed": "km/h"}
+    assert ds.values[1, 0].tolist() == [125.0, pytest.approx(98.5)]
+    with pytest.raises(InputError, match="--feature: two columns would be named alike: speed, speed"):
+        import_long_csv(
+            path,
+            sensors,
+            time_column="Tijdstip",
+            sensor_column="Detector",
+            features=["Intensiteit (vtg/u)=speed", "Snelheid (km/u)=speed"],
+        )

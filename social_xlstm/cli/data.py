@@ -272,7 +272,11 @@ def import_long_csv(
     sensor_column: Annotated[str, typer.Option(help="Column of sensor ids.")] = "sensor_id",
     feature: Annotated[
         Optional[list[str]],
-        typer.Option("--feature", help="A column to read as a feature (repeatable; default: every other column)."),
+        typer.Option(
+            "--feature",
+            help="A column to read as a feature, or COLUMN=NAME to name it in the dataset, e.g. "
+            "'Snelheid (km/u)=speed' (repeatable; default: every other column, as named).",
+        ),
     ] = None,
     edges: EdgesOption = None,
     sensors_field: SensorsFieldOption = None,

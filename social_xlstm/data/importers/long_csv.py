@@ -50,9 +50,10 @@ SOURCE = "long CSV (long-csv): user-supplied readings, one row per time and sens
 @dataclass(frozen=True)
 class Columns:
     """The header's names (an unnamed column, after a trailing comma, gets a placeholder) and
-    which hold the time, the sensor id and the features, in file order (``chosen``: the
-    features were named by --feature, not every other column), and how the times are written
-    (``time_format``: strptime codes, None for ISO 8601)."""
+    which hold the time, the sensor id and the features, in file order, with the name each
+    feature gets in the dataset (``feature_names``: --feature COLUMN=NAME renames; ``chosen``:
+    the features were named by --feature, not every other column), and how the times are
+    written (``time_format``: strptime codes, None for ISO 8601)."""
 
     names: tuple[str, ...]
     time: str
@@ -60,6 +61,7 @@ class Columns:
     features: tuple[str, ...]
     chosen: bool
     time_format: str | None = None
+    feature_names: tuple[str, ...] = ()
 
 
 def _choose_columns(
@@ -81,20 +83,44 @@ def _choose_columns(
     for option, name in (("--time-column", time), ("--sensor-column", sensor)):
         if name not in header:
             raise InputError(path, f"no column {name!r} (set {option}); the header has {listed}")
+    renamed = _feature_renames(features or (), header)
     if features:
-        absent = [name for name in features if name not in header]
+        absent = [name for name in renamed if name not in header]
         if absent:
             raise InputError(path, f"no feature column {absent[0]!r} (--feature); the header has {listed}")
-        if {time, sensor} & set(features):
+        if {time, sensor} & set(renamed):
             raise InputError("--feature", f"{time!r} and {sensor!r} are the time and sensor columns, not features")
-        chosen = tuple(name for name in header if name in set(features))
+        chosen = tuple(name for name in header if name in renamed)
     else:
         chosen = tuple(name for name in header if name and name not in (time, sensor))
     if not chosen:
         raise InputError(path, f"no feature column besides {time!r} and {sensor!r}; expected e.g. flow, speed")
+    feature_names = tuple(renamed.get(name, name) for name in chosen)
+    if len(set(feature_names)) < len(feature_names):
+        raise InputError("--feature", f"two columns would be named alike: {', '.join(feature_names)}")
     return Columns(
-        names=names, time=time, sensor=sensor, features=chosen, chosen=bool(features), time_format=time_format
+        names=names,
+        time=time,
+        sensor=sensor,
+        features=chosen,
+        chosen=bool(features),
+        time_format=time_format,
+        feature_names=feature_names,
     )
+
+
+def _feature_renames(items: Sequence[str], header: Sequence[str]) -> dict[str, str]:
+    """--feature items as column -> dataset name: ``COLUMN`` keeps its name, ``COLUMN=NAME``
+    renames it (an item that is a column's whole name is that column, even with an ``=`` in it)."""
+    renamed = {}
+    for item in items:
+        column, sign, name = (part.strip() for part in item.rpartition("="))
+        if item in header or not sign:
+            column, name = item, item
+        if not column or not name:
+            raise InputError("--feature", f"{item!r}: expected COLUMN or COLUMN=NAME, e.g. 'Snelheid (km/u)=speed'")
+        renamed[column] = name
+    return renamed
 
 
 def _sensor_ids(block: Block, column: str) -> Coded:
@@ -487,7 +513,7 @@ def import_long_csv(
     if time_format is not None:
         check_time_format(time_format)
     columns = _choose_columns(files, time_column, sensor_column, features, time_format)
-    units_by_feature = _units_by_feature(units, columns.features)
+    units_by_feature = _units_by_feature(units, columns.feature_names)
     scan = _scan(files, columns, max_values)
     repeated_hint = repeated_time_hint(timezone, scan.offsets)
     timezone, zone_note = choose_timezone(timezone, scan.offsets)
@@ -509,7 +535,7 @@ def import_long_csv(
         edges_csv=edges_csv,
         sensor_ids=list(scan.sensors),
         sensor_column=sensor_column,
-        features=columns.features,
+        features=columns.feature_names,
         values=values,
         grid=grid,
         units=units_by_feature,

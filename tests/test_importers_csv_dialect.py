@@ -4,6 +4,8 @@ commas and decimal points; and a station list in its own words (--sensors-field)
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -118,7 +120,10 @@ def test_a_decimal_point_past_the_sample_is_no_number_and_named_by_its_line(tmp_
     else:
         path.write_text("timestamp;A\n" + "".join(f"{t};{c}\n" for t, c in zip(times, cells)))
         read = import_wide_csv
-    with pytest.raises(InputError, match=r"line 11: '60.25' is not a number"):
+    with pytest.raises(
+        InputError,
+        match=r"line 11: '60.25' is not a number; the file was read with decimal commas, as its first MiB writes",
+    ):
         read(path, sensors)
 
 
@@ -221,4 +226,52 @@ def test_feature_columns_renamed_at_import_carry_their_units(tmp_path):
             time_column="Tijdstip",
             sensor_column="Detector",
             features=["Intensiteit (vtg/u)=speed", "Snelheid (km/u)=speed"],
+        )
+
+
+def test_a_sample_cut_inside_a_line_after_a_byte_order_mark_is_no_evidence(tmp_path, monkeypatch):
+    """Excel's "CSV UTF-8" starts with a BOM: the 1 MiB sample must drop its cut line by bytes,
+    or a date cut to '01.01' reads as a decimal point beside the file's decimal commas."""
+    path = tmp_path / "eu.csv"
+    header, line = "timestamp;sensor_id;speed\n", "01.01.2024 00:05;A;12,5\n"
+    path.write_bytes(("\ufeff" + header + line * 3).encode())
+    monkeypatch.setattr(csv_dialect, "SAMPLE_BYTES", 3 + len(header) + 2 * len(line) + 5)  # cut after '01.01'
+    assert csv_dialect.dialect_of(path) == csv_dialect.CsvDialect(";", ",")
+
+
+def test_a_cell_a_thousands_separator_could_have_written_is_no_evidence(tmp_path):
+    """A tab file whose only marks are 1,234: read with decimal points, and the cell refused
+    with the reason, never 1.234 vehicles."""
+    path = tmp_path / "readings.tsv"
+    path.write_text("timestamp\tsensor_id\tflow\n2024-03-01T00:00\tA\t987\n2024-03-01T00:05\tA\t1,234\n")
+    sensors = tmp_path / "sensors.csv"
+    sensors.write_text("sensor_id,latitude,longitude\nA,25.0,121.5\n")
+    assert csv_dialect.dialect_of(path) == csv_dialect.CsvDialect("\t", ".")
+    with pytest.raises(InputError, match=r"line 3: '1,234' is not a number; the file was read with decimal points"):
+        import_long_csv(path, sensors)
+
+
+def test_a_one_line_headerless_list_and_a_one_column_file(tmp_path):
+    one_line = tmp_path / "one.csv"
+    one_line.write_text("773869;34,15;-118,31\n")
+    sensors, _ = read_sensor_table(one_line, ["773869"])
+    assert sensors[["latitude", "longitude"]].values.tolist() == [[34.15, -118.31]]
+    one_column = tmp_path / "ids.csv"
+    one_column.write_text("sensor_id\nA\n")
+    assert csv_dialect.dialect_of(one_column).plain
+
+
+@pytest.mark.parametrize(
+    "features, problem",
+    [
+        (["Snelheid (km/u)=timestamp"], "'timestamp' names the dataset's own timestamp column"),
+        (["Snelheid (km/u)=a", "Snelheid (km/u)=b"], "column 'Snelheid (km/u)' is given twice"),
+    ],
+)
+def test_a_feature_name_that_cannot_be_is_refused_before_reading(tmp_path, features, problem):
+    path = tmp_path / "r.csv"
+    path.write_text("Tijdstip;Detector;Snelheid (km/u)\n2025-03-17T00:00;A;98,5\n")
+    with pytest.raises(InputError, match=re.escape(problem)):
+        import_long_csv(
+            path, tmp_path / "absent.csv", time_column="Tijdstip", sensor_column="Detector", features=features
         )

@@ -258,6 +258,7 @@ def test_a_fit_is_over_at_its_last_epoch_or_when_early_stopping_fired(tmp_path, 
             "\"data.targets=['Snelheid (km/u)']\"",
         ),
         (["data.path=/tmp/my data (copy)"], "Error parsing override 'data.path=/tmp/my data (copy)' (mismatched"),
+        (["data.targets=[a, 'b (c)]"], "the override for the shell: \"data.targets=['a', 'b (c)']\""),
     ],
 )
 def test_bad_configs_are_one_line_errors(demo_dir, tmp_path, capsys, overrides, message):
@@ -445,19 +446,20 @@ def test_sensors_a_partial_road_graph_leaves_alone_pool_from_their_nearest(demo_
     assert printed in capsys.readouterr().out
 
 
-def test_sensors_without_coordinates_or_edges_train_on_their_own_readings(demo_dir, tmp_path, capsys):
+@pytest.mark.parametrize("connect", [[], ["data.graph.connect_isolated_k=null"]])
+def test_sensors_without_coordinates_or_edges_train_on_their_own_readings(demo_dir, tmp_path, capsys, connect):
     """A detector the station list lacks (no coordinates) and no edge links: it cannot borrow
     neighbours, so it forecasts from its own readings, said at the start, instead of stopping
     the run with advice that cannot work for it."""
     ds = read_dataset(demo_dir)
     alone = ds.sensor_ids[:2]
-    edges = ds.edges[~ds.edges.src.isin(alone) & ~ds.edges.dst.isin(alone)].reset_index(drop=True)
+    edges = ds.edges[~ds.edges.dst.isin(alone)].reset_index(drop=True)  # nothing to pool from; others keep theirs
     sensors = ds.sensors.copy()
     sensors.loc[sensors.sensor_id.isin(alone), ["latitude", "longitude"]] = np.nan
     unlocated = tmp_path / "unlocated"
     write_dataset(type(ds)(ds.values, ds.timestamps, ds.features, sensors, edges, ds.meta), unlocated)
     run_dir = tmp_path / "run"
-    assert main(tiny_train_args(unlocated, run_dir, "baselines=[]")) == 0
+    assert main(tiny_train_args(unlocated, run_dir, "baselines=[]", *connect)) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"graph: 2 sensors have no neighbour and no coordinates to find one ({alone[0]}, {alone[1]})" in out
     graph = json.loads((run_dir / "graph.json").read_text())

@@ -71,7 +71,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
         unparsed = _unparsable(overrides)
         if unparsed is not None and "Error parsing override" not in first_line:  # the grammar's words alone
             first_line = f"Error parsing override '{unparsed}' ({first_line})"
-        hint = _group_hint(first_line) or _quoting_hint(unparsed) or _did_you_mean(first_line)
+        hint = _group_hint(first_line) or _quoting_hint(unparsed) or ("" if unparsed else _did_you_mean(first_line))
         raise InputError("overrides", f"{first_line}{hint} ({HELP})") from None
     OmegaConf.set_struct(cfg, True)
     check_values(cfg)
@@ -137,10 +137,11 @@ def _quoting_hint(override: str | None) -> str:
     key, sign, value = (override or "").partition("=")
     if not sign or not value:
         return ""
-    if value.startswith("[") and value.endswith("]"):
-        quoted = "[" + ", ".join(f"'{item.strip()}'" for item in value[1:-1].split(",")) + "]"
-    else:
-        quoted = f"'{value}'"
+    listed = value.startswith("[") and value.endswith("]")
+    items = [item.strip().strip("'\"") for item in (value[1:-1].split(",") if listed else [value])]
+    if any("'" in item or '"' in item for item in items):
+        return ""  # a quote inside a value: Hydra's grammar page says how to escape it
+    quoted = "[" + ", ".join(f"'{item}'" for item in items) + "]" if listed else f"'{items[0]}'"
     return f'; quote a value with blanks, brackets or other signs, and the override for the shell: "{key}={quoted}"'
 
 

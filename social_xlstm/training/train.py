@@ -121,12 +121,12 @@ def make_graph(cfg: DictConfig, datamodule: TrafficDataModule) -> SensorGraph:
     if not isolated or cfg.model.pooling.kind == "none":
         return graph
     unlocated = set(unlocated_sensors(datamodule.dataset.sensors))
-    if cfg.data.graph.connect_isolated_k is None or not unlocated.issuperset(isolated):
+    located = [sensor for sensor in isolated if sensor not in unlocated]
+    if located:  # left alone on purpose (connect_isolated_k=null), or too few located sensors to borrow from
         raise InputError(
             f"{cfg.data.path} graph",
-            f"{len(isolated)} sensors have no neighbour to pool from (e.g. {isolated[0]!r}); connect them to "
-            "their nearest by coordinates (data.graph.connect_isolated_k=4; a sensor needs a latitude and "
-            "longitude for it), or use model.pooling.kind=none",
+            f"{len(located)} sensors have no neighbour to pool from (e.g. {located[0]!r}); connect them to "
+            "their nearest by coordinates (data.graph.connect_isolated_k=4), or use model.pooling.kind=none",
         )
     if is_launch_rank_zero():  # nothing to borrow neighbours by: they still forecast, from their own readings
         print(

@@ -154,8 +154,11 @@ def _name_the_non_number(path: Path, names: Sequence[str], numeric: Sequence[str
     for block in _parse(path, names, numeric, (), lines, nullable_text=True):
         for name in numeric:
             cells = block.table.column(name).to_pandas()
-            row = first_non_number(cells, dialect=dialect_of(path))
+            dialect = dialect_of(path)
+            row = first_non_number(cells, dialect=dialect)
             if row is not None:
+                cell = cells.iloc[row]
                 raise InputError(
-                    path, f"column {name!r}, line {block.line(row)}: {cells.iloc[row]!r} is not a number{hint}"
+                    path,
+                    f"column {name!r}, line {block.line(row)}: {cell!r} is not a number{dialect.hint(cell)}{hint}",
                 )

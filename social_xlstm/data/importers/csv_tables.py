@@ -81,10 +81,14 @@ def numeric_column(table: pa.Table, name: str, path: Path, *, header_lines: int 
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_null(column.type):
         return column.to_numpy(zero_copy_only=False).astype(np.float64)
     text = column.to_pandas()
-    values = dialect_of(path).numbers(text)
+    dialect = dialect_of(path)
+    values = dialect.numbers(text)
     row = first_non_number(text, values)
     if row is not None:
-        raise InputError(path, f"column {name!r}, line {row + 1 + header_lines}: {text.iloc[row]!r} is not a number")
+        cell = text.iloc[row]
+        raise InputError(
+            path, f"column {name!r}, line {row + 1 + header_lines}: {cell!r} is not a number{dialect.hint(cell)}"
+        )
     return values.to_numpy(dtype=np.float64)
 
 
@@ -129,12 +133,16 @@ ID_ALIASES = ("id",)
 SENSOR_FIELDS = ("latitude", "longitude", "road", "direction", "position_km")
 
 
+def require_sensor_field(role: str) -> None:
+    if role not in SENSOR_FIELDS:
+        raise InputError("--sensors-field", f"{role!r} is not a field; expected one of {', '.join(SENSOR_FIELDS)}")
+
+
 def _named_fields(header: Sequence[str], fields: Mapping[str, str], path: Path) -> dict[str, str]:
     """Header name -> role for the columns ``fields`` names (role -> column)."""
     renames = {}
     for role, name in fields.items():
-        if role not in SENSOR_FIELDS:
-            raise InputError("--sensors-field", f"{role!r} is not a field; expected one of {', '.join(SENSOR_FIELDS)}")
+        require_sensor_field(role)
         if name not in header:
             raise InputError(
                 path, f"no column {name!r} (--sensors-field {role}={name}); the header has {', '.join(header)}"

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.dataset import Dataset
+from social_xlstm.data.dataset import KEY_COLUMNS, Dataset
 from social_xlstm.data.importers.csv_blocks import Block, Coded, CsvFiles, FileLines, coded, read_blocks
 from social_xlstm.data.importers.csv_tables import (
     ID_COLUMN,
@@ -119,6 +119,10 @@ def _feature_renames(items: Sequence[str], header: Sequence[str]) -> dict[str, s
             column, name = item, item
         if not column or not name:
             raise InputError("--feature", f"{item!r}: expected COLUMN or COLUMN=NAME, e.g. 'Snelheid (km/u)=speed'")
+        if name in KEY_COLUMNS and name != column:
+            raise InputError("--feature", f"{item!r}: {name!r} names the dataset's own {name} column")
+        if column in renamed:
+            raise InputError("--feature", f"column {column!r} is given twice")
         renamed[column] = name
     return renamed
 

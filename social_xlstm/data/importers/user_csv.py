@@ -19,6 +19,7 @@ from social_xlstm.data.importers.csv_tables import (
     read_sensor_table,
     require_file,
     require_known_ends,
+    require_sensor_field,
 )
 from social_xlstm.data.importers.provenance import table_meta
 from social_xlstm.data.importers.timeline import Grid
@@ -105,6 +106,7 @@ def parse_sensor_fields(items: Sequence[str]) -> dict[str, str]:
         role, sign, column = (part.strip() for part in item.partition("="))
         if not sign or not role or not column:
             raise InputError("--sensors-field", f"{item!r}: expected ROLE=COLUMN, e.g. latitude=Breedtegraad")
+        require_sensor_field(role)  # before the readings are read
         if role in fields:
             raise InputError("--sensors-field", f"{role!r} is given twice")
         fields[role] = column

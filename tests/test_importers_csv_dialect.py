@@ -185,7 +185,7 @@ def test_a_station_list_in_its_own_words_gives_the_graph_its_upstream_neighbours
     "fields, problem",
     [
         (["latitude=Lat"], "meetpunten.csv: no column 'Lat' (--sensors-field latitude=Lat); the header has ID, Weg"),
-        (["height=Weg"], "--sensors-field: 'height' is not a field; expected one of latitude, longitude, road"),
+        (["height=Weg"], "--sensors-field: 'height' is not a field; expected one of sensor_id, latitude, longitude, road"),
         (["latitude"], "--sensors-field: 'latitude': expected ROLE=COLUMN"),
         (["road=Weg", "road=Richting"], "--sensors-field: 'road' is given twice"),
     ],
@@ -275,3 +275,11 @@ def test_a_feature_name_that_cannot_be_is_refused_before_reading(tmp_path, featu
         import_long_csv(
             path, tmp_path / "absent.csv", time_column="Tijdstip", sensor_column="Detector", features=features
         )
+
+
+def test_the_sensors_file_ids_named_by_sensors_field_win_over_a_numeric_id(tmp_path):
+    """A published site list: Id is a number, Name is what the readings call the site."""
+    path = tmp_path / "sites.csv"
+    path.write_text("Id,Name,Longitude,Latitude\n101,M1/2259B,-1.25,52.5\n102,M1/2263A,-1.26,52.6\n")
+    sensors, unlocated = read_sensor_table(path, ["M1/2263A", "M1/2259B"], fields={"sensor_id": "Name"})
+    assert unlocated == 0 and sensors["latitude"].tolist() == [52.6, 52.5] and sensors["Id"].tolist() == [102, 101]

@@ -742,3 +742,37 @@ def test_a_sensor_the_station_list_lacks_is_warned_of_at_import(tmp_path, capsys
     err = " ".join(capsys.readouterr().err.split())
     assert "warning: 1 sensors have no coordinates ('007'; the sensors file does not give their latitude" in err
     assert read_dataset(tmp_path / "ds").meta["sensors_without_coordinates"] == 1
+
+
+def test_a_date_and_a_time_of_day_in_two_columns_read_as_one_time(tmp_path, capsys):
+    """A report with the date in one column (with a zero time) and the interval's end in another."""
+    sensors = sensors_csv(tmp_path / "s.csv")
+    iso = regular_lines(steps=24)
+    iso_path = write_rows(tmp_path / "iso.csv", iso)
+    split = tmp_path / "report.csv"
+    rows = []
+    for line in iso:
+        stamp, rest = line.split(",", 1)
+        when = pd.Timestamp(stamp)
+        rows.append(f"{rest.split(',', 1)[0]},{when:%d/%m/%Y} 00:00:00,{when:%H:%M:%S},{rest.split(',', 1)[1]}")
+    split.write_text("Site Name,Report Date,Time Period Ending,flow,speed\n" + "\n".join(rows) + "\n")
+    fmt = "%d/%m/%Y 00:00:00 %H:%M:%S"
+    ds = import_long_csv(
+        split, sensors, time_column=["Report Date", "Time Period Ending"], sensor_column="Site Name", time_format=fmt
+    )
+    expected = import_long_csv(iso_path, sensors)
+    np.testing.assert_array_equal(ds.values, expected.values)
+    assert ds.timestamps.equals(expected.timestamps)
+    split.write_text(split.read_text().replace("01/03/2024 00:00:00,01:05:00", "01/03/2024 00:00:00,1:5", 1))
+    with pytest.raises(InputError, match=r"report\.csv: line 41: '01/03/2024 00:00:00 1:5' does not match"):
+        import_long_csv(
+            split,
+            sensors,
+            time_column=["Report Date", "Time Period Ending"],
+            sensor_column="Site Name",
+            time_format=fmt,
+        )
+    out = tmp_path / "ds"
+    args = ["data", "import", "long-csv", str(iso_path), "--sensors", str(sensors), "--out", str(out)]
+    assert main([*args, "--time-column", "timestamp", "--time-column", "sensor_id"]) == 2
+    assert "--sensor-column: 'sensor_id' is also a time column" in capsys.readouterr().err

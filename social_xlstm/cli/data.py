@@ -35,9 +35,9 @@ SensorsFieldOption = Annotated[
     Optional[list[str]],
     typer.Option(
         "--sensors-field",
-        help="ROLE=COLUMN: a column of the sensors file to read as latitude, longitude, road, direction (N, S, E "
-        "or W: with road and position_km it tells the graph which neighbour is upstream) or position_km (km "
-        "along the road), e.g. latitude=Breedtegraad (repeatable).",
+        help="ROLE=COLUMN: a column of the sensors file to read as sensor_id (the ids the readings use), latitude, "
+        "longitude, road, direction (N, S, E or W: with road and position_km it tells the graph which neighbour is "
+        "upstream) or position_km (km along the road), e.g. latitude=Breedtegraad (repeatable).",
     ),
 ]
 TimeFormatOption = Annotated[
@@ -267,7 +267,14 @@ def import_long_csv(
         ),
     ],
     out: OutOption,
-    time_column: Annotated[str, typer.Option(help="Column of the times.")] = "timestamp",
+    time_column: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--time-column",
+            help="Column of the times (default: timestamp); given twice, e.g. a date and a time of day, their cells "
+            "are joined by a blank in that order and --time-format reads the whole, e.g. '%d/%m/%Y %H:%M'.",
+        ),
+    ] = None,
     time_format: TimeFormatOption = None,
     sensor_column: Annotated[str, typer.Option(help="Column of sensor ids.")] = "sensor_id",
     feature: Annotated[
@@ -304,7 +311,7 @@ def import_long_csv(
         run(
             readings_csv,
             sensors,
-            time_column=time_column,
+            time_column=time_column or ["timestamp"],
             sensor_column=sensor_column,
             features=feature,
             time_format=time_format,

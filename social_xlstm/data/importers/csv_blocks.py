@@ -105,8 +105,8 @@ class Coded:
     distinct: pd.Series
 
 
-def coded(block: Block, column: str) -> Coded:
-    encoded = block.table.column(column).combine_chunks().dictionary_encode()
+def coded(cells: pa.ChunkedArray) -> Coded:
+    encoded = cells.combine_chunks().dictionary_encode()
     return Coded(rows=encoded.indices.to_numpy(zero_copy_only=False), distinct=encoded.dictionary.to_pandas())
 
 

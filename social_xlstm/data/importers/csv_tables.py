@@ -127,10 +127,10 @@ COORDINATE_ALIASES = {"latitude": ("lat",), "longitude": ("lon", "lng", "long")}
 
 ID_ALIASES = ("id",)
 
-# What a column of a sensors file may be read as (--sensors-field ROLE=COLUMN): the coordinates,
-# and the road, travel direction and position along it that tell the graph which neighbour is
-# upstream (graph/geometry.py).
-SENSOR_FIELDS = ("latitude", "longitude", "road", "direction", "position_km")
+# What a column of a sensors file may be read as (--sensors-field ROLE=COLUMN): the ids the
+# readings use, the coordinates, and the road, travel direction and position along it that tell
+# the graph which neighbour is upstream (graph/geometry.py).
+SENSOR_FIELDS = ("sensor_id", "latitude", "longitude", "road", "direction", "position_km")
 
 
 def require_sensor_field(role: str) -> None:

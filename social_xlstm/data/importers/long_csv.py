@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from social_xlstm.data.dataset import KEY_COLUMNS, Dataset
 from social_xlstm.data.importers.csv_blocks import Block, Coded, CsvFiles, FileLines, coded, read_blocks
@@ -56,16 +58,26 @@ class Columns:
     written (``time_format``: strptime codes, None for ISO 8601)."""
 
     names: tuple[str, ...]
-    time: str
+    time_parts: tuple[str, ...]
     sensor: str
     features: tuple[str, ...]
     chosen: bool
     time_format: str | None = None
     feature_names: tuple[str, ...] = ()
 
+    @property
+    def time(self) -> str:
+        """The time's column, or its columns joined by ' + ' (a date and a time of day apart)."""
+        return " + ".join(self.time_parts)
+
+    def times(self, block: Block) -> pa.ChunkedArray:
+        """Each row's time as written: its column, or its columns' cells joined by a blank."""
+        parts = [block.table.column(name) for name in self.time_parts]
+        return parts[0] if len(parts) == 1 else pa.chunked_array([pc.binary_join_element_wise(*parts, " ")])
+
 
 def _choose_columns(
-    files: CsvFiles, time: str, sensor: str, features: Sequence[str] | None, time_format: str | None
+    files: CsvFiles, time: Sequence[str], sensor: str, features: Sequence[str] | None, time_format: str | None
 ) -> Columns:
     path = files.paths[0]
     header = read_header(path)
@@ -78,9 +90,11 @@ def _choose_columns(
             )
     names = tuple(name or f"(unnamed column {i + 1})" for i, name in enumerate(header))
     listed = ", ".join(name for name in header if name)
-    if time == sensor:
-        raise InputError("--sensor-column", f"{sensor!r} is also the time column")
-    for option, name in (("--time-column", time), ("--sensor-column", sensor)):
+    if sensor in time:
+        raise InputError("--sensor-column", f"{sensor!r} is also a time column")
+    if len(set(time)) < len(time):
+        raise InputError("--time-column", f"a column is given twice: {', '.join(time)}")
+    for option, name in (*(("--time-column", part) for part in time), ("--sensor-column", sensor)):
         if name not in header:
             raise InputError(path, f"no column {name!r} (set {option}); the header has {listed}")
     renamed = _feature_renames(features or (), header)
@@ -88,19 +102,21 @@ def _choose_columns(
         absent = [name for name in renamed if name not in header]
         if absent:
             raise InputError(path, f"no feature column {absent[0]!r} (--feature); the header has {listed}")
-        if {time, sensor} & set(renamed):
-            raise InputError("--feature", f"{time!r} and {sensor!r} are the time and sensor columns, not features")
+        if {*time, sensor} & set(renamed):
+            keys = ", ".join(repr(name) for name in (*time, sensor))
+            raise InputError("--feature", f"{keys} are the time and sensor columns, not features")
         chosen = tuple(name for name in header if name in renamed)
     else:
-        chosen = tuple(name for name in header if name and name not in (time, sensor))
+        chosen = tuple(name for name in header if name and name not in (*time, sensor))
     if not chosen:
-        raise InputError(path, f"no feature column besides {time!r} and {sensor!r}; expected e.g. flow, speed")
+        keys = " and ".join(repr(name) for name in (*time, sensor))
+        raise InputError(path, f"no feature column besides {keys}; expected e.g. flow, speed")
     feature_names = tuple(renamed.get(name, name) for name in chosen)
     if len(set(feature_names)) < len(feature_names):
         raise InputError("--feature", f"two columns would be named alike: {', '.join(feature_names)}")
     return Columns(
         names=names,
-        time=time,
+        time_parts=tuple(time),
         sensor=sensor,
         features=chosen,
         chosen=bool(features),
@@ -129,7 +145,7 @@ def _feature_renames(items: Sequence[str], header: Sequence[str]) -> dict[str, s
 
 def _sensor_ids(block: Block, column: str) -> Coded:
     """The block's sensor ids, blanks around them removed; a blank id names its line."""
-    ids = coded(block, column)
+    ids = coded(block.table.column(column))
     blank = np.flatnonzero((ids.distinct.str.strip() == "").to_numpy())
     if len(blank):
         row = int(np.flatnonzero(np.isin(ids.rows, blank))[0])
@@ -169,11 +185,11 @@ def _block_times(block: Block, columns: Columns, with_offset: bool | None) -> tu
     """Each row's time and the block's distinct time texts, each parsed once; a bad one is
     named by its line (the block parsed again row by row, which only an error costs)."""
     where = str(block.path)
-    times = coded(block, columns.time)
+    times = coded(columns.times(block))
     try:
         distinct = in_nanoseconds(parse_times(times.distinct, where, time_format=columns.time_format), where)
     except InputError:
-        every_row = block.table.column(columns.time).to_pandas()
+        every_row = columns.times(block).to_pandas()
         parse_times(every_row, where, first_line=block.line, time_format=columns.time_format)
         raise
     if with_offset is not None and (distinct.tz is not None) != with_offset:
@@ -194,7 +210,7 @@ def _scan(files: CsvFiles, columns: Columns, max_values: int) -> Scan:
     starts = np.zeros(len(files.paths), np.int64)  # each file's first row, counted over the files before it
     for index, path in enumerate(files.paths):
         file_rows = 0
-        for block in read_blocks(path, columns.names, (columns.time, columns.sensor)):
+        for block in read_blocks(path, columns.names, (*columns.time_parts, columns.sensor)):
             stamps, texts = _block_times(block, columns, with_offset)
             with_offset = stamps.tz is not None
             if with_offset:
@@ -404,7 +420,7 @@ def _fill(
     values = np.full((len(grid.stamps), sensors, len(columns.features)), np.nan, dtype=np.float32)
     seen = np.zeros((len(grid.stamps), sensors), dtype=bool)
     cells = _Cells(columns, scan, grid, instants)
-    wanted = (columns.time, columns.sensor, *columns.features)
+    wanted = (*columns.time_parts, columns.sensor, *columns.features)
     hint = "" if columns.chosen else "; --feature NAME (repeatable) reads only the feature columns"
     dropped = 0
     for block in files.blocks(columns.names, wanted, numeric=columns.features, hint=hint):
@@ -421,7 +437,7 @@ def _fill(
             raise InputError(
                 block.path,
                 f"line {block.line(row)}: sensor {cells.sensor_index[sensor[row]]!r} at "
-                f"{block.table.column(columns.time)[row].as_py()} has a row with other readings already, on line "
+                f"{columns.times(block)[row].as_py()} has a row with other readings already, on line "
                 f"{line}{where}; expected one row per time and sensor{if_repeated}",
             )
         kept = ~repeated
@@ -450,7 +466,7 @@ def _repeated_rows(
 def _first_line_of(cells: _Cells, cell: tuple[int, int]) -> tuple[Path, int]:
     """The file and line of the first row for ``cell`` (step, sensor): read again (with fresh
     ``cells``), since only a repeated row asks (keeping a line per cell would double the grid's memory)."""
-    for block in cells.scan.files.blocks(cells.columns.names, (cells.columns.time, cells.columns.sensor)):
+    for block in cells.scan.files.blocks(cells.columns.names, (*cells.columns.time_parts, cells.columns.sensor)):
         step, sensor = cells(block)
         match = np.flatnonzero((step == cell[0]) & (sensor == cell[1]))
         if len(match):
@@ -491,7 +507,7 @@ def import_long_csv(
     readings_csv: str | Path | Sequence[str | Path],
     sensors_csv: str | Path,
     *,
-    time_column: str = "timestamp",
+    time_column: str | Sequence[str] = "timestamp",
     sensor_column: str = ID_COLUMN,
     features: Sequence[str] | None = None,
     time_format: str | None = None,
@@ -516,7 +532,8 @@ def import_long_csv(
         check_timezone(timezone)
     if time_format is not None:
         check_time_format(time_format)
-    columns = _choose_columns(files, time_column, sensor_column, features, time_format)
+    time_parts = [time_column] if isinstance(time_column, str) else list(time_column)
+    columns = _choose_columns(files, time_parts, sensor_column, features, time_format)
     units_by_feature = _units_by_feature(units, columns.feature_names)
     scan = _scan(files, columns, max_values)
     repeated_hint = repeated_time_hint(timezone, scan.offsets)

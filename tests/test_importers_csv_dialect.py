@@ -185,7 +185,10 @@ def test_a_station_list_in_its_own_words_gives_the_graph_its_upstream_neighbours
     "fields, problem",
     [
         (["latitude=Lat"], "meetpunten.csv: no column 'Lat' (--sensors-field latitude=Lat); the header has ID, Weg"),
-        (["height=Weg"], "--sensors-field: 'height' is not a field; expected one of sensor_id, latitude, longitude, road"),
+        (
+            ["height=Weg"],
+            "--sensors-field: 'height' is not a field; expected one of sensor_id, latitude, longitude, road",
+        ),
         (["latitude"], "--sensors-field: 'latitude': expected ROLE=COLUMN"),
         (["road=Weg", "road=Richting"], "--sensors-field: 'road' is given twice"),
     ],

@@ -742,6 +742,8 @@ def test_a_sensor_the_station_list_lacks_is_warned_of_at_import(tmp_path, capsys
     err = " ".join(capsys.readouterr().err.split())
     assert "warning: 1 sensors have no coordinates ('007'; the sensors file does not give their latitude" in err
     assert read_dataset(tmp_path / "ds").meta["sensors_without_coordinates"] == 1
+    assert main(["data", "inspect", str(tmp_path / "ds"), "--json", str(tmp_path / "q.json")]) == 0
+    assert "note: 1 sensors have no coordinates (007)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_a_date_and_a_time_of_day_in_two_columns_read_as_one_time(tmp_path, capsys):

@@ -545,7 +545,7 @@ def inspect(
     ] = 12,
 ) -> None:
     """Quality report: coverage, gaps, stuck and zero sensors; full detail goes to JSON."""
-    from social_xlstm.data.dataset import INPUT_FILES, QUALITY_FILE, read_dataset
+    from social_xlstm.data.dataset import INPUT_FILES, QUALITY_FILE, read_dataset, unlocated_sensors
     from social_xlstm.data.quality import quality_report, write_report
     from social_xlstm.files import refuse_replacing
 
@@ -565,5 +565,14 @@ def inspect(
             console.print(
                 f"[yellow]note:[/] {count:,} '{feature}' readings are negative (read as values)", soft_wrap=True
             )
+    unlocated = unlocated_sensors(dataset.sensors)
+    if unlocated:
+        named = ", ".join(unlocated[:3]) + (", ..." if len(unlocated) > 3 else "")
+        console.print(
+            f"[yellow]note:[/] {len(unlocated):,} sensors have no coordinates ({escape(named)}): unless the dataset's "
+            "edges link them, they forecast from their own readings",
+            highlight=False,
+            soft_wrap=True,
+        )
     written = write_report(report, json_path or directory / QUALITY_FILE)
     console.print(f"wrote [bold]{written}[/]")

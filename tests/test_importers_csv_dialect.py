@@ -88,7 +88,7 @@ def test_a_headerless_station_list_with_decimal_commas(tmp_path):
     """Its first line splits into three fields on commas and on semicolons alike."""
     path = tmp_path / "locations.csv"
     path.write_text("773869;34,15497;-118,31829\n767541;34,11621;-118,23799\n")
-    sensors, unlocated = read_sensor_table(path, ["767541", "773869"])
+    sensors, unlocated, _ = read_sensor_table(path, ["767541", "773869"])
     assert unlocated == 0
     assert sensors["latitude"].tolist() == [34.11621, 34.15497]
     assert sensors["longitude"].tolist() == [-118.23799, -118.31829]
@@ -257,7 +257,7 @@ def test_a_cell_a_thousands_separator_could_have_written_is_no_evidence(tmp_path
 def test_a_one_line_headerless_list_and_a_one_column_file(tmp_path):
     one_line = tmp_path / "one.csv"
     one_line.write_text("773869;34,15;-118,31\n")
-    sensors, _ = read_sensor_table(one_line, ["773869"])
+    sensors = read_sensor_table(one_line, ["773869"]).sensors
     assert sensors[["latitude", "longitude"]].values.tolist() == [[34.15, -118.31]]
     one_column = tmp_path / "ids.csv"
     one_column.write_text("sensor_id\nA\n")
@@ -284,5 +284,31 @@ def test_the_sensors_file_ids_named_by_sensors_field_win_over_a_numeric_id(tmp_p
     """A published site list: Id is a number, Name is what the readings call the site."""
     path = tmp_path / "sites.csv"
     path.write_text("Id,Name,Longitude,Latitude\n101,M1/2259B,-1.25,52.5\n102,M1/2263A,-1.26,52.6\n")
-    sensors, unlocated = read_sensor_table(path, ["M1/2263A", "M1/2259B"], fields={"sensor_id": "Name"})
+    sensors, unlocated, _ = read_sensor_table(path, ["M1/2263A", "M1/2259B"], fields={"sensor_id": "Name"})
     assert unlocated == 0 and sensors["latitude"].tolist() == [52.6, 52.5] and sensors["Id"].tolist() == [102, 101]
+
+
+def test_a_network_wide_site_list_gives_the_readings_sites_and_a_wrong_id_column_is_named(tmp_path, capsys):
+    """WebTRIS publishes one national list (numeric Id, the reports' Name): the extra sites are
+    left out and counted; read by its Id column, it names none of the readings' sites."""
+    _, _, frame = grid_and_rows()
+    readings = tmp_path / "readings.csv"
+    frame.to_csv(readings, index=False)
+    sites = tmp_path / "sites.csv"
+    rows = [
+        (3546 + i, name, -1.2 - i / 100, 52.1 + i / 100) for i, name in enumerate([*SENSORS, "M1/2259B", "A11/8012A"])
+    ]
+    sites.write_text("Id,Name,Longitude,Latitude\n" + "".join(f"{a},{b},{c},{d}\n" for a, b, c, d in rows))
+    out = tmp_path / "ds"
+    args = ["data", "import", "long-csv", str(readings), "--sensors", str(sites), "--out", str(out)]
+    assert main(args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "its ids (column 'Id') name none of the readings' sensors (its first: '3546', the readings' first:" in err
+    assert "--sensors-field sensor_id=COLUMN" in err and not out.exists()
+    assert main([*args, "--sensors-field", "sensor_id=Name"]) == 0
+    assert "note: 2 sensors of the sensors file have no readings and were left out" in " ".join(
+        capsys.readouterr().err.split()
+    )
+    ds = read_dataset(out)
+    assert sorted(ds.sensor_ids) == sorted(SENSORS) and ds.meta["sensors_listed_without_readings"] == 2
+    assert ds.sensors.set_index("sensor_id").loc["007", "Id"] == 3547

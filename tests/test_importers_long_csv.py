@@ -624,7 +624,7 @@ def test_the_column_named_by_sensor_column_wins_over_a_generic_id(tmp_path):
 
     path = tmp_path / "stations.csv"
     path.write_text("id,station,lat,lon\n1,2,34.1,-118.1\n2,1,34.0,-118.0\n")
-    sensors, _ = read_sensor_table(path, ["1", "2"], id_column="station")
+    sensors = read_sensor_table(path, ["1", "2"], id_column="station").sensors
     assert sensors.set_index("sensor_id").loc["1", "latitude"] == 34.0
     assert sensors.set_index("sensor_id").loc["1", "id"] == 2  # the row number stays, as another column
 

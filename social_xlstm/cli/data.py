@@ -94,6 +94,13 @@ def _write(dataset, out: Path, *, user_table: bool = False) -> dict:
         f"feature{'s' if counts['features'] != 1 else ''} ({', '.join(dataset.features)}), every "
         f"{dataset.meta['interval']}, {counts['edges']} edges"
     )
+    if dataset.meta.get("sensors_listed_without_readings"):
+        err_console.print(
+            f"[yellow]note:[/] {dataset.meta['sensors_listed_without_readings']:,} sensors of the sensors file have no "
+            "readings and were left out",
+            highlight=False,
+            soft_wrap=True,
+        )
     unlocated = unlocated_sensors(dataset.sensors)
     if user_table and unlocated:
         named = ", ".join(repr(sensor) for sensor in unlocated[:3]) + (", ..." if len(unlocated) > 3 else "")

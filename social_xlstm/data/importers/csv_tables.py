@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -175,16 +176,24 @@ def _canonical_names(header: Sequence[str], id_column: str) -> dict[str, str]:
     return renames
 
 
+class SensorTable(NamedTuple):
+    sensors: pd.DataFrame  # one row per sensor of the readings, in their order
+    unlocated: int  # sensors of the readings the file does not list
+    unused: int  # sensors the file lists that the readings do not have (left out)
+
+
 def read_sensor_table(
     path: str | Path, sensor_ids: Sequence[str], *, id_column: str = ID_COLUMN, fields: Mapping[str, str] = {}
-) -> tuple[pd.DataFrame, int]:
-    """Sensors in ``sensor_ids`` order with coordinates matched by id, and how many had none.
+) -> SensorTable:
+    """Sensors in ``sensor_ids`` order with coordinates matched by id, how many had none, and
+    how many the file lists beyond the readings (left out: a network-wide list is welcome).
 
     Accepts a header with ``sensor_id, latitude, longitude`` (extra columns are kept, a leading
     ``index`` column of the METR-LA file is dropped; ``id_column`` may name the ids, and ``lat``,
     ``lon`` or ``lng`` the coordinates) or the headerless DCRNN layouts
     ``sensor_id, latitude, longitude`` (PEMS-BAY) and ``index, sensor_id, latitude, longitude``.
-    Sensors the file does not list get NaN coordinates; an id the data does not have is an error.
+    Sensors the file does not list get NaN coordinates; a file none of whose ids the data has is
+    an error (the wrong column or the wrong file).
     ``fields`` (role -> column) names the columns to read as the coordinates, road, direction and
     position_km, before any other spelling.
     """
@@ -204,7 +213,7 @@ def read_sensor_table(
     elif len(header) in (3, 4) and all(_is_number(field, dialect_of(path)) for field in header):
         names = [ID_COLUMN, *COORDINATES] if len(header) == 3 else ["index", ID_COLUMN, *COORDINATES]
         table = read_table(path, column_names=names, strings=[ID_COLUMN])
-        first_data_line = 1
+        first_data_line, id_name = 1, f"{names.index(ID_COLUMN) + 1} of a headerless list"
     else:
         others = [name for name in dict.fromkeys([id_column, *ID_ALIASES]) if name != ID_COLUMN]
         named = f"{ID_COLUMN} (or {' or '.join(others)})"
@@ -236,14 +245,16 @@ def read_sensor_table(
     if duplicated.any():
         raise InputError(path, f"{ID_COLUMN} {frame[ID_COLUMN][duplicated].iloc[0]!r} is listed twice")
     unknown = ~frame[ID_COLUMN].isin(set(sensor_ids))
-    if unknown.any():
+    if len(frame) and unknown.all():
         raise InputError(
             path,
-            f"{ID_COLUMN} {frame[ID_COLUMN][unknown].iloc[0]!r} "
-            f"(line {int(np.flatnonzero(unknown)[0]) + first_data_line}) is not a sensor of the readings",
+            f"its ids (column {id_name!r}) name none of the readings' sensors (its first: "
+            f"{frame[ID_COLUMN].iloc[0]!r}, the readings' first: {sensor_ids[0]!r}); if another column holds them, "
+            "name it: --sensors-field sensor_id=COLUMN",
         )
-    sensors = frame.set_index(ID_COLUMN).reindex(pd.Index(list(sensor_ids), name=ID_COLUMN)).reset_index()
-    return sensors, int(len(sensor_ids) - len(frame))
+    listed = frame[~unknown]  # a network-wide list names more sensors than one export has: those are left out
+    sensors = listed.set_index(ID_COLUMN).reindex(pd.Index(list(sensor_ids), name=ID_COLUMN)).reset_index()
+    return SensorTable(sensors, int(len(sensor_ids) - len(listed)), int(unknown.sum()))
 
 
 def sensors_without_coordinates(sensor_ids: Sequence[str]) -> pd.DataFrame:

@@ -128,7 +128,7 @@ def import_metr_h5(
     del frame
     values = np.where(values == 0, np.float32(np.nan), values)
     values = place_on_grid(values, grid)[:, :, None]
-    sensors, unlocated = read_sensor_table(locations_csv, sensor_ids)
+    sensors, unlocated, _ = read_sensor_table(locations_csv, sensor_ids)
     edges, graph_info = (None, {}) if distances_csv is None else gaussian_kernel_edges(distances_csv, sensor_ids)
     meta = table_meta(
         format_name="metr-h5",

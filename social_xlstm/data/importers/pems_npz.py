@@ -169,7 +169,7 @@ def import_pems_npz(
     if locations_csv is None:
         sensors, unlocated = sensors_without_coordinates(sensor_ids), n
     else:
-        sensors, unlocated = read_sensor_table(locations_csv, sensor_ids)
+        sensors, unlocated, _ = read_sensor_table(locations_csv, sensor_ids)
     meta = table_meta(
         format_name="pems-npz",
         source=SOURCE,

@@ -122,7 +122,7 @@ def import_tgcn_csv(
     if locations_csv is None:
         sensors, unlocated = sensors_without_coordinates(sensor_ids), len(sensor_ids)
     else:
-        sensors, unlocated = read_sensor_table(locations_csv, sensor_ids)
+        sensors, unlocated, _ = read_sensor_table(locations_csv, sensor_ids)
     meta = table_meta(
         format_name="tgcn-csv",
         source=SOURCE,

@@ -70,7 +70,9 @@ def user_dataset(
     names what the file may leave out (time steps, or rows), which is missing too;
     ``sensor_column`` may name the ids in the sensors file, as in the readings, and
     ``sensor_fields`` its other columns (``parse_sensor_fields``)."""
-    sensors, unlocated = read_sensor_table(sensors_csv, sensor_ids, id_column=sensor_column, fields=sensor_fields)
+    sensors, unlocated, unused = read_sensor_table(
+        sensors_csv, sensor_ids, id_column=sensor_column, fields=sensor_fields
+    )
     edges = None if edges_csv is None else read_user_edges(edges_csv, sensor_ids)
     listed = f"; the values {', '.join(f'{v:g}' for v in missing_values)} also mean missing" if missing_values else ""
     readings = readings_csv
@@ -89,6 +91,7 @@ def user_dataset(
         name=name,
         steps_inserted_as_missing=grid.inserted,
         sensors_without_coordinates=unlocated,
+        **({"sensors_listed_without_readings": unused} if unused else {}),
         **csv_layouts(inputs),
         **extra,
     )

@@ -55,7 +55,7 @@ def import_wide_csv(
     Times are ISO 8601, or written as ``time_format`` says (strptime codes, e.g.
     ``%m/%d/%Y %H:%M``); those without an offset are local to ``timezone`` (None: the times' own offset, else
     UTC: ``timeline.choose_timezone``); sensors absent from
-    ``sensors_csv`` get NaN coordinates, ids it lists that the readings lack are an error.
+    ``sensors_csv`` get NaN coordinates, sensors it lists that the readings lack are left out.
     """
     readings_csv = require_file(readings_csv)
     if time_format is not None:

@@ -222,6 +222,17 @@ def test_feature_columns_renamed_at_import_carry_their_units(tmp_path):
     )
     assert ds.features == ["flow", "speed"] and ds.meta["units"] == {"flow": "veh/h", "speed": "km/h"}
     assert ds.values[1, 0].tolist() == [125.0, pytest.approx(98.5)]
+    reversed_order = import_long_csv(
+        path,
+        sensors,
+        time_column="Tijdstip",
+        sensor_column="Detector",
+        features=["Snelheid (km/u)=speed", "Intensiteit (vtg/u)=flow"],
+    )  # the order asked for, not the file's
+    assert reversed_order.features == ["speed", "flow"] and reversed_order.values[1, 0].tolist() == [
+        pytest.approx(98.5),
+        125.0,
+    ]
     with pytest.raises(InputError, match="--feature: two columns would be named alike: speed, speed"):
         import_long_csv(
             path,

@@ -778,3 +778,11 @@ def test_a_date_and_a_time_of_day_in_two_columns_read_as_one_time(tmp_path, caps
     args = ["data", "import", "long-csv", str(iso_path), "--sensors", str(sensors), "--out", str(out)]
     assert main([*args, "--time-column", "timestamp", "--time-column", "sensor_id"]) == 2
     assert "--sensor-column: 'sensor_id' is also a time column" in capsys.readouterr().err
+
+
+def test_a_day_past_the_twelfth_settles_the_layout_a_refused_time_suggests(tmp_path):
+    sensors = sensors_csv(tmp_path / "s.csv")
+    lines = [line.replace("2024-03-01T", "01/03/2024 ", 1) for line in regular_lines(steps=12)]
+    lines += [line.replace("2024-03-01T", "13/03/2024 ", 1) for line in regular_lines(steps=12)]
+    with pytest.raises(InputError, match=r"--time-format '%d/%m/%Y %H:%M' reads it$"):
+        import_long_csv(write_rows(tmp_path / "r.csv", lines), sensors)

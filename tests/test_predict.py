@@ -246,8 +246,11 @@ def test_bad_input_is_one_line_and_leaves_no_file(bundle_dir, demo_dir, tmp_path
         extra = ["--at", "next tuesday-ish"]
     elif case == "--at written month first":  # March 7 or July 3: pandas read it as the first, silently
         extra = ["--at", "03/07/2024 07:00"]
-    elif case == "--at off the grid":
-        extra = ["--at", (dataset.timestamps[-1] + pd.Timedelta("1min")).isoformat()]
+    elif case == "--at off the grid":  # between two steps: the nearest is named
+        extra = ["--at", (dataset.timestamps[-3] + pd.Timedelta("1min")).isoformat()]
+        message = (
+            f"{message} {dataset.timestamps[0]} to {dataset.timestamps[-1]}); the nearest is {dataset.timestamps[-3]}"
+        )
     elif case == "--at in the year 9999":
         extra = ["--at", "9999-01-01T00:00"]
     elif case == "no sensor of the model":

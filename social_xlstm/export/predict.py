@@ -70,9 +70,13 @@ def _origin_index(timestamps: pd.DatetimeIndex, at, interval: str) -> int:
     except pd.errors.OutOfBoundsDatetime:  # a year past what a dataset's nanosecond times hold
         index = -1
     if index < 0:
+        nearest = ""
+        if timestamps[0] <= origin <= timestamps[-1]:  # between steps: the data's steps may mark interval ends
+            nearest = f"; the nearest is {timestamps[int(abs(timestamps - origin).argmin())]}"
         raise InputError(
             "--at",
-            f"{origin} is not a time step of the data (every {interval} from {timestamps[0]} to {timestamps[-1]})",
+            f"{origin} is not a time step of the data (every {interval} from {timestamps[0]} to {timestamps[-1]})"
+            f"{nearest}",
         )
     return int(index)
 

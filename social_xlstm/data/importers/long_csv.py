@@ -52,7 +52,8 @@ SOURCE = "long CSV (long-csv): user-supplied readings, one row per time and sens
 @dataclass(frozen=True)
 class Columns:
     """The header's names (an unnamed column, after a trailing comma, gets a placeholder) and
-    which hold the time, the sensor id and the features, in file order, with the name each
+    which hold the time, the sensor id and the features (in file order, or as --feature names
+    them), with the name each
     feature gets in the dataset (``feature_names``: --feature COLUMN=NAME renames; ``chosen``:
     the features were named by --feature, not every other column), and how the times are
     written (``time_format``: strptime codes, None for ISO 8601)."""
@@ -105,7 +106,7 @@ def _choose_columns(
         if {*time, sensor} & set(renamed):
             keys = ", ".join(repr(name) for name in (*time, sensor))
             raise InputError("--feature", f"{keys} are the time and sensor columns, not features")
-        chosen = tuple(name for name in header if name in renamed)
+        chosen = tuple(renamed)  # in the order asked for
     else:
         chosen = tuple(name for name in header if name and name not in (*time, sensor))
     if not chosen:

@@ -9,7 +9,7 @@ the file is not a regular series and are refused.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -169,16 +169,20 @@ COMMON_LAYOUTS = tuple(
 )
 
 
+MAX_HINT_TEXTS = 2000  # times a layout hint checks: enough for a day past the 12th, few enough to be quick
+
+
+def _reads(written: str, layout: str) -> bool:
+    try:
+        datetime.strptime(written.strip(), layout)
+    except ValueError:
+        return False
+    return True
+
+
 def _layouts_reading(written: str) -> list[str]:
     """The common layouts that read ``written``, month first first."""
-    fits = []
-    for layout in COMMON_LAYOUTS:
-        try:
-            datetime.strptime(written.strip(), layout)
-        except ValueError:
-            continue
-        fits.append(layout)
-    return fits
+    return [layout for layout in COMMON_LAYOUTS if _reads(written, layout)]
 
 
 def _layouts_phrase(fits: list[str]) -> str:
@@ -186,10 +190,15 @@ def _layouts_phrase(fits: list[str]) -> str:
     return f"{said[0]} reads it" + (f" (or {said[1]}, if the day comes first)" if len(said) > 1 else "")
 
 
-def time_format_hint(written: str) -> str:
+def time_format_hint(written: str, others: Sequence[str] = ()) -> str:
     """What a time that is not ISO 8601 suggests: the common layouts that read it (a date such
-    as 03/04/2024 reads month first and day first: both are named, month first first)."""
+    as 03/04/2024 reads month first and day first: both are named, month first first), less
+    those that cannot read ``others`` (more of the file's times: a 13/10/2024 settles it)."""
     fits = _layouts_reading(written)
+    for other in others:
+        if len(fits) < 2:
+            break
+        fits = [layout for layout in fits if _reads(other, layout)] or fits
     if not fits:
         return "--time-format reads another layout in strptime codes, e.g. '%m/%d/%Y %H:%M' for 03/07/2012 17:50"
     return _layouts_phrase(fits)
@@ -307,7 +316,7 @@ def parse_times(
         raise InputError(
             where,
             f"{row_name(row, first_line)}: {text.iloc[row]!r} is not an ISO 8601 timestamp (e.g. "
-            f"2024-01-01T00:05:00); {time_format_hint(text.iloc[row])}",
+            f"2024-01-01T00:05:00); {time_format_hint(text.iloc[row], text.drop_duplicates().head(MAX_HINT_TEXTS))}",
         )
     return pd.DatetimeIndex(parsed)
 

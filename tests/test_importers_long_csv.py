@@ -786,3 +786,46 @@ def test_a_day_past_the_twelfth_settles_the_layout_a_refused_time_suggests(tmp_p
     lines += [line.replace("2024-03-01T", "13/03/2024 ", 1) for line in regular_lines(steps=12)]
     with pytest.raises(InputError, match=r"--time-format '%d/%m/%Y %H:%M' reads it$"):
         import_long_csv(write_rows(tmp_path / "r.csv", lines), sensors)
+
+
+def test_times_that_are_all_midnights_point_at_a_time_of_day_column(tmp_path):
+    """A report's date column read alone: each sensor has many rows a day."""
+    sensors = sensors_csv(tmp_path / "s.csv")
+    lines = [f"2024-03-0{day}T00:00,{sensor},{i},50" for day in (1, 2) for i in range(3) for sensor in SENSORS]
+    with pytest.raises(
+        InputError,
+        match=r"has a row with other readings already.*every time in 'timestamp' is a "
+        r"midnight: if the time of day is in another column, give --time-column twice",
+    ):
+        import_long_csv(write_rows(tmp_path / "r.csv", lines), sensors)
+
+
+def test_a_wide_export_read_whole_says_every_column_became_a_feature(tmp_path, capsys):
+    sensors = sensors_csv(tmp_path / "s.csv")
+    lines = [f"{line},{i % 5},{i % 3}" for i, line in enumerate(regular_lines(steps=12))]
+    path = tmp_path / "r.csv"
+    path.write_text("timestamp,sensor_id,flow,speed,Time Interval,class_2\n" + "\n".join(lines) + "\n")
+    out = tmp_path / "ds"
+    assert main(["data", "import", "long-csv", str(path), "--sensors", str(sensors), "--out", str(out)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "note: every column besides the time and the sensor became a feature (4): --feature reads only" in err
+    assert (
+        main(
+            [
+                "data",
+                "import",
+                "long-csv",
+                str(path),
+                "--sensors",
+                str(sensors),
+                "--out",
+                str(out),
+                "--feature",
+                "flow",
+                "--feature",
+                "speed",
+            ]
+        )
+        == 0
+    )
+    assert "became a feature" not in capsys.readouterr().err

@@ -314,7 +314,7 @@ def import_long_csv(
     from social_xlstm.data.importers.long_csv import parse_units
     from social_xlstm.data.importers.user_csv import parse_sensor_fields
 
-    _write(
+    counts = _write(
         run(
             readings_csv,
             sensors,
@@ -333,6 +333,14 @@ def import_long_csv(
         out,
         user_table=True,
     )
+    if not feature and counts["features"] > 3:  # a counter or class column read along: each is forecast
+        err_console.print(
+            f"[yellow]note:[/] every column besides the time and the sensor became a feature ({counts['features']}): "
+            "--feature reads only those you name (COLUMN=NAME renames: flow and speed are what training forecasts "
+            "when present, else every feature, unless data.targets names them)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @import_app.command("metr-h5")

@@ -475,6 +475,17 @@ def _first_line_of(cells: _Cells, cell: tuple[int, int]) -> tuple[Path, int]:
     raise AssertionError("a repeated row whose first is not in the files")
 
 
+def _dates_only_hint(scan: Scan, columns: Columns) -> str:
+    """What to add to a grid's error when every time is a midnight: the time of day may be in
+    a column of its own (a report's date and its interval's end apart)."""
+    if len(scan.times) < 2 or scan.with_offset or (scan.times % pd.Timedelta(days=1).value).any():
+        return ""
+    return (
+        f"; every time in {columns.time!r} is a midnight: if the time of day is in another column, give "
+        "--time-column twice (the date's column, then the time's)"
+    )
+
+
 def parse_units(items: Sequence[str]) -> dict[str, str] | str | None:
     """``--units`` as given: ``FEATURE=UNIT`` items, or one bare unit (for a file of one feature)."""
     if not items:
@@ -537,17 +548,21 @@ def import_long_csv(
     columns = _choose_columns(files, time_parts, sensor_column, features, time_format)
     units_by_feature = _units_by_feature(units, columns.feature_names)
     scan = _scan(files, columns, max_values)
-    repeated_hint = repeated_time_hint(timezone, scan.offsets)
+    dates_only = _dates_only_hint(scan, columns)
+    repeated_hint = repeated_time_hint(timezone, scan.offsets) + dates_only
     timezone, zone_note = choose_timezone(timezone, scan.offsets)
     instants = _localise(scan, timezone)
-    grid = regular_grid(
-        instants.stamps,
-        str(files),
-        first_line=lambda index: scan.place(instants.time_of(index)),
-        columns=len(scan.sensors) * len(columns.features),
-        max_values=max_values,
-        counted="distinct times",
-    )
+    try:
+        grid = regular_grid(
+            instants.stamps,
+            str(files),
+            first_line=lambda index: scan.place(instants.time_of(index)),
+            columns=len(scan.sensors) * len(columns.features),
+            max_values=max_values,
+            counted="distinct times",
+        )
+    except InputError as exc:
+        raise InputError(exc.where, exc.problem + dates_only) from None
     values, cells, dropped = _fill(files, columns, scan, grid, instants, missing_values, repeated_hint)
     return user_dataset(
         format_name="long-csv",

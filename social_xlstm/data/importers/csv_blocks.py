@@ -1,6 +1,8 @@
 """A large CSV read a block at a time, for the long table (a row per reading) that is never
-read whole: pyarrow's streaming reader under the header's cleaned names, each text column as
-codes into its distinct values, and the file line of any row, found only when an error names it.
+read whole: pyarrow's streaming reader under the header's cleaned names (and the file's own
+separator and decimal mark, ``csv_dialect``), each text column as codes into its distinct
+values, and the file line of any row, found only when an error names it. Several files with
+one header are read one after the other as one table (``CsvFiles``).
 """
 
 from __future__ import annotations

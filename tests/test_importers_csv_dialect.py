@@ -4,6 +4,7 @@ commas and decimal points; and a station list in its own words (--sensors-field)
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -212,35 +213,17 @@ def test_feature_columns_renamed_at_import_carry_their_units(tmp_path):
     )
     sensors = tmp_path / "sensors.csv"
     sensors.write_text("sensor_id,latitude,longitude\nVD-01,52.0,5.0\n")
-    ds = import_long_csv(
-        path,
-        sensors,
-        time_column="Tijdstip",
-        sensor_column="Detector",
-        features=["Intensiteit (vtg/u)=flow", "Snelheid (km/u)=speed"],
-        units={"flow": "veh/h", "speed": "km/h"},
-    )
+    read = functools.partial(import_long_csv, path, sensors, time_column="Tijdstip", sensor_column="Detector")
+    ds = read(features=["Intensiteit (vtg/u)=flow", "Snelheid (km/u)=speed"], units={"flow": "veh/h", "speed": "km/h"})
     assert ds.features == ["flow", "speed"] and ds.meta["units"] == {"flow": "veh/h", "speed": "km/h"}
     assert ds.values[1, 0].tolist() == [125.0, pytest.approx(98.5)]
-    reversed_order = import_long_csv(
-        path,
-        sensors,
-        time_column="Tijdstip",
-        sensor_column="Detector",
-        features=["Snelheid (km/u)=speed", "Intensiteit (vtg/u)=flow"],
-    )  # the order asked for, not the file's
+    reversed_order = read(features=["Snelheid (km/u)=speed", "Intensiteit (vtg/u)=flow"])  # as asked, not the file's
     assert reversed_order.features == ["speed", "flow"] and reversed_order.values[1, 0].tolist() == [
         pytest.approx(98.5),
         125.0,
     ]
     with pytest.raises(InputError, match="--feature: two columns would be named alike: speed, speed"):
-        import_long_csv(
-            path,
-            sensors,
-            time_column="Tijdstip",
-            sensor_column="Detector",
-            features=["Intensiteit (vtg/u)=speed", "Snelheid (km/u)=speed"],
-        )
+        read(features=["Intensiteit (vtg/u)=speed", "Snelheid (km/u)=speed"])
 
 
 def test_a_sample_cut_inside_a_line_after_a_byte_order_mark_is_no_evidence(tmp_path, monkeypatch):

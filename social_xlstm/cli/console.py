@@ -17,3 +17,15 @@ if OUTPUT_WIDTH and "TERMINAL_WIDTH" not in os.environ:
 
 def make_console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=OUTPUT_WIDTH)
+
+
+def notice(console: Console, text: str, *, kind: str = "note") -> None:
+    """One note (or warning) line: soft-wrapped, so a long path or id stays whole, and without
+    rich's highlighting of numbers; ``text`` is markup, with the user's text in it escaped."""
+    console.print(f"[yellow]{kind}:[/] {text}", highlight=False, soft_wrap=True)
+
+
+def first_few(names, count: int = 3) -> str:
+    """The first ``count`` names, then '...' when there are more: what a one-line note lists."""
+    names = [str(name) for name in names]
+    return ", ".join(names[:count]) + (", ..." if len(names) > count else "")

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from social_xlstm.cli.console import make_console
+from social_xlstm.cli.console import first_few, make_console, notice
 
 app = typer.Typer(help="Import, generate and inspect VD datasets.", no_args_is_help=True)
 import_app = typer.Typer(help="Import a dataset in a published format into a dataset directory.", no_args_is_help=True)
@@ -95,82 +95,71 @@ def _write(dataset, out: Path, *, user_table: bool = False) -> dict:
         f"{dataset.meta['interval']}, {counts['edges']} edges"
     )
     if dataset.meta.get("sensors_listed_without_readings"):
-        err_console.print(
-            f"[yellow]note:[/] {dataset.meta['sensors_listed_without_readings']:,} sensors of the sensors file have no "
+        notice(
+            err_console,
+            f"{dataset.meta['sensors_listed_without_readings']:,} sensors of the sensors file have no "
             "readings and were left out",
-            highlight=False,
-            soft_wrap=True,
         )
     unlocated = unlocated_sensors(dataset.sensors)
     if user_table and unlocated:
-        named = ", ".join(repr(sensor) for sensor in unlocated[:3]) + (", ..." if len(unlocated) > 3 else "")
-        err_console.print(
-            f"[yellow]warning:[/] {len(unlocated):,} sensors have no coordinates ({escape(named)}; the sensors file "
+        named = first_few(repr(sensor) for sensor in unlocated)
+        notice(
+            err_console,
+            f"{len(unlocated):,} sensors have no coordinates ({escape(named)}; the sensors file "
             "does not give their latitude and longitude): a graph by coordinates gives them no neighbours, so "
             "unless --edges links them they forecast from their own readings",
-            highlight=False,
-            soft_wrap=True,
+            kind="warning",
         )
     if user_table and not counts["edges"]:
-        err_console.print(
-            "[yellow]note:[/] no road graph given (--edges): training links each sensor to its nearest ones by "
+        notice(
+            err_console,
+            "no road graph given (--edges): training links each sensor to its nearest ones by "
             "coordinates (data.graph.method=auto)",
-            highlight=False,
-            soft_wrap=True,
         )
     unknown = [feature for feature, unit in dataset.meta.get("units", {}).items() if unit == "unknown"]
     if unknown:
-        err_console.print(
-            f"[yellow]note:[/] the unit of {', '.join(repr(f) for f in unknown)} is unknown: --units records it "
+        notice(
+            err_console,
+            f"the unit of {', '.join(repr(f) for f in unknown)} is unknown: --units records it "
             "(the tables, plots and forecasts show it)",
-            highlight=False,
-            soft_wrap=True,
         )
     if dataset.meta.get("clock"):
-        err_console.print(f"[yellow]note:[/] {escape(dataset.meta['clock'])}", highlight=False, soft_wrap=True)
+        notice(err_console, escape(dataset.meta["clock"]))
     if dataset.meta.get("repeated_rows_dropped"):
-        err_console.print(
-            f"[yellow]note:[/] {dataset.meta['repeated_rows_dropped']:,} rows repeated an earlier row of their time "
+        notice(
+            err_console,
+            f"{dataset.meta['repeated_rows_dropped']:,} rows repeated an earlier row of their time "
             "and sensor with the same readings and were dropped",
-            highlight=False,
-            soft_wrap=True,
         )
     for role, layout in dataset.meta.get("csv_layout", {}).items():
         names = dataset.meta["input_files"][role]
         files = f"file {names}" if isinstance(names, str) else f"files {names[0]} .. {names[-1]} ({len(names)})"
-        err_console.print(
-            f"[yellow]note:[/] read the {role} {escape(files)} as {layout}", highlight=False, soft_wrap=True
-        )
+        notice(err_console, f"read the {role} {escape(files)} as {layout}")
     inserted = dataset.meta.get("steps_inserted_as_missing", 0)
     if user_table and inserted > counts["timesteps"] / 2:  # a time format with codes swapped spreads a week over years
-        err_console.print(
-            f"[yellow]warning:[/] only {counts['timesteps'] - inserted:,} of the {counts['timesteps']:,} steps of "
+        notice(
+            err_console,
+            f"only {counts['timesteps'] - inserted:,} of the {counts['timesteps']:,} steps of "
             f"every {dataset.meta['interval']} from the first time to the last have a row: check that the times read "
             "as written (--time-format codes in the wrong place?)",
-            highlight=False,
-            soft_wrap=True,
+            kind="warning",
         )
     for feature, count in counts["readings_infinite_made_missing"].items():
         if count:
-            err_console.print(
-                f"[yellow]warning:[/] {count:,} '{feature}' readings were infinite (too large for a number) "
-                "and are stored as missing",
-                highlight=False,
-                soft_wrap=True,
+            notice(
+                err_console,
+                f"{count:,} '{feature}' readings were infinite (too large for a number) and are stored as missing",
+                kind="warning",
             )
     for feature, count in counts["readings_negative"].items():
         if count:
             text = _negative_readings_warning(dataset, feature, count, user_table)
-            err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
+            notice(err_console, escape(text), kind="warning")
     present = counts["readings_present"]
     for feature in [f for f in dataset.features if not present[f]]:
         kept = [f for f in dataset.features if present[f]]
         hint = escape(f"data.features=[{','.join(kept)}] data.targets=[{','.join(kept)}]")
-        err_console.print(
-            f"[yellow]warning:[/] feature '{feature}' has no reading; train without it, e.g. {hint}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        notice(err_console, f"feature '{feature}' has no reading; train without it, e.g. {hint}", kind="warning")
     return counts
 
 
@@ -334,12 +323,11 @@ def import_long_csv(
         user_table=True,
     )
     if not feature and counts["features"] > 3:  # a counter or class column read along: each is forecast
-        err_console.print(
-            f"[yellow]note:[/] every column besides the time and the sensor became a feature ({counts['features']}): "
+        notice(
+            err_console,
+            f"every column besides the time and the sensor became a feature ({counts['features']}): "
             "--feature reads only those you name (COLUMN=NAME renames: flow and speed are what training forecasts "
             "when present, else every feature, unless data.targets names them)",
-            highlight=False,
-            soft_wrap=True,
         )
 
 
@@ -453,12 +441,11 @@ def import_taiwan_vd(
         counts = _write(dataset, out)
     dropped = dataset.meta["import_counts"]["flow_intervals_missing_for_low_coverage"]
     if dropped > counts["readings_present"]["flow"]:
-        err_console.print(
-            f"[yellow]note:[/] {dropped:,} flow values are missing because their interval held a volume in fewer than "
+        notice(
+            err_console,
+            f"{dropped:,} flow values are missing because their interval held a volume in fewer than "
             f"{min_flow_coverage:.0%} of its minutes (the feed skips minutes, or was polled less often than every "
             f"minute); --min-flow-coverage lowers that share",
-            highlight=False,
-            soft_wrap=True,
         )
 
 
@@ -582,12 +569,11 @@ def inspect(
             )
     unlocated = unlocated_sensors(dataset.sensors)
     if unlocated:
-        named = ", ".join(unlocated[:3]) + (", ..." if len(unlocated) > 3 else "")
-        console.print(
-            f"[yellow]note:[/] {len(unlocated):,} sensors have no coordinates ({escape(named)}): unless the dataset's "
+        named = first_few(unlocated)
+        notice(
+            console,
+            f"{len(unlocated):,} sensors have no coordinates ({escape(named)}): unless the dataset's "
             "edges link them, they forecast from their own readings",
-            highlight=False,
-            soft_wrap=True,
         )
     written = write_report(report, json_path or directory / QUALITY_FILE)
     console.print(f"wrote [bold]{written}[/]")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from social_xlstm.cli.console import make_console
+from social_xlstm.cli.console import first_few, make_console, notice
 
 console = make_console()
 err_console = make_console(stderr=True)  # notes: stdout stays the summary
@@ -90,30 +90,27 @@ def predict(
     console.print(f"{len(frame)} forecasts from {frame['origin'].iloc[0]} written to [bold]{out}[/]")
     data_zone = str(frame["origin"].iloc[0].tz)
     if data_zone != forecaster.timezone:  # the same instants either way, unless the import misread local clocks
-        err_console.print(
-            f"[yellow]note:[/] {escape(str(data))} keeps its times in {data_zone}, the model in "
+        notice(
+            err_console,
+            f"{escape(str(data))} keeps its times in {data_zone}, the model in "
             f"{forecaster.timezone}: if its readings were written in local clock time, import them with "
             f"--timezone {forecaster.timezone}",
-            highlight=False,
-            soft_wrap=True,
         )
     blind = frame.loc[frame["observed_share"] == 0, "sensor_id"].unique()
     if len(blind):
-        named = ", ".join(map(str, blind[:3])) + (", ..." if len(blind) > 3 else "")
-        err_console.print(
-            f"[yellow]warning:[/] {len(blind)} sensors had no reading in the {forecaster.input_len} input steps up to "
+        named = first_few(blind)
+        notice(
+            err_console,
+            f"{len(blind)} sensors had no reading in the {forecaster.input_len} input steps up to "
             f"{frame['origin'].iloc[0]} ({escape(named)}): their forecasts rest on their neighbours and the time of "
             "day alone (observed_share 0 in the output)",
-            highlight=False,
-            soft_wrap=True,
+            kind="warning",
         )
     wanted = len(set(sensor)) if sensor else len(forecaster.sensor_ids)
     left_out = wanted - frame["sensor_id"].nunique()
     if left_out:
         whose = f"the {wanted} sensors asked for" if sensor else f"the model's {wanted} sensors"
-        err_console.print(
-            f"[yellow]note:[/] {left_out} of {whose} are not in "
-            f"{escape(str(data))}: read as missing, left out of the output",
-            highlight=False,
-            soft_wrap=True,
+        notice(
+            err_console,
+            f"{left_out} of {whose} are not in {escape(str(data))}: read as missing, left out of the output",
         )

@@ -194,8 +194,8 @@ def read_sensor_table(
     ``sensor_id, latitude, longitude`` (PEMS-BAY) and ``index, sensor_id, latitude, longitude``.
     Sensors the file does not list get NaN coordinates; a file none of whose ids the data has is
     an error (the wrong column or the wrong file).
-    ``fields`` (role -> column) names the columns to read as the coordinates, road, direction and
-    position_km, before any other spelling.
+    ``fields`` (role -> column, ``SENSOR_FIELDS``) names the columns to read as the ids, the
+    coordinates, road, direction and position_km, before any other spelling.
     """
     path = require_file(path)
     header = read_header(path)

@@ -52,11 +52,11 @@ SOURCE = "long CSV (long-csv): user-supplied readings, one row per time and sens
 @dataclass(frozen=True)
 class Columns:
     """The header's names (an unnamed column, after a trailing comma, gets a placeholder) and
-    which hold the time, the sensor id and the features (in file order, or as --feature names
-    them), with the name each
-    feature gets in the dataset (``feature_names``: --feature COLUMN=NAME renames; ``chosen``:
-    the features were named by --feature, not every other column), and how the times are
-    written (``time_format``: strptime codes, None for ISO 8601)."""
+    which hold the time (one column, or a date's and a time of day's), the sensor id and the
+    features (in file order, or as --feature names them), with the name each feature gets in the
+    dataset (``feature_names``: --feature COLUMN=NAME renames; ``chosen``: the features were
+    named by --feature, not every other column), and how the times are written
+    (``time_format``: strptime codes, None for ISO 8601)."""
 
     names: tuple[str, ...]
     time_parts: tuple[str, ...]
@@ -83,10 +83,11 @@ def _choose_columns(
     path = files.paths[0]
     header = read_header(path)
     for other in files.paths[1:]:
-        if read_header(other) != header:
+        other_header = read_header(other)
+        if other_header != header:
             raise InputError(
                 other,
-                f"its header ({', '.join(read_header(other))}) differs from {path.name}'s ({', '.join(header)}); "
+                f"its header ({', '.join(other_header)}) differs from {path.name}'s ({', '.join(header)}); "
                 "the files are read as one table",
             )
     names = tuple(name or f"(unnamed column {i + 1})" for i, name in enumerate(header))
